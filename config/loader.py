@@ -1,0 +1,121 @@
+"""Load config/<env>.yaml files into EnvironmentConfig objects, or fail with one line.
+
+The line names the file, the field, the bad value and what is allowed, e.g.::
+
+    config/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.schema import EnvironmentConfig
+
+
+class ConfigError(Exception):
+    """A configuration problem, described in one line fit for a terminal."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys: PyYAML would silently keep the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _field_path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _allowed_keys(model: type, loc: tuple) -> list[str]:
+    """Walk the schema along loc (minus its last part) to list the keys allowed there."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        current = next((a for a in args if hasattr(a, "model_fields")), annotation)
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _describe(error: dict, model: type) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    field = _field_path(loc)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc)
+        return f"{field}: unknown key (allowed: {', '.join(allowed)})"
+    if kind == "missing":
+        return f"{field}: required field is missing"
+    if kind == "value_error" and isinstance(error.get("input"), dict):
+        # A whole-model rule: its message starts with the field it judges and shows the value.
+        return f"{field}.{message}" if field else message
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else f"<{type(value).__name__}>"
+    return f"{field} = {shown}: {message}"
+
+
+def load_environment(path: Path | str, display_root: Path | None = None) -> EnvironmentConfig:
+    """Parse and validate one environment file; the environment is named after the file."""
+    path = Path(path)
+    shown = path.relative_to(display_root) if display_root and path.is_relative_to(display_root) else path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{shown}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{shown}: file is empty (expected a mapping of account, region, network, ...)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: top level must be a mapping, not {type(data).__name__}")
+    if "name" in data:
+        raise ConfigError(f"{shown}: name: unknown key (the environment is named after its file: {path.stem})")
+    try:
+        return EnvironmentConfig.model_validate({"name": path.stem, **data})
+    except ValidationError as exc:
+        errors = exc.errors()
+        line = _describe(errors[0], EnvironmentConfig)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ConfigError(f"{shown}: {line}{more}") from None
+
+
+def load_environments(config_dir: Path | str, display_root: Path | None = None) -> list[EnvironmentConfig]:
+    """Load every <env>.yaml in config_dir, sorted by name; at least one must exist."""
+    config_dir = Path(config_dir)
+    files = sorted(config_dir.glob("*.yaml"))
+    if not files:
+        raise ConfigError(f"{config_dir}: no environment files (*.yaml) found")
+    return [load_environment(f, display_root) for f in files]

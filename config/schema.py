@@ -1,0 +1,198 @@
+"""Typed schema of one environment's configuration.
+
+Every model forbids unknown keys (a typo must fail, not be ignored) and is frozen
+(stacks cannot mutate what was validated). Validator messages say what is allowed;
+the loader turns them into one line that also names the file, field and bad value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Annotated, Literal
+
+import botocore.session
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from config.instance_types import notebook_instance_types, suggest
+
+#: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`.
+PROTECTED_ENVIRONMENTS = frozenset({"staging", "prod"})
+
+#: The retention periods CloudWatch Logs accepts (PutRetentionPolicy's enum).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+NOTEBOOK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+# An exact pin, and nothing a shell could interpret: the value is written into a lifecycle script.
+PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+$")
+TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _int_range(lo: int, hi: int, note: str = ""):
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise ValueError(f"must be an integer in {lo}..{hi}{note}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _one_of(choices: tuple[int, ...]):
+    def check(value: int) -> int:
+        if value not in choices:
+            raise ValueError(f"allowed: one of {', '.join(map(str, choices))}")
+        return value
+
+    return AfterValidator(check)
+
+
+@lru_cache(maxsize=None)
+def sagemaker_regions() -> tuple[str, ...]:
+    return tuple(sorted(botocore.session.get_session().get_available_regions("sagemaker")))
+
+
+def _check_region(value: str) -> str:
+    regions = sagemaker_regions()
+    if value not in regions:
+        hint = suggest(value, regions)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ValueError(f"not a region where SageMaker is available (allowed: {', '.join(regions)}){did_you_mean}")
+    return value
+
+
+def _check_account(value: object) -> object:
+    if isinstance(value, int):
+        raise ValueError("must be a quoted string of 12 digits (YAML reads an unquoted number as an integer)")
+    if isinstance(value, str) and not re.fullmatch(r"\d{12}", value):
+        raise ValueError("must be exactly 12 digits")
+    return value
+
+
+def _check_notebook_type(value: str) -> str:
+    allowed = notebook_instance_types()
+    if value not in allowed:
+        hint = suggest(value, allowed)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ValueError(
+            f"not a SageMaker notebook instance type (allowed: the {len(allowed)} types of botocore's "
+            f"SageMaker model, e.g. ml.t3.medium, ml.m5.xlarge, ml.g4dn.xlarge){did_you_mean}"
+        )
+    return value
+
+
+def _check_package(value: str) -> str:
+    if not PINNED_PACKAGE.fullmatch(value):
+        raise ValueError("must be a pinned pip requirement 'name==version' (e.g. xgboost==3.4.1)")
+    return value
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR block ({exc})") from None
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError("prefix length must be in /16../24 (room for public and private subnets in each AZ)")
+    return value
+
+
+def _check_tag_key(value: str) -> str:
+    if value.lower().startswith("aws:") or not TAG_KEY.fullmatch(value):
+        raise ValueError("tag keys are 1-128 letters, digits, spaces or _.:/=+-@ and must not start with 'aws:'")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_check_region)]
+AccountId = Annotated[str, BeforeValidator(_check_account)]
+TagKey = Annotated[str, AfterValidator(_check_tag_key)]
+TagValue = Annotated[str, Field(max_length=256)]
+
+
+class NetworkConfig(StrictModel):
+    """The VPC that notebooks, jobs and endpoints run in, without direct internet access."""
+
+    cidr: Annotated[str, AfterValidator(_check_cidr)]
+    availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
+    nat_gateways: Annotated[int, _int_range(0, 6)]
+    flow_log_retention_days: Annotated[int, _one_of(LOG_RETENTION_DAYS)] = 90
+
+    @model_validator(mode="after")
+    def _azs_distinct_and_nat_fits(self) -> NetworkConfig:
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ValueError("availability_zones: must be distinct (multi-AZ needs at least 2 different zones)")
+        if self.nat_gateways > len(self.availability_zones):
+            raise ValueError(
+                f"nat_gateways: {self.nat_gateways} exceeds the {len(self.availability_zones)} availability zones "
+                "(allowed: 0 up to one per zone)"
+            )
+        return self
+
+
+class DataConfig(StrictModel):
+    """Lifecycle of the data lake's buckets."""
+
+    noncurrent_version_expiration_days: Annotated[int, _int_range(1, 3650)] = 90
+    abort_incomplete_upload_days: Annotated[int, _int_range(1, 365)] = 7
+    access_log_expiration_days: Annotated[int, _int_range(1, 3650)] = 365
+
+
+class NotebookConfig(StrictModel):
+    """A SageMaker notebook instance with its lifecycle configuration."""
+
+    name: Annotated[str, Field(pattern=NOTEBOOK_NAME.pattern)]
+    instance_type: Annotated[str, AfterValidator(_check_notebook_type)]
+    volume_size_gb: Annotated[int, _int_range(5, 16384, " GB")]
+    idle_minutes: Annotated[int, _int_range(0, 10080, " minutes; 0 turns auto-stop off")]
+    packages: list[Annotated[str, AfterValidator(_check_package)]] = Field(default_factory=list)
+
+
+class EnvironmentConfig(StrictModel):
+    """One deployment environment (dev, staging, prod): where it lives and what it contains."""
+
+    name: Annotated[str, Field(pattern=ENV_NAME.pattern)]
+    account: AccountId
+    region: Region
+    removal_policy: Literal["retain", "destroy"]
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    network: NetworkConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+    notebooks: list[NotebookConfig] = Field(default_factory=list)
+
+    @property
+    def protected(self) -> bool:
+        """Stateful resources of protected environments are retained whatever the stack's fate."""
+        return self.name in PROTECTED_ENVIRONMENTS
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> EnvironmentConfig:
+        if self.protected and self.removal_policy != "retain":
+            raise ValueError(
+                f"removal_policy: '{self.removal_policy}' would destroy the data key and buckets of "
+                f"{self.name} with its stack (allowed in {', '.join(sorted(PROTECTED_ENVIRONMENTS))}: retain)"
+            )
+        for zone in self.network.availability_zones:
+            if not zone.startswith(self.region) or not re.fullmatch(r"[a-z]", zone[len(self.region):]):
+                raise ValueError(
+                    f"network.availability_zones: '{zone}' is not a zone of region {self.region} "
+                    f"(allowed: {self.region}a, {self.region}b, ...)"
+                )
+        names = [nb.name for nb in self.notebooks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"notebooks: names must be unique; repeated: {', '.join(duplicates)}")
+        for index, notebook in enumerate(self.notebooks):
+            if notebook.packages and self.network.nat_gateways == 0:
+                raise ValueError(
+                    f"notebooks[{index}].packages: installing packages needs egress to a package index, "
+                    "but network.nat_gateways is 0 (allowed: packages with nat_gateways >= 1, or no packages)"
+                )
+        return self
