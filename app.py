@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""CDK app: load and validate each environment's config, build one Stage per environment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from config import ConfigError, load_environments
+from stacks.stage import PlatformStage
+
+ROOT = Path(__file__).resolve().parent
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    config_dir = ROOT / app.node.try_get_context("config_dir")
+    for env_config in load_environments(config_dir, display_root=ROOT):
+        PlatformStage(app, env_config.name, env_config=env_config)
+    return app
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except ConfigError as exc:
+        # One line, no traceback: the message names file, field, value and what is allowed.
+        print(f"config error: {exc}", file=sys.stderr)
+        return 1
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

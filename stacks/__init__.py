@@ -1,0 +1,1 @@
+"""CDK stacks of the SageMaker platform, one module per stack; L3 constructs in components/."""

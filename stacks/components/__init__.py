@@ -1,0 +1,1 @@
+"""Reusable L3 constructs, each owning one capability and exposing what it created."""

@@ -1,0 +1,135 @@
+"""A SageMaker execution role and the statement sets that roles share.
+
+Each helper grants one narrowly-scoped capability; roles are composed from them so
+every role carries only what its workload does.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+
+
+class SageMakerExecutionRole(Construct):
+    """An IAM role only SageMaker in this account can assume (confused-deputy guard)."""
+
+    def __init__(self, scope: Construct, id_: str, *, description: str) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            description=description,
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+        )
+        self._stack = stack
+
+    def arn(self, service: str, resource: str) -> str:
+        """ARN in this stack's partition, region and account."""
+        s = self._stack
+        return f"arn:{s.partition}:{service}:{s.region}:{s.account}:{resource}"
+
+    def allow(
+        self,
+        sid: str,
+        actions: list[str],
+        resources: list[str],
+        conditions: dict | None = None,
+        *,
+        wildcard_reason: str | None = None,
+    ) -> None:
+        """Add one statement; any wildcard in it must come with the reason it cannot be narrower."""
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
+        )
+        wildcards = [f"Action::{a}" for a in actions if "*" in a] + [
+            f"Resource::{r}" for r in resources if not Token.is_unresolved(r) and "*" in r
+        ]
+        if wildcards and not wildcard_reason:
+            raise ValueError(f"statement {sid} has wildcards {wildcards} but no wildcard_reason")
+        if wildcards:
+            acknowledge(self.role, f"{sid}: {wildcard_reason}", *(f"AwsSolutions-IAM5[{w}]" for w in wildcards))
+
+    def acknowledge_grant_wildcards(self, reason: str, *findings: str) -> None:
+        """Acknowledge the wildcards a CDK grant_*() call writes, e.g. 'Action::s3:GetObject*'."""
+        acknowledge(self.role, reason, *(f"AwsSolutions-IAM5[{f}]" for f in findings))
+
+    def allow_log_groups(self, *groups: str) -> None:
+        """Write (and read) only the SageMaker log groups this workload produces."""
+        self.allow(
+            "WriteOwnLogGroups",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
+             "logs:GetLogEvents"],
+            [self.arn("logs", f"log-group:/aws/sagemaker/{g}:*") for g in groups],
+            wildcard_reason="log stream names are chosen by SageMaker per job or instance at run time; "
+            "the log groups themselves are named exactly.",
+        )
+
+    def allow_sagemaker_metrics(self) -> None:
+        # PutMetricData has no resource type; the namespace condition is its only scope.
+        self.allow(
+            "PublishSageMakerMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            wildcard_reason="cloudwatch:PutMetricData supports no resource-level permissions; the namespace "
+            "condition limits it to SageMaker's metrics.",
+        )
+
+    def allow_ecr_pull(self) -> None:
+        """Pull custom images from this account's repositories (AWS's own images need no grant)."""
+        self.allow(
+            "EcrAuthToken", ["ecr:GetAuthorizationToken"], ["*"],
+            wildcard_reason="ecr:GetAuthorizationToken supports no resource-level permissions.",
+        )
+        self.allow(
+            "PullOwnAccountImages",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [self.arn("ecr", "repository/*")],
+            wildcard_reason="custom images may live in any repository of this account and region; "
+            "pull-only actions, no push.",
+        )
+
+    def allow_vpc_networking(self, vpc: ec2.IVpc) -> None:
+        """What SageMaker needs to attach a job or endpoint to our VPC, and nothing elsewhere."""
+        self.allow(
+            "DescribeNetwork",
+            ["ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+             "ec2:DescribeNetworkInterfaces"],
+            ["*"],
+            wildcard_reason="EC2 Describe* calls support no resource-level permissions; read-only.",
+        )
+        self.allow(
+            "ManageInterfacesInPlatformVpc",
+            ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+             "ec2:DeleteNetworkInterfacePermission"],
+            ["*"],
+            {"ArnEquals": {"ec2:Vpc": self.arn("ec2", f"vpc/{vpc.vpc_id}")}},
+            wildcard_reason="SageMaker creates the network interfaces at run time, so their IDs are unknown; "
+            "the ec2:Vpc condition confines them to the platform VPC.",
+        )
+
+    def allow_key_grants_for_aws_resources(self, key: kms.IKey) -> None:
+        """Let SageMaker attach the data key to the volumes it creates for this role's work."""
+        self.allow(
+            "CreateGrantsForSageMakerVolumes",
+            ["kms:CreateGrant", "kms:DescribeKey"],
+            [key.key_arn],
+            {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+
+    def allow_pass_role(self, *roles: iam.IRole) -> None:
+        """PassRole to exactly the given roles, and only to SageMaker."""
+        self.allow(
+            "PassExecutionRolesToSageMaker",
+            ["iam:PassRole"],
+            [r.role_arn for r in roles],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )

@@ -1,0 +1,138 @@
+"""Stateful data layer: the customer-managed key and the data lake's buckets.
+
+Kept in its own stack so that compute stacks can be replaced freely while data,
+whose logical IDs are pinned by tests, stays put.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks.compliance import acknowledge
+from stacks.components.removal import destroys_data, stateful_removal_policy
+from stacks.components.secure_bucket import SecureBucket
+
+
+@dataclass(frozen=True)
+class DataExports:
+    """Export names other stacks import. Stable names make the contract explicit and keep
+    the IAM findings that mention these resources predictable enough to review."""
+
+    key_arn: str
+    raw_data_bucket_arn: str
+    model_artifacts_bucket_arn: str
+
+    @classmethod
+    def for_environment(cls, env_name: str) -> DataExports:
+        prefix = f"sagemaker-platform-{env_name}"
+        return cls(
+            key_arn=f"{prefix}-data-key-arn",
+            raw_data_bucket_arn=f"{prefix}-raw-data-bucket-arn",
+            model_artifacts_bucket_arn=f"{prefix}-model-artifacts-bucket-arn",
+        )
+
+
+class DataStack(Stack):
+    """KMS key with rotation; raw-data, model-artifact and access-log buckets."""
+
+    def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, **kwargs) -> None:
+        super().__init__(scope, id_, **kwargs)
+        removal = stateful_removal_policy(env_config)
+        data = env_config.data
+
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description=f"Encrypts the {env_config.name} SageMaker platform's data, volumes and logs",
+            enable_key_rotation=True,
+            removal_policy=removal,
+            # Shortest window where data is disposable; the maximum where it is not.
+            pending_window=Duration.days(7 if destroys_data(env_config) else 30),
+        )
+        self.key.add_alias(f"alias/sagemaker-platform/{env_config.name}/data")
+        # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The
+        # encryption context pins use to log groups of this account and region.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsInThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"
+                    }
+                },
+            )
+        )
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(data.access_log_expiration_days)),
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(data.noncurrent_version_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(data.abort_incomplete_upload_days),
+                ),
+            ],
+            removal_policy=removal,
+            auto_delete_objects=destroys_data(env_config),
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "This is the server-access-log target of the data buckets; logging it into itself would loop.",
+            "AwsSolutions-S1",
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "Replicating access logs to another region is not required: they are audit copies, versioned here.",
+            "NIST.800.53.R5-S3BucketReplicationEnabled",
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "S3 server access logging delivers only to SSE-S3 encrypted buckets; SSE-KMS targets are rejected.",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        )
+
+        bucket_props = dict(
+            encryption_key=self.key,
+            access_logs=self.access_logs_bucket,
+            removal_policy=removal,
+            noncurrent_version_expiration_days=data.noncurrent_version_expiration_days,
+            abort_incomplete_upload_days=data.abort_incomplete_upload_days,
+        )
+        self.raw_data_bucket = SecureBucket(self, "RawData", **bucket_props).bucket
+        self.model_artifacts_bucket = SecureBucket(self, "ModelArtifacts", **bucket_props).bucket
+
+        self.exports = DataExports.for_environment(env_config.name)
+        CfnOutput(self, "DataKeyArn", value=self.key.key_arn, export_name=self.exports.key_arn)
+        CfnOutput(
+            self, "RawDataBucketArn", value=self.raw_data_bucket.bucket_arn,
+            export_name=self.exports.raw_data_bucket_arn,
+        )
+        CfnOutput(
+            self, "ModelArtifactsBucketArn", value=self.model_artifacts_bucket.bucket_arn,
+            export_name=self.exports.model_artifacts_bucket_arn,
+        )
+        CfnOutput(self, "RawDataBucketName", value=self.raw_data_bucket.bucket_name)
+        CfnOutput(self, "ModelArtifactsBucketName", value=self.model_artifacts_bucket.bucket_name)

@@ -1,0 +1,117 @@
+"""The VPC that notebooks, processing/training jobs and endpoints run in.
+
+Workloads live in private subnets and reach AWS services through VPC endpoints;
+a NAT gateway (per environment, optional) is only for package indexes.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks.compliance import acknowledge
+from stacks.components.log_retention import retention_days
+from stacks.components.removal import stateful_removal_policy
+
+#: Interface endpoints SageMaker workloads need without internet access, by purpose.
+INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
+    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "CloudWatchMetrics": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
+}
+
+
+class NetworkStack(Stack):
+    """VPC across the configured zones, flow logs, and the endpoints of section 4 of the design."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, log_key: kms.IKey, **kwargs
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        net = env_config.network
+        has_nat = net.nat_gateways > 0
+
+        subnets = [
+            ec2.SubnetConfiguration(
+                name="Workloads",
+                subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if has_nat else ec2.SubnetType.PRIVATE_ISOLATED,
+                cidr_mask=20,
+            )
+        ]
+        if has_nat:
+            subnets.insert(
+                0,
+                ec2.SubnetConfiguration(
+                    name="Egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24, map_public_ip_on_launch=False
+                ),
+            )
+
+        self.flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=log_key,
+            retention=retention_days(net.flow_log_retention_days),
+            removal_policy=stateful_removal_policy(env_config),
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(net.cidr),
+            # Explicit zones keep synth offline and deterministic (no availability-zone lookup).
+            availability_zones=list(net.availability_zones),
+            nat_gateways=net.nat_gateways,
+            subnet_configuration=subnets,
+            restrict_default_security_group=True,
+            flow_logs={
+                "All": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        self.workload_subnets = ec2.SubnetSelection(subnet_group_name="Workloads")
+        acknowledge(
+            self.vpc.node.find_child("All"),
+            "CDK generates this role's inline policy for the flow log alone, scoped to its one log group.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        if has_nat:
+            for subnet in self.vpc.public_subnets:
+                acknowledge(
+                    subnet,
+                    "Public subnets hold only the NAT gateways; no workload is ever placed in them.",
+                    "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+                )
+
+        self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.workload_subnets]
+        )
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="HTTPS from inside the VPC to AWS service endpoints",
+            allow_all_outbound=False,
+        )
+        self.endpoint_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(net.cidr), ec2.Port.tcp(443), "HTTPS from workloads in this VPC"
+        )
+        for name, service in INTERFACE_ENDPOINTS.items():
+            self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                subnets=self.workload_subnets,
+                security_groups=[self.endpoint_security_group],
+                private_dns_enabled=True,
+                open=False,
+            )
+

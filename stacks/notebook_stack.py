@@ -1,0 +1,53 @@
+"""Notebook instances: the data scientist's workbench, declared per environment."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks.components.notebook import LifecycleNotebook
+
+
+def notebook_instance_name(env_config: EnvironmentConfig, notebook_name: str) -> str:
+    """Instance names carry the environment so roles can be scoped to `notebook-instance/<env>-*`."""
+    return f"{env_config.name}-{notebook_name}"
+
+
+class NotebookStack(Stack):
+    """One LifecycleNotebook per entry of the environment's `notebooks` list."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env_config: EnvironmentConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        role: iam.IRole,
+        key: kms.IKey,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        placed = vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnets
+        self.notebooks: dict[str, LifecycleNotebook] = {}
+        for index, notebook in enumerate(env_config.notebooks):
+            self.notebooks[notebook.name] = LifecycleNotebook(
+                self,
+                _construct_id(notebook.name),
+                instance_name=notebook_instance_name(env_config, notebook.name),
+                notebook=notebook,
+                role=role,
+                vpc=vpc,
+                # Spread notebooks over zones so one zone's outage does not take them all.
+                subnet=placed[index % len(placed)],
+                key=key,
+            )
+
+
+def _construct_id(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-")) or "Notebook"

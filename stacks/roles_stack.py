@@ -1,0 +1,131 @@
+"""Execution roles: one per kind of workload, each with only the grants it needs.
+
+No AWS-managed *FullAccess policy is attached anywhere; buckets and the key grant
+access through grant_*(), SageMaker actions are scoped to resource types in this
+account and region, and iam:PassRole names the exact roles it may pass.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Fn, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks.compliance import acknowledge
+from stacks.components.execution_role import SageMakerExecutionRole
+from stacks.data_stack import DataExports
+
+JOB_RESOURCE_TYPES = ("processing-job", "training-job", "transform-job", "hyper-parameter-tuning-job")
+JOB_ACTIONS = [
+    f"sagemaker:{verb}{kind}"
+    for kind in ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
+    for verb in ("Create", "Describe", "Stop")
+] + ["sagemaker:AddTags"]
+JOB_NAMES_REASON = (
+    "job names are chosen per run (by the pipeline or the data scientist); scoped to job resource "
+    "types in this account and region."
+)
+READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
+WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
+KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+
+
+class ExecutionRolesStack(Stack):
+    """Roles for notebooks, processing/training jobs, pipelines and endpoints."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, data: DataExports, vpc: ec2.IVpc, **kwargs
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        env_name = env_config.name
+        key = kms.Key.from_key_arn(self, "DataKey", Fn.import_value(data.key_arn))
+        raw = s3.Bucket.from_bucket_attributes(
+            self, "RawData", bucket_arn=Fn.import_value(data.raw_data_bucket_arn), encryption_key=key
+        )
+        artifacts = s3.Bucket.from_bucket_attributes(
+            self, "ModelArtifacts", bucket_arn=Fn.import_value(data.model_artifacts_bucket_arn), encryption_key=key
+        )
+
+        def grant_bucket(role: SageMakerExecutionRole, bucket: s3.IBucket, export: str, *, write: bool) -> None:
+            (bucket.grant_read_write if write else bucket.grant_read)(role.role)
+            role.acknowledge_grant_wildcards(
+                f"Bucket.grant_{'read_write' if write else 'read'}() on the one bucket exported as {export}: "
+                "object keys are data, unknown at synth time, and the action wildcards are CDK's grant sets "
+                "(GetObject/GetObjectVersion/..., List*, GetBucket*); with KMS data-key use on the data key only.",
+                *READ_GRANT, *(WRITE_GRANT if write else ()), *KMS_GRANT[: 2 if write else 0],
+                f"Resource::{export}/*",
+            )
+
+        # Processing and training jobs: read raw data, write artifacts, run in the VPC.
+        jobs = SageMakerExecutionRole(self, "Jobs", description=f"{env_name}: SageMaker processing and training jobs")
+        grant_bucket(jobs, raw, data.raw_data_bucket_arn, write=False)
+        grant_bucket(jobs, artifacts, data.model_artifacts_bucket_arn, write=True)
+        jobs.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
+        jobs.allow_sagemaker_metrics()
+        jobs.allow_ecr_pull()
+        jobs.allow_vpc_networking(vpc)
+
+        # Endpoints (model execution role): read model artifacts only.
+        endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
+        grant_bucket(endpoints, artifacts, data.model_artifacts_bucket_arn, write=False)
+        endpoints.allow_log_groups("Endpoints")
+        endpoints.allow_sagemaker_metrics()
+        endpoints.allow_ecr_pull()
+        endpoints.allow_vpc_networking(vpc)
+
+        # Pipelines: orchestrate jobs and register models; the jobs themselves touch the data.
+        pipelines = SageMakerExecutionRole(self, "Pipelines", description=f"{env_name}: SageMaker Pipelines executions")
+        grant_bucket(pipelines, artifacts, data.model_artifacts_bucket_arn, write=False)
+        pipelines.allow(
+            "RunPipelineJobs", JOB_ACTIONS,
+            [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES],
+            wildcard_reason=JOB_NAMES_REASON,
+        )
+        pipelines.allow(
+            "RegisterModels",
+            ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateModelPackage",
+             "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
+            [pipelines.arn("sagemaker", "model/*"), pipelines.arn("sagemaker", "model-package/*"),
+             pipelines.arn("sagemaker", "model-package-group/*")],
+            wildcard_reason="model and package versions are created per pipeline run with generated names; "
+            "scoped to those resource types in this account and region.",
+        )
+        pipelines.allow_key_grants_for_aws_resources(key)
+        pipelines.allow_pass_role(jobs.role, endpoints.role)
+
+        # Notebooks: explore data, start jobs with the jobs role, stop themselves when idle.
+        notebooks = SageMakerExecutionRole(self, "Notebooks", description=f"{env_name}: SageMaker notebook instances")
+        grant_bucket(notebooks, raw, data.raw_data_bucket_arn, write=True)
+        grant_bucket(notebooks, artifacts, data.model_artifacts_bucket_arn, write=True)
+        notebooks.allow_log_groups("NotebookInstances", "ProcessingJobs", "TrainingJobs", "TransformJobs")
+        notebooks.allow(
+            "ManageOwnNotebooks",
+            ["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"],
+            [notebooks.arn("sagemaker", f"notebook-instance/{env_name}-*")],
+            wildcard_reason=f"matches exactly this environment's notebooks, all named '{env_name}-<name>', "
+            "so the idle auto-stop can stop its own instance.",
+        )
+        notebooks.allow(
+            "RunExperimentJobs", JOB_ACTIONS,
+            [notebooks.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES],
+            wildcard_reason=JOB_NAMES_REASON,
+        )
+        notebooks.allow_key_grants_for_aws_resources(key)
+        notebooks.allow_pass_role(jobs.role)
+
+        for role in (jobs, endpoints, pipelines, notebooks):
+            acknowledge(
+                role.role,
+                "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
+                "with the role, so it cannot drift or be shared the way the rule guards against.",
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+            )
+
+        self.jobs_role: iam.IRole = jobs.role
+        self.endpoints_role: iam.IRole = endpoints.role
+        self.pipelines_role: iam.IRole = pipelines.role
+        self.notebooks_role: iam.IRole = notebooks.role

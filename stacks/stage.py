@@ -1,0 +1,56 @@
+"""One deployable environment: the platform's stacks wired together in a CDK Stage."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from config import EnvironmentConfig
+from stacks.compliance import add_compliance_checks
+from stacks.data_stack import DataStack
+from stacks.network_stack import NetworkStack
+from stacks.notebook_stack import NotebookStack
+from stacks.roles_stack import ExecutionRolesStack
+
+
+class PlatformStage(Stage):
+    """Data → Network → Roles → Notebooks, for one environment (stacks deploy in that order)."""
+
+    def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig) -> None:
+        super().__init__(scope, id_, env=Environment(account=env_config.account, region=env_config.region))
+        cfg = env_config
+        tags = {"environment": cfg.name, **cfg.tags}
+
+        self.data = DataStack(
+            self, "Data", env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
+        )
+        # Flow logs of the stateful environments outlive the network stack like the rest of their data.
+        self.network = NetworkStack(
+            self, "Network", env_config=cfg, log_key=self.data.key,
+            description=f"{cfg.name}: VPC, private subnets, VPC endpoints and flow logs",
+        )
+        self.roles = ExecutionRolesStack(
+            self,
+            "Roles",
+            env_config=cfg,
+            data=self.data.exports,
+            vpc=self.network.vpc,
+            description=f"{cfg.name}: least-privilege SageMaker execution roles",
+        )
+        # Imports by export name carry no implicit dependency: state it.
+        self.roles.add_stack_dependency(self.data)
+        self.notebooks = None
+        if cfg.notebooks:
+            self.notebooks = NotebookStack(
+                self,
+                "Notebooks",
+                env_config=cfg,
+                vpc=self.network.vpc,
+                subnets=self.network.workload_subnets,
+                role=self.roles.notebooks_role,
+                key=self.data.key,
+                description=f"{cfg.name}: SageMaker notebook instances with lifecycle configs",
+            )
+        for key, value in tags.items():
+            Tags.of(self).add(key, value)
+        add_compliance_checks(self)
