@@ -1,0 +1,197 @@
+"""The rendered lifecycle scripts parse, fit SageMaker's limit, and do what they claim when run.
+
+Sections are run with bash against fake sudo/crontab/python in a temp dir, so nothing
+touches this machine's users, crontab or /usr/local.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import notebook_lifecycle
+from notebook_lifecycle import MAX_SCRIPT_CHARS, render_on_create, render_on_start
+
+AUTOSTOP_SOURCE = (Path(notebook_lifecycle.__file__).parent / "autostop.py").read_bytes()
+PACKAGES = ["xgboost==3.4.1", "pandas[excel]>=2,<3", "it's; rm -rf / $(id)"]
+
+FAKE_SUDO = """#!/bin/bash
+printf '%s\\n' "$*" >>"$SUDO_LOG"
+while [[ $1 == -* ]]; do [[ $1 == -u ]] && shift; shift; done
+exec "$@"
+"""
+FAKE_CRONTAB = """#!/bin/bash
+case "$1" in
+  -l) [[ -f "$CRONTAB_FILE" ]] || { echo "no crontab for root" >&2; exit 1; }; cat "$CRONTAB_FILE" ;;
+  -) cat >"$CRONTAB_FILE.new" && mv "$CRONTAB_FILE.new" "$CRONTAB_FILE" ;;  # like cron: install after reading all
+  *) exit 2 ;;
+esac
+"""
+FAKE_PYTHON = """#!/bin/bash
+printf '%s\\0' "$@"
+"""
+
+
+@pytest.fixture
+def fakes(tmp_path):
+    """A bin dir with fake sudo, crontab and python, and the env that points at it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in {"sudo": FAKE_SUDO, "crontab": FAKE_CRONTAB, "python": FAKE_PYTHON}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "SUDO_LOG": str(tmp_path / "sudo.log"),
+        "CRONTAB_FILE": str(tmp_path / "crontab"),
+    }
+    return bin_dir, env
+
+
+def bash(script: str, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    path = tmp_path / "script.sh"
+    path.write_text(script)
+    return subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True, timeout=10, check=False)
+
+
+def section(script: str, name: str) -> str:
+    (match,) = re.findall(rf"^# >>> {name}\n.*?^# <<< {name}\n", script, re.M | re.S)
+    return match
+
+
+def run_section(script: str, name: str, tmp_path: Path, env: dict[str, str], **variables: str) -> None:
+    """Run one marked section of a rendered script, with its variables set, and wait for its jobs."""
+    assignments = "".join(f"{key}={shlex.quote(value)}\n" for key, value in variables.items())
+    result = bash(f"set -euo pipefail\n{assignments}{section(script, name)}wait\n", tmp_path, env)
+    assert result.returncode == 0, result.stderr
+
+
+def idle_seconds_line(script: str) -> str:
+    (line,) = re.findall(r"^IDLE_SECONDS=.*$", script, re.M)
+    return line.split("=", 1)[1]
+
+
+VARIANTS = {
+    "on_create": render_on_create,
+    "on_start": lambda: render_on_start(idle_minutes=60, packages=PACKAGES),
+    "on_start-no-autostop": lambda: render_on_start(idle_minutes=0, packages=PACKAGES),
+    "on_start-bare": lambda: render_on_start(idle_minutes=0, packages=[]),
+    "on_start-week": lambda: render_on_start(idle_minutes=10080, packages=[]),
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_scripts_parse_fit_and_are_complete(variant):
+    script = VARIANTS[variant]()
+    checked = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=10, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail\n" in script
+    assert len(base64.b64encode(script.encode())) <= MAX_SCRIPT_CHARS
+    assert not re.search(r"@[A-Z_]+@", script), "unfilled placeholder"
+
+
+def test_rendering_is_deterministic():
+    assert render_on_start(idle_minutes=45, packages=PACKAGES) == render_on_start(idle_minutes=45, packages=PACKAGES)
+    assert render_on_create() == render_on_create()
+
+
+def test_a_realistic_package_list_fits():
+    render_on_start(idle_minutes=60, packages=[f"some-package-{i}==1.22.333" for i in range(40)])
+
+
+def test_over_long_render_raises_one_line_error():
+    with pytest.raises(ValueError, match=str(MAX_SCRIPT_CHARS)) as error:
+        render_on_start(idle_minutes=60, packages=[f"package-{i}==1.0.0" for i in range(1000)])
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("idle_minutes", [-1, True, "60", 1.5])
+def test_bad_idle_minutes_is_rejected(idle_minutes):
+    with pytest.raises(ValueError, match="idle_minutes"):
+        render_on_start(idle_minutes=idle_minutes, packages=[])
+
+
+def test_packages_install_in_the_background_as_ec2_user(fakes, tmp_path):
+    _, env = fakes
+    script = render_on_start(idle_minutes=0, packages=PACKAGES)
+    for package in PACKAGES:
+        assert shlex.quote(package) in script
+    # The install command (continuation lines joined) is nohup'd and backgrounded.
+    (command,) = [line for line in script.replace("\\\n", " ").splitlines() if line.startswith("nohup ")]
+    assert command.rstrip().endswith("&") and "sudo -u ec2-user" in command
+
+    log_dir = tmp_path / "volume" / ".lifecycle"
+    run_section(script, "packages", tmp_path, env, LOG_DIR=str(log_dir), USER_PYTHON=str(fakes[0] / "python"))
+    argv = (log_dir / "pip-install.log").read_text().split("\0")[:-1]
+    assert argv == ["-m", "pip", "install", "--no-input", "--disable-pip-version-check", *PACKAGES]
+    assert (tmp_path / "sudo.log").read_text().startswith("-u ec2-user -H bash -c ")
+
+
+def test_autostop_section_embeds_the_module_and_keeps_one_cron_line(fakes, tmp_path):
+    _, env = fakes
+    target = tmp_path / "sagemaker-autostop.py"
+    paths = {"AUTOSTOP_PATH": str(target), "SYSTEM_PYTHON": sys.executable, "AUTOSTOP_LOG": "/var/log/autostop.log"}
+    crontab = tmp_path / "crontab"
+
+    def start(idle_minutes: int) -> None:
+        script = render_on_start(idle_minutes=idle_minutes, packages=[])
+        run_section(script, "autostop", tmp_path, env, IDLE_SECONDS=idle_seconds_line(script), **paths)
+
+    start(90)  # no crontab yet: `crontab -l` fails, which must not abort the script
+    assert target.read_bytes() == AUTOSTOP_SOURCE
+    crontab.write_text(crontab.read_text() + "0 3 * * * /usr/bin/true unrelated\n")
+    start(90)
+    start(30)  # a changed threshold replaces the entry
+    lines = crontab.read_text().splitlines()
+    autostop_lines = [line for line in lines if str(target) in line]
+    assert autostop_lines == [
+        f"*/5 * * * * sudo -u ec2-user -H {sys.executable} {target} --idle-seconds 1800 >>/var/log/autostop.log 2>&1"
+    ]
+    assert "0 3 * * * /usr/bin/true unrelated" in lines and len(lines) == 2
+
+
+def test_autostop_uses_the_jupyter_system_python_and_a_root_owned_path():
+    script = render_on_start(idle_minutes=60, packages=[])
+    assert idle_seconds_line(script) == "3600"
+    assert "SYSTEM_PYTHON=/home/ec2-user/anaconda3/envs/JupyterSystemEnv/bin/python\n" in script
+    assert "AUTOSTOP_PATH=/usr/local/sbin/sagemaker-autostop.py\n" in script
+
+
+def test_idle_minutes_zero_installs_no_cron_and_no_module():
+    script = render_on_start(idle_minutes=0, packages=PACKAGES)
+    assert idle_seconds_line(script) == "0"
+    assert "crontab" not in script and "AUTOSTOP_PY" not in script and "def decide" not in script
+
+
+def test_no_packages_means_no_install():
+    script = render_on_start(idle_minutes=60, packages=[])
+    assert "nohup" not in script and "pip install" not in script
+
+
+def test_on_create_prepares_the_volume_as_ec2_user_and_keeps_user_edits(fakes, tmp_path):
+    bin_dir, env = fakes
+    home = tmp_path / "SageMaker"
+    home.mkdir()
+    script = render_on_create()
+    for original, test_value in {
+        "SAGEMAKER_HOME=/home/ec2-user/SageMaker\n": f"SAGEMAKER_HOME={home}\n",
+        "export PATH=": f"export PATH={bin_dir}:",
+    }.items():
+        assert script.count(original) == 1
+        script = script.replace(original, test_value)
+
+    result = bash(script, tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert all((home / name).is_dir() for name in ("data", "notebooks", ".lifecycle"))
+    assert "only storage that survives" in (home / "README.md").read_text()
+    assert (tmp_path / "sudo.log").read_text().startswith("-u ec2-user -H bash -s ")
+
+    (home / "README.md").write_text("mine\n")
+    assert bash(script, tmp_path, env).returncode == 0
+    assert (home / "README.md").read_text() == "mine\n"
