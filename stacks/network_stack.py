@@ -79,6 +79,10 @@ class NetworkStack(Stack):
             },
         )
         self.workload_subnets = ec2.SubnetSelection(subnet_group_name="Workloads")
+        for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
+            # cfn-lint W3010 prefers Fn::GetAZs; the zones are pinned in config on purpose: synth stays
+            # offline and deterministic, and a subnet never moves when the account's zone list changes.
+            subnet.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3010"]}})
         acknowledge(
             self.vpc.node.find_child("All"),
             "CDK generates this role's inline policy for the flow log alone, scoped to its one log group.",

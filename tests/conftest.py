@@ -1,0 +1,93 @@
+"""Shared test fixtures.
+
+The whole app (every stage, with cdk-nag) is synthesized once per session and tests
+read templates from that cloud assembly: `Template.from_stack` would re-synthesize
+the app for every call. AWS endpoints point at a closed port so no test can reach AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: Nothing listens on port 9 (discard) here: any accidental AWS call fails fast.
+CLOSED_ENDPOINT = "http://127.0.0.1:9"
+OFFLINE_ENV = {
+    "AWS_ENDPOINT_URL": CLOSED_ENDPOINT,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # Built-in CloudFormation validation costs ~1 s a synth; cfn-lint runs on the assembly instead.
+    "CDK_VALIDATION": "false",
+}
+for _name, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_name, _value)
+os.environ.pop("AWS_PROFILE", None)
+# jsii runs Node: use the venv's pinned Node 24 rather than the system's end-of-life Node 20.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def cdk_context() -> dict:
+    """cdk.json's context (feature flags included): a bare cdk.App() would ignore it."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+class Assembly:
+    """A synthesized cloud assembly, with templates looked up by stage and stack name."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+
+    def template_path(self, env: str, stack: str) -> Path:
+        manifest = json.loads((self.outdir / f"assembly-{env}" / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact.get("type") == "aws:cloudformation:stack" and artifact.get("displayName") == f"{env}/{stack}":
+                return self.outdir / f"assembly-{env}" / artifact["properties"]["templateFile"]
+        raise KeyError(f"no stack {env}/{stack} in the assembly")
+
+    def template_json(self, env: str, stack: str) -> dict:
+        return json.loads(self.template_path(env, stack).read_text())
+
+    def template(self, env: str, stack: str):
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(self.template_json(env, stack))
+
+    def stack_names(self, env: str) -> list[str]:
+        manifest = json.loads((self.outdir / f"assembly-{env}" / "manifest.json").read_text())
+        return sorted(
+            a["displayName"].split("/", 1)[1]
+            for a in manifest["artifacts"].values()
+            if a.get("type") == "aws:cloudformation:stack"
+        )
+
+
+def synth_app(outdir: Path, config_dir: Path | None = None):
+    import aws_cdk as cdk
+
+    import app as app_module
+
+    context = cdk_context()
+    if config_dir is not None:
+        context["config_dir"] = str(config_dir)
+    app = cdk.App(context=context, outdir=str(outdir))
+    app_module.build_app(app)
+    app.synth()
+    return app
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory) -> Assembly:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    synth_app(outdir)
+    return Assembly(outdir)

@@ -1,0 +1,247 @@
+"""Config validation: every bad value fails with one line naming file, field, value and what is allowed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import ConfigError, load_environment, load_environments
+from config.instance_types import notebook_instance_types
+from tests.conftest import ROOT
+
+VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+
+
+def write(tmp_path: Path, data, name: str = "dev") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def error_for(tmp_path: Path, data, name: str = "dev") -> str:
+    with pytest.raises(ConfigError) as excinfo:
+        load_environment(write(tmp_path, data, name))
+    message = str(excinfo.value)
+    assert "\n" not in message, "errors must be one line"
+    assert message.startswith(str(tmp_path / f"{name}.yaml") + ": ")
+    return message
+
+
+def with_notebook(**changes) -> dict:
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["notebooks"][0].update(changes)
+    return data
+
+
+def test_shipped_environments_load():
+    envs = {e.name: e for e in load_environments(ROOT / "config")}
+    assert sorted(envs) == ["dev", "prod", "staging"]
+    assert envs["dev"].removal_policy == "destroy" and not envs["dev"].protected
+    assert envs["staging"].removal_policy == envs["prod"].removal_policy == "retain"
+    assert all(len(e.network.availability_zones) >= 2 for e in envs.values())
+
+
+def test_config_objects_are_frozen():
+    env = load_environment(ROOT / "config" / "dev.yaml")
+    with pytest.raises(Exception):
+        env.region = "eu-west-1"
+
+
+def test_notebook_types_come_from_botocore_model():
+    types = notebook_instance_types()
+    assert "ml.t3.medium" in types and "ml.g4dn.xlarge" in types
+    assert len(types) > 100
+
+
+def test_unknown_instance_type(tmp_path):
+    message = error_for(tmp_path, with_notebook(instance_type="ml.t3.mediun"))
+    assert "notebooks[0].instance_type = 'ml.t3.mediun'" in message
+    assert "not a SageMaker notebook instance type" in message
+    assert "did you mean ml.t3.medium" in message
+
+
+def test_invented_gpu_type_is_rejected(tmp_path):
+    message = error_for(tmp_path, with_notebook(instance_type="ml.g5.9000xlarge"))
+    assert "'ml.g5.9000xlarge'" in message and "allowed:" in message
+
+
+@pytest.mark.parametrize("size", [4, 16385, 0, -1])
+def test_volume_outside_range(tmp_path, size):
+    message = error_for(tmp_path, with_notebook(volume_size_gb=size))
+    assert f"notebooks[0].volume_size_gb = {size}: must be an integer in 5..16384 GB" in message
+
+
+@pytest.mark.parametrize("size", [5, 16384])
+def test_volume_bounds_are_inclusive(tmp_path, size):
+    env = load_environment(write(tmp_path, with_notebook(volume_size_gb=size)))
+    assert env.notebooks[0].volume_size_gb == size
+
+
+def test_negative_idle_time(tmp_path):
+    message = error_for(tmp_path, with_notebook(idle_minutes=-5))
+    assert "notebooks[0].idle_minutes = -5: must be an integer in 0..10080 minutes; 0 turns auto-stop off" in message
+
+
+def test_non_integer_volume(tmp_path):
+    message = error_for(tmp_path, with_notebook(volume_size_gb="20"))
+    assert "notebooks[0].volume_size_gb = '20'" in message and "integer" in message
+
+
+def test_unknown_key_is_a_typo_not_ignored(tmp_path):
+    data = with_notebook()
+    data["notebooks"][0]["idle_minuts"] = 30
+    message = error_for(tmp_path, data)
+    assert "notebooks[0].idle_minuts: unknown key" in message
+    assert "allowed: idle_minutes, instance_type, name, packages, volume_size_gb" in message
+
+
+def test_unknown_top_level_key(tmp_path):
+    message = error_for(tmp_path, {**VALID, "regoin": "us-east-1"})
+    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, region, removal_policy, tags)" in message
+
+
+def test_missing_required_field(tmp_path):
+    data = dict(VALID)
+    del data["region"]
+    assert error_for(tmp_path, data).endswith("region: required field is missing")
+
+
+def test_missing_nested_field(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    del data["network"]["availability_zones"]
+    assert "network.availability_zones: required field is missing" in error_for(tmp_path, data)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
+    message = error_for(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
+    assert "allowed in prod, staging: retain" in message
+
+
+def test_dev_may_destroy(tmp_path):
+    assert load_environment(write(tmp_path, VALID)).removal_policy == "destroy"
+
+
+def test_removal_policy_vocabulary(tmp_path):
+    message = error_for(tmp_path, {**VALID, "removal_policy": "delete"})
+    assert "removal_policy = 'delete'" in message and "'retain' or 'destroy'" in message
+
+
+def test_unquoted_account_is_explained(tmp_path):
+    message = error_for(tmp_path, "account: 123456789012\n" + yaml.safe_dump({k: v for k, v in VALID.items() if k != "account"}))
+    assert "account = 123456789012: must be a quoted string of 12 digits" in message
+
+
+def test_short_account(tmp_path):
+    assert "account = '1234': must be exactly 12 digits" in error_for(tmp_path, {**VALID, "account": "1234"})
+
+
+def test_unknown_region(tmp_path):
+    message = error_for(tmp_path, {**VALID, "region": "us-east-9"})
+    assert "region = 'us-east-9': not a region where SageMaker is available" in message
+
+
+def test_zone_outside_region(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["availability_zones"] = ["us-east-1a", "eu-west-1b"]
+    message = error_for(tmp_path, data)
+    assert "network.availability_zones: 'eu-west-1b' is not a zone of region us-east-1" in message
+
+
+def test_single_zone_is_not_multi_az(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["availability_zones"] = ["us-east-1a"]
+    message = error_for(tmp_path, data)
+    assert "network.availability_zones = <list>" in message and "at least 2" in message
+
+
+def test_more_nat_gateways_than_zones(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["nat_gateways"] = 3
+    assert "network.nat_gateways: 3 exceeds the 2 availability zones" in error_for(tmp_path, data)
+
+
+def test_packages_need_egress(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["nat_gateways"] = 0
+    message = error_for(tmp_path, data)
+    assert "notebooks[0].packages: installing packages needs egress" in message
+
+
+@pytest.mark.parametrize("package", ["xgboost", "xgboost>=3", "xgboost==3.4.1; rm -rf /", "$(curl evil)==1"])
+def test_packages_must_be_exact_pins_and_shell_safe(tmp_path, package):
+    message = error_for(tmp_path, with_notebook(packages=[package]))
+    assert "notebooks[0].packages[0]" in message and "pinned pip requirement 'name==version'" in message
+
+
+def test_cidr_must_be_valid(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["cidr"] = "10.0.0.0/8"
+    assert "network.cidr = '10.0.0.0/8': prefix length must be in /16../24" in error_for(tmp_path, data)
+
+
+def test_flow_log_retention_must_be_a_cloudwatch_value(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["network"]["flow_log_retention_days"] = 31
+    message = error_for(tmp_path, data)
+    assert "network.flow_log_retention_days = 31: allowed: one of 1, 3, 5, 7, 14, 30" in message
+
+
+def test_duplicate_notebook_names(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["notebooks"].append(dict(data["notebooks"][0]))
+    assert "notebooks: names must be unique; repeated: data-science" in error_for(tmp_path, data)
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    text = (ROOT / "config" / "dev.yaml").read_text() + "region: eu-west-1\n"
+    message = error_for(tmp_path, text)
+    assert "not valid YAML at line" in message and "duplicate key 'region'" in message
+
+
+def test_malformed_yaml(tmp_path):
+    message = error_for(tmp_path, "account: '123456789012'\nnetwork: [unclosed\n")
+    assert "not valid YAML at line" in message
+
+
+def test_empty_file(tmp_path):
+    assert "file is empty" in error_for(tmp_path, "")
+
+
+def test_name_is_taken_from_the_file(tmp_path):
+    message = error_for(tmp_path, {**VALID, "name": "prod"})
+    assert "name: unknown key (the environment is named after its file: dev)" in message
+
+
+def test_several_problems_are_counted_not_dumped(tmp_path):
+    message = error_for(tmp_path, with_notebook(volume_size_gb=1, idle_minutes=-1))
+    assert message.endswith("(and 1 more problem)")
+
+
+def test_empty_config_directory(tmp_path):
+    with pytest.raises(ConfigError, match="no environment files"):
+        load_environments(tmp_path)
+
+
+def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
+    """The app itself (as `cdk synth` runs it) prints one line and exits non-zero."""
+    write(tmp_path, with_notebook(volume_size_gb=2))
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
+        "CDK_OUTDIR": str(tmp_path / "out"),
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("config error:")]
+    assert lines == [f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB"]
+    assert not list((tmp_path / "out").rglob("*.template.json")), "nothing may be synthesized from a bad config"

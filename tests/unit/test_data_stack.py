@@ -1,0 +1,149 @@
+"""Data stack: the security and lifecycle properties the emulator would silently drop."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+ENVS = ("dev", "staging", "prod")
+
+
+def buckets(template) -> dict:
+    return template.find_resources("AWS::S3::Bucket")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_customer_managed_key_rotates(assembly, env):
+    template = assembly.template(env, "Data")
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties(
+        "AWS::KMS::Alias", {"AliasName": f"alias/sagemaker-platform/{env}/data"}
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_three_buckets_all_private_and_versioned(assembly, env):
+    found = buckets(assembly.template(env, "Data"))
+    assert len(found) == 3
+    for logical_id, bucket in found.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }, logical_id
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], logical_id
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_data_buckets_use_the_customer_key_and_log_access(assembly, env):
+    template = assembly.template(env, "Data")
+    key_id = next(iter(template.find_resources("AWS::KMS::Key")))
+    logs_id = next(i for i in buckets(template) if i.startswith("AccessLogs"))
+    for name in ("RawData", "ModelArtifacts"):
+        bucket_id = next(i for i in buckets(template) if i.startswith(name))
+        props = buckets(template)[bucket_id]["Properties"]
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"] == {
+            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+        }
+        assert rule["BucketKeyEnabled"] is True
+        assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_access_log_bucket_is_sse_s3_because_logging_requires_it(assembly, env):
+    template = assembly.template(env, "Data")
+    logs_bucket = next(b for i, b in buckets(template).items() if i.startswith("AccessLogs"))
+    encryption = logs_bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_bucket_denies_plain_http_and_old_tls(assembly, env):
+    template = assembly.template(env, "Data")
+    policies = template.find_resources("AWS::S3::BucketPolicy")
+    covered = set()
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        conditions = [s["Condition"] for s in statements if s["Effect"] == "Deny"]
+        assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
+        assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
+        covered.add(policy["Properties"]["Bucket"]["Ref"])
+    assert covered == set(buckets(template))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_lifecycle_rules_expire_old_versions_and_abort_uploads(assembly, env):
+    template = assembly.template(env, "Data")
+    for logical_id, bucket in buckets(template).items():
+        rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+        assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0, logical_id
+        assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+        assert all(r["Status"] == "Enabled" for r in rules.values())
+
+
+def test_lifecycle_days_come_from_config(assembly):
+    dev = buckets(assembly.template("dev", "Data"))
+    prod = buckets(assembly.template("prod", "Data"))
+
+    def days(found):
+        bucket = next(b for i, b in found.items() if i.startswith("RawData"))
+        rule = next(r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"] if r["Id"] == "expire-noncurrent-versions")
+        return rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+
+    assert (days(dev), days(prod)) == (30, 365)
+
+
+def test_dev_leaves_nothing_behind(assembly):
+    template = assembly.template("dev", "Data")
+    for resource_type in ("AWS::KMS::Key", "AWS::S3::Bucket"):
+        for logical_id, resource in template.find_resources(resource_type).items():
+            assert resource["DeletionPolicy"] == "Delete", logical_id
+            assert resource["UpdateReplacePolicy"] == "Delete", logical_id
+    # Buckets are emptied by the auto-delete custom resource before CloudFormation deletes them.
+    auto_delete = template.find_resources("Custom::S3AutoDeleteObjects")
+    assert {r["Properties"]["BucketName"]["Ref"] for r in auto_delete.values()} == set(buckets(template))
+    template.has_resource_properties("AWS::KMS::Key", {"PendingWindowInDays": 7})
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_protected_environments_retain_key_and_buckets(assembly, env):
+    template = assembly.template(env, "Data")
+    for resource_type in ("AWS::KMS::Key", "AWS::S3::Bucket"):
+        for logical_id, resource in template.find_resources(resource_type).items():
+            assert resource["DeletionPolicy"] == "Retain", logical_id
+            assert resource["UpdateReplacePolicy"] == "Retain", logical_id
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
+    template.has_resource_properties("AWS::KMS::Key", {"PendingWindowInDays": 30})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(assembly, env):
+    template = assembly.template(env, "Data")
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with([
+                    Match.object_like({
+                        "Sid": "AllowCloudWatchLogsInThisAccount",
+                        "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
+                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.string_like_regexp(
+                            r"^arn:aws:logs:us-east-1:\d{12}:\*$")}},
+                    })
+                ])
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_exports_are_the_named_contract(assembly, env):
+    outputs = assembly.template_json(env, "Data")["Outputs"]
+    exported = {o["Export"]["Name"] for o in outputs.values() if "Export" in o}
+    assert exported >= {
+        f"sagemaker-platform-{env}-data-key-arn",
+        f"sagemaker-platform-{env}-raw-data-bucket-arn",
+        f"sagemaker-platform-{env}-model-artifacts-bucket-arn",
+    }

@@ -1,0 +1,34 @@
+"""Stateful resources keep their logical IDs: a rename would make CloudFormation replace
+(and, in dev, delete) the data key or a bucket. Changing one of these IDs is a migration."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ENVIRONMENTS
+
+PINNED = {
+    "Data": {
+        "DataKey17AFBB84": "AWS::KMS::Key",
+        "AccessLogs8B620ECA": "AWS::S3::Bucket",
+        "RawDataBucket46CFA8FB": "AWS::S3::Bucket",
+        "ModelArtifactsBucket2C3831B7": "AWS::S3::Bucket",
+    },
+    "Network": {
+        "FlowLogs16C1943A": "AWS::Logs::LogGroup",
+    },
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("stack", sorted(PINNED))
+def test_stateful_logical_ids_are_pinned(assembly, env, stack):
+    resources = assembly.template_json(env, stack)["Resources"]
+    for logical_id, resource_type in PINNED[stack].items():
+        assert logical_id in resources, f"{env}/{stack}: {logical_id} renamed; that replaces the resource"
+        assert resources[logical_id]["Type"] == resource_type
+
+
+def test_export_names_are_pinned(assembly):
+    outputs = assembly.template_json("prod", "Data")["Outputs"]
+    assert outputs["RawDataBucketArn"]["Export"]["Name"] == "sagemaker-platform-prod-raw-data-bucket-arn"

@@ -1,0 +1,126 @@
+"""Execution roles: separate, least-privilege, PassRole only to the roles they pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ENVS = ("dev", "staging", "prod")
+ROLES = ("Jobs", "Endpoints", "Pipelines", "Notebooks")
+
+
+def roles(template) -> dict[str, dict]:
+    """Role logical ID prefix (Jobs, ...) -> role resource."""
+    found = template.find_resources("AWS::IAM::Role")
+    return {next(r for r in ROLES if i.startswith(r)): res for i, res in found.items()}
+
+
+def statements_of(template, role_name: str) -> list[dict]:
+    role_id = next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(role_name))
+    out = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            out += policy["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def actions(statements) -> set[str]:
+    found = set()
+    for s in statements:
+        found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    return found
+
+
+@pytest.fixture(scope="module", params=ENVS)
+def template(request, assembly):
+    return assembly.template(request.param, "Roles")
+
+
+def test_four_separate_roles_trusting_only_sagemaker_in_this_account(template):
+    found = roles(template)
+    assert sorted(found) == sorted(ROLES)
+    for name, role in found.items():
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}, name
+        assert list(statement["Condition"]["StringEquals"]) == ["aws:SourceAccount"], name
+
+
+def test_no_managed_policies_and_no_full_access(template):
+    for name, role in roles(template).items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    assert "FullAccess" not in json.dumps(template.to_json())
+
+
+def test_no_service_wide_or_admin_actions(template):
+    for name in ROLES:
+        for action in actions(statements_of(template, name)):
+            assert action != "*" and not action.endswith(":*"), (name, action)
+
+
+def pass_role_targets(template, name) -> list:
+    passes = [s for s in statements_of(template, name) if s["Action"] == "iam:PassRole"]
+    for s in passes:
+        assert s["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    return [r["Fn::GetAtt"][0] for s in passes for r in ([s["Resource"]] if isinstance(s["Resource"], dict) else s["Resource"])]
+
+
+def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
+    ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ROLES}
+    assert sorted(pass_role_targets(template, "Pipelines")) == sorted([ids["Jobs"], ids["Endpoints"]])
+    assert pass_role_targets(template, "Notebooks") == [ids["Jobs"]]
+    assert pass_role_targets(template, "Jobs") == []
+    assert pass_role_targets(template, "Endpoints") == []
+
+
+def resources_for(statements, action) -> list:
+    out = []
+    for s in statements:
+        if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]):
+            out += s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+    return out
+
+
+def test_jobs_read_raw_data_but_write_only_artifacts(template):
+    statements = statements_of(template, "Jobs")
+    written = json.dumps(resources_for(statements, "s3:PutObject"))
+    read = json.dumps(resources_for(statements, "s3:GetObject*"))
+    assert "model-artifacts-bucket-arn" in written and "raw-data-bucket-arn" not in written
+    assert "raw-data-bucket-arn" in read and "model-artifacts-bucket-arn" in read
+
+
+def test_endpoints_only_read_model_artifacts(template):
+    statements = statements_of(template, "Endpoints")
+    assert resources_for(statements, "s3:PutObject") == []
+    assert "raw-data-bucket-arn" not in json.dumps(statements)
+    assert not any(a.startswith("sagemaker:") for a in actions(statements))
+
+
+def test_sagemaker_actions_are_scoped_to_resource_types(template):
+    for name in ("Pipelines", "Notebooks"):
+        for statement in statements_of(template, name):
+            if any(a.startswith("sagemaker:") for a in actions([statement])):
+                for resource in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
+                    assert isinstance(resource, str) and resource.startswith("arn:aws:sagemaker:us-east-1:"), resource
+                    assert resource.split(":")[5].split("/")[0] != "*"
+
+
+def test_notebooks_can_stop_only_their_environments_notebooks(template):
+    env = template.to_json()["Resources"]
+    statements = statements_of(template, "Notebooks")
+    (resource,) = resources_for(statements, "sagemaker:StopNotebookInstance")
+    assert resource.endswith(":notebook-instance/" + resource.split("/")[-1])
+    assert resource.split("/")[-1].endswith("-*") and resource.split("/")[-1] != "*"
+    assert env  # the template is non-empty
+
+
+def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
+    for name in ("Jobs", "Endpoints"):
+        (statement,) = [s for s in statements_of(template, name) if "ec2:CreateNetworkInterface" in actions([s])]
+        assert "ec2:Vpc" in statement["Condition"]["ArnEquals"]
+
+
+def test_kms_grants_only_for_aws_resources(template):
+    for name in ("Pipelines", "Notebooks"):
+        (statement,) = [s for s in statements_of(template, name) if "kms:CreateGrant" in actions([s])]
+        assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
