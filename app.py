@@ -14,6 +14,15 @@ from stacks.stage import PlatformStage
 ROOT = Path(__file__).resolve().parent
 
 
+#: Creation stack traces embed temporary paths in cdk.out; without them two synths are byte-identical.
+DETERMINISTIC_CONTEXT = {"aws:cdk:disable-creation-stack-traces": True}
+
+
+def new_app(**kwargs) -> cdk.App:
+    context = {**DETERMINISTIC_CONTEXT, **kwargs.pop("context", {})}
+    return cdk.App(stack_traces=False, context=context, **kwargs)
+
+
 def build_app(app: cdk.App) -> cdk.App:
     config_dir = ROOT / app.node.try_get_context("config_dir")
     for env_config in load_environments(config_dir, display_root=ROOT):
@@ -22,7 +31,7 @@ def build_app(app: cdk.App) -> cdk.App:
 
 
 def main() -> int:
-    app = cdk.App()
+    app = new_app()
     try:
         build_app(app)
     except ConfigError as exc:

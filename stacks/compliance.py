@@ -27,7 +27,7 @@ class DropRedundantProviderDependency:
             return
         role = provider.node.try_find_child("Role")
         if isinstance(role, CfnResource):
-            node.remove_dependency(role)
+            node.remove_resource_dependency(role)
 
 
 def add_compliance_checks(stage: Stage) -> None:

@@ -73,14 +73,12 @@ class Assembly:
 
 
 def synth_app(outdir: Path, config_dir: Path | None = None):
-    import aws_cdk as cdk
-
     import app as app_module
 
     context = cdk_context()
     if config_dir is not None:
         context["config_dir"] = str(config_dir)
-    app = cdk.App(context=context, outdir=str(outdir))
+    app = app_module.new_app(context=context, outdir=str(outdir))
     app_module.build_app(app)
     app.synth()
     return app

@@ -1,0 +1,56 @@
+# The commands the README shows. Each target installs what it needs on a fresh clone:
+# a virtualenv with pinned Python packages (Node 24 comes with them) and the pinned CDK CLI.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+# The venv's bin first: jsii and the CDK CLI then run on the venv's Node 24.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: install synth test unit integration demo bench snapshot-update constraints clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: write cdk.out for every environment, with cdk-nag and CloudFormation validation
+synth: install
+	$(CDK) synth --quiet --no-notices
+
+## test: unit tests, template assertions, compliance, and the emulator deploy
+test: install
+	$(PY) -m pytest tests
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest tests/integration
+
+## demo: deploy the dev environment to the embedded AWS emulator and show what was created
+demo: install
+	$(PY) -m local.demo
+
+## bench: print synth and unit-test timings
+bench: install
+	$(PY) benchmarks/foundation.py
+
+snapshot-update: install
+	$(PY) -m pytest tests/unit/test_snapshots.py --snapshot-update
+
+constraints: install
+	{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --disable-pip-version-check; } > constraints.new && mv constraints.new constraints.txt
+
+clean:
+	rm -rf cdk.out .demo .pytest_cache

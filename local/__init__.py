@@ -1,0 +1,1 @@
+"""Local, offline AWS: an embedded moto server and helpers to run the pinned CDK CLI against it."""

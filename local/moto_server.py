@@ -1,0 +1,115 @@
+"""moto's server with compatibility fixes for what this project deploys.
+
+Each fix corrects a moto bug that would stop a valid template from deploying; none
+changes what the templates say. Remove a fix once the pinned moto release has it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def _kms_key_accepts_cloudformation_tags() -> None:
+    """AWS::KMS::Key Tags use Key/Value; moto 5.2.5 hands them to a tagger that expects
+    TagKey/TagValue and fails the whole stack with KeyError: 'TagKey'. It also stores the
+    KeyPolicy object unserialized, so every later call on the key answers 500."""
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__
+
+    def create(cls: type, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        tags = properties.get("Tags") or []
+        properties["Tags"] = [
+            {"TagKey": t["Key"], "TagValue": t["Value"]} if "Key" in t else t for t in tags
+        ]
+        # moto keeps the policy as given; its own policy checks then json.loads() a dict and fail.
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        return original(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+    Key.create_from_cloudformation_json = classmethod(create)
+
+
+def _change_sets_publish_and_import_outputs() -> None:
+    """The CDK CLI deploys through change sets. moto 5.2.5 (a) creates a change set's stack
+    without the account's exports, so Fn::ImportValue fails with 'No export named ...', and
+    (b) never recomputes outputs after executing one, so a stack's exports never appear."""
+    from moto.cloudformation import models
+
+    original_init = models.Stack.__init__
+    original_apply = models.ChangeSet.apply
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("cross_stack_resources") is None:
+            backend = models.cloudformation_backends[kwargs["account_id"]][kwargs["region_name"]]
+            kwargs["cross_stack_resources"] = backend.exports  # shared: sees exports added later
+        original_init(self, *args, **kwargs)
+
+    def apply(self: Any) -> None:
+        original_apply(self)
+        self.stack.template_dict = self.template_dict
+        self.stack.output_map = self.stack._create_output_map()
+
+    def execute_change_set(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_execute(self, *args, **kwargs)
+        live = {
+            export.name: export
+            for stack in self.stacks.values()
+            if not stack.status.startswith("DELETE")
+            for export in stack.exports
+        }
+        # In place: stacks hold a reference to this dict.
+        self.exports.clear()
+        self.exports.update(live)
+
+    models.Stack.__init__ = init
+    models.ChangeSet.apply = apply
+    models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def _vpc_children_are_deleted_with_their_stack() -> None:
+    """moto 5.2.5's CloudFormation cannot delete AWS::EC2::VPCEndpoint, NatGateway or RouteTable,
+    so `cdk destroy` of any such VPC fails: 'The vpc ... has dependencies and cannot be deleted'."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.nat_gateways import NatGateway
+    from moto.ec2.models.route_tables import RouteTable
+    from moto.ec2.models.vpcs import VPCEndPoint
+
+    def delete_endpoint(self: Any, account_id: str, region_name: str) -> None:
+        ec2_backends[account_id][region_name].delete_vpc_endpoints([self.id])
+
+    def delete_nat(self: Any, account_id: str, region_name: str) -> None:
+        ec2_backends[account_id][region_name].delete_nat_gateway(self.id)
+
+    def delete_route_table(self: Any, account_id: str, region_name: str) -> None:
+        backend = ec2_backends[account_id][region_name]
+        if any(self.id in (e.route_table_ids or []) and e.state != "deleted" for e in backend.vpc_end_points.values()):
+            # A gateway endpoint still routes through this table; moto's delete loop retries later.
+            raise RuntimeError(f"route table {self.id} is still used by a gateway endpoint")
+        # Subnet associations have no CloudFormation delete in moto either; they go with the table.
+        self._associations.clear()
+        backend.delete_route_table(self.id)
+
+    VPCEndPoint.delete = delete_endpoint
+    NatGateway.delete = delete_nat
+    RouteTable.delete = delete_route_table
+
+
+FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs,
+         _vpc_children_are_deleted_with_their_stack)
+
+
+def main(argv: list[str] | None = None) -> None:
+    for fix in FIXES:
+        fix()
+    from moto.server import main as moto_main
+
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
