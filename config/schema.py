@@ -154,6 +154,20 @@ class NotebookConfig(StrictModel):
     idle_minutes: Annotated[int, _int_range(0, 10080, " minutes; 0 turns auto-stop off")]
     packages: list[Annotated[str, AfterValidator(_check_package)]] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _lifecycle_script_fits(self) -> NotebookConfig:
+        # The on-start script embeds the package list; SageMaker caps each script's size.
+        from notebook_lifecycle import MAX_SCRIPT_CHARS, render_on_start
+
+        try:
+            render_on_start(idle_minutes=self.idle_minutes, packages=list(self.packages))
+        except ValueError as exc:
+            raise ValueError(
+                f"packages: {len(self.packages)} packages make the on-start lifecycle script too long ({exc}; "
+                f"allowed: a script of at most {MAX_SCRIPT_CHARS} base64 characters)"
+            ) from None
+        return self
+
 
 class EnvironmentConfig(StrictModel):
     """One deployment environment (dev, staging, prod): where it lives and what it contains."""

@@ -180,6 +180,13 @@ def test_packages_must_be_exact_pins_and_shell_safe(tmp_path, package):
     assert "notebooks[0].packages[0]" in message and "pinned pip requirement 'name==version'" in message
 
 
+def test_too_many_packages_for_the_lifecycle_size_limit(tmp_path):
+    packages = [f"package-number-{i}==1.0.{i}" for i in range(200)]
+    message = error_for(tmp_path, with_notebook(packages=packages))
+    assert "notebooks[0].packages: 200 packages make the on-start lifecycle script too long" in message
+    assert "at most 16384 base64 characters" in message
+
+
 def test_cidr_must_be_valid(tmp_path):
     data = yaml.safe_load(yaml.safe_dump(VALID))
     data["network"]["cidr"] = "10.0.0.0/8"
