@@ -24,9 +24,11 @@ $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## synth: write cdk.out for every environment, with cdk-nag and CloudFormation validation
+## synth: write cdk.out for every environment (cdk-nag and CloudFormation validation run
+## during synth), then cfn-lint every template, stage assemblies included
 synth: install
 	$(CDK) synth --quiet --no-notices
+	$(VENV)/bin/cfn-lint -- cdk.out/assembly-*/*.template.json
 
 ## test: unit tests, template assertions, compliance, and the emulator deploy
 test: install
