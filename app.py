@@ -24,7 +24,7 @@ def new_app(**kwargs) -> cdk.App:
 
 
 def build_app(app: cdk.App) -> cdk.App:
-    config_dir = ROOT / app.node.try_get_context("config_dir")
+    config_dir = ROOT / (app.node.try_get_context("config_dir") or "config")
     for env_config in load_environments(config_dir, display_root=ROOT):
         PlatformStage(app, env_config.name, env_config=env_config)
     return app

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from config.schema import EnvironmentConfig
+from config.schema import ENV_NAME, EnvironmentConfig
 
 
 class ConfigError(Exception):
@@ -28,6 +28,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a plain value, not {type(key).__name__}", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -42,11 +48,33 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def _field_path(loc: tuple) -> str:
     path = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key of the mapping above", already named
+            continue
         if isinstance(part, int):
-            path += f"[{part}]"
+            path += f"[{part}]" if path else f"key {part}"
         else:
             path += f".{part}" if path else str(part)
     return path
+
+
+#: Plain-language versions of pydantic's type errors.
+_TYPE_MESSAGES = {
+    "int_type": "must be an integer (a quoted YAML value is text)",
+    "int_parsing": "must be an integer",
+    "string_type": "must be text (quote it in YAML)",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "bool_type": "must be true or false",
+}
+_PATTERN_MESSAGES = {
+    "name": "must be 1-40 lowercase letters, digits or inner hyphens (e.g. data-science)",
+}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"<{type(value).__name__} of {len(value)}>"
 
 
 def _allowed_keys(model: type, loc: tuple) -> list[str]:
@@ -77,9 +105,11 @@ def _describe(error: dict, model: type) -> str:
     if kind == "value_error" and isinstance(error.get("input"), dict):
         # A whole-model rule: its message starts with the field it judges and shows the value.
         return f"{field}.{message}" if field else message
-    value = error.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list)) else f"<{type(value).__name__}>"
-    return f"{field} = {shown}: {message}"
+    if kind in _TYPE_MESSAGES:
+        message = _TYPE_MESSAGES[kind]
+    elif kind == "string_pattern_mismatch":
+        message = _PATTERN_MESSAGES.get(str(loc[-1]), message)
+    return f"{field} = {_shown(error.get('input'))}: {message}"
 
 
 def load_environment(path: Path | str, display_root: Path | None = None) -> EnvironmentConfig:
@@ -103,6 +133,11 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
         raise ConfigError(f"{shown}: top level must be a mapping, not {type(data).__name__}")
     if "name" in data:
         raise ConfigError(f"{shown}: name: unknown key (the environment is named after its file: {path.stem})")
+    if not ENV_NAME.fullmatch(path.stem):
+        raise ConfigError(
+            f"{shown}: the file name must be an environment name: a lowercase letter, then up to 14 lowercase "
+            "letters or digits (e.g. dev.yaml, prod.yaml)"
+        )
     try:
         return EnvironmentConfig.model_validate({"name": path.stem, **data})
     except ValidationError as exc:
@@ -115,6 +150,9 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
 def load_environments(config_dir: Path | str, display_root: Path | None = None) -> list[EnvironmentConfig]:
     """Load every <env>.yaml in config_dir, sorted by name; at least one must exist."""
     config_dir = Path(config_dir)
+    misnamed = sorted(config_dir.glob("*.yml"))
+    if misnamed:
+        raise ConfigError(f"{misnamed[0]}: environment files end in .yaml (rename it to {misnamed[0].stem}.yaml)")
     files = sorted(config_dir.glob("*.yaml"))
     if not files:
         raise ConfigError(f"{config_dir}: no environment files (*.yaml) found")

@@ -7,6 +7,7 @@ the loader turns them into one line that also names the file, field and bad valu
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from functools import lru_cache
@@ -17,8 +18,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from config.instance_types import notebook_instance_types, suggest
 
-#: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`.
-PROTECTED_ENVIRONMENTS = frozenset({"staging", "prod"})
+#: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
+#: these names and any name that starts with one (prod2, production, stagingeu).
+PROTECTED_ENVIRONMENTS = ("prod", "staging")
 
 #: The retention periods CloudWatch Logs accepts (PutRetentionPolicy's enum).
 LOG_RETENTION_DAYS = (
@@ -26,7 +28,8 @@ LOG_RETENTION_DAYS = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 
-ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+# No hyphen: notebook instance names are "<env>-<notebook>" and must never collide across environments.
+ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 NOTEBOOK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # An exact pin, and nothing a shell could interpret: the value is written into a lifecycle script.
 PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+$")
@@ -153,6 +156,9 @@ class NotebookConfig(StrictModel):
     volume_size_gb: Annotated[int, _int_range(5, 16384, " GB")]
     idle_minutes: Annotated[int, _int_range(0, 10080, " minutes; 0 turns auto-stop off")]
     packages: list[Annotated[str, AfterValidator(_check_package)]] = Field(default_factory=list)
+    #: Zone of the notebook's subnet. Unset: chosen from the name, so adding or reordering notebooks
+    #: never moves one (a move replaces the instance and its storage volume).
+    availability_zone: str | None = None
 
     @model_validator(mode="after")
     def _lifecycle_script_fits(self) -> NotebookConfig:
@@ -181,17 +187,25 @@ class EnvironmentConfig(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
 
+    def notebook_zone(self, notebook: NotebookConfig) -> str:
+        """The configured zone, else one derived from the name alone (stable across edits of the list)."""
+        if notebook.availability_zone:
+            return notebook.availability_zone
+        digest = hashlib.sha256(notebook.name.encode()).digest()
+        zones = self.network.availability_zones
+        return zones[int.from_bytes(digest[:4], "big") % len(zones)]
+
     @property
     def protected(self) -> bool:
         """Stateful resources of protected environments are retained whatever the stack's fate."""
-        return self.name in PROTECTED_ENVIRONMENTS
+        return self.name.startswith(PROTECTED_ENVIRONMENTS)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:
         if self.protected and self.removal_policy != "retain":
             raise ValueError(
                 f"removal_policy: '{self.removal_policy}' would destroy the data key and buckets of "
-                f"{self.name} with its stack (allowed in {', '.join(sorted(PROTECTED_ENVIRONMENTS))}: retain)"
+                f"{self.name} with its stack (allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: retain)"
             )
         for zone in self.network.availability_zones:
             if not zone.startswith(self.region) or not re.fullmatch(r"[a-z]", zone[len(self.region):]):
@@ -204,6 +218,12 @@ class EnvironmentConfig(StrictModel):
         if duplicates:
             raise ValueError(f"notebooks: names must be unique; repeated: {', '.join(duplicates)}")
         for index, notebook in enumerate(self.notebooks):
+            zones = self.network.availability_zones
+            if notebook.availability_zone is not None and notebook.availability_zone not in zones:
+                raise ValueError(
+                    f"notebooks[{index}].availability_zone: '{notebook.availability_zone}' is not one of the "
+                    f"network's zones (allowed: {', '.join(zones)})"
+                )
             if notebook.packages and self.network.nat_gateways == 0:
                 raise ValueError(
                     f"notebooks[{index}].packages: installing packages needs egress to a package index, "

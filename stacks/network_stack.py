@@ -109,6 +109,22 @@ class NetworkStack(Stack):
         self.endpoint_security_group.add_ingress_rule(
             ec2.Peer.ipv4(net.cidr), ec2.Port.tcp(443), "HTTPS from workloads in this VPC"
         )
+        # Processing/training jobs and endpoints: no inbound from outside the group; members talk to
+        # each other (distributed training) and leave only over HTTPS.
+        self.workload_security_group = ec2.SecurityGroup(
+            self,
+            "WorkloadSecurityGroup",
+            vpc=self.vpc,
+            description="SageMaker jobs and endpoints: peers in this group, HTTPS out",
+            allow_all_outbound=False,
+        )
+        self.workload_security_group.add_ingress_rule(
+            self.workload_security_group, ec2.Port.all_tcp(), "Distributed training between job instances"
+        )
+        self.workload_security_group.add_egress_rule(
+            self.workload_security_group, ec2.Port.all_tcp(), "Distributed training between job instances"
+        )
+        self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         for name, service in INTERFACE_ENDPOINTS.items():
             self.vpc.add_interface_endpoint(
                 name,

@@ -33,9 +33,11 @@ class NotebookStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        placed = vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnets
         self.notebooks: dict[str, LifecycleNotebook] = {}
-        for index, notebook in enumerate(env_config.notebooks):
+        for notebook in env_config.notebooks:
+            (subnet,) = vpc.select_subnets(
+                subnet_group_name=subnets.subnet_group_name, availability_zones=[env_config.notebook_zone(notebook)]
+            ).subnets
             self.notebooks[notebook.name] = LifecycleNotebook(
                 self,
                 _construct_id(notebook.name),
@@ -43,8 +45,7 @@ class NotebookStack(Stack):
                 notebook=notebook,
                 role=role,
                 vpc=vpc,
-                # Spread notebooks over zones so one zone's outage does not take them all.
-                subnet=placed[index % len(placed)],
+                subnet=subnet,
                 key=key,
             )
 

@@ -20,11 +20,13 @@ from stacks.components.execution_role import SageMakerExecutionRole
 from stacks.data_stack import DataExports
 
 JOB_RESOURCE_TYPES = ("processing-job", "training-job", "transform-job", "hyper-parameter-tuning-job")
-JOB_ACTIONS = [
-    f"sagemaker:{verb}{kind}"
-    for kind in ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
-    for verb in ("Create", "Describe", "Stop")
-] + ["sagemaker:AddTags"]
+JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
+#: Jobs that take a VpcConfig; callers may create them only inside the platform VPC.
+VPC_JOB_CREATE_ACTIONS = [f"sagemaker:Create{kind}" for kind in JOB_KINDS if kind != "TransformJob"]
+JOB_FOLLOW_UP_ACTIONS = [f"sagemaker:{verb}{kind}" for kind in JOB_KINDS for verb in ("Describe", "Stop")] + [
+    "sagemaker:CreateTransformJob",  # runs in the VPC of its model, whose creation is VPC-bound
+    "sagemaker:AddTags",
+]
 JOB_NAMES_REASON = (
     "job names are chosen per run (by the pipeline or the data scientist); scoped to job resource "
     "types in this account and region."
@@ -38,7 +40,16 @@ class ExecutionRolesStack(Stack):
     """Roles for notebooks, processing/training jobs, pipelines and endpoints."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, data: DataExports, vpc: ec2.IVpc, **kwargs
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env_config: EnvironmentConfig,
+        data: DataExports,
+        vpc: ec2.IVpc,
+        workload_security_group: ec2.ISecurityGroup,
+        notebook_names: list[str],
+        **kwargs,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         env_name = env_config.name
@@ -65,6 +76,7 @@ class ExecutionRolesStack(Stack):
         grant_bucket(jobs, raw, data.raw_data_bucket_arn, write=False)
         grant_bucket(jobs, artifacts, data.model_artifacts_bucket_arn, write=True)
         jobs.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
+        jobs.allow_key_grants_for_aws_resources(key)
         jobs.allow_sagemaker_metrics()
         jobs.allow_ecr_pull()
         jobs.allow_vpc_networking(vpc)
@@ -72,7 +84,7 @@ class ExecutionRolesStack(Stack):
         # Endpoints (model execution role): read model artifacts only.
         endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
         grant_bucket(endpoints, artifacts, data.model_artifacts_bucket_arn, write=False)
-        endpoints.allow_log_groups("Endpoints")
+        endpoints.allow_log_groups("Endpoints/*")
         endpoints.allow_sagemaker_metrics()
         endpoints.allow_ecr_pull()
         endpoints.allow_vpc_networking(vpc)
@@ -80,14 +92,23 @@ class ExecutionRolesStack(Stack):
         # Pipelines: orchestrate jobs and register models; the jobs themselves touch the data.
         pipelines = SageMakerExecutionRole(self, "Pipelines", description=f"{env_name}: SageMaker Pipelines executions")
         grant_bucket(pipelines, artifacts, data.model_artifacts_bucket_arn, write=False)
+        in_platform_vpc = {
+            "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
+            "ForAllValues:StringEquals": {
+                "sagemaker:VpcSubnets": [s.subnet_id for s in vpc.select_subnets(subnet_group_name="Workloads").subnets],
+                "sagemaker:VpcSecurityGroupIds": [workload_security_group.security_group_id],
+            },
+        }
+        job_resources = [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
         pipelines.allow(
-            "RunPipelineJobs", JOB_ACTIONS,
-            [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES],
+            "LaunchJobsInPlatformVpc", [*VPC_JOB_CREATE_ACTIONS, "sagemaker:CreateModel"],
+            [*job_resources, pipelines.arn("sagemaker", "model/*")], in_platform_vpc,
             wildcard_reason=JOB_NAMES_REASON,
         )
+        pipelines.allow("FollowPipelineJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         pipelines.allow(
             "RegisterModels",
-            ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateModelPackage",
+            ["sagemaker:DescribeModel", "sagemaker:CreateModelPackage",
              "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
             [pipelines.arn("sagemaker", "model/*"), pipelines.arn("sagemaker", "model-package/*"),
              pipelines.arn("sagemaker", "model-package-group/*")],
@@ -98,23 +119,28 @@ class ExecutionRolesStack(Stack):
         pipelines.allow_pass_role(jobs.role, endpoints.role)
 
         # Notebooks: explore data, start jobs with the jobs role, stop themselves when idle.
-        notebooks = SageMakerExecutionRole(self, "Notebooks", description=f"{env_name}: SageMaker notebook instances")
+        notebooks = SageMakerExecutionRole(
+            self, "Notebooks", description=f"{env_name}: SageMaker notebook instances", source_account_condition=False
+        )
         grant_bucket(notebooks, raw, data.raw_data_bucket_arn, write=True)
         grant_bucket(notebooks, artifacts, data.model_artifacts_bucket_arn, write=True)
         notebooks.allow_log_groups("NotebookInstances", "ProcessingJobs", "TrainingJobs", "TransformJobs")
+        if notebook_names:
+            # So the idle auto-stop can stop its own instance; named exactly, no wildcard.
+            notebooks.allow(
+                "ManageOwnNotebooks",
+                ["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"],
+                [notebooks.arn("sagemaker", f"notebook-instance/{name}") for name in notebook_names],
+            )
+        notebook_jobs = [notebooks.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
+        # Experiments run where the data may go: a job without the platform VPC would have open egress.
         notebooks.allow(
-            "ManageOwnNotebooks",
-            ["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"],
-            [notebooks.arn("sagemaker", f"notebook-instance/{env_name}-*")],
-            wildcard_reason=f"matches exactly this environment's notebooks, all named '{env_name}-<name>', "
-            "so the idle auto-stop can stop its own instance.",
-        )
-        notebooks.allow(
-            "RunExperimentJobs", JOB_ACTIONS,
-            [notebooks.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES],
+            "LaunchExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, notebook_jobs, in_platform_vpc,
             wildcard_reason=JOB_NAMES_REASON,
         )
+        notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, notebook_jobs, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
+        notebooks.allow_vpc_networking(vpc)
         notebooks.allow_pass_role(jobs.role)
 
         for role in (jobs, endpoints, pipelines, notebooks):

@@ -9,7 +9,7 @@ from config import EnvironmentConfig
 from stacks.compliance import add_compliance_checks
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
-from stacks.notebook_stack import NotebookStack
+from stacks.notebook_stack import NotebookStack, notebook_instance_name
 from stacks.roles_stack import ExecutionRolesStack
 
 
@@ -35,6 +35,8 @@ class PlatformStage(Stage):
             env_config=cfg,
             data=self.data.exports,
             vpc=self.network.vpc,
+            workload_security_group=self.network.workload_security_group,
+            notebook_names=[notebook_instance_name(cfg, nb.name) for nb in cfg.notebooks],
             description=f"{cfg.name}: least-privilege SageMaker execution roles",
         )
         # Imports by export name carry no implicit dependency: state it.

@@ -16,19 +16,20 @@ from stacks.compliance import acknowledge
 
 
 class SageMakerExecutionRole(Construct):
-    """An IAM role only SageMaker in this account can assume (confused-deputy guard)."""
+    """An IAM role for SageMaker, guarded against the confused deputy where SageMaker supports it.
 
-    def __init__(self, scope: Construct, id_: str, *, description: str) -> None:
+    SageMaker sends aws:SourceAccount when it assumes roles for training, processing, pipelines,
+    inference and batch transform; its confused-deputy guide does not list notebook instances,
+    and a condition on a key that is never sent would stop the notebook from starting.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, description: str, source_account_condition: bool = True) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
-        self.role = iam.Role(
-            self,
-            "Role",
-            description=description,
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
-                {"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-        )
+        principal = iam.ServicePrincipal("sagemaker.amazonaws.com")
+        if source_account_condition:
+            principal = principal.with_conditions({"StringEquals": {"aws:SourceAccount": stack.account}})
+        self.role = iam.Role(self, "Role", description=description, assumed_by=principal)
         self._stack = stack
 
     def arn(self, service: str, resource: str) -> str:
@@ -68,8 +69,8 @@ class SageMakerExecutionRole(Construct):
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
              "logs:GetLogEvents"],
             [self.arn("logs", f"log-group:/aws/sagemaker/{g}:*") for g in groups],
-            wildcard_reason="log stream names are chosen by SageMaker per job or instance at run time; "
-            "the log groups themselves are named exactly.",
+            wildcard_reason="log stream names (and each endpoint's own log group under Endpoints/) are "
+            "chosen by SageMaker at run time; everything stays under the named /aws/sagemaker/ groups.",
         )
 
     def allow_sagemaker_metrics(self) -> None:

@@ -89,7 +89,23 @@ def test_destroy_leaves_nothing_behind(deployed):
     for role in resources["AWS::IAM::Role"]:
         with pytest.raises(ClientError):
             iam.get_role(RoleName=role)
-    assert emulator.client("sagemaker").list_notebook_instances()["NotebookInstances"] == []
+    sagemaker = emulator.client("sagemaker")
+    assert sagemaker.list_notebook_instances()["NotebookInstances"] == []
+    for lifecycle_arn in resources["AWS::SageMaker::NotebookInstanceLifecycleConfig"]:
+        with pytest.raises(ClientError) as gone:
+            sagemaker.describe_notebook_instance_lifecycle_config(
+                NotebookInstanceLifecycleConfigName=lifecycle_arn.split("/")[-1]
+            )
+        assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ec2 = emulator.client("ec2")
+    (vpc_id,) = resources["AWS::EC2::VPC"]
+    assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc_id] == []
+    live_endpoints = [
+        e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["VpcId"] == vpc_id and e["State"].lower() != "deleted"
+    ]
+    assert live_endpoints == []
+    aliases = emulator.client("kms").list_aliases()["Aliases"]
+    assert not [a for a in aliases if a["AliasName"].startswith("alias/sagemaker-platform/dev/")]
     # AWS schedules the key's deletion (7-day window in dev); the emulator removes it at once.
     try:
         key = emulator.client("kms").describe_key(KeyId=resources["AWS::KMS::Key"][0])["KeyMetadata"]

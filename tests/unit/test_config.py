@@ -97,7 +97,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
     data["notebooks"][0]["idle_minuts"] = 30
     message = error_for(tmp_path, data)
     assert "notebooks[0].idle_minuts: unknown key" in message
-    assert "allowed: idle_minutes, instance_type, name, packages, volume_size_gb" in message
+    assert "allowed: availability_zone, idle_minutes, instance_type, name, packages, volume_size_gb" in message
 
 
 def test_unknown_top_level_key(tmp_path):
@@ -121,7 +121,67 @@ def test_missing_nested_field(tmp_path):
 def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
     message = error_for(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
-    assert "allowed in prod, staging: retain" in message
+    assert "allowed in prod and staging* environments: retain" in message
+
+
+@pytest.mark.parametrize("env", ["production", "prodeu", "staging2"])
+def test_names_derived_from_protected_ones_are_protected_too(tmp_path, env):
+    message = error_for(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
+
+
+@pytest.mark.parametrize("file_name", ["Prod_EU", "dev-eu", "1dev"])
+def test_file_name_must_be_an_environment_name(tmp_path, file_name):
+    message = error_for(tmp_path, VALID, name=file_name)
+    assert "the file name must be an environment name" in message
+
+
+def test_yml_extension_is_refused_not_ignored(tmp_path):
+    write(tmp_path, VALID)
+    (tmp_path / "prod.yml").write_text("region: us-east-1\n")
+    with pytest.raises(ConfigError, match=r"prod.yml: environment files end in .yaml \(rename it to prod.yaml\)"):
+        load_environments(tmp_path)
+
+
+def test_unhashable_yaml_key_is_a_config_error(tmp_path):
+    message = error_for(tmp_path, "? [a, b]\n: c\n")
+    assert "not valid YAML at line 1" in message and "a key must be a plain value, not list" in message
+
+
+def test_reserved_tag_key_names_the_tag(tmp_path):
+    message = error_for(tmp_path, {**VALID, "tags": {"aws:owner": "me"}})
+    assert "tags.aws:owner = 'aws:owner': tag keys are 1-128" in message and "[key]" not in message
+
+
+def test_non_string_top_level_key(tmp_path):
+    message = error_for(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
+    assert ": key 1 = 1:" in message
+
+
+def test_quoted_number_is_explained(tmp_path):
+    message = error_for(tmp_path, with_notebook(idle_minutes="60"))
+    assert "notebooks[0].idle_minutes = '60': must be an integer (a quoted YAML value is text)" in message
+
+
+def test_bad_notebook_name_says_what_is_allowed(tmp_path):
+    message = error_for(tmp_path, with_notebook(name="Data_Science"))
+    assert "notebooks[0].name = 'Data_Science': must be 1-40 lowercase letters, digits or inner hyphens" in message
+
+
+def test_notebook_zone_must_be_a_network_zone(tmp_path):
+    message = error_for(tmp_path, with_notebook(availability_zone="us-east-1f"))
+    assert "notebooks[0].availability_zone: 'us-east-1f' is not one of the network's zones" in message
+    assert "allowed: us-east-1a, us-east-1b" in message
+
+
+def test_notebook_zone_is_stable_when_the_list_changes(tmp_path):
+    first = load_environment(write(tmp_path, VALID))
+    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data["notebooks"].insert(0, {**data["notebooks"][0], "name": "another"})
+    second = load_environment(write(tmp_path, data))
+    assert first.notebook_zone(first.notebooks[0]) == second.notebook_zone(second.notebooks[1])
+    pinned = load_environment(write(tmp_path, with_notebook(availability_zone="us-east-1b")))
+    assert pinned.notebook_zone(pinned.notebooks[0]) == "us-east-1b"
 
 
 def test_dev_may_destroy(tmp_path):
@@ -158,7 +218,7 @@ def test_single_zone_is_not_multi_az(tmp_path):
     data = yaml.safe_load(yaml.safe_dump(VALID))
     data["network"]["availability_zones"] = ["us-east-1a"]
     message = error_for(tmp_path, data)
-    assert "network.availability_zones = <list>" in message and "at least 2" in message
+    assert "network.availability_zones = ['us-east-1a']" in message and "at least 2" in message
 
 
 def test_more_nat_gateways_than_zones(tmp_path):
@@ -249,6 +309,7 @@ def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("config error:")]
-    assert lines == [f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB"]
+    assert result.stderr.strip().splitlines() == [
+        f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB"
+    ]
     assert not list((tmp_path / "out").rglob("*.template.json")), "nothing may be synthesized from a bad config"

@@ -32,3 +32,10 @@ def test_stateful_logical_ids_are_pinned(assembly, env, stack):
 def test_export_names_are_pinned(assembly):
     outputs = assembly.template_json("prod", "Data")["Outputs"]
     assert outputs["RawDataBucketArn"]["Export"]["Name"] == "sagemaker-platform-prod-raw-data-bucket-arn"
+
+
+@pytest.mark.parametrize("env, logical_id", [("dev", "DataScienceInstance4B8B6EC8"), ("staging", "ValidationInstance5CB1DBBB")])
+def test_notebook_instances_keep_their_logical_ids(assembly, env, logical_id):
+    """A notebook's volume holds its users' work: a new logical ID would replace the instance."""
+    resources = assembly.template_json(env, "Notebooks")["Resources"]
+    assert resources[logical_id]["Type"] == "AWS::SageMaker::NotebookInstance"

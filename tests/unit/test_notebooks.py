@@ -2,78 +2,83 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from config import load_environment
 from notebook_lifecycle import render_on_create, render_on_start
 from tests.conftest import ROOT
 
-
-@pytest.fixture(scope="module")
-def dev(assembly):
-    return assembly.template("dev", "Notebooks")
-
-
-def test_notebook_security_settings(dev):
-    dev.has_resource_properties(
-        "AWS::SageMaker::NotebookInstance",
-        {
-            "NotebookInstanceName": "dev-data-science",
-            "InstanceType": "ml.t3.medium",
-            "VolumeSizeInGB": 20,
-            "DirectInternetAccess": "Disabled",
-            "RootAccess": "Disabled",
-            "PlatformIdentifier": "notebook-al2-v3",
-            "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
-        },
-    )
+#: Every environment that configures notebooks, with its notebooks.
+WITH_NOTEBOOKS = [
+    (env, notebook)
+    for env in ("dev", "staging", "prod")
+    for notebook in load_environment(ROOT / "config" / f"{env}.yaml").notebooks
+]
 
 
-def notebook(template) -> dict:
-    (resource,) = template.find_resources("AWS::SageMaker::NotebookInstance").values()
-    return resource["Properties"]
+def notebooks_by_name(template) -> dict[str, dict]:
+    found = template.find_resources("AWS::SageMaker::NotebookInstance")
+    return {r["Properties"]["NotebookInstanceName"]: r["Properties"] for r in found.values()}
 
 
-def test_volume_is_encrypted_with_the_data_key(dev):
-    assert "DataKey" in notebook(dev)["KmsKeyId"]["Fn::ImportValue"]
+def test_shipped_configs_exercise_more_than_one_environment():
+    assert {env for env, _ in WITH_NOTEBOOKS} == {"dev", "staging"}
 
 
-def test_notebook_sits_in_a_private_workload_subnet(dev):
-    subnet_export = notebook(dev)["SubnetId"]["Fn::ImportValue"]
+@pytest.mark.parametrize("env, notebook", WITH_NOTEBOOKS, ids=lambda v: getattr(v, "name", v))
+def test_notebook_security_settings(assembly, env, notebook):
+    props = notebooks_by_name(assembly.template(env, "Notebooks"))[f"{env}-{notebook.name}"]
+    assert props["InstanceType"] == notebook.instance_type
+    assert props["VolumeSizeInGB"] == notebook.volume_size_gb
+    assert props["DirectInternetAccess"] == "Disabled"
+    assert props["RootAccess"] == "Disabled"
+    assert props["PlatformIdentifier"] == "notebook-al2-v3"
+    assert props["InstanceMetadataServiceConfiguration"] == {"MinimumInstanceMetadataServiceVersion": "2"}
+    # The volume is encrypted with the data stack's customer-managed key.
+    assert "DataKey" in props["KmsKeyId"]["Fn::ImportValue"]
+
+
+@pytest.mark.parametrize("env, notebook", WITH_NOTEBOOKS, ids=lambda v: getattr(v, "name", v))
+def test_notebook_sits_in_the_private_subnet_of_its_zone(assembly, env, notebook):
+    config = load_environment(ROOT / "config" / f"{env}.yaml")
+    props = notebooks_by_name(assembly.template(env, "Notebooks"))[f"{env}-{notebook.name}"]
+    subnet_export = props["SubnetId"]["Fn::ImportValue"]
     assert "VpcWorkloadsSubnet" in subnet_export and "Egress" not in subnet_export
+    network = assembly.template_json(env, "Network")["Resources"]
+    zone_index = config.network.availability_zones.index(config.notebook_zone(notebook)) + 1
+    (subnet_id,) = [
+        i for i, r in network.items()
+        if r["Type"] == "AWS::EC2::Subnet" and i.startswith(f"VpcWorkloadsSubnet{zone_index}Subnet")
+    ]
+    assert network[subnet_id]["Properties"]["AvailabilityZone"] == config.notebook_zone(notebook)
+    assert subnet_id in subnet_export
 
 
-def test_notebook_has_its_own_security_group_with_no_inbound_rules(dev):
-    groups = dev.find_resources("AWS::EC2::SecurityGroup")
-    assert len(groups) == 1
-    (group_id, group), = groups.items()
+@pytest.mark.parametrize("env, notebook", WITH_NOTEBOOKS, ids=lambda v: getattr(v, "name", v))
+def test_notebook_has_its_own_security_group_with_no_inbound_rules(assembly, env, notebook):
+    template = assembly.template(env, "Notebooks")
+    props = notebooks_by_name(template)[f"{env}-{notebook.name}"]
+    (group_ref,) = props["SecurityGroupIds"]
+    group = template.to_json()["Resources"][group_ref["Fn::GetAtt"][0]]
     assert "SecurityGroupIngress" not in group["Properties"]
     assert group["Properties"]["SecurityGroupEgress"] == [
         {"CidrIp": "0.0.0.0/0", "Description": "HTTPS", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
     ]
-    assert notebook(dev)["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
 
 
-def test_lifecycle_config_carries_the_rendered_scripts(dev):
-    config = load_environment(ROOT / "config" / "dev.yaml").notebooks[0]
-    (lifecycle_id, lifecycle), = dev.find_resources("AWS::SageMaker::NotebookInstanceLifecycleConfig").items()
-    props = lifecycle["Properties"]
-    on_start = props["OnStart"][0]["Content"]["Fn::Base64"]
-    on_create = props["OnCreate"][0]["Content"]["Fn::Base64"]
-    assert on_start == render_on_start(idle_minutes=config.idle_minutes, packages=list(config.packages))
-    assert on_create == render_on_create()
-    assert "xgboost==3.4.1" in on_start
-    assert notebook(dev)["LifecycleConfigName"] == {"Fn::GetAtt": [lifecycle_id, "NotebookInstanceLifecycleConfigName"]}
-    # CloudFormation's Fn::Base64 must produce what SageMaker will run.
-    assert base64.b64decode(base64.b64encode(on_start.encode())).decode() == on_start
+@pytest.mark.parametrize("env, notebook", WITH_NOTEBOOKS, ids=lambda v: getattr(v, "name", v))
+def test_lifecycle_config_carries_the_rendered_scripts(assembly, env, notebook):
+    template = assembly.template(env, "Notebooks")
+    props = notebooks_by_name(template)[f"{env}-{notebook.name}"]
+    lifecycle_id = props["LifecycleConfigName"]["Fn::GetAtt"][0]
+    lifecycle = template.to_json()["Resources"][lifecycle_id]["Properties"]
+    on_start = lifecycle["OnStart"][0]["Content"]["Fn::Base64"]
+    assert on_start == render_on_start(idle_minutes=notebook.idle_minutes, packages=list(notebook.packages))
+    assert lifecycle["OnCreate"][0]["Content"]["Fn::Base64"] == render_on_create()
+    assert f"IDLE_SECONDS={notebook.idle_minutes * 60}" in on_start
+    for package in notebook.packages:
+        assert package in on_start
 
 
-def test_staging_notebook_and_prod_without_notebooks(assembly):
-    staging = assembly.template("staging", "Notebooks")
-    staging.has_resource_properties(
-        "AWS::SageMaker::NotebookInstance",
-        {"NotebookInstanceName": "staging-validation", "InstanceType": "ml.t3.large", "VolumeSizeInGB": 50},
-    )
+def test_prod_without_notebooks_has_no_notebook_stack(assembly):
     assert "Notebooks" not in assembly.stack_names("prod"), "no empty stack when no notebook is configured"
