@@ -1,6 +1,7 @@
 # The commands the README shows. Each target installs what it needs on a fresh clone:
 # a virtualenv with pinned Python packages (Node 24 comes with them) and the pinned CDK CLI.
 SHELL := /bin/bash
+PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
@@ -16,7 +17,8 @@ NODE_STAMP := node_modules/.installed
 install: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt constraints.txt
-	python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required, found " + sys.version.split()[0] + "; run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
@@ -27,6 +29,7 @@ $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
 ## synth: write cdk.out for every environment (cdk-nag and CloudFormation validation run
 ## during synth), then cfn-lint every template, stage assemblies included
 synth: install
+	rm -rf cdk.out
 	$(CDK) synth --quiet --no-notices
 	$(VENV)/bin/cfn-lint -- cdk.out/assembly-*/*.template.json
 
