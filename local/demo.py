@@ -8,6 +8,7 @@ the real CDK CLI, prints what was created, and always stops the emulator on the 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="emulator port (default: a free one)")
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
     args = parser.parse_args(argv)
+    # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
     try:
         t = step(1, "starting the embedded AWS emulator (moto server) on localhost")

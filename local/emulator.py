@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--region", default=DEFAULT_REGION)
     ap.add_argument("--log-file", help="moto server log (default: under the temp dir)")
     args = ap.parse_args(argv)
+    # Python leaves SIGINT ignored when it started ignored (e.g. launched in the background of a
+    # non-interactive shell); this command's contract is "Ctrl-C stops it", so claim it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with Emulator(args.port, region=args.region, log_path=args.log_file) as emu:
             print(f"AWS emulator (moto) listening at {emu.endpoint_url}  log: {emu.log_path}")
