@@ -25,7 +25,16 @@ def new_app(**kwargs) -> cdk.App:
 
 def build_app(app: cdk.App) -> cdk.App:
     config_dir = ROOT / (app.node.try_get_context("config_dir") or "config")
-    for env_config in load_environments(config_dir, display_root=ROOT):
+    environments = load_environments(config_dir, display_root=ROOT)
+    # The VPC construct checks configured zones against the account's zone list, which CDK would
+    # otherwise look up in AWS at synth time. Config names the zones: answer from it, stay offline.
+    zones: dict[str, set[str]] = {}
+    for env_config in environments:
+        key = f"availability-zones:account={env_config.account}:region={env_config.region}"
+        zones.setdefault(key, set()).update(env_config.network.availability_zones)
+    for key, names in zones.items():
+        app.node.set_context(key, sorted(names))
+    for env_config in environments:
         PlatformStage(app, env_config.name, env_config=env_config)
     return app
 
