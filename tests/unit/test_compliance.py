@@ -54,3 +54,13 @@ def test_cfn_lint_has_no_errors_or_warnings(assembly):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_iam_wildcard_without_a_reason_is_refused(tmp_path):
+    from stacks.components.execution_role import SageMakerExecutionRole
+
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "S", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    role = SageMakerExecutionRole(stack, "R", description="probe")
+    with pytest.raises(ValueError, match=r"statement Probe has wildcards \['Resource::arn:aws:s3:::b/\*'\] but no wildcard_reason"):
+        role.allow("Probe", ["s3:GetObject"], ["arn:aws:s3:::b/*"])
+    role.allow("Scoped", ["s3:GetObject"], ["arn:aws:s3:::b/key"])  # no wildcard, no reason needed
