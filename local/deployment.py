@@ -6,9 +6,8 @@ Shared by `make demo` and the integration test, so the demo is exactly what is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from local.cdk_cli import REPO_ROOT, bootstrap, deploy, destroy
+from local.cdk_cli import bootstrap, deploy, destroy
 from local.emulator import ACCOUNT, Emulator
 
 #: CloudFormation types the inventory reports, with a short label each.
@@ -56,14 +55,14 @@ def inventory(emulator: Emulator, env_name: str) -> list[StackInventory]:
     return result
 
 
-def deploy_stage(emulator: Emulator, env_name: str, *, region: str = "us-east-1", capture: bool = True) -> None:
+def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True) -> None:
     env = emulator.env()
-    bootstrap(env, ACCOUNT, region, capture=capture)
-    deploy(env, [f"{env_name}/*"], cwd=REPO_ROOT, capture=capture)
+    bootstrap(env, ACCOUNT, emulator.region, capture=capture)
+    deploy(env, [f"{env_name}/*"], capture=capture)
 
 
 def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True) -> None:
-    destroy(emulator.env(), [f"{env_name}/*"], cwd=REPO_ROOT, capture=capture)
+    destroy(emulator.env(), [f"{env_name}/*"], capture=capture)
 
 
 def format_inventory(stacks: list[StackInventory]) -> str:
@@ -75,6 +74,3 @@ def format_inventory(stacks: list[StackInventory]) -> str:
                 lines.append(f"    {label:<26} {physical}  ({logical})")
     return "\n".join(lines)
 
-
-def output_dir() -> Path:
-    return REPO_ROOT / "cdk.out"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -16,8 +16,8 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from stacks.compliance import acknowledge
-from stacks.components.removal import destroys_data, stateful_removal_policy
-from stacks.components.secure_bucket import SecureBucket
+from stacks.components.removal import stateful_removal_policy
+from stacks.components.secure_bucket import SecureBucket, baseline_bucket_props
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class DataStack(Stack):
             enable_key_rotation=True,
             removal_policy=removal,
             # Shortest window where data is disposable; the maximum where it is not.
-            pending_window=Duration.days(7 if destroys_data(env_config) else 30),
+            pending_window=Duration.days(7 if removal == RemovalPolicy.DESTROY else 30),
         )
         self.key.add_alias(f"alias/sagemaker-platform/{env_config.name}/data")
         # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The
@@ -67,7 +67,9 @@ class DataStack(Stack):
                 resources=["*"],
                 conditions={
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs", resource="*", arn_format=ArnFormat.NO_RESOURCE_NAME
+                        )
                     }
                 },
             )
@@ -78,24 +80,14 @@ class DataStack(Stack):
             "AccessLogs",
             # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
             encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(data.access_log_expiration_days)),
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=Duration.days(data.noncurrent_version_expiration_days),
+            **baseline_bucket_props(
+                removal_policy=removal,
+                noncurrent_version_expiration_days=data.noncurrent_version_expiration_days,
+                abort_incomplete_upload_days=data.abort_incomplete_upload_days,
+                extra_lifecycle_rules=(
+                    s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(data.access_log_expiration_days)),
                 ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(data.abort_incomplete_upload_days),
-                ),
-            ],
-            removal_policy=removal,
-            auto_delete_objects=destroys_data(env_config),
+            ),
         )
         acknowledge(
             self.access_logs_bucket,

@@ -17,6 +17,9 @@ from stacks.compliance import acknowledge
 from stacks.components.log_retention import retention_days
 from stacks.components.removal import stateful_removal_policy
 
+#: Subnet group of the private subnets that notebooks, jobs and endpoints run in.
+WORKLOADS = "Workloads"
+
 #: Interface endpoints SageMaker workloads need without internet access, by purpose.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
@@ -42,7 +45,7 @@ class NetworkStack(Stack):
 
         subnets = [
             ec2.SubnetConfiguration(
-                name="Workloads",
+                name=WORKLOADS,
                 subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if has_nat else ec2.SubnetType.PRIVATE_ISOLATED,
                 cidr_mask=20,
             )
@@ -78,7 +81,7 @@ class NetworkStack(Stack):
                 )
             },
         )
-        self.workload_subnets = ec2.SubnetSelection(subnet_group_name="Workloads")
+        self.workload_subnets = ec2.SubnetSelection(subnet_group_name=WORKLOADS)
         for subnet in [*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets]:
             # cfn-lint W3010 prefers Fn::GetAZs; the zones are pinned in config on purpose: synth stays
             # offline and deterministic, and a subnet never moves when the account's zone list changes.
@@ -88,13 +91,12 @@ class NetworkStack(Stack):
             "CDK generates this role's inline policy for the flow log alone, scoped to its one log group.",
             "NIST.800.53.R5-IAMNoInlinePolicy",
         )
-        if has_nat:
-            for subnet in self.vpc.public_subnets:
-                acknowledge(
-                    subnet,
-                    "Public subnets hold only the NAT gateways; no workload is ever placed in them.",
-                    "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
-                )
+        for subnet in self.vpc.public_subnets:  # only present with NAT gateways
+            acknowledge(
+                subnet,
+                "Public subnets hold only the NAT gateways; no workload is ever placed in them.",
+                "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+            )
 
         self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.workload_subnets]
@@ -118,11 +120,8 @@ class NetworkStack(Stack):
             description="SageMaker jobs and endpoints: peers in this group, HTTPS out",
             allow_all_outbound=False,
         )
-        self.workload_security_group.add_ingress_rule(
-            self.workload_security_group, ec2.Port.all_tcp(), "Distributed training between job instances"
-        )
-        self.workload_security_group.add_egress_rule(
-            self.workload_security_group, ec2.Port.all_tcp(), "Distributed training between job instances"
+        self.workload_security_group.connections.allow_internally(
+            ec2.Port.all_tcp(), "Distributed training between job instances"
         )
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         for name, service in INTERFACE_ENDPOINTS.items():

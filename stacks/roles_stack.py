@@ -7,6 +7,8 @@ account and region, and iam:PassRole names the exact roles it may pass.
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -19,8 +21,9 @@ from stacks.compliance import acknowledge
 from stacks.components.execution_role import SageMakerExecutionRole
 from stacks.data_stack import DataExports
 
-JOB_RESOURCE_TYPES = ("processing-job", "training-job", "transform-job", "hyper-parameter-tuning-job")
 JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
+#: ARN resource types of those jobs: ProcessingJob -> processing-job, ...
+JOB_RESOURCE_TYPES = tuple(re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower() for kind in JOB_KINDS)
 #: Jobs that take a VpcConfig; callers may create them only inside the platform VPC.
 VPC_JOB_CREATE_ACTIONS = [f"sagemaker:Create{kind}" for kind in JOB_KINDS if kind != "TransformJob"]
 JOB_FOLLOW_UP_ACTIONS = [f"sagemaker:{verb}{kind}" for kind in JOB_KINDS for verb in ("Describe", "Stop")] + [
@@ -47,6 +50,7 @@ class ExecutionRolesStack(Stack):
         env_config: EnvironmentConfig,
         data: DataExports,
         vpc: ec2.IVpc,
+        workload_subnets: ec2.SubnetSelection,
         workload_security_group: ec2.ISecurityGroup,
         notebook_names: list[str],
         **kwargs,
@@ -67,7 +71,7 @@ class ExecutionRolesStack(Stack):
                 f"Bucket.grant_{'read_write' if write else 'read'}() on the one bucket exported as {export}: "
                 "object keys are data, unknown at synth time, and the action wildcards are CDK's grant sets "
                 "(GetObject/GetObjectVersion/..., List*, GetBucket*); with KMS data-key use on the data key only.",
-                *READ_GRANT, *(WRITE_GRANT if write else ()), *KMS_GRANT[: 2 if write else 0],
+                *READ_GRANT, *(WRITE_GRANT + KMS_GRANT if write else ()),
                 f"Resource::{export}/*",
             )
 
@@ -95,7 +99,7 @@ class ExecutionRolesStack(Stack):
         in_platform_vpc = {
             "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
             "ForAllValues:StringEquals": {
-                "sagemaker:VpcSubnets": [s.subnet_id for s in vpc.select_subnets(subnet_group_name="Workloads").subnets],
+                "sagemaker:VpcSubnets": [s.subnet_id for s in vpc.select_subnets(subnet_group_name=workload_subnets.subnet_group_name).subnets],
                 "sagemaker:VpcSecurityGroupIds": [workload_security_group.security_group_id],
             },
         }
@@ -132,13 +136,12 @@ class ExecutionRolesStack(Stack):
                 ["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"],
                 [notebooks.arn("sagemaker", f"notebook-instance/{name}") for name in notebook_names],
             )
-        notebook_jobs = [notebooks.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
         # Experiments run where the data may go: a job without the platform VPC would have open egress.
         notebooks.allow(
-            "LaunchExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, notebook_jobs, in_platform_vpc,
+            "LaunchExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, in_platform_vpc,
             wildcard_reason=JOB_NAMES_REASON,
         )
-        notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, notebook_jobs, wildcard_reason=JOB_NAMES_REASON)
+        notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(vpc)
         notebooks.allow_pass_role(jobs.role)

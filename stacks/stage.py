@@ -24,7 +24,6 @@ class PlatformStage(Stage):
         self.data = DataStack(
             self, "Data", env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
         )
-        # Flow logs of the stateful environments outlive the network stack like the rest of their data.
         self.network = NetworkStack(
             self, "Network", env_config=cfg, log_key=self.data.key,
             description=f"{cfg.name}: VPC, private subnets, VPC endpoints and flow logs",
@@ -35,6 +34,7 @@ class PlatformStage(Stage):
             env_config=cfg,
             data=self.data.exports,
             vpc=self.network.vpc,
+            workload_subnets=self.network.workload_subnets,
             workload_security_group=self.network.workload_security_group,
             notebook_names=[notebook_instance_name(cfg, nb.name) for nb in cfg.notebooks],
             description=f"{cfg.name}: least-privilege SageMaker execution roles",

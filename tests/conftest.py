@@ -47,10 +47,13 @@ class Assembly:
 
     def __init__(self, outdir: Path) -> None:
         self.outdir = outdir
+        self._templates: dict[tuple[str, str], object] = {}
+
+    def manifest(self, env: str) -> dict:
+        return json.loads((self.outdir / f"assembly-{env}" / "manifest.json").read_text())
 
     def template_path(self, env: str, stack: str) -> Path:
-        manifest = json.loads((self.outdir / f"assembly-{env}" / "manifest.json").read_text())
-        for artifact in manifest["artifacts"].values():
+        for artifact in self.manifest(env)["artifacts"].values():
             if artifact.get("type") == "aws:cloudformation:stack" and artifact.get("displayName") == f"{env}/{stack}":
                 return self.outdir / f"assembly-{env}" / artifact["properties"]["templateFile"]
         raise KeyError(f"no stack {env}/{stack} in the assembly")
@@ -59,15 +62,17 @@ class Assembly:
         return json.loads(self.template_path(env, stack).read_text())
 
     def template(self, env: str, stack: str):
+        """An assertions Template, built once per stack: each one is a round trip through jsii."""
         from aws_cdk.assertions import Template
 
-        return Template.from_json(self.template_json(env, stack))
+        if (env, stack) not in self._templates:
+            self._templates[env, stack] = Template.from_json(self.template_json(env, stack))
+        return self._templates[env, stack]
 
     def stack_names(self, env: str) -> list[str]:
-        manifest = json.loads((self.outdir / f"assembly-{env}" / "manifest.json").read_text())
         return sorted(
             a["displayName"].split("/", 1)[1]
-            for a in manifest["artifacts"].values()
+            for a in self.manifest(env)["artifacts"].values()
             if a.get("type") == "aws:cloudformation:stack"
         )
 

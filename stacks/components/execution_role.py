@@ -6,7 +6,7 @@ every role carries only what its workload does.
 
 from __future__ import annotations
 
-from aws_cdk import Stack, Token
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -30,12 +30,10 @@ class SageMakerExecutionRole(Construct):
         if source_account_condition:
             principal = principal.with_conditions({"StringEquals": {"aws:SourceAccount": stack.account}})
         self.role = iam.Role(self, "Role", description=description, assumed_by=principal)
-        self._stack = stack
 
     def arn(self, service: str, resource: str) -> str:
-        """ARN in this stack's partition, region and account."""
-        s = self._stack
-        return f"arn:{s.partition}:{service}:{s.region}:{s.account}:{resource}"
+        """ARN in this stack's partition, region and account, e.g. arn("sagemaker", "training-job/*")."""
+        return Stack.of(self).format_arn(service=service, resource=resource, arn_format=ArnFormat.NO_RESOURCE_NAME)
 
     def allow(
         self,
@@ -112,7 +110,7 @@ class SageMakerExecutionRole(Construct):
             ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
              "ec2:DeleteNetworkInterfacePermission"],
             ["*"],
-            {"ArnEquals": {"ec2:Vpc": self.arn("ec2", f"vpc/{vpc.vpc_id}")}},
+            {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
             wildcard_reason="SageMaker creates the network interfaces at run time, so their IDs are unknown; "
             "the ec2:Vpc condition confines them to the platform VPC.",
         )

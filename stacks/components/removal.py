@@ -9,6 +9,3 @@ def stateful_removal_policy(env: EnvironmentConfig) -> RemovalPolicy:
     """Keys, buckets and their logs: retained in staging/prod, destroyed with the stack in dev."""
     return RemovalPolicy.RETAIN if env.removal_policy == "retain" else RemovalPolicy.DESTROY
 
-
-def destroys_data(env: EnvironmentConfig) -> bool:
-    return env.removal_policy == "destroy"

@@ -10,8 +10,40 @@ from constructs import Construct
 from stacks.compliance import acknowledge
 
 
+def baseline_bucket_props(
+    *,
+    removal_policy: RemovalPolicy,
+    noncurrent_version_expiration_days: int,
+    abort_incomplete_upload_days: int,
+    extra_lifecycle_rules: tuple[s3.LifecycleRule, ...] = (),
+) -> dict:
+    """What every bucket of the platform has, whatever its encryption: versioned, TLS 1.2+ only,
+    public access blocked, ACLs off, old versions and stale uploads expired, and emptied on
+    `cdk destroy` only where its data is disposable."""
+    return dict(
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        versioned=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[
+            *extra_lifecycle_rules,
+            s3.LifecycleRule(
+                id="expire-noncurrent-versions",
+                noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
+            ),
+            s3.LifecycleRule(
+                id="abort-incomplete-uploads",
+                abort_incomplete_multipart_upload_after=Duration.days(abort_incomplete_upload_days),
+            ),
+        ],
+        removal_policy=removal_policy,
+        auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
+    )
+
+
 class SecureBucket(Construct):
-    """Versioned, TLS-only, public-access-blocked, KMS-encrypted, access-logged bucket.
+    """A data bucket: the baseline plus SSE-KMS with the customer key and server access logging.
 
     Lifecycle rules expire noncurrent versions and abort stale multipart uploads, so
     versioning protects against mistakes without growing storage forever.
@@ -29,7 +61,6 @@ class SecureBucket(Construct):
         abort_incomplete_upload_days: int,
     ) -> None:
         super().__init__(scope, id_)
-        destroy = removal_policy == RemovalPolicy.DESTROY
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -37,26 +68,13 @@ class SecureBucket(Construct):
             encryption_key=encryption_key,
             # S3 Bucket Keys cut KMS request costs by orders of magnitude for large datasets.
             bucket_key_enabled=True,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix=f"{id_.lower()}/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-noncurrent-versions",
-                    noncurrent_version_expiration=Duration.days(noncurrent_version_expiration_days),
-                ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads",
-                    abort_incomplete_multipart_upload_after=Duration.days(abort_incomplete_upload_days),
-                ),
-            ],
-            removal_policy=removal_policy,
-            # Only where the data is disposable: empties the bucket so `cdk destroy` leaves nothing.
-            auto_delete_objects=destroy,
+            **baseline_bucket_props(
+                removal_policy=removal_policy,
+                noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+                abort_incomplete_upload_days=abort_incomplete_upload_days,
+            ),
         )
         acknowledge(
             self.bucket,

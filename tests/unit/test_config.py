@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -32,9 +33,20 @@ def error_for(tmp_path: Path, data, name: str = "dev") -> str:
     return message
 
 
+def valid() -> dict:
+    """A fresh deep copy of the shipped dev config, to change one thing in."""
+    return copy.deepcopy(VALID)
+
+
 def with_notebook(**changes) -> dict:
-    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data = valid()
     data["notebooks"][0].update(changes)
+    return data
+
+
+def with_network(**changes) -> dict:
+    data = valid()
+    data["network"].update(changes)
     return data
 
 
@@ -112,7 +124,7 @@ def test_missing_required_field(tmp_path):
 
 
 def test_missing_nested_field(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data = valid()
     del data["network"]["availability_zones"]
     assert "network.availability_zones: required field is missing" in error_for(tmp_path, data)
 
@@ -176,7 +188,7 @@ def test_notebook_zone_must_be_a_network_zone(tmp_path):
 
 def test_notebook_zone_is_stable_when_the_list_changes(tmp_path):
     first = load_environment(write(tmp_path, VALID))
-    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data = valid()
     data["notebooks"].insert(0, {**data["notebooks"][0], "name": "another"})
     second = load_environment(write(tmp_path, data))
     assert first.notebook_zone(first.notebooks[0]) == second.notebook_zone(second.notebooks[1])
@@ -208,28 +220,24 @@ def test_unknown_region(tmp_path):
 
 
 def test_zone_outside_region(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["availability_zones"] = ["us-east-1a", "eu-west-1b"]
+    data = with_network(availability_zones=["us-east-1a", "eu-west-1b"])
     message = error_for(tmp_path, data)
     assert "network.availability_zones: 'eu-west-1b' is not a zone of region us-east-1" in message
 
 
 def test_single_zone_is_not_multi_az(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["availability_zones"] = ["us-east-1a"]
+    data = with_network(availability_zones=["us-east-1a"])
     message = error_for(tmp_path, data)
     assert "network.availability_zones = ['us-east-1a']" in message and "at least 2" in message
 
 
 def test_more_nat_gateways_than_zones(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["nat_gateways"] = 3
+    data = with_network(nat_gateways=3)
     assert "network.nat_gateways: 3 exceeds the 2 availability zones" in error_for(tmp_path, data)
 
 
 def test_packages_need_egress(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["nat_gateways"] = 0
+    data = with_network(nat_gateways=0)
     message = error_for(tmp_path, data)
     assert "notebooks[0].packages: installing packages needs egress" in message
 
@@ -248,20 +256,18 @@ def test_too_many_packages_for_the_lifecycle_size_limit(tmp_path):
 
 
 def test_cidr_must_be_valid(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["cidr"] = "10.0.0.0/8"
+    data = with_network(cidr="10.0.0.0/8")
     assert "network.cidr = '10.0.0.0/8': prefix length must be in /16../24" in error_for(tmp_path, data)
 
 
 def test_flow_log_retention_must_be_a_cloudwatch_value(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    data["network"]["flow_log_retention_days"] = 31
+    data = with_network(flow_log_retention_days=31)
     message = error_for(tmp_path, data)
     assert "network.flow_log_retention_days = 31: allowed: one of 1, 3, 5, 7, 14, 30" in message
 
 
 def test_duplicate_notebook_names(tmp_path):
-    data = yaml.safe_load(yaml.safe_dump(VALID))
+    data = valid()
     data["notebooks"].append(dict(data["notebooks"][0]))
     assert "notebooks: names must be unique; repeated: data-science" in error_for(tmp_path, data)
 
