@@ -1,0 +1,364 @@
+"""training_scripts/ under the SageMaker container contract, on the real dataset and on bad input.
+
+The happy path runs each script as SageMaker does (a subprocess with SM_* variables and an
+/opt/ml-like tree); error cases call main() in-process on tiny synthetic data.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stacks.pipeline_definition import METRIC_DEFINITIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "training_scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import evaluate  # noqa: E402
+import inference  # noqa: E402
+import preprocess  # noqa: E402
+import train  # noqa: E402
+
+CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+CARAVAN_ROWS = 5822
+
+
+def run_script(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, script, *args], cwd=SCRIPTS, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def sm_env(root: Path, train_dir: Path, validation_dir: Path, **extra: str) -> dict:
+    return {
+        "SM_CHANNEL_TRAIN": str(train_dir),
+        "SM_CHANNEL_VALIDATION": str(validation_dir),
+        "SM_MODEL_DIR": str(root / "model"),
+        "SM_OUTPUT_DIR": str(root / "output"),
+        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+        "SM_NUM_GPUS": "0",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    """preprocess -> train -> evaluate on the Caravan data, as the pipeline's steps run them."""
+    root = tmp_path_factory.mktemp("opt-ml")
+    raw = root / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "caravan.csv").write_bytes(CARAVAN.read_bytes())
+    splits = root / "processing" / "output"
+    prep = run_script("preprocess.py", "--input-dir", str(raw), "--output-dir", str(splits))
+    trained = run_script("train.py", env=sm_env(root, splits / "train", splits / "validation"))
+    evaluation = root / "evaluation"
+    evaluated = run_script(
+        "evaluate.py", "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
+        "--test-dir", str(splits / "test"), "--output-dir", str(evaluation), "--bootstrap-samples", "50",
+    )
+    return {"root": root, "splits": splits, "prep": prep, "train": trained, "evaluate": evaluated, "evaluation": evaluation}
+
+
+def read_rows(directory: Path) -> np.ndarray:
+    return np.vstack([np.loadtxt(p, delimiter=",", ndmin=2) for p in sorted(directory.glob("*.csv"))])
+
+
+# --- preprocess ----------------------------------------------------------------------------
+
+def test_preprocess_writes_label_first_headerless_stratified_splits(pipeline_run):
+    splits = pipeline_run["splits"]
+    rows = {name: read_rows(splits / name) for name in ("train", "validation", "test")}
+    assert sum(len(r) for r in rows.values()) == CARAVAN_ROWS
+    assert [len(rows[n]) for n in ("train", "validation", "test")] == [4075, 873, 874]
+    widths = {r.shape[1] for r in rows.values()}
+    assert len(widths) == 1
+    for split in rows.values():
+        assert set(np.unique(split[:, 0])) == {0.0, 1.0}  # the label, first; no header row survives loadtxt
+        assert not np.isnan(split).any()
+        assert abs(split[:, 0].mean() - 348 / CARAVAN_ROWS) < 0.005  # stratified: ~6% responders everywhere
+    meta = json.loads((splits / "metadata" / "features.json").read_text())
+    assert len(meta["features"]) == widths.pop() - 1
+    # Integer-coded customer types are one-hot encoded, not treated as magnitudes.
+    assert "MOSTYPE=33" in meta["features"] and "MOSTYPE" not in meta["features"]
+    assert meta["positives"]["train"] + meta["positives"]["validation"] + meta["positives"]["test"] == 348
+
+
+def test_preprocess_is_deterministic(pipeline_run, tmp_path):
+    raw = pipeline_run["root"] / "processing" / "input" / "raw"
+    preprocess.main(["--input-dir", str(raw), "--output-dir", str(tmp_path)])
+    for name in ("train/train.csv", "validation/validation.csv", "test/test.csv", "metadata/features.json"):
+        assert (tmp_path / name).read_bytes() == (pipeline_run["splits"] / name).read_bytes(), name
+
+
+def test_preprocess_fills_missing_values_and_encodes_text_categories(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = ["age,channel,income,responded"]
+    for i in range(40):
+        age = "" if i % 7 == 0 else str(20 + i)
+        channel = "" if i % 9 == 0 else ("email", "phone", "post")[i % 3]
+        lines.append(f"{age},{channel},{1000 + 10 * i},{'Yes' if i % 2 else 'No'}")
+    (raw / "part.csv").write_text("\n".join(lines) + "\n")
+    preprocess.main(["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "responded",
+                     "--categorical-columns", "", "--train-shards", "2"])
+    meta = json.loads((tmp_path / "out" / "metadata" / "features.json").read_text())
+    assert meta["features"][:2] == ["age", "income"]
+    assert {"channel=email", "channel=phone", "channel=post", "channel=missing"} <= set(meta["features"])
+    assert sorted(p.name for p in (tmp_path / "out" / "train").iterdir()) == ["part-00000.csv", "part-00001.csv"]
+    train_rows = read_rows(tmp_path / "out" / "train")
+    assert not np.isnan(train_rows).any()
+    assert len(train_rows) == meta["rows"]["train"]
+
+
+# --- train ---------------------------------------------------------------------------------
+
+def test_train_writes_the_model_the_serving_code_loads(pipeline_run):
+    model_dir = pipeline_run["root"] / "model"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "metadata.json", "xgboost-model.json"]
+    assert (model_dir / "code" / "inference.py").read_bytes() == (SCRIPTS / "inference.py").read_bytes()
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    assert meta["trained_on"] == {"device": "cpu", "hosts": 1}
+    booster = inference.model_fn(str(model_dir))
+    # The saved model stops at the best round: serving never uses the rounds after it.
+    assert booster.num_boosted_rounds() == meta["best_iteration"] + 1
+
+
+def test_metric_definitions_capture_the_best_round(pipeline_run):
+    stdout = pipeline_run["train"].stdout
+    meta = json.loads((pipeline_run["root"] / "model" / "metadata.json").read_text())
+    captured = {}
+    for definition in METRIC_DEFINITIONS:
+        values = re.findall(definition["Regex"], stdout)
+        assert values, f"{definition['Name']} not printed"
+        captured[definition["Name"]] = float(values[-1])  # tuning jobs use the last value
+    assert captured["validation:auc"] == pytest.approx(meta["metrics"]["validation-auc"], abs=1e-6)
+    per_round = re.findall(r"^\[\d+\]\t.*validation-auc:", stdout, flags=re.M)
+    assert len(per_round) > meta["best_iteration"]  # every round reported, for the time series
+
+
+def test_gpu_training_is_chosen_from_sm_num_gpus(monkeypatch):
+    args = train.parse_args([])
+    monkeypatch.setenv("SM_NUM_GPUS", "1")
+    assert train.booster_params(args, train.sm_contract.num_gpus())["device"] == "cuda"
+    monkeypatch.setenv("SM_NUM_GPUS", "0")
+    assert train.booster_params(args, train.sm_contract.num_gpus()) | {"device": "cpu"} == train.booster_params(args, 0)
+    assert train.booster_params(args, 0)["tree_method"] == "hist"
+
+
+def write_channel(directory: Path, rows: list[str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data.csv").write_text("".join(f"{r}\n" for r in rows))
+    return directory
+
+
+def synthetic_rows(n: int, seed: int = 0, label=None) -> list[str]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (x[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int) if label is None else np.full(n, label)
+    return [",".join([str(int(t)), *(f"{v:.5f}" for v in row)]) for t, row in zip(y, x)]
+
+
+def run_failing(main, argv, capsys, monkeypatch, tmp_path) -> str:
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+    with pytest.raises(SystemExit) as exit_info:
+        train.run_main(main, argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err  # one line, no traceback
+    assert (tmp_path / "output" / "failure").read_text().strip() == err.removeprefix("error: ")
+    return err
+
+
+@pytest.mark.parametrize(
+    "train_rows, expected",
+    [
+        ([], "train channel is empty: no CSV rows"),
+        (synthetic_rows(30, label=1), "train channel: every one of 30 labels is 1; training needs both classes"),
+        (["1,0.5,abc,0.1", "0,0.2,0.3,0.4"], "data.csv line 1 column 3 (feature 2) is 'abc', which is not numeric"),
+        (["2,0.5,0.2,0.1", "0,0.2,0.3,0.4"], "label 2 is not 0 or 1"),
+        (["1,0.5,0.2,0.1", "0,0.2,0.3"], "line 2 has 3 columns, expected 4"),
+    ],
+    ids=["empty-channel", "single-class", "non-numeric", "label-not-binary", "ragged"],
+)
+def test_train_rejects_bad_channels_with_one_line(train_rows, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(write_channel(tmp_path / "train", train_rows)))
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(write_channel(tmp_path / "validation", synthetic_rows(20, 1))))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    assert expected in run_failing(train.main, ["--checkpoint_dir", str(tmp_path / "none")], capsys, monkeypatch, tmp_path)
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--eta", "0"], "eta is 0.0; expected 0 < eta <= 1"),
+        (["--objective", "reg:squarederror"], "objective is 'reg:squarederror'; allowed: binary:logistic"),
+        (["--eval_metric", "auc,rmse"], "eval_metric is 'auc,rmse'; allowed"),
+    ],
+)
+def test_train_rejects_bad_hyperparameters(argv, expected, tmp_path, capsys, monkeypatch):
+    assert expected in run_failing(train.main, argv, capsys, monkeypatch, tmp_path)
+
+
+def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(write_channel(tmp_path / "train", synthetic_rows(200))))
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(write_channel(tmp_path / "validation", synthetic_rows(60, 1))))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    common = ["--early_stopping_rounds", "0", "--checkpoint_dir", str(checkpoints), "--checkpoint_interval", "5"]
+    train.main(["--num_round", "12", *common])
+    latest = train.latest_checkpoint(checkpoints)
+    assert latest.stem == "xgboost-checkpoint_10"
+    capsys.readouterr()
+    # The job restarts (spot interruption) and asks for 12 rounds in all: it does only what is left.
+    train.main(["--num_round", "12", *common])
+    out = capsys.readouterr().out
+    assert f"resuming from checkpoint {latest.name} after 11 rounds" in out
+    assert len(re.findall(r"^\[\d+\]\t", out, flags=re.M)) == 1
+    assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == 12
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path):
+    """Two local workers, each with its own shard (ShardedByS3Key), through train.py's cluster path."""
+    shards = tmp_path / "splits"
+    preprocess.main(["--input-dir", str(pipeline_run["root"] / "processing" / "input" / "raw"),
+                     "--output-dir", str(shards), "--train-shards", "2"])
+    hosts = ["localhost", "127.0.0.1"]  # two names for this machine: SM_HOSTS as SageMaker lists algo-1, algo-2
+    port = str(free_port())
+    workers = []
+    for rank, host in enumerate(hosts):
+        shard = tmp_path / f"shard-{rank}"
+        shard.mkdir()
+        (shard / "part.csv").write_bytes((shards / "train" / f"part-0000{rank}.csv").read_bytes())
+        env = sm_env(tmp_path / f"host-{rank}", shard, shards / "validation",
+                     SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host)
+        workers.append(subprocess.Popen(
+            [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none")],
+            cwd=SCRIPTS, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    outputs = [w.communicate(timeout=180) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    first_out = outputs[0][0]
+    assert "train_rows:4075 hosts:2 device:cpu" in first_out  # both shards, counted across the cluster
+    assert (tmp_path / "host-0" / "model" / "xgboost-model.json").is_file()
+    assert not (tmp_path / "host-1" / "model").exists()  # one model, written by the first host
+    meta = json.loads((tmp_path / "host-0" / "model" / "metadata.json").read_text())
+    assert meta["trained_on"] == {"device": "cpu", "hosts": 2}
+    booster = inference.model_fn(str(tmp_path / "host-0" / "model"))
+    features, labels = train.sm_contract.read_label_first_csv(shards / "test", "test")
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(labels, inference.predict_fn(features, booster)) > 0.7
+
+
+# --- evaluate ------------------------------------------------------------------------------
+
+def test_evaluation_report_has_the_model_quality_shape(pipeline_run):
+    report = json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())
+    metrics = report["binary_classification_metrics"]
+    for name in ("auc", "accuracy", "precision", "recall", "f1", "log_loss"):
+        assert 0 <= metrics[name]["value"] <= (1 if name != "log_loss" else 10), name
+        assert metrics[name]["standard_deviation"] > 0, name
+    assert metrics["auc"]["value"] > 0.7  # the real data: a useful, not a perfect, model
+    matrix = metrics["confusion_matrix"]
+    assert sum(matrix[a][b] for a in "01" for b in "01") == 874
+    tp, fp, fn = matrix["1"]["1"], matrix["0"]["1"], matrix["1"]["0"]
+    assert metrics["precision"]["value"] == pytest.approx(tp / (tp + fp))
+    assert metrics["recall"]["value"] == pytest.approx(tp / (tp + fn))
+    assert metrics["cutoff"]["rule"] == "max-f1" and 0 < metrics["cutoff"]["value"] < 1
+    curve = metrics["receiver_operating_characteristic_curve"]
+    assert len(curve["false_positive_rates"]) == len(curve["true_positive_rates"]) <= 101
+    assert f"at cutoff {metrics['cutoff']['value']:.2f}" in pipeline_run["evaluate"].stdout
+
+
+def test_evaluation_plots_are_pngs(pipeline_run):
+    for name in ("roc.png", "precision_recall.png", "log_loss_vs_cutoff.png"):
+        data = (pipeline_run["evaluation"] / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+
+
+def test_min_log_loss_cutoff_is_the_tutorials_rule():
+    labels = np.array([0] * 90 + [1] * 10)
+    scores = np.concatenate([np.linspace(0.0, 0.5, 90), np.linspace(0.3, 0.9, 10)])
+    chosen = evaluate.choose_cutoff("min-log-loss", labels, scores)
+    losses = evaluate.thresholded_log_loss(labels, scores)
+    assert losses[list(evaluate.CUTOFFS).index(chosen)] == losses.min()
+    assert evaluate.choose_cutoff("max-f1", labels, scores) <= chosen
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--cutoff-rule", "youden"], "--cutoff-rule is 'youden'; allowed: max-f1, min-log-loss"),
+        (["--model-dir", "/nonexistent"], "no model in /nonexistent: expected xgboost-model.json or model.tar.gz"),
+    ],
+)
+def test_evaluate_rejects_bad_input(argv, expected, tmp_path, capsys, monkeypatch):
+    assert expected in run_failing(evaluate.main, argv, capsys, monkeypatch, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--label-column", "Bought"], "label column 'Bought' is not in the raw data"),
+        (["--positive-label", "Maybe"], "label column 'Purchase' has a single class"),
+        (["--categorical-columns", "NOPE"], "--categorical-columns names ['NOPE']"),
+    ],
+)
+def test_preprocess_rejects_bad_input(argv, expected, pipeline_run, tmp_path, capsys, monkeypatch):
+    raw = pipeline_run["root"] / "processing" / "input" / "raw"
+    argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), *argv]
+    assert expected in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+# --- inference -----------------------------------------------------------------------------
+
+def test_inference_answers_csv_and_json(pipeline_run):
+    booster = inference.model_fn(str(pipeline_run["root"] / "model"))
+    features, _ = train.sm_contract.read_label_first_csv(pipeline_run["splits"] / "test", "test")
+    body = "\n".join(",".join(f"{v:g}" for v in row) for row in features[:3])
+    csv_out, csv_type = inference.output_fn(inference.predict_fn(inference.input_fn(body, "text/csv"), booster), "text/csv")
+    json_body = json.dumps({"instances": features[:3].tolist()})
+    json_out, json_type = inference.output_fn(
+        inference.predict_fn(inference.input_fn(json_body, "application/json"), booster), "application/json"
+    )
+    assert (csv_type, json_type) == ("text/csv", "application/json")
+    assert [float(v) for v in csv_out.split()] == pytest.approx(json.loads(json_out)["predictions"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "body, content_type, expected",
+    [
+        ("1,2,3", "text/csv", "rows have 3 features; this model expects"),
+        ("a,b", "text/csv", "row 1 has a value that is not a number"),
+        ("{not json", "application/json", "request body is not valid JSON"),
+        ('{"rows": []}', "application/json", 'JSON body must be {"instances"'),
+        ("", "text/csv", "request has no rows"),
+        ("1,2", "application/x-parquet", "content type 'application/x-parquet' is not supported"),
+    ],
+)
+def test_inference_rejects_malformed_requests(pipeline_run, body, content_type, expected):
+    booster = inference.model_fn(str(pipeline_run["root"] / "model"))
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        inference.predict_fn(inference.input_fn(body, content_type), booster)

@@ -1,0 +1,187 @@
+"""Preprocessing: raw CSV with a header -> label-first, headerless train/validation/test CSVs.
+
+Runs as a SageMaker processing job (paths under /opt/ml/processing given as arguments)
+and locally with the same arguments. What it does, in order:
+- reads every *.csv under --input-dir (one table, a header row in each file);
+- maps the label column to 1 (--positive-label) / 0 (every other value);
+- splits train/validation/test stratified on the label with a fixed seed, so the same
+  input always gives the same files;
+- fills missing numbers with the training split's median (never looking at validation or
+  test) and one-hot encodes categorical columns (text columns, plus integer-coded ones named
+  in --categorical-columns) with the training split's categories; a category seen only
+  later encodes as all zeros;
+- writes train (in --train-shards files, for ShardedByS3Key across training instances),
+  validation and test as label-first headerless CSVs, and metadata/features.json that
+  records the feature order, medians and categories for serving and lineage.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from sm_contract import InputError, csv_files, run_main, write_json
+
+PROCESSING = Path("/opt/ml/processing")
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input-dir", type=Path, default=PROCESSING / "input" / "raw")
+    parser.add_argument("--output-dir", type=Path, default=PROCESSING / "output")
+    parser.add_argument("--label-column", default="Purchase")
+    parser.add_argument("--positive-label", default="Yes")
+    parser.add_argument(
+        "--categorical-columns",
+        default="MOSTYPE,MOSHOOFD",
+        help="comma-separated integer-coded columns to one-hot encode (text columns always are)",
+    )
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--train-shards", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    held_out = args.validation_fraction + args.test_fraction
+    if not (0 < args.validation_fraction < 1 and 0 < args.test_fraction < 1 and held_out < 0.9):
+        raise InputError(
+            f"--validation-fraction {args.validation_fraction} and --test-fraction {args.test_fraction} "
+            "must each be between 0 and 1 and leave at least 10% of rows for training"
+        )
+    if args.train_shards < 1:
+        raise InputError(f"--train-shards is {args.train_shards}; expected 1 or more (one per training instance)")
+    return args
+
+
+def read_raw(input_dir: Path) -> pd.DataFrame:
+    files = csv_files(input_dir, "raw input")
+    if not files:
+        raise InputError(f"raw input is empty: no *.csv files under {input_dir}")
+    frames = [pd.read_csv(path, skipinitialspace=True) for path in files]
+    columns = list(frames[0].columns)
+    for path, frame in zip(files, frames):
+        if list(frame.columns) != columns:
+            raise InputError(f"raw input: {path.name} has columns {list(frame.columns)}, expected {columns}")
+    table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise InputError(f"raw input is empty: the CSV files under {input_dir} have a header but no rows")
+    return table
+
+
+def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str) -> pd.Series:
+    if label_column not in table.columns:
+        raise InputError(f"label column {label_column!r} is not in the raw data; columns are {list(table.columns)}")
+    raw = table[label_column]
+    if raw.isna().any():
+        raise InputError(f"label column {label_column!r} has {int(raw.isna().sum())} empty values; every row needs a label")
+    labels = (raw.astype(str).str.strip() == positive_label).astype(int)
+    counts = labels.value_counts().to_dict()
+    if len(counts) < 2:
+        raise InputError(
+            f"label column {label_column!r} has a single class ({sorted(raw.astype(str).unique())[:5]}); "
+            f"binary training needs rows equal to {positive_label!r} and rows that are not"
+        )
+    if min(counts.values()) < 10:
+        raise InputError(
+            f"label column {label_column!r} has only {min(counts.values())} rows of one class; "
+            "a stratified split needs at least 10 of each"
+        )
+    return labels
+
+
+class FeatureEncoder:
+    """Medians and categories learned from the training split only, applied to every split."""
+
+    def __init__(self, train: pd.DataFrame, categorical: List[str]) -> None:
+        self.categorical = [c for c in train.columns if c in categorical or not is_numeric(train[c])]
+        self.numeric = [c for c in train.columns if c not in self.categorical]
+        self.medians: Dict[str, float] = {}
+        for column in self.numeric:
+            median = pd.to_numeric(train[column], errors="coerce").median()
+            self.medians[column] = 0.0 if pd.isna(median) else float(median)
+        self.categories: Dict[str, List[str]] = {
+            column: sorted(category_values(train[column]).unique().tolist()) for column in self.categorical
+        }
+
+    @property
+    def feature_names(self) -> List[str]:
+        names = list(self.numeric)
+        for column in self.categorical:
+            names.extend(f"{column}={value}" for value in self.categories[column])
+        return names
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        columns = {c: pd.to_numeric(frame[c], errors="coerce").fillna(self.medians[c]).astype(float) for c in self.numeric}
+        for column in self.categorical:
+            values = category_values(frame[column])
+            for value in self.categories[column]:
+                columns[f"{column}={value}"] = (values == value).astype(float)
+        return pd.DataFrame(columns, index=frame.index)[self.feature_names]
+
+    def describe(self) -> dict:
+        return {"features": self.feature_names, "medians": self.medians, "categories": self.categories}
+
+
+def is_numeric(column: pd.Series) -> bool:
+    present = column.dropna()
+    return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
+def category_values(column: pd.Series) -> pd.Series:
+    """Categories as text; a missing value is a category of its own ('missing')."""
+    return column.map(lambda v: "missing" if pd.isna(v) else str(v).strip())
+
+
+def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shards: int = 1) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    table = pd.concat([labels.rename("label"), features], axis=1)
+    for index, part in enumerate(np.array_split(np.arange(len(table)), shards)):
+        name = f"part-{index:05d}.csv" if shards > 1 else f"{directory.name}.csv"
+        table.iloc[part].to_csv(directory / name, header=False, index=False, float_format="%.10g")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    table = read_raw(args.input_dir)
+    labels = binary_labels(table, args.label_column, args.positive_label)
+    features = table.drop(columns=[args.label_column])
+    requested = [c.strip() for c in args.categorical_columns.split(",") if c.strip()]
+    unknown = sorted(set(requested) - set(features.columns))
+    if unknown:
+        raise InputError(f"--categorical-columns names {unknown}, which are not in the raw data's columns")
+
+    held_out = args.validation_fraction + args.test_fraction
+    x_train, x_rest, y_train, y_rest = train_test_split(
+        features, labels, test_size=held_out, stratify=labels, random_state=args.seed
+    )
+    x_val, x_test, y_val, y_test = train_test_split(
+        x_rest, y_rest, test_size=args.test_fraction / held_out, stratify=y_rest, random_state=args.seed
+    )
+    encoder = FeatureEncoder(x_train, requested)
+    out = args.output_dir
+    write_split(encoder.transform(x_train), y_train, out / "train", shards=args.train_shards)
+    write_split(encoder.transform(x_val), y_val, out / "validation")
+    write_split(encoder.transform(x_test), y_test, out / "test")
+    write_json(
+        out / "metadata" / "features.json",
+        {
+            **encoder.describe(),
+            "label": {"column": args.label_column, "positive": args.positive_label},
+            "rows": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+            "positives": {"train": int(y_train.sum()), "validation": int(y_val.sum()), "test": int(y_test.sum())},
+            "seed": args.seed,
+        },
+    )
+    print(
+        f"preprocessed {len(table)} rows into {len(encoder.feature_names)} features: "
+        f"train {len(y_train)}, validation {len(y_val)}, test {len(y_test)} "
+        f"(positive rate {labels.mean():.4f})"
+    )
+
+
+if __name__ == "__main__":
+    run_main(main)

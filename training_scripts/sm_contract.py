@@ -1,0 +1,139 @@
+"""The SageMaker container contract, shared by every script here.
+
+SageMaker hands a job its inputs through environment variables and fixed paths under
+/opt/ml; locally the same variables point into any directory tree, so the scripts run
+unchanged in both places. Bad input raises `InputError`: `run_main` turns it into one
+line on stderr, writes it to /opt/ml/output/failure (SageMaker shows that file as the
+job's FailureReason) and exits 1, instead of a traceback nobody reads.
+
+Runs on the container's Python (3.10 in the XGBoost 3.0 image): no 3.11-only syntax.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+OPT_ML = Path("/opt/ml")
+
+
+class InputError(Exception):
+    """Input the job cannot use; the message names what was wrong and what is allowed."""
+
+
+def channel_dir(name: str) -> Path:
+    return Path(os.environ.get(f"SM_CHANNEL_{name.upper()}", OPT_ML / "input" / "data" / name))
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("SM_MODEL_DIR", OPT_ML / "model"))
+
+
+def output_data_dir() -> Path:
+    return Path(os.environ.get("SM_OUTPUT_DATA_DIR", OPT_ML / "output" / "data"))
+
+
+def failure_file() -> Path:
+    return Path(os.environ.get("SM_OUTPUT_DIR", OPT_ML / "output")) / "failure"
+
+
+def num_gpus() -> int:
+    value = os.environ.get("SM_NUM_GPUS", "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"SM_NUM_GPUS is {value!r}; expected a whole number of GPUs") from None
+
+
+def hosts() -> List[str]:
+    """Every host of the training cluster, in SageMaker's order (algo-1, algo-2, ...)."""
+    raw = os.environ.get("SM_HOSTS", '["algo-1"]')
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InputError(f"SM_HOSTS is {raw!r}; expected a JSON list of host names") from None
+    if not isinstance(value, list) or not value or not all(isinstance(h, str) for h in value):
+        raise InputError(f"SM_HOSTS is {raw!r}; expected a non-empty JSON list of host names")
+    return value
+
+
+def current_host() -> str:
+    host = os.environ.get("SM_CURRENT_HOST", hosts()[0])
+    if host not in hosts():
+        raise InputError(f"SM_CURRENT_HOST {host!r} is not one of SM_HOSTS {hosts()}")
+    return host
+
+
+def csv_files(directory: Path, what: str) -> List[Path]:
+    """The CSV files of a channel or processing input, in a stable order."""
+    if not directory.is_dir():
+        raise InputError(f"{what} directory {directory} does not exist; it must hold CSV files")
+    return sorted(p for p in directory.rglob("*.csv") if p.is_file())
+
+
+def read_label_first_csv(directory: Path, what: str) -> "tuple[np.ndarray, np.ndarray]":
+    """Rows of label-first, headerless CSV files as (features, labels), all numeric.
+
+    Empty input and non-numeric cells are reported with the file, line and column, so a
+    preprocessing mistake is found from the job's failure reason alone.
+    """
+    rows: List[List[float]] = []
+    width: Optional[int] = None
+    for path in csv_files(directory, what):
+        with path.open(newline="") as handle:
+            for line_number, record in enumerate(csv.reader(handle), start=1):
+                if not record:
+                    continue
+                if width is None:
+                    width = len(record)
+                if len(record) != width:
+                    raise InputError(
+                        f"{what}: {path.name} line {line_number} has {len(record)} columns, "
+                        f"expected {width} (label first, then the same features on every row)"
+                    )
+                rows.append([_number(cell, path, line_number, column, what) for column, cell in enumerate(record)])
+    if not rows:
+        raise InputError(f"{what} is empty: no CSV rows under {directory}; expected label-first, headerless CSV")
+    if width is not None and width < 2:
+        raise InputError(f"{what}: rows have {width} column; expected a label and at least one feature")
+    data = np.asarray(rows, dtype=np.float64)
+    return data[:, 1:], data[:, 0]
+
+
+def _number(cell: str, path: Path, line_number: int, column: int, what: str) -> float:
+    if cell.strip() == "":
+        return float("nan")  # XGBoost treats NaN as missing; preprocessing normally fills gaps
+    try:
+        return float(cell)
+    except ValueError:
+        role = "the label" if column == 0 else f"feature {column}"
+        raise InputError(
+            f"{what}: {path.name} line {line_number} column {column + 1} ({role}) is {cell!r}, "
+            "which is not numeric; every column must be a number (one-hot encode categories in preprocessing)"
+        ) from None
+
+
+def write_json(path: Path, payload: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def run_main(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Sequence[str]] = None) -> None:
+    """Run a script's main; bad input exits 1 with one line on stderr and in the failure file."""
+    try:
+        main(argv)
+    except InputError as error:
+        message = str(error)
+        print(f"error: {message}", file=sys.stderr)
+        try:
+            failure_file().parent.mkdir(parents=True, exist_ok=True)
+            failure_file().write_text(message + "\n")
+        except OSError:
+            pass  # no writable /opt/ml/output (a plain local run): stderr already has it
+        sys.exit(1)
