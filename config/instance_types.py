@@ -9,6 +9,7 @@ the SDK version we pin.
 from __future__ import annotations
 
 import difflib
+import re
 from functools import lru_cache
 
 import botocore.session
@@ -33,3 +34,21 @@ def notebook_instance_types() -> tuple[str, ...]:
 def suggest(value: str, choices: tuple[str, ...], limit: int = 3) -> list[str]:
     """Closest valid spellings, for error messages."""
     return difflib.get_close_matches(value, choices, n=limit, cutoff=0.6)
+
+
+#: Families whose instances carry local NVMe instance storage in SageMaker. SageMaker rejects a
+#: volume KMS key (training VolumeKmsKeyId, processing/transform VolumeKmsKeyId, endpoint config
+#: KmsKeyId) for them: instance storage is encrypted by the hardware and cannot take the key.
+#: Families with a "d" after the generation (g4dn, p3dn, p4d, p4de, r5d, m5d, ...) are matched
+#: by pattern; these newer accelerated families have NVMe without the letter.
+NVME_FAMILIES = frozenset(
+    {"g5", "g6", "g6e", "gr6", "g7", "g7e", "p5", "p5e", "p5en", "p6-b200", "p6-b300", "p6e-gb200",
+     "trn1", "trn1n", "trn2"}
+)
+_D_SUFFIX_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+
+
+def has_local_nvme(instance_type: str) -> bool:
+    """True where SageMaker forbids a volume KMS key (``ml.g4dn.xlarge``, ``ml.g5.2xlarge``, ...)."""
+    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else instance_type
+    return family in NVME_FAMILIES or bool(_D_SUFFIX_FAMILY.match(family))

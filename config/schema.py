@@ -14,9 +14,12 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 import botocore.session
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from config.base import StrictModel, int_range, one_of
+from config.images import debugger_rules_image, xgboost_image
 from config.instance_types import notebook_instance_types, suggest
+from config.pipeline import PipelineConfig
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -34,28 +37,6 @@ NOTEBOOK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # An exact pin, and nothing a shell could interpret: the value is written into a lifecycle script.
 PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _int_range(lo: int, hi: int, note: str = ""):
-    def check(value: int) -> int:
-        if not lo <= value <= hi:
-            raise ValueError(f"must be an integer in {lo}..{hi}{note}")
-        return value
-
-    return AfterValidator(check)
-
-
-def _one_of(choices: tuple[int, ...]):
-    def check(value: int) -> int:
-        if value not in choices:
-            raise ValueError(f"allowed: one of {', '.join(map(str, choices))}")
-        return value
-
-    return AfterValidator(check)
 
 
 @lru_cache(maxsize=None)
@@ -125,8 +106,8 @@ class NetworkConfig(StrictModel):
 
     cidr: Annotated[str, AfterValidator(_check_cidr)]
     availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
-    nat_gateways: Annotated[int, _int_range(0, 6)]
-    flow_log_retention_days: Annotated[int, _one_of(LOG_RETENTION_DAYS)] = 90
+    nat_gateways: Annotated[int, int_range(0, 6)]
+    flow_log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 90
 
     @model_validator(mode="after")
     def _azs_distinct_and_nat_fits(self) -> NetworkConfig:
@@ -143,9 +124,9 @@ class NetworkConfig(StrictModel):
 class DataConfig(StrictModel):
     """Lifecycle of the data lake's buckets."""
 
-    noncurrent_version_expiration_days: Annotated[int, _int_range(1, 3650)] = 90
-    abort_incomplete_upload_days: Annotated[int, _int_range(1, 365)] = 7
-    access_log_expiration_days: Annotated[int, _int_range(1, 3650)] = 365
+    noncurrent_version_expiration_days: Annotated[int, int_range(1, 3650)] = 90
+    abort_incomplete_upload_days: Annotated[int, int_range(1, 365)] = 7
+    access_log_expiration_days: Annotated[int, int_range(1, 3650)] = 365
 
 
 class NotebookConfig(StrictModel):
@@ -153,8 +134,8 @@ class NotebookConfig(StrictModel):
 
     name: Annotated[str, Field(pattern=NOTEBOOK_NAME.pattern)]
     instance_type: Annotated[str, AfterValidator(_check_notebook_type)]
-    volume_size_gb: Annotated[int, _int_range(5, 16384, " GB")]
-    idle_minutes: Annotated[int, _int_range(0, 10080, " minutes; 0 turns auto-stop off")]
+    volume_size_gb: Annotated[int, int_range(5, 16384, " GB")]
+    idle_minutes: Annotated[int, int_range(0, 10080, " minutes; 0 turns auto-stop off")]
     packages: list[Annotated[str, AfterValidator(_check_package)]] = Field(default_factory=list)
     #: Zone of the notebook's subnet. Unset: chosen from the name, so adding or reordering notebooks
     #: never moves one (a move replaces the instance and its storage volume).
@@ -186,6 +167,7 @@ class EnvironmentConfig(StrictModel):
     network: NetworkConfig
     data: DataConfig = Field(default_factory=DataConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
     def notebook_zone(self, notebook: NotebookConfig) -> str:
         """The configured zone, else one derived from the name alone (stable across edits of the list)."""
@@ -213,6 +195,12 @@ class EnvironmentConfig(StrictModel):
                     f"network.availability_zones: '{zone}' is not a zone of region {self.region} "
                     f"(allowed: {self.region}a, {self.region}b, ...)"
                 )
+        try:
+            xgboost_image(self.region, self.pipeline.framework_version)
+            if self.pipeline.training.debugger.rules:
+                debugger_rules_image(self.region)
+        except ValueError as exc:
+            raise ValueError(f"pipeline: {exc}") from None
         names = [nb.name for nb in self.notebooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

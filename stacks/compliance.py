@@ -7,8 +7,9 @@ they cover, each with its reason.
 
 from __future__ import annotations
 
+import botocore.session
 import jsii
-from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stage, Validations
+from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stack, Stage, Validations
 from constructs import IConstruct
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
@@ -43,3 +44,14 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
     if len(reason.split()) < 6:
         raise ValueError(f"acknowledgment of {', '.join(rule_ids)} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
+
+
+def finding_arn(scope: IConstruct, service: str, resource: str) -> str:
+    """An ARN as cdk-nag spells it in a finding id: resolved partition, region and account.
+
+    Stage stacks have a concrete environment, so nag resolves format_arn()'s tokens; an
+    acknowledgment must name the same literal string.
+    """
+    stack = Stack.of(scope)
+    partition = botocore.session.get_session().get_partition_for_region(stack.region)
+    return f"arn:{partition}:{service}:{stack.region}:{stack.account}:{resource}"

@@ -1,4 +1,4 @@
-"""Stateful data layer: the customer-managed key and the data lake's buckets.
+"""Stateful data layer: the customer-managed key, the data lake's buckets and the model registry.
 
 Kept in its own stack so that compute stacks can be replaced freely while data,
 whose logical IDs are pinned by tests, stays put.
@@ -12,6 +12,7 @@ from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import EnvironmentConfig
@@ -39,8 +40,13 @@ class DataExports:
         )
 
 
+def model_package_group_name(env_name: str) -> str:
+    """The registry group every pipeline run of an environment registers into."""
+    return f"{env_name}-direct-marketing"
+
+
 class DataStack(Stack):
-    """KMS key with rotation; raw-data, model-artifact and access-log buckets."""
+    """KMS key with rotation; raw-data, model-artifact and access-log buckets; the model registry group."""
 
     def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, **kwargs) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -115,6 +121,15 @@ class DataStack(Stack):
         )
         self.raw_data_bucket = SecureBucket(self, "RawData", **bucket_props).bucket
         self.model_artifacts_bucket = SecureBucket(self, "ModelArtifacts", **bucket_props).bucket
+
+        # Registered model versions are the record of what may be deployed: stateful, kept with the data.
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=model_package_group_name(env_config.name),
+            model_package_group_description=f"{env_config.name}: XGBoost direct-marketing response models",
+        )
+        self.model_package_group.apply_removal_policy(removal)
 
         self.exports = DataExports.for_environment(env_config.name)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn, export_name=self.exports.key_arn)

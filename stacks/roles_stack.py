@@ -120,7 +120,8 @@ class ExecutionRolesStack(Stack):
             "scoped to those resource types in this account and region.",
         )
         pipelines.allow_key_grants_for_aws_resources(key)
-        pipelines.allow_pass_role(jobs.role, endpoints.role)
+        # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.
+        pipelines.allow_pass_role(jobs.role)
 
         # Notebooks: explore data, start jobs with the jobs role, stop themselves when idle.
         notebooks = SageMakerExecutionRole(

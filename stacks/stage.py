@@ -11,10 +11,11 @@ from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.notebook_stack import NotebookStack, notebook_instance_name
 from stacks.roles_stack import ExecutionRolesStack
+from stacks.training_pipeline_stack import TrainingPipelineStack
 
 
 class PlatformStage(Stage):
-    """Data → Network → Roles → Notebooks, for one environment (stacks deploy in that order)."""
+    """Data → Network → Roles → Notebooks and TrainingPipeline, for one environment (stacks deploy in that order)."""
 
     def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig) -> None:
         super().__init__(scope, id_, env=Environment(account=env_config.account, region=env_config.region))
@@ -53,6 +54,20 @@ class PlatformStage(Stage):
                 key=self.data.key,
                 description=f"{cfg.name}: SageMaker notebook instances with lifecycle configs",
             )
+        self.training = TrainingPipelineStack(
+            self,
+            "TrainingPipeline",
+            env_config=cfg,
+            data=self.data.exports,
+            data_key=self.data.key,
+            vpc=self.network.vpc,
+            workload_subnets=self.network.workload_subnets,
+            workload_security_group=self.network.workload_security_group,
+            jobs_role=self.roles.jobs_role,
+            pipelines_role=self.roles.pipelines_role,
+            description=f"{cfg.name}: SageMaker training pipeline, evaluation gate and notifications",
+        )
+        self.training.add_stack_dependency(self.data)
         for key, value in tags.items():
             Tags.of(self).add(key, value)
         add_compliance_checks(self)

@@ -5,6 +5,9 @@ emulator drops many); this proves the stacks deploy, wire together and clean up.
 from __future__ import annotations
 
 import base64
+import io
+import json
+import tarfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,7 +16,7 @@ from local.deployment import deploy_stage, destroy_stage, inventory, stage_stack
 from local.emulator import Emulator
 
 pytestmark = pytest.mark.integration
-STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles"]
+STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", "dev-TrainingPipeline"]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +38,11 @@ def test_all_dev_stacks_are_created(deployed):
         assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
 
-def test_key_and_buckets_exist(deployed):
+def test_keys_and_buckets_exist(deployed):
     emulator, resources = deployed
-    (key_id,) = resources["AWS::KMS::Key"]
-    key = emulator.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
-    assert key["KeyState"] == "Enabled"
+    assert len(resources["AWS::KMS::Key"]) == 2  # the data key and the notifications key
+    for key_id in resources["AWS::KMS::Key"]:
+        assert emulator.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
     assert len(resources["AWS::S3::Bucket"]) == 3
     s3 = emulator.client("s3")
     for bucket in resources["AWS::S3::Bucket"]:
@@ -49,7 +52,7 @@ def test_key_and_buckets_exist(deployed):
 def test_cross_stack_exports_resolve_to_the_real_resources(deployed):
     emulator, resources = deployed
     exports = {e["Name"]: e["Value"] for e in emulator.client("cloudformation").list_exports()["Exports"]}
-    assert exports["sagemaker-platform-dev-data-key-arn"].endswith(resources["AWS::KMS::Key"][0])
+    assert exports["sagemaker-platform-dev-data-key-arn"].split("/")[-1] in resources["AWS::KMS::Key"]
     raw = exports["sagemaker-platform-dev-raw-data-bucket-arn"].removeprefix("arn:aws:s3:::")
     assert raw in resources["AWS::S3::Bucket"]
 
@@ -75,6 +78,32 @@ def test_notebook_and_lifecycle_config_exist(deployed):
         NotebookInstanceLifecycleConfigName=lifecycle_arn.split("/")[-1]
     )
     assert "autostop" in base64.b64decode(lifecycle["OnStart"][0]["Content"]).decode()
+
+
+def test_training_pipeline_pieces_are_deployed(deployed):
+    emulator, resources = deployed
+    (function_name,) = [f for f in resources["AWS::Lambda::Function"] if "EvaluationGate" in f]
+    function = emulator.client("lambda").get_function(FunctionName=function_name)["Configuration"]
+    assert (function["Handler"], function["Runtime"]) == ("handler.handler", "python3.14")
+    assert function["VpcConfig"]["SubnetIds"]
+    (topic_arn,) = resources["AWS::SNS::Topic"]
+    attributes = emulator.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    assert attributes["KmsMasterKeyId"].startswith("arn:aws:kms:")
+    events = emulator.client("events")
+    rules = [events.describe_rule(Name=name.split("|")[-1]) for name in resources["AWS::Events::Rule"]]
+    assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == [
+        "SageMaker Model Building Pipeline Execution Status Change", "SageMaker Model Package State Change",
+    ]
+
+
+def test_training_code_asset_is_the_scripts_tarball(deployed):
+    emulator, _ = deployed
+    s3 = emulator.client("s3")
+    bucket = "cdk-hnb659fds-assets-123456789012-us-east-1"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".gz")]
+    archives = [tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    (scripts,) = [a for a in archives if "train.py" in a.getnames()]
+    assert {"preprocess.py", "train.py", "evaluate.py", "inference.py", "sm_contract.py"} <= set(scripts.getnames())
 
 
 def test_destroy_leaves_nothing_behind(deployed):
@@ -114,3 +143,6 @@ def test_destroy_leaves_nothing_behind(deployed):
         assert error.response["Error"]["Code"] == "NotFoundException"
     logs = emulator.client("logs")
     assert not [g for g in logs.describe_log_groups()["logGroups"] if g["logGroupName"].startswith("dev-")]
+    lambdas = emulator.client("lambda").list_functions()["Functions"]
+    assert not [f for f in lambdas if "EvaluationGate" in f["FunctionName"]]
+    assert emulator.client("sns").list_topics()["Topics"] == []

@@ -47,7 +47,7 @@ def test_acknowledgment_needs_a_specific_reason(tmp_path):
 
 def test_cfn_lint_has_no_errors_or_warnings(assembly):
     templates = sorted(str(p) for p in Path(assembly.outdir).glob("assembly-*/*.template.json"))
-    assert len(templates) == 11
+    assert len(templates) == 14
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
         [str(cfn_lint), "--format", "parseable", "--", *templates], capture_output=True, text=True, timeout=300

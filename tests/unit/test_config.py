@@ -114,7 +114,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = error_for(tmp_path, {**VALID, "regoin": "us-east-1"})
-    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, region, removal_policy, tags)" in message
+    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, pipeline, region, removal_policy, tags)" in message
 
 
 def test_missing_required_field(tmp_path):
@@ -319,3 +319,65 @@ def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
         f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB"
     ]
     assert not list((tmp_path / "out").rglob("*.template.json")), "nothing may be synthesized from a bad config"
+
+
+# --- pipeline ----------------------------------------------------------------------------------
+
+def with_pipeline(path: str, value) -> dict:
+    """The dev config with one pipeline setting changed, e.g. with_pipeline("training.spot", False)."""
+    data = valid()
+    node = data["pipeline"]
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return data
+
+
+def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
+    data = valid()
+    del data["pipeline"]
+    hyper = load_environment(write(tmp_path, data)).pipeline.training.hyperparameters
+    assert (hyper.max_depth, hyper.eta, hyper.gamma, hyper.min_child_weight, hyper.subsample) == (5, 0.2, 4, 6, 0.8)
+    assert hyper.objective == "binary:logistic"
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("training.instance_types", ["ml.m5.9000xlarge"], "'ml.m5.9000xlarge' is not a SageMaker training instance type"),
+        ("training.instance_types", [], "pipeline.training.instance_types = []: List should have at least 1 item"),
+        ("training.instance_types", ["ml.m5.xlarge", "ml.g5.xlarge"], "mixes types with local NVMe storage (ml.g5.xlarge) and without"),
+        ("processing_instance_types", ["ml.p4d.24xlarge"], "not a SageMaker processing instance type"),
+        ("training.instance_count", 0, "pipeline.training.instance_count = 0: must be an integer in 1..20"),
+        ("training.max_wait_minutes", 30, "max_wait_minutes: 30 is less than max_runtime_minutes 60"),
+        ("training.spot", False, "max_wait_minutes: only applies with spot: true"),
+        ("training.hyperparameters.eta", 0, "pipeline.training.hyperparameters.eta = 0: must be a number in (0, 1]"),
+        ("training.hyperparameters.objective", "reg:squarederror", "pipeline.training.hyperparameters.objective"),
+        ("training.tuning.ranges", {"learning_rate": {"min": 0.1, "max": 0.2}}, "'learning_rate' is not a tunable hyperparameter"),
+        ("training.tuning.ranges", {"max_depth": {"min": 2.5, "max": 6}}, "max_depth is an integer; min and max must be whole numbers"),
+        ("training.tuning.ranges", {"eta": {"min": 0.5, "max": 0.1}}, "ranges.eta: min 0.5 and max 0.1 must satisfy"),
+        ("training.tuning.max_parallel_jobs", 50, "max_parallel_jobs: 50 exceeds max_jobs 20"),
+        ("training.debugger.rules", ["VanishingGradient"], "pipeline.training.debugger.rules[0] = 'VanishingGradient'"),
+        ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
+        ("evaluation.min_auc", 1.5, "pipeline.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
+        ("evaluation.approval_status", "Rejected", "pipeline.evaluation.approval_status"),
+        ("evaluation.cutoff_rule", "youden", "pipeline.evaluation.cutoff_rule"),
+    ],
+)
+def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expected):
+    assert expected in error_for(tmp_path, with_pipeline(path, value))
+
+
+def test_spot_needs_a_wait_time(tmp_path):
+    data = with_pipeline("training.spot", True)
+    del data["pipeline"]["training"]["max_wait_minutes"]
+    assert "max_wait_minutes: required with spot: true" in error_for(tmp_path, data)
+
+
+def test_region_without_the_xgboost_image_fails_config(tmp_path):
+    data = valid()
+    data.update(region="mx-central-1")
+    data["network"]["availability_zones"] = ["mx-central-1a", "mx-central-1b"]
+    message = error_for(tmp_path, data)
+    assert "pipeline: XGBoost images are not published in mx-central-1 (allowed: " in message

@@ -30,6 +30,6 @@ def test_two_synths_are_byte_identical_and_need_no_aws(assembly, tmp_path):
     for manifest in [p for p in first.values() if p.name == "manifest.json"]:
         assert "missing" not in json.loads(manifest.read_text()), f"{manifest} asks for a context lookup"
     assert set(first) == set(second)
-    assert len([r for r in first if r.name.endswith(".template.json")]) == 11
+    assert len([r for r in first if r.name.endswith(".template.json")]) == 14
     for relative in first:
         assert first[relative].read_bytes() == second[relative].read_bytes(), f"{relative} differs between synths"

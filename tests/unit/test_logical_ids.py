@@ -13,6 +13,7 @@ PINNED = {
         "AccessLogs8B620ECA": "AWS::S3::Bucket",
         "RawDataBucket46CFA8FB": "AWS::S3::Bucket",
         "ModelArtifactsBucket2C3831B7": "AWS::S3::Bucket",
+        "ModelPackageGroup": "AWS::SageMaker::ModelPackageGroup",
     },
     "Network": {
         "FlowLogs16C1943A": "AWS::Logs::LogGroup",

@@ -84,7 +84,7 @@ def pass_role_targets(template, name) -> list:
 
 def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
     ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ROLES}
-    assert sorted(pass_role_targets(template, "Pipelines")) == sorted([ids["Jobs"], ids["Endpoints"]])
+    assert pass_role_targets(template, "Pipelines") == [ids["Jobs"]]
     assert pass_role_targets(template, "Notebooks") == [ids["Jobs"]]
     assert pass_role_targets(template, "Jobs") == []
     assert pass_role_targets(template, "Endpoints") == []

@@ -35,7 +35,7 @@ def mask_asset_hashes(value):
     return value
 
 
-STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks")
+STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", "TrainingPipeline")
           if not (env == "prod" and stack == "Notebooks")]
 
 

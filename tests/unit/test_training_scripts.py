@@ -67,7 +67,7 @@ def pipeline_run(tmp_path_factory):
     evaluation = root / "evaluation"
     evaluated = run_script(
         "evaluate.py", "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
-        "--test-dir", str(splits / "test"), "--output-dir", str(evaluation), "--bootstrap-samples", "50",
+        "--test-dir", str(splits / "test"), "--output-dir", str(evaluation), "--bootstrap-samples", "30",
     )
     return {"root": root, "splits": splits, "prep": prep, "train": trained, "evaluate": evaluated, "evaluation": evaluation}
 

@@ -1,0 +1,61 @@
+"""SageMaker framework image URIs per region, from the table the SageMaker SDK maintains.
+
+`sagemaker.core.image_uris.retrieve()` answers this offline, but importing it costs
+~2.7 s (it loads every generated API shape) on every synth. Its answers come from JSON
+files shipped in the `sagemaker-core` wheel, one registry account per region; this module
+reads those same files without importing the package and builds the URI the same way
+(`<account>.dkr.<ecr hostname from botocore>/<repository>:<version>`).
+tests/unit/test_images.py checks it agrees with `retrieve()` for every region we allow.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import metadata
+
+import botocore.loaders
+import botocore.regions
+
+#: The wheel whose image table we read; pinned in requirements.txt.
+DISTRIBUTION = "sagemaker-core"
+TABLE_DIR = "sagemaker/core/image_uri_config"
+
+
+@lru_cache(maxsize=None)
+def _table(framework: str) -> dict:
+    path = metadata.distribution(DISTRIBUTION).locate_file(f"{TABLE_DIR}/{framework}.json")
+    return json.loads(path.read_text())
+
+
+@lru_cache(maxsize=None)
+def _ecr_hostname(region: str) -> str:
+    resolver = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+    endpoint = resolver.construct_endpoint("ecr", region)
+    return endpoint["hostname"] if endpoint else f"ecr.{region}.amazonaws.com"
+
+
+def xgboost_versions() -> tuple[str, ...]:
+    """Framework versions of SageMaker's XGBoost container (e.g. '1.7-1', '3.0-5')."""
+    return tuple(_table("xgboost")["training"]["versions"])
+
+
+def xgboost_image(region: str, version: str) -> str:
+    """The XGBoost framework container (training, processing and serving use one image)."""
+    versions = _table("xgboost")["training"]["versions"]
+    if version not in versions:
+        raise ValueError(f"XGBoost framework version {version!r} is unknown (allowed: {', '.join(versions)})")
+    entry = versions[version]
+    return _uri(entry["registries"], entry["repository"], version, region, "XGBoost")
+
+
+def debugger_rules_image(region: str) -> str:
+    """The image that evaluates SageMaker Debugger's built-in rules."""
+    entry = _table("debugger")["versions"]["latest"]
+    return _uri(entry["registries"], entry["repository"], "latest", region, "Debugger rules")
+
+
+def _uri(registries: dict, repository: str, tag: str, region: str, what: str) -> str:
+    if region not in registries:
+        raise ValueError(f"{what} images are not published in {region} (allowed: {', '.join(sorted(registries))})")
+    return f"{registries[region]}.dkr.{_ecr_hostname(region)}/{repository}:{tag}"

@@ -1,0 +1,199 @@
+"""Typed schema of the training pipeline's configuration (the `pipeline:` block).
+
+Defaults are the seeds' tutorial: XGBoost with max_depth 5, eta 0.2, gamma 4,
+min_child_weight 6, subsample 0.8, binary:logistic, on ml.m5 instances. Every rule here
+mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk synth`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from config.base import StrictModel, int_range
+from config.images import xgboost_versions
+from config.instance_types import allowed_instance_types, has_local_nvme, suggest
+
+#: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
+#: range type and the bounds train.py accepts.
+TUNABLE = {
+    "max_depth": ("Integer", 1, 30),
+    "eta": ("Continuous", 0.001, 1.0),
+    "gamma": ("Continuous", 0.0, 100.0),
+    "min_child_weight": ("Continuous", 0.0, 120.0),
+    "subsample": ("Continuous", 0.1, 1.0),
+    "colsample_bytree": ("Continuous", 0.1, 1.0),
+    "scale_pos_weight": ("Continuous", 0.01, 1000.0),
+}
+#: SageMaker Debugger built-in rules that apply to XGBoost training.
+DEBUGGER_RULES = (
+    "ClassImbalance", "CreateXgboostReport", "FeatureImportanceOverweight",
+    "LossNotDecreasing", "Overfit", "Overtraining", "TreeDepth",
+)
+
+
+def _instance_types(shape: str, what: str):
+    """A non-empty list of types from a SageMaker enum; the first is the default."""
+
+    def check(values: list[str]) -> list[str]:
+        allowed = allowed_instance_types(shape)
+        for value in values:
+            if value not in allowed:
+                hint = suggest(value, allowed)
+                did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+                raise ValueError(f"{value!r} is not a SageMaker {what} instance type (allowed: botocore's {shape} enum){did_you_mean}")
+        if len(set(values)) != len(values):
+            raise ValueError("instance types must be unique")
+        nvme = {v for v in values if has_local_nvme(v)}
+        if nvme and len(nvme) != len(values):
+            raise ValueError(
+                f"mixes types with local NVMe storage ({', '.join(sorted(nvme))}) and without; SageMaker refuses a "
+                "volume KMS key on NVMe types, so one list must be all of one kind (allowed: e.g. ml.m5.* or ml.g5.*)"
+            )
+        return values
+
+    return Annotated[list[str], Field(min_length=1, max_length=10), AfterValidator(check)]
+
+
+def _fraction(lo_open: bool = False):
+    def check(value: float) -> float:
+        if not (0 < value <= 1 if lo_open else 0 <= value <= 1):
+            raise ValueError("must be a number in (0, 1]" if lo_open else "must be a number in [0, 1]")
+        return value
+
+    return AfterValidator(check)
+
+
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+class Hyperparameters(StrictModel):
+    """train.py's hyperparameters (static ones when tuning)."""
+
+    max_depth: Annotated[int, int_range(1, 30)] = 5
+    eta: Annotated[float, _fraction(lo_open=True)] = 0.2
+    gamma: Annotated[float, AfterValidator(_non_negative)] = 4.0
+    min_child_weight: Annotated[float, AfterValidator(_non_negative)] = 6.0
+    subsample: Annotated[float, _fraction(lo_open=True)] = 0.8
+    colsample_bytree: Annotated[float, _fraction(lo_open=True)] = 1.0
+    scale_pos_weight: Annotated[float, Field(gt=0)] = 1.0
+    objective: Literal["binary:logistic"] = "binary:logistic"
+    num_round: Annotated[int, int_range(1, 10000)] = 100
+    early_stopping_rounds: Annotated[int, int_range(0, 1000, "; 0 turns early stopping off")] = 10
+
+
+class ParameterRange(StrictModel):
+    min: float
+    max: float
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
+
+
+def _default_ranges() -> dict[str, ParameterRange]:
+    return {
+        "eta": ParameterRange(min=0.05, max=0.5, scaling="Logarithmic"),
+        "max_depth": ParameterRange(min=3, max=9),
+        "min_child_weight": ParameterRange(min=1, max=10),
+        "subsample": ParameterRange(min=0.5, max=1.0),
+    }
+
+
+class TuningConfig(StrictModel):
+    """An optional hyperparameter tuning step in place of the single training step."""
+
+    enabled: bool = False
+    strategy: Literal["Bayesian", "Random", "Hyperband"] = "Bayesian"
+    max_jobs: Annotated[int, int_range(1, 500)] = 20
+    max_parallel_jobs: Annotated[int, int_range(1, 100)] = 4
+    ranges: dict[str, ParameterRange] = Field(default_factory=_default_ranges)
+
+    @model_validator(mode="after")
+    def _ranges_are_searchable(self) -> TuningConfig:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs: {self.max_parallel_jobs} exceeds max_jobs {self.max_jobs}")
+        if not self.ranges:
+            raise ValueError(f"ranges: at least one is needed (allowed names: {', '.join(TUNABLE)})")
+        for name, spec in self.ranges.items():
+            if name not in TUNABLE:
+                raise ValueError(f"ranges: {name!r} is not a tunable hyperparameter (allowed: {', '.join(TUNABLE)})")
+            kind, lo, hi = TUNABLE[name]
+            if not lo <= spec.min < spec.max <= hi:
+                raise ValueError(f"ranges.{name}: min {spec.min} and max {spec.max} must satisfy {lo} <= min < max <= {hi}")
+            if kind == "Integer" and not (float(spec.min).is_integer() and float(spec.max).is_integer()):
+                raise ValueError(f"ranges.{name}: {name} is an integer; min and max must be whole numbers")
+            if spec.scaling in ("Logarithmic", "ReverseLogarithmic") and spec.min <= 0:
+                raise ValueError(f"ranges.{name}: {spec.scaling} scaling needs min > 0")
+        return self
+
+
+class DebuggerConfig(StrictModel):
+    rules: list[Literal[DEBUGGER_RULES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    profiler: bool = False
+
+
+class TrainingConfig(StrictModel):
+    instance_types: _instance_types("TrainingInstanceType", "training") = Field(default_factory=lambda: ["ml.m5.xlarge"])
+    #: Above 1, the train channel is sharded across instances (ShardedByS3Key) and the hosts
+    #: train one model through XGBoost's collective.
+    instance_count: Annotated[int, int_range(1, 20)] = 1
+    volume_size_gb: Annotated[int, int_range(1, 16384, " GB")] = 30
+    max_runtime_minutes: Annotated[int, int_range(1, 7200)] = 60
+    #: Managed spot training: cheaper, may be interrupted; checkpoints let a job resume.
+    spot: bool = False
+    max_wait_minutes: Annotated[int, int_range(1, 7200)] | None = None
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
+
+    @model_validator(mode="after")
+    def _spot_wait(self) -> TrainingConfig:
+        if self.spot and self.max_wait_minutes is None:
+            raise ValueError("max_wait_minutes: required with spot: true (allowed: >= max_runtime_minutes)")
+        if not self.spot and self.max_wait_minutes is not None:
+            raise ValueError("max_wait_minutes: only applies with spot: true (remove it or set spot: true)")
+        if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
+            raise ValueError(
+                f"max_wait_minutes: {self.max_wait_minutes} is less than max_runtime_minutes "
+                f"{self.max_runtime_minutes} (allowed: >= max_runtime_minutes)"
+            )
+        return self
+
+
+class EvaluationConfig(StrictModel):
+    """What the evaluation gate requires before a model is registered."""
+
+    cutoff_rule: Literal["max-f1", "min-log-loss"] = "max-f1"
+    min_auc: Annotated[float, _fraction()] = 0.7
+    min_precision: Annotated[float, _fraction()] = 0.0
+    min_recall: Annotated[float, _fraction()] = 0.0
+    #: How much lower than the approved champion's AUC a challenger may score and still pass.
+    champion_margin: Annotated[float, _fraction()] = 0.01
+    #: Registry status of a model that passes: Approved deploys on its own where serving follows
+    #: the registry; PendingManualApproval waits for a person.
+    approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+
+
+def _check_framework_version(value: str) -> str:
+    versions = xgboost_versions()
+    if value not in versions:
+        raise ValueError(f"not a SageMaker XGBoost framework version (allowed: {', '.join(versions)})")
+    return value
+
+
+class PipelineConfig(StrictModel):
+    """The SageMaker Pipeline: preprocess -> train/tune -> evaluate -> gate -> register, batch transform."""
+
+    framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.2-0"
+    #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
+    input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = "direct-marketing/caravan.csv"
+    processing_instance_types: _instance_types("ProcessingInstanceType", "processing") = Field(
+        default_factory=lambda: ["ml.m5.large"]
+    )
+    transform_instance_types: _instance_types("TransformInstanceType", "transform") = Field(
+        default_factory=lambda: ["ml.m5.large"]
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

@@ -1,0 +1,73 @@
+"""A directory shipped as a deterministic sourcedir.tar.gz CDK asset.
+
+SageMaker's script mode unpacks `sagemaker_submit_directory` with tarfile (gzip), so a
+plain directory asset (CDK zips those) will not do. Bundling runs locally, never in
+Docker, and the archive is byte-identical for the same files: sorted names, zeroed
+owners and times, no gzip timestamp.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+#: Never shipped: caches written by local runs and tests would change the asset hash.
+EXCLUDE = ["__pycache__", "*.pyc", ".pytest_cache", "*.md"]
+ARCHIVE = "sourcedir.tar.gz"
+
+
+def _shipped(source: Path) -> list[Path]:
+    return sorted(
+        p for p in source.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")
+    )
+
+
+def write_tarball(source: Path, target: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for path in _shipped(source):
+            info = tarfile.TarInfo(path.relative_to(source).as_posix())
+            data = path.read_bytes()
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    with target.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped:
+        zipped.write(buffer.getvalue())
+
+
+@jsii.implements(ILocalBundling)
+class _LocalTarball:
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:  # noqa: ARG002 - jsii's signature
+        write_tarball(self.source, Path(output_dir) / ARCHIVE)
+        return True
+
+
+class SourceTarball(Construct):
+    """`asset.s3_object_url` is the tarball; `file_name` is its object's base name."""
+
+    def __init__(self, scope: Construct, id_: str, *, source: Path) -> None:
+        super().__init__(scope, id_)
+        self.asset = s3_assets.Asset(
+            self,
+            "Asset",
+            path=str(source),
+            exclude=EXCLUDE,
+            asset_hash_type=AssetHashType.SOURCE,
+            bundling=BundlingOptions(
+                # Never pulled: local bundling always succeeds, and no Docker exists here.
+                image=DockerImage.from_registry("local-bundling-only"),
+                local=_LocalTarball(source),
+                output_type=BundlingOutput.ARCHIVED,
+            ),
+        )
+        self.file_name = self.asset.s3_object_key.rsplit("/", 1)[-1]

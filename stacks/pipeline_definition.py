@@ -1,0 +1,409 @@
+"""The SageMaker Pipeline definition (JSON schema 2020-12-01), built from typed config.
+
+Plain Python on purpose: no CDK and no SageMaker SDK (its ModelTrainer calls AWS while
+being constructed). Values that only exist at deploy time (role ARNs, bucket names) come
+in as strings, which in the stack are CDK tokens; everything else is decided here at
+synth time, so the same config always gives the same definition.
+
+Each job step's "Arguments" is the SageMaker API request the pipeline sends
+(CreateProcessingJob, CreateTrainingJob, ...) minus the job name, which the pipeline
+chooses per run; tests validate them against botocore's API model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.instance_types import has_local_nvme
+from config.pipeline import TUNABLE, PipelineConfig
+
+PROCESSING = "/opt/ml/processing"
+CODE_CHANNEL = "/opt/ml/input/data/code"
+#: Processing jobs get the same source tarball as training; this unpacks it and runs a script.
+#: Script and its arguments follow as ContainerArguments ("$@").
+PROCESSING_RUNNER = (
+    f'set -eu; mkdir -p /tmp/code; tar -xzf "{PROCESSING}/input/code/$0" -C /tmp/code; cd /tmp/code; exec python3 "$@"'
+)
+#: train.py prints `validation-auc:0.81`; tuning maximises the last value it sees (the best round).
+METRIC_DEFINITIONS = [
+    {"Name": f"{split}:{metric}", "Regex": rf"{split}-{metric}:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"}
+    for split in ("train", "validation")
+    for metric in ("auc", "logloss")
+]
+OBJECTIVE_METRIC = "validation:auc"
+CONTENT_TYPES = ["text/csv", "application/json"]
+JOB_RETRIES = [
+    {"ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"], "IntervalSeconds": 10, "BackoffRate": 2.0, "MaxAttempts": 5},
+    {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT"], "IntervalSeconds": 60, "BackoffRate": 2.0, "MaxAttempts": 3},
+]
+
+
+@dataclass(frozen=True)
+class PipelineResources:
+    """What the definition points at; strings here may be CDK tokens."""
+
+    env_name: str
+    image_uri: str
+    debugger_image_uri: str
+    jobs_role_arn: str
+    raw_bucket: str
+    artifacts_bucket: str
+    kms_key_arn: str
+    code_uri: str
+    code_file: str
+    gate_function_arn: str
+    model_package_group: str
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+
+
+def get(path: str) -> dict:
+    return {"Get": path}
+
+
+def join(*values, on: str = "/") -> dict:
+    return {"Std:Join": {"On": on, "Values": list(values)}}
+
+
+def param(name: str) -> dict:
+    return get(f"Parameters.{name}")
+
+
+def output_uri(step: str, output: str) -> dict:
+    return get(f"Steps.{step}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri")
+
+
+class DefinitionBuilder:
+    def __init__(self, cfg: PipelineConfig, res: PipelineResources) -> None:
+        self.cfg, self.res = cfg, res
+        self.training = cfg.training
+        self.tuned = cfg.training.tuning.enabled
+
+    # -- shared pieces -------------------------------------------------------------------
+    def s3(self, *parts: str) -> dict:
+        """s3://<artifacts>/pipelines/<env>/<execution id>/<parts>: one prefix per run."""
+        return join(f"s3://{self.res.artifacts_bucket}/pipelines/{self.res.env_name}", get("Execution.PipelineExecutionId"), *parts)
+
+    def volume_key(self, instance_types: list[str]) -> dict:
+        """VolumeKmsKeyId unless the instances have local NVMe storage, where SageMaker forbids it."""
+        return {} if has_local_nvme(instance_types[0]) else {"VolumeKmsKeyId": self.res.kms_key_arn}
+
+    def vpc(self) -> dict:
+        return {"SecurityGroupIds": list(self.res.security_group_ids), "Subnets": list(self.res.subnet_ids)}
+
+    def container(self, model_data_url) -> dict:
+        return {
+            "Image": self.res.image_uri,
+            "ModelDataUrl": model_data_url,
+            # train.py puts inference.py into the model archive, so the model carries its serving code.
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+        }
+
+    @staticmethod
+    def processing_input(name: str, uri, local: str) -> dict:
+        return {
+            "InputName": name,
+            "AppManaged": False,
+            "S3Input": {
+                "S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix",
+                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+            },
+        }
+
+    def processing_output(self, step: str, name: str) -> dict:
+        return {
+            "OutputName": name,
+            "AppManaged": False,
+            "S3Output": {"S3Uri": self.s3(step.lower(), name), "LocalPath": f"{PROCESSING}/output/{name}", "S3UploadMode": "EndOfJob"},
+        }
+
+    def processing_step(self, name: str, script: str, arguments: list, inputs: list, outputs: list[str], **extra) -> dict:
+        types = self.cfg.processing_instance_types
+        return {
+            "Name": name,
+            "Type": "Processing",
+            "Arguments": {
+                "ProcessingResources": {
+                    "ClusterConfig": {"InstanceType": param("ProcessingInstanceType"), "InstanceCount": 1, "VolumeSizeInGB": 30, **self.volume_key(types)}
+                },
+                "AppSpecification": {
+                    "ImageUri": self.res.image_uri,
+                    "ContainerEntrypoint": ["/bin/sh", "-c", PROCESSING_RUNNER, self.res.code_file],
+                    "ContainerArguments": [script, *arguments],
+                },
+                "RoleArn": self.res.jobs_role_arn,
+                "ProcessingInputs": [self.processing_input("code", self.res.code_uri, f"{PROCESSING}/input/code"), *inputs],
+                "ProcessingOutputConfig": {
+                    "Outputs": [self.processing_output(name, output) for output in outputs],
+                    "KmsKeyId": self.res.kms_key_arn,
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+                "NetworkConfig": {
+                    "EnableInterContainerTrafficEncryption": True,
+                    "EnableNetworkIsolation": True,
+                    "VpcConfig": self.vpc(),
+                },
+            },
+            "RetryPolicies": JOB_RETRIES,
+            **extra,
+        }
+
+    # -- steps -----------------------------------------------------------------------------
+    def preprocess(self) -> dict:
+        return self.processing_step(
+            "Preprocess",
+            "preprocess.py",
+            ["--input-dir", f"{PROCESSING}/input/raw", "--output-dir", f"{PROCESSING}/output",
+             "--train-shards", str(self.training.instance_count)],
+            [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
+            ["train", "validation", "test", "metadata"],
+        )
+
+    def channels(self) -> list[dict]:
+        def channel(name: str, uri, distribution: str = "FullyReplicated") -> dict:
+            return {
+                "ChannelName": name,
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": distribution}},
+                **({"ContentType": "text/csv"} if name != "code" else {}),
+            }
+
+        # Above one instance each host trains on its own files (preprocess wrote one per host).
+        sharding = "ShardedByS3Key" if self.training.instance_count > 1 else "FullyReplicated"
+        return [
+            channel("train", output_uri("Preprocess", "train"), sharding),
+            channel("validation", output_uri("Preprocess", "validation")),
+            # With network isolation the container cannot fetch its code: it comes as a channel.
+            channel("code", self.res.code_uri),
+        ]
+
+    def hyperparameters(self, exclude: tuple[str, ...] = ()) -> dict:
+        values = self.training.hyperparameters.model_dump()
+        hyper = {name: str(value) for name, value in sorted(values.items()) if name not in exclude}
+        hyper["sagemaker_program"] = "train.py"
+        hyper["sagemaker_submit_directory"] = f"{CODE_CHANNEL}/{self.res.code_file}"
+        return hyper
+
+    def training_job(self) -> dict:
+        """Fields CreateTrainingJob and a tuning job's TrainingJobDefinition share."""
+        t = self.training
+        spot = {}
+        if t.spot:
+            spot = {
+                "EnableManagedSpotTraining": True,
+                "CheckpointConfig": {"S3Uri": self.s3("checkpoints"), "LocalPath": "/opt/ml/checkpoints"},
+            }
+        return {
+            "AlgorithmSpecification": {"TrainingImage": self.res.image_uri, "TrainingInputMode": "File", "MetricDefinitions": METRIC_DEFINITIONS},
+            "RoleArn": self.res.jobs_role_arn,
+            "InputDataConfig": self.channels(),
+            "OutputDataConfig": {"S3OutputPath": self.s3("training"), "KmsKeyId": self.res.kms_key_arn},
+            "ResourceConfig": {
+                "InstanceType": param("TrainingInstanceType"),
+                "InstanceCount": t.instance_count,
+                "VolumeSizeInGB": t.volume_size_gb,
+                **self.volume_key(t.instance_types),
+            },
+            "StoppingCondition": {
+                "MaxRuntimeInSeconds": t.max_runtime_minutes * 60,
+                **({"MaxWaitTimeInSeconds": t.max_wait_minutes * 60} if t.spot else {}),
+            },
+            "VpcConfig": self.vpc(),
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+            **spot,
+        }
+
+    def train(self) -> dict:
+        debugger = self.training.debugger
+        arguments = {**self.training_job(), "HyperParameters": self.hyperparameters()}
+        arguments["AlgorithmSpecification"]["EnableSageMakerMetricsTimeSeries"] = True
+        if debugger.rules:
+            arguments["DebugHookConfig"] = {"S3OutputPath": self.s3("debugger")}
+            arguments["DebugRuleConfigurations"] = [
+                {
+                    "RuleConfigurationName": rule,
+                    "RuleEvaluatorImage": self.res.debugger_image_uri,
+                    "RuleParameters": {"rule_to_invoke": rule},
+                    "VolumeSizeInGB": 0,
+                }
+                for rule in debugger.rules
+            ]
+        arguments["ProfilerConfig"] = (
+            {"S3OutputPath": self.s3("profiler"), "ProfilingIntervalInMilliseconds": 500}
+            if debugger.profiler
+            else {"DisableProfiler": True}
+        )
+        return {"Name": "Train", "Type": "Training", "Arguments": arguments, "RetryPolicies": JOB_RETRIES}
+
+    def tune(self) -> dict:
+        tuning = self.training.tuning
+        ranges: dict[str, list] = {"ContinuousParameterRanges": [], "IntegerParameterRanges": [], "CategoricalParameterRanges": []}
+        for name, spec in sorted(tuning.ranges.items()):
+            kind = TUNABLE[name][0]
+            low, high = (str(int(spec.min)), str(int(spec.max))) if kind == "Integer" else (str(spec.min), str(spec.max))
+            ranges[f"{kind}ParameterRanges"].append({"Name": name, "MinValue": low, "MaxValue": high, "ScalingType": spec.scaling})
+        definition = {**self.training_job(), "StaticHyperParameters": self.hyperparameters(exclude=tuple(tuning.ranges))}
+        return {
+            "Name": "Tune",
+            "Type": "Tuning",
+            "Arguments": {
+                "HyperParameterTuningJobConfig": {
+                    "Strategy": tuning.strategy,
+                    "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": OBJECTIVE_METRIC},
+                    "ResourceLimits": {"MaxNumberOfTrainingJobs": tuning.max_jobs, "MaxParallelTrainingJobs": tuning.max_parallel_jobs},
+                    "ParameterRanges": ranges,
+                    # Hyperband stops jobs itself; the others may stop hopeless jobs early.
+                    "TrainingJobEarlyStoppingType": "Off" if tuning.strategy == "Hyperband" else "Auto",
+                },
+                "TrainingJobDefinition": definition,
+            },
+            "RetryPolicies": JOB_RETRIES,
+        }
+
+    def model_data(self):
+        if self.tuned:
+            # The best job first: <output path>/<job name>/output/model.tar.gz (as the SageMaker SDK does).
+            return join(self.s3("training"), get("Steps.Tune.TrainingJobSummaries[0].TrainingJobName"), "output/model.tar.gz")
+        return get("Steps.Train.ModelArtifacts.S3ModelArtifacts")
+
+    def evaluate(self) -> dict:
+        return self.processing_step(
+            "Evaluate",
+            "evaluate.py",
+            ["--model-dir", f"{PROCESSING}/model", "--validation-dir", f"{PROCESSING}/validation",
+             "--test-dir", f"{PROCESSING}/test", "--output-dir", f"{PROCESSING}/output/evaluation",
+             "--cutoff-rule", self.cfg.evaluation.cutoff_rule],
+            [
+                self.processing_input("model", self.model_data(), f"{PROCESSING}/model"),
+                self.processing_input("validation", output_uri("Preprocess", "validation"), f"{PROCESSING}/validation"),
+                self.processing_input("test", output_uri("Preprocess", "test"), f"{PROCESSING}/test"),
+            ],
+            ["evaluation"],
+            PropertyFiles=[{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}],
+        )
+
+    def evaluation_report_uri(self) -> dict:
+        return join(output_uri("Evaluate", "evaluation"), "evaluation.json")
+
+    def gate(self) -> dict:
+        return {
+            "Name": "EvaluationGate",
+            "Type": "Lambda",
+            "FunctionArn": self.res.gate_function_arn,
+            "Arguments": {
+                "evaluation_uri": self.evaluation_report_uri(),
+                "model_package_group_name": self.res.model_package_group,
+                "min_auc": param("MinAuc"),
+                "min_precision": param("MinPrecision"),
+                "min_recall": param("MinRecall"),
+                "champion_metric": "auc",
+                "champion_margin": param("ChampionMargin"),
+            },
+            "OutputParameters": [
+                {"OutputName": "decision", "OutputType": "String"},
+                {"OutputName": "reasons", "OutputType": "String"},
+            ],
+        }
+
+    def register(self) -> dict:
+        return {
+            "Name": "RegisterModel",
+            "Type": "RegisterModel",
+            "Arguments": {
+                "ModelPackageGroupName": self.res.model_package_group,
+                "ModelPackageDescription": join("Trained by pipeline execution", get("Execution.PipelineExecutionId"), on=" "),
+                "ModelApprovalStatus": param("ModelApprovalStatus"),
+                "InferenceSpecification": {
+                    "Containers": [self.container(self.model_data())],
+                    "SupportedContentTypes": CONTENT_TYPES,
+                    "SupportedResponseMIMETypes": CONTENT_TYPES,
+                    "SupportedTransformInstanceTypes": list(self.cfg.transform_instance_types),
+                },
+                "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": self.evaluation_report_uri()}}},
+            },
+        }
+
+    def create_model(self) -> dict:
+        return {
+            "Name": "CreateModel",
+            "Type": "Model",
+            "Arguments": {
+                "ExecutionRoleArn": self.res.jobs_role_arn,
+                "PrimaryContainer": self.container(self.model_data()),
+                "VpcConfig": self.vpc(),
+                "EnableNetworkIsolation": True,
+            },
+        }
+
+    def batch_transform(self) -> dict:
+        types = self.cfg.transform_instance_types
+        return {
+            "Name": "BatchTransform",
+            "Type": "Transform",
+            "Arguments": {
+                "ModelName": get("Steps.CreateModel.ModelName"),
+                "TransformInput": {
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output_uri("Preprocess", "test")}},
+                    "ContentType": "text/csv",
+                    "SplitType": "Line",
+                },
+                "TransformOutput": {"S3OutputPath": self.s3("transform"), "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": self.res.kms_key_arn},
+                "TransformResources": {"InstanceType": param("TransformInstanceType"), "InstanceCount": 1, **self.volume_key(types)},
+                # Send the features (the label is column 0), write "label,probability" per row.
+                "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
+                "BatchStrategy": "MultiRecord",
+                "MaxPayloadInMB": 6,
+            },
+            "RetryPolicies": JOB_RETRIES,
+        }
+
+    def reject(self) -> dict:
+        reasons = get("Steps.EvaluationGate.OutputParameters['reasons']")
+        return {"Name": "RejectModel", "Type": "Fail", "Arguments": {"ErrorMessage": join("Model not promoted:", reasons, on=" ")}}
+
+    def check(self) -> dict:
+        auc = {"Std:JsonGet": {"PropertyFile": get("Steps.Evaluate.PropertyFiles.EvaluationReport"), "Path": "binary_classification_metrics.auc.value"}}
+        return {
+            "Name": "CheckEvaluation",
+            "Type": "Condition",
+            "Arguments": {
+                # Both must hold: the gate's decision, and (belt and braces) the report's AUC.
+                "Conditions": [
+                    {"Type": "Equals", "LeftValue": get("Steps.EvaluationGate.OutputParameters['decision']"), "RightValue": "promote"},
+                    {"Type": "GreaterThanOrEqualTo", "LeftValue": auc, "RightValue": param("MinAuc")},
+                ],
+                "IfSteps": [self.register(), self.create_model(), self.batch_transform()],
+                "ElseSteps": [self.reject()],
+            },
+        }
+
+    def parameters(self) -> list[dict]:
+        cfg, ev = self.cfg, self.cfg.evaluation
+
+        def choice(name: str, values: list[str]) -> dict:
+            return {"Name": name, "Type": "String", "DefaultValue": values[0], "EnumValues": list(values)}
+
+        return [
+            {"Name": "InputDataUri", "Type": "String", "DefaultValue": f"s3://{self.res.raw_bucket}/{cfg.input_data_key}"},
+            choice("ProcessingInstanceType", cfg.processing_instance_types),
+            choice("TrainingInstanceType", cfg.training.instance_types),
+            choice("TransformInstanceType", cfg.transform_instance_types),
+            {"Name": "MinAuc", "Type": "Float", "DefaultValue": ev.min_auc},
+            {"Name": "MinPrecision", "Type": "Float", "DefaultValue": ev.min_precision},
+            {"Name": "MinRecall", "Type": "Float", "DefaultValue": ev.min_recall},
+            {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": ev.champion_margin},
+            choice("ModelApprovalStatus", [ev.approval_status, *{"Approved", "PendingManualApproval"} - {ev.approval_status}]),
+        ]
+
+    def build(self) -> dict:
+        return {
+            "Version": "2020-12-01",
+            "Metadata": {},
+            "Parameters": self.parameters(),
+            "PipelineExperimentConfig": {"ExperimentName": get("Execution.PipelineName"), "TrialName": get("Execution.PipelineExecutionId")},
+            "Steps": [self.preprocess(), self.tune() if self.tuned else self.train(), self.evaluate(), self.gate(), self.check()],
+        }
+
+
+def build_definition(cfg: PipelineConfig, res: PipelineResources) -> dict:
+    return DefinitionBuilder(cfg, res).build()

@@ -1,0 +1,195 @@
+"""The training pipeline: a SageMaker Pipeline, its evaluation gate and its notifications.
+
+preprocess -> train (or tune) -> evaluate -> evaluation gate (Lambda) -> condition ->
+register the model + batch-transform the test split, or fail with the gate's reasons.
+Scripts from training_scripts/ ship as one CDK asset (sourcedir.tar.gz). Failed
+executions and new model packages reach an encrypted SNS topic through EventBridge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.images import debugger_rules_image, xgboost_image
+from stacks.compliance import acknowledge, finding_arn
+from stacks.components.evaluation_gate import EvaluationGate
+from stacks.components.removal import stateful_removal_policy
+from stacks.components.source_tarball import SourceTarball
+from stacks.data_stack import DataExports, model_package_group_name
+from stacks.pipeline_definition import PipelineResources, build_definition
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "training_scripts"
+
+
+def pipeline_name(env_name: str) -> str:
+    return f"{env_name}-training"
+
+
+class TrainingPipelineStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env_config: EnvironmentConfig,
+        data: DataExports,
+        data_key: kms.IKey,
+        vpc: ec2.IVpc,
+        workload_subnets: ec2.SubnetSelection,
+        workload_security_group: ec2.ISecurityGroup,
+        jobs_role: iam.IRole,
+        pipelines_role: iam.IRole,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        cfg = env_config
+        group = model_package_group_name(cfg.name)
+        artifacts = s3.Bucket.from_bucket_attributes(
+            self, "Artifacts", bucket_arn=Fn.import_value(data.model_artifacts_bucket_arn), encryption_key=data_key
+        )
+        raw = s3.Bucket.from_bucket_attributes(self, "Raw", bucket_arn=Fn.import_value(data.raw_data_bucket_arn))
+
+        code = SourceTarball(self, "TrainingCode", source=SCRIPTS)
+        gate = EvaluationGate(
+            self,
+            "EvaluationGate",
+            artifacts=artifacts,
+            artifacts_export=data.model_artifacts_bucket_arn,
+            log_key=data_key,
+            log_retention_days=cfg.network.flow_log_retention_days,
+            log_removal_policy=stateful_removal_policy(cfg),
+            model_package_group=group,
+            vpc=vpc,
+            subnets=workload_subnets,
+            security_group=workload_security_group,
+        )
+
+        definition = build_definition(
+            cfg.pipeline,
+            PipelineResources(
+                env_name=cfg.name,
+                image_uri=xgboost_image(cfg.region, cfg.pipeline.framework_version),
+                debugger_image_uri=debugger_rules_image(cfg.region),
+                jobs_role_arn=jobs_role.role_arn,
+                raw_bucket=raw.bucket_name,
+                artifacts_bucket=artifacts.bucket_name,
+                kms_key_arn=data_key.key_arn,
+                code_uri=code.asset.s3_object_url,
+                code_file=code.file_name,
+                gate_function_arn=gate.function.function_arn,
+                model_package_group=group,
+                subnet_ids=vpc.select_subnets(subnet_group_name=workload_subnets.subnet_group_name).subnet_ids,
+                security_group_ids=[workload_security_group.security_group_id],
+            ),
+        )
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_name(cfg.name),
+            pipeline_display_name=pipeline_name(cfg.name),
+            pipeline_description=f"{cfg.name}: preprocess, train, evaluate, gate and register the direct-marketing model",
+            role_arn=pipelines_role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": self.to_json_string(definition)},
+        )
+        self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name(cfg.name))
+
+        # Grants for this pipeline live here, beside what they grant, not in the roles stack:
+        # the code asset and the gate change with this stack.
+        code_read = iam.Policy(self, "JobsReadTrainingCode", roles=[jobs_role])
+        code.asset.grant_read(code_read)
+        # CDK grants the asset's whole bucket (the bootstrap bucket's name is a synth-time literal).
+        code_objects_arn = f"{code.asset.bucket.bucket_arn}/*"
+        pipeline_policy = iam.Policy(
+            self,
+            "PipelineRunsThisPipeline",
+            roles=[pipelines_role],
+            statements=[
+                iam.PolicyStatement(sid="InvokeEvaluationGate", actions=["lambda:InvokeFunction"], resources=[gate.function.function_arn]),
+                iam.PolicyStatement(
+                    sid="FollowTuningJobs",
+                    actions=["sagemaker:ListTrainingJobsForHyperParameterTuningJob"],
+                    resources=[self.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*")],
+                ),
+            ],
+        )
+        acknowledge(
+            code_read,
+            "Read-only access to the one training-code asset object in the CDK assets bucket; the action "
+            "wildcards are CDK's read grant set.",
+            "AwsSolutions-IAM5[Action::s3:GetObject*]",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+            "AwsSolutions-IAM5[Action::s3:List*]",
+            f"AwsSolutions-IAM5[Resource::{code_objects_arn}]",
+        )
+        acknowledge(
+            pipeline_policy,
+            "Tuning job names are generated per pipeline execution; scoped to tuning jobs in this account and region.",
+            f"AwsSolutions-IAM5[Resource::{finding_arn(self, 'sagemaker', 'hyper-parameter-tuning-job/*')}]",
+        )
+        for policy in (code_read, pipeline_policy):
+            acknowledge(
+                policy,
+                "Policy for one role, created and deleted with this pipeline stack next to what it grants; "
+                "it is not shared between roles, which is what the rule guards against.",
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+            )
+
+        self.topic = self.notifications(cfg, group)
+        CfnOutput(self, "PipelineName", value=pipeline_name(cfg.name))
+        CfnOutput(self, "ModelPackageGroupName", value=group)
+        CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "EvaluationGateFunctionName", value=gate.function.function_name)
+
+    def notifications(self, cfg: EnvironmentConfig, group: str) -> sns.Topic:
+        """Failed executions and new model packages, through EventBridge, to an encrypted topic."""
+        key = kms.Key(
+            self,
+            "NotificationsKey",
+            enable_key_rotation=True,
+            description=f"Encrypts the {cfg.name} training pipeline's notifications",
+            removal_policy=stateful_removal_policy(cfg),
+        )
+        # EventBridge encrypts what it publishes to the topic with this key.
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
+        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} training pipeline")
+        events.Rule(
+            self,
+            "PipelineFailed",
+            description=f"{cfg.name}: a training pipeline execution failed",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+                detail={"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [self.pipeline_arn]},
+            ),
+            targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+                f"Training pipeline {pipeline_name(cfg.name)} failed: execution "
+                f"{events.EventField.from_path('$.detail.pipelineExecutionArn')}"
+            ))],
+        )
+        events.Rule(
+            self,
+            "ModelPackageRegistered",
+            description=f"{cfg.name}: a model version was registered or its approval changed",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [group]},
+            ),
+            targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+                f"Model package {events.EventField.from_path('$.detail.ModelPackageArn')} in {group} is "
+                f"{events.EventField.from_path('$.detail.ModelApprovalStatus')}"
+            ))],
+        )
+        return topic

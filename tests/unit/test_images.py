@@ -1,0 +1,42 @@
+"""config/images.py agrees with the SageMaker SDK's own resolver, without importing it at synth."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.images import debugger_rules_image, xgboost_image, xgboost_versions
+from config.schema import sagemaker_regions
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
+
+
+@pytest.fixture(scope="module")
+def image_uris():
+    from sagemaker.core import image_uris  # 2.7 s to import: the reason config/images.py exists
+
+    return image_uris
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("version", ["1.7-1", "3.2-0"])
+def test_xgboost_image_matches_the_sdk(image_uris, region, version):
+    assert xgboost_image(region, version) == image_uris.retrieve("xgboost", region=region, version=version)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_debugger_image_matches_the_sdk(image_uris, region):
+    assert debugger_rules_image(region) == image_uris.retrieve("debugger", region=region)
+
+
+def test_every_allowed_region_has_the_images():
+    for region in sagemaker_regions():
+        try:
+            assert xgboost_image(region, "3.2-0").endswith("/sagemaker-xgboost:3.2-0")
+        except ValueError as error:  # a region SageMaker serves but the XGBoost image is not published in
+            assert f"not published in {region}" in str(error)
+
+
+def test_unknown_version_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"XGBoost framework version '0.1' is unknown \(allowed: .*3\.2-0"):
+        xgboost_image("us-east-1", "0.1")
+    assert "3.2-0" in xgboost_versions()

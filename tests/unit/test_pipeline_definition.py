@@ -1,0 +1,279 @@
+"""The pipeline definition: every step's request checked against botocore's SageMaker API model.
+
+Pipeline expressions ({"Get": ...}, {"Std:Join": ...}) stand for values SageMaker fills
+in at run time; they are replaced by a value of the type the API shape expects, and the
+request then goes through botocore's ParamValidator plus an enum check (the validator
+does not check enums).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from config import load_environment
+from config.pipeline import PipelineConfig
+from stacks.pipeline_definition import METRIC_DEFINITIONS, PipelineResources, build_definition
+from tests.conftest import ROOT
+
+MODEL = botocore.session.get_session().get_service_model("sagemaker")
+#: Step type -> (API operation, the name member the pipeline supplies per run).
+OPERATIONS = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
+    "Model": ("CreateModel", "ModelName"),
+    "RegisterModel": ("CreateModelPackage", None),
+}
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+RESOURCES = PipelineResources(
+    env_name="dev",
+    image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+    debugger_image_uri="503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
+    jobs_role_arn="arn:aws:iam::123456789012:role/dev-jobs",
+    raw_bucket="dev-raw",
+    artifacts_bucket="dev-artifacts",
+    kms_key_arn=KEY,
+    code_uri="s3://cdk-assets/abc123.tar.gz",
+    code_file="abc123.tar.gz",
+    gate_function_arn="arn:aws:lambda:us-east-1:123456789012:function:gate",
+    model_package_group="dev-direct-marketing",
+    subnet_ids=["subnet-0a", "subnet-0b"],
+    security_group_ids=["sg-0123"],
+)
+EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
+
+
+def pipeline(**changes) -> PipelineConfig:
+    """dev's pipeline config with nested changes, e.g. pipeline(training={"instance_count": 2})."""
+    data = load_environment(ROOT / "config" / "dev.yaml").pipeline.model_dump()
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return PipelineConfig.model_validate(data, strict=False)
+
+
+CONFIGS = {
+    "dev": pipeline(),
+    "tuned": pipeline(training={"tuning": {"enabled": True, "strategy": "Hyperband", "max_jobs": 10,
+                                           "max_parallel_jobs": 2, "ranges": {"eta": {"min": 0.05, "max": 0.5},
+                                                                              "max_depth": {"min": 3, "max": 9}}}}),
+    "distributed-gpu": pipeline(training={"instance_types": ["ml.g5.2xlarge"], "instance_count": 3, "spot": False,
+                                          "max_wait_minutes": None, "debugger": {"rules": [], "profiler": True}}),
+}
+
+
+def steps(definition: dict):
+    """Every step, condition branches included, in definition order."""
+    for step in definition["Steps"]:
+        yield step
+        if step["Type"] == "Condition":
+            yield from step["Arguments"]["IfSteps"]
+            yield from step["Arguments"]["ElseSteps"]
+
+
+def step(definition: dict, name: str) -> dict:
+    return next(s for s in steps(definition) if s["Name"] == name)
+
+
+def placeholder(shape):
+    return {"string": "placeholder", "integer": 1, "long": 1, "float": 0.5, "double": 0.5, "boolean": True}[shape.type_name]
+
+
+def resolve(value, shape, problems: list, path: str):
+    """Replace pipeline expressions by typed placeholders; note literal strings outside an enum."""
+    if isinstance(value, dict) and value.keys() & EXPRESSION_KEYS:
+        assert shape.type_name not in ("structure", "list", "map"), f"{path}: an expression where a {shape.type_name} is needed"
+        return placeholder(shape)
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: resolve(v, shape.members[k], problems, f"{path}.{k}") if k in shape.members else v for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [resolve(v, shape.member, problems, f"{path}[{i}]") for i, v in enumerate(value)]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: resolve(v, shape.value, problems, f"{path}.{k}") for k, v in value.items()}
+    if shape.type_name == "string" and isinstance(value, str) and shape.enum and value not in shape.enum:
+        problems.append(f"{path}: {value!r} is not one of {shape.name}'s values")
+    return value
+
+
+@pytest.mark.parametrize("config_name", sorted(CONFIGS))
+def test_every_step_request_matches_the_sagemaker_api(config_name):
+    definition = build_definition(CONFIGS[config_name], RESOURCES)
+    checked = set()
+    for s in steps(definition):
+        if s["Type"] not in OPERATIONS:
+            continue
+        operation, name_member = OPERATIONS[s["Type"]]
+        shape = MODEL.operation_model(operation).input_shape
+        request = dict(s["Arguments"])
+        if name_member:
+            request[name_member] = "pipeline-chooses-this"
+        problems: list[str] = []
+        resolved = resolve(request, shape, problems, s["Name"])
+        report = ParamValidator().validate(resolved, shape)
+        assert not report.has_errors(), f"{s['Name']} ({operation}): {report.generate_report()}"
+        assert not problems, problems
+        checked.add(operation)
+    expected = {"CreateProcessingJob", "CreateTransformJob", "CreateModel", "CreateModelPackage"}
+    expected.add("CreateHyperParameterTuningJob" if config_name == "tuned" else "CreateTrainingJob")
+    assert checked == expected
+
+
+def test_the_validation_catches_a_wrong_request():
+    """The check above can fail: a misspelled member and a wrong enum value are reported."""
+    shape = MODEL.operation_model("CreateTransformJob").input_shape
+    problems: list[str] = []
+    bad = {"TransformJobName": "x", "ModelName": "m", "TransformInput": {"DataSource": {}, "SplitType": "Lines"},
+           "TransformOutput": {"S3OutputPath": "s3://b/p"}, "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+    resolved = resolve(bad, shape, problems, "t")
+    assert problems == ["t.TransformInput.SplitType: 'Lines' is not one of SplitType's values"]
+    assert ParamValidator().validate(resolved, shape).has_errors()  # DataSource misses S3DataSource
+
+
+@pytest.mark.parametrize("config_name", sorted(CONFIGS))
+def test_references_point_at_earlier_steps_and_declared_parameters(config_name):
+    definition = build_definition(CONFIGS[config_name], RESOURCES)
+    parameters = {p["Name"] for p in definition["Parameters"]}
+    seen: list[str] = []
+    for s in definition["Steps"]:
+        text = json.dumps(s)
+        for name in re.findall(r'"Get": "Parameters\.(\w+)"', text):
+            assert name in parameters
+        own = {x["Name"] for x in steps({"Steps": [s]})}
+        for name in re.findall(r"Steps\.(\w+)\.", text):
+            assert name in seen or name in own, f"{s['Name']} refers to {name} before it runs"
+        seen.extend(own)
+
+
+def test_definition_is_deterministic_and_plain_json():
+    first = json.dumps(build_definition(CONFIGS["dev"], RESOURCES), sort_keys=True)
+    assert first == json.dumps(build_definition(pipeline(), RESOURCES), sort_keys=True)
+
+
+def test_steps_in_order_with_the_gate_deciding_registration():
+    definition = build_definition(CONFIGS["dev"], RESOURCES)
+    assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
+    check = step(definition, "CheckEvaluation")["Arguments"]
+    assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "CreateModel", "BatchTransform"]
+    assert [s["Name"] for s in check["ElseSteps"]] == ["RejectModel"]
+    decision, auc = check["Conditions"]
+    assert decision == {"Type": "Equals", "LeftValue": {"Get": "Steps.EvaluationGate.OutputParameters['decision']"}, "RightValue": "promote"}
+    assert auc["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+    message = step(definition, "RejectModel")["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert {"Get": "Steps.EvaluationGate.OutputParameters['reasons']"} in message
+    gate = step(definition, "EvaluationGate")
+    assert gate["FunctionArn"] == RESOURCES.gate_function_arn
+    assert {p["OutputName"]: p["OutputType"] for p in gate["OutputParameters"]} == {"decision": "String", "reasons": "String"}
+    assert gate["Arguments"]["min_auc"] == {"Get": "Parameters.MinAuc"}
+
+
+def test_parameters_default_to_config_and_limit_instance_types():
+    params = {p["Name"]: p for p in build_definition(CONFIGS["dev"], RESOURCES)["Parameters"]}
+    assert params["InputDataUri"]["DefaultValue"] == "s3://dev-raw/direct-marketing/caravan.csv"
+    assert params["TrainingInstanceType"]["EnumValues"] == ["ml.m5.xlarge", "ml.m5.2xlarge"]
+    assert params["TrainingInstanceType"]["DefaultValue"] == "ml.m5.xlarge"
+    assert (params["MinAuc"]["DefaultValue"], params["MinPrecision"]["DefaultValue"], params["MinRecall"]["DefaultValue"]) == (0.7, 0.1, 0.2)
+    assert params["ModelApprovalStatus"]["DefaultValue"] == "Approved"
+
+
+def test_every_job_is_isolated_encrypted_and_inside_the_platform_vpc():
+    definition = build_definition(CONFIGS["dev"], RESOURCES)
+    vpc = {"SecurityGroupIds": ["sg-0123"], "Subnets": ["subnet-0a", "subnet-0b"]}
+    for name in ("Preprocess", "Evaluate"):
+        args = step(definition, name)["Arguments"]
+        assert args["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True, "VpcConfig": vpc}
+        assert args["ProcessingOutputConfig"]["KmsKeyId"] == KEY
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
+    train = step(definition, "Train")["Arguments"]
+    assert (train["EnableNetworkIsolation"], train["EnableInterContainerTrafficEncryption"], train["VpcConfig"]) == (True, True, vpc)
+    assert train["OutputDataConfig"]["KmsKeyId"] == train["ResourceConfig"]["VolumeKmsKeyId"] == KEY
+    model = step(definition, "CreateModel")["Arguments"]
+    assert (model["VpcConfig"], model["EnableNetworkIsolation"]) == (vpc, True)
+    transform = step(definition, "BatchTransform")["Arguments"]
+    assert transform["TransformOutput"]["KmsKeyId"] == transform["TransformResources"]["VolumeKmsKeyId"] == KEY
+
+
+def test_nvme_instances_get_no_volume_key():
+    train = step(build_definition(CONFIGS["distributed-gpu"], RESOURCES), "Train")["Arguments"]
+    assert "VolumeKmsKeyId" not in train["ResourceConfig"]
+    assert train["OutputDataConfig"]["KmsKeyId"] == KEY  # output encryption is still set
+
+
+def test_spot_training_checkpoints_per_execution():
+    train = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
+    assert train["EnableManagedSpotTraining"] is True
+    assert train["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert train["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+    assert {"Get": "Execution.PipelineExecutionId"} in train["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"]
+    on_demand = step(build_definition(CONFIGS["distributed-gpu"], RESOURCES), "Train")["Arguments"]
+    assert "EnableManagedSpotTraining" not in on_demand and "CheckpointConfig" not in on_demand
+
+
+def test_several_instances_shard_the_training_data():
+    definition = build_definition(CONFIGS["distributed-gpu"], RESOURCES)
+    channels = {c["ChannelName"]: c for c in step(definition, "Train")["Arguments"]["InputDataConfig"]}
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert channels["validation"]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    assert step(definition, "Train")["Arguments"]["ResourceConfig"]["InstanceCount"] == 3
+    args = step(definition, "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--train-shards") + 1] == "3"  # one file per instance
+
+
+def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
+    train = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
+    channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
+    assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == RESOURCES.code_uri
+    assert train["HyperParameters"]["sagemaker_program"] == "train.py"
+    assert train["HyperParameters"]["sagemaker_submit_directory"] == "/opt/ml/input/data/code/abc123.tar.gz"
+    assert train["HyperParameters"]["max_depth"] == "5" and train["HyperParameters"]["eta"] == "0.2"
+    assert train["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+
+
+def test_debugger_rules_and_profiler_follow_config():
+    dev = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
+    assert [r["RuleConfigurationName"] for r in dev["DebugRuleConfigurations"]] == ["LossNotDecreasing", "Overfit"]
+    assert all(r["RuleEvaluatorImage"] == RESOURCES.debugger_image_uri for r in dev["DebugRuleConfigurations"])
+    assert dev["ProfilerConfig"] == {"DisableProfiler": True}
+    gpu = step(build_definition(CONFIGS["distributed-gpu"], RESOURCES), "Train")["Arguments"]
+    assert "DebugRuleConfigurations" not in gpu and "S3OutputPath" in gpu["ProfilerConfig"]
+
+
+def test_tuning_searches_config_ranges_for_validation_auc():
+    definition = build_definition(CONFIGS["tuned"], RESOURCES)
+    assert "Train" not in {s["Name"] for s in steps(definition)}
+    config = step(definition, "Tune")["Arguments"]["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:auc"}
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 10, "MaxParallelTrainingJobs": 2}
+    assert config["ParameterRanges"]["IntegerParameterRanges"] == [{"Name": "max_depth", "MinValue": "3", "MaxValue": "9", "ScalingType": "Auto"}]
+    assert [r["Name"] for r in config["ParameterRanges"]["ContinuousParameterRanges"]] == ["eta"]
+    static = step(definition, "Tune")["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert "eta" not in static and "max_depth" not in static and static["gamma"] == "4.0"
+    # The best job's model is what gets evaluated and registered.
+    model = step(definition, "Evaluate")["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]
+    assert {"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"} in model["Std:Join"]["Values"]
+
+
+def test_registration_carries_metrics_serving_code_and_approval():
+    register = step(build_definition(CONFIGS["dev"], RESOURCES), "RegisterModel")["Arguments"]
+    assert register["ModelPackageGroupName"] == "dev-direct-marketing"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert "evaluation.json" in statistics["S3Uri"]["Std:Join"]["Values"]
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_batch_transform_scores_the_test_split_without_its_label():
+    transform = step(build_definition(CONFIGS["dev"], RESOURCES), "BatchTransform")["Arguments"]
+    source = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}
+    assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}

@@ -1,0 +1,148 @@
+"""The TrainingPipeline stack's template: the pipeline, its grants, the gate, the events."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from config import load_environment
+from stacks.components.source_tarball import write_tarball
+from tests.conftest import ENVIRONMENTS, ROOT
+
+STACK = "TrainingPipeline"
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def only(template: dict, kind: str) -> dict:
+    (resource,) = resources(template, kind).values()
+    return resource["Properties"]
+
+
+def definition_of(template: dict) -> dict:
+    """The pipeline definition with deploy-time values (Fn::ImportValue, Ref, ...) as placeholders."""
+    body = only(template, "AWS::SageMaker::Pipeline")["PipelineDefinition"]["PipelineDefinitionBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_one_pipeline_per_environment_run_by_the_pipelines_role(assembly, env):
+    template = assembly.template_json(env, STACK)
+    props = only(template, "AWS::SageMaker::Pipeline")
+    assert props["PipelineName"] == f"{env}-training"
+    assert "PipelinesRole" in props["RoleArn"]["Fn::ImportValue"]
+    definition = definition_of(template)
+    cfg = load_environment(ROOT / "config" / f"{env}.yaml")
+    names = [s["Name"] for s in definition["Steps"]]
+    assert names == ["Preprocess", "Tune" if cfg.pipeline.training.tuning.enabled else "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
+    assert definition["Steps"][1]["Arguments"].get("TrainingJobDefinition", definition["Steps"][1]["Arguments"])["AlgorithmSpecification"][
+        "TrainingImage"
+    ] == f"683313688378.dkr.ecr.{cfg.region}.amazonaws.com/sagemaker-xgboost:{cfg.pipeline.framework_version}"
+
+
+def test_prod_trains_on_nvme_gpus_without_a_volume_key(assembly):
+    train = definition_of(assembly.template_json("prod", STACK))["Steps"][1]["Arguments"]
+    assert train["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert "VolumeKmsKeyId" not in train["ResourceConfig"]
+    dev_train = definition_of(assembly.template_json("dev", STACK))["Steps"][1]["Arguments"]
+    assert dev_train["ResourceConfig"]["VolumeKmsKeyId"] == "TOKEN"  # the data key, resolved at deploy time
+
+
+def test_scripts_ship_as_one_asset_the_jobs_role_may_read(assembly):
+    template = assembly.template_json("dev", STACK)
+    definition = definition_of(template)
+    code = definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
+    assert code.startswith("s3://cdk-hnb659fds-assets-123456789012-us-east-1/") and code.endswith(".gz")
+    policies = resources(template, "AWS::IAM::Policy")
+    (read_code,) = [p["Properties"] for k, p in policies.items() if k.startswith("JobsReadTrainingCode")]
+    assert [r["Fn::ImportValue"] for r in read_code["Roles"]] == [next(iter(read_code["Roles"]))["Fn::ImportValue"]]
+    assert "JobsRole" in read_code["Roles"][0]["Fn::ImportValue"]
+    (statement,) = read_code["PolicyDocument"]["Statement"]
+    assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in statement["Action"])
+
+
+def test_pipelines_role_may_invoke_only_the_gate(assembly):
+    template = assembly.template_json("dev", STACK)
+    (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("PipelineRunsThisPipeline")]
+    assert "PipelinesRole" in policy["Roles"][0]["Fn::ImportValue"]
+    invoke = next(s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction")
+    (function_id,) = resources(template, "AWS::Lambda::Function")
+    assert invoke["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+
+
+def test_gate_function_runs_in_the_vpc_with_encrypted_logs(assembly):
+    template = assembly.template_json("dev", STACK)
+    fn = only(template, "AWS::Lambda::Function")
+    assert fn["Runtime"] == "python3.14" and fn["Handler"] == "handler.handler"
+    assert len(fn["VpcConfig"]["SubnetIds"]) == 2 and fn["VpcConfig"]["SecurityGroupIds"]
+    log_group = only(template, "AWS::Logs::LogGroup")
+    assert "DataKey" in log_group["KmsKeyId"]["Fn::ImportValue"] and log_group["RetentionInDays"] == 30
+    assert fn["LoggingConfig"]["LogGroup"] == {"Ref": next(iter(resources(template, "AWS::Logs::LogGroup")))}
+
+
+def test_gate_role_reads_reports_and_only_its_registry_group(assembly):
+    template = assembly.template_json("dev", STACK)
+    (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("EvaluationGateRole")]
+    statements = policy["PolicyDocument"]["Statement"]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not {a for a in actions if a.startswith(("s3:Put", "s3:Delete", "sagemaker:Create", "sagemaker:Update"))}
+    registry = next(s for s in statements if s.get("Sid") == "ReadChampionFromRegistry")
+    assert registry["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/dev-direct-marketing",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/*",
+    ]
+    s3_read = next(s for s in statements if "s3:GetObject*" in s["Action"])
+    assert s3_read["Resource"][1]["Fn::Join"][1][1] == "/pipelines/*"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
+    template = assembly.template_json(env, STACK)
+    topic_id, topic = next(iter(resources(template, "AWS::SNS::Topic").items()))
+    (key_id,) = resources(template, "AWS::KMS::Key")
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    topic_policy = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in topic_policy)
+    assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish" for s in topic_policy)
+    key_policy = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in key_policy)
+    rules = {k.split("Rule")[0] if False else k: v["Properties"] for k, v in resources(template, "AWS::Events::Rule").items()}
+    patterns = {json.dumps(r["EventPattern"]["detail-type"]): r for r in rules.values()}
+    failed = patterns['["SageMaker Model Building Pipeline Execution Status Change"]']
+    assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
+    assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{load_environment(ROOT / 'config' / f'{env}.yaml').account}:pipeline/{env}-training"]
+    registered = patterns['["SageMaker Model Package State Change"]']
+    assert registered["EventPattern"]["detail"] == {"ModelPackageGroupName": [f"{env}-direct-marketing"]}
+    for rule in (failed, registered):
+        assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
+
+
+@pytest.mark.parametrize("env, policy", [("dev", "Delete"), ("staging", "Retain"), ("prod", "Retain")])
+def test_registry_group_is_stateful_and_kept_in_protected_environments(assembly, env, policy):
+    groups = resources(assembly.template_json(env, "Data"), "AWS::SageMaker::ModelPackageGroup")
+    (group,) = groups.values()
+    assert group["Properties"]["ModelPackageGroupName"] == f"{env}-direct-marketing"
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == policy
+
+
+def test_training_code_tarball_is_deterministic_and_clean(tmp_path):
+    scripts = ROOT / "training_scripts"
+    (scripts / "__pycache__").mkdir(exist_ok=True)  # tests leave caches behind; they must not ship
+    write_tarball(scripts, tmp_path / "a.tar.gz")
+    write_tarball(scripts, tmp_path / "b.tar.gz")
+    data = (tmp_path / "a.tar.gz").read_bytes()
+    assert data == (tmp_path / "b.tar.gz").read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        names = archive.getnames()
+        assert all(m.mtime == 0 and m.uid == 0 for m in archive.getmembers())
+    expected = sorted(p.name for p in scripts.iterdir() if p.suffix in (".py", ".txt"))
+    assert names == expected
+    assert "train.py" in names and "inference.py" in names
