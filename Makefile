@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth test unit integration demo bench snapshot-update constraints clean
+.PHONY: install synth test unit integration demo bench bench-training snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -51,6 +51,11 @@ demo: install
 ## bench: print synth and unit-test timings
 bench: install
 	$(PY) benchmarks/foundation.py
+
+## bench-training: run the training scripts on the example data as the pipeline does; print step
+## times and test metrics, and refresh the README's evaluation plots
+bench-training: install
+	$(PY) benchmarks/training.py --plots docs/evaluation
 
 snapshot-update: install
 	$(PY) -m pytest tests/unit/test_snapshots.py --snapshot-update
