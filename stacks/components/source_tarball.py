@@ -18,15 +18,18 @@ from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage,
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-#: Never shipped: caches written by local runs and tests would change the asset hash.
-EXCLUDE = ["__pycache__", "*.pyc", ".pytest_cache", "*.md"]
+#: Never shipped. Caches written by local runs and tests would change the asset hash. And
+#: requirements.txt pins the local test environment: SageMaker's training toolkit pip-installs a
+#: requirements.txt it finds in the code, which a network-isolated job cannot do (the job would
+#: fail), and the framework image already has what the scripts import.
+EXCLUDE = ["__pycache__", "*.pyc", ".pytest_cache", "*.md", "requirements.txt"]
 ARCHIVE = "sourcedir.tar.gz"
 
 
 def _shipped(source: Path) -> list[Path]:
     return sorted(
         p for p in source.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md") and p.name != "requirements.txt"
     )
 
 

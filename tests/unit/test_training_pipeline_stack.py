@@ -143,6 +143,8 @@ def test_training_code_tarball_is_deterministic_and_clean(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         names = archive.getnames()
         assert all(m.mtime == 0 and m.uid == 0 for m in archive.getmembers())
-    expected = sorted(p.name for p in scripts.iterdir() if p.suffix in (".py", ".txt"))
+    expected = sorted(p.name for p in scripts.iterdir() if p.suffix == ".py")
     assert names == expected
     assert "train.py" in names and "inference.py" in names
+    # The toolkit would pip-install it, which fails in a network-isolated job.
+    assert "requirements.txt" not in names
