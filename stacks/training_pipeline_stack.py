@@ -164,32 +164,25 @@ class TrainingPipelineStack(Stack):
         # EventBridge encrypts what it publishes to the topic with this key.
         key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
         topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} training pipeline")
-        events.Rule(
-            self,
-            "PipelineFailed",
-            description=f"{cfg.name}: a training pipeline execution failed",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
-                detail={"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [self.pipeline_arn]},
-            ),
-            targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
-                f"Training pipeline {pipeline_name(cfg.name)} failed: execution "
-                f"{events.EventField.from_path('$.detail.pipelineExecutionArn')}"
-            ))],
+        field = events.EventField.from_path
+
+        def notify(id_: str, description: str, detail_type: str, detail: dict, message: str) -> None:
+            events.Rule(
+                self, id_, description=f"{cfg.name}: {description}",
+                event_pattern=events.EventPattern(source=["aws.sagemaker"], detail_type=[detail_type], detail=detail),
+                targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(message))],
+            )
+
+        notify(
+            "PipelineFailed", "a training pipeline execution failed",
+            "SageMaker Model Building Pipeline Execution Status Change",
+            {"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [self.pipeline_arn]},
+            f"Training pipeline {pipeline_name(cfg.name)} failed: execution {field('$.detail.pipelineExecutionArn')}",
         )
-        events.Rule(
-            self,
-            "ModelPackageRegistered",
-            description=f"{cfg.name}: a model version was registered or its approval changed",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Package State Change"],
-                detail={"ModelPackageGroupName": [group]},
-            ),
-            targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
-                f"Model package {events.EventField.from_path('$.detail.ModelPackageArn')} in {group} is "
-                f"{events.EventField.from_path('$.detail.ModelApprovalStatus')}"
-            ))],
+        notify(
+            "ModelPackageRegistered", "a model version was registered or its approval changed",
+            "SageMaker Model Package State Change",
+            {"ModelPackageGroupName": [group]},
+            f"Model package {field('$.detail.ModelPackageArn')} in {group} is {field('$.detail.ModelApprovalStatus')}",
         )
         return topic
