@@ -144,6 +144,7 @@ def cluster_context(args: argparse.Namespace):
     if rank == 0:
         tracker = RabitTracker(n_workers=len(hosts), host_ip=tracker_ip, port=args.tracker_port, sortby="task")
         tracker.start()
+        print(f"tracker listening on {tracker_ip}:{args.tracker_port} for {len(hosts)} hosts", flush=True)
     communicator = collective.CommunicatorContext(
         dmlc_communicator="rabit",
         dmlc_tracker_uri=tracker_ip,

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+
+
 def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path):
     """Two local workers, each with its own shard (ShardedByS3Key), through train.py's cluster path."""
     shards = tmp_path / "splits"
@@ -245,20 +253,28 @@ def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path
                      "--output-dir", str(shards), "--train-shards", "2"])
     hosts = ["localhost", "127.0.0.1"]  # two names for this machine: SM_HOSTS as SageMaker lists algo-1, algo-2
     port = str(free_port())
-    workers = []
+    workers, logs = [], []
     for rank, host in enumerate(hosts):
         shard = tmp_path / f"shard-{rank}"
         shard.mkdir()
         (shard / "part.csv").write_bytes((shards / "train" / f"part-0000{rank}.csv").read_bytes())
         env = sm_env(tmp_path / f"host-{rank}", shard, shards / "validation",
                      SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host)
-        workers.append(subprocess.Popen(
-            [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none")],
-            cwd=SCRIPTS, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
-    outputs = [w.communicate(timeout=180) for w in workers]
+        logs.append(tmp_path / f"host-{rank}.log")
+        with logs[-1].open("w") as log:
+            workers.append(subprocess.Popen(
+                # Few rounds: on one machine every round's allreduce costs ~0.1 s.
+                [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none"),
+                 "--num_round", "12", "--early_stopping_rounds", "0"],
+                cwd=SCRIPTS, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            ))
+        if rank == 0:  # joining before the tracker listens only costs the second host retries
+            wait_for_line(logs[0], "tracker listening on", workers[0])
+    for worker in workers:
+        worker.wait(timeout=180)
+    outputs = [log.read_text() for log in logs]
     assert [w.returncode for w in workers] == [0, 0], outputs
-    first_out = outputs[0][0]
+    first_out = outputs[0]
     assert "train_rows:4075 hosts:2 device:cpu" in first_out  # both shards, counted across the cluster
     assert (tmp_path / "host-0" / "model" / "xgboost-model.json").is_file()
     assert not (tmp_path / "host-1" / "model").exists()  # one model, written by the first host
