@@ -10,6 +10,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 
 PY_STAMP := $(VENV)/.installed
+# Test files spread over one worker per core (pytest-xdist); a file's tests share a worker.
+PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
 .PHONY: install synth test unit integration demo bench bench-training snapshot-update constraints clean
@@ -36,13 +38,13 @@ synth: install
 
 ## test: unit tests, template assertions, compliance, and the emulator deploy
 test: install
-	$(PY) -m pytest tests
+	$(PYTEST) tests
 
 unit: install
-	$(PY) -m pytest tests/unit
+	$(PYTEST) tests/unit
 
 integration: install
-	$(PY) -m pytest tests/integration
+	$(PYTEST) tests/integration
 
 ## demo: deploy the dev environment to the embedded AWS emulator and show what was created
 demo: install
