@@ -22,6 +22,11 @@ REPORTED_TYPES = {
     "AWS::IAM::Role": "IAM role",
     "AWS::SageMaker::NotebookInstanceLifecycleConfig": "notebook lifecycle config",
     "AWS::SageMaker::NotebookInstance": "notebook instance",
+    "AWS::SageMaker::ModelPackageGroup": "model package group",
+    "AWS::SageMaker::Pipeline": "SageMaker pipeline",
+    "AWS::Lambda::Function": "Lambda function",
+    "AWS::SNS::Topic": "SNS topic",
+    "AWS::Events::Rule": "EventBridge rule",
 }
 
 

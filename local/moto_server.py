@@ -101,8 +101,98 @@ def _vpc_children_are_deleted_with_their_stack() -> None:
     RouteTable.delete = delete_route_table
 
 
+_ADDED_MODELS: list[type] = []
+
+
+class _Deployed:
+    """What a stack records for a resource moto's CloudFormation gains here."""
+
+    def __init__(self, name: str, delete: Any) -> None:
+        self.physical_resource_id = name
+        self._delete = delete
+
+    def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
+        self._delete()
+
+    def is_created(self) -> bool:
+        return True
+
+
+def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
+    """moto 5.2.5's CloudFormation skips AWS::SageMaker::Pipeline and ModelPackageGroup ("No Moto
+    CloudFormation support") although its SageMaker API has both: the deployed platform would
+    have neither its training pipeline nor its registry group. These create them through that API."""
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+    from moto.sagemaker.models import sagemaker_backends
+
+    class PipelineResource(CloudFormationModel):
+        # moto's metaclass reads the service from the module path (moto.<service>....); when this
+        # file runs as __main__ that path has no service.
+        __module__ = "moto.sagemaker.models"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SageMaker::Pipeline"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "PipelineName"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str, **kwargs: Any) -> _Deployed:
+            backend = sagemaker_backends[account_id][region_name]
+            props = cloudformation_json["Properties"]
+            name = props.get("PipelineName", resource_name)
+            backend.create_pipeline(
+                pipeline_name=name,
+                pipeline_display_name=props.get("PipelineDisplayName", name),
+                pipeline_definition=props["PipelineDefinition"].get("PipelineDefinitionBody"),
+                pipeline_definition_s3_location=None,
+                pipeline_description=props.get("PipelineDescription", ""),
+                role_arn=props["RoleArn"],
+                tags=props.get("Tags", []),
+                parallelism_configuration=props.get("ParallelismConfiguration"),
+            )
+            return _Deployed(name, lambda: backend.delete_pipeline(name))
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource: _Deployed, new_resource_name: str,
+                                            cloudformation_json: Any, account_id: str, region_name: str) -> _Deployed:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    class ModelPackageGroupResource(CloudFormationModel):
+        __module__ = "moto.sagemaker.models"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::SageMaker::ModelPackageGroup"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "ModelPackageGroupName"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                            region_name: str, **kwargs: Any) -> _Deployed:
+            backend = sagemaker_backends[account_id][region_name]
+            props = cloudformation_json["Properties"]
+            name = props.get("ModelPackageGroupName", resource_name)
+            backend.create_model_package_group(name, props.get("ModelPackageGroupDescription", ""), props.get("Tags", []))
+            return _Deployed(name, lambda: backend.model_package_groups.pop(name, None))
+
+    # moto finds models through CloudFormationModel.__subclasses__(), which holds only weak
+    # references: without a strong one the garbage collector would remove these at random.
+    _ADDED_MODELS.extend((PipelineResource, ModelPackageGroupResource))
+    # The model map is cached on first use; it must see the new subclasses.
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
 FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs,
-         _vpc_children_are_deleted_with_their_stack)
+         _vpc_children_are_deleted_with_their_stack, _sagemaker_pipelines_and_registry_groups_deploy)
 #: Every fix concerns CloudFormation, and moto loads a service's models on its first request.
 #: Applying the fixes when CloudFormation's models load (not at start) spares the 1.8 s of
 #: imports on every emulator start whose client never calls CloudFormation.

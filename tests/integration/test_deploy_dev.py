@@ -96,6 +96,24 @@ def test_training_pipeline_pieces_are_deployed(deployed):
     ]
 
 
+def test_pipeline_and_registry_group_are_deployed(deployed):
+    emulator, resources = deployed
+    sagemaker = emulator.client("sagemaker")
+    assert resources["AWS::SageMaker::ModelPackageGroup"] == ["dev-direct-marketing"]
+    group = sagemaker.describe_model_package_group(ModelPackageGroupName="dev-direct-marketing")
+    assert group["ModelPackageGroupStatus"] == "Completed"
+    pipeline = sagemaker.describe_pipeline(PipelineName="dev-training")
+    assert pipeline["RoleArn"].split("/")[-1] in resources["AWS::IAM::Role"]
+    definition = json.loads(pipeline["PipelineDefinition"])
+    assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
+    # Deploy-time values were resolved into the definition: the real buckets and the gate's ARN.
+    raw_bucket = next(b for b in resources["AWS::S3::Bucket"] if "rawdata" in b)
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["InputDataUri"]["DefaultValue"] == f"s3://{raw_bucket}/direct-marketing/caravan.csv"
+    gate_step = definition["Steps"][3]
+    assert gate_step["FunctionArn"].endswith(next(f for f in resources["AWS::Lambda::Function"] if "EvaluationGate" in f))
+
+
 def test_training_code_asset_is_the_scripts_tarball(deployed):
     emulator, _ = deployed
     s3 = emulator.client("s3")
@@ -146,3 +164,5 @@ def test_destroy_leaves_nothing_behind(deployed):
     lambdas = emulator.client("lambda").list_functions()["Functions"]
     assert not [f for f in lambdas if "EvaluationGate" in f["FunctionName"]]
     assert emulator.client("sns").list_topics()["Topics"] == []
+    assert sagemaker.list_pipelines()["PipelineSummaries"] == []
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []  # dev: destroy
