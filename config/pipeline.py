@@ -26,10 +26,11 @@ TUNABLE = {
     "colsample_bytree": ("Continuous", 0.1, 1.0),
     "scale_pos_weight": ("Continuous", 0.01, 1000.0),
 }
-#: SageMaker Debugger built-in rules that apply to XGBoost training.
-DEBUGGER_RULES = (
-    "ClassImbalance", "CreateXgboostReport", "FeatureImportanceOverweight",
-    "LossNotDecreasing", "Overfit", "Overtraining", "TreeDepth",
+#: SageMaker Debugger's built-in profiler rules that read only system metrics (CPU, GPU, memory,
+#: I/O), which SageMaker collects from any training container.
+PROFILER_RULES = (
+    "BatchSize", "CPUBottleneck", "GPUMemoryIncrease", "IOBottleneck",
+    "LoadBalancing", "LowGPUUtilization", "OverallSystemUsage", "ProfilerReport",
 )
 
 
@@ -130,8 +131,21 @@ class TuningConfig(StrictModel):
 
 
 class DebuggerConfig(StrictModel):
-    rules: list[Literal[DEBUGGER_RULES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    """SageMaker Debugger's profiler and the rules that watch it.
+
+    Tensor rules (LossNotDecreasing, Overfit, TreeDepth, ...) read tensors that an smdebug hook
+    saves from inside training; XGBoost script mode in the 3.x framework images has no such
+    hook, so those rules would run and find nothing. They are not offered.
+    """
+
     profiler: bool = False
+    rules: list[Literal[PROFILER_RULES]] = Field(default_factory=list)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _rules_need_the_profiler(self) -> DebuggerConfig:
+        if self.rules and not self.profiler:
+            raise ValueError("rules: profiler rules read the profiler's metrics (allowed: rules with profiler: true)")
+        return self
 
 
 class TrainingConfig(StrictModel):
@@ -186,7 +200,7 @@ def _check_framework_version(value: str) -> str:
 class PipelineConfig(StrictModel):
     """The SageMaker Pipeline: preprocess -> train/tune -> evaluate -> gate -> register, batch transform."""
 
-    framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.2-0"
+    framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.0-5"
     #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
     input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = "direct-marketing/caravan.csv"
     processing_instance_types: _instance_types("ProcessingInstanceType", "processing") = Field(

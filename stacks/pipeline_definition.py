@@ -80,7 +80,7 @@ class DefinitionBuilder:
         self.tuned = cfg.training.tuning.enabled
 
     # -- shared pieces -------------------------------------------------------------------
-    def s3(self, *parts: str) -> dict:
+    def s3(self, *parts) -> dict:
         """s3://<artifacts>/pipelines/<env>/<execution id>/<parts>: one prefix per run."""
         return join(f"s3://{self.res.artifacts_bucket}/pipelines/{self.res.env_name}", get("Execution.PipelineExecutionId"), *parts)
 
@@ -186,12 +186,11 @@ class DefinitionBuilder:
     def training_job(self) -> dict:
         """Fields CreateTrainingJob and a tuning job's TrainingJobDefinition share."""
         t = self.training
-        spot = {}
-        if t.spot:
-            spot = {
-                "EnableManagedSpotTraining": True,
-                "CheckpointConfig": {"S3Uri": self.s3("checkpoints"), "LocalPath": "/opt/ml/checkpoints"},
-            }
+        spot = {"EnableManagedSpotTraining": True} if t.spot else {}
+        if t.spot and not self.tuned:
+            # A retried training step resumes where its interrupted job stopped. Not for tuning: every
+            # job of a tuning run would share the prefix and resume from another job's trees.
+            spot["CheckpointConfig"] = {"S3Uri": self.s3("checkpoints"), "LocalPath": "/opt/ml/checkpoints"}
         return {
             "AlgorithmSpecification": {"TrainingImage": self.res.image_uri, "TrainingInputMode": "File", "MetricDefinitions": METRIC_DEFINITIONS},
             "RoleArn": self.res.jobs_role_arn,
@@ -217,22 +216,16 @@ class DefinitionBuilder:
         debugger = self.training.debugger
         arguments = {**self.training_job(), "HyperParameters": self.hyperparameters()}
         arguments["AlgorithmSpecification"]["EnableSageMakerMetricsTimeSeries"] = True
-        if debugger.rules:
-            arguments["DebugHookConfig"] = {"S3OutputPath": self.s3("debugger")}
-            arguments["DebugRuleConfigurations"] = [
-                {
-                    "RuleConfigurationName": rule,
-                    "RuleEvaluatorImage": self.res.debugger_image_uri,
-                    "RuleParameters": {"rule_to_invoke": rule},
-                    "VolumeSizeInGB": 0,
-                }
-                for rule in debugger.rules
-            ]
-        arguments["ProfilerConfig"] = (
-            {"S3OutputPath": self.s3("profiler"), "ProfilingIntervalInMilliseconds": 500}
-            if debugger.profiler
-            else {"DisableProfiler": True}
-        )
+        if debugger.profiler:
+            arguments["ProfilerConfig"] = {"S3OutputPath": self.s3("profiler"), "ProfilingIntervalInMilliseconds": 500}
+            if debugger.rules:
+                arguments["ProfilerRuleConfigurations"] = [
+                    {"RuleConfigurationName": rule, "RuleEvaluatorImage": self.res.debugger_image_uri,
+                     "RuleParameters": {"rule_to_invoke": rule}}
+                    for rule in debugger.rules
+                ]
+        else:
+            arguments["ProfilerConfig"] = {"DisableProfiler": True}
         return {"Name": "Train", "Type": "Training", "Arguments": arguments, "RetryPolicies": JOB_RETRIES}
 
     def tune(self) -> dict:
@@ -263,7 +256,7 @@ class DefinitionBuilder:
     def model_data(self):
         if self.tuned:
             # The best job first: <output path>/<job name>/output/model.tar.gz (as the SageMaker SDK does).
-            return join(self.s3("training"), get("Steps.Tune.TrainingJobSummaries[0].TrainingJobName"), "output/model.tar.gz")
+            return self.s3("training", get("Steps.Tune.TrainingJobSummaries[0].TrainingJobName"), "output/model.tar.gz")
         return get("Steps.Train.ModelArtifacts.S3ModelArtifacts")
 
     def evaluate(self) -> dict:

@@ -3,8 +3,10 @@
 train.py copies this file into the model as code/inference.py, so a model package carries
 its own serving code. Requests are feature rows without the label: text/csv (one row a
 line) or application/json ({"instances": [[...], ...]} or a bare list of rows). The answer
-is one probability a row. Malformed input raises ValueError naming the problem; the
-container turns it into a client error.
+is one probability a row. Malformed input raises ValueError naming the problem. The
+XGBoost container's server answers any such error with a 500 and logs the message (only
+its own UnsupportedFormatError maps to 415); turning these into 4xx answers is the serving
+layer's job.
 
 Self-contained on purpose: nothing else from training_scripts/ travels with the model.
 """

@@ -33,7 +33,7 @@ OPERATIONS = {
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 RESOURCES = PipelineResources(
     env_name="dev",
-    image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+    image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
     debugger_image_uri="503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
     jobs_role_arn="arn:aws:iam::123456789012:role/dev-jobs",
     raw_bucket="dev-raw",
@@ -236,13 +236,17 @@ def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
     assert train["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
 
-def test_debugger_rules_and_profiler_follow_config():
+def test_profiler_and_its_rules_follow_config():
     dev = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
-    assert [r["RuleConfigurationName"] for r in dev["DebugRuleConfigurations"]] == ["LossNotDecreasing", "Overfit"]
-    assert all(r["RuleEvaluatorImage"] == RESOURCES.debugger_image_uri for r in dev["DebugRuleConfigurations"])
-    assert dev["ProfilerConfig"] == {"DisableProfiler": True}
+    assert [r["RuleConfigurationName"] for r in dev["ProfilerRuleConfigurations"]] == ["ProfilerReport", "CPUBottleneck"]
+    assert all(r["RuleEvaluatorImage"] == RESOURCES.debugger_image_uri for r in dev["ProfilerRuleConfigurations"])
+    assert dev["ProfilerConfig"]["ProfilingIntervalInMilliseconds"] == 500
+    # No tensor hook exists in XGBoost script mode: no debug hook, no tensor rules.
+    assert "DebugHookConfig" not in dev and "DebugRuleConfigurations" not in dev
     gpu = step(build_definition(CONFIGS["distributed-gpu"], RESOURCES), "Train")["Arguments"]
-    assert "DebugRuleConfigurations" not in gpu and "S3OutputPath" in gpu["ProfilerConfig"]
+    assert "ProfilerRuleConfigurations" not in gpu and "S3OutputPath" in gpu["ProfilerConfig"]
+    off = step(build_definition(pipeline(training={"debugger": {"profiler": False, "rules": []}}), RESOURCES), "Train")
+    assert off["Arguments"]["ProfilerConfig"] == {"DisableProfiler": True}
 
 
 def test_tuning_searches_config_ranges_for_validation_auc():
@@ -253,11 +257,17 @@ def test_tuning_searches_config_ranges_for_validation_auc():
     assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 10, "MaxParallelTrainingJobs": 2}
     assert config["ParameterRanges"]["IntegerParameterRanges"] == [{"Name": "max_depth", "MinValue": "3", "MaxValue": "9", "ScalingType": "Auto"}]
     assert [r["Name"] for r in config["ParameterRanges"]["ContinuousParameterRanges"]] == ["eta"]
-    static = step(definition, "Tune")["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]
+    job = step(definition, "Tune")["Arguments"]["TrainingJobDefinition"]
+    # Spot, but no shared checkpoint prefix: the tuner's jobs would resume from each other's trees.
+    assert job["EnableManagedSpotTraining"] is True and "CheckpointConfig" not in job
+    static = job["StaticHyperParameters"]
     assert "eta" not in static and "max_depth" not in static and static["gamma"] == "4.0"
     # The best job's model is what gets evaluated and registered.
     model = step(definition, "Evaluate")["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]
-    assert {"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"} in model["Std:Join"]["Values"]
+    assert model["Std:Join"]["Values"] == [
+        "s3://dev-artifacts/pipelines/dev", {"Get": "Execution.PipelineExecutionId"}, "training",
+        {"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"}, "output/model.tar.gz",
+    ]
 
 
 def test_registration_carries_metrics_serving_code_and_approval():
