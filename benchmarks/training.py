@@ -5,7 +5,7 @@ Runs training_scripts/ exactly as the pipeline's steps do (subprocesses, SM_* va
 an /opt/ml-like tree), BENCH_RUNS times (default 3), and prints the median wall time of
 each step, XGBoost's own training time, and AUC / precision / recall at the chosen
 cutoff. SM_NUM_GPUS is passed through, so on a GPU host `SM_NUM_GPUS=1 python
-benchmarks/training.py` measures the GPU path (install `xgboost==3.2.0` there instead of
+benchmarks/training.py` measures the GPU path (install `xgboost==3.0.5` there instead of
 xgboost-cpu). `--plots DIR` copies the evaluation plots (the README's pictures) to DIR.
 """
 
