@@ -126,66 +126,60 @@ def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
     from moto.core.common_models import CloudFormationModel
     from moto.sagemaker.models import sagemaker_backends
 
-    class PipelineResource(CloudFormationModel):
-        # moto's metaclass reads the service from the module path (moto.<service>....); when this
-        # file runs as __main__ that path has no service.
-        __module__ = "moto.sagemaker.models"
+    def api_backed(cfn_type: str, name_property: str, create: Any) -> type:
+        """A CloudFormation model whose create(backend, name, properties) returns how to delete it."""
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::SageMaker::Pipeline"
+        class ApiBacked(CloudFormationModel):
+            # moto's metaclass reads the service from the module path (moto.<service>....); when this
+            # file runs as __main__ that path has no service.
+            __module__ = "moto.sagemaker.models"
 
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return "PipelineName"
+            @staticmethod
+            def cloudformation_type() -> str:
+                return cfn_type
 
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
-                                            region_name: str, **kwargs: Any) -> _Deployed:
-            backend = sagemaker_backends[account_id][region_name]
-            props = cloudformation_json["Properties"]
-            name = props.get("PipelineName", resource_name)
-            backend.create_pipeline(
-                pipeline_name=name,
-                pipeline_display_name=props.get("PipelineDisplayName", name),
-                pipeline_definition=props["PipelineDefinition"].get("PipelineDefinitionBody"),
-                pipeline_definition_s3_location=None,
-                pipeline_description=props.get("PipelineDescription", ""),
-                role_arn=props["RoleArn"],
-                tags=props.get("Tags", []),
-                parallelism_configuration=props.get("ParallelismConfiguration"),
-            )
-            return _Deployed(name, lambda: backend.delete_pipeline(name))
+            @staticmethod
+            def cloudformation_name_type() -> str:
+                return name_property
 
-        @classmethod
-        def update_from_cloudformation_json(cls, original_resource: _Deployed, new_resource_name: str,
-                                            cloudformation_json: Any, account_id: str, region_name: str) -> _Deployed:
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+            @classmethod
+            def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
+                                                region_name: str, **kwargs: Any) -> _Deployed:
+                props = cloudformation_json["Properties"]
+                name = props.get(name_property, resource_name)
+                return _Deployed(name, create(sagemaker_backends[account_id][region_name], name, props))
 
-    class ModelPackageGroupResource(CloudFormationModel):
-        __module__ = "moto.sagemaker.models"
+            @classmethod
+            def update_from_cloudformation_json(cls, original_resource: _Deployed, new_resource_name: str,
+                                                cloudformation_json: Any, account_id: str, region_name: str) -> _Deployed:
+                original_resource.delete(account_id, region_name)
+                return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::SageMaker::ModelPackageGroup"
+        return ApiBacked
 
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return "ModelPackageGroupName"
+    def create_pipeline(backend: Any, name: str, props: dict) -> Any:
+        backend.create_pipeline(
+            pipeline_name=name,
+            pipeline_display_name=props.get("PipelineDisplayName", name),
+            pipeline_definition=props["PipelineDefinition"].get("PipelineDefinitionBody"),
+            pipeline_definition_s3_location=None,
+            pipeline_description=props.get("PipelineDescription", ""),
+            role_arn=props["RoleArn"],
+            tags=props.get("Tags", []),
+            parallelism_configuration=props.get("ParallelismConfiguration"),
+        )
+        return lambda: backend.delete_pipeline(name)
 
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
-                                            region_name: str, **kwargs: Any) -> _Deployed:
-            backend = sagemaker_backends[account_id][region_name]
-            props = cloudformation_json["Properties"]
-            name = props.get("ModelPackageGroupName", resource_name)
-            backend.create_model_package_group(name, props.get("ModelPackageGroupDescription", ""), props.get("Tags", []))
-            return _Deployed(name, lambda: backend.model_package_groups.pop(name, None))
+    def create_group(backend: Any, name: str, props: dict) -> Any:
+        backend.create_model_package_group(name, props.get("ModelPackageGroupDescription", ""), props.get("Tags", []))
+        return lambda: backend.model_package_groups.pop(name, None)  # moto has no DeleteModelPackageGroup
 
     # moto finds models through CloudFormationModel.__subclasses__(), which holds only weak
     # references: without a strong one the garbage collector would remove these at random.
-    _ADDED_MODELS.extend((PipelineResource, ModelPackageGroupResource))
+    _ADDED_MODELS.extend((
+        api_backed("AWS::SageMaker::Pipeline", "PipelineName", create_pipeline),
+        api_backed("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupName", create_group),
+    ))
     # The model map is cached on first use; it must see the new subclasses.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
