@@ -19,7 +19,8 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
-GATE_DIR = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
+ROOT = Path(__file__).resolve().parents[2]
+GATE_DIR = ROOT / "lambda" / "evaluation_gate"
 REGION = "us-east-1"
 BUCKET = "gate-artifacts"
 GROUP = "dev-direct-marketing"
@@ -403,3 +404,40 @@ def test_handler_fails_closed_when_the_gate_itself_crashes(lam, aws, capsys, mon
     result = lam.handler.handler({"evaluation_uri": "s3://x/y"}, None)
     assert_rejected(result, "evaluation gate error: RuntimeError: boom")
     assert json.loads(capsys.readouterr().out)["decision"] == "reject"
+
+
+def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, capsys, monkeypatch):
+    """The contract end to end: the dev pipeline's Lambda-step arguments (parameter defaults filled
+    in, as SageMaker renders them) and a report written by training_scripts/evaluate.py."""
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "training_scripts"))
+    import evaluate
+
+    from config import load_environment
+    from stacks.pipeline_definition import build_definition
+    from tests.unit.test_pipeline_definition import RESOURCES
+
+    rng = np.random.default_rng(7)
+    labels = (rng.random(2000) < 0.1).astype(float)
+    scores = np.clip(0.1 + 0.5 * labels + rng.normal(0, 0.2, 2000), 0, 1)  # a model with AUC ~0.9
+    report = evaluate.report(labels, scores, 0.3, "max-f1", evaluate.bootstrap_std(labels, scores, 0.3, 20, 1))
+    uri = put_report(aws, "pipelines/dev/run-1/evaluate/evaluation/evaluation.json", body=json.dumps(report))
+
+    definition = build_definition(load_environment(ROOT / "config" / "dev.yaml").pipeline, RESOURCES)
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    (gate_step,) = [s for s in definition["Steps"] if s["Type"] == "Lambda"]
+    event = {
+        key: defaults[value["Get"].split(".", 1)[1]] if isinstance(value, dict) and "Get" in value else value
+        for key, value in gate_step["Arguments"].items()
+    }
+    event["evaluation_uri"] = uri  # a Std:Join of the evaluation step's output in the definition
+    event["model_package_group_name"] = GROUP
+
+    result = lam.handler.handler(event)
+    assert result["decision"] == "promote", result["reasons"]
+    assert result["metrics"]["auc"] == pytest.approx(report["binary_classification_metrics"]["auc"]["value"])
+    assert json.loads(capsys.readouterr().out.strip())["decision"] == "promote"
+    event["min_precision"] = "0.99"  # a threshold the report cannot meet: rejected, and said why
+    rejected = lam.handler.handler(event)
+    assert rejected["decision"] == "reject" and "min_precision 0.99" in rejected["reasons"]
