@@ -76,6 +76,7 @@ def load_model(model_dir: Path) -> xgb.Booster:
 
 def predict(booster: xgb.Booster, directory: Path, what: str) -> "tuple[np.ndarray, np.ndarray]":
     features, labels = sm_contract.read_label_first_csv(directory, what)
+    sm_contract.check_binary_labels(labels, what)
     if features.shape[1] != booster.num_features():
         raise InputError(f"{what} has {features.shape[1]} features; the model expects {booster.num_features()}")
     if len(np.unique(labels)) < 2:

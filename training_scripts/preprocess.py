@@ -150,17 +150,30 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     labels = binary_labels(table, args.label_column, args.positive_label)
     features = table.drop(columns=[args.label_column])
     requested = [c.strip() for c in args.categorical_columns.split(",") if c.strip()]
+    if args.label_column in requested:
+        raise InputError(f"--categorical-columns names the label column {args.label_column!r}; list feature columns only")
     unknown = sorted(set(requested) - set(features.columns))
     if unknown:
         raise InputError(f"--categorical-columns names {unknown}, which are not in the raw data's columns")
 
     held_out = args.validation_fraction + args.test_fraction
-    x_train, x_rest, y_train, y_rest = train_test_split(
-        features, labels, test_size=held_out, stratify=labels, random_state=args.seed
-    )
-    x_val, x_test, y_val, y_test = train_test_split(
-        x_rest, y_rest, test_size=args.test_fraction / held_out, stratify=y_rest, random_state=args.seed
-    )
+    try:
+        x_train, x_rest, y_train, y_rest = train_test_split(
+            features, labels, test_size=held_out, stratify=labels, random_state=args.seed
+        )
+        x_val, x_test, y_val, y_test = train_test_split(
+            x_rest, y_rest, test_size=args.test_fraction / held_out, stratify=y_rest, random_state=args.seed
+        )
+    except ValueError as error:  # sklearn: a split too small to hold both classes
+        raise InputError(
+            f"cannot split {len(labels)} rows stratified into train/validation/test with fractions "
+            f"{args.validation_fraction}/{args.test_fraction} ({error}); use larger fractions or more data"
+        ) from None
+    if args.train_shards > len(y_train):
+        raise InputError(
+            f"--train-shards is {args.train_shards} but the train split has {len(y_train)} rows; "
+            "every training instance needs rows (allowed: at most one shard per row)"
+        )
     encoder = FeatureEncoder(x_train, requested)
     out = args.output_dir
     write_split(encoder.transform(x_train), y_train, out / "train", shards=args.train_shards)

@@ -35,10 +35,6 @@ def model_dir() -> Path:
     return Path(os.environ.get("SM_MODEL_DIR", OPT_ML / "model"))
 
 
-def output_data_dir() -> Path:
-    return Path(os.environ.get("SM_OUTPUT_DATA_DIR", OPT_ML / "output" / "data"))
-
-
 def failure_file() -> Path:
     return Path(os.environ.get("SM_OUTPUT_DIR", OPT_ML / "output")) / "failure"
 
@@ -129,6 +125,13 @@ def _number(cell: str, path: Path, line_number: int, column: int, what: str) -> 
             f"{what}: {path.name} line {line_number} column {column + 1} ({role}) is {cell!r}, "
             "which is not numeric; every column must be a number (one-hot encode categories in preprocessing)"
         ) from None
+
+
+def check_binary_labels(labels: np.ndarray, what: str) -> None:
+    """Labels must be 0 or 1 (the first column of label-first CSV)."""
+    bad = labels[(labels != 0) & (labels != 1)]
+    if bad.size:
+        raise InputError(f"{what}: label {float(bad[0]):g} is not 0 or 1; binary models need 0/1 labels in the first column")
 
 
 def write_json(path: Path, payload: object) -> None:

@@ -37,7 +37,8 @@ from sm_contract import InputError, run_main, write_json
 
 MODEL_FILE = "xgboost-model.json"
 CHECKPOINT_NAME = "xgboost-checkpoint"
-OBJECTIVES = ("binary:logistic", "binary:logitraw", "binary:hinge")
+#: Evaluation, the gate and serving read the model's output as a probability.
+OBJECTIVES = ("binary:logistic",)
 EVAL_METRICS = ("auc", "aucpr", "logloss", "error")
 
 
@@ -109,9 +110,7 @@ def booster_params(args: argparse.Namespace, gpus: int) -> dict:
 
 def check_labels(labels: np.ndarray, what: str) -> int:
     """Labels must be 0/1 and, over the whole cluster, include both classes."""
-    bad = labels[(labels != 0) & (labels != 1)]
-    if bad.size:
-        raise InputError(f"{what}: label {float(bad[0]):g} is not 0 or 1; binary objectives need 0/1 labels in the first column")
+    sm_contract.check_binary_labels(labels, what)
     counts = np.array([labels.size, labels.sum()], dtype=np.float64)
     if collective.is_distributed():
         counts = collective.allreduce(counts, collective.Op.SUM)
@@ -250,7 +249,15 @@ def save_model(booster: xgb.Booster, args, params: dict, best: int, summary: dic
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     with cluster_context(args):
-        train(args)
+        try:
+            train(args)
+        except xgb.core.XGBoostError as error:
+            if len(sm_contract.hosts()) > 1:  # most often: another host stopped on bad input
+                raise InputError(
+                    f"the training collective failed on host {sm_contract.current_host()} ({str(error).splitlines()[0]}); "
+                    "another host's failure reason names the cause"
+                ) from None
+            raise
 
 
 if __name__ == "__main__":

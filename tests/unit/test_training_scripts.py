@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -155,8 +156,11 @@ def test_gpu_training_is_chosen_from_sm_num_gpus(monkeypatch):
     monkeypatch.setenv("SM_NUM_GPUS", "1")
     assert train.booster_params(args, train.sm_contract.num_gpus())["device"] == "cuda"
     monkeypatch.setenv("SM_NUM_GPUS", "0")
-    assert train.booster_params(args, train.sm_contract.num_gpus()) | {"device": "cpu"} == train.booster_params(args, 0)
-    assert train.booster_params(args, 0)["tree_method"] == "hist"
+    assert train.booster_params(args, train.sm_contract.num_gpus())["device"] == "cpu"
+    assert train.booster_params(args, 0)["tree_method"] == train.booster_params(args, 1)["tree_method"] == "hist"
+    monkeypatch.setenv("SM_NUM_GPUS", "two")
+    with pytest.raises(train.InputError, match="SM_NUM_GPUS is 'two'; expected a whole number of GPUs"):
+        train.sm_contract.num_gpus()
 
 
 def write_channel(directory: Path, rows: list[str]) -> Path:
@@ -246,35 +250,54 @@ def wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout: flo
         time.sleep(0.05)
 
 
-def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path):
-    """Two local workers, each with its own shard (ShardedByS3Key), through train.py's cluster path."""
-    shards = tmp_path / "splits"
-    preprocess.main(["--input-dir", str(pipeline_run["root"] / "processing" / "input" / "raw"),
-                     "--output-dir", str(shards), "--train-shards", "2"])
+def start_hosts(tmp_path: Path, shards: list[Path], validation: Path, extra: list[str]) -> list[tuple[int, str]]:
+    """train.py on two local hosts (each with its own shard), the first started first; (rc, log) each."""
     hosts = ["localhost", "127.0.0.1"]  # two names for this machine: SM_HOSTS as SageMaker lists algo-1, algo-2
     port = str(free_port())
     workers, logs = [], []
     for rank, host in enumerate(hosts):
-        shard = tmp_path / f"shard-{rank}"
-        shard.mkdir()
-        (shard / "part.csv").write_bytes((shards / "train" / f"part-0000{rank}.csv").read_bytes())
-        env = sm_env(tmp_path / f"host-{rank}", shard, shards / "validation",
-                     SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host)
+        env = sm_env(tmp_path / f"host-{rank}", shards[rank], validation, SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host)
         logs.append(tmp_path / f"host-{rank}.log")
         with logs[-1].open("w") as log:
             workers.append(subprocess.Popen(
-                # Few rounds: on one machine every round's allreduce costs ~0.1 s.
-                [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none"),
-                 "--num_round", "12", "--early_stopping_rounds", "0"],
+                [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none"), *extra],
                 cwd=SCRIPTS, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             ))
         if rank == 0:  # joining before the tracker listens only costs the second host retries
             wait_for_line(logs[0], "tracker listening on", workers[0])
     for worker in workers:
         worker.wait(timeout=180)
-    outputs = [log.read_text() for log in logs]
-    assert [w.returncode for w in workers] == [0, 0], outputs
-    first_out = outputs[0]
+    return [(w.returncode, log.read_text()) for w, log in zip(workers, logs)]
+
+
+def test_a_host_with_bad_input_fails_both_hosts_with_one_line_each(pipeline_run, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shard = tmp_path / "shard"
+    shard.mkdir()
+    (shard / "part.csv").write_bytes((pipeline_run["splits"] / "train" / "train.csv").read_bytes())
+    (rc0, out0), (rc1, out1) = start_hosts(tmp_path, [shard, empty], pipeline_run["splits"] / "validation", [])
+    assert (rc0, rc1) == (1, 1)
+    assert "error: train channel is empty" in out1
+    assert "error: the training collective failed on host localhost" in out0
+    assert "Traceback" not in out0 + out1
+    assert (tmp_path / "host-0" / "output" / "failure").read_text().startswith("the training collective failed")
+
+
+def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path):
+    """Two local workers, each with its own shard (ShardedByS3Key), through train.py's cluster path."""
+    shards = tmp_path / "splits"
+    preprocess.main(["--input-dir", str(pipeline_run["root"] / "processing" / "input" / "raw"),
+                     "--output-dir", str(shards), "--train-shards", "2"])
+    shard_dirs = []
+    for rank in range(2):
+        shard_dirs.append(tmp_path / f"shard-{rank}")
+        shard_dirs[-1].mkdir()
+        (shard_dirs[-1] / "part.csv").write_bytes((shards / "train" / f"part-0000{rank}.csv").read_bytes())
+    # Few rounds: on one machine every round's allreduce costs ~0.1 s.
+    results = start_hosts(tmp_path, shard_dirs, shards / "validation", ["--num_round", "12", "--early_stopping_rounds", "0"])
+    assert [rc for rc, _ in results] == [0, 0], results
+    first_out = results[0][1]
     assert "train_rows:4075 hosts:2 device:cpu" in first_out  # both shards, counted across the cluster
     assert (tmp_path / "host-0" / "model" / "xgboost-model.json").is_file()
     assert not (tmp_path / "host-1" / "model").exists()  # one model, written by the first host
@@ -314,12 +337,15 @@ def test_evaluation_plots_are_pngs(pipeline_run):
 
 
 def test_min_log_loss_cutoff_is_the_tutorials_rule():
+    """The log loss of 0/1 predictions is proportional to the error count: the rule picks the
+    cutoff with the fewest misclassified rows (the first such cutoff), counted here by hand."""
     labels = np.array([0] * 90 + [1] * 10)
     scores = np.concatenate([np.linspace(0.0, 0.5, 90), np.linspace(0.3, 0.9, 10)])
-    chosen = evaluate.choose_cutoff("min-log-loss", labels, scores)
-    losses = evaluate.thresholded_log_loss(labels, scores)
-    assert losses[list(evaluate.CUTOFFS).index(chosen)] == losses.min()
-    assert evaluate.choose_cutoff("max-f1", labels, scores) <= chosen
+    errors = [int(((scores > c) != labels).sum()) for c in evaluate.CUTOFFS]
+    expected = float(evaluate.CUTOFFS[errors.index(min(errors))])
+    assert evaluate.choose_cutoff("min-log-loss", labels, scores) == expected
+    f1 = {float(c): 2 * ((scores > c) & (labels == 1)).sum() / ((scores > c).sum() + 10) for c in evaluate.CUTOFFS}
+    assert evaluate.choose_cutoff("max-f1", labels, scores) == max(f1, key=lambda c: (f1[c], -c))
 
 
 @pytest.mark.parametrize(
@@ -339,6 +365,10 @@ def test_evaluate_rejects_bad_input(argv, expected, tmp_path, capsys, monkeypatc
         (["--label-column", "Bought"], "label column 'Bought' is not in the raw data"),
         (["--positive-label", "Maybe"], "label column 'Purchase' has a single class"),
         (["--categorical-columns", "NOPE"], "--categorical-columns names ['NOPE']"),
+        (["--categorical-columns", "Purchase"], "--categorical-columns names the label column 'Purchase'"),
+        (["--train-shards", "5000"], "--train-shards is 5000 but the train split has 4075 rows"),
+        (["--validation-fraction", "0.001", "--test-fraction", "0.001"], "cannot split 5822 rows stratified"),
+        (["--validation-fraction", "0.5", "--test-fraction", "0.45"], "must each be between 0 and 1 and leave at least 10%"),
     ],
 )
 def test_preprocess_rejects_bad_input(argv, expected, pipeline_run, tmp_path, capsys, monkeypatch):
@@ -346,6 +376,36 @@ def test_preprocess_rejects_bad_input(argv, expected, pipeline_run, tmp_path, ca
     argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), *argv]
     assert expected in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path)
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_evaluate_reads_the_training_jobs_model_archive(pipeline_run, tmp_path):
+    """In the pipeline the model arrives as the training job's model.tar.gz."""
+    model = tmp_path / "model"
+    model.mkdir()
+    with tarfile.open(model / "model.tar.gz", "w:gz") as archive:
+        for path in (pipeline_run["root"] / "model").rglob("*"):
+            archive.add(path, arcname=str(path.relative_to(pipeline_run["root"] / "model")))
+    evaluate.main(["--model-dir", str(model), "--validation-dir", str(pipeline_run["splits"] / "validation"),
+                   "--test-dir", str(pipeline_run["splits"] / "test"), "--output-dir", str(tmp_path / "out"),
+                   "--bootstrap-samples", "0"])
+    written = json.loads((tmp_path / "out" / "evaluation.json").read_text())["binary_classification_metrics"]
+    expected = json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())["binary_classification_metrics"]
+    assert written["auc"]["value"] == expected["auc"]["value"]
+    assert "standard_deviation" not in written["auc"]  # no bootstrap asked for, none invented
+
+
+def test_evaluate_rejects_an_archive_without_the_model_and_bad_labels(pipeline_run, tmp_path, capsys, monkeypatch):
+    model = tmp_path / "model"
+    model.mkdir()
+    with tarfile.open(model / "model.tar.gz", "w:gz") as archive:
+        archive.add(pipeline_run["root"] / "model" / "metadata.json", arcname="metadata.json")
+    argv = ["--model-dir", str(model), "--validation-dir", str(pipeline_run["splits"] / "validation"),
+            "--test-dir", str(pipeline_run["splits"] / "test")]
+    assert "model.tar.gz in" in run_failing(evaluate.main, argv, capsys, monkeypatch, tmp_path)
+    bad = write_channel(tmp_path / "bad-test", ["3," + ",".join(["0"] * 133)] * 3)
+    argv = ["--model-dir", str(pipeline_run["root"] / "model"), "--validation-dir", str(pipeline_run["splits"] / "validation"),
+            "--test-dir", str(bad)]
+    assert "test split: label 3 is not 0 or 1" in run_failing(evaluate.main, argv, capsys, monkeypatch, tmp_path)
 
 
 # --- inference -----------------------------------------------------------------------------
