@@ -58,7 +58,7 @@ def to_number(value: Any, what: str) -> float:
         raise GateError(f"{what} is not a number: {value!r}")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond float range
         raise GateError(f"{what} is not a number: {value!r}") from None
     if math.isnan(number):
         raise GateError(f"{what} is NaN")

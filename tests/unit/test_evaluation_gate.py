@@ -269,6 +269,7 @@ def test_missing_and_unusable_metrics_all_fail_closed(lam, aws):
     ({"min_auc": "NaN"}, "threshold min_auc is NaN"),
     ({"min_auc": float("nan")}, "threshold min_auc is NaN"),
     ({"min_auc": True}, "threshold min_auc is not a number: True"),
+    ({"min_auc": 10**400}, "threshold min_auc is not a number"),  # beyond float range: OverflowError
     ({"min_auroc": 0.7}, "unknown threshold min_auroc"),
     ({"max_auc": 0.9}, "unknown threshold max_auc"),
     ({"champion_margin": -0.01}, "champion_margin must be >= 0"),
