@@ -16,7 +16,8 @@ from config.images import xgboost_versions
 from config.instance_types import allowed_instance_types, has_local_nvme, suggest
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
-#: range type and the bounds train.py accepts.
+#: range type and the bounds a search may span (XGBoost's valid ranges, capped where larger
+#: values only waste tuning jobs).
 TUNABLE = {
     "max_depth": ("Integer", 1, 30),
     "eta": ("Continuous", 0.001, 1.0),
@@ -127,6 +128,8 @@ class TuningConfig(StrictModel):
                 raise ValueError(f"ranges.{name}: {name} is an integer; min and max must be whole numbers")
             if spec.scaling in ("Logarithmic", "ReverseLogarithmic") and spec.min <= 0:
                 raise ValueError(f"ranges.{name}: {spec.scaling} scaling needs min > 0")
+            if spec.scaling == "ReverseLogarithmic" and spec.max >= 1:
+                raise ValueError(f"ranges.{name}: ReverseLogarithmic scaling needs max < 1")
         return self
 
 
@@ -143,6 +146,8 @@ class DebuggerConfig(StrictModel):
 
     @model_validator(mode="after")
     def _rules_need_the_profiler(self) -> DebuggerConfig:
+        if len(set(self.rules)) != len(self.rules):
+            raise ValueError("rules: each rule at most once (its name is the rule job's configuration name)")
         if self.rules and not self.profiler:
             raise ValueError("rules: profiler rules read the profiler's metrics (allowed: rules with profiler: true)")
         return self
@@ -190,6 +195,21 @@ class EvaluationConfig(StrictModel):
     approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
 
 
+class DatasetConfig(StrictModel):
+    """How preprocess.py reads the raw CSV at InputDataUri (defaults: the Caravan example data)."""
+
+    label_column: Annotated[str, Field(min_length=1)] = "Purchase"
+    positive_label: Annotated[str, Field(min_length=1)] = "Yes"
+    #: Integer-coded columns to one-hot encode (text columns always are).
+    categorical_columns: list[Annotated[str, Field(pattern=r"^[^,]+$")]] = Field(default_factory=lambda: ["MOSTYPE", "MOSHOOFD"])
+
+    @model_validator(mode="after")
+    def _label_is_not_a_feature(self) -> DatasetConfig:
+        if self.label_column in self.categorical_columns:
+            raise ValueError(f"categorical_columns: names the label column {self.label_column!r} (allowed: feature columns)")
+        return self
+
+
 def _check_framework_version(value: str) -> str:
     versions = xgboost_versions()
     if value not in versions:
@@ -203,6 +223,7 @@ class PipelineConfig(StrictModel):
     framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.0-5"
     #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
     input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = "direct-marketing/caravan.csv"
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     processing_instance_types: _instance_types("ProcessingInstanceType", "processing") = Field(
         default_factory=lambda: ["ml.m5.large"]
     )

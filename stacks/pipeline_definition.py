@@ -44,7 +44,8 @@ class PipelineResources:
 
     env_name: str
     image_uri: str
-    debugger_image_uri: str
+    #: Only needed (and only published in some regions) when profiler rules are configured.
+    debugger_image_uri: str | None
     jobs_role_arn: str
     raw_bucket: str
     artifacts_bucket: str
@@ -150,10 +151,13 @@ class DefinitionBuilder:
 
     # -- steps -----------------------------------------------------------------------------
     def preprocess(self) -> dict:
+        data = self.cfg.dataset
         return self.processing_step(
             "Preprocess",
             "preprocess.py",
             ["--input-dir", f"{PROCESSING}/input/raw", "--output-dir", f"{PROCESSING}/output",
+             "--label-column", data.label_column, "--positive-label", data.positive_label,
+             "--categorical-columns", ",".join(data.categorical_columns),
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
             ["train", "validation", "test", "metadata"],

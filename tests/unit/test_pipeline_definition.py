@@ -216,6 +216,15 @@ def test_spot_training_checkpoints_per_execution():
     assert "EnableManagedSpotTraining" not in on_demand and "CheckpointConfig" not in on_demand
 
 
+def test_preprocess_reads_the_configured_dataset_columns():
+    args = step(build_definition(pipeline(dataset={"label_column": "y", "positive_label": "1",
+                                                    "categorical_columns": ["job", "marital"]}), RESOURCES),
+                "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert args[0] == "preprocess.py"
+    pairs = dict(zip(args[1::2], args[2::2]))
+    assert (pairs["--label-column"], pairs["--positive-label"], pairs["--categorical-columns"]) == ("y", "1", "job,marital")
+
+
 def test_several_instances_shard_the_training_data():
     definition = build_definition(CONFIGS["distributed-gpu"], RESOURCES)
     channels = {c["ChannelName"]: c for c in step(definition, "Train")["Arguments"]["InputDataConfig"]}
