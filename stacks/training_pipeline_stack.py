@@ -68,6 +68,7 @@ class TrainingPipelineStack(Stack):
             artifacts=artifacts,
             artifacts_export=data.model_artifacts_bucket_arn,
             log_key=data_key,
+            # The environment's one log-retention setting (network.flow_log_retention_days).
             log_retention_days=cfg.network.flow_log_retention_days,
             log_removal_policy=stateful_removal_policy(cfg),
             model_package_group=group,
@@ -81,7 +82,7 @@ class TrainingPipelineStack(Stack):
             PipelineResources(
                 env_name=cfg.name,
                 image_uri=xgboost_image(cfg.region, cfg.pipeline.framework_version),
-                debugger_image_uri=debugger_rules_image(cfg.region),
+                debugger_image_uri=debugger_rules_image(cfg.region) if cfg.pipeline.training.debugger.rules else None,
                 jobs_role_arn=jobs_role.role_arn,
                 raw_bucket=raw.bucket_name,
                 artifacts_bucket=artifacts.bucket_name,
@@ -107,10 +108,21 @@ class TrainingPipelineStack(Stack):
 
         # Grants for this pipeline live here, beside what they grant, not in the roles stack:
         # the code asset and the gate change with this stack.
-        code_read = iam.Policy(self, "JobsReadTrainingCode", roles=[jobs_role])
-        code.asset.grant_read(code_read)
-        # CDK grants the asset's whole bucket (the bootstrap bucket's name is a synth-time literal).
-        code_objects_arn = f"{code.asset.bucket.bucket_arn}/*"
+        # Exactly the code object: Bucket.grant_read would open the whole CDK assets bucket. SageMaker
+        # lists the S3 prefix of an input before copying it, so ListBucket, for that one key only.
+        bucket_arn, key = code.asset.bucket.bucket_arn, code.asset.s3_object_key
+        code_read = iam.Policy(
+            self,
+            "JobsReadTrainingCode",
+            roles=[jobs_role],
+            statements=[
+                iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
+                iam.PolicyStatement(
+                    sid="ListTrainingCode", actions=["s3:ListBucket"], resources=[bucket_arn],
+                    conditions={"StringEquals": {"s3:prefix": [key]}},
+                ),
+            ],
+        )
         pipeline_policy = iam.Policy(
             self,
             "PipelineRunsThisPipeline",
@@ -123,15 +135,6 @@ class TrainingPipelineStack(Stack):
                     resources=[self.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*")],
                 ),
             ],
-        )
-        acknowledge(
-            code_read,
-            "Read-only access to the one training-code asset object in the CDK assets bucket; the action "
-            "wildcards are CDK's read grant set.",
-            "AwsSolutions-IAM5[Action::s3:GetObject*]",
-            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
-            "AwsSolutions-IAM5[Action::s3:List*]",
-            f"AwsSolutions-IAM5[Resource::{code_objects_arn}]",
         )
         acknowledge(
             pipeline_policy,

@@ -8,6 +8,7 @@ owners and times, no gzip timestamp.
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import io
 import tarfile
@@ -27,9 +28,10 @@ ARCHIVE = "sourcedir.tar.gz"
 
 
 def _shipped(source: Path) -> list[Path]:
+    """The files that ship (EXCLUDE matched against every path part), sorted."""
     return sorted(
         p for p in source.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".md") and p.name != "requirements.txt"
+        if p.is_file() and not any(fnmatch.fnmatch(part, pattern) for part in p.relative_to(source).parts for pattern in EXCLUDE)
     )
 
 
@@ -64,8 +66,8 @@ class SourceTarball(Construct):
             self,
             "Asset",
             path=str(source),
-            exclude=EXCLUDE,
-            asset_hash_type=AssetHashType.SOURCE,
+            # The hash of the tarball itself: what ships is what is hashed, one exclusion rule.
+            asset_hash_type=AssetHashType.OUTPUT,
             bundling=BundlingOptions(
                 # Never pulled: local bundling always succeeds, and no Docker exists here.
                 image=DockerImage.from_registry("local-bundling-only"),

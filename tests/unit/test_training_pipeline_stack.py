@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -64,8 +64,13 @@ def test_scripts_ship_as_one_asset_the_jobs_role_may_read(assembly):
     (read_code,) = [p["Properties"] for k, p in policies.items() if k.startswith("JobsReadTrainingCode")]
     assert [r["Fn::ImportValue"] for r in read_code["Roles"]] == [next(iter(read_code["Roles"]))["Fn::ImportValue"]]
     assert "JobsRole" in read_code["Roles"][0]["Fn::ImportValue"]
-    (statement,) = read_code["PolicyDocument"]["Statement"]
-    assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in statement["Action"])
+    key = code.split("/", 3)[3]
+    bucket = "arn:aws:s3:::cdk-hnb659fds-assets-123456789012-us-east-1"
+    assert read_code["PolicyDocument"]["Statement"] == [
+        {"Sid": "ReadTrainingCode", "Action": "s3:GetObject", "Effect": "Allow", "Resource": f"{bucket}/{key}"},
+        {"Sid": "ListTrainingCode", "Action": "s3:ListBucket", "Effect": "Allow", "Resource": bucket,
+         "Condition": {"StringEquals": {"s3:prefix": [key]}}},
+    ]
 
 
 def test_pipelines_role_may_invoke_only_the_gate(assembly):
@@ -114,8 +119,8 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish" for s in topic_policy)
     key_policy = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in key_policy)
-    rules = {k.split("Rule")[0] if False else k: v["Properties"] for k, v in resources(template, "AWS::Events::Rule").items()}
-    patterns = {json.dumps(r["EventPattern"]["detail-type"]): r for r in rules.values()}
+    rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
+    patterns = {json.dumps(r["EventPattern"]["detail-type"]): r for r in rules}
     failed = patterns['["SageMaker Model Building Pipeline Execution Status Change"]']
     assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
     assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{load_environment(ROOT / 'config' / f'{env}.yaml').account}:pipeline/{env}-training"]
@@ -134,17 +139,19 @@ def test_registry_group_is_stateful_and_kept_in_protected_environments(assembly,
 
 
 def test_training_code_tarball_is_deterministic_and_clean(tmp_path):
-    scripts = ROOT / "training_scripts"
-    (scripts / "__pycache__").mkdir(exist_ok=True)  # tests leave caches behind; they must not ship
+    scripts = tmp_path / "scripts"
+    shutil.copytree(ROOT / "training_scripts", scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "__pycache__").mkdir()  # local runs leave caches behind; they must not ship
+    (scripts / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"cache")
     write_tarball(scripts, tmp_path / "a.tar.gz")
+    (scripts / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"other cache")
     write_tarball(scripts, tmp_path / "b.tar.gz")
     data = (tmp_path / "a.tar.gz").read_bytes()
     assert data == (tmp_path / "b.tar.gz").read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         names = archive.getnames()
         assert all(m.mtime == 0 and m.uid == 0 for m in archive.getmembers())
-    expected = sorted(p.name for p in scripts.iterdir() if p.suffix == ".py")
-    assert names == expected
-    assert "train.py" in names and "inference.py" in names
+    assert names == sorted(p.name for p in scripts.iterdir() if p.suffix == ".py")
+    assert {"train.py", "inference.py", "sm_contract.py"} <= set(names)
     # The toolkit would pip-install it, which fails in a network-isolated job.
-    assert "requirements.txt" not in names
+    assert "requirements.txt" not in names and "README.md" not in names
