@@ -1,7 +1,8 @@
 """moto's server with compatibility fixes for what this project deploys.
 
-Each fix corrects a moto bug that would stop a valid template from deploying; none
-changes what the templates say. Remove a fix once the pinned moto release has it.
+Each fix corrects a moto gap that would stop a valid template from deploying, or deploy
+it without resources it declares (moto skips types it does not know); none changes what
+the templates say. Remove a fix once the pinned moto release has it.
 """
 
 from __future__ import annotations

@@ -119,9 +119,13 @@ def test_training_code_asset_is_the_scripts_tarball(deployed):
     s3 = emulator.client("s3")
     bucket = "cdk-hnb659fds-assets-123456789012-us-east-1"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".gz")]
-    archives = [tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
-    (scripts,) = [a for a in archives if "train.py" in a.getnames()]
+    archives = {k: tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys}
+    ((key, scripts),) = [(k, a) for k, a in archives.items() if "train.py" in a.getnames()]
     assert {"preprocess.py", "train.py", "evaluate.py", "inference.py", "sm_contract.py"} <= set(scripts.getnames())
+    assert "requirements.txt" not in scripts.getnames()
+    # The object the pipeline's jobs are given is this one.
+    definition = json.loads(emulator.client("sagemaker").describe_pipeline(PipelineName="dev-training")["PipelineDefinition"])
+    assert definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{bucket}/{key}"
 
 
 def test_destroy_leaves_nothing_behind(deployed):
@@ -153,12 +157,13 @@ def test_destroy_leaves_nothing_behind(deployed):
     assert live_endpoints == []
     aliases = emulator.client("kms").list_aliases()["Aliases"]
     assert not [a for a in aliases if a["AliasName"].startswith("alias/sagemaker-platform/dev/")]
-    # AWS schedules the key's deletion (7-day window in dev); the emulator removes it at once.
-    try:
-        key = emulator.client("kms").describe_key(KeyId=resources["AWS::KMS::Key"][0])["KeyMetadata"]
-        assert key["KeyState"] == "PendingDeletion"
-    except ClientError as error:
-        assert error.response["Error"]["Code"] == "NotFoundException"
+    # AWS schedules a key's deletion (7-day window in dev); the emulator removes it at once.
+    for key_id in resources["AWS::KMS::Key"]:
+        try:
+            key = emulator.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+            assert key["KeyState"] == "PendingDeletion"
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "NotFoundException"
     logs = emulator.client("logs")
     assert not [g for g in logs.describe_log_groups()["logGroups"] if g["logGroupName"].startswith("dev-")]
     lambdas = emulator.client("lambda").list_functions()["Functions"]
