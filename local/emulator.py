@@ -53,7 +53,8 @@ def _port_in_use(port: int) -> bool:
     return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -116,7 +117,7 @@ class Emulator:
         # A free port can be grabbed between probing and binding; retry rather than fail.
         for attempt in range(3):
             try:
-                self._launch(_free_port())
+                self._launch(free_port())
                 return self
             except EmulatorError:
                 if attempt == 2 or "Address already in use" not in self._tail():

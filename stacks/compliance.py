@@ -7,9 +7,8 @@ they cover, each with its reason.
 
 from __future__ import annotations
 
-import botocore.session
 import jsii
-from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stack, Stage, Validations
+from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stage, Validations
 from constructs import IConstruct
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
@@ -45,13 +44,3 @@ def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
         raise ValueError(f"acknowledgment of {', '.join(rule_ids)} needs a specific reason, got {reason!r}")
     Validations.of(scope).acknowledge(*(Acknowledgment(id=rule_id, reason=reason) for rule_id in rule_ids))
 
-
-def finding_arn(scope: IConstruct, service: str, resource: str) -> str:
-    """An ARN as cdk-nag spells it in a finding id: resolved partition, region and account.
-
-    Stage stacks have a concrete environment, so nag resolves format_arn()'s tokens; an
-    acknowledgment must name the same literal string.
-    """
-    stack = Stack.of(scope)
-    partition = botocore.session.get_session().get_partition_for_region(stack.region)
-    return f"arn:{partition}:{service}:{stack.region}:{stack.account}:{resource}"

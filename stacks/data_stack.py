@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -29,6 +29,13 @@ class DataExports:
     key_arn: str
     raw_data_bucket_arn: str
     model_artifacts_bucket_arn: str
+
+    def import_buckets(self, scope: Construct, key: kms.IKey | None) -> tuple[s3.IBucket, s3.IBucket]:
+        """(raw data, model artifacts) in another stack, by export name, with the key their grants need."""
+        return tuple(
+            s3.Bucket.from_bucket_attributes(scope, id_, bucket_arn=Fn.import_value(export), encryption_key=key)
+            for id_, export in (("RawData", self.raw_data_bucket_arn), ("ModelArtifacts", self.model_artifacts_bucket_arn))
+        )
 
     @classmethod
     def for_environment(cls, env_name: str) -> DataExports:

@@ -32,6 +32,7 @@ METRIC_DEFINITIONS = [
 ]
 OBJECTIVE_METRIC = "validation:auc"
 CONTENT_TYPES = ["text/csv", "application/json"]
+APPROVAL_STATUSES = ("Approved", "PendingManualApproval")
 JOB_RETRIES = [
     {"ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"], "IntervalSeconds": 10, "BackoffRate": 2.0, "MaxAttempts": 5},
     {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT"], "IntervalSeconds": 60, "BackoffRate": 2.0, "MaxAttempts": 3},
@@ -389,7 +390,7 @@ class DefinitionBuilder:
             {"Name": "MinPrecision", "Type": "Float", "DefaultValue": ev.min_precision},
             {"Name": "MinRecall", "Type": "Float", "DefaultValue": ev.min_recall},
             {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": ev.champion_margin},
-            choice("ModelApprovalStatus", [ev.approval_status, *{"Approved", "PendingManualApproval"} - {ev.approval_status}]),
+            choice("ModelApprovalStatus", [ev.approval_status, *(s for s in APPROVAL_STATUSES if s != ev.approval_status)]),
         ]
 
     def build(self) -> dict:

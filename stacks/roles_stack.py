@@ -58,12 +58,7 @@ class ExecutionRolesStack(Stack):
         super().__init__(scope, id_, **kwargs)
         env_name = env_config.name
         key = kms.Key.from_key_arn(self, "DataKey", Fn.import_value(data.key_arn))
-        raw = s3.Bucket.from_bucket_attributes(
-            self, "RawData", bucket_arn=Fn.import_value(data.raw_data_bucket_arn), encryption_key=key
-        )
-        artifacts = s3.Bucket.from_bucket_attributes(
-            self, "ModelArtifacts", bucket_arn=Fn.import_value(data.model_artifacts_bucket_arn), encryption_key=key
-        )
+        raw, artifacts = data.import_buckets(self, key)
 
         def grant_bucket(role: SageMakerExecutionRole, bucket: s3.IBucket, export: str, *, write: bool) -> None:
             (bucket.grant_read_write if write else bucket.grant_read)(role.role)

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config import EnvironmentConfig
 from config.images import debugger_rules_image, xgboost_image
-from stacks.compliance import acknowledge, finding_arn
+from stacks.compliance import acknowledge
 from stacks.components.evaluation_gate import EvaluationGate
 from stacks.components.removal import stateful_removal_policy
 from stacks.components.source_tarball import SourceTarball
@@ -56,10 +55,7 @@ class TrainingPipelineStack(Stack):
         super().__init__(scope, id_, **kwargs)
         cfg = env_config
         group = model_package_group_name(cfg.name)
-        artifacts = s3.Bucket.from_bucket_attributes(
-            self, "Artifacts", bucket_arn=Fn.import_value(data.model_artifacts_bucket_arn), encryption_key=data_key
-        )
-        raw = s3.Bucket.from_bucket_attributes(self, "Raw", bucket_arn=Fn.import_value(data.raw_data_bucket_arn))
+        raw, artifacts = data.import_buckets(self, data_key)
 
         code = SourceTarball(self, "TrainingCode", source=SCRIPTS)
         gate = EvaluationGate(
@@ -123,6 +119,7 @@ class TrainingPipelineStack(Stack):
                 ),
             ],
         )
+        tuning_jobs = self.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*")
         pipeline_policy = iam.Policy(
             self,
             "PipelineRunsThisPipeline",
@@ -132,14 +129,14 @@ class TrainingPipelineStack(Stack):
                 iam.PolicyStatement(
                     sid="FollowTuningJobs",
                     actions=["sagemaker:ListTrainingJobsForHyperParameterTuningJob"],
-                    resources=[self.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*")],
+                    resources=[tuning_jobs],
                 ),
             ],
         )
         acknowledge(
             pipeline_policy,
             "Tuning job names are generated per pipeline execution; scoped to tuning jobs in this account and region.",
-            f"AwsSolutions-IAM5[Resource::{finding_arn(self, 'sagemaker', 'hyper-parameter-tuning-job/*')}]",
+            f"AwsSolutions-IAM5[Resource::{tuning_jobs}]",
         )
         for policy in (code_read, pipeline_policy):
             acknowledge(

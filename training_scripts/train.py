@@ -23,9 +23,9 @@ import re
 import shutil
 import socket
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import xgboost as xgb
@@ -128,7 +128,8 @@ def latest_checkpoint(directory: Path) -> Optional[Path]:
     return max(found)[1] if found else None
 
 
-def cluster_context(args: argparse.Namespace):
+@contextmanager
+def cluster_context(args: argparse.Namespace) -> Iterator[None]:
     """The collective over SM_HOSTS, or nothing for a single host.
 
     The first host starts the tracker on --tracker_port; every host (the first included)
@@ -136,7 +137,8 @@ def cluster_context(args: argparse.Namespace):
     """
     hosts = sm_contract.hosts()
     if len(hosts) == 1:
-        return nullcontext(None)
+        yield
+        return
     rank = hosts.index(sm_contract.current_host())
     tracker_ip = socket.gethostbyname(hosts[0])
     tracker = None
@@ -144,30 +146,19 @@ def cluster_context(args: argparse.Namespace):
         tracker = RabitTracker(n_workers=len(hosts), host_ip=tracker_ip, port=args.tracker_port, sortby="task")
         tracker.start()
         print(f"tracker listening on {tracker_ip}:{args.tracker_port} for {len(hosts)} hosts", flush=True)
-    communicator = collective.CommunicatorContext(
-        dmlc_communicator="rabit",
-        dmlc_tracker_uri=tracker_ip,
-        dmlc_tracker_port=args.tracker_port,
-        dmlc_task_id=str(rank),
-        dmlc_retry=30,
-        dmlc_timeout=600,
-    )
-    return _Cluster(communicator, tracker)
-
-
-class _Cluster:
-    def __init__(self, communicator, tracker) -> None:
-        self.communicator, self.tracker = communicator, tracker
-
-    def __enter__(self):
-        self.communicator.__enter__()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.communicator.__exit__(*exc_info)
-        if self.tracker is not None:
-            self.tracker.wait_for()
-        return False
+    try:
+        with collective.CommunicatorContext(
+            dmlc_communicator="rabit",
+            dmlc_tracker_uri=tracker_ip,
+            dmlc_tracker_port=args.tracker_port,
+            dmlc_task_id=str(rank),
+            dmlc_retry=30,
+            dmlc_timeout=600,
+        ):
+            yield
+    finally:
+        if tracker is not None:
+            tracker.wait_for()
 
 
 def train(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import acknowledge, finding_arn
+from stacks.compliance import acknowledge
 from stacks.components.log_retention import retention_days
 
 CODE = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
@@ -99,7 +99,7 @@ class EvaluationGate(Construct):
             "AwsSolutions-IAM5[Action::s3:GetBucket*]",
             "AwsSolutions-IAM5[Action::s3:List*]",
             f"AwsSolutions-IAM5[Resource::{artifacts_export}/pipelines/*]",
-            f"AwsSolutions-IAM5[Resource::{finding_arn(self, 'sagemaker', f'model-package/{model_package_group}/*')}]",
+            f"AwsSolutions-IAM5[Resource::{packages_arn}]",
             "AwsSolutions-IAM5[Resource::*]",
         )
         acknowledge(

@@ -10,7 +10,6 @@ import importlib.metadata
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from local.emulator import free_port
 from stacks.pipeline_definition import METRIC_DEFINITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,12 +235,6 @@ def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
     assert f"resuming from checkpoint {latest.name} after 11 rounds" in out
     assert len(re.findall(r"^\[\d+\]\t", out, flags=re.M)) == 1
     assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == 12
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout: float = 60) -> None:
