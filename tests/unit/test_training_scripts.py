@@ -424,7 +424,7 @@ def test_inference_answers_csv_and_json(pipeline_run):
         ("a,b", "text/csv", "row 1 has a value that is not a number"),
         ("{not json", "application/json", "request body is not valid JSON"),
         ('{"rows": []}', "application/json", 'JSON body must be {"instances"'),
-        ("", "text/csv", "request has no rows"),
+        ("", "text/csv", "request body is empty"),
         ("1,2", "application/x-parquet", "content type 'application/x-parquet' is not supported"),
     ],
 )

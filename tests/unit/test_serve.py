@@ -1,0 +1,206 @@
+"""The local inference server (training_scripts/serve.py) keeps SageMaker's hosting contract.
+
+A small model trained here on synthetic rows is served on a free loopback port; requests go
+over real HTTP. Bad input gets a 4xx with a message and the server keeps answering.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "training_scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import inference  # noqa: E402
+import serve  # noqa: E402
+
+FEATURES = 7
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, FEATURES))
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=400) > 0).astype(float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1}, xgb.DMatrix(x, label=y), 20)
+    directory = tmp_path_factory.mktemp("model")
+    booster.save_model(str(directory / inference.MODEL_FILE))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    running = serve.start(str(model_dir))
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+@pytest.fixture
+def rows() -> np.ndarray:
+    return np.random.default_rng(11).normal(size=(5, FEATURES)).round(4)
+
+
+def call(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+
+def csv_body(rows: np.ndarray) -> bytes:
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+
+
+def expected(model_dir: Path, rows: np.ndarray) -> np.ndarray:
+    booster = xgb.Booster()
+    booster.load_model(str(model_dir / inference.MODEL_FILE))
+    return booster.predict(xgb.DMatrix(rows))
+
+
+def test_ping_answers_200_once_the_model_is_loaded(server):
+    assert call(server, "GET", "/ping")[0] == 200
+
+
+def test_csv_request_returns_one_probability_a_row(server, model_dir, rows):
+    status, content_type, body = call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})
+    assert (status, content_type) == (200, "text/csv")
+    assert [float(v) for v in body.split()] == pytest.approx(expected(model_dir, rows), abs=1e-6)
+
+
+def test_json_request_and_json_accept(server, model_dir, rows):
+    for payload in ({"instances": rows.tolist()}, rows.tolist()):
+        status, content_type, body = call(
+            server, "POST", "/invocations", json.dumps(payload).encode(),
+            {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"},
+        )
+        assert (status, content_type) == (200, "application/json")
+        assert json.loads(body)["predictions"] == pytest.approx(expected(model_dir, rows), abs=1e-6)
+
+
+def test_missing_values_are_missing_not_errors(server, model_dir, rows):
+    holes = rows.copy()
+    holes[0, 2] = np.nan
+    body = csv_body(rows).split(b"\n")
+    body[0] = b",".join(b"" if i == 2 else cell for i, cell in enumerate(body[0].split(b",")))
+    status, _, answer = call(server, "POST", "/invocations", b"\n".join(body), {"Content-Type": "text/csv"})
+    assert status == 200
+    assert [float(v) for v in answer.split()] == pytest.approx(expected(model_dir, holes), abs=1e-6)
+
+
+BIG = b"1," * (inference.MAX_BODY_BYTES // 2 + 1)
+
+
+@pytest.mark.parametrize(
+    "body, headers, status, message",
+    [
+        (b"1,2,3", {"Content-Type": "text/csv"}, 400, f"rows have 3 features; this model expects {FEATURES}"),
+        (b"1,2,3,4,5,6,7\n1,2", {"Content-Type": "text/csv"}, 400, "row 2 has 2 features, row 1 has 7"),
+        (b"1,2,x,4,5,6,7", {"Content-Type": "text/csv"}, 400, "row 1 has a value that is not a number"),
+        (b"", {"Content-Type": "text/csv"}, 400, "request body is empty"),
+        (b"\n \n", {"Content-Type": "text/csv"}, 400, "request body is empty"),
+        (b"\xff\xfe,1", {"Content-Type": "text/csv"}, 400, "request body is not UTF-8 text"),
+        (b"{not json", {"Content-Type": "application/json"}, 400, "request body is not valid JSON"),
+        (b'{"rows": []}', {"Content-Type": "application/json"}, 400, 'JSON body must be {"instances"'),
+        (b'{"instances": []}', {"Content-Type": "application/json"}, 400, "request has no rows"),
+        (b'[[true, 1, 2, 3, 4, 5, 6]]', {"Content-Type": "application/json"}, 400, "not a number"),
+        (b"1,2", {"Content-Type": "application/x-parquet"}, 415, "content type 'application/x-parquet' is not supported"),
+        (b"1,2,3,4,5,6,7", {"Content-Type": "text/csv", "Accept": "image/png"}, 406, "accept type 'image/png'"),
+        (BIG, {"Content-Type": "text/csv"}, 413, f"the limit is {inference.MAX_BODY_BYTES}"),
+    ],
+    ids=["columns", "ragged", "non-numeric", "empty", "blank", "not-utf8", "bad-json", "json-shape", "no-rows",
+         "json-bool", "content-type", "accept", "oversized"],
+)
+def test_bad_input_gets_a_4xx_with_a_message_and_the_server_keeps_serving(server, rows, body, headers, status, message):
+    got, content_type, answer = call(server, "POST", "/invocations", body, headers)
+    assert (got, content_type) == (status, "application/json")
+    assert message in json.loads(answer)["message"]
+    assert call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})[0] == 200
+
+
+def test_keep_alive_connection_survives_a_bad_request(server, rows):
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    statuses = []
+    for body in (b"nonsense", csv_body(rows), b"", csv_body(rows)):
+        connection.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
+    connection.close()
+    assert statuses == [400, 200, 400, 200]
+
+
+def test_unknown_paths_and_methods(server):
+    assert call(server, "GET", "/invocations")[0] == 404
+    assert call(server, "POST", "/predict", b"1")[0] == 404
+    status, _, answer = call(server, "PUT", "/invocations", b"1")
+    assert status == 405 and "POST /invocations" in json.loads(answer)["message"]
+
+
+def test_a_bug_in_the_model_is_a_500_and_the_server_keeps_serving(server, rows, monkeypatch):
+    def broken(features, model):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(inference, "predict_fn", broken)
+    status, _, answer = call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})
+    assert status == 500 and "boom" not in answer.decode()
+    monkeypatch.undo()
+    assert call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})[0] == 200
+
+
+def test_command_line_refuses_a_missing_model_and_a_taken_port(tmp_path, server, model_dir):
+    missing = subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [f"serve: cannot load the model: no xgboost-model.json in {tmp_path}; "
+                                                   "the model archive must come from train.py"]
+    taken = subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(model_dir),
+                            "--port", str(server.server_address[1])], capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 1
+    assert taken.stderr.startswith(f"serve: cannot listen on 127.0.0.1:{server.server_address[1]}:")
+
+
+def test_inside_the_container_errors_become_responses_with_their_status(monkeypatch, model_dir):
+    """SageMaker's XGBoost container answers raised errors with 500 but passes a returned response on."""
+
+    class Response:
+        def __init__(self, response=None, status=200, mimetype=None):
+            self.response, self.status, self.mimetype = response, status, mimetype
+
+    fake = {name: types.ModuleType(name) for name in
+            ("sagemaker_containers", "sagemaker_containers.beta", "sagemaker_containers.beta.framework",
+             "sagemaker_containers.beta.framework.worker")}
+    fake["sagemaker_containers.beta.framework.worker"].Response = Response
+    for name, module in fake.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    try:
+        container = importlib.reload(inference)
+        model = container.model_fn(str(model_dir))
+        for body, content_type, accept, status in (
+            (b"1,2", "text/csv", "text/csv", 400),
+            (b"a,b", "text/csv", "text/csv", 400),
+            (b"1", "text/plain", "text/csv", 415),
+            (b"1,2,3,4,5,6,7", "text/csv", "image/png", 406),
+        ):
+            answer = container.output_fn(container.predict_fn(container.input_fn(body, content_type), model), accept)
+            assert isinstance(answer, Response) and answer.status == status and answer.mimetype == "application/json"
+            assert json.loads(answer.response)["message"]
+        good, content_type = container.output_fn(container.predict_fn(container.input_fn(b"1,2,3,4,5,6,7", "text/csv"), model), "text/csv")
+        assert content_type == "text/csv" and 0 <= float(good) <= 1
+    finally:
+        monkeypatch.undo()
+        importlib.reload(inference)

@@ -1,0 +1,161 @@
+"""A small HTTP server that keeps SageMaker's hosting contract, for local mode and tests.
+
+    GET  /ping          200 once the model is loaded
+    POST /invocations   text/csv or application/json rows in; predictions out (Accept: text/csv
+                        or application/json)
+
+It calls the same model_fn / input_fn / predict_fn / output_fn that SageMaker's XGBoost
+container calls (inference.py, shipped inside the model), so what answers here answers
+there. Bad input gets a 4xx with a one-line message and the server keeps serving; an
+unexpected error gets a 500 and is logged. Port: --port, else SAGEMAKER_BIND_TO_PORT, else 8080.
+
+    python serve.py --model-dir /opt/ml/model [--host 127.0.0.1] [--port 8080]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import inference  # noqa: E402
+
+LOG = logging.getLogger("serve")
+DEFAULT_PORT = 8080
+#: A refused body up to this size is read and dropped so that the client sees the 4xx answer.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class InferenceServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Benchmarks and load tests open many connections at once; the default backlog of 5 drops some.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], model_dir: str) -> None:
+        self.model = inference.model_fn(model_dir)
+        self.model_dir = model_dir
+        super().__init__(address, InvocationHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class InvocationHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection for many requests
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the body then waits
+    # for the client's delayed ACK: 40 ms a request on Linux loopback.
+    disable_nagle_algorithm = True
+    server: InferenceServer
+
+    def do_GET(self) -> None:
+        if self.path != "/ping":
+            return self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path!r}; GET /ping or POST /invocations")
+        self._send(HTTPStatus.OK, b"", "text/plain")
+
+    def do_POST(self) -> None:
+        if self.path != "/invocations":
+            self._drain()
+            return self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path!r}; POST /invocations")
+        try:
+            body = self._read_body()
+            features = inference.input_fn(body, self.headers.get("Content-Type", inference.CSV))
+            predictions = inference.predict_fn(features, self.server.model)
+            answer, content_type = inference.output_fn(predictions, self.headers.get("Accept", inference.CSV))
+        except inference.RequestError as error:
+            return self._send(error.status, error.to_json().encode("utf-8"), inference.JSON)
+        except Exception:  # noqa: BLE001 - the server must outlive a bug in one request
+            LOG.exception("invocation failed")
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "the model failed on this request; see the server log")
+        self._send(HTTPStatus.OK, answer.encode("utf-8"), content_type)
+
+    def do_PUT(self) -> None:
+        self._drain()
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed; GET /ping or POST /invocations")
+
+    do_DELETE = do_PATCH = do_PUT
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise inference.RequestError("Content-Length is required (a non-negative integer)", HTTPStatus.LENGTH_REQUIRED)
+        size = int(length)
+        if size > inference.MAX_BODY_BYTES:
+            self._drain()
+            raise inference.RequestError(
+                f"request body is {size} bytes; the limit is {inference.MAX_BODY_BYTES}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            )
+        return self.rfile.read(size)
+
+    def _drain(self) -> None:
+        """Read and drop a body we will not use, so the client gets our answer instead of a reset."""
+        length = self.headers.get("Content-Length", "0")
+        size = int(length) if length.isdigit() else 0
+        if size > DRAIN_LIMIT_BYTES:  # not worth reading: answer, then hang up
+            self.close_connection = True
+            return
+        while size > 0:
+            chunk = self.rfile.read(min(size, 1 << 16))
+            if not chunk:
+                break
+            size -= len(chunk)
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, inference.RequestError(message, status).to_json().encode("utf-8"), inference.JSON)
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        LOG.debug("%s " + format, self.address_string(), *args)
+
+
+def start(model_dir: str, host: str = "127.0.0.1", port: int = 0) -> InferenceServer:
+    """Serve in a background thread (port 0: any free port); stop with server.shutdown()."""
+    server = InferenceServer((host, port), model_dir)
+    threading.Thread(target=server.serve_forever, name="inference-server", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT)))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        server = InferenceServer((args.host, args.port), args.model_dir)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"serve: cannot load the model: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"serve: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 1
+    LOG.info("serving %s at %s", args.model_dir, server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
