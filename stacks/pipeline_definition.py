@@ -161,7 +161,7 @@ class DefinitionBuilder:
              "--categorical-columns", ",".join(data.categorical_columns),
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
-            ["train", "validation", "test", "metadata"],
+            ["train", "validation", "test", "metadata", "baseline"],
         )
 
     def channels(self) -> list[dict]:
@@ -317,9 +317,23 @@ class DefinitionBuilder:
                     "SupportedResponseMIMETypes": CONTENT_TYPES,
                     "SupportedTransformInstanceTypes": list(self.cfg.transform_instance_types),
                 },
-                "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": self.evaluation_report_uri()}}},
+                "ModelMetrics": {
+                    "ModelQuality": {"Statistics": self.report(self.evaluation_report_uri())},
+                    "ModelDataQuality": self.data_quality_baseline(),
+                },
+                # What Model Monitor compares captured requests with once this version serves.
+                "DriftCheckBaselines": {"ModelDataQuality": self.data_quality_baseline()},
             },
         }
+
+    @staticmethod
+    def report(uri) -> dict:
+        return {"ContentType": "application/json", "S3Uri": uri}
+
+    def data_quality_baseline(self) -> dict:
+        """preprocess.py's Model Monitor baseline of the training features."""
+        prefix = output_uri("Preprocess", "baseline")
+        return {"Statistics": self.report(join(prefix, "statistics.json")), "Constraints": self.report(join(prefix, "constraints.json"))}
 
     def create_model(self) -> dict:
         return {

@@ -12,7 +12,9 @@ and locally with the same arguments. What it does, in order:
   later encodes as all zeros;
 - writes train (in --train-shards files, for ShardedByS3Key across training instances),
   validation and test as label-first headerless CSVs, and metadata/features.json that
-  records the feature order, medians and categories for serving and lineage.
+  records the feature order, medians and categories for serving and lineage;
+- writes baseline/statistics.json and baseline/constraints.json, Model Monitor's
+  data-quality baseline of the training features (baseline.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from baseline import data_quality_baseline
 from sm_contract import InputError, csv_files, run_main, write_json
 
 PROCESSING = Path("/opt/ml/processing")
@@ -176,7 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         )
     encoder = FeatureEncoder(x_train, requested)
     out = args.output_dir
-    write_split(encoder.transform(x_train), y_train, out / "train", shards=args.train_shards)
+    train_features = encoder.transform(x_train)
+    write_split(train_features, y_train, out / "train", shards=args.train_shards)
     write_split(encoder.transform(x_val), y_val, out / "validation")
     write_split(encoder.transform(x_test), y_test, out / "test")
     write_json(
@@ -189,6 +193,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             "seed": args.seed,
         },
     )
+    statistics, constraints = data_quality_baseline(train_features.to_numpy(dtype=np.float64))
+    write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
+    write_json(out / "baseline" / "constraints.json", constraints)
     print(
         f"preprocessed {len(table)} rows into {len(encoder.feature_names)} features: "
         f"train {len(y_train)}, validation {len(y_val)}, test {len(y_test)} "

@@ -134,9 +134,10 @@ def check_binary_labels(labels: np.ndarray, what: str) -> None:
         raise InputError(f"{what}: label {float(bad[0]):g} is not 0 or 1; binary models need 0/1 labels in the first column")
 
 
-def write_json(path: Path, payload: object) -> None:
+def write_json(path: Path, payload: object, compact: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    layout = {"separators": (",", ":")} if compact else {"indent": 2}
+    path.write_text(json.dumps(payload, sort_keys=True, allow_nan=False, **layout) + "\n")
 
 
 def run_main(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Sequence[str]] = None) -> None:

@@ -286,6 +286,15 @@ def test_registration_carries_metrics_serving_code_and_approval():
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert "evaluation.json" in statistics["S3Uri"]["Std:Join"]["Values"]
+    # Model Monitor's data-quality baseline, from preprocess.py's "baseline" output, travels with the version.
+    baseline = {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
+    expected = {name.title(): {"ContentType": "application/json",
+                               "S3Uri": {"Std:Join": {"On": "/", "Values": [baseline, f"{name}.json"]}}}
+                for name in ("statistics", "constraints")}
+    assert register["ModelMetrics"]["ModelDataQuality"] == expected
+    assert register["DriftCheckBaselines"] == {"ModelDataQuality": expected}
+    outputs = step(build_definition(CONFIGS["dev"], RESOURCES), "Preprocess")["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "metadata", "baseline"]
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}

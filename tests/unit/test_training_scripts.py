@@ -13,19 +13,18 @@ import re
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from local.emulator import free_port
 from stacks.pipeline_definition import METRIC_DEFINITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "training_scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+import baseline  # noqa: E402
 import evaluate  # noqa: E402
 import inference  # noqa: E402
 import preprocess  # noqa: E402
@@ -98,10 +97,51 @@ def test_preprocess_writes_label_first_headerless_stratified_splits(pipeline_run
     assert meta["positives"]["train"] + meta["positives"]["validation"] + meta["positives"]["test"] == 348
 
 
+def test_preprocess_writes_the_data_quality_baseline_of_the_training_features(pipeline_run):
+    splits = pipeline_run["splits"]
+    features = read_rows(splits / "train")[:, 1:]
+    statistics = json.loads((splits / "baseline" / "statistics.json").read_text())
+    constraints = json.loads((splits / "baseline" / "constraints.json").read_text())
+    assert statistics["dataset"] == {"item_count": len(features)}
+    assert [f["name"] for f in statistics["features"]] == [f"_c{i}" for i in range(features.shape[1])]  # request columns
+    for index, feature in enumerate(statistics["features"]):
+        numbers, column = feature["numerical_statistics"], features[:, index]
+        assert numbers["common"] == {"num_present": len(column), "num_missing": 0}
+        assert numbers["mean"] == pytest.approx(column.mean()) and numbers["std_dev"] == pytest.approx(column.std())
+        assert (numbers["min"], numbers["max"]) == (column.min(), column.max())
+        kll = numbers["distribution"]["kll"]
+        assert sum(b["count"] for b in kll["buckets"]) == len(column)
+        assert baseline.sketch_weight(kll["sketch"]["data"]) == len(column)
+        assert all(len(level) <= baseline.SKETCH_K for level in kll["sketch"]["data"])
+    assert {f["inferred_type"] for f in constraints["features"]} <= {"Integral", "Fractional"}
+    assert all(f["completeness"] == 1.0 and f["num_constraints"] == {"is_non_negative": True} for f in constraints["features"])
+    assert constraints["monitoring_config"]["distribution_constraints"]["perform_comparison"] == "Enabled"
+
+
+def test_baseline_sketch_estimates_quantiles_and_counts_missing_values():
+    rng = np.random.default_rng(3)
+    values = rng.normal(10, 2, size=20_000)
+    levels = baseline.kll_sketch(values)
+    assert baseline.sketch_weight(levels) == len(values) and all(len(level) <= baseline.SKETCH_K for level in levels)
+    for q in (0.1, 0.5, 0.9):
+        assert baseline.sketch_quantile(levels, q) == pytest.approx(np.quantile(values, q), abs=0.1)
+    matrix = np.array([[1.0, -2.5], [np.nan, 0.5], [3.0, 1.5], [np.nan, np.nan]])
+    statistics, constraints = baseline.data_quality_baseline(matrix)
+    first, second = statistics["features"]
+    assert first["inferred_type"] == "Integral" and second["inferred_type"] == "Fractional"
+    assert first["numerical_statistics"]["common"] == {"num_present": 2, "num_missing": 2}
+    assert [c["completeness"] for c in constraints["features"]] == [0.5, 0.75]
+    assert [c["num_constraints"]["is_non_negative"] for c in constraints["features"]] == [True, False]
+    assert baseline.data_quality_baseline(matrix) == (statistics, constraints)  # deterministic
+    with pytest.raises(ValueError, match="non-empty two-dimensional"):
+        baseline.data_quality_baseline(np.empty((0, 3)))
+
+
 def test_preprocess_is_deterministic(pipeline_run, tmp_path):
     raw = pipeline_run["root"] / "processing" / "input" / "raw"
     preprocess.main(["--input-dir", str(raw), "--output-dir", str(tmp_path)])
-    for name in ("train/train.csv", "validation/validation.csv", "test/test.csv", "metadata/features.json"):
+    for name in ("train/train.csv", "validation/validation.csv", "test/test.csv", "metadata/features.json",
+                 "baseline/statistics.json", "baseline/constraints.json"):
         assert (tmp_path / name).read_bytes() == (pipeline_run["splits"] / name).read_bytes(), name
 
 
@@ -235,73 +275,6 @@ def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
     assert f"resuming from checkpoint {latest.name} after 11 rounds" in out
     assert len(re.findall(r"^\[\d+\]\t", out, flags=re.M)) == 1
     assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == 12
-
-
-def wait_for_line(path: Path, text: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in path.read_text():
-        assert process.poll() is None and time.monotonic() < deadline, path.read_text()
-        time.sleep(0.05)
-
-
-def start_hosts(tmp_path: Path, shards: list[Path], validation: Path, extra: list[str]) -> list[tuple[int, str]]:
-    """train.py on two local hosts (each with its own shard), the first started first; (rc, log) each."""
-    hosts = ["localhost", "127.0.0.1"]  # two names for this machine: SM_HOSTS as SageMaker lists algo-1, algo-2
-    port = str(free_port())
-    workers, logs = [], []
-    for rank, host in enumerate(hosts):
-        env = sm_env(tmp_path / f"host-{rank}", shards[rank], validation, SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host)
-        logs.append(tmp_path / f"host-{rank}.log")
-        with logs[-1].open("w") as log:
-            workers.append(subprocess.Popen(
-                [sys.executable, "train.py", "--tracker_port", port, "--checkpoint_dir", str(tmp_path / "none"), *extra],
-                cwd=SCRIPTS, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            ))
-        if rank == 0:  # joining before the tracker listens only costs the second host retries
-            wait_for_line(logs[0], "tracker listening on", workers[0])
-    for worker in workers:
-        worker.wait(timeout=180)
-    return [(w.returncode, log.read_text()) for w, log in zip(workers, logs)]
-
-
-def test_a_host_with_bad_input_fails_both_hosts_with_one_line_each(pipeline_run, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    shard = tmp_path / "shard"
-    shard.mkdir()
-    (shard / "part.csv").write_bytes((pipeline_run["splits"] / "train" / "train.csv").read_bytes())
-    (rc0, out0), (rc1, out1) = start_hosts(tmp_path, [shard, empty], pipeline_run["splits"] / "validation", [])
-    assert (rc0, rc1) == (1, 1)
-    assert "error: train channel is empty" in out1
-    assert "error: the training collective failed on host localhost" in out0
-    assert "Traceback" not in out0 + out1
-    assert (tmp_path / "host-0" / "output" / "failure").read_text().startswith("the training collective failed")
-
-
-def test_two_hosts_train_one_model_through_the_collective(pipeline_run, tmp_path):
-    """Two local workers, each with its own shard (ShardedByS3Key), through train.py's cluster path."""
-    shards = tmp_path / "splits"
-    preprocess.main(["--input-dir", str(pipeline_run["root"] / "processing" / "input" / "raw"),
-                     "--output-dir", str(shards), "--train-shards", "2"])
-    shard_dirs = []
-    for rank in range(2):
-        shard_dirs.append(tmp_path / f"shard-{rank}")
-        shard_dirs[-1].mkdir()
-        (shard_dirs[-1] / "part.csv").write_bytes((shards / "train" / f"part-0000{rank}.csv").read_bytes())
-    # Few rounds: on one machine every round's allreduce costs ~0.1 s.
-    results = start_hosts(tmp_path, shard_dirs, shards / "validation", ["--num_round", "12", "--early_stopping_rounds", "0"])
-    assert [rc for rc, _ in results] == [0, 0], results
-    first_out = results[0][1]
-    assert "train_rows:4075 hosts:2 device:cpu" in first_out  # both shards, counted across the cluster
-    assert (tmp_path / "host-0" / "model" / "xgboost-model.json").is_file()
-    assert not (tmp_path / "host-1" / "model").exists()  # one model, written by the first host
-    meta = json.loads((tmp_path / "host-0" / "model" / "metadata.json").read_text())
-    assert meta["trained_on"] == {"device": "cpu", "hosts": 2}
-    booster = inference.model_fn(str(tmp_path / "host-0" / "model"))
-    features, labels = train.sm_contract.read_label_first_csv(shards / "test", "test")
-    from sklearn.metrics import roc_auc_score
-
-    assert roc_auc_score(labels, inference.predict_fn(features, booster)) > 0.7
 
 
 # --- evaluate ------------------------------------------------------------------------------
