@@ -47,6 +47,9 @@ def main() -> int:
         # One line, no traceback: the message names file, field, value and what is allowed.
         print(f"config error: {exc}", file=sys.stderr)
         return 1
+    for stage in app.node.children:
+        for notice in getattr(stage, "notices", ()):
+            print(notice, file=sys.stderr)
     app.synth()
     return 0
 

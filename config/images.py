@@ -55,7 +55,15 @@ def debugger_rules_image(region: str) -> str:
     return _uri(entry["registries"], entry["repository"], "latest", region, "Debugger rules")
 
 
-def _uri(registries: dict, repository: str, tag: str, region: str, what: str) -> str:
+def model_monitor_image(region: str) -> str:
+    """Model Monitor's analyzer, which runs data-quality monitoring jobs. The SDK names it without
+    a tag (the registry's default), and so do we."""
+    entry = _table("model-monitor")["versions"][""]
+    return _uri(entry["registries"], entry["repository"], None, region, "Model Monitor analyzer")
+
+
+def _uri(registries: dict, repository: str, tag: str | None, region: str, what: str) -> str:
     if region not in registries:
         raise ValueError(f"{what} images are not published in {region} (allowed: {', '.join(sorted(registries))})")
-    return f"{registries[region]}.dkr.{_ecr_hostname(region)}/{repository}:{tag}"
+    uri = f"{registries[region]}.dkr.{_ecr_hostname(region)}/{repository}"
+    return f"{uri}:{tag}" if tag else uri

@@ -17,9 +17,10 @@ import botocore.session
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from config.base import StrictModel, int_range, one_of
-from config.images import debugger_rules_image, xgboost_image
+from config.images import debugger_rules_image, model_monitor_image, xgboost_image
 from config.instance_types import notebook_instance_types, suggest
 from config.pipeline import PipelineConfig
+from config.serving import ServingConfig
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -168,6 +169,7 @@ class EnvironmentConfig(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     def notebook_zone(self, notebook: NotebookConfig) -> str:
         """The configured zone, else one derived from the name alone (stable across edits of the list)."""
@@ -181,6 +183,10 @@ class EnvironmentConfig(StrictModel):
     def protected(self) -> bool:
         """Stateful resources of protected environments are retained whatever the stack's fate."""
         return self.name.startswith(PROTECTED_ENVIRONMENTS)
+
+    @property
+    def serving_requires_gpu(self) -> bool:
+        return self.protected if self.serving.require_gpu is None else self.serving.require_gpu
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:
@@ -201,6 +207,7 @@ class EnvironmentConfig(StrictModel):
                 debugger_rules_image(self.region)
         except ValueError as exc:
             raise ValueError(f"pipeline: {exc}") from None
+        self._check_serving()
         names = [nb.name for nb in self.notebooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -218,3 +225,38 @@ class EnvironmentConfig(StrictModel):
                     "but network.nat_gateways is 0 (allowed: packages with nat_gateways >= 1, or no packages)"
                 )
         return self
+
+    def _check_serving(self) -> None:
+        serving = self.serving
+        if self.protected:
+            if serving.mode != "instances":
+                raise ValueError(
+                    f"serving.mode: '{serving.mode}' has no GPU, VPC or multi-AZ fleet "
+                    f"(allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: instances)"
+                )
+            for field, value in (("initial_instance_count", serving.initial_instance_count),
+                                 ("autoscaling.min_instances", serving.autoscaling.min_instances)):
+                if value < 2:
+                    raise ValueError(
+                        f"serving.{field}: {value} instance cannot span two Availability Zones "
+                        f"(allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: 2 or more)"
+                    )
+        if self.serving_requires_gpu and not serving.gpu:
+            what = "serverless endpoints have no GPU" if serving.mode == "serverless" else (
+                f"'{serving.instance_type}' has no GPU")
+            why = "require_gpu is true" if serving.require_gpu else f"{self.name} is a protected environment"
+            raise ValueError(
+                f"serving.{'mode' if serving.mode == 'serverless' else 'instance_type'}: {what}, and {why} "
+                "(allowed: a GPU hosting type such as ml.g4dn.xlarge, ml.g5.xlarge, ml.g6.xlarge; or require_gpu: false)"
+            )
+        package = serving.model_package
+        if package and (package["region"], package["account"]) != (self.region, self.account):
+            raise ValueError(
+                f"serving.model_package_arn: the version is in {package['account']}/{package['region']}, "
+                f"this environment is {self.account}/{self.region} (allowed: a model package of this account and region)"
+            )
+        if serving.mode == "instances" and serving.monitoring.enabled:
+            try:
+                model_monitor_image(self.region)
+            except ValueError as exc:
+                raise ValueError(f"serving.monitoring: {exc}; set monitoring.enabled: false there") from None

@@ -37,10 +37,12 @@ JOB_NAMES_REASON = (
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
 KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+#: Where Model Monitor's jobs write their reports, in the model-artifacts bucket.
+MONITORING_REPORTS_PREFIX = "monitoring"
 
 
 class ExecutionRolesStack(Stack):
-    """Roles for notebooks, processing/training jobs, pipelines and endpoints."""
+    """Roles for notebooks, processing/training jobs, pipelines, endpoints and Model Monitor."""
 
     def __init__(
         self,
@@ -87,6 +89,23 @@ class ExecutionRolesStack(Stack):
         endpoints.allow_sagemaker_metrics()
         endpoints.allow_ecr_pull()
         endpoints.allow_vpc_networking(vpc)
+
+        # Model Monitor's scheduled jobs: read captured requests and the baseline, write reports only.
+        monitoring = SageMakerExecutionRole(self, "Monitoring", description=f"{env_name}: Model Monitor data-quality jobs")
+        artifacts.grant_read(monitoring.role)
+        artifacts.grant_put(monitoring.role, f"{MONITORING_REPORTS_PREFIX}/*")
+        monitoring.acknowledge_grant_wildcards(
+            f"Bucket.grant_read() on the one bucket exported as {data.model_artifacts_bucket_arn} (captured requests and "
+            f"baselines have keys chosen per hour and per pipeline run) and grant_put() under {MONITORING_REPORTS_PREFIX}/ "
+            "only, where the jobs write their reports; KMS data-key use on the data key only.",
+            *READ_GRANT, *KMS_GRANT, "Action::s3:Abort*",
+            f"Resource::{data.model_artifacts_bucket_arn}/*",
+            f"Resource::{data.model_artifacts_bucket_arn}/{MONITORING_REPORTS_PREFIX}/*",
+        )
+        monitoring.allow_log_groups("ProcessingJobs")
+        monitoring.allow_key_grants_for_aws_resources(key)
+        monitoring.allow_sagemaker_metrics()
+        monitoring.allow_vpc_networking(vpc)
 
         # Pipelines: orchestrate jobs and register models; the jobs themselves touch the data.
         pipelines = SageMakerExecutionRole(self, "Pipelines", description=f"{env_name}: SageMaker Pipelines executions")
@@ -142,7 +161,7 @@ class ExecutionRolesStack(Stack):
         notebooks.allow_vpc_networking(vpc)
         notebooks.allow_pass_role(jobs.role)
 
-        for role in (jobs, endpoints, pipelines, notebooks):
+        for role in (jobs, endpoints, monitoring, pipelines, notebooks):
             acknowledge(
                 role.role,
                 "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
@@ -152,5 +171,6 @@ class ExecutionRolesStack(Stack):
 
         self.jobs_role: iam.IRole = jobs.role
         self.endpoints_role: iam.IRole = endpoints.role
+        self.monitoring_role: iam.IRole = monitoring.role
         self.pipelines_role: iam.IRole = pipelines.role
         self.notebooks_role: iam.IRole = notebooks.role

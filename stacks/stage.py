@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage, Tags
+from aws_cdk import Annotations, Environment, Stage, Tags
 from constructs import Construct
 
 from config import EnvironmentConfig
@@ -11,16 +11,19 @@ from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.notebook_stack import NotebookStack, notebook_instance_name
 from stacks.roles_stack import ExecutionRolesStack
+from stacks.serving_stack import ServingStack
 from stacks.training_pipeline_stack import TrainingPipelineStack
 
 
 class PlatformStage(Stage):
-    """Data → Network → Roles → Notebooks and TrainingPipeline, for one environment (stacks deploy in that order)."""
+    """Data → Network → Roles → Notebooks, TrainingPipeline → Serving, for one environment (stacks deploy in that order)."""
 
     def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig) -> None:
         super().__init__(scope, id_, env=Environment(account=env_config.account, region=env_config.region))
         cfg = env_config
         tags = {"environment": cfg.name, **cfg.tags}
+        #: One-line messages for whoever runs synth (app.py prints them; the CDK CLI shows only warnings).
+        self.notices: list[str] = []
 
         self.data = DataStack(
             self, "Data", env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
@@ -68,6 +71,30 @@ class PlatformStage(Stage):
             description=f"{cfg.name}: SageMaker training pipeline, evaluation gate and notifications",
         )
         self.training.add_stack_dependency(self.data)
+        self.serving = None
+        if cfg.serving.model_package_arn:
+            self.serving = ServingStack(
+                self,
+                "Serving",
+                env_config=cfg,
+                data=self.data.exports,
+                data_key=self.data.key,
+                vpc=self.network.vpc,
+                workload_subnets=self.network.workload_subnets,
+                workload_security_group=self.network.workload_security_group,
+                endpoints_role=self.roles.endpoints_role,
+                monitoring_role=self.roles.monitoring_role,
+                topic=self.training.topic,
+                description=f"{cfg.name}: real-time endpoint, autoscaling, rollout alarms, data capture and monitoring",
+            )
+            self.serving.add_stack_dependency(self.data)
+        else:
+            self.notices.append(
+                f"{cfg.name}: no endpoint declared: serving.model_package_arn is not set in config/{cfg.name}.yaml "
+                "(register a model with the training pipeline, then name its version there)"
+            )
+            # Also in the assembly's metadata, on a stack: annotations on the stage itself reach no manifest.
+            Annotations.of(self.training).add_info(self.notices[-1])
         for key, value in tags.items():
             Tags.of(self).add(key, value)
         add_compliance_checks(self)

@@ -161,8 +161,9 @@ class TrainingPipelineStack(Stack):
             description=f"Encrypts the {cfg.name} training pipeline's notifications",
             removal_policy=stateful_removal_policy(cfg),
         )
-        # EventBridge encrypts what it publishes to the topic with this key.
-        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
+        # EventBridge and CloudWatch alarms (the serving stack's) encrypt what they publish with this key.
+        for service in ("events", "cloudwatch"):
+            key.grant(iam.ServicePrincipal(f"{service}.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
         topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} training pipeline")
         field = events.EventField.from_path
 

@@ -94,3 +94,45 @@ def assembly(tmp_path_factory) -> Assembly:
     outdir = tmp_path_factory.mktemp("cdk.out")
     synth_app(outdir)
     return Assembly(outdir)
+
+
+#: A model version per environment, and the baseline its pipeline run wrote, as a promotion would name them.
+def model_package_arn(env: str, account: str, version: int = 3) -> str:
+    return f"arn:aws:sagemaker:us-east-1:{account}:model-package/{env}-direct-marketing/{version}"
+
+
+def serving_config_dir(target: Path) -> Path:
+    """config/ with a model named in every environment, plus `sandbox`: a CPU fleet of one instance."""
+    import yaml
+
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sorted((ROOT / "config").glob("*.yaml")):
+        data = yaml.safe_load(source.read_text())
+        serving = data.setdefault("serving", {})
+        serving["model_package_arn"] = model_package_arn(source.stem, data["account"])
+        if serving.get("mode", "instances") == "instances":
+            serving.setdefault("monitoring", {})["baseline_prefix"] = f"pipelines/{source.stem}/exec-1/preprocess/baseline"
+        (target / source.name).write_text(yaml.safe_dump(data, sort_keys=False))
+        if source.stem == "dev":
+            data["serving"] = {
+                "model_package_arn": model_package_arn("sandbox", data["account"]),
+                "instance_type": "ml.m5.large",
+                "initial_instance_count": 1,
+                "autoscaling": {"min_instances": 1, "max_instances": 2},
+                "rollout": {"strategy": "linear", "step_percent": 50, "wait_seconds": 60, "termination_wait_seconds": 0,
+                            "max_execution_seconds": 600},
+                "monitoring": {"baseline_prefix": "pipelines/sandbox/exec-1/preprocess/baseline", "schedule": "daily"},
+            }
+            data["notebooks"] = []
+            data["network"]["cidr"] = "10.40.0.0/16"
+            data["tags"]["environment"] = "sandbox"
+            (target / "sandbox.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="session")
+def serving_assembly(tmp_path_factory) -> Assembly:
+    """The app synthesized with a model version named in each environment (config/ names none yet)."""
+    outdir = tmp_path_factory.mktemp("cdk.out.serving")
+    synth_app(outdir, serving_config_dir(tmp_path_factory.mktemp("config")))
+    return Assembly(outdir)

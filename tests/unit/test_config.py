@@ -114,7 +114,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = error_for(tmp_path, {**VALID, "regoin": "us-east-1"})
-    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, pipeline, region, removal_policy, tags)" in message
+    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, pipeline, region, removal_policy, serving, tags)" in message
 
 
 def test_missing_required_field(tmp_path):

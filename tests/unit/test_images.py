@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.images import debugger_rules_image, xgboost_image, xgboost_versions
+from config.images import debugger_rules_image, model_monitor_image, xgboost_image, xgboost_versions
 from config.schema import sagemaker_regions
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
@@ -26,6 +26,17 @@ def test_xgboost_image_matches_the_sdk(image_uris, region, version):
 @pytest.mark.parametrize("region", REGIONS)
 def test_debugger_image_matches_the_sdk(image_uris, region):
     assert debugger_rules_image(region) == image_uris.retrieve("debugger", region=region)
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_model_monitor_image_matches_the_sdk(image_uris, region):
+    if region.startswith("us-gov-"):  # the analyzer is not published there: both refuse
+        with pytest.raises(ValueError):
+            image_uris.retrieve("model-monitor", region=region)
+        with pytest.raises(ValueError, match=f"Model Monitor analyzer images are not published in {region}"):
+            model_monitor_image(region)
+        return
+    assert model_monitor_image(region) == image_uris.retrieve("model-monitor", region=region)
 
 
 def test_regions_without_the_image_are_named_and_the_configured_ones_have_it():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 ENVS = ("dev", "staging", "prod")
-ROLES = ("Jobs", "Endpoints", "Pipelines", "Notebooks")
+ROLES = ("Jobs", "Endpoints", "Monitoring", "Pipelines", "Notebooks")
 
 
 def roles(template) -> dict[str, dict]:
@@ -37,7 +37,7 @@ def template(request, assembly):
     return assembly.template(request.param, "Roles")
 
 
-def test_four_separate_roles_trusting_only_sagemaker_in_this_account(template):
+def test_separate_roles_trusting_only_sagemaker_in_this_account(template):
     found = roles(template)
     assert sorted(found) == sorted(ROLES)
     for name, role in found.items():
@@ -88,6 +88,7 @@ def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
     assert pass_role_targets(template, "Notebooks") == [ids["Jobs"]]
     assert pass_role_targets(template, "Jobs") == []
     assert pass_role_targets(template, "Endpoints") == []
+    assert pass_role_targets(template, "Monitoring") == []
 
 
 def resources_for(statements, action) -> list:

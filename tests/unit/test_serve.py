@@ -11,12 +11,15 @@ import importlib
 import json
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xgboost as xgb
+
+from local.emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "training_scripts"
@@ -162,16 +165,35 @@ def test_a_bug_in_the_model_is_a_500_and_the_server_keeps_serving(server, rows, 
     assert call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})[0] == 200
 
 
-def test_command_line_refuses_a_missing_model_and_a_taken_port(tmp_path, server, model_dir):
-    missing = subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(tmp_path)],
-                             capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 1
-    assert missing.stderr.strip().splitlines() == [f"serve: cannot load the model: no xgboost-model.json in {tmp_path}; "
-                                                   "the model archive must come from train.py"]
-    taken = subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(model_dir),
-                            "--port", str(server.server_address[1])], capture_output=True, text=True, timeout=60)
-    assert taken.returncode == 1
-    assert taken.stderr.startswith(f"serve: cannot listen on 127.0.0.1:{server.server_address[1]}:")
+def test_command_line_refuses_a_missing_model_and_a_taken_port(tmp_path, server, model_dir, capsys):
+    assert serve.main(["--model-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"serve: cannot load the model: no xgboost-model.json in {tmp_path}; the model archive must come from train.py"
+    ]
+    port = server.server_address[1]
+    assert serve.main(["--model-dir", str(model_dir), "--port", str(port)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"serve: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_command_line_serves_on_the_port_it_is_given(model_dir):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(model_dir), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", "/ping")
+                assert connection.getresponse().status == 200
+                break
+            except ConnectionRefusedError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_inside_the_container_errors_become_responses_with_their_status(monkeypatch, model_dir):

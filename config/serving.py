@@ -1,0 +1,230 @@
+"""Typed schema of the serving configuration (the `serving:` block).
+
+Which model version an environment serves is data here: `model_package_arn` names a
+version from the Model Registry, so promotion is a reviewed change to this file. Without
+it no endpoint is declared. Every rule mirrors what SageMaker would reject at deploy time
+(hosting instance types, deployment-guardrail ranges, serverless limits) or what the
+platform promises (GPU where asked, two instances across zones in protected environments).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from config.base import StrictModel, int_range, one_of
+from config.instance_types import allowed_instance_types, suggest
+
+HOSTING_SHAPE = "ProductionVariantInstanceType"
+MONITORING_SHAPE = "ProcessingInstanceType"
+#: SageMaker's model package version ARN: arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>.
+MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,8})$"
+)
+#: An S3 key prefix: no scheme, no leading slash, no "..".
+KEY_PREFIX = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9!_.*'()/-]{1,512}$")
+#: Accelerated hosting families with NVIDIA GPUs (ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...).
+_GPU_FAMILY = re.compile(r"^(?:g|p)\d+[a-z-]*\d*[a-z]*$|^gr\d+$")
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+#: Monitoring schedules SageMaker accepts, by name (cron in UTC; runs start up to 20 minutes late).
+MONITORING_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
+
+
+def is_gpu_instance_type(instance_type: str) -> bool:
+    """True for SageMaker instance types with NVIDIA GPUs (ml.g4dn.xlarge, ml.g5.2xlarge, ml.p4d.24xlarge)."""
+    parts = instance_type.split(".")
+    return len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
+
+
+def _hosting_type(value: str) -> str:
+    allowed = allowed_instance_types(HOSTING_SHAPE)
+    if value not in allowed:
+        hint = suggest(value, allowed)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ValueError(
+            f"not a SageMaker hosting instance type (allowed: botocore's {HOSTING_SHAPE} enum, e.g. "
+            f"ml.g4dn.xlarge, ml.g5.xlarge, ml.m5.large){did_you_mean}"
+        )
+    return value
+
+
+def _processing_type(value: str) -> str:
+    allowed = allowed_instance_types(MONITORING_SHAPE)
+    if value not in allowed:
+        hint = suggest(value, allowed)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ValueError(f"not a SageMaker processing instance type (allowed: botocore's {MONITORING_SHAPE} enum){did_you_mean}")
+    return value
+
+
+def _model_package_arn(value: str) -> str:
+    if not MODEL_PACKAGE_ARN.fullmatch(value):
+        raise ValueError(
+            "not a model package version ARN (allowed: arn:aws:sagemaker:<region>:<12-digit account>:"
+            "model-package/<group>/<version>, as the training pipeline's RegisterModel step prints it)"
+        )
+    return value
+
+
+def _key_prefix(value: str) -> str:
+    if not KEY_PREFIX.fullmatch(value):
+        raise ValueError("must be an S3 key prefix in the model-artifacts bucket, without s3:// or a leading '/' "
+                         "(e.g. pipelines/staging/abc123/baseline)")
+    return value.rstrip("/")
+
+
+def _percent(lo: float, hi: float):
+    def check(value: float) -> float:
+        if not lo <= value <= hi:
+            raise ValueError(f"must be a number in {lo:g}..{hi:g} (percent)")
+        return value
+
+    return AfterValidator(check)
+
+
+class AutoscalingConfig(StrictModel):
+    """Target tracking on the variant's instance count. Cooldowns in seconds."""
+
+    min_instances: Annotated[int, int_range(1, 100)] = 2
+    max_instances: Annotated[int, int_range(1, 100)] = 4
+    #: Target of SageMakerVariantInvocationsPerInstance (invocations a minute per instance).
+    invocations_per_instance: Annotated[int, int_range(1, 1_000_000)] = 1000
+    #: Target average GPU utilization (percent of one GPU) for GPU variants.
+    gpu_utilization_percent: Annotated[int, int_range(10, 100, " percent")] = 70
+    scale_in_cooldown_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 300
+    scale_out_cooldown_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 60
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(f"min_instances: {self.min_instances} exceeds max_instances {self.max_instances} (allowed: min <= max)")
+        return self
+
+
+class RolloutConfig(StrictModel):
+    """Blue/green deployment guardrails: shift traffic in steps, bake, roll back on alarms."""
+
+    strategy: Literal["canary", "linear"] = "canary"
+    #: Canary: the share of capacity that takes traffic first (1-50). Linear: each step's share (10-50).
+    step_percent: Annotated[int, int_range(1, 50, " percent")] = 10
+    #: Time between steps while the alarms watch the new fleet (SageMaker: 0-3600 s).
+    wait_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 300
+    #: Time the old fleet is kept after all traffic moved, for a fast rollback (0-3600 s).
+    termination_wait_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 300
+    #: Upper bound of a whole deployment (SageMaker: 600-28800 s); must exceed the waits.
+    max_execution_seconds: Annotated[int, int_range(600, 28800, " seconds")] = 3600
+
+    @property
+    def total_wait_seconds(self) -> int:
+        steps = 1 if self.strategy == "canary" else math.ceil(100 / self.step_percent) - 1
+        return steps * self.wait_seconds + self.termination_wait_seconds
+
+    @model_validator(mode="after")
+    def _guardrail_ranges(self) -> RolloutConfig:
+        if self.strategy == "linear" and self.step_percent < 10:
+            raise ValueError(f"step_percent: {self.step_percent} is below linear's minimum (allowed for linear: 10..50)")
+        if self.max_execution_seconds <= self.total_wait_seconds:
+            raise ValueError(
+                f"max_execution_seconds: {self.max_execution_seconds} does not exceed the rollout's waits "
+                f"({self.total_wait_seconds} s of steps and termination wait; allowed: more than that, at most 28800)"
+            )
+        return self
+
+
+class AlarmsConfig(StrictModel):
+    """Alarms that notify the project's topic and roll a deployment back."""
+
+    #: Share of invocations answered with a 5xx, over one minute.
+    error_5xx_percent: Annotated[float, _percent(0.01, 100)] = 1.0
+    #: ModelLatency p99 over one minute, in milliseconds (CloudWatch reports microseconds).
+    model_latency_p99_ms: Annotated[int, int_range(1, 60_000, " ms")] = 100
+    #: Consecutive one-minute periods over the threshold before the alarm fires.
+    evaluation_minutes: Annotated[int, int_range(1, 60, " minutes")] = 3
+
+
+class DataCaptureConfig(StrictModel):
+    enabled: bool = True
+    sampling_percentage: Annotated[int, int_range(0, 100, " percent")] = 20
+
+
+class MonitoringConfig(StrictModel):
+    """A Model Monitor data-quality schedule against the training data's baseline."""
+
+    enabled: bool = True
+    #: Key prefix, in the model-artifacts bucket, of the statistics.json and constraints.json that the
+    #: training pipeline's Baseline step wrote for the served model version (see README: Serving).
+    baseline_prefix: Annotated[str, AfterValidator(_key_prefix)] | None = None
+    schedule: Literal["hourly", "daily"] = "hourly"
+    instance_type: Annotated[str, AfterValidator(_processing_type)] = "ml.m5.large"
+    volume_size_gb: Annotated[int, int_range(1, 16384, " GB")] = 20
+    #: SageMaker caps a monitoring job at the schedule's period: 60 minutes for hourly runs.
+    max_runtime_minutes: Annotated[int, int_range(1, 60, " minutes")] = 30
+
+    @property
+    def schedule_expression(self) -> str:
+        return MONITORING_SCHEDULES[self.schedule]
+
+
+class ServerlessConfig(StrictModel):
+    memory_size_mb: Annotated[int, one_of(SERVERLESS_MEMORY_MB)] = 2048
+    max_concurrency: Annotated[int, int_range(1, 200)] = 5
+
+
+class ServingConfig(StrictModel):
+    """The real-time endpoint of one environment."""
+
+    #: The model version to serve; unset: no endpoint is declared (register one first).
+    model_package_arn: Annotated[str, AfterValidator(_model_package_arn)] | None = None
+    #: instances: a provisioned, autoscaled fleet in the VPC. serverless: pay per request (dev only;
+    #: SageMaker offers it without GPUs, VPC, network isolation, data capture or Model Monitor).
+    mode: Literal["instances", "serverless"] = "instances"
+    instance_type: Annotated[str, AfterValidator(_hosting_type)] = "ml.g4dn.xlarge"
+    #: Refuse a non-GPU instance type. Unset: required in protected environments (staging, prod).
+    require_gpu: bool | None = None
+    #: Instances at creation; SageMaker spreads two or more across the VPC's zones.
+    initial_instance_count: Annotated[int, int_range(1, 100)] = 2
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    data_capture: DataCaptureConfig = Field(default_factory=DataCaptureConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    serverless: ServerlessConfig = Field(default_factory=ServerlessConfig)
+
+    @property
+    def gpu(self) -> bool:
+        return self.mode == "instances" and is_gpu_instance_type(self.instance_type)
+
+    @property
+    def model_package(self) -> dict[str, str] | None:
+        match = MODEL_PACKAGE_ARN.fullmatch(self.model_package_arn or "")
+        return match.groupdict() if match else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingConfig:
+        if self.mode == "serverless":
+            for feature, on in (("data_capture", self.data_capture.enabled), ("monitoring", self.monitoring.enabled)):
+                if on:
+                    raise ValueError(
+                        f"{feature}.enabled: SageMaker serverless endpoints have no {feature.replace('_', ' ')} "
+                        f"(allowed with mode serverless: {feature}.enabled: false; or mode: instances)"
+                    )
+            return self
+        scaling = self.autoscaling
+        if not scaling.min_instances <= self.initial_instance_count <= scaling.max_instances:
+            raise ValueError(
+                f"initial_instance_count: {self.initial_instance_count} is outside autoscaling's "
+                f"{scaling.min_instances}..{scaling.max_instances} (allowed: min_instances <= count <= max_instances)"
+            )
+        if self.monitoring.enabled and not self.data_capture.enabled:
+            raise ValueError("monitoring.enabled: Model Monitor reads captured requests, but data_capture.enabled is false "
+                             "(allowed: both on, or monitoring off)")
+        if self.monitoring.enabled and self.model_package_arn and not self.monitoring.baseline_prefix:
+            raise ValueError(
+                "monitoring.baseline_prefix: required to monitor a model: the key prefix of the baseline the "
+                "training pipeline wrote for this version (its ModelMetrics.ModelDataQuality in the registry)"
+            )
+        return self

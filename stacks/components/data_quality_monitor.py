@@ -1,0 +1,104 @@
+"""A Model Monitor data-quality schedule: captured requests against the training baseline.
+
+Every run (hourly or daily) SageMaker's analyzer reads the hour of requests the endpoint
+captured, compares them with the baseline that preprocess.py computed from the training
+features (statistics.json, constraints.json), writes a violations report and emits
+CloudWatch metrics. The job runs in the VPC, network-isolated, encrypted with the data key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from config.instance_types import has_local_nvme
+from config.serving import MonitoringConfig
+
+PROCESSING = "/opt/ml/processing"
+
+
+class DataQualityMonitor(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        endpoint: sagemaker.CfnEndpoint,
+        endpoint_name: str,
+        monitoring: MonitoringConfig,
+        image_uri: str,
+        baseline_uri: str,
+        reports_uri: str,
+        role: iam.IRole,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+    ) -> None:
+        super().__init__(scope, id_)
+        cfn = sagemaker.CfnDataQualityJobDefinition
+        volume_key = {} if has_local_nvme(monitoring.instance_type) else {"volume_kms_key_id": key.key_arn}
+        properties = dict(
+            data_quality_app_specification=cfn.DataQualityAppSpecificationProperty(image_uri=image_uri),
+            data_quality_baseline_config=cfn.DataQualityBaselineConfigProperty(
+                constraints_resource=cfn.ConstraintsResourceProperty(s3_uri=f"{baseline_uri}/constraints.json"),
+                statistics_resource=cfn.StatisticsResourceProperty(s3_uri=f"{baseline_uri}/statistics.json"),
+            ),
+            data_quality_job_input=cfn.DataQualityJobInputProperty(
+                endpoint_input=cfn.EndpointInputProperty(
+                    endpoint_name=endpoint_name,
+                    local_path=f"{PROCESSING}/input/endpoint",
+                    s3_input_mode="File",
+                    s3_data_distribution_type="FullyReplicated",
+                )
+            ),
+            data_quality_job_output_config=cfn.MonitoringOutputConfigProperty(
+                monitoring_outputs=[cfn.MonitoringOutputProperty(s3_output=cfn.S3OutputProperty(
+                    local_path=f"{PROCESSING}/output", s3_uri=reports_uri, s3_upload_mode="EndOfJob"
+                ))],
+                kms_key_id=key.key_arn,
+            ),
+            job_resources=cfn.MonitoringResourcesProperty(cluster_config=cfn.ClusterConfigProperty(
+                instance_count=1, instance_type=monitoring.instance_type, volume_size_in_gb=monitoring.volume_size_gb,
+                **volume_key,
+            )),
+            network_config=cfn.NetworkConfigProperty(
+                enable_network_isolation=True,
+                enable_inter_container_traffic_encryption=True,
+                vpc_config=cfn.VpcConfigProperty(
+                    security_group_ids=[security_group.security_group_id],
+                    subnets=vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnet_ids,
+                ),
+            ),
+            role_arn=role.role_arn,
+            stopping_condition=cfn.StoppingConditionProperty(max_runtime_in_seconds=monitoring.max_runtime_minutes * 60),
+        )
+        # Job definitions cannot change in place: CloudFormation replaces them, which needs a new name.
+        # The name carries a digest of what defines the job, so each replacement gets its own.
+        digest = hashlib.sha256(
+            json.dumps([endpoint_name, image_uri, monitoring.model_dump(), Stack.of(self).resolve(baseline_uri)],
+                       sort_keys=True, default=str).encode()
+        ).hexdigest()[:8]
+        self.job_definition = cfn(self, "JobDefinition", job_definition_name=f"{endpoint_name}-dq-{digest}", **properties)
+        # The job reads the endpoint's captures: the endpoint must exist first.
+        self.job_definition.node.add_dependency(endpoint)
+        self.schedule = sagemaker.CfnMonitoringSchedule(
+            self,
+            "Schedule",
+            monitoring_schedule_name=f"{endpoint_name}-data-quality",
+            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
+                monitoring_job_definition_name=self.job_definition.job_definition_name,
+                monitoring_type="DataQuality",
+                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
+                    schedule_expression=monitoring.schedule_expression
+                ),
+            ),
+        )
+        self.schedule.node.add_dependency(self.job_definition)

@@ -1,0 +1,128 @@
+"""Serving: the environment's real-time endpoint for the model version its config names.
+
+One AutoscaledEndpoint (model, endpoint config, endpoint with blue/green rollout,
+alarms, autoscaling, dashboard) and, for provisioned fleets with data capture, a Model
+Monitor data-quality schedule. Declared only when `serving.model_package_arn` is set:
+which version runs where is data in git, and synth never looks the registry up.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.images import model_monitor_image
+from stacks.compliance import acknowledge
+from stacks.components.autoscaled_endpoint import AutoscaledEndpoint
+from stacks.components.data_quality_monitor import DataQualityMonitor
+from stacks.data_stack import DataExports
+from stacks.roles_stack import MONITORING_REPORTS_PREFIX
+
+#: Where the endpoint's captured requests and responses land, in the model-artifacts bucket.
+DATA_CAPTURE_PREFIX = "data-capture"
+
+
+def endpoint_name(env_name: str) -> str:
+    return f"{env_name}-direct-marketing"
+
+
+class ServingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env_config: EnvironmentConfig,
+        data: DataExports,
+        data_key: kms.IKey,
+        vpc: ec2.IVpc,
+        workload_subnets: ec2.SubnetSelection,
+        workload_security_group: ec2.ISecurityGroup,
+        endpoints_role: iam.IRole,
+        monitoring_role: iam.IRole,
+        topic: sns.ITopic,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        cfg, serving = env_config, env_config.serving
+        if not serving.model_package_arn:
+            raise ValueError("ServingStack needs serving.model_package_arn; the stage declares no serving stack without it")
+        name = endpoint_name(cfg.name)
+        _, artifacts = data.import_buckets(self, data_key)
+        capture_prefix = f"{DATA_CAPTURE_PREFIX}/{name}"
+
+        self.endpoint = AutoscaledEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=name,
+            serving=serving,
+            model_role=endpoints_role,
+            key=data_key,
+            capture_uri=artifacts.s3_url_for_object(capture_prefix),
+            vpc=vpc,
+            subnets=workload_subnets,
+            security_group=workload_security_group,
+            topic=topic,
+        )
+        capturing = serving.mode == "instances" and serving.data_capture.enabled
+        if capturing:
+            # SageMaker writes captured data as the model's execution role: that prefix only.
+            capture_policy = iam.Policy(
+                self,
+                "EndpointWritesCapturedData",
+                roles=[endpoints_role],
+                statements=[
+                    iam.PolicyStatement(sid="PutCapturedData", actions=["s3:PutObject"],
+                                        resources=[artifacts.arn_for_objects(f"{capture_prefix}/*")]),
+                    iam.PolicyStatement(sid="EncryptCapturedData", actions=["kms:GenerateDataKey", "kms:Encrypt"],
+                                        resources=[data_key.key_arn]),
+                ],
+            )
+            # The role must be able to write before the endpoint starts capturing.
+            self.endpoint.endpoint.node.add_dependency(capture_policy)
+            acknowledge(
+                capture_policy,
+                f"Captured requests are written under {capture_prefix}/ with keys SageMaker chooses per hour "
+                "and request batch; put-only, this one prefix of the model-artifacts bucket.",
+                f"AwsSolutions-IAM5[Resource::{data.model_artifacts_bucket_arn}/{capture_prefix}/*]",
+            )
+            acknowledge(
+                capture_policy,
+                "Policy for one role, created and deleted with this serving stack next to the endpoint it serves; "
+                "it is not shared between roles, which is what the rule guards against.",
+                "NIST.800.53.R5-IAMNoInlinePolicy",
+            )
+        if self.endpoint.config.kms_key_id is None:
+            acknowledge(
+                self.endpoint.config,
+                f"{serving.instance_type} has local NVMe instance storage, which the hardware encrypts; SageMaker "
+                "refuses a KmsKeyId for such instance types. Captured data is still encrypted with the data key.",
+                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+            )
+
+        self.monitor = None
+        if capturing and serving.monitoring.enabled:
+            self.monitor = DataQualityMonitor(
+                self,
+                "DataQualityMonitor",
+                endpoint=self.endpoint.endpoint,
+                endpoint_name=name,
+                monitoring=serving.monitoring,
+                image_uri=model_monitor_image(cfg.region),
+                baseline_uri=artifacts.s3_url_for_object(serving.monitoring.baseline_prefix),
+                reports_uri=artifacts.s3_url_for_object(f"{MONITORING_REPORTS_PREFIX}/{name}/data-quality"),
+                role=monitoring_role,
+                key=data_key,
+                vpc=vpc,
+                subnets=workload_subnets,
+                security_group=workload_security_group,
+            )
+
+        CfnOutput(self, "EndpointName", value=name)
+        CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
+        CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)

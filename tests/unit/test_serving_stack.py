@@ -1,0 +1,285 @@
+"""The Serving stack's template in every environment: endpoint, rollout, autoscaling, capture, monitor, alarms.
+
+config/ names no model version yet, so these tests synthesize the app once with one named in
+each environment (tests/conftest.serving_config_dir), plus `sandbox`: a one-instance CPU fleet,
+the case where the endpoint config takes the data key.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from config import load_environment
+from config.instance_types import has_local_nvme
+from stacks.components.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
+from tests.conftest import ENVIRONMENTS, ROOT, cdk_context, serving_config_dir
+from tests.unit.test_snapshots import TemplateSnapshot, mask_asset_hashes
+
+STACK = "Serving"
+ALL = (*ENVIRONMENTS, "sandbox")
+FLEETS = ("staging", "prod", "sandbox")  # provisioned instances; dev is serverless
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    directory = serving_config_dir(tmp_path_factory.mktemp("serving-config"))
+    return {env: load_environment(directory / f"{env}.yaml") for env in ALL}
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def only(template: dict, kind: str) -> tuple[str, dict]:
+    ((logical_id, resource),) = resources(template, kind).items()
+    return logical_id, resource
+
+
+def props(template: dict, kind: str) -> dict:
+    return only(template, kind)[1]["Properties"]
+
+
+def imported(value: dict) -> str:
+    return value["Fn::ImportValue"]
+
+
+def test_no_endpoint_without_a_named_model_and_synth_says_so(assembly):
+    for env in ENVIRONMENTS:
+        assert "Serving" not in " ".join(assembly.stack_names(env))
+        (metadata_file,) = (assembly.outdir / f"assembly-{env}").glob(f"{env}TrainingPipeline*.metadata.json")
+        metadata = metadata_file.read_text()
+        assert f"{env}: no endpoint declared: serving.model_package_arn is not set in config/{env}.yaml" in metadata
+
+
+def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
+    import app as app_module
+
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "dev.yaml").write_bytes((ROOT / "config" / "dev.yaml").read_bytes())
+    new_app = app_module.new_app
+    monkeypatch.setattr(app_module, "new_app", lambda: new_app(context={**cdk_context(), "config_dir": str(config_dir)},
+                                                               outdir=str(tmp_path / "out")))
+    monkeypatch.setattr(app_module.cdk.App, "synth", lambda self: None)  # building the stage is what prints
+    assert app_module.main() == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("Bundling asset")]
+    assert lines == [
+        "dev: no endpoint declared: serving.model_package_arn is not set in config/dev.yaml "
+        "(register a model with the training pipeline, then name its version there)"
+    ]
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_model_is_the_configured_registry_version(serving_assembly, configs, env):
+    model = props(serving_assembly.template_json(env, STACK), "AWS::SageMaker::Model")
+    assert model["Containers"] == [{"ModelPackageName": configs[env].serving.model_package_arn}]
+    assert "EndpointsRole" in imported(model["ExecutionRoleArn"])
+    if env == "dev":  # serverless: SageMaker offers it outside any VPC and without isolation
+        assert "VpcConfig" not in model and "EnableNetworkIsolation" not in model
+        return
+    assert model["EnableNetworkIsolation"] is True
+    subnets = model["VpcConfig"]["Subnets"]
+    assert len(subnets) == len(configs[env].network.availability_zones) >= 2
+    assert all("WorkloadsSubnet" in imported(s) for s in subnets)
+    assert "WorkloadSecurityGroup" in imported(model["VpcConfig"]["SecurityGroupIds"][0])
+
+
+@pytest.mark.parametrize("env", FLEETS)
+def test_fleet_variant_spreads_across_zones_with_a_stable_name(serving_assembly, configs, env):
+    config = props(serving_assembly.template_json(env, STACK), "AWS::SageMaker::EndpointConfig")
+    (variant,) = config["ProductionVariants"]
+    serving = configs[env].serving
+    assert variant["VariantName"] == VARIANT == "primary"
+    assert variant["InstanceType"] == serving.instance_type
+    assert variant["InitialInstanceCount"] == serving.initial_instance_count
+    if env != "sandbox":
+        assert serving.gpu and variant["InstanceType"].split(".")[1] in {"g4dn", "g5"}
+        assert variant["InitialInstanceCount"] >= 2
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_endpoint_config_key_follows_the_nvme_rule(serving_assembly, configs, env):
+    config = props(serving_assembly.template_json(env, STACK), "AWS::SageMaker::EndpointConfig")
+    serving = configs[env].serving
+    nvme = serving.mode == "instances" and has_local_nvme(serving.instance_type)
+    assert nvme == (env in ("staging", "prod"))
+    if nvme:
+        assert "KmsKeyId" not in config
+    else:
+        assert "DataKey" in imported(config["KmsKeyId"])
+
+
+def test_dev_is_serverless_without_capture(serving_assembly, configs):
+    config = props(serving_assembly.template_json("dev", STACK), "AWS::SageMaker::EndpointConfig")
+    (variant,) = config["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MaxConcurrency": configs["dev"].serving.serverless.max_concurrency,
+                                           "MemorySizeInMB": configs["dev"].serving.serverless.memory_size_mb}
+    assert "InstanceType" not in variant and "DataCaptureConfig" not in config
+    template = serving_assembly.template_json("dev", STACK)
+    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::SageMaker::DataQualityJobDefinition", "AWS::IAM::Policy"):
+        assert not resources(template, kind)
+
+
+@pytest.mark.parametrize("env", FLEETS)
+def test_data_capture_is_sampled_encrypted_and_written_by_the_endpoint_role(serving_assembly, configs, env):
+    template = serving_assembly.template_json(env, STACK)
+    capture = props(template, "AWS::SageMaker::EndpointConfig")["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == configs[env].serving.data_capture.sampling_percentage
+    assert "DataKey" in imported(capture["KmsKeyId"])
+    assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
+    destination = capture["DestinationS3Uri"]["Fn::Join"][1]
+    assert destination[-1] == f"/data-capture/{env}-direct-marketing"
+    policy_id, policy = only(template, "AWS::IAM::Policy")
+    put, encrypt = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert put["Action"] == "s3:PutObject"
+    assert put["Resource"]["Fn::Join"][1][1] == f"/data-capture/{env}-direct-marketing/*"
+    assert sorted(encrypt["Action"]) == ["kms:Encrypt", "kms:GenerateDataKey"]
+    assert "EndpointsRole" in imported(policy["Properties"]["Roles"][0])
+    endpoint = only(template, "AWS::SageMaker::Endpoint")[1]
+    assert policy_id in endpoint["DependsOn"]
+
+
+EXPECTED_ROUTING = {
+    "staging": {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}, "WaitIntervalInSeconds": 300},
+    "prod": {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20}, "WaitIntervalInSeconds": 600},
+    "sandbox": {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}, "WaitIntervalInSeconds": 60},
+    "dev": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+}
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_blue_green_rollout_rolls_back_on_both_alarms(serving_assembly, configs, env):
+    template = serving_assembly.template_json(env, STACK)
+    endpoint = props(template, "AWS::SageMaker::Endpoint")
+    rollout = configs[env].serving.rollout
+    assert endpoint["EndpointName"] == f"{env}-direct-marketing"
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == EXPECTED_ROUTING[env]
+    assert policy["TerminationWaitInSeconds"] == rollout.termination_wait_seconds
+    assert policy["MaximumExecutionTimeoutInSeconds"] == rollout.max_execution_seconds
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    rollback = endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert sorted(a["AlarmName"]["Ref"] for a in rollback) == sorted(alarms)
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_alarms_watch_5xx_and_p99_latency_and_notify_the_topic(serving_assembly, configs, env):
+    alarms = {v["Properties"]["MetricName"]: v["Properties"]
+              for v in resources(serving_assembly.template_json(env, STACK), "AWS::CloudWatch::Alarm").values()}
+    cfg = configs[env].serving.alarms
+    errors, latency = alarms["Invocation5XXErrors"], alarms["ModelLatency"]
+    assert (errors["Statistic"], errors["Threshold"]) == ("Average", pytest.approx(cfg.error_5xx_percent / 100))
+    assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p99", cfg.model_latency_p99_ms * 1000)
+    for alarm in (errors, latency):
+        assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": f"{env}-direct-marketing"},
+                                       {"Name": "VariantName", "Value": VARIANT}]
+        assert alarm["EvaluationPeriods"] == cfg.evaluation_minutes and alarm["Period"] == 60
+        assert alarm["TreatMissingData"] == "notBreaching"
+        for actions in (alarm["AlarmActions"], alarm["OKActions"]):
+            assert "TrainingPipeline" in imported(actions[0]) and "Notifications" in imported(actions[0])
+
+
+def test_the_topic_key_lets_cloudwatch_publish(assembly):
+    template = assembly.template_json("prod", "TrainingPipeline")
+    key = props(template, "AWS::KMS::Key")
+    (publish,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert sorted(publish["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    assert sorted(publish["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+@pytest.mark.parametrize("env", FLEETS)
+def test_autoscaling_tracks_invocations_and_gpu_and_never_drops_below_the_minimum(serving_assembly, configs, env):
+    template = serving_assembly.template_json(env, STACK)
+    scaling = configs[env].serving.autoscaling
+    target_id, target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    endpoint_id = only(template, "AWS::SageMaker::Endpoint")[0]
+    assert target["DependsOn"] == [endpoint_id]
+    t = target["Properties"]
+    assert t["ResourceId"] == f"endpoint/{env}-direct-marketing/variant/{VARIANT}"
+    assert t["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (t["MinCapacity"], t["MaxCapacity"]) == (scaling.min_instances, scaling.max_instances)
+    if env != "sandbox":
+        assert t["MinCapacity"] >= 2
+    assert t["RoleARN"].endswith(f":role/{AUTOSCALING_ROLE}")
+    policies = {p["Properties"]["PolicyName"].split("ScalableTarget")[1][:-8]: p["Properties"]
+                for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}
+    assert set(policies) == ({"InvocationsPerInstance", "GpuUtilization"} if env != "sandbox" else {"InvocationsPerInstance"})
+    invocations = policies["InvocationsPerInstance"]["TargetTrackingScalingPolicyConfiguration"]
+    assert invocations["PredefinedMetricSpecification"] == {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}
+    assert invocations["TargetValue"] == scaling.invocations_per_instance
+    for policy in policies.values():
+        assert policy["ScalingTargetId"] == {"Ref": target_id}
+        tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+        assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (
+            scaling.scale_in_cooldown_seconds, scaling.scale_out_cooldown_seconds)
+    if env != "sandbox":
+        gpu = policies["GpuUtilization"]["TargetTrackingScalingPolicyConfiguration"]
+        assert gpu["TargetValue"] == scaling.gpu_utilization_percent
+        assert gpu["CustomizedMetricSpecification"]["MetricName"] == "GPUUtilization"
+        assert gpu["CustomizedMetricSpecification"]["Namespace"] == "/aws/sagemaker/Endpoints"
+
+
+@pytest.mark.parametrize("env", FLEETS)
+def test_data_quality_monitor_compares_captures_with_the_training_baseline(serving_assembly, configs, env):
+    template = serving_assembly.template_json(env, STACK)
+    monitoring = configs[env].serving.monitoring
+    job_id, job = only(template, "AWS::SageMaker::DataQualityJobDefinition")
+    assert job["DependsOn"] == [only(template, "AWS::SageMaker::Endpoint")[0]]
+    p = job["Properties"]
+    assert p["DataQualityAppSpecification"]["ImageUri"] == "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    baseline = p["DataQualityBaselineConfig"]
+    for name, resource in (("constraints", "ConstraintsResource"), ("statistics", "StatisticsResource")):
+        assert baseline[resource]["S3Uri"]["Fn::Join"][1][-1] == f"/{monitoring.baseline_prefix}/{name}.json"
+    assert p["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == f"{env}-direct-marketing"
+    assert "DataKey" in imported(p["DataQualityJobOutputConfig"]["KmsKeyId"])
+    output = p["DataQualityJobOutputConfig"]["MonitoringOutputs"][0]["S3Output"]["S3Uri"]["Fn::Join"][1][-1]
+    assert output == f"/monitoring/{env}-direct-marketing/data-quality"
+    cluster = p["JobResources"]["ClusterConfig"]
+    assert cluster["InstanceType"] == monitoring.instance_type and "DataKey" in imported(cluster["VolumeKmsKeyId"])
+    assert p["NetworkConfig"]["EnableNetworkIsolation"] is True
+    assert p["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
+    assert len(p["NetworkConfig"]["VpcConfig"]["Subnets"]) >= 2
+    assert "MonitoringRole" in imported(p["RoleArn"])
+    assert p["StoppingCondition"]["MaxRuntimeInSeconds"] == monitoring.max_runtime_minutes * 60
+    schedule_resource = only(template, "AWS::SageMaker::MonitoringSchedule")[1]
+    assert schedule_resource["DependsOn"] == [job_id]
+    schedule = schedule_resource["Properties"]["MonitoringScheduleConfig"]
+    assert schedule["MonitoringJobDefinitionName"] == p["JobDefinitionName"]
+    assert schedule["MonitoringType"] == "DataQuality"
+    expected = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}[monitoring.schedule]
+    assert schedule["ScheduleConfig"]["ScheduleExpression"] == expected
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_dashboard_shows_traffic_latency_errors_fleet_and_gpu(serving_assembly, configs, env):
+    body = props(serving_assembly.template_json(env, STACK), "AWS::CloudWatch::Dashboard")["DashboardBody"]
+    text = "".join(p if isinstance(p, str) else "" for p in body["Fn::Join"][1])
+    widgets = json.loads(text.replace('"region":""', '"region":"x"'))["widgets"]
+    titles = [w["properties"]["title"] for w in widgets]
+    expected = ["Invocations", "Model latency", "Errors"]
+    if env != "dev":
+        expected += ["Instances", "Invocations per instance"]
+    if configs[env].serving.gpu:
+        expected.append("GPU")
+    assert titles == [*expected, "Alarms"]
+    latency = next(w for w in widgets if w["properties"]["title"] == "Model latency")
+    assert [m[-1]["stat"] for m in latency["properties"]["metrics"]] == ["p50", "p99"]
+
+
+def test_monitoring_role_reads_artifacts_and_writes_only_reports(assembly):
+    roles = assembly.template_json("prod", "Roles")
+    (policy,) = [v["Properties"] for v in roles["Resources"].values()
+                 if v["Type"] == "AWS::IAM::Policy" and "MonitoringRole" in json.dumps(v["Properties"]["Roles"])]
+    statements = policy["PolicyDocument"]["Statement"]
+    writes = [s for s in statements if any(a.startswith("s3:Put") for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
+    assert writes and all(s["Resource"]["Fn::Join"][1][-1] == "/monitoring/*" for s in writes)
+    assert not any("s3:DeleteObject" in json.dumps(s["Action"]) for s in statements)
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_serving_template_snapshot(serving_assembly, snapshot, env):
+    template = mask_asset_hashes(serving_assembly.template_json(env, STACK))
+    assert template == snapshot(extension_class=TemplateSnapshot)
