@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth test unit integration demo bench bench-training snapshot-update constraints clean
+.PHONY: install synth test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -59,8 +59,18 @@ bench: install
 bench-training: install
 	$(PY) benchmarks/training.py --plots docs/evaluation
 
+## bench-serving: train the example model, serve it with training_scripts/serve.py, and print
+## requests per second and p50/p99 latency for 1-row and 1000-row requests next to in-process prediction
+bench-serving: install
+	$(PY) benchmarks/serving.py
+
+## serve: run the local inference server on a model directory: make serve MODEL_DIR=path/to/model
+serve: install
+	@test -n "$(MODEL_DIR)" || { echo "serve: set MODEL_DIR to a directory with xgboost-model.json (train.py's SM_MODEL_DIR)"; exit 2; }
+	$(PY) training_scripts/serve.py --model-dir "$(MODEL_DIR)" --port $${PORT:-8080}
+
 snapshot-update: install
-	$(PY) -m pytest tests/unit/test_snapshots.py --snapshot-update
+	$(PY) -m pytest tests/unit/test_snapshots.py tests/unit/test_serving_stack.py --snapshot-update
 
 constraints: install
 	{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --disable-pip-version-check; } > constraints.new && mv constraints.new constraints.txt

@@ -78,7 +78,7 @@ def free_port() -> int:
 
 def report(label: str, rows: int, times: list[float]) -> float:
     throughput = rows * len(times) / sum(times)
-    print(f"  {label:<44} {len(times) / sum(times):8.0f} req/s {throughput:10.0f} rows/s   "
+    print(f"  {label:<48} {len(times) / sum(times):8.0f} req/s {throughput:10.0f} rows/s   "
           f"p50 {percentile(times, 50) * 1000:7.2f} ms   p99 {percentile(times, 99) * 1000:7.2f} ms")
     return throughput
 

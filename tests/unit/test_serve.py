@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import importlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -145,6 +146,14 @@ def test_keep_alive_connection_survives_a_bad_request(server, rows):
         statuses.append(response.status)
     connection.close()
     assert statuses == [400, 200, 400, 200]
+
+
+def test_a_body_without_content_length_is_refused(server):
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"3\r\n1,2\r\n0\r\n\r\n")
+        answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 411 ") and b"Content-Length is required" in answer
 
 
 def test_unknown_paths_and_methods(server):

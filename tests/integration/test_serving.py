@@ -1,0 +1,121 @@
+"""A model trained by the pipeline's scripts, served over HTTP, answers as the model does in process.
+
+preprocess.py and train.py run as the pipeline's steps do (subprocesses, SM_* variables);
+serve.py then runs as its own process on a free loopback port, as local mode runs it, and
+the test split goes over HTTP as text/csv and application/json.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from local.emulator import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "training_scripts"
+CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+
+
+def run(script: str, *args: str, env: dict | None = None) -> None:
+    result = subprocess.run([sys.executable, script, *args], cwd=SCRIPTS, env={**os.environ, **(env or {})},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("serving")
+    (root / "raw").mkdir()
+    (root / "raw" / "caravan.csv").write_bytes(CARAVAN.read_bytes())
+    run("preprocess.py", "--input-dir", str(root / "raw"), "--output-dir", str(root / "splits"))
+    run("train.py", env={"SM_CHANNEL_TRAIN": str(root / "splits" / "train"), "SM_CHANNEL_VALIDATION": str(root / "splits" / "validation"),
+                         "SM_MODEL_DIR": str(root / "model"), "SM_OUTPUT_DIR": str(root / "output"), "SM_NUM_GPUS": "0"})
+    test = np.loadtxt(root / "splits" / "test" / "test.csv", delimiter=",", ndmin=2)
+    return {"model": root / "model", "features": test[:, 1:], "labels": test[:, 0]}
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(trained["model"]), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if post_or_get(port, "GET", "/ping")[0] == 200:
+                break
+        except ConnectionRefusedError:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "serve.py did not answer /ping within 60 s"
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    assert process.wait(timeout=10) is not None
+
+
+def post_or_get(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def in_process(trained) -> np.ndarray:
+    booster = xgb.Booster()
+    booster.load_model(str(trained["model"] / "xgboost-model.json"))
+    return booster.predict(xgb.DMatrix(trained["features"]))
+
+
+def test_csv_predictions_over_http_equal_the_models(server, trained):
+    body = "\n".join(",".join(f"{v:.10g}" for v in row) for row in trained["features"]).encode()
+    status, answer = post_or_get(server, "POST", "/invocations", body, {"Content-Type": "text/csv"})
+    assert status == 200
+    served = np.array([float(line) for line in answer.split()])
+    assert len(served) == len(trained["features"]) == 874
+    np.testing.assert_allclose(served, in_process(trained), atol=5e-7)  # the server writes 6 decimals
+
+
+def test_json_predictions_over_http_equal_the_models(server, trained):
+    rows = trained["features"][:100]
+    status, answer = post_or_get(server, "POST", "/invocations", json.dumps({"instances": rows.tolist()}).encode(),
+                                 {"Content-Type": "application/json", "Accept": "application/json"})
+    assert status == 200
+    np.testing.assert_allclose(json.loads(answer)["predictions"], in_process(trained)[:100], atol=5e-7)
+
+
+def test_the_served_model_still_separates_buyers(server, trained):
+    from sklearn.metrics import roc_auc_score
+
+    body = "\n".join(",".join(f"{v:g}" for v in row) for row in trained["features"]).encode()
+    _, answer = post_or_get(server, "POST", "/invocations", body, {"Content-Type": "text/csv"})
+    assert roc_auc_score(trained["labels"], [float(v) for v in answer.split()]) > 0.7
+
+
+def test_bad_requests_get_a_4xx_and_the_real_model_keeps_serving(server, trained):
+    good = ",".join(f"{v:g}" for v in trained["features"][0]).encode()
+    width = trained["features"].shape[1]
+    for body, content_type, status, message in (
+        (good + b",1", "text/csv", 400, f"rows have {width + 1} features; this model expects {width}"),
+        (good.replace(b"0", b"zero", 1), "text/csv", 400, "not a number"),
+        (b"", "text/csv", 400, "request body is empty"),
+        (good, "application/x-npy", 415, "is not supported"),
+    ):
+        got, answer = post_or_get(server, "POST", "/invocations", body, {"Content-Type": content_type})
+        assert (got, message in json.loads(answer)["message"]) == (status, True)
+        assert post_or_get(server, "POST", "/invocations", good, {"Content-Type": "text/csv"})[0] == 200
