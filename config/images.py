@@ -28,10 +28,15 @@ def _table(framework: str) -> dict:
     return json.loads(path.read_text())
 
 
+@lru_cache(maxsize=1)
+def _endpoint_resolver() -> botocore.regions.EndpointResolver:
+    # Loading botocore's endpoints.json takes ~50 ms: once, not once per region.
+    return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+
+
 @lru_cache(maxsize=None)
 def _ecr_hostname(region: str) -> str:
-    resolver = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
-    endpoint = resolver.construct_endpoint("ecr", region)
+    endpoint = _endpoint_resolver().construct_endpoint("ecr", region)
     return endpoint["hostname"] if endpoint else f"ecr.{region}.amazonaws.com"
 
 

@@ -25,10 +25,15 @@ MODEL_PACKAGE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,8})$"
 )
-#: An S3 key prefix: no scheme, no leading slash, no "..".
-KEY_PREFIX = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9!_.*'()/-]{1,512}$")
+#: A baseline a pipeline run wrote: pipelines/<env>/<execution id>/preprocess/baseline (what the monitoring role may read).
+BASELINE_PREFIX = re.compile(r"^pipelines/[a-z0-9]+/[A-Za-z0-9-]{1,64}/preprocess/baseline/?$")
 #: Accelerated hosting families with NVIDIA GPUs (ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...).
 _GPU_FAMILY = re.compile(r"^(?:g|p)\d+[a-z-]*\d*[a-z]*$|^gr\d+$")
+#: ...that SageMaker's x86 XGBoost image with CUDA 12 can use: not p2 (K80, below CUDA 12's minimum)
+#: and not the Grace-Blackwell families (an ARM host).
+_UNUSABLE_GPU_FAMILY = re.compile(r"^p2$|gb\d+")
+#: The deployment timeout also covers starting the new fleet: the rollout's waits plus this must fit.
+PROVISIONING_MARGIN_SECONDS = 900
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 #: Monitoring schedules SageMaker accepts, by name (cron in UTC; runs start up to 20 minutes late).
 MONITORING_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
@@ -37,7 +42,8 @@ MONITORING_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * 
 def is_gpu_instance_type(instance_type: str) -> bool:
     """True for SageMaker instance types with NVIDIA GPUs (ml.g4dn.xlarge, ml.g5.2xlarge, ml.p4d.24xlarge)."""
     parts = instance_type.split(".")
-    return len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
+    return (len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
+            and not _UNUSABLE_GPU_FAMILY.search(parts[1]))
 
 
 def _hosting_type(value: str) -> str:
@@ -70,10 +76,10 @@ def _model_package_arn(value: str) -> str:
     return value
 
 
-def _key_prefix(value: str) -> str:
-    if not KEY_PREFIX.fullmatch(value):
-        raise ValueError("must be an S3 key prefix in the model-artifacts bucket, without s3:// or a leading '/' "
-                         "(e.g. pipelines/staging/abc123/baseline)")
+def _baseline_prefix(value: str) -> str:
+    if not BASELINE_PREFIX.fullmatch(value):
+        raise ValueError("must be the key prefix of a baseline a training pipeline run wrote in the model-artifacts "
+                         "bucket: pipelines/<env>/<execution id>/preprocess/baseline (no s3://, no bucket)")
     return value.rstrip("/")
 
 
@@ -127,10 +133,12 @@ class RolloutConfig(StrictModel):
     def _guardrail_ranges(self) -> RolloutConfig:
         if self.strategy == "linear" and self.step_percent < 10:
             raise ValueError(f"step_percent: {self.step_percent} is below linear's minimum (allowed for linear: 10..50)")
-        if self.max_execution_seconds <= self.total_wait_seconds:
+        needed = self.total_wait_seconds + PROVISIONING_MARGIN_SECONDS
+        if self.max_execution_seconds < needed:
             raise ValueError(
-                f"max_execution_seconds: {self.max_execution_seconds} does not exceed the rollout's waits "
-                f"({self.total_wait_seconds} s of steps and termination wait; allowed: more than that, at most 28800)"
+                f"max_execution_seconds: {self.max_execution_seconds} leaves no time to start the new fleet after the "
+                f"rollout's waits ({self.total_wait_seconds} s of steps and termination wait; allowed: at least "
+                f"{needed}, the waits plus {PROVISIONING_MARGIN_SECONDS} s, at most 28800)"
             )
         return self
 
@@ -157,7 +165,7 @@ class MonitoringConfig(StrictModel):
     enabled: bool = True
     #: Key prefix, in the model-artifacts bucket, of the statistics.json and constraints.json that the
     #: training pipeline's Baseline step wrote for the served model version (see README: Serving).
-    baseline_prefix: Annotated[str, AfterValidator(_key_prefix)] | None = None
+    baseline_prefix: Annotated[str, AfterValidator(_baseline_prefix)] | None = None
     schedule: Literal["hourly", "daily"] = "hourly"
     instance_type: Annotated[str, AfterValidator(_processing_type)] = "ml.m5.large"
     volume_size_gb: Annotated[int, int_range(1, 16384, " GB")] = 20
@@ -219,6 +227,9 @@ class ServingConfig(StrictModel):
                 f"initial_instance_count: {self.initial_instance_count} is outside autoscaling's "
                 f"{scaling.min_instances}..{scaling.max_instances} (allowed: min_instances <= count <= max_instances)"
             )
+        if self.monitoring.enabled and self.data_capture.enabled and self.data_capture.sampling_percentage == 0:
+            raise ValueError("data_capture.sampling_percentage: 0 captures nothing for Model Monitor to read "
+                             "(allowed with monitoring enabled: 1..100)")
         if self.monitoring.enabled and not self.data_capture.enabled:
             raise ValueError("monitoring.enabled: Model Monitor reads captured requests, but data_capture.enabled is false "
                              "(allowed: both on, or monitoring off)")

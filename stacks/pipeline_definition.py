@@ -98,7 +98,12 @@ class DefinitionBuilder:
             "Image": self.res.image_uri,
             "ModelDataUrl": model_data_url,
             # train.py puts inference.py into the model archive, so the model carries its serving code.
-            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                # Answer requests without an Accept header in CSV (the container's own default is JSON).
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+            },
         }
 
     @staticmethod

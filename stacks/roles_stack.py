@@ -37,8 +37,11 @@ JOB_NAMES_REASON = (
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
 KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
-#: Where Model Monitor's jobs write their reports, in the model-artifacts bucket.
+#: Where, in the model-artifacts bucket, endpoints capture requests, Model Monitor writes reports,
+#: and pipeline runs leave the data-quality baseline (preprocess.py's "baseline" output).
+DATA_CAPTURE_PREFIX = "data-capture"
 MONITORING_REPORTS_PREFIX = "monitoring"
+BASELINE_KEYS = "pipelines/*/preprocess/baseline/*"
 
 
 class ExecutionRolesStack(Stack):
@@ -90,17 +93,18 @@ class ExecutionRolesStack(Stack):
         endpoints.allow_ecr_pull()
         endpoints.allow_vpc_networking(vpc)
 
-        # Model Monitor's scheduled jobs: read captured requests and the baseline, write reports only.
+        # Model Monitor's scheduled jobs: read captured requests and the pipelines' baselines, write reports.
         monitoring = SageMakerExecutionRole(self, "Monitoring", description=f"{env_name}: Model Monitor data-quality jobs")
-        artifacts.grant_read(monitoring.role)
+        for pattern in (f"{DATA_CAPTURE_PREFIX}/*", BASELINE_KEYS):
+            artifacts.grant_read(monitoring.role, pattern)
         artifacts.grant_put(monitoring.role, f"{MONITORING_REPORTS_PREFIX}/*")
         monitoring.acknowledge_grant_wildcards(
-            f"Bucket.grant_read() on the one bucket exported as {data.model_artifacts_bucket_arn} (captured requests and "
-            f"baselines have keys chosen per hour and per pipeline run) and grant_put() under {MONITORING_REPORTS_PREFIX}/ "
-            "only, where the jobs write their reports; KMS data-key use on the data key only.",
+            f"Bucket.grant_read() under {DATA_CAPTURE_PREFIX}/ (captured requests, keys chosen per hour) and on the "
+            f"pipelines' baselines ({BASELINE_KEYS}, one per run), grant_put() under {MONITORING_REPORTS_PREFIX}/ only, "
+            f"in the one bucket exported as {data.model_artifacts_bucket_arn}; KMS data-key use on the data key only.",
             *READ_GRANT, *KMS_GRANT, "Action::s3:Abort*",
-            f"Resource::{data.model_artifacts_bucket_arn}/*",
-            f"Resource::{data.model_artifacts_bucket_arn}/{MONITORING_REPORTS_PREFIX}/*",
+            *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}"
+              for pattern in (f"{DATA_CAPTURE_PREFIX}/*", BASELINE_KEYS, f"{MONITORING_REPORTS_PREFIX}/*")),
         )
         monitoring.allow_log_groups("ProcessingJobs")
         monitoring.allow_key_grants_for_aws_resources(key)

@@ -21,10 +21,7 @@ from stacks.compliance import acknowledge
 from stacks.components.autoscaled_endpoint import AutoscaledEndpoint
 from stacks.components.data_quality_monitor import DataQualityMonitor
 from stacks.data_stack import DataExports
-from stacks.roles_stack import MONITORING_REPORTS_PREFIX
-
-#: Where the endpoint's captured requests and responses land, in the model-artifacts bucket.
-DATA_CAPTURE_PREFIX = "data-capture"
+from stacks.roles_stack import DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
 
 
 def endpoint_name(env_name: str) -> str:

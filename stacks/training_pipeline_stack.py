@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -161,10 +161,21 @@ class TrainingPipelineStack(Stack):
             description=f"Encrypts the {cfg.name} training pipeline's notifications",
             removal_policy=stateful_removal_policy(cfg),
         )
-        # EventBridge and CloudWatch alarms (the serving stack's) encrypt what they publish with this key.
-        for service in ("events", "cloudwatch"):
-            key.grant(iam.ServicePrincipal(f"{service}.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
-        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} training pipeline")
+        # EventBridge encrypts what it publishes to the topic with this key.
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
+        # So do the serving stack's CloudWatch alarms: only alarms of this account and region.
+        alarms = self.format_arn(service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        from_our_alarms = {"StringEquals": {"aws:SourceAccount": self.account}, "ArnLike": {"aws:SourceArn": alarms}}
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccount", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"], conditions=from_our_alarms,
+        ))
+        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} platform notifications")
+        # A topic policy replaces SNS's default one: CloudWatch may publish only where it says so.
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsOfThisAccount", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"], resources=[topic.topic_arn], conditions=from_our_alarms,
+        ))
         field = events.EventField.from_path
 
         def notify(id_: str, description: str, detail_type: str, detail: dict, message: str) -> None:

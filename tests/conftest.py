@@ -7,6 +7,7 @@ the app for every call. AWS endpoints point at a closed port so no test can reac
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import sys
@@ -35,6 +36,24 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+SCRIPTS = ROOT / "training_scripts"
+sys.path.insert(0, str(SCRIPTS))  # the training scripts import each other as SageMaker runs them: by file name
+#: The example dataset (CoIL 2000 caravan insurance), shipped in the ISLP wheel.
+CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+
+
+def sm_env(root: Path, train_dir: Path, validation_dir: Path, **extra: str) -> dict:
+    return {
+        "SM_CHANNEL_TRAIN": str(train_dir),
+        "SM_CHANNEL_VALIDATION": str(validation_dir),
+        "SM_MODEL_DIR": str(root / "model"),
+        "SM_OUTPUT_DIR": str(root / "output"),
+        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+        "SM_NUM_GPUS": "0",
+        **extra,
+    }
+
+
 
 
 def cdk_context() -> dict:
@@ -120,7 +139,7 @@ def serving_config_dir(target: Path) -> Path:
                 "initial_instance_count": 1,
                 "autoscaling": {"min_instances": 1, "max_instances": 2},
                 "rollout": {"strategy": "linear", "step_percent": 50, "wait_seconds": 60, "termination_wait_seconds": 0,
-                            "max_execution_seconds": 600},
+                            "max_execution_seconds": 1200},
                 "monitoring": {"baseline_prefix": "pipelines/sandbox/exec-1/preprocess/baseline", "schedule": "daily"},
             }
             data["notebooks"] = []
@@ -136,3 +155,4 @@ def serving_assembly(tmp_path_factory) -> Assembly:
     outdir = tmp_path_factory.mktemp("cdk.out.serving")
     synth_app(outdir, serving_config_dir(tmp_path_factory.mktemp("config")))
     return Assembly(outdir)
+

@@ -36,8 +36,11 @@ CSV, JSON = "text/csv", "application/json"
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))
 
 try:  # Inside SageMaker's XGBoost container: the response type its transformer passes through.
-    from sagemaker_containers.beta.framework.worker import Response as ContainerResponse  # type: ignore
-except ImportError:
+    # beta.framework binds `worker` to sagemaker_containers._worker; it is a name, not a module.
+    from sagemaker_containers.beta.framework import worker as _container_worker  # type: ignore
+
+    ContainerResponse = _container_worker.Response
+except (ImportError, AttributeError):
     ContainerResponse = None
 
 
@@ -66,11 +69,36 @@ def model_fn(model_dir: str) -> xgb.Booster:
         raise FileNotFoundError(f"no {MODEL_FILE} in {model_dir}; the model archive must come from train.py")
     booster = xgb.Booster()
     booster.load_model(str(path))
+    # The device is a run-time setting, not saved with the model: on a GPU instance, predict there.
+    booster.set_param({"device": device()})
     return booster
 
 
-def media_type(header: str | None) -> str:
-    return (header or CSV).split(";")[0].strip().lower()
+def device() -> str:
+    """cuda where this XGBoost build has CUDA and the NVIDIA driver shows a GPU, else cpu."""
+    gpus = Path(os.environ.get("NVIDIA_GPUS_DIR", "/proc/driver/nvidia/gpus"))
+    has_gpu = gpus.is_dir() and any(gpus.iterdir())
+    return "cuda" if has_gpu and xgb.build_info().get("USE_CUDA") else "cpu"
+
+
+def media_type(header: str | None, default: str = CSV) -> str:
+    return (header or default).split(";")[0].strip().lower()
+
+
+def default_accept() -> str:
+    """What */* or no Accept header means; the registered model sets it to text/csv, as serve.py does."""
+    return os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", CSV)
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The first media type of an Accept header that we can write, or None."""
+    for part in (accept or "*/*").split(","):
+        kind = media_type(part)
+        if kind in ("*/*", "text/*", ""):
+            return default_accept() if kind != "text/*" else CSV
+        if kind in (CSV, JSON):
+            return kind
+    return None
 
 
 def input_fn(body, content_type: str = CSV):
@@ -157,8 +185,8 @@ def predict_fn(features, model: xgb.Booster):
 def output_fn(predictions, accept: str = CSV):
     if isinstance(predictions, RequestError):
         return ContainerResponse(response=predictions.to_json(), status=predictions.status, mimetype=JSON)
-    kind = media_type(accept)
-    if kind in (CSV, "*/*"):
+    kind = negotiate(accept)
+    if kind == CSV:
         return "\n".join(f"{p:.6f}" for p in predictions) + "\n", CSV
     if kind == JSON:
         return json.dumps({"predictions": [round(float(p), 6) for p in predictions]}), JSON

@@ -67,9 +67,11 @@ class InvocationHandler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path!r}; POST /invocations")
         try:
             body = self._read_body()
-            features = inference.input_fn(body, self.headers.get("Content-Type", inference.CSV))
+            # Without a Content-Type SageMaker's container reads JSON; without an Accept it answers in
+            # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (text/csv in the registered model). serve.py does the same.
+            features = inference.input_fn(body, self.headers.get("Content-Type") or inference.JSON)
             predictions = inference.predict_fn(features, self.server.model)
-            answer, content_type = inference.output_fn(predictions, self.headers.get("Accept", inference.CSV))
+            answer, content_type = inference.output_fn(predictions, self.headers.get("Accept"))
         except inference.RequestError as error:
             return self._send(error.status, error.to_json().encode("utf-8"), inference.JSON)
         except Exception:  # noqa: BLE001 - the server must outlive a bug in one request

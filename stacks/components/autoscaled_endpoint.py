@@ -121,6 +121,9 @@ class AutoscaledEndpoint(Construct):
             endpoint_name=endpoint_name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=self._deployment_config(),
+            # A new version keeps the instance count autoscaling reached: a rollout under load must not
+            # shrink the fleet back to initial_instance_count.
+            retain_all_variant_properties=not serverless,
         )
         self.scalable_target = None if serverless else self._autoscaling()
         self.dashboard = self._dashboard()

@@ -8,10 +8,7 @@ CloudWatch metrics. The job runs in the VPC, network-isolated, encrypted with th
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-from aws_cdk import Stack
+from aws_cdk import Fn
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -46,7 +43,10 @@ class DataQualityMonitor(Construct):
         cfn = sagemaker.CfnDataQualityJobDefinition
         volume_key = {} if has_local_nvme(monitoring.instance_type) else {"volume_kms_key_id": key.key_arn}
         properties = dict(
-            data_quality_app_specification=cfn.DataQualityAppSpecificationProperty(image_uri=image_uri),
+            # The analyzer publishes its per-feature metrics to CloudWatch only when asked to.
+            data_quality_app_specification=cfn.DataQualityAppSpecificationProperty(
+                image_uri=image_uri, environment={"publish_cloudwatch_metrics": "Enabled"}
+            ),
             data_quality_baseline_config=cfn.DataQualityBaselineConfigProperty(
                 constraints_resource=cfn.ConstraintsResourceProperty(s3_uri=f"{baseline_uri}/constraints.json"),
                 statistics_resource=cfn.StatisticsResourceProperty(s3_uri=f"{baseline_uri}/statistics.json"),
@@ -80,13 +80,10 @@ class DataQualityMonitor(Construct):
             role_arn=role.role_arn,
             stopping_condition=cfn.StoppingConditionProperty(max_runtime_in_seconds=monitoring.max_runtime_minutes * 60),
         )
-        # Job definitions cannot change in place: CloudFormation replaces them, which needs a new name.
-        # The name carries a digest of what defines the job, so each replacement gets its own.
-        digest = hashlib.sha256(
-            json.dumps([endpoint_name, image_uri, monitoring.model_dump(), Stack.of(self).resolve(baseline_uri)],
-                       sort_keys=True, default=str).encode()
-        ).hexdigest()[:8]
-        self.job_definition = cfn(self, "JobDefinition", job_definition_name=f"{endpoint_name}-dq-{digest}", **properties)
+        # No name of our own: every property forces a replacement, which a fixed name would block.
+        self.job_definition = cfn(self, "JobDefinition", **properties)
+        # The generated name is the last part of its ARN (…:data-quality-job-definition/<name>).
+        self.job_definition_name = Fn.select(1, Fn.split("/", self.job_definition.attr_job_definition_arn))
         # The job reads the endpoint's captures: the endpoint must exist first.
         self.job_definition.node.add_dependency(endpoint)
         self.schedule = sagemaker.CfnMonitoringSchedule(
@@ -94,11 +91,10 @@ class DataQualityMonitor(Construct):
             "Schedule",
             monitoring_schedule_name=f"{endpoint_name}-data-quality",
             monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=self.job_definition.job_definition_name,
+                monitoring_job_definition_name=self.job_definition_name,
                 monitoring_type="DataQuality",
                 schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
                     schedule_expression=monitoring.schedule_expression
                 ),
             ),
         )
-        self.schedule.node.add_dependency(self.job_definition)

@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from local.emulator import free_port
-from tests.unit.test_training_scripts import CARAVAN, SCRIPTS, inference, preprocess, sm_env, train
+from tests.conftest import CARAVAN, SCRIPTS, sm_env
+
+import inference  # noqa: E402 - from training_scripts/, which conftest put on sys.path
+import preprocess  # noqa: E402
+import sm_contract  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,7 @@ def test_two_hosts_train_one_model_through_the_collective(sharded_splits, tmp_pa
     meta = json.loads((tmp_path / "host-0" / "model" / "metadata.json").read_text())
     assert meta["trained_on"] == {"device": "cpu", "hosts": 2}
     booster = inference.model_fn(str(tmp_path / "host-0" / "model"))
-    features, labels = train.sm_contract.read_label_first_csv(shards / "test", "test")
+    features, labels = sm_contract.read_label_first_csv(shards / "test", "test")
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(labels, inference.predict_fn(features, booster)) > 0.7

@@ -296,7 +296,8 @@ def test_registration_carries_metrics_serving_code_and_approval():
     outputs = step(build_definition(CONFIGS["dev"], RESOURCES), "Preprocess")["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "metadata", "baseline"]
     container = register["InferenceSpecification"]["Containers"][0]
-    assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
 
 

@@ -96,6 +96,27 @@ def test_json_request_and_json_accept(server, model_dir, rows):
         assert json.loads(body)["predictions"] == pytest.approx(expected(model_dir, rows), abs=1e-6)
 
 
+def test_missing_headers_mean_what_they_mean_in_sagemakers_container(server, model_dir, rows):
+    """No Content-Type: JSON (the container's worker default); no Accept or */*: the default accept, CSV."""
+    status, content_type, body = call(server, "POST", "/invocations", json.dumps(rows.tolist()).encode())
+    assert (status, content_type) == (200, "text/csv")
+    assert [float(v) for v in body.split()] == pytest.approx(expected(model_dir, rows), abs=1e-6)
+    for accept, answer_type in (("*/*", "text/csv"), ("application/json, text/csv", "application/json"),
+                                ("text/html;q=0.9, text/csv", "text/csv"), ("text/*", "text/csv")):
+        headers = {"Content-Type": "text/csv", "Accept": accept}
+        assert call(server, "POST", "/invocations", csv_body(rows), headers)[:2] == (200, answer_type), accept
+
+
+def test_models_predict_on_the_gpu_where_there_is_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("NVIDIA_GPUS_DIR", str(tmp_path))
+    assert inference.device() == "cpu"  # no GPU listed by the driver
+    (tmp_path / "0000:00:1e.0").mkdir()
+    monkeypatch.setattr(inference.xgb, "build_info", lambda: {"USE_CUDA": True})
+    assert inference.device() == "cuda"
+    monkeypatch.setattr(inference.xgb, "build_info", lambda: {"USE_CUDA": False})
+    assert inference.device() == "cpu"  # a CPU-only XGBoost build cannot use it
+
+
 def test_missing_values_are_missing_not_errors(server, model_dir, rows):
     holes = rows.copy()
     holes[0, 2] = np.nan
@@ -212,10 +233,15 @@ def test_inside_the_container_errors_become_responses_with_their_status(monkeypa
         def __init__(self, response=None, status=200, mimetype=None):
             self.response, self.status, self.mimetype = response, status, mimetype
 
+    # The real layout (sagemaker-containers 2.8.6): Response lives in the private _worker module and
+    # beta.framework binds it as the name `worker`; there is no beta.framework.worker module.
     fake = {name: types.ModuleType(name) for name in
-            ("sagemaker_containers", "sagemaker_containers.beta", "sagemaker_containers.beta.framework",
-             "sagemaker_containers.beta.framework.worker")}
-    fake["sagemaker_containers.beta.framework.worker"].Response = Response
+            ("sagemaker_containers", "sagemaker_containers._worker", "sagemaker_containers.beta",
+             "sagemaker_containers.beta.framework")}
+    fake["sagemaker_containers._worker"].Response = Response
+    fake["sagemaker_containers.beta.framework"].worker = fake["sagemaker_containers._worker"]
+    fake["sagemaker_containers"].beta = fake["sagemaker_containers.beta"]
+    fake["sagemaker_containers.beta"].framework = fake["sagemaker_containers.beta.framework"]
     for name, module in fake.items():
         monkeypatch.setitem(sys.modules, name, module)
     try:

@@ -156,6 +156,8 @@ def test_blue_green_rollout_rolls_back_on_both_alarms(serving_assembly, configs,
     endpoint = props(template, "AWS::SageMaker::Endpoint")
     rollout = configs[env].serving.rollout
     assert endpoint["EndpointName"] == f"{env}-direct-marketing"
+    # Fleets keep the instance count autoscaling reached when a new version rolls out.
+    assert endpoint.get("RetainAllVariantProperties", False) is (env != "dev")
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == EXPECTED_ROUTING[env]
     assert policy["TerminationWaitInSeconds"] == rollout.termination_wait_seconds
@@ -182,12 +184,19 @@ def test_alarms_watch_5xx_and_p99_latency_and_notify_the_topic(serving_assembly,
             assert "TrainingPipeline" in imported(actions[0]) and "Notifications" in imported(actions[0])
 
 
-def test_the_topic_key_lets_cloudwatch_publish(assembly):
+def test_the_topic_and_its_key_let_cloudwatch_alarms_of_this_account_publish(assembly):
     template = assembly.template_json("prod", "TrainingPipeline")
-    key = props(template, "AWS::KMS::Key")
-    (publish,) = [s for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
-    assert sorted(publish["Principal"]["Service"]) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
-    assert sorted(publish["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    only_our_alarms = {"StringEquals": {"aws:SourceAccount": "333333333333"},
+                       "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:333333333333:alarm:*"}}
+    key = props(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    (from_alarms,) = [s for s in key if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert sorted(from_alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert from_alarms["Condition"] == only_our_alarms
+    # A topic policy replaces SNS's default: without this statement alarm actions are refused.
+    topic_policy = props(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    (publish,) = [s for s in topic_policy if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publish["Action"] == "sns:Publish" and publish["Condition"] == only_our_alarms
+    assert publish["Resource"] == {"Ref": only(template, "AWS::SNS::Topic")[0]}
 
 
 @pytest.mark.parametrize("env", FLEETS)
@@ -229,7 +238,11 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     job_id, job = only(template, "AWS::SageMaker::DataQualityJobDefinition")
     assert job["DependsOn"] == [only(template, "AWS::SageMaker::Endpoint")[0]]
     p = job["Properties"]
-    assert p["DataQualityAppSpecification"]["ImageUri"] == "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    assert p["DataQualityAppSpecification"] == {
+        "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer",
+        "Environment": {"publish_cloudwatch_metrics": "Enabled"},
+    }
+    assert "JobDefinitionName" not in p  # generated: every change replaces the definition
     baseline = p["DataQualityBaselineConfig"]
     for name, resource in (("constraints", "ConstraintsResource"), ("statistics", "StatisticsResource")):
         assert baseline[resource]["S3Uri"]["Fn::Join"][1][-1] == f"/{monitoring.baseline_prefix}/{name}.json"
@@ -244,10 +257,10 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     assert len(p["NetworkConfig"]["VpcConfig"]["Subnets"]) >= 2
     assert "MonitoringRole" in imported(p["RoleArn"])
     assert p["StoppingCondition"]["MaxRuntimeInSeconds"] == monitoring.max_runtime_minutes * 60
-    schedule_resource = only(template, "AWS::SageMaker::MonitoringSchedule")[1]
-    assert schedule_resource["DependsOn"] == [job_id]
-    schedule = schedule_resource["Properties"]["MonitoringScheduleConfig"]
-    assert schedule["MonitoringJobDefinitionName"] == p["JobDefinitionName"]
+    schedule = props(template, "AWS::SageMaker::MonitoringSchedule")["MonitoringScheduleConfig"]
+    # The generated name, from the definition's ARN (…:data-quality-job-definition/<name>).
+    assert schedule["MonitoringJobDefinitionName"] == {
+        "Fn::Select": [1, {"Fn::Split": ["/", {"Fn::GetAtt": [job_id, "JobDefinitionArn"]}]}]}
     assert schedule["MonitoringType"] == "DataQuality"
     expected = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}[monitoring.schedule]
     assert schedule["ScheduleConfig"]["ScheduleExpression"] == expected
@@ -269,13 +282,24 @@ def test_dashboard_shows_traffic_latency_errors_fleet_and_gpu(serving_assembly, 
     assert [m[-1]["stat"] for m in latency["properties"]["metrics"]] == ["p50", "p99"]
 
 
-def test_monitoring_role_reads_artifacts_and_writes_only_reports(assembly):
+def test_monitoring_role_reads_captures_and_baselines_and_writes_only_reports(assembly):
     roles = assembly.template_json("prod", "Roles")
     (policy,) = [v["Properties"] for v in roles["Resources"].values()
                  if v["Type"] == "AWS::IAM::Policy" and "MonitoringRole" in json.dumps(v["Properties"]["Roles"])]
     statements = policy["PolicyDocument"]["Statement"]
-    writes = [s for s in statements if any(a.startswith("s3:Put") for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
-    assert writes and all(s["Resource"]["Fn::Join"][1][-1] == "/monitoring/*" for s in writes)
+
+    def object_keys(action_prefix: str) -> set[str]:
+        keys = set()
+        for s in statements:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            if any(a.startswith(action_prefix) for a in actions):
+                for resource in s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]:
+                    if "Fn::Join" in resource:
+                        keys.add(resource["Fn::Join"][1][-1])
+        return keys
+
+    assert object_keys("s3:GetObject") == {"/data-capture/*", "/pipelines/*/preprocess/baseline/*"}
+    assert object_keys("s3:Put") == {"/monitoring/*"}
     assert not any("s3:DeleteObject" in json.dumps(s["Action"]) for s in statements)
 
 

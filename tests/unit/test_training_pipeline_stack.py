@@ -118,8 +118,8 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in topic_policy)
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish" for s in topic_policy)
     key_policy = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
-    # EventBridge, and the serving stack's CloudWatch alarms, publish to the topic through its key.
-    assert any(s.get("Principal") == {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]} for s in key_policy)
+    # EventBridge publishes to the topic through its key (CloudWatch alarms too: test_serving_stack).
+    assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in key_policy)
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
     patterns = {json.dumps(r["EventPattern"]["detail-type"]): r for r in rules}
     failed = patterns['["SageMaker Model Building Pipeline Execution Status Change"]']

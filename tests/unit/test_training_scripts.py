@@ -1,12 +1,14 @@
 """training_scripts/ under the SageMaker container contract, on the real dataset and on bad input.
 
-The happy path runs each script as SageMaker does (a subprocess with SM_* variables and an
-/opt/ml-like tree); error cases call main() in-process on tiny synthetic data.
+The happy path runs the scripts on an /opt/ml-like tree: train.py as SageMaker starts it (a
+subprocess with SM_* variables), the processing scripts' main() with their arguments; error
+cases call main() in-process on tiny synthetic data.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import contextlib
+import io
 import json
 import os
 import re
@@ -14,15 +16,14 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from stacks.pipeline_definition import METRIC_DEFINITIONS
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "training_scripts"
-sys.path.insert(0, str(SCRIPTS))
+from tests.conftest import CARAVAN, SCRIPTS, sm_env  # noqa: E402 - conftest put training_scripts/ on sys.path
 
 import baseline  # noqa: E402
 import evaluate  # noqa: E402
@@ -30,7 +31,6 @@ import inference  # noqa: E402
 import preprocess  # noqa: E402
 import train  # noqa: E402
 
-CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
 CARAVAN_ROWS = 5822
 
 
@@ -43,16 +43,12 @@ def run_script(script: str, *args: str, env: dict | None = None) -> subprocess.C
     return result
 
 
-def sm_env(root: Path, train_dir: Path, validation_dir: Path, **extra: str) -> dict:
-    return {
-        "SM_CHANNEL_TRAIN": str(train_dir),
-        "SM_CHANNEL_VALIDATION": str(validation_dir),
-        "SM_MODEL_DIR": str(root / "model"),
-        "SM_OUTPUT_DIR": str(root / "output"),
-        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
-        "SM_NUM_GPUS": "0",
-        **extra,
-    }
+def run_in_process(main, argv: list[str]) -> SimpleNamespace:
+    """A script's main() with its printed output kept, as run_script keeps a process's."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(argv)
+    return SimpleNamespace(stdout=out.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +59,16 @@ def pipeline_run(tmp_path_factory):
     raw.mkdir(parents=True)
     (raw / "caravan.csv").write_bytes(CARAVAN.read_bytes())
     splits = root / "processing" / "output"
-    prep = run_script("preprocess.py", "--input-dir", str(raw), "--output-dir", str(splits))
+    # Processing scripts take everything as arguments: in process (this module imports them anyway,
+    # saving two interpreter starts; tests/integration/test_serving.py runs preprocess.py as a process).
+    # train.py reads the SM_* contract from its environment: as SageMaker starts it, a process.
+    prep = run_in_process(preprocess.main, ["--input-dir", str(raw), "--output-dir", str(splits)])
     trained = run_script("train.py", env=sm_env(root, splits / "train", splits / "validation"))
     evaluation = root / "evaluation"
-    evaluated = run_script(
-        "evaluate.py", "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
+    evaluated = run_in_process(evaluate.main, [
+        "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
         "--test-dir", str(splits / "test"), "--output-dir", str(evaluation), "--bootstrap-samples", "30",
-    )
+    ])
     return {"root": root, "splits": splits, "prep": prep, "train": trained, "evaluate": evaluated, "evaluation": evaluation}
 
 
