@@ -36,6 +36,18 @@ def suggest(value: str, choices: tuple[str, ...], limit: int = 3) -> list[str]:
     return difflib.get_close_matches(value, choices, n=limit, cutoff=0.6)
 
 
+def check_instance_type(value: str, shape: str, what: str, examples: tuple[str, ...] = ()) -> str:
+    """value, if it is in the SageMaker enum `shape`; else a ValueError that says what is allowed."""
+    allowed = allowed_instance_types(shape)
+    if value not in allowed:
+        hint = suggest(value, allowed)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        e_g = f", e.g. {', '.join(examples)}" if examples else ""
+        raise ValueError(f"not a SageMaker {what} instance type (allowed: the {len(allowed)} types of botocore's "
+                         f"{shape} enum{e_g}){did_you_mean}")
+    return value
+
+
 #: Families whose instances carry local NVMe instance storage in SageMaker. SageMaker rejects a
 #: volume KMS key (training VolumeKmsKeyId, processing/transform VolumeKmsKeyId, endpoint config
 #: KmsKeyId) for them: instance storage is encrypted by the hardware and cannot take the key.

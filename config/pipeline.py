@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from config.base import StrictModel, int_range
 from config.images import xgboost_versions
-from config.instance_types import allowed_instance_types, has_local_nvme, suggest
+from config.instance_types import check_instance_type, has_local_nvme
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
 #: range type and the bounds a search may span (XGBoost's valid ranges, capped where larger
@@ -39,12 +39,11 @@ def _instance_types(shape: str, what: str):
     """A non-empty list of types from a SageMaker enum; the first is the default."""
 
     def check(values: list[str]) -> list[str]:
-        allowed = allowed_instance_types(shape)
         for value in values:
-            if value not in allowed:
-                hint = suggest(value, allowed)
-                did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
-                raise ValueError(f"{value!r} is not a SageMaker {what} instance type (allowed: botocore's {shape} enum){did_you_mean}")
+            try:
+                check_instance_type(value, shape, what)
+            except ValueError as error:
+                raise ValueError(f"{value!r} is {error}") from None
         if len(set(values)) != len(values):
             raise ValueError("instance types must be unique")
         nvme = {v for v in values if has_local_nvme(v)}

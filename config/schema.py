@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from config.base import StrictModel, int_range, one_of
 from config.images import debugger_rules_image, model_monitor_image, xgboost_image
-from config.instance_types import notebook_instance_types, suggest
+from config.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
 from config.pipeline import PipelineConfig
 from config.serving import ServingConfig
 
@@ -63,15 +63,7 @@ def _check_account(value: object) -> object:
 
 
 def _check_notebook_type(value: str) -> str:
-    allowed = notebook_instance_types()
-    if value not in allowed:
-        hint = suggest(value, allowed)
-        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
-        raise ValueError(
-            f"not a SageMaker notebook instance type (allowed: the {len(allowed)} types of botocore's "
-            f"SageMaker model, e.g. ml.t3.medium, ml.m5.xlarge, ml.g4dn.xlarge){did_you_mean}"
-        )
-    return value
+    return check_instance_type(value, NOTEBOOK_SHAPE, "notebook", ("ml.t3.medium", "ml.m5.xlarge", "ml.g4dn.xlarge"))
 
 
 def _check_package(value: str) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from config.base import StrictModel, int_range, one_of
-from config.instance_types import allowed_instance_types, suggest
+from config.instance_types import check_instance_type
 
 HOSTING_SHAPE = "ProductionVariantInstanceType"
 MONITORING_SHAPE = "ProcessingInstanceType"
@@ -47,24 +47,11 @@ def is_gpu_instance_type(instance_type: str) -> bool:
 
 
 def _hosting_type(value: str) -> str:
-    allowed = allowed_instance_types(HOSTING_SHAPE)
-    if value not in allowed:
-        hint = suggest(value, allowed)
-        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
-        raise ValueError(
-            f"not a SageMaker hosting instance type (allowed: botocore's {HOSTING_SHAPE} enum, e.g. "
-            f"ml.g4dn.xlarge, ml.g5.xlarge, ml.m5.large){did_you_mean}"
-        )
-    return value
+    return check_instance_type(value, HOSTING_SHAPE, "hosting", ("ml.g4dn.xlarge", "ml.g5.xlarge", "ml.m5.large"))
 
 
 def _processing_type(value: str) -> str:
-    allowed = allowed_instance_types(MONITORING_SHAPE)
-    if value not in allowed:
-        hint = suggest(value, allowed)
-        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
-        raise ValueError(f"not a SageMaker processing instance type (allowed: botocore's {MONITORING_SHAPE} enum){did_you_mean}")
-    return value
+    return check_instance_type(value, MONITORING_SHAPE, "processing", ("ml.m5.large", "ml.m5.xlarge"))
 
 
 def _model_package_arn(value: str) -> str:

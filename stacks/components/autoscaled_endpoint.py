@@ -140,35 +140,30 @@ class AutoscaledEndpoint(Construct):
         )
 
     def _alarms(self, topic: sns.ITopic) -> list[cloudwatch.Alarm]:
-        alarms_cfg = self.serving.alarms
-        # Invocation5XXErrors is 1 per failed and 0 per good request: its average is the error rate.
-        errors = cloudwatch.Alarm(
-            self,
-            "Errors5xx",
-            alarm_description=f"{self.endpoint_name}: more than {alarms_cfg.error_5xx_percent:g}% of requests "
-            "answered 5xx; rolls a deployment back",
-            metric=self.metric("Invocation5XXErrors", "Average"),
-            threshold=alarms_cfg.error_5xx_percent / 100,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=alarms_cfg.evaluation_minutes,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        latency = cloudwatch.Alarm(
-            self,
-            "ModelLatencyP99",
-            alarm_description=f"{self.endpoint_name}: model latency p99 above {alarms_cfg.model_latency_p99_ms} ms; "
-            "rolls a deployment back",
-            metric=self.metric("ModelLatency", "p99"),
-            threshold=alarms_cfg.model_latency_p99_ms * 1000,  # CloudWatch reports ModelLatency in microseconds
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=alarms_cfg.evaluation_minutes,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        cfg = self.serving.alarms
         action = cw_actions.SnsAction(topic)
-        for alarm in (errors, latency):
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
-        return [errors, latency]
+
+        def alarm(id_: str, what: str, metric: cloudwatch.Metric, threshold: float) -> cloudwatch.Alarm:
+            created = cloudwatch.Alarm(
+                self, id_,
+                alarm_description=f"{self.endpoint_name}: {what}; rolls a deployment back",
+                metric=metric, threshold=threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=cfg.evaluation_minutes,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            return created
+
+        return [
+            # Invocation5XXErrors is 1 per failed and 0 per good request: its average is the error rate.
+            alarm("Errors5xx", f"more than {cfg.error_5xx_percent:g}% of requests answered 5xx",
+                  self.metric("Invocation5XXErrors", "Average"), cfg.error_5xx_percent / 100),
+            # CloudWatch reports ModelLatency in microseconds.
+            alarm("ModelLatencyP99", f"model latency p99 above {cfg.model_latency_p99_ms} ms",
+                  self.metric("ModelLatency", "p99"), cfg.model_latency_p99_ms * 1000),
+        ]
 
     # -- rollout ----------------------------------------------------------------------------
     def _deployment_config(self) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
