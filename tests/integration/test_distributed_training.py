@@ -1,7 +1,7 @@
 """train.py's distributed path: two local hosts, one collective, one model (or one clear failure).
 
-Apart from test_training_scripts.py so that pytest-xdist can run the two slowest parts of the
-training tests on different workers.
+An integration test: two train.py processes find each other through XGBoost's tracker over
+TCP on this machine, as two SageMaker training instances do over the VPC.
 """
 
 from __future__ import annotations
