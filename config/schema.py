@@ -247,6 +247,12 @@ class EnvironmentConfig(StrictModel):
                 f"serving.model_package_arn: the version is in {package['account']}/{package['region']}, "
                 f"this environment is {self.account}/{self.region} (allowed: a model package of this account and region)"
             )
+        baseline = serving.monitoring.baseline_prefix
+        if baseline and baseline.split("/")[1] != self.name:
+            raise ValueError(
+                f"serving.monitoring.baseline_prefix: '{baseline}' was written by the {baseline.split('/')[1]} pipeline, "
+                f"not in this environment's bucket (allowed: pipelines/{self.name}/<execution id>/preprocess/baseline)"
+            )
         if serving.mode == "instances" and serving.monitoring.enabled:
             try:
                 model_monitor_image(self.region)

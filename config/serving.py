@@ -108,26 +108,26 @@ class RolloutConfig(StrictModel):
     wait_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 300
     #: Time the old fleet is kept after all traffic moved, for a fast rollback (0-3600 s).
     termination_wait_seconds: Annotated[int, int_range(0, 3600, " seconds")] = 300
-    #: Upper bound of a whole deployment (SageMaker: 600-28800 s); must exceed the waits.
+    #: Upper bound of a whole deployment (SageMaker: 600-28800 s); this project asks for the waits
+    #: plus 15 minutes, so that starting the new fleet cannot time the rollout out.
     max_execution_seconds: Annotated[int, int_range(600, 28800, " seconds")] = 3600
 
-    @property
-    def total_wait_seconds(self) -> int:
-        steps = 1 if self.strategy == "canary" else math.ceil(100 / self.step_percent) - 1
+    def total_wait_seconds(self, shifting: bool = True) -> int:
+        """Waits of one rollout; without traffic shifting (serverless: all at once) one wait."""
+        steps = 1 if self.strategy == "canary" or not shifting else math.ceil(100 / self.step_percent) - 1
         return steps * self.wait_seconds + self.termination_wait_seconds
 
-    @model_validator(mode="after")
-    def _guardrail_ranges(self) -> RolloutConfig:
-        if self.strategy == "linear" and self.step_percent < 10:
-            raise ValueError(f"step_percent: {self.step_percent} is below linear's minimum (allowed for linear: 10..50)")
-        needed = self.total_wait_seconds + PROVISIONING_MARGIN_SECONDS
+    def check(self, shifting: bool) -> None:
+        if shifting and self.strategy == "linear" and self.step_percent < 10:
+            raise ValueError(f"rollout.step_percent: {self.step_percent} is below linear's minimum (allowed for linear: 10..50)")
+        waits = self.total_wait_seconds(shifting)
+        needed = waits + PROVISIONING_MARGIN_SECONDS
         if self.max_execution_seconds < needed:
             raise ValueError(
-                f"max_execution_seconds: {self.max_execution_seconds} leaves no time to start the new fleet after the "
-                f"rollout's waits ({self.total_wait_seconds} s of steps and termination wait; allowed: at least "
-                f"{needed}, the waits plus {PROVISIONING_MARGIN_SECONDS} s, at most 28800)"
+                f"rollout.max_execution_seconds: {self.max_execution_seconds} leaves no time to start the new fleet after "
+                f"the rollout's waits ({waits} s of steps and termination wait; allowed: at least {needed}, the waits "
+                f"plus {PROVISIONING_MARGIN_SECONDS} s (this project's margin), at most 28800)"
             )
-        return self
 
 
 class AlarmsConfig(StrictModel):
@@ -200,6 +200,7 @@ class ServingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingConfig:
+        self.rollout.check(shifting=self.mode == "instances")  # SageMaker shifts serverless traffic all at once
         if self.mode == "serverless":
             for feature, on in (("data_capture", self.data_capture.enabled), ("monitoring", self.monitoring.enabled)):
                 if on:

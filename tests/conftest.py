@@ -152,19 +152,7 @@ def serving_config_dir(target: Path) -> Path:
 @pytest.fixture(scope="session")
 def serving_assembly(tmp_path_factory) -> Assembly:
     """The app synthesized with a model version named in each environment (config/ names none yet)."""
-    from unittest import mock
-
-    import stacks.stage
-    from stacks.compliance import add_compliance_checks
-
-    def check_serving_only(stage) -> None:
-        # The other stacks are checked in the session assembly; cdk-nag over all of them again
-        # would cost a third of this synth. Checks on the Serving stack alone still fail the synth.
-        if stage.serving is not None:
-            add_compliance_checks(stage.serving)
-
     outdir = tmp_path_factory.mktemp("cdk.out.serving")
-    with mock.patch.object(stacks.stage, "add_compliance_checks", check_serving_only):
-        synth_app(outdir, serving_config_dir(tmp_path_factory.mktemp("config")))
+    synth_app(outdir, serving_config_dir(tmp_path_factory.mktemp("config")))
     return Assembly(outdir)
 

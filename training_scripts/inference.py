@@ -91,14 +91,22 @@ def default_accept() -> str:
 
 
 def negotiate(accept: str | None) -> str | None:
-    """The first media type of an Accept header that we can write, or None."""
-    for part in (accept or "*/*").split(","):
-        kind = media_type(part)
-        if kind in ("*/*", "text/*", ""):
-            return default_accept() if kind != "text/*" else CSV
-        if kind in (CSV, JSON):
-            return kind
-    return None
+    """The type of an Accept header we can write, best quality first (q=0 means never), or None."""
+    ranked = []
+    for position, part in enumerate((accept or "*/*").split(",")):
+        kind, *params = [item.strip().lower() for item in part.split(";")]
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        writable = {"*/*": default_accept(), "": default_accept(), "text/*": CSV, "application/*": JSON,
+                    CSV: CSV, JSON: JSON}.get(kind)
+        if writable and quality > 0:
+            ranked.append((-quality, position, writable))
+    return min(ranked)[2] if ranked else None
 
 
 def input_fn(body, content_type: str = CSV):

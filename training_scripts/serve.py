@@ -27,6 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inference  # noqa: E402
 
+# This server answers HTTP itself: bad requests must raise RequestError here, even where
+# SageMaker's container package happens to be importable (then inference.py would return them).
+inference.ContainerResponse = None
+
 LOG = logging.getLogger("serve")
 DEFAULT_PORT = 8080
 #: A refused body up to this size is read and dropped so that the client sees the 4xx answer.

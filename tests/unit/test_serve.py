@@ -102,7 +102,9 @@ def test_missing_headers_mean_what_they_mean_in_sagemakers_container(server, mod
     assert (status, content_type) == (200, "text/csv")
     assert [float(v) for v in body.split()] == pytest.approx(expected(model_dir, rows), abs=1e-6)
     for accept, answer_type in (("*/*", "text/csv"), ("application/json, text/csv", "application/json"),
-                                ("text/html;q=0.9, text/csv", "text/csv"), ("text/*", "text/csv")):
+                                ("text/html;q=0.9, text/csv", "text/csv"), ("text/*", "text/csv"),
+                                ("application/*", "application/json"), ("application/json;q=0.1, text/csv", "text/csv"),
+                                ("text/csv;q=0, application/json", "application/json")):
         headers = {"Content-Type": "text/csv", "Accept": accept}
         assert call(server, "POST", "/invocations", csv_body(rows), headers)[:2] == (200, answer_type), accept
 
@@ -145,10 +147,11 @@ BIG = b"1," * (inference.MAX_BODY_BYTES // 2 + 1)
         (b'[[true, 1, 2, 3, 4, 5, 6]]', {"Content-Type": "application/json"}, 400, "not a number"),
         (b"1,2", {"Content-Type": "application/x-parquet"}, 415, "content type 'application/x-parquet' is not supported"),
         (b"1,2,3,4,5,6,7", {"Content-Type": "text/csv", "Accept": "image/png"}, 406, "accept type 'image/png'"),
+        (b"1,2,3,4,5,6,7", {"Content-Type": "text/csv", "Accept": "text/csv;q=0"}, 406, "accept type 'text/csv;q=0'"),
         (BIG, {"Content-Type": "text/csv"}, 413, f"the limit is {inference.MAX_BODY_BYTES}"),
     ],
     ids=["columns", "ragged", "non-numeric", "empty", "blank", "not-utf8", "bad-json", "json-shape", "no-rows",
-         "json-bool", "content-type", "accept", "oversized"],
+         "json-bool", "content-type", "accept", "accept-q0", "oversized"],
 )
 def test_bad_input_gets_a_4xx_with_a_message_and_the_server_keeps_serving(server, rows, body, headers, status, message):
     got, content_type, answer = call(server, "POST", "/invocations", body, headers)

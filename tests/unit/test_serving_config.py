@@ -130,7 +130,11 @@ def test_a_named_model_version_with_its_baseline_loads(tmp_path):
         ("prod", {"rollout__strategy": "rolling"}, "serving.rollout.strategy = 'rolling'"),
         ("prod", {"rollout__max_execution_seconds": 1200},
          "serving.rollout.max_execution_seconds: 1200 leaves no time to start the new fleet after the rollout's waits "
-         "(3300 s of steps and termination wait; allowed: at least 4200, the waits plus 900 s, at most 28800)"),
+         "(3300 s of steps and termination wait; allowed: at least 4200, the waits plus 900 s (this project's margin), "
+         "at most 28800)"),
+        ("prod", {"model_package_arn": PROD_ARN, "monitoring__baseline_prefix": "pipelines/dev/exec-1/preprocess/baseline"},
+         "serving.monitoring.baseline_prefix: 'pipelines/dev/exec-1/preprocess/baseline' was written by the dev pipeline, "
+         "not in this environment's bucket (allowed: pipelines/prod/<execution id>/preprocess/baseline)"),
         ("prod", {"rollout__wait_seconds": 7200}, "serving.rollout.wait_seconds = 7200: must be an integer in 0..3600"),
         ("prod", {"alarms__error_5xx_percent": 0}, "serving.alarms.error_5xx_percent = 0"),
         ("prod", {"alarms__model_latency_p99_ms": 0}, "serving.alarms.model_latency_p99_ms = 0: must be an integer in 1..60000"),
@@ -140,6 +144,16 @@ def test_a_named_model_version_with_its_baseline_loads(tmp_path):
 )
 def test_bad_serving_settings_fail_with_one_line(tmp_path, env, changes, expected):
     assert expected in error_for(tmp_path, env_with(env, **changes), env)
+
+
+def test_serverless_rollouts_count_one_wait_whatever_the_strategy(tmp_path):
+    """SageMaker shifts serverless traffic all at once: linear steps neither apply nor are checked."""
+    data = env_with("dev", rollout__strategy="linear", rollout__step_percent=5, rollout__wait_seconds=600,
+                    rollout__max_execution_seconds=1500)
+    cfg = load(tmp_path, "dev", data)
+    assert cfg.serving.rollout.total_wait_seconds(shifting=False) == 600
+    message = error_for(tmp_path, env_with("dev", rollout__wait_seconds=600, rollout__max_execution_seconds=1400), "dev")
+    assert "(600 s of steps and termination wait; allowed: at least 1500" in message
 
 
 def test_region_without_the_monitor_image_must_turn_monitoring_off(tmp_path):
