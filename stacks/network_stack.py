@@ -6,6 +6,8 @@ a NAT gateway (per environment, optional) is only for package indexes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -19,6 +21,19 @@ from stacks.components.removal import stateful_removal_policy
 
 #: Subnet group of the private subnets that notebooks, jobs and endpoints run in.
 WORKLOADS = "Workloads"
+
+@dataclass(frozen=True)
+class Workloads:
+    """Where jobs, endpoints and the evaluation gate run: the VPC's Workloads subnets and security group."""
+
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    security_group: ec2.ISecurityGroup
+
+    @property
+    def subnet_ids(self) -> list[str]:
+        return self.vpc.select_subnets(subnet_group_name=self.subnets.subnet_group_name).subnet_ids
+
 
 #: Interface endpoints SageMaker workloads need without internet access, by purpose.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -124,6 +139,7 @@ class NetworkStack(Stack):
             ec2.Port.all_tcp(), "Distributed training between job instances"
         )
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
+        self.workloads = Workloads(self.vpc, self.workload_subnets, self.workload_security_group)
         for name, service in INTERFACE_ENDPOINTS.items():
             self.vpc.add_interface_endpoint(
                 name,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 from aws_cdk import Fn, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -20,6 +19,7 @@ from config import EnvironmentConfig
 from stacks.compliance import acknowledge
 from stacks.components.execution_role import SageMakerExecutionRole
 from stacks.data_stack import DataExports
+from stacks.network_stack import Workloads
 
 JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
 #: ARN resource types of those jobs: ProcessingJob -> processing-job, ...
@@ -54,9 +54,7 @@ class ExecutionRolesStack(Stack):
         *,
         env_config: EnvironmentConfig,
         data: DataExports,
-        vpc: ec2.IVpc,
-        workload_subnets: ec2.SubnetSelection,
-        workload_security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
         notebook_names: list[str],
         **kwargs,
     ) -> None:
@@ -83,7 +81,7 @@ class ExecutionRolesStack(Stack):
         jobs.allow_key_grants_for_aws_resources(key)
         jobs.allow_sagemaker_metrics()
         jobs.allow_ecr_pull()
-        jobs.allow_vpc_networking(vpc)
+        jobs.allow_vpc_networking(workloads.vpc)
 
         # Endpoints (model execution role): read model artifacts only.
         endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
@@ -91,7 +89,7 @@ class ExecutionRolesStack(Stack):
         endpoints.allow_log_groups("Endpoints/*")
         endpoints.allow_sagemaker_metrics()
         endpoints.allow_ecr_pull()
-        endpoints.allow_vpc_networking(vpc)
+        endpoints.allow_vpc_networking(workloads.vpc)
 
         # Model Monitor's scheduled jobs: read captured requests and the pipelines' baselines, write reports.
         monitoring = SageMakerExecutionRole(self, "Monitoring", description=f"{env_name}: Model Monitor data-quality jobs")
@@ -109,7 +107,7 @@ class ExecutionRolesStack(Stack):
         monitoring.allow_log_groups("ProcessingJobs")
         monitoring.allow_key_grants_for_aws_resources(key)
         monitoring.allow_sagemaker_metrics()
-        monitoring.allow_vpc_networking(vpc)
+        monitoring.allow_vpc_networking(workloads.vpc)
 
         # Pipelines: orchestrate jobs and register models; the jobs themselves touch the data.
         pipelines = SageMakerExecutionRole(self, "Pipelines", description=f"{env_name}: SageMaker Pipelines executions")
@@ -117,8 +115,8 @@ class ExecutionRolesStack(Stack):
         in_platform_vpc = {
             "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
             "ForAllValues:StringEquals": {
-                "sagemaker:VpcSubnets": [s.subnet_id for s in vpc.select_subnets(subnet_group_name=workload_subnets.subnet_group_name).subnets],
-                "sagemaker:VpcSecurityGroupIds": [workload_security_group.security_group_id],
+                "sagemaker:VpcSubnets": workloads.subnet_ids,
+                "sagemaker:VpcSecurityGroupIds": [workloads.security_group.security_group_id],
             },
         }
         job_resources = [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
@@ -162,7 +160,7 @@ class ExecutionRolesStack(Stack):
         )
         notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
-        notebooks.allow_vpc_networking(vpc)
+        notebooks.allow_vpc_networking(workloads.vpc)
         notebooks.allow_pass_role(jobs.role)
 
         for role in (jobs, endpoints, monitoring, pipelines, notebooks):

@@ -9,7 +9,6 @@ which version runs where is data in git, and synth never looks the registry up.
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -21,6 +20,7 @@ from stacks.compliance import acknowledge
 from stacks.components.autoscaled_endpoint import AutoscaledEndpoint
 from stacks.components.data_quality_monitor import DataQualityMonitor
 from stacks.data_stack import DataExports
+from stacks.network_stack import Workloads
 from stacks.roles_stack import DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
 
 
@@ -37,9 +37,7 @@ class ServingStack(Stack):
         env_config: EnvironmentConfig,
         data: DataExports,
         data_key: kms.IKey,
-        vpc: ec2.IVpc,
-        workload_subnets: ec2.SubnetSelection,
-        workload_security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
         endpoints_role: iam.IRole,
         monitoring_role: iam.IRole,
         topic: sns.ITopic,
@@ -61,9 +59,7 @@ class ServingStack(Stack):
             model_role=endpoints_role,
             key=data_key,
             capture_uri=artifacts.s3_url_for_object(capture_prefix),
-            vpc=vpc,
-            subnets=workload_subnets,
-            security_group=workload_security_group,
+            workloads=workloads,
             topic=topic,
         )
         capturing = serving.mode == "instances" and serving.data_capture.enabled
@@ -115,9 +111,7 @@ class ServingStack(Stack):
                 reports_uri=artifacts.s3_url_for_object(f"{MONITORING_REPORTS_PREFIX}/{name}/data-quality"),
                 role=monitoring_role,
                 key=data_key,
-                vpc=vpc,
-                subnets=workload_subnets,
-                security_group=workload_security_group,
+                workloads=workloads,
             )
 
         CfnOutput(self, "EndpointName", value=name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -27,6 +26,7 @@ from stacks.components.evaluation_gate import EvaluationGate
 from stacks.components.removal import stateful_removal_policy
 from stacks.components.source_tarball import SourceTarball
 from stacks.data_stack import DataExports, model_package_group_name
+from stacks.network_stack import Workloads
 from stacks.pipeline_definition import PipelineResources, build_definition
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "training_scripts"
@@ -45,9 +45,7 @@ class TrainingPipelineStack(Stack):
         env_config: EnvironmentConfig,
         data: DataExports,
         data_key: kms.IKey,
-        vpc: ec2.IVpc,
-        workload_subnets: ec2.SubnetSelection,
-        workload_security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
         jobs_role: iam.IRole,
         pipelines_role: iam.IRole,
         **kwargs,
@@ -68,9 +66,7 @@ class TrainingPipelineStack(Stack):
             log_retention_days=cfg.network.flow_log_retention_days,
             log_removal_policy=stateful_removal_policy(cfg),
             model_package_group=group,
-            vpc=vpc,
-            subnets=workload_subnets,
-            security_group=workload_security_group,
+            workloads=workloads,
         )
 
         definition = build_definition(
@@ -87,8 +83,8 @@ class TrainingPipelineStack(Stack):
                 code_file=code.file_name,
                 gate_function_arn=gate.function.function_arn,
                 model_package_group=group,
-                subnet_ids=vpc.select_subnets(subnet_group_name=workload_subnets.subnet_group_name).subnet_ids,
-                security_group_ids=[workload_security_group.security_group_id],
+                subnet_ids=workloads.subnet_ids,
+                security_group_ids=[workloads.security_group.security_group_id],
             ),
         )
         self.pipeline = sagemaker.CfnPipeline(

@@ -15,7 +15,6 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -24,6 +23,7 @@ from constructs import Construct
 
 from config.instance_types import has_local_nvme
 from config.serving import ServingConfig
+from stacks.network_stack import Workloads
 
 #: Stable variant name: a new model or config then updates the variant in place (blue/green).
 VARIANT = "primary"
@@ -51,9 +51,7 @@ class AutoscaledEndpoint(Construct):
         model_role: iam.IRole,
         key: kms.IKey,
         capture_uri: str,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, id_)
@@ -63,8 +61,8 @@ class AutoscaledEndpoint(Construct):
 
         placement = {} if serverless else {
             "vpc_config": sagemaker.CfnModel.VpcConfigProperty(
-                security_group_ids=[security_group.security_group_id],
-                subnets=vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnet_ids,
+                security_group_ids=[workloads.security_group.security_group_id],
+                subnets=workloads.subnet_ids,
             ),
             "enable_network_isolation": True,
         }

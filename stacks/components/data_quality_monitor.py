@@ -9,7 +9,6 @@ CloudWatch metrics. The job runs in the VPC, network-isolated, encrypted with th
 from __future__ import annotations
 
 from aws_cdk import Fn
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -17,6 +16,7 @@ from constructs import Construct
 
 from config.instance_types import has_local_nvme
 from config.serving import MonitoringConfig
+from stacks.network_stack import Workloads
 
 PROCESSING = "/opt/ml/processing"
 
@@ -35,9 +35,7 @@ class DataQualityMonitor(Construct):
         reports_uri: str,
         role: iam.IRole,
         key: kms.IKey,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
     ) -> None:
         super().__init__(scope, id_)
         cfn = sagemaker.CfnDataQualityJobDefinition
@@ -73,8 +71,8 @@ class DataQualityMonitor(Construct):
                 enable_network_isolation=True,
                 enable_inter_container_traffic_encryption=True,
                 vpc_config=cfn.VpcConfigProperty(
-                    security_group_ids=[security_group.security_group_id],
-                    subnets=vpc.select_subnets(subnet_group_name=subnets.subnet_group_name).subnet_ids,
+                    security_group_ids=[workloads.security_group.security_group_id],
+                    subnets=workloads.subnet_ids,
                 ),
             ),
             role_arn=role.role_arn,

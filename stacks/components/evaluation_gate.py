@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +19,7 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge
 from stacks.components.log_retention import retention_days
+from stacks.network_stack import Workloads
 
 CODE = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
 
@@ -36,9 +36,7 @@ class EvaluationGate(Construct):
         log_retention_days: int,
         log_removal_policy: RemovalPolicy,
         model_package_group: str,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
+        workloads: Workloads,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -62,9 +60,9 @@ class EvaluationGate(Construct):
             timeout=Duration.seconds(60),
             memory_size=256,
             log_group=self.log_group,
-            vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[security_group],
+            vpc=workloads.vpc,
+            vpc_subnets=workloads.subnets,
+            security_groups=[workloads.security_group],
         )
         self.log_group.grant_write(self.role)
         artifacts.grant_read(self.role, "pipelines/*")
