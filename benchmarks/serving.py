@@ -21,9 +21,6 @@ import argparse
 import http.client
 import os
 import platform
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +30,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "training_scripts"
-sys.path.insert(0, str(SCRIPTS))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(SCRIPTS), str(Path(__file__).resolve().parent), str(ROOT)]
 
 import inference  # noqa: E402
+import serve  # noqa: E402
 import sm_contract  # noqa: E402
+from local.emulator import free_port  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,27 +53,6 @@ def measure(call, count: int) -> list[float]:
     return times
 
 
-def wait_until_up(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"serve.py exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/ping")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("serve.py did not answer /ping within 30 s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def report(label: str, rows: int, times: list[float]) -> float:
     throughput = rows * len(times) / sum(times)
     print(f"  {label:<48} {len(times) / sum(times):8.0f} req/s {throughput:10.0f} rows/s   "
@@ -90,10 +67,11 @@ def bench(model_dir: Path, test_dir: Path) -> int:
               1000: "\n".join(",".join(f"{v:g}" for v in row) for row in batch).encode()}
     model = inference.model_fn(str(model_dir))
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(model_dir), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_until_up(port, server)
+        server = serve.start_process(str(model_dir), port)
+    except RuntimeError as error:
+        sys.exit(str(error))
+    try:
         connection = http.client.HTTPConnection("127.0.0.1", port)
 
         def over_http(body: bytes) -> bytes:
@@ -139,7 +117,7 @@ def main() -> int:
     import training
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = training.run_once(Path(tmp) / "run")
+        training.run_once(Path(tmp) / "run")
         return bench(Path(tmp) / "run" / "model", Path(tmp) / "run" / "splits" / "test")
 
 

@@ -81,8 +81,8 @@ def device() -> str:
     return "cuda" if has_gpu and xgb.build_info().get("USE_CUDA") else "cpu"
 
 
-def media_type(header: str | None, default: str = CSV) -> str:
-    return (header or default).split(";")[0].strip().lower()
+def media_type(header: str | None) -> str:
+    return (header or CSV).split(";")[0].strip().lower()
 
 
 def default_accept() -> str:
@@ -192,13 +192,14 @@ def predict_fn(features, model: xgb.Booster):
 
 def output_fn(predictions, accept: str = CSV):
     if isinstance(predictions, RequestError):
-        return ContainerResponse(response=predictions.to_json(), status=predictions.status, mimetype=JSON)
+        return _container_answer(predictions)
     kind = negotiate(accept)
     if kind == CSV:
         return "\n".join(f"{p:.6f}" for p in predictions) + "\n", CSV
     if kind == JSON:
         return json.dumps({"predictions": [round(float(p), 6) for p in predictions]}), JSON
-    error = RequestError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}", 406)
-    if ContainerResponse is None:
-        raise error
+    return _container_answer(_refuse(RequestError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}", 406)))
+
+
+def _container_answer(error: RequestError):
     return ContainerResponse(response=error.to_json(), status=error.status, mimetype=JSON)

@@ -15,10 +15,13 @@ unexpected error gets a 500 and is logged. Port: --port, else SAGEMAKER_BIND_TO_
 from __future__ import annotations
 
 import argparse
+import http.client
 import logging
 import os
+import subprocess
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,6 +139,28 @@ def start(model_dir: str, host: str = "127.0.0.1", port: int = 0) -> InferenceSe
     server = InferenceServer((host, port), model_dir)
     threading.Thread(target=server.serve_forever, name="inference-server", daemon=True).start()
     return server
+
+
+def start_process(model_dir: str, port: int, timeout: float = 60) -> subprocess.Popen:
+    """serve.py in its own process on 127.0.0.1:port, returned once GET /ping answers 200 (local
+    mode, tests, benchmarks). RuntimeError with the server's stderr if it exits or stays silent."""
+    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--model-dir", str(model_dir), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve.py exited with {process.returncode}: {process.stderr.read().strip()[-2000:]}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"serve.py did not answer GET /ping on port {port} within {timeout:g} s")
+        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,23 +8,20 @@ the test split goes over HTTP as text/csv and application/json.
 from __future__ import annotations
 
 import http.client
-import importlib.metadata
 import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import xgboost as xgb
 
 from local.emulator import free_port
+from tests.conftest import CARAVAN, SCRIPTS, sm_env
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "training_scripts"
-CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+import serve  # noqa: E402 - training_scripts/ is on sys.path (tests/conftest.py)
+
 
 
 def run(script: str, *args: str, env: dict | None = None) -> None:
@@ -39,8 +36,7 @@ def trained(tmp_path_factory) -> dict:
     (root / "raw").mkdir()
     (root / "raw" / "caravan.csv").write_bytes(CARAVAN.read_bytes())
     run("preprocess.py", "--input-dir", str(root / "raw"), "--output-dir", str(root / "splits"))
-    run("train.py", env={"SM_CHANNEL_TRAIN": str(root / "splits" / "train"), "SM_CHANNEL_VALIDATION": str(root / "splits" / "validation"),
-                         "SM_MODEL_DIR": str(root / "model"), "SM_OUTPUT_DIR": str(root / "output"), "SM_NUM_GPUS": "0"})
+    run("train.py", env=sm_env(root, root / "splits" / "train", root / "splits" / "validation"))
     test = np.loadtxt(root / "splits" / "test" / "test.csv", delimiter=",", ndmin=2)
     return {"model": root / "model", "features": test[:, 1:], "labels": test[:, 0]}
 
@@ -48,19 +44,7 @@ def trained(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def server(trained):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(trained["model"]), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if post_or_get(port, "GET", "/ping")[0] == 200:
-                break
-        except ConnectionRefusedError:
-            assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline, "serve.py did not answer /ping within 60 s"
-            time.sleep(0.1)
+    process = serve.start_process(str(trained["model"]), port)
     yield port
     process.terminate()
     assert process.wait(timeout=10) is not None

@@ -10,9 +10,7 @@ import http.client
 import importlib
 import json
 import socket
-import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -211,22 +209,14 @@ def test_command_line_refuses_a_missing_model_and_a_taken_port(tmp_path, server,
 
 def test_command_line_serves_on_the_port_it_is_given(model_dir):
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(SCRIPTS / "serve.py"), "--model-dir", str(model_dir), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = serve.start_process(str(model_dir), port)  # returns once GET /ping answers 200 there
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/ping")
-                assert connection.getresponse().status == 200
-                break
-            except ConnectionRefusedError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-                time.sleep(0.1)
+        assert process.poll() is None
     finally:
         process.terminate()
         process.wait(timeout=10)
+    with pytest.raises(RuntimeError, match="serve.py exited with 1: serve: cannot load the model: no xgboost-model.json"):
+        serve.start_process(str(model_dir.parent), free_port())
 
 
 def test_inside_the_container_errors_become_responses_with_their_status(monkeypatch, model_dir):
