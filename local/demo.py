@@ -1,58 +1,246 @@
-"""`make demo`: the dev environment on the embedded AWS emulator, no AWS account needed.
+"""`make demo`: the dev environment on the embedded AWS emulator, trained and served, no AWS account needed.
 
-Starts the emulator on a free localhost port, bootstraps, deploys every dev stack with
-the real CDK CLI, prints what was created, and always stops the emulator on the way out
-(also on Ctrl-C). `--keep-running` leaves it up so you can explore with the AWS CLI.
+1. starts the emulator (moto server) on a free localhost port;
+2. `cdk bootstrap` + `cdk deploy 'dev/*'` against it with the real CDK CLI;
+3. uploads the example dataset to the emulated raw-data bucket;
+4. runs the deployed training pipeline locally (local/pipeline_runner.py): preprocess, train,
+   evaluate, the evaluation gate, the condition, registration in the emulated Model Registry
+   and a batch transform;
+5. serves the registered model version with the local inference server (serve.py) and scores
+   the test split over HTTP;
+6. prints a summary. The emulator is always stopped on the way out, Ctrl-C included.
+
+Exit code 0 on success; 1 when a phase fails or the gate rejects the model (with its reasons).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from local import sagemaker_jobs as jobs
 from local.cdk_cli import CdkError
-from local.deployment import deploy_stage, format_inventory, inventory
+from local.cloud_assembly import AssemblyError
+from local.deployment import deploy_stage, inventory
 from local.emulator import Emulator, EmulatorError
+from local.pipeline_runner import (
+    ExecutionResult, LocalExecution, PipelineError, input_uri, load_deployed_pipeline, parse_assignments,
+)
 
 ENV_NAME = "dev"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORK_DIR = REPO_ROOT / ".demo"
+PHASES = 5
+#: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
+SCORING_BATCH = 500
 
 
-def step(number: int, text: str) -> float:
-    print(f"[{number}/3] {text}", flush=True)
-    return time.perf_counter()
+def dataset() -> Path:
+    """The example dataset (CoIL 2000 caravan insurance, the tutorials' direct-marketing data), from the ISLP wheel."""
+    import importlib.metadata
+
+    try:
+        path = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+    except importlib.metadata.PackageNotFoundError:
+        path = Path("/nonexistent")
+    if not path.is_file():
+        raise DemoError("the example dataset is missing (ISLP's Caravan.csv); run `make install`")
+    return path
+
+
+class DemoError(RuntimeError):
+    """A phase failed; one line."""
+
+
+@dataclass
+class Scoring:
+    rows: int
+    seconds: float
+    auc: float
+    report_auc: float
+    endpoint: str
+
+
+@dataclass
+class DemoResult:
+    stacks: dict[str, int] = field(default_factory=dict)  # stack -> resources
+    execution: ExecutionResult | None = None
+    model_package: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
+    report_dir: Path | None = None
+    scoring: Scoring | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class Phases:
+    def __init__(self, result: DemoResult) -> None:
+        self.result, self.number = result, 0
+
+    def start(self, key: str, text: str) -> None:
+        self.number += 1
+        self.key, self.started = key, time.perf_counter()
+        print(f"[{self.number}/{PHASES}] {text}", flush=True)
+
+    def done(self, text: str = "") -> None:
+        seconds = time.perf_counter() - self.started
+        self.result.phases[self.key] = seconds
+        print(f"      {text + ' ' if text else ''}({seconds:.1f}s)", flush=True)
+
+
+def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
+             phases: Phases | None = None, result: DemoResult | None = None) -> DemoResult:
+    """Phases 2-5 against a running emulator (the integration test runs exactly this)."""
+    result = result or DemoResult()
+    phases = phases or Phases(result)
+    shutil.rmtree(work_dir / "executions", ignore_errors=True)  # a fresh emulator: earlier runs' S3 is gone
+
+    phases.start("deploy", f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' (synth runs cdk-nag on every stage)")
+    deploy_stage(emulator, ENV_NAME)
+    result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in inventory(emulator, ENV_NAME)}
+    phases.done(", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
+
+    phases.start("upload", "upload the example dataset to the emulated raw-data bucket")
+    pipeline = load_deployed_pipeline(emulator, ENV_NAME, REPO_ROOT / "cdk.out")
+    uri = input_uri(pipeline.definition)
+    bucket, key = jobs.split_uri(uri)
+    emulator.client("s3").upload_file(str(dataset()), bucket, key)
+    phases.done(uri)
+
+    phases.start("pipeline", f"run the deployed pipeline {pipeline.name} locally, step by step")
+    execution = LocalExecution(pipeline.definition, pipeline_name=pipeline.name, emulator=emulator,
+                               work_root=work_dir / "executions", lambda_code=pipeline.lambda_code(emulator),
+                               parameters=parameters)
+    print(f"      execution {execution.result.execution_id}; work files in {_shown(execution.result.work_dir)}")
+    result.execution = execution.run()
+    phases.done()
+    if not result.execution.succeeded:
+        raise DemoError(f"pipeline execution {result.execution.execution_id} failed: {result.execution.failure}")
+    evaluate = result.execution.step_dir("Evaluate")
+    report_dir = next(evaluate.rglob("evaluation.json")).parent
+    result.report_dir, result.report = report_dir, json.loads((report_dir / "evaluation.json").read_text())
+
+    phases.start("serve", "serve the registered model with serve.py and score the test split over HTTP")
+    arn = result.execution.properties["RegisterModel"]["ModelPackageArn"]
+    result.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    test_uri = _output_uri(result.execution, "Preprocess", "test")
+    result.scoring = score(emulator, result.model_package, test_uri, work_dir / "serve",
+                           result.report["binary_classification_metrics"]["auc"]["value"])
+    s = result.scoring
+    phases.done(f"{s.rows} rows in {s.seconds:.2f}s ({s.rows / s.seconds:,.0f} rows/s) at {s.endpoint}")
+    return result
+
+
+def _output_uri(execution: ExecutionResult, step: str, output: str) -> str:
+    outputs = execution.properties[step]["ProcessingOutputConfig"]["Outputs"]
+    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output)
+
+
+def score(emulator: Emulator, package: dict, test_uri: str, root: Path, report_auc: float) -> Scoring:
+    """The registered version's model behind serve.py; the test split's features POSTed as CSV."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    shutil.rmtree(root, ignore_errors=True)
+    s3 = emulator.client("s3")
+    archive = root / "model.tar.gz"
+    root.mkdir(parents=True)
+    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    s3.download_file(*jobs.split_uri(url), str(archive))
+    model_dir = jobs.extract(archive, root / "model")
+    rows = [line for path in jobs.download(s3, test_uri, root / "test") for line in path.read_text().splitlines() if line]
+    labels = np.array([float(r.split(",", 1)[0]) for r in rows])
+    features = [r.split(",", 1)[1] for r in rows]
+    scores: list[float] = []
+    with jobs.serving(model_dir) as address:
+        connection = http.client.HTTPConnection(address, timeout=30)
+        started = time.perf_counter()
+        for i in range(0, len(features), SCORING_BATCH):
+            body = "\n".join(features[i:i + SCORING_BATCH]).encode()
+            scores += [float(v) for v in jobs.invoke(connection, body, "text/csv", "text/csv").decode().split()]
+        seconds = time.perf_counter() - started
+        connection.close()
+    if len(scores) != len(rows):
+        raise DemoError(f"{len(rows)} test rows sent, {len(scores)} predictions back")
+    return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), f"http://{address}/invocations")
+
+
+def summary(result: DemoResult) -> str:
+    execution, report, package, scoring = result.execution, result.report, result.model_package, result.scoring
+    assert execution and report and package and scoring and result.report_dir
+    metrics = report["binary_classification_metrics"]
+    gate = execution.properties["EvaluationGate"]["OutputParameters"]
+    lines = [
+        "",
+        "Summary",
+        f"  deployed      {len(result.stacks)} stacks of '{ENV_NAME}' to the emulator: {', '.join(result.stacks)}",
+        f"  pipeline      {execution.pipeline_name} execution {execution.execution_id}: {execution.status}, "
+        + " -> ".join(f"{s.name}" for s in execution.steps),
+        "  test metrics  " + "  ".join(f"{m} {metrics[m]['value']:.3f}" for m in ("auc", "precision", "recall", "f1", "accuracy") if m in metrics),
+        f"  gate          {gate['decision']}: {gate['reasons']}",
+        f"  registered    {package['ModelPackageArn']} ({package['ModelApprovalStatus']})",
+        f"  served        {scoring.rows} test rows over HTTP: AUC {scoring.auc:.4f} "
+        f"(the report says {scoring.report_auc:.4f}), {scoring.rows / scoring.seconds:,.0f} rows/s",
+        f"  report        {_shown(result.report_dir)}/evaluation.json (also in the emulated S3 at "
+        f"{_output_uri(execution, 'Evaluate', 'evaluation')})",
+        "  plots         " + ", ".join(p.name for p in sorted(result.report_dir.glob("*.png"))) + " beside it",
+        f"  step logs     {_shown(execution.work_dir)}/<step>/job.log",
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="emulator port (default: a free one)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="a pipeline parameter, e.g. -p MinAuc=0.9 (the gate then rejects the model)")
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
+    parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
+    result = DemoResult()
+    phases = Phases(result)
     try:
-        t = step(1, "starting the embedded AWS emulator (moto server) on localhost")
+        parameters = parse_assignments(args.parameter)
+        dataset()
+        phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
-            print(f"      {emulator.endpoint_url}  ({time.perf_counter() - t:.1f}s)")
-            t = step(2, f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' against it (synth runs cdk-nag on every stage)")
-            deploy_stage(emulator, ENV_NAME)
-            print(f"      deployed in {time.perf_counter() - t:.1f}s")
-            step(3, "what the dev environment contains")
-            print(format_inventory(inventory(emulator, ENV_NAME)))
+            phases.done(emulator.endpoint_url)
+            run_demo(emulator, parameters=parameters, phases=phases, result=result)
+            print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:
                 print(f"\nemulator still running: export AWS_ENDPOINT_URL={emulator.endpoint_url} "
                       "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing; Ctrl-C stops it")
                 while True:
                     time.sleep(3600)
-    except (EmulatorError, CdkError) as error:
+    except (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopped; the emulator is shut down", file=sys.stderr)
         return 130
+    finally:
+        if args.timings:
+            steps = {s.name: s.seconds for s in result.execution.steps} if result.execution else {}
+            args.timings.write_text(json.dumps({"phases": result.phases, "steps": steps,
+                                                "total": time.perf_counter() - started}, indent=2))
     return 0
 
 
