@@ -96,14 +96,15 @@ class Phases:
 
 
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
-             phases: Phases | None = None, result: DemoResult | None = None) -> DemoResult:
-    """Phases 2-5 against a running emulator (the integration test runs exactly this)."""
+             phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False) -> DemoResult:
+    """Phases 2-5 against a running emulator (the integration test runs exactly this).
+    ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message)."""
     result = result or DemoResult()
     phases = phases or Phases(result)
     shutil.rmtree(work_dir / "executions", ignore_errors=True)  # a fresh emulator: earlier runs' S3 is gone
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' (synth runs cdk-nag on every stage)")
-    deploy_stage(emulator, ENV_NAME)
+    deploy_stage(emulator, ENV_NAME, capture=not show_cdk)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in inventory(emulator, ENV_NAME)}
     phases.done(", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
 
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="a pipeline parameter, e.g. -p MinAuc=0.9 (the gate then rejects the model)")
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
+    parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
-            run_demo(emulator, parameters=parameters, phases=phases, result=result)
+            run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk)
             print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:

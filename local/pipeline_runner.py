@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -245,8 +246,6 @@ class LocalExecution:
         check_definition(definition)
         self.definition = definition
         self.emulator = emulator
-        self.s3 = emulator.client("s3")
-        self.sagemaker = emulator.client("sagemaker")
         self.lambda_code = lambda_code
         self.say = say
         execution_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
@@ -260,6 +259,14 @@ class LocalExecution:
         }
         self.property_files: dict[str, dict[str, dict]] = {}  # step -> property file name -> declaration
         self.outcomes: dict[str, Any] = {}
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.emulator.client("s3")
+
+    @cached_property
+    def sagemaker(self) -> Any:
+        return self.emulator.client("sagemaker")
 
     # -- expressions ---------------------------------------------------------------------------
     def value(self, expr: Any) -> Any:

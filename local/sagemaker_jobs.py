@@ -110,7 +110,8 @@ class Container:
         return CONTAINER_PATH.sub(lambda m: str(self.root) + m.group(1), text)
 
     def run(self, command: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None] | None = None) -> str:
-        """Run the entry point; its output goes to ``log``; JobFailed with its error line on failure."""
+        """Run the entry point (``command`` in container paths, mapped here; ``env`` holds local paths
+        already); its output goes to ``log``; JobFailed with its error line on failure."""
         venv_bin = str(Path(sys.executable).parent)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "SAGEMAKER_"))}
         full_env.update(env)
@@ -220,11 +221,12 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str, *, log_line:
     args = [part for name, value in user.items() for part in (f"--{name}", str(value))]
     checkpoint = request.get("CheckpointConfig")
     if checkpoint:  # SageMaker creates the local checkpoint directory and syncs it with S3
-        local = container.path(checkpoint.get("LocalPath", "/opt/ml/checkpoints"))
-        local.mkdir(parents=True, exist_ok=True)
-        args += ["--checkpoint_dir", str(local)]
+        local = checkpoint.get("LocalPath", "/opt/ml/checkpoints")
+        container.path(local).mkdir(parents=True, exist_ok=True)
+        args += ["--checkpoint_dir", local]
     try:
-        output = container.run(["python3", str(code / program), *args], env, root / "job.log", log_line)
+        # Container paths in the command (run() maps them), as the toolkit runs /opt/ml/code/<program>.
+        output = container.run(["python3", f"/opt/ml/code/{program}", *args], env, root / "job.log", log_line)
     except JobFailed as error:
         failure = output_dir / "failure"
         if failure.is_file():

@@ -1,33 +1,64 @@
-"""The dev stage deployed for real: emulator started by our code, real `cdk bootstrap`,
-`cdk deploy` and `cdk destroy`. Security properties are asserted on templates (the
-emulator drops many); this proves the stacks deploy, wire together and clean up."""
+"""`make demo`'s path: the dev stage deployed for real (emulator started by our code, real
+`cdk bootstrap` and `cdk deploy`), the deployed training pipeline run end to end by the
+local runner, the registered model served and scored, then `cdk destroy`. Security
+properties are asserted on templates (the emulator drops many); this proves the stacks
+deploy, wire together, train, register, serve and clean up."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import re
+import subprocess
+import sys
 import tarfile
 
 import pytest
 from botocore.exceptions import ClientError
 
-from local.deployment import deploy_stage, destroy_stage, inventory, stage_stack_names
+from local.demo import run_demo
+from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
+from local.pipeline_runner import run_pipeline
 
 pytestmark = pytest.mark.integration
 STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", "dev-TrainingPipeline"]
 
 
+GROUP = "dev-direct-marketing"
+STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation", "RegisterModel", "CreateModel", "BatchTransform"]
+
+
 @pytest.fixture(scope="module")
-def deployed():
+def stage(tmp_path_factory):
+    """The demo's phases, as `make demo` runs them, on an emulator this module keeps."""
     with Emulator() as emulator:
-        deploy_stage(emulator, "dev")
+        demo = run_demo(emulator, work_dir=tmp_path_factory.mktemp("demo"))
         by_type: dict[str, list[str]] = {}
         for stack in inventory(emulator, "dev"):
             for resource_type, pairs in stack.resources.items():
                 by_type.setdefault(resource_type, []).extend(physical for _, physical in pairs)
-        yield emulator, by_type
+        yield emulator, by_type, demo
+
+
+@pytest.fixture(scope="module")
+def deployed(stage):
+    return stage[:2]
+
+
+@pytest.fixture(scope="module")
+def demo(stage):
+    return stage[2]
+
+
+def read(s3, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def versions(emulator) -> list[dict]:
+    return emulator.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
 
 
 def test_all_dev_stacks_are_created(deployed):
@@ -128,11 +159,94 @@ def test_training_code_asset_is_the_scripts_tarball(deployed):
     assert definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{bucket}/{key}"
 
 
+def test_the_pipeline_ran_every_step_in_dependency_order(demo):
+    execution = demo.execution
+    assert execution.succeeded, execution.failure
+    assert [(s.name, s.status) for s in execution.steps] == [(name, "Succeeded") for name in STEPS]
+    assert list(demo.phases) == ["deploy", "upload", "pipeline", "serve"]
+    gate = execution.properties["EvaluationGate"]["OutputParameters"]
+    assert gate["decision"] == "promote"
+    assert "no approved model in dev-direct-marketing yet" in gate["reasons"]
+    metrics = {m["MetricName"]: m["Value"] for m in execution.properties["Train"]["FinalMetricDataList"]}
+    assert metrics["validation:auc"] > 0.7  # parsed from train.py's output with the definition's MetricDefinitions
+
+
+def test_the_registered_version_points_at_the_model_and_its_reports(deployed, demo):
+    emulator, _ = deployed
+    s3 = emulator.client("s3")
+    (version,) = versions(emulator)
+    package = demo.model_package
+    assert version["ModelPackageArn"] == package["ModelPackageArn"] and package["ModelApprovalStatus"] == "Approved"
+    assert package["ModelPackageArn"].endswith(f"model-package/{GROUP}/1")
+    metrics = package["ModelMetrics"]
+    assert json.loads(read(s3, metrics["ModelQuality"]["Statistics"]["S3Uri"])) == demo.report
+    assert "features" in json.loads(read(s3, metrics["ModelDataQuality"]["Statistics"]["S3Uri"]))
+    assert json.loads(read(s3, package["DriftCheckBaselines"]["ModelDataQuality"]["Constraints"]["S3Uri"]))["features"]
+    (container,) = package["InferenceSpecification"]["Containers"]
+    names = tarfile.open(fileobj=io.BytesIO(read(s3, container["ModelDataUrl"]))).getnames()
+    assert {"xgboost-model.json", "code/inference.py"} <= set(names)
+    assert {"roc.png", "precision_recall.png"} <= {p.name for p in demo.report_dir.glob("*.png")}
+
+
+def test_batch_transform_wrote_label_and_probability_for_every_test_row(deployed, demo):
+    from sklearn.metrics import roc_auc_score
+
+    emulator, _ = deployed
+    s3 = emulator.client("s3")
+    prefix = demo.execution.properties["BatchTransform"]["TransformOutput"]["S3OutputPath"]
+    bucket, _, key = prefix.removeprefix("s3://").partition("/")
+    objects = s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]
+    rows = [line.split(",") for o in objects for line in read(s3, f"s3://{bucket}/{o['Key']}").decode().split()]
+    assert len(rows) == demo.scoring.rows and {len(r) for r in rows} == {2}  # OutputFilter $[0,-1]: label, probability
+    labels, scores = [float(r[0]) for r in rows], [float(r[1]) for r in rows]
+    assert set(labels) == {0.0, 1.0} and all(0 <= p <= 1 for p in scores)
+    assert roc_auc_score(labels, scores) == pytest.approx(demo.report["binary_classification_metrics"]["auc"]["value"])
+
+
+def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
+    scoring = demo.scoring
+    assert scoring.rows > 800 and scoring.endpoint.startswith("http://127.0.0.1:")
+    assert scoring.auc == pytest.approx(scoring.report_auc, abs=1e-9)
+
+
+def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, tmp_path):
+    emulator, _ = deployed
+    run = subprocess.run(
+        [sys.executable, "-m", "local.pipeline_runner", "--endpoint-url", emulator.endpoint_url,
+         "-p", "MinAuc=0.99", "--work-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert re.fullmatch(r"execution \w{12} failed: Model not promoted: auc 0\.\d+ is below min_auc 0\.99", line), line
+    assert "  - RejectModel (Fail) ..." in run.stdout and "outcome false" in run.stdout
+    assert "RegisterModel" not in run.stdout
+    assert len(versions(emulator)) == 1  # nothing registered
+
+
+def test_a_second_version_is_compared_with_the_approved_champion(deployed, tmp_path):
+    emulator, _ = deployed
+    result = run_pipeline(emulator, "dev", work_root=tmp_path, say=lambda _: None)
+    assert result.succeeded, result.failure
+    reasons = result.properties["EvaluationGate"]["OutputParameters"]["reasons"]
+    assert f"vs champion arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/1 auc" in reasons
+    assert sorted(v["ModelPackageVersion"] for v in versions(emulator)) == [1, 2]
+
+
+def empty(s3, bucket: str) -> None:
+    """What the buckets' auto-delete custom resource does in AWS (moto never runs it)."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+
+
 def test_destroy_leaves_nothing_behind(deployed):
     emulator, resources = deployed
+    s3 = emulator.client("s3")
+    for bucket in resources["AWS::S3::Bucket"]:
+        empty(s3, bucket)
     destroy_stage(emulator, "dev")
     assert stage_stack_names(emulator, "dev") == []
-    s3 = emulator.client("s3")
     for bucket in resources["AWS::S3::Bucket"]:
         with pytest.raises(ClientError):
             s3.head_bucket(Bucket=bucket)
