@@ -227,7 +227,7 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str, *, log_line:
     try:
         # Container paths in the command (run() maps them), as the toolkit runs /opt/ml/code/<program>.
         output = container.run(["python3", f"/opt/ml/code/{program}", *args], env, root / "job.log", log_line)
-    except JobFailed as error:
+    except JobFailed:
         failure = output_dir / "failure"
         if failure.is_file():
             raise JobFailed(f"{failure.read_text().strip()} (log {root / 'job.log'})") from None

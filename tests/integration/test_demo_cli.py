@@ -1,0 +1,69 @@
+"""`make demo` as a user runs it: one clear line when the emulator cannot start, and Ctrl-C
+stops everything (the emulator included) at any point. The demo's full path is asserted in
+test_deploy_dev.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+DEMO = [sys.executable, "-m", "local.demo"]
+
+
+def test_a_taken_port_is_one_clear_line_and_exit_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([*DEMO, "--port", str(port)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        f"demo failed: port {port} on 127.0.0.1 is already in use; choose another with --port N / Emulator(port=N), "
+        "or omit it to pick a free port"
+    ]
+
+
+def test_a_bad_parameter_is_refused_before_anything_starts():
+    run = subprocess.run([*DEMO, "-p", "MinAuc"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.strip() == "demo failed: -p 'MinAuc': expected NAME=VALUE, e.g. -p MinAuc=0.8"
+    assert "[1/5]" not in run.stdout
+
+
+def answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator():
+    # Its own process group, so the SIGINT reaches the demo and its children as a terminal's Ctrl-C does.
+    demo = subprocess.Popen(DEMO, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert demo.stdout is not None
+        lines = [demo.stdout.readline() for _ in range(3)]
+        assert lines[2].startswith("[2/5] cdk bootstrap + cdk deploy"), lines
+        port = int(re.search(r"localhost:(\d+)", lines[1]).group(1))
+        assert answers(port)
+        time.sleep(2)  # inside `cdk bootstrap`
+        os.killpg(demo.pid, signal.SIGINT)
+        _, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    assert demo.returncode == 130
+    assert err.strip().splitlines()[-1] == "stopped; the emulator is shut down"
+    assert not answers(port)
