@@ -46,13 +46,14 @@ unit: install
 integration: install
 	$(PYTEST) tests/integration
 
-## demo: deploy the dev environment to the embedded AWS emulator and show what was created
+## demo: deploy the dev environment to the embedded AWS emulator, run its training pipeline end to
+## end, serve the registered model and score the test split (ARGS="-p MinAuc=0.9" passes options)
 demo: install
-	$(PY) -m local.demo
+	$(PY) -m local.demo $(ARGS)
 
-## bench: print synth and unit-test timings
+## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install
-	$(PY) benchmarks/foundation.py
+	$(PY) benchmarks/summary.py
 
 ## bench-training: run the training scripts on the example data as the pipeline does; print step
 ## times and test metrics, and refresh the README's evaluation plots

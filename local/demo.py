@@ -29,7 +29,7 @@ from typing import Any
 from local import sagemaker_jobs as jobs
 from local.cdk_cli import CdkError
 from local.cloud_assembly import AssemblyError
-from local.deployment import deploy_stage, inventory
+from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
 from local.pipeline_runner import (
     ExecutionResult, LocalExecution, PipelineError, input_uri, load_deployed_pipeline, parse_assignments,
@@ -96,7 +96,8 @@ class Phases:
 
 
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
-             phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False) -> DemoResult:
+             phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
+             inventory_listing: bool = False) -> DemoResult:
     """Phases 2-5 against a running emulator (the integration test runs exactly this).
     ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message)."""
     result = result or DemoResult()
@@ -105,8 +106,11 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' (synth runs cdk-nag on every stage)")
     deploy_stage(emulator, ENV_NAME, capture=not show_cdk)
-    result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in inventory(emulator, ENV_NAME)}
-    phases.done(", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
+    deployed = inventory(emulator, ENV_NAME)
+    result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
+    phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
+    if inventory_listing:
+        print(format_inventory(deployed))
 
     phases.start("upload", "upload the example dataset to the emulated raw-data bucket")
     pipeline = load_deployed_pipeline(emulator, ENV_NAME, REPO_ROOT / "cdk.out")
@@ -210,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="a pipeline parameter, e.g. -p MinAuc=0.9 (the gate then rejects the model)")
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
+    parser.add_argument("--inventory", action="store_true", help="list every deployed resource after the deploy")
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
     args = parser.parse_args(argv)
@@ -224,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
-            run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk)
+            run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
+                     inventory_listing=args.inventory)
             print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:

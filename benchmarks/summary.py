@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""`make bench`: the project's figures in one table.
+
+    full-app synth        `cdk synth` of every stage (cdk-nag and CloudFormation validation included), median of BENCH_RUNS
+    unit tests            `pytest tests/unit` as `make unit` runs it (one worker per core)
+    demo, per phase       `python -m local.demo`: emulator start, deploy, dataset upload, pipeline run, serving
+    training              the demo pipeline's Train step (train.py under the container contract)
+    inference ratio       benchmarks/serving.py on the model the demo registered: HTTP (serve.py) over in-process
+                          throughput for 1000-row requests
+
+Targets (2-core machine): synth <= 15 s, unit tests <= 60 s, demo after installation < 180 s,
+inference ratio >= 0.5. Record results in BENCHMARKS.md with the machine and the date.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from foundation import ROOT, timed  # noqa: E402
+
+
+def run(command: list[str]) -> str:
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(command)}\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def main() -> int:
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    rows: list[tuple[str, float, str, str]] = []  # measure, value, unit, target (">= x" / "<= x" / "")
+
+    with tempfile.TemporaryDirectory() as out:
+        cli = [str(ROOT / "node_modules/.bin/cdk"), "synth", "--quiet", "--no-notices", "-o", out]
+        synth = [timed(cli) for _ in range(runs)]
+    rows.append((f"full-app synth, `cdk synth` (median of {runs})", statistics.median(synth), "s", "<= 15"))
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile", "tests/unit"]
+    rows.append(("unit tests, as `make unit` runs them", timed(pytest), "s", "<= 60"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        timings = Path(tmp) / "demo.json"
+        run([sys.executable, "-m", "local.demo", "--timings", str(timings)])
+        demo = json.loads(timings.read_text())
+    for phase, seconds in demo["phases"].items():
+        rows.append((f"demo phase: {phase}", seconds, "s", ""))
+    rows.append(("demo total, `python -m local.demo` (after installation)", demo["total"], "s", "< 180"))
+    rows.append(("training: the pipeline's Train step", demo["steps"]["Train"], "s", ""))
+    for step, seconds in demo["steps"].items():
+        if step != "Train":
+            rows.append((f"  pipeline step {step}", seconds, "s", ""))
+
+    serving = run([sys.executable, "benchmarks/serving.py", "--model-dir", ".demo/serve/model", "--test-dir", ".demo/serve/test"])
+    ratio = float(re.search(r"1000-row ratio >= 0.5: ([0-9.]+)", serving).group(1))
+    p99 = re.findall(r"p99 +([0-9.]+) ms", serving)
+    rows.append(("inference throughput, HTTP / in-process (1000-row requests)", ratio, "x", ">= 0.5"))
+    if p99:
+        rows.append(("inference latency p99, 1-row requests over HTTP", float(p99[0]), "ms", "< 10"))
+
+    print(f"{datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'measure':<64} {'value':>8} {'unit':<4} {'target':>7}  ok")
+    for name, value, unit, target in rows:
+        verdict = "-"
+        if target:
+            op, bound = target.split()
+            verdict = "yes" if {"<=": value <= float(bound), "<": value < float(bound), ">=": value >= float(bound)}[op] else "NO"
+        print(f"{name:<64} {value:>8.2f} {unit:<4} {target or '-':>7}  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
