@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from local import sagemaker_jobs as jobs
 from local.cdk_cli import CdkError
 from local.cloud_assembly import AssemblyError
@@ -240,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(3600)
     except (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed) as error:
         print(f"demo failed: {error}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError, OSError) as error:  # the emulator's answer, a file: one line all the same
+        print(" ".join(f"demo failed: {type(error).__name__}: {error}".split()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopped; the emulator is shut down", file=sys.stderr)

@@ -235,6 +235,15 @@ class LambdaCode:
     code_dir: Path
     handler: str
     environment: dict[str, str]
+    timeout: float = 900.0
+
+
+def function_name(arn: str) -> str:
+    """arn:aws:lambda:<region>:<account>:function:<name>[:<version or alias>] -> name."""
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+        raise PipelineError(f"FunctionArn {arn!r} is not a Lambda function ARN")
+    return parts[6]
 
 
 class LocalExecution:
@@ -329,7 +338,7 @@ class LocalExecution:
         if kind == "Not":
             return not self.condition(cond["Expression"])
         if kind == "Or":
-            return any(self.condition(c) for c in cond["Conditions"])
+            return any([self.condition(c) for c in cond["Conditions"]])  # every one evaluated: a bad reference fails
         if kind == "In":
             return self.value(cond["QueryValue"]) in self.value(cond["Values"])
         left, right = self.value(cond.get("LeftValue")), self.value(cond.get("RightValue"))
@@ -371,6 +380,10 @@ class LocalExecution:
         except (jobs.JobFailed, PipelineError, AssemblyError) as error:
             self.record(name, kind, "Failed", started, str(error))
             raise _Stop(f"step {name} ({kind}) failed: {error}") from None
+        except Exception as error:  # noqa: BLE001 - an S3/registry answer, an unreadable archive: one line, step named
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            self.record(name, kind, "Failed", started, reason)
+            raise _Stop(f"step {name} ({kind}) failed: {reason}") from None
         self.result.properties[name] = properties
         self.record(name, kind, "Succeeded", started, detail)
         if kind == "Condition":
@@ -406,8 +419,8 @@ class LocalExecution:
         root = self.result.step_dir(step["Name"])
         root.mkdir(parents=True, exist_ok=True)
         code = self.lambda_code(arn, root)
-        env = {**self.emulator.aws_env(), **code.environment, "AWS_LAMBDA_FUNCTION_NAME": arn.rsplit(":", 1)[-1]}
-        output = jobs.lambda_invoke(code.code_dir, code.handler, event, env, root / "function.log")
+        env = {**self.emulator.aws_env(), **code.environment, "AWS_LAMBDA_FUNCTION_NAME": function_name(arn)}
+        output = jobs.lambda_invoke(code.code_dir, code.handler, event, env, root / "function.log", timeout=code.timeout)
         if not isinstance(output, dict):
             raise PipelineError(f"the function returned {type(output).__name__}, not a JSON object")
         values = {}
@@ -420,7 +433,9 @@ class LocalExecution:
         return {"OutputParameters": values}, summary
 
     def step_condition(self, step: dict) -> tuple[dict, str]:
-        outcome = all(self.condition(c) for c in step["Arguments"].get("Conditions", []))
+        # Every condition is evaluated (no short cut): a wrong reference in the second one must fail
+        # even when the first is already false.
+        outcome = all([self.condition(c) for c in step["Arguments"].get("Conditions", [])])
         return {"Outcome": outcome}, f"outcome {str(outcome).lower()}"
 
     def step_registermodel(self, step: dict) -> tuple[dict, str]:
@@ -483,7 +498,7 @@ class DeployedPipeline:
         """Finds a function of this stack by ARN and fetches its deployed code from the emulated S3."""
 
         def find(arn: str, root: Path) -> LambdaCode:
-            name = arn.rsplit(":", 1)[-1]
+            name = function_name(arn)
             functions = self.stack.resources_of_type("AWS::Lambda::Function")
             logical = next((k for k in functions if self.resolver.physical.get(k) == name), None)
             if logical is None:
@@ -496,7 +511,8 @@ class DeployedPipeline:
             emulator.client("s3").download_file(code["S3Bucket"], code["S3Key"], str(archive))
             configuration = emulator.client("lambda").get_function_configuration(FunctionName=name)
             environment = configuration.get("Environment", {}).get("Variables", {})
-            return LambdaCode(jobs.extract(archive, root / "code"), configuration["Handler"], environment)
+            return LambdaCode(jobs.extract(archive, root / "code"), configuration["Handler"], environment,
+                              float(configuration.get("Timeout", 3)))
 
         return find
 

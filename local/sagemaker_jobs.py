@@ -31,7 +31,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE = REPO_ROOT / "training_scripts" / "serve.py"
 #: Absolute container paths that live in the job's directory (the rest of the image is this machine).
-CONTAINER_PATH = re.compile(r"(?<![\w./-])(/opt/ml|/tmp)(?=/|\b|$)")
+CONTAINER_PATH = re.compile(r"(?<![\w./-])(/opt/ml|/tmp)(?=/|$|[^\w.-])")
+#: What a job directory may contain: it is pasted into shell lines (the processing runner) unquoted.
+SAFE_ROOT = re.compile(r"[\w./-]+")
 HOST = "algo-1"
 
 
@@ -101,6 +103,9 @@ class Container:
     """One job's container file system, rooted at ``root``."""
 
     def __init__(self, root: Path) -> None:
+        if not SAFE_ROOT.fullmatch(str(root.resolve())):
+            raise JobFailed(f"job directory {str(root)!r} has characters a container path cannot carry into a shell line "
+                            "unquoted (allowed: letters, digits, _ . / -); clone the project to a path without spaces")
         self.root = root
 
     def path(self, container_path: str) -> Path:
@@ -131,8 +136,8 @@ class Container:
                     if on_line:
                         on_line(line)
                 rc = process.wait()
-            except BaseException:
-                process.kill()
+            except BaseException:  # Ctrl-C, SIGTERM (SystemExit): the job and anything it started
+                os.killpg(process.pid, 9)
                 raise
         if rc != 0:
             errors = [ln.strip() for ln in lines if ln.startswith("error:")]
@@ -161,7 +166,15 @@ def processing_job(s3: Any, request: dict, root: Path, *, log_line: Callable[[st
     command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
     if not command:
         raise JobFailed("AppSpecification has no ContainerEntrypoint; the image's own entry point cannot run locally")
-    container.run(command, job_env(request.get("Environment")), root / "job.log", log_line)
+    # SM_OUTPUT_DIR: where sm_contract writes the failure message (the container's /opt/ml/output).
+    env = {**job_env(request.get("Environment")), "SM_OUTPUT_DIR": str(container.path("/opt/ml/output"))}
+    try:
+        container.run(command, env, root / "job.log", log_line)
+    except JobFailed:
+        message = container.path("/opt/ml/output/message")  # what SageMaker shows as ExitMessage
+        if message.is_file():
+            raise JobFailed(f"{message.read_text().strip()} (log {root / 'job.log'})") from None
+        raise
     for item in outputs:
         upload_dir(s3, container.path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
 
@@ -218,12 +231,10 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str, *, log_line:
         "SM_MODULE_NAME": program.removesuffix(".py"),
         "SM_TRAINING_ENV": json.dumps({"job_name": job_name, "hosts": [HOST], "current_host": HOST}),
     }
-    args = [part for name, value in user.items() for part in (f"--{name}", str(value))]
-    checkpoint = request.get("CheckpointConfig")
-    if checkpoint:  # SageMaker creates the local checkpoint directory and syncs it with S3
-        local = checkpoint.get("LocalPath", "/opt/ml/checkpoints")
-        container.path(local).mkdir(parents=True, exist_ok=True)
-        args += ["--checkpoint_dir", local]
+    # As the toolkit's to_cmd_args writes them: --name value (-n value for one-letter names).
+    args = [part for name, value in user.items() for part in (f"{'-' if len(name) == 1 else '--'}{name}", str(value))]
+    # CheckpointConfig: SageMaker syncs /opt/ml/checkpoints with S3. Locally that path does not exist,
+    # so the script sees no checkpoint directory; the command line stays exactly the toolkit's.
     try:
         # Container paths in the command (run() maps them), as the toolkit runs /opt/ml/code/<program>.
         output = container.run(["python3", f"/opt/ml/code/{program}", *args], env, root / "job.log", log_line)
@@ -303,6 +314,8 @@ def transform_job(s3: Any, request: dict, model_data_url: str, root: Path) -> in
     """CreateTransformJob, locally: serve.py answers MultiRecord batches of the input's lines.
     Returns the number of records written."""
     source = request["TransformInput"]
+    if request.get("BatchStrategy", "MultiRecord") != "MultiRecord" or request["TransformOutput"].get("AssembleWith", "Line") != "Line":
+        raise JobFailed("only BatchStrategy MultiRecord with AssembleWith Line is supported locally")
     if source.get("ContentType", "text/csv") != "text/csv" or source.get("SplitType") != "Line":
         raise JobFailed("only text/csv input split by Line is supported locally")
     output = request["TransformOutput"]
@@ -317,7 +330,8 @@ def transform_job(s3: Any, request: dict, model_data_url: str, root: Path) -> in
     archive.parent.mkdir(parents=True, exist_ok=True)
     s3.download_file(*split_uri(model_data_url), str(archive))
     model_dir = extract(archive, container.path("/opt/ml/model"))
-    inputs = download(s3, source["DataSource"]["S3DataSource"]["S3Uri"], container.path("/opt/ml/input/transform"))
+    input_dir = container.path("/opt/ml/input/transform")
+    inputs = download(s3, source["DataSource"]["S3DataSource"]["S3Uri"], input_dir)
     written = 0
     with serving(model_dir) as address:
         connection = http.client.HTTPConnection(address, timeout=60)
@@ -346,14 +360,15 @@ def transform_job(s3: Any, request: dict, model_data_url: str, root: Path) -> in
                 batch.append(record)
                 size += line_size
             flush()
-            bucket, key = split_uri(f"{output['S3OutputPath'].rstrip('/')}/{path.name}.out")
+            # <output path>/<the input's key below the input prefix>.out, sub-folders kept (as SageMaker names them)
+            bucket, key = split_uri(f"{output['S3OutputPath'].rstrip('/')}/{path.relative_to(input_dir).as_posix()}.out")
             s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(results) + "\n").encode())
             written += len(results)
         connection.close()
     return written
 
 
-def lambda_invoke(code_dir: Path, handler: str, event: dict, env: dict[str, str], log: Path) -> Any:
+def lambda_invoke(code_dir: Path, handler: str, event: dict, env: dict[str, str], log: Path, timeout: float = 900) -> Any:
     """A Python Lambda handler ('module.function') in a fresh interpreter, as Lambda runs it;
     the event on stdin, the return value as JSON on the last line of stdout."""
     module, _, function = handler.rpartition(".")
@@ -365,8 +380,11 @@ def lambda_invoke(code_dir: Path, handler: str, event: dict, env: dict[str, str]
         "print('\\n' + json.dumps(result))\n"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.run([sys.executable, "-c", runner], input=json.dumps(event), text=True, capture_output=True,
-                          env={**base, **env, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=300)
+    try:
+        proc = subprocess.run([sys.executable, "-c", runner], input=json.dumps(event), text=True, capture_output=True,
+                              env={**base, **env, "PYTHONDONTWRITEBYTECODE": "1"}, timeout=timeout + 5)  # + interpreter start
+    except subprocess.TimeoutExpired:
+        raise JobFailed(f"handler {handler} ran longer than the function's timeout of {timeout:g} s") from None
     log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         last = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or ["(no output)"]

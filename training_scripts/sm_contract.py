@@ -3,7 +3,8 @@
 SageMaker hands a job its inputs through environment variables and fixed paths under
 /opt/ml; locally the same variables point into any directory tree, so the scripts run
 unchanged in both places. Bad input raises `InputError`: `run_main` turns it into one
-line on stderr, writes it to /opt/ml/output/failure (SageMaker shows that file as the
+line on stderr, writes it to /opt/ml/output/failure and /opt/ml/output/message (training
+jobs show the first as FailureReason, processing jobs the second as ExitMessage; the
 job's FailureReason) and exits 1, instead of a traceback nobody reads.
 
 Runs on the container's Python (3.10 in the XGBoost 3.0 image): no 3.11-only syntax.
@@ -150,6 +151,8 @@ def run_main(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Seq
         try:
             failure_file().parent.mkdir(parents=True, exist_ok=True)
             failure_file().write_text(message + "\n")
+            # Processing jobs report /opt/ml/output/message as the job's ExitMessage.
+            failure_file().with_name("message").write_text(message + "\n")
         except OSError:
             pass  # no writable /opt/ml/output (a plain local run): stderr already has it
         sys.exit(1)

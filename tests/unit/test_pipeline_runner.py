@@ -14,7 +14,7 @@ import pytest
 from local.cloud_assembly import AssemblyError, Resolver, StackTemplate
 from local.emulator import Emulator
 from local.pipeline_runner import (
-    LambdaCode, LocalExecution, PipelineError, check_definition, local_endpoint, lookup, order, parse_assignments,
+    LambdaCode, LocalExecution, PipelineError, check_definition, function_name, local_endpoint, lookup, order, parse_assignments,
     parse_path, resolve_parameters,
 )
 from local.sagemaker_jobs import Container, JobFailed, csv_filter
@@ -173,6 +173,26 @@ def test_json_get_reads_the_property_file_from_s3(emulator, tmp_path):
         run.value({"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.Other"}, "Path": "a"}})
 
 
+def test_every_condition_is_evaluated_so_a_bad_reference_fails_even_after_a_false_one(emulator, tmp_path):
+    steps = [condition("C", [{"Type": "Equals", "LeftValue": 1, "RightValue": 2},
+                             {"Type": "GreaterThan", "LeftValue": {"Get": "Parameters.MinAUC"}, "RightValue": 0}])]
+    result, _ = execute(emulator, tmp_path, steps, [MIN_AUC])
+    assert result.failure == "step C (Condition) failed: Parameters.MinAUC: the pipeline has no parameter 'MinAUC'"
+
+
+def test_an_unexpected_error_in_a_step_is_one_line_naming_the_step(emulator, tmp_path):
+    step = {"Name": "Transform", "Type": "Transform", "Arguments": {"ModelName": "no-such-model"}}
+    result, _ = execute(emulator, tmp_path, [step])
+    assert result.failure.startswith("step Transform (Transform) failed: model 'no-such-model': ")
+    assert "\n" not in result.failure
+
+
+def test_function_names_come_from_the_arn_without_the_qualifier():
+    assert function_name("arn:aws:lambda:us-east-1:123456789012:function:gate:live") == "gate"
+    with pytest.raises(PipelineError, match="is not a Lambda function ARN"):
+        function_name("arn:aws:sns:us-east-1:123456789012:topic")
+
+
 def test_a_wrong_property_reference_fails_the_step_that_reads_it(emulator, tmp_path):
     steps = [condition("C", [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}]),
              fail("F", {"Get": "Steps.C.Outcomes"})]
@@ -212,7 +232,12 @@ def test_container_paths_map_into_the_job_directory(tmp_path):
     container = Container(tmp_path)
     line = 'tar -xzf "/opt/ml/processing/input/code/$0" -C /tmp/code; cd /tmp/code'
     assert container.rewrite(line) == f'tar -xzf "{tmp_path}/opt/ml/processing/input/code/$0" -C {tmp_path}/tmp/code; cd {tmp_path}/tmp/code'
-    assert container.rewrite("/opt/mlx and a/opt/ml") == "/opt/mlx and a/opt/ml"
+    assert container.rewrite("/opt/mlx and a/opt/ml /tmp-x /tmp.txt /opt/ml-x") == "/opt/mlx and a/opt/ml /tmp-x /tmp.txt /opt/ml-x"
+
+
+def test_a_job_directory_a_shell_line_cannot_carry_is_refused(tmp_path):
+    with pytest.raises(JobFailed, match="has characters a container path cannot carry into a shell line unquoted"):
+        Container(tmp_path / "my projects")
 
 
 def test_transform_filters():

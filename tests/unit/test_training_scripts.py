@@ -223,6 +223,7 @@ def run_failing(main, argv, capsys, monkeypatch, tmp_path) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err  # one line, no traceback
     assert (tmp_path / "output" / "failure").read_text().strip() == err.removeprefix("error: ")
+    assert (tmp_path / "output" / "message").read_text() == (tmp_path / "output" / "failure").read_text()
     return err
 
 
