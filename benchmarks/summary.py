@@ -23,11 +23,28 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+#: Synth must not reach AWS: endpoints point at a closed port, credentials are fake.
+OFFLINE = {
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ACCESS_KEY_ID": "none",
+    "AWS_SECRET_ACCESS_KEY": "none",
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+    "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+}
 
-from foundation import ROOT, timed  # noqa: E402
+
+def timed(command: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **OFFLINE, **(env or {})}, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(command)}\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return elapsed
 
 
 def run(command: list[str]) -> str:

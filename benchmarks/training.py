@@ -25,6 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from local.dataset import caravan_csv  # noqa: E402 - the repository root is importable from here on
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "training_scripts"
 
@@ -40,7 +44,7 @@ def step(script: str, args: list[str], env: dict) -> tuple[float, str]:
 def run_once(work: Path) -> dict:
     raw = work / "raw"
     raw.mkdir(parents=True)
-    shutil.copy(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv"), raw / "caravan.csv")
+    shutil.copy(caravan_csv(), raw / "caravan.csv")
     splits, model, evaluation = work / "splits", work / "model", work / "evaluation"
     prep, _ = step("preprocess.py", ["--input-dir", str(raw), "--output-dir", str(splits)], {})
     env = {"SM_CHANNEL_TRAIN": str(splits / "train"), "SM_CHANNEL_VALIDATION": str(splits / "validation"),

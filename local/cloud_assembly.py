@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.emulator import ACCOUNT
+
 
 class AssemblyError(RuntimeError):
     """cdk.out lacks what was asked for, or a value cannot be resolved; one line."""
@@ -73,8 +75,6 @@ class Resolver:
             for resource in page["StackResourceSummaries"]:
                 physical[resource["LogicalResourceId"]] = resource.get("PhysicalResourceId", "")
         exports = {e["Name"]: e["Value"] for page in cfn.get_paginator("list_exports").paginate() for e in page["Exports"]}
-        from local.emulator import ACCOUNT
-
         return cls(stack, physical=physical, exports=exports, account=ACCOUNT, region=emulator.region)
 
     def resolve(self, value: Any) -> Any:

@@ -33,8 +33,9 @@ from local.cdk_cli import CdkError
 from local.cloud_assembly import AssemblyError
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
+from local.dataset import caravan_csv
 from local.pipeline_runner import (
-    ExecutionResult, LocalExecution, PipelineError, input_uri, load_deployed_pipeline, parse_assignments,
+    ExecutionResult, PipelineError, input_uri, load_deployed_pipeline, parse_assignments, shown,
 )
 
 ENV_NAME = "dev"
@@ -43,19 +44,6 @@ WORK_DIR = REPO_ROOT / ".demo"
 PHASES = 5
 #: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
 SCORING_BATCH = 500
-
-
-def dataset() -> Path:
-    """The example dataset (CoIL 2000 caravan insurance, the tutorials' direct-marketing data), from the ISLP wheel."""
-    import importlib.metadata
-
-    try:
-        path = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
-    except importlib.metadata.PackageNotFoundError:
-        path = Path("/nonexistent")
-    if not path.is_file():
-        raise DemoError("the example dataset is missing (ISLP's Caravan.csv); run `make install`")
-    return path
 
 
 class DemoError(RuntimeError):
@@ -118,14 +106,12 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     pipeline = load_deployed_pipeline(emulator, ENV_NAME, REPO_ROOT / "cdk.out")
     uri = input_uri(pipeline.definition)
     bucket, key = jobs.split_uri(uri)
-    emulator.client("s3").upload_file(str(dataset()), bucket, key)
+    emulator.client("s3").upload_file(str(caravan_csv()), bucket, key)
     phases.done(uri)
 
     phases.start("pipeline", f"run the deployed pipeline {pipeline.name} locally, step by step")
-    execution = LocalExecution(pipeline.definition, pipeline_name=pipeline.name, emulator=emulator,
-                               work_root=work_dir / "executions", lambda_code=pipeline.lambda_code(emulator),
-                               parameters=parameters)
-    print(f"      execution {execution.result.execution_id}; work files in {_shown(execution.result.work_dir)}")
+    execution = pipeline.execution(emulator, work_root=work_dir / "executions", parameters=parameters)
+    print(f"      execution {execution.result.execution_id}; work files in {shown(execution.result.work_dir)}")
     result.execution = execution.run()
     phases.done()
     if not result.execution.succeeded:
@@ -137,17 +123,12 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     phases.start("serve", "serve the registered model with serve.py and score the test split over HTTP")
     arn = result.execution.properties["RegisterModel"]["ModelPackageArn"]
     result.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    test_uri = _output_uri(result.execution, "Preprocess", "test")
+    test_uri = result.execution.output_uri("Preprocess", "test")
     result.scoring = score(emulator, result.model_package, test_uri, work_dir / "serve",
                            result.report["binary_classification_metrics"]["auc"]["value"])
     s = result.scoring
     phases.done(f"{s.rows} rows in {s.seconds:.2f}s ({s.rows / s.seconds:,.0f} rows/s) at {s.endpoint}")
     return result
-
-
-def _output_uri(execution: ExecutionResult, step: str, output: str) -> str:
-    outputs = execution.properties[step]["ProcessingOutputConfig"]["Outputs"]
-    return next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == output)
 
 
 def score(emulator: Emulator, package: dict, test_uri: str, root: Path, report_auc: float) -> Scoring:
@@ -195,19 +176,12 @@ def summary(result: DemoResult) -> str:
         f"  registered    {package['ModelPackageArn']} ({package['ModelApprovalStatus']})",
         f"  served        {scoring.rows} test rows over HTTP: AUC {scoring.auc:.4f} "
         f"(the report says {scoring.report_auc:.4f}), {scoring.rows / scoring.seconds:,.0f} rows/s",
-        f"  report        {_shown(result.report_dir)}/evaluation.json (also in the emulated S3 at "
-        f"{_output_uri(execution, 'Evaluate', 'evaluation')})",
+        f"  report        {shown(result.report_dir)}/evaluation.json (also in the emulated S3 at "
+        f"{execution.output_uri('Evaluate', 'evaluation')})",
         "  plots         " + ", ".join(p.name for p in sorted(result.report_dir.glob("*.png"))) + " beside it",
-        f"  step logs     {_shown(execution.work_dir)}/<step>/job.log",
+        f"  step logs     {shown(execution.work_dir)}/<step>/job.log",
     ]
     return "\n".join(lines)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = Phases(result)
     try:
         parameters = parse_assignments(args.parameter)
-        dataset()
+        caravan_csv()
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
@@ -243,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
-    except (BotoCoreError, ClientError, OSError) as error:  # the emulator's answer, a file: one line all the same
+    except (BotoCoreError, ClientError, OSError) as error:  # OSError: also the dataset's FileNotFoundError  # the emulator's answer, a file: one line all the same
         print(" ".join(f"demo failed: {type(error).__name__}: {error}".split()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 
 from local import sagemaker_jobs as jobs
 from local.cloud_assembly import AssemblyError, Resolver, StackTemplate, find_stack
+from local.emulator import ACCOUNT, Emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUPPORTED = ("Processing", "Training", "Lambda", "Condition", "RegisterModel", "Model", "Transform", "Fail")
@@ -229,6 +230,11 @@ class ExecutionResult:
     def step_dir(self, step: str) -> Path:
         return self.work_dir / step
 
+    def output_uri(self, step: str, output: str) -> str:
+        """S3 URI of a processing step's named output (ProcessingOutputConfig.Outputs['<output>'])."""
+        outputs = self.properties[step]["ProcessingOutputConfig"]["Outputs"]
+        return lookup(outputs, [output], f"Steps.{step}.ProcessingOutputConfig.Outputs")["S3Output"]["S3Uri"]
+
 
 @dataclass
 class LambdaCode:
@@ -260,11 +266,10 @@ class LocalExecution:
         execution_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
         self.result = ExecutionResult(pipeline_name, execution_id, resolve_parameters(definition, parameters or {}),
                                       work_root / execution_id)
-        account, region = "123456789012", emulator.region
         self.execution = {
             "PipelineExecutionId": execution_id,
             "PipelineName": pipeline_name,
-            "PipelineExecutionArn": f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline_name}/execution/{execution_id}",
+            "PipelineExecutionArn": f"arn:aws:sagemaker:{emulator.region}:{ACCOUNT}:pipeline/{pipeline_name}/execution/{execution_id}",
         }
         self.property_files: dict[str, dict[str, dict]] = {}  # step -> property file name -> declaration
         self.outcomes: dict[str, Any] = {}
@@ -323,9 +328,7 @@ class LocalExecution:
         if files is None or name not in files:
             raise PipelineError(f"Std:JsonGet: step {step} has no property file {name!r} (or has not run)")
         declaration = files[name]
-        outputs = self.result.properties[step]["ProcessingOutputConfig"]["Outputs"]
-        output = lookup(outputs, [declaration["OutputName"]], f"Steps.{step}.ProcessingOutputConfig.Outputs")
-        uri = f"{output['S3Output']['S3Uri'].rstrip('/')}/{declaration['FilePath']}"
+        uri = f"{self.result.output_uri(step, declaration['OutputName']).rstrip('/')}/{declaration['FilePath']}"
         bucket, key = jobs.split_uri(uri)
         try:
             document = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -494,6 +497,12 @@ class DeployedPipeline:
     stack: StackTemplate
     resolver: Resolver
 
+    def execution(self, emulator: Any, *, work_root: Path, parameters: dict[str, str] | None = None,
+                  say: Callable[[str], None] = print) -> LocalExecution:
+        """A new execution of this pipeline, its Lambda steps running this stack's deployed code."""
+        return LocalExecution(self.definition, pipeline_name=self.name, emulator=emulator, work_root=work_root,
+                              lambda_code=self.lambda_code(emulator), parameters=parameters, say=say)
+
     def lambda_code(self, emulator: Any) -> Callable[[str, Path], LambdaCode]:
         """Finds a function of this stack by ARN and fetches its deployed code from the emulated S3."""
 
@@ -548,14 +557,13 @@ def load_deployed_pipeline(emulator: Any, env_name: str, cdk_out: Path = REPO_RO
 def run_pipeline(emulator: Any, env_name: str, *, work_root: Path, parameters: dict[str, str] | None = None,
                  cdk_out: Path = REPO_ROOT / "cdk.out", say: Callable[[str], None] = print) -> ExecutionResult:
     pipeline = load_deployed_pipeline(emulator, env_name, cdk_out)
-    execution = LocalExecution(pipeline.definition, pipeline_name=pipeline.name, emulator=emulator, work_root=work_root,
-                               lambda_code=pipeline.lambda_code(emulator), parameters=parameters, say=say)
-    say(f"  execution {execution.result.execution_id} of {pipeline.name} "
-        f"(work files in {_relative(execution.result.work_dir)})")
+    execution = pipeline.execution(emulator, work_root=work_root, parameters=parameters, say=say)
+    say(f"  execution {execution.result.execution_id} of {pipeline.name} (work files in {shown(execution.result.work_dir)})")
     return execution.run()
 
 
-def _relative(path: Path) -> str:
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (for messages)."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -588,8 +596,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdk-out", type=Path, default=REPO_ROOT / "cdk.out")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / ".demo" / "executions")
     args = parser.parse_args(argv)
-    from local.emulator import Emulator
-
     try:
         port = urlparse(local_endpoint(args.endpoint_url)).port
         result = run_pipeline(Emulator(port=port), args.env, work_root=args.work_dir,

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -114,7 +113,7 @@ class Container:
     def rewrite(self, text: str) -> str:
         return CONTAINER_PATH.sub(lambda m: str(self.root) + m.group(1), text)
 
-    def run(self, command: list[str], env: dict[str, str], log: Path, on_line: Callable[[str], None] | None = None) -> str:
+    def run(self, command: list[str], env: dict[str, str], log: Path) -> str:
         """Run the entry point (``command`` in container paths, mapped here; ``env`` holds local paths
         already); its output goes to ``log``; JobFailed with its error line on failure."""
         venv_bin = str(Path(sys.executable).parent)
@@ -133,8 +132,6 @@ class Container:
                 for line in process.stdout:
                     sink.write(line)
                     lines.append(line)
-                    if on_line:
-                        on_line(line)
                 rc = process.wait()
             except BaseException:  # Ctrl-C, SIGTERM (SystemExit): the job and anything it started
                 os.killpg(process.pid, 9)
@@ -151,7 +148,7 @@ def job_env(environment: dict[str, str] | None) -> dict[str, str]:
 
 
 # -- jobs ----------------------------------------------------------------------------------------
-def processing_job(s3: Any, request: dict, root: Path, *, log_line: Callable[[str], None] | None = None) -> None:
+def processing_job(s3: Any, request: dict, root: Path) -> None:
     """CreateProcessingJob, locally: inputs in, the entry point run, outputs out."""
     container = Container(root)
     for item in request.get("ProcessingInputs", []):
@@ -169,7 +166,7 @@ def processing_job(s3: Any, request: dict, root: Path, *, log_line: Callable[[st
     # SM_OUTPUT_DIR: where sm_contract writes the failure message (the container's /opt/ml/output).
     env = {**job_env(request.get("Environment")), "SM_OUTPUT_DIR": str(container.path("/opt/ml/output"))}
     try:
-        container.run(command, env, root / "job.log", log_line)
+        container.run(command, env, root / "job.log")
     except JobFailed:
         message = container.path("/opt/ml/output/message")  # what SageMaker shows as ExitMessage
         if message.is_file():
@@ -179,7 +176,7 @@ def processing_job(s3: Any, request: dict, root: Path, *, log_line: Callable[[st
         upload_dir(s3, container.path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
 
 
-def training_job(s3: Any, request: dict, root: Path, job_name: str, *, log_line: Callable[[str], None] | None = None) -> dict:
+def training_job(s3: Any, request: dict, root: Path, job_name: str) -> dict:
     """CreateTrainingJob, locally, as the SageMaker training toolkit runs script mode on one host.
     Returns the DescribeTrainingJob fields a pipeline may reference."""
     count = request["ResourceConfig"]["InstanceCount"]
@@ -237,7 +234,7 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str, *, log_line:
     # so the script sees no checkpoint directory; the command line stays exactly the toolkit's.
     try:
         # Container paths in the command (run() maps them), as the toolkit runs /opt/ml/code/<program>.
-        output = container.run(["python3", f"/opt/ml/code/{program}", *args], env, root / "job.log", log_line)
+        output = container.run(["python3", f"/opt/ml/code/{program}", *args], env, root / "job.log")
     except JobFailed:
         failure = output_dir / "failure"
         if failure.is_file():
@@ -391,6 +388,3 @@ def lambda_invoke(code_dir: Path, handler: str, event: dict, env: dict[str, str]
         raise JobFailed(f"handler {handler} failed: {last[0]} (log {log})")
     return json.loads(proc.stdout.rstrip().splitlines()[-1])
 
-
-def clean(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

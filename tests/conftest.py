@@ -7,7 +7,6 @@ the app for every call. AWS endpoints point at a closed port so no test can reac
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import sys
@@ -17,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from local.dataset import caravan_csv  # noqa: E402 - after ROOT is importable
 
 #: Nothing listens on port 9 (discard) here: any accidental AWS call fails fast.
 CLOSED_ENDPOINT = "http://127.0.0.1:9"
@@ -38,8 +39,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PAT
 ENVIRONMENTS = ("dev", "staging", "prod")
 SCRIPTS = ROOT / "training_scripts"
 sys.path.insert(0, str(SCRIPTS))  # the training scripts import each other as SageMaker runs them: by file name
-#: The example dataset (CoIL 2000 caravan insurance), shipped in the ISLP wheel.
-CARAVAN = Path(str(importlib.metadata.distribution("ISLP").locate_file("ISLP/data/Caravan.csv")))
+CARAVAN = caravan_csv()
 
 
 def sm_env(root: Path, train_dir: Path, validation_dir: Path, **extra: str) -> dict:

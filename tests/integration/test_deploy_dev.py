@@ -21,6 +21,7 @@ from local.demo import run_demo
 from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
 from local.pipeline_runner import run_pipeline
+from local.sagemaker_jobs import split_uri
 
 pytestmark = pytest.mark.integration
 STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", "dev-TrainingPipeline"]
@@ -53,7 +54,7 @@ def demo(stage):
 
 
 def read(s3, uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    bucket, key = split_uri(uri)
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
@@ -194,7 +195,7 @@ def test_batch_transform_wrote_label_and_probability_for_every_test_row(deployed
     emulator, _ = deployed
     s3 = emulator.client("s3")
     prefix = demo.execution.properties["BatchTransform"]["TransformOutput"]["S3OutputPath"]
-    bucket, _, key = prefix.removeprefix("s3://").partition("/")
+    bucket, key = split_uri(prefix)
     objects = s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]
     rows = [line.split(",") for o in objects for line in read(s3, f"s3://{bucket}/{o['Key']}").decode().split()]
     assert len(rows) == demo.scoring.rows and {len(r) for r in rows} == {2}  # OutputFilter $[0,-1]: label, probability
