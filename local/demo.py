@@ -68,6 +68,7 @@ class DemoResult:
     report_dir: Path | None = None
     scoring: Scoring | None = None
     phases: dict[str, float] = field(default_factory=dict)
+    cdk_out: Path | None = None  # the cloud assembly the stage was deployed from
 
 
 class Phases:
@@ -87,15 +88,16 @@ class Phases:
 
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
-             inventory_listing: bool = False) -> DemoResult:
+             inventory_listing: bool = False, cdk_out: Path = REPO_ROOT / "cdk.out") -> DemoResult:
     """Phases 2-5 against a running emulator (the integration test runs exactly this).
     ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message)."""
     result = result or DemoResult()
+    result.cdk_out = cdk_out
     phases = phases or Phases(result)
     shutil.rmtree(work_dir / "executions", ignore_errors=True)  # a fresh emulator: earlier runs' S3 is gone
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' (synth runs cdk-nag on every stage)")
-    deploy_stage(emulator, ENV_NAME, capture=not show_cdk)
+    deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
     phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
@@ -103,7 +105,7 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
         print(format_inventory(deployed))
 
     phases.start("upload", "upload the example dataset to the emulated raw-data bucket")
-    pipeline = load_deployed_pipeline(emulator, ENV_NAME, REPO_ROOT / "cdk.out")
+    pipeline = load_deployed_pipeline(emulator, ENV_NAME, cdk_out)
     uri = input_uri(pipeline.definition)
     bucket, key = jobs.split_uri(uri)
     emulator.client("s3").upload_file(str(caravan_csv()), bucket, key)
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
     parser.add_argument("--inventory", action="store_true", help="list every deployed resource after the deploy")
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
+    parser.add_argument("--cdk-out", type=Path, default=REPO_ROOT / "cdk.out", help="the cloud assembly directory (default cdk.out)")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
             run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
-                     inventory_listing=args.inventory)
+                     inventory_listing=args.inventory, cdk_out=args.cdk_out)
             print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:

@@ -6,6 +6,7 @@ Shared by `make demo` and the integration test, so the demo is exactly what is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from local.cdk_cli import bootstrap, deploy, destroy
 from local.emulator import ACCOUNT, Emulator
@@ -60,14 +61,15 @@ def inventory(emulator: Emulator, env_name: str) -> list[StackInventory]:
     return result
 
 
-def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True) -> None:
+def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None) -> None:
+    """``cdk_out``: where the CLI writes the cloud assembly (default cdk.out)."""
     env = emulator.env()
-    bootstrap(env, ACCOUNT, emulator.region, capture=capture)
-    deploy(env, [f"{env_name}/*"], capture=capture)
+    bootstrap(env, ACCOUNT, emulator.region, capture=capture, output=cdk_out)
+    deploy(env, [f"{env_name}/*"], capture=capture, output=cdk_out)
 
 
-def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True) -> None:
-    destroy(emulator.env(), [f"{env_name}/*"], capture=capture)
+def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None) -> None:
+    destroy(emulator.env(), [f"{env_name}/*"], capture=capture, output=cdk_out)
 
 
 def format_inventory(stacks: list[StackInventory]) -> str:

@@ -48,9 +48,10 @@ def answers(port: int) -> bool:
         return False
 
 
-def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator():
-    # Its own process group, so the SIGINT reaches the demo and its children as a terminal's Ctrl-C does.
-    demo = subprocess.Popen(DEMO, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):
+    # Its own process group, so the SIGINT reaches the demo and its children as a terminal's Ctrl-C does;
+    # its own cloud assembly, so a deploy in another test cannot make `cdk bootstrap` wait or fail first.
+    demo = subprocess.Popen([*DEMO, "--cdk-out", str(tmp_path / "cdk.out")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         assert demo.stdout is not None
@@ -64,6 +65,6 @@ def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator():
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-    assert demo.returncode == 130
+    assert demo.returncode == 130, err
     assert err.strip().splitlines()[-1] == "stopped; the emulator is shut down"
     assert not answers(port)

@@ -34,8 +34,10 @@ STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation",
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory):
     """The demo's phases, as `make demo` runs them, on an emulator this module keeps."""
+    work = tmp_path_factory.mktemp("demo")
     with Emulator() as emulator:
-        demo = run_demo(emulator, work_dir=tmp_path_factory.mktemp("demo"))
+        # Its own cloud assembly: other tests' CDK CLIs on cdk.out would wait for or refuse this one.
+        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out")
         by_type: dict[str, list[str]] = {}
         for stack in inventory(emulator, "dev"):
             for resource_type, pairs in stack.resources.items():
@@ -210,11 +212,11 @@ def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
     assert scoring.auc == pytest.approx(scoring.report_auc, abs=1e-9)
 
 
-def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, tmp_path):
+def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, demo, tmp_path):
     emulator, _ = deployed
     run = subprocess.run(
         [sys.executable, "-m", "local.pipeline_runner", "--endpoint-url", emulator.endpoint_url,
-         "-p", "MinAuc=0.99", "--work-dir", str(tmp_path)],
+         "-p", "MinAuc=0.99", "--work-dir", str(tmp_path), "--cdk-out", str(demo.cdk_out)],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 1, run.stdout + run.stderr
@@ -225,9 +227,9 @@ def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deploye
     assert len(versions(emulator)) == 1  # nothing registered
 
 
-def test_a_second_version_is_compared_with_the_approved_champion(deployed, tmp_path):
+def test_a_second_version_is_compared_with_the_approved_champion(deployed, demo, tmp_path):
     emulator, _ = deployed
-    result = run_pipeline(emulator, "dev", work_root=tmp_path, say=lambda _: None)
+    result = run_pipeline(emulator, "dev", work_root=tmp_path, cdk_out=demo.cdk_out, say=lambda _: None)
     assert result.succeeded, result.failure
     reasons = result.properties["EvaluationGate"]["OutputParameters"]["reasons"]
     assert f"vs champion arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/1 auc" in reasons
@@ -241,12 +243,12 @@ def empty(s3, bucket: str) -> None:
             s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
 
 
-def test_destroy_leaves_nothing_behind(deployed):
+def test_destroy_leaves_nothing_behind(deployed, demo):
     emulator, resources = deployed
     s3 = emulator.client("s3")
     for bucket in resources["AWS::S3::Bucket"]:
         empty(s3, bucket)
-    destroy_stage(emulator, "dev")
+    destroy_stage(emulator, "dev", cdk_out=demo.cdk_out)
     assert stage_stack_names(emulator, "dev") == []
     for bucket in resources["AWS::S3::Bucket"]:
         with pytest.raises(ClientError):
