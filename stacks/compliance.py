@@ -1,8 +1,10 @@
-"""Compliance checks applied to every stage.
+"""Compliance checks: cdk-nag's AwsSolutions and NIST 800-53 R5 packs over the whole app.
 
-Checks added at the app root do not reach stacks inside a Stage, so each stage gets
-its own plugins. Findings fail the synth; acknowledgments live next to the resource
-they cover, each with its reason.
+cdk-nag 3.x plugins walk the entire construct tree from the app root whichever stage they
+are registered on (the validation context hands them the app), so they are registered once,
+on the root: every stage's stacks and the delivery pipeline's are checked, each exactly once.
+(Registered per stage, every pack walked the whole app once per stage.) Findings fail the
+synth; acknowledgments live next to the resource they cover, each with its reason.
 """
 
 from __future__ import annotations
@@ -31,11 +33,16 @@ class DropRedundantProviderDependency:
 
 
 def add_compliance_checks(stage: Stage) -> None:
+    """The packs on the stage's app (once per app) and the template tidy-up on the stage."""
     Aspects.of(stage).add(DropRedundantProviderDependency())
-    Validations.of(stage).add_plugins(
-        AwsSolutionsChecks(stage, verbose=True),
-        NIST80053R5Checks(stage, verbose=True),
-    )
+    root = stage.node.root
+    # Registered twice, the packs would walk the app twice and report every finding twice.
+    if not getattr(root, "_platform_compliance_checks", False):
+        root._platform_compliance_checks = True
+        Validations.of(root).add_plugins(
+            AwsSolutionsChecks(root, verbose=True),
+            NIST80053R5Checks(root, verbose=True),
+        )
 
 
 def acknowledge(scope: IConstruct, reason: str, *rule_ids: str) -> None:
