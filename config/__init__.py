@@ -3,14 +3,18 @@
 Stacks receive these objects; they never read files or environment variables.
 """
 
-from config.loader import ConfigError, load_environment, load_environments
+from config.delivery import DeliveryConfig, DeliveryStage
+from config.loader import ConfigError, load_delivery, load_environment, load_environments
 from config.schema import EnvironmentConfig, NetworkConfig, NotebookConfig
 
 __all__ = [
     "ConfigError",
+    "DeliveryConfig",
+    "DeliveryStage",
     "EnvironmentConfig",
     "NetworkConfig",
     "NotebookConfig",
+    "load_delivery",
     "load_environment",
     "load_environments",
 ]

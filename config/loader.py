@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from config.delivery import DELIVERY_FILE, DeliveryConfig, delivery_file
 from config.schema import ENV_NAME, EnvironmentConfig
 
 
@@ -112,10 +113,8 @@ def _describe(error: dict, model: type) -> str:
     return f"{field} = {_shown(error.get('input'))}: {message}"
 
 
-def load_environment(path: Path | str, display_root: Path | None = None) -> EnvironmentConfig:
-    """Parse and validate one environment file; the environment is named after the file."""
-    path = Path(path)
-    shown = path.relative_to(display_root) if display_root and path.is_relative_to(display_root) else path
+def _read_mapping(path: Path, shown: Path, expected: str) -> dict:
+    """The file's YAML mapping, or a one-line ConfigError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -128,9 +127,33 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{shown}: not valid YAML{where}: {problem}") from None
     if data is None:
-        raise ConfigError(f"{shown}: file is empty (expected a mapping of account, region, network, ...)")
+        raise ConfigError(f"{shown}: file is empty (expected a mapping of {expected})")
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: top level must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def _validate(model: type, data: dict, shown: Path):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        line = _describe(errors[0], model)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ConfigError(f"{shown}: {line}{more}") from None
+
+
+def _shown_path(path: Path, display_root: Path | None) -> Path:
+    return path.relative_to(display_root) if display_root and path.is_relative_to(display_root) else path
+
+
+def load_environment(path: Path | str, display_root: Path | None = None) -> EnvironmentConfig:
+    """Parse and validate one environment file; the environment is named after the file."""
+    path = Path(path)
+    shown = _shown_path(path, display_root)
+    if path.name == DELIVERY_FILE:
+        raise ConfigError(f"{shown}: holds the delivery pipeline's settings, not an environment (pick another name)")
+    data = _read_mapping(path, shown, "account, region, network, ...")
     if "name" in data:
         raise ConfigError(f"{shown}: name: unknown key (the environment is named after its file: {path.stem})")
     if not ENV_NAME.fullmatch(path.stem):
@@ -138,13 +161,7 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
             f"{shown}: the file name must be an environment name: a lowercase letter, then up to 14 lowercase "
             "letters or digits (e.g. dev.yaml, prod.yaml)"
         )
-    try:
-        return EnvironmentConfig.model_validate({"name": path.stem, **data})
-    except ValidationError as exc:
-        errors = exc.errors()
-        line = _describe(errors[0], EnvironmentConfig)
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise ConfigError(f"{shown}: {line}{more}") from None
+    return _validate(EnvironmentConfig, {"name": path.stem, **data}, shown)
 
 
 def load_environments(config_dir: Path | str, display_root: Path | None = None) -> list[EnvironmentConfig]:
@@ -153,7 +170,23 @@ def load_environments(config_dir: Path | str, display_root: Path | None = None) 
     misnamed = sorted(config_dir.glob("*.yml"))
     if misnamed:
         raise ConfigError(f"{misnamed[0]}: environment files end in .yaml (rename it to {misnamed[0].stem}.yaml)")
-    files = sorted(config_dir.glob("*.yaml"))
+    files = sorted(f for f in config_dir.glob("*.yaml") if f.name != DELIVERY_FILE)
     if not files:
         raise ConfigError(f"{config_dir}: no environment files (*.yaml) found")
     return [load_environment(f, display_root) for f in files]
+
+
+def load_delivery(
+    config_dir: Path | str, environments: list[EnvironmentConfig], display_root: Path | None = None
+) -> DeliveryConfig | None:
+    """config/delivery.yaml validated against the environments it deploys; None when there is no such file."""
+    path = delivery_file(Path(config_dir))
+    if not path.exists():
+        return None
+    shown = _shown_path(path, display_root)
+    delivery = _validate(DeliveryConfig, _read_mapping(path, shown, "account, region, repository, branch, ..."), shown)
+    try:
+        delivery.check_environments(environments)
+    except ValueError as exc:
+        raise ConfigError(f"{shown}: {exc}") from None
+    return delivery
