@@ -21,6 +21,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.images import debugger_rules_image, xgboost_image
+from delivery import promote_command
 from stacks.compliance import acknowledge
 from stacks.components.evaluation_gate import EvaluationGate
 from stacks.components.removal import stateful_removal_policy
@@ -188,9 +189,18 @@ class TrainingPipelineStack(Stack):
             f"Training pipeline {pipeline_name(cfg.name)} failed: execution {field('$.detail.pipelineExecutionArn')}",
         )
         notify(
-            "ModelPackageRegistered", "a model version was registered or its approval changed",
+            "ModelPackageRegistered", "a model version was registered, or its approval changed, and is not approved",
             "SageMaker Model Package State Change",
-            {"ModelPackageGroupName": [group]},
+            {"ModelPackageGroupName": [group], "ModelApprovalStatus": [{"anything-but": ["Approved"]}]},
             f"Model package {field('$.detail.ModelPackageArn')} in {group} is {field('$.detail.ModelApprovalStatus')}",
+        )
+        # Serving an approved version is a reviewed change to config/<env>.yaml: the message says how.
+        notify(
+            "ModelPackageApproved", "a model version was approved: promote it with a pull request",
+            "SageMaker Model Package State Change",
+            {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
+            f"Model package {field('$.detail.ModelPackageArn')} in {group} was approved. To serve it in "
+            f"{cfg.name}, run: {promote_command(cfg.name, field('$.detail.ModelPackageArn'))} "
+            f"and open a pull request with the change to config/{cfg.name}.yaml.",
         )
         return topic

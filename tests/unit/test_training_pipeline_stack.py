@@ -121,14 +121,37 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     # EventBridge publishes to the topic through its key (CloudWatch alarms too: test_serving_stack).
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in key_policy)
     rules = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
-    patterns = {json.dumps(r["EventPattern"]["detail-type"]): r for r in rules}
-    failed = patterns['["SageMaker Model Building Pipeline Execution Status Change"]']
+    patterns = {json.dumps([r["EventPattern"]["detail-type"], r["EventPattern"]["detail"].get("ModelApprovalStatus")]): r
+                for r in rules}
+    failed = patterns['[["SageMaker Model Building Pipeline Execution Status Change"], null]']
     assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
     assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{load_environment(ROOT / 'config' / f'{env}.yaml').account}:pipeline/{env}-training"]
-    registered = patterns['["SageMaker Model Package State Change"]']
-    assert registered["EventPattern"]["detail"] == {"ModelPackageGroupName": [f"{env}-direct-marketing"]}
-    for rule in (failed, registered):
+    # Every state change of a version in this group reaches the topic exactly once: approvals with the
+    # promotion command (below), every other status as it is.
+    registered = patterns['[["SageMaker Model Package State Change"], [{"anything-but": ["Approved"]}]]']
+    assert registered["EventPattern"]["detail"]["ModelPackageGroupName"] == [f"{env}-direct-marketing"]
+    approved = patterns['[["SageMaker Model Package State Change"], ["Approved"]]']
+    assert approved["EventPattern"]["source"] == ["aws.sagemaker"]
+    assert approved["EventPattern"]["detail"]["ModelPackageGroupName"] == [f"{env}-direct-marketing"]
+    assert len(rules) == 3
+    for rule in (failed, registered, approved):
         assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_an_approved_version_notifies_the_command_that_promotes_it(assembly, env):
+    rules = resources(assembly.template_json(env, STACK), "AWS::Events::Rule").values()
+    (approved,) = [r["Properties"] for r in rules if r["Properties"]["EventPattern"]["detail"].get("ModelApprovalStatus") == ["Approved"]]
+    (target,) = approved["Targets"]
+    assert target["InputTransformer"]["InputPathsMap"] == {"detail-ModelPackageArn": "$.detail.ModelPackageArn"}
+    message = json.loads(target["InputTransformer"]["InputTemplate"])
+    assert f"run: python -m delivery promote --env {env} --model-package <detail-ModelPackageArn> " in message
+    assert f"config/{env}.yaml" in message
+    # The command in the message is the one the CLI accepts.
+    from delivery.__main__ import _parser
+
+    args = _parser().parse_args(message.split("run: ")[1].split(" and open")[0].split()[3:])
+    assert (args.command, args.env, args.model_package) == ("promote", env, "<detail-ModelPackageArn>")
 
 
 @pytest.mark.parametrize("env, policy", [("dev", "Delete"), ("staging", "Retain"), ("prod", "Retain")])
