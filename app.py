@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from config import ConfigError, load_environments
+from config import ConfigError, load_delivery, load_environments
 from stacks.stage import PlatformStage
 
 ROOT = Path(__file__).resolve().parent
@@ -26,6 +26,7 @@ def new_app(**kwargs) -> cdk.App:
 def build_app(app: cdk.App) -> cdk.App:
     config_dir = ROOT / (app.node.try_get_context("config_dir") or "config")
     environments = load_environments(config_dir, display_root=ROOT)
+    delivery = load_delivery(config_dir, environments, display_root=ROOT)
     # The VPC construct checks configured zones against the account's zone list, which CDK would
     # otherwise look up in AWS at synth time. Config names the zones: answer from it, stay offline.
     zones: dict[str, set[str]] = {}
@@ -34,8 +35,26 @@ def build_app(app: cdk.App) -> cdk.App:
         zones.setdefault(key, set()).update(env_config.network.availability_zones)
     for key, names in zones.items():
         app.node.set_context(key, sorted(names))
-    for env_config in environments:
-        PlatformStage(app, env_config.name, env_config=env_config)
+    # Stages stay children of the app whether or not the pipeline deploys them: stack names, the
+    # `cdk deploy 'dev/*'` selectors and the local emulator's deploys are the same either way.
+    stages = {
+        env_config.name: PlatformStage(
+            app, env_config.name, env_config=env_config, smoke_test_account=delivery.account if delivery else None
+        )
+        for env_config in environments
+    }
+    if delivery:
+        # Imported here: the pipeline's module costs synth time that environments alone do not need.
+        from stacks.delivery_stack import DeliveryPipelineStack
+
+        DeliveryPipelineStack(
+            app,
+            "Delivery",
+            delivery=delivery,
+            stages=[(stage, stages[stage.environment]) for stage in delivery.stages],
+            env=cdk.Environment(account=delivery.account, region=delivery.region),
+            description="Delivery pipeline: git -> synth and unit tests -> each environment in order",
+        )
     return app
 
 
@@ -47,8 +66,8 @@ def main() -> int:
         # One line, no traceback: the message names file, field, value and what is allowed.
         print(f"config error: {exc}", file=sys.stderr)
         return 1
-    for stage in app.node.children:
-        for notice in getattr(stage, "notices", ()):
+    for child in app.node.children:
+        for notice in getattr(child, "notices", ()):
             print(notice, file=sys.stderr)
     app.synth()
     return 0

@@ -8,7 +8,7 @@ which version runs where is data in git, and synth never looks the registry up.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -28,6 +28,11 @@ def endpoint_name(env_name: str) -> str:
     return f"{env_name}-direct-marketing"
 
 
+def smoke_test_role_name(env_name: str) -> str:
+    """Fixed, so that the delivery pipeline in another account can name the role it assumes."""
+    return f"{env_name}-endpoint-smoke-test"
+
+
 class ServingStack(Stack):
     def __init__(
         self,
@@ -41,6 +46,7 @@ class ServingStack(Stack):
         endpoints_role: iam.IRole,
         monitoring_role: iam.IRole,
         topic: sns.ITopic,
+        smoke_test_account: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -114,6 +120,27 @@ class ServingStack(Stack):
                 workloads=workloads,
             )
 
+        if smoke_test_account:
+            self.smoke_test_role = self.smoke_test_role_for(cfg.name, smoke_test_account)
         CfnOutput(self, "EndpointName", value=name)
         CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)
+
+    def smoke_test_role_for(self, env_name: str, account: str) -> iam.Role:
+        """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint,
+        and only from the pipeline's account."""
+        role = iam.Role(
+            self,
+            "SmokeTestRole",
+            role_name=smoke_test_role_name(env_name),
+            assumed_by=iam.AccountPrincipal(account),
+            description=f"{env_name}: the delivery pipeline's post-deploy smoke test of the endpoint",
+            max_session_duration=Duration.hours(1),
+        )
+        iam.ManagedPolicy(self, "SmokeTestPolicy", roles=[role], statements=[iam.PolicyStatement(
+            sid="DescribeAndInvokeTheEndpoint",
+            actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+            # Endpoint names are lowercase already; SageMaker's ARNs lowercase them.
+            resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name(env_name))],
+        )])
+        return role

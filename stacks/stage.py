@@ -18,9 +18,12 @@ from stacks.training_pipeline_stack import TrainingPipelineStack
 class PlatformStage(Stage):
     """Data → Network → Roles → Notebooks, TrainingPipeline → Serving, for one environment (stacks deploy in that order)."""
 
-    def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, smoke_test_account: str | None = None
+    ) -> None:
+        """``smoke_test_account``: the delivery pipeline's account, whose smoke test may invoke the endpoint."""
         super().__init__(scope, id_, env=Environment(account=env_config.account, region=env_config.region))
-        cfg = env_config
+        cfg = self.env_config = env_config
         tags = {"environment": cfg.name, **cfg.tags}
         #: One-line messages for whoever runs synth (app.py prints them; the CDK CLI shows only warnings).
         self.notices: list[str] = []
@@ -79,6 +82,7 @@ class PlatformStage(Stage):
                 endpoints_role=self.roles.endpoints_role,
                 monitoring_role=self.roles.monitoring_role,
                 topic=self.training.topic,
+                smoke_test_account=smoke_test_account,
                 description=f"{cfg.name}: real-time endpoint, autoscaling, rollout alarms, data capture and monitoring",
             )
             self.serving.add_stack_dependency(self.data)

@@ -1,0 +1,230 @@
+"""Delivery: a self-mutating CDK Pipelines pipeline that deploys the environments from git.
+
+Source (a CodeConnections connection to the repository) → Synth (pinned installs, unit tests,
+`cdk synth`, cfn-lint) → UpdatePipeline (self-mutation) → Assets → one pipeline stage per
+configured environment, in config/delivery.yaml's order: an optional manual approval before
+the deploy and an optional smoke test after it. The pipeline lives in a tooling account; each
+environment may be another account (bootstrapped with `--trust <tooling account>`), which is
+why the artifacts are encrypted with a customer key that those accounts may use.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import pipelines
+from constructs import Construct
+
+from config import DeliveryConfig, DeliveryStage
+from stacks.compliance import acknowledge
+from stacks.components.secure_bucket import baseline_bucket_props
+from stacks.serving_stack import endpoint_name, smoke_test_role_name
+from stacks.stage import PlatformStage
+
+#: CodeBuild's image for every step: Amazon Linux 2023 with the Python and Node versions pinned below.
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+#: The interpreter the repository's pins were resolved for (the Makefile requires 3.11 or newer).
+RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+#: The synth step: the Makefile installs the pinned Python packages (venv) and CDK CLI (npm ci).
+SYNTH_COMMANDS = ["make unit", "make synth"]
+#: How long artifacts of old executions are kept; a deploy never needs older ones.
+ARTIFACT_RETENTION_DAYS = 90
+
+
+def smoke_test_command(stage: PlatformStage) -> str:
+    cfg = stage.env_config
+    return (
+        f"python -m delivery smoke-test --env {cfg.name} --region {cfg.region} --endpoint {endpoint_name(cfg.name)} "
+        f"--role-arn {smoke_test_role_arn(stage)}"
+    )
+
+
+def smoke_test_role_arn(stage: PlatformStage) -> str:
+    cfg = stage.env_config
+    return f"arn:aws:iam::{cfg.account}:role/{smoke_test_role_name(cfg.name)}"
+
+
+class DeliveryPipelineStack(Stack):
+    """The pipeline, its encrypted artifact store, and one stage per environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        delivery: DeliveryConfig,
+        stages: list[tuple[DeliveryStage, PlatformStage]],
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.notices: list[str] = []
+        self.artifacts_key = kms.Key(
+            self,
+            "ArtifactsKey",
+            description="Encrypts the delivery pipeline's artifacts; environment accounts decrypt them to deploy",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.artifacts_key.add_alias("alias/sagemaker-platform/delivery/artifacts")
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            **self._bucket_props(s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))),
+        )
+        acknowledge(
+            access_logs,
+            "This is the server-access-log target of the artifact bucket; logging it into itself would loop.",
+            "AwsSolutions-S1",
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+        )
+        acknowledge(
+            access_logs,
+            "S3 server access logging delivers only to SSE-S3 encrypted buckets; SSE-KMS targets are rejected.",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+        )
+        self.artifact_bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.artifacts_key,
+            bucket_key_enabled=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="artifacts/",
+            **self._bucket_props(
+                s3.LifecycleRule(id="expire-old-artifacts", expiration=Duration.days(ARTIFACT_RETENTION_DAYS))
+            ),
+        )
+        for bucket in (access_logs, self.artifact_bucket):
+            acknowledge(
+                bucket,
+                "Pipeline artifacts are rebuilt from git on every execution; replicating them to another "
+                "region would protect nothing that the repository does not already hold.",
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+            )
+
+        self.source = pipelines.CodePipelineSource.connection(
+            delivery.repository, delivery.branch, connection_arn=delivery.connection_arn, trigger_on_push=True
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            pipeline_name="sagemaker-platform-delivery",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=self.artifact_bucket,
+            self_mutation=True,
+            # Stacks deploy straight from the synthesized templates; change sets would double the actions.
+            use_change_sets=False,
+            synth=pipelines.CodeBuildStep(
+                "Synth",
+                input=self.source,
+                commands=SYNTH_COMMANDS,
+                primary_output_directory="cdk.out",
+                partial_build_spec=self._runtime_build_spec(),
+            ),
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=BUILD_IMAGE, compute_type=codebuild.ComputeType.MEDIUM, privileged=False
+                ),
+                timeout=Duration.minutes(60),
+            ),
+        )
+        for stage_config, stage in stages:
+            self.add_environment(stage_config, stage)
+        self.pipeline.build_pipeline()
+        self._acknowledge_generated_grants()
+
+    def add_environment(self, stage_config: DeliveryStage, stage: PlatformStage) -> None:
+        cfg = stage.env_config
+        pre: list[pipelines.Step] = []
+        post: list[pipelines.Step] = []
+        if stage_config.approval:
+            pre.append(pipelines.ManualApprovalStep(
+                "Approve",
+                comment=f"Deploy to {cfg.name} ({cfg.account}/{cfg.region})? Review the staging smoke test first.",
+            ))
+        if stage_config.smoke_test:
+            if stage.serving is None:
+                self.notices.append(
+                    f"delivery: {cfg.name} has no smoke test yet: no endpoint is declared "
+                    f"(serving.model_package_arn in config/{cfg.name}.yaml)"
+                )
+            else:
+                post.append(pipelines.CodeBuildStep(
+                    "SmokeTest",
+                    input=self.source,
+                    install_commands=["python -m pip install --quiet --disable-pip-version-check -c constraints.txt boto3"],
+                    commands=[smoke_test_command(stage)],
+                    partial_build_spec=self._runtime_build_spec(),
+                    role_policy_statements=[iam.PolicyStatement(
+                        actions=["sts:AssumeRole"], resources=[smoke_test_role_arn(stage)]
+                    )],
+                ))
+        self.pipeline.add_stage(stage, pre=pre, post=post)
+
+    def _acknowledge_generated_grants(self) -> None:
+        """CDK Pipelines writes its roles' policies itself. What it grants with wildcards, and why each is
+        bounded, is stated here rule by rule; anything new it starts granting fails the synth."""
+        artifacts = self.resolve(self.get_logical_id(self.artifact_bucket.node.default_child))
+        acknowledge(
+            self.pipeline,
+            "Every pipeline role reads and writes pipeline artifacts: CodePipeline names their keys per "
+            "execution, so grants cover this one bucket's objects and this one key, nothing else.",
+            *(f"AwsSolutions-IAM5[Action::{action}]" for action in (
+                "s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*",
+                "kms:GenerateDataKey*", "kms:ReEncrypt*",
+            )),
+            f"AwsSolutions-IAM5[Resource::<{artifacts}.Arn>/*]",
+        )
+        acknowledge(
+            self.pipeline,
+            "CDK Pipelines attaches one generated policy to each role it creates, deleted with the role; "
+            "no policy is shared between roles, which is what the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        logs = f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws/codebuild"
+        reports = f"arn:aws:codebuild:{self.region}:{self.account}:report-group"
+        for project in self.pipeline.node.find_all():
+            if isinstance(project, codebuild.CfnProject):
+                name = self.resolve(self.get_logical_id(project))
+                acknowledge(
+                    project.node.scope,
+                    "CodeBuild creates log streams and report groups at run time under the project's own "
+                    "name: the grant is limited to that name's prefix.",
+                    f"AwsSolutions-IAM5[Resource::{logs}/<{name}>:*]",
+                    f"AwsSolutions-IAM5[Resource::{reports}/<{name}>-*]",
+                )
+        mutation = self.pipeline.node.find_child("UpdatePipeline")
+        acknowledge(
+            mutation,
+            "Self-mutation assumes only the CDK bootstrap roles (a condition on their aws-cdk:bootstrap-role "
+            "tag) and reads stack status and bucket listings, which have no narrower resource form.",
+            f"AwsSolutions-IAM5[Resource::arn:*:iam::{self.account}:role/*]",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge(
+            self.pipeline.node.find_child("Assets"),
+            "The asset-publishing role is shared by one CodeBuild project per asset, whose names CDK "
+            "Pipelines generates; it starts those builds and writes their logs and reports.",
+            f"AwsSolutions-IAM5[Resource::{logs}/*]",
+            f"AwsSolutions-IAM5[Resource::{reports}/*]",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+
+    @staticmethod
+    def _runtime_build_spec() -> codebuild.BuildSpec:
+        return codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}}})
+
+    @staticmethod
+    def _bucket_props(*rules: s3.LifecycleRule) -> dict:
+        return baseline_bucket_props(
+            removal_policy=RemovalPolicy.RETAIN,
+            noncurrent_version_expiration_days=30,
+            abort_incomplete_upload_days=7,
+            extra_lifecycle_rules=rules,
+        )

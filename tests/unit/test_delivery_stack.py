@@ -1,0 +1,227 @@
+"""The delivery pipeline: git → synth and unit tests → self-mutation → dev → staging (+ smoke test)
+→ approval → prod (+ smoke test), cross-account, encrypted with a rotating key, checked by cdk-nag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, serving_config_dir, synth_app
+
+TOOLING = "111111111111"
+CONNECTION = f"arn:aws:codeconnections:us-east-1:{TOOLING}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+DELIVERY = {
+    "account": TOOLING,
+    "region": "us-east-1",
+    "repository": "my-org/sagemaker-platform",
+    "branch": "main",
+    "connection_arn": CONNECTION,
+    "stages": [
+        {"environment": "dev"},
+        {"environment": "staging", "smoke_test": True},
+        {"environment": "prod", "approval": True, "smoke_test": True},
+    ],
+}
+ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"}
+
+
+def delivery_config_dir(target: Path, delivery: dict = DELIVERY) -> Path:
+    """config/ with a model in every environment (so each declares an endpoint) and delivery.yaml."""
+    serving_config_dir(target)
+    (target / "delivery.yaml").write_text(yaml.safe_dump(delivery, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out.delivery")
+    app = synth_app(outdir, delivery_config_dir(tmp_path_factory.mktemp("config")))
+    (outdir / "notices.json").write_text(json.dumps([n for c in app.node.children for n in getattr(c, "notices", ())]))
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def template(out) -> dict:
+    return json.loads((out / "Delivery.template.json").read_text())
+
+
+def resources(template: dict, kind: str) -> dict:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+@pytest.fixture(scope="module")
+def pipeline(template) -> dict:
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
+    return pipeline["Properties"]
+
+
+def stage(pipeline: dict, name: str) -> list[dict]:
+    return next(s["Actions"] for s in pipeline["Stages"] if s["Name"] == name)
+
+
+def project_of(template: dict, action: dict) -> dict:
+    return template["Resources"][action["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+
+
+def test_stages_run_source_synth_selfmutation_assets_then_environments_in_config_order(pipeline):
+    assert [s["Name"] for s in pipeline["Stages"]] == ["Source", "Build", "UpdatePipeline", "Assets", "dev", "staging", "prod"]
+    assert pipeline["PipelineType"] == "V2"
+    assert pipeline["RestartExecutionOnUpdate"] is True
+    (mutate,) = stage(pipeline, "UpdatePipeline")
+    assert mutate["Name"] == "SelfMutate"
+
+
+def test_source_is_the_configured_repository_and_branch_through_the_connection(pipeline):
+    (source,) = stage(pipeline, "Source")
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"] == {
+        "ConnectionArn": CONNECTION,
+        "FullRepositoryId": "my-org/sagemaker-platform",
+        "BranchName": "main",
+        "DetectChanges": True,  # a push starts the pipeline
+    }
+
+
+def test_synth_installs_pins_runs_unit_tests_then_synth(pipeline, template):
+    (synth,) = stage(pipeline, "Build")
+    spec = json.loads(project_of(template, synth)["Source"]["BuildSpec"])
+    assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11", "nodejs": "20"}
+    # make installs the pinned venv and CDK CLI (requirements + constraints, npm ci) before each target.
+    assert spec["phases"]["build"]["commands"] == ["make unit", "make synth"]
+    assert spec["artifacts"]["base-directory"] == "cdk.out"
+    environment = project_of(template, synth)["Environment"]
+    assert environment["Image"] == "aws/codebuild/standard:7.0"
+    assert environment["PrivilegedMode"] is False
+
+
+def deploy_actions(actions: list[dict]) -> list[dict]:
+    return [a for a in actions if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_each_environment_deploys_every_stack_with_its_own_accounts_deploy_role(pipeline, env):
+    actions = stage(pipeline, env)
+    deploys = deploy_actions(actions)
+    assert sorted(a["Name"] for a in deploys) == sorted(
+        f"{s}.Deploy" for s in ("Data", "Network", "Roles", "TrainingPipeline", "Serving") + (("Notebooks",) if env != "prod" else ())
+    )
+    for action in deploys:
+        role = json.dumps(action["RoleArn"])
+        assert f":iam::{ACCOUNTS[env]}:role/cdk-hnb659fds-deploy-role-{ACCOUNTS[env]}-us-east-1" in role
+        assert action["Configuration"]["StackName"].startswith(f"{env}-")
+
+
+def test_only_prod_waits_for_a_manual_approval_and_it_comes_before_any_deploy(pipeline):
+    for env in ("dev", "staging"):
+        assert not [a for a in stage(pipeline, env) if a["ActionTypeId"]["Category"] == "Approval"]
+    actions = stage(pipeline, "prod")
+    (approve,) = [a for a in actions if a["ActionTypeId"]["Category"] == "Approval"]
+    assert approve["ActionTypeId"]["Provider"] == "Manual"
+    assert approve["RunOrder"] < min(a["RunOrder"] for a in deploy_actions(actions))
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_smoke_test_runs_after_every_deploy_and_invokes_the_environments_endpoint(pipeline, template, env):
+    actions = stage(pipeline, env)
+    (smoke,) = [a for a in actions if a["Name"] == "SmokeTest"]
+    assert smoke["RunOrder"] > max(a["RunOrder"] for a in deploy_actions(actions))
+    spec = json.loads(project_of(template, smoke)["Source"]["BuildSpec"])
+    role = f"arn:aws:iam::{ACCOUNTS[env]}:role/{env}-endpoint-smoke-test"
+    assert spec["phases"]["build"]["commands"] == [
+        f"python -m delivery smoke-test --env {env} --region us-east-1 --endpoint {env}-direct-marketing --role-arn {role}"
+    ]
+    assert "boto3" in spec["phases"]["install"]["commands"][0] and "-c constraints.txt" in spec["phases"]["install"]["commands"][0]
+    # The step's own role may assume that one role and nothing else outside the pipeline.
+    role_id = project_of(template, smoke)["ServiceRole"]["Fn::GetAtt"][0]
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  if {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assumes = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assert assumes == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": role}]
+
+
+def test_dev_has_no_smoke_test_because_its_stage_asks_for_none(pipeline):
+    assert [a["Name"] for a in stage(pipeline, "dev") if a["ActionTypeId"]["Provider"] == "CodeBuild"] == []
+
+
+def test_the_endpoint_trusts_only_the_pipeline_account_for_describe_and_invoke(out):
+    template = json.loads(next((out / "assembly-staging").glob("stagingServing*.template.json")).read_text())
+    (role,) = [r["Properties"] for r in resources(template, "AWS::IAM::Role").values()
+               if r["Properties"].get("RoleName") == "staging-endpoint-smoke-test"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{TOOLING}:root"}
+    (policy,) = resources(template, "AWS::IAM::ManagedPolicy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [{
+        "Sid": "DescribeAndInvokeTheEndpoint",
+        "Action": ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+        "Effect": "Allow",
+        "Resource": "arn:aws:sagemaker:us-east-1:222222222222:endpoint/staging-direct-marketing",
+    }]
+
+
+def test_artifacts_are_encrypted_with_a_rotating_key_that_every_environment_account_may_use(pipeline, template):
+    (key_id, key), = resources(template, "AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert pipeline["ArtifactStore"]["EncryptionKey"] == {"Id": {"Fn::GetAtt": [key_id, "Arn"]}, "Type": "KMS"}
+    bucket = template["Resources"][pipeline["ArtifactStore"]["Location"]["Ref"]]["Properties"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]}, "SSEAlgorithm": "aws:kms"}
+    assert bucket["LoggingConfiguration"]["LogFilePrefix"] == "artifacts/"
+    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    policy = json.dumps(key["Properties"]["KeyPolicy"])
+    for account in ACCOUNTS.values():
+        assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in policy
+
+
+def test_no_role_of_the_pipeline_has_wildcard_admin_rights(template):
+    for policy in [*resources(template, "AWS::IAM::Policy").values(), *resources(template, "AWS::IAM::ManagedPolicy").values()]:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not [a for a in actions if a == "*" or a.endswith(":*") or a.startswith("iam:")], statement
+    for role in resources(template, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]  # no AdministratorAccess or any AWS-managed policy
+
+
+def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tmp_path):
+    config = delivery_config_dir(tmp_path / "config")
+    for env in ("prod",):
+        data = yaml.safe_load((config / f"{env}.yaml").read_text())
+        del data["serving"]["model_package_arn"], data["serving"]["monitoring"]["baseline_prefix"]
+        (config / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    app = synth_app(tmp_path / "out", config)
+    notices = [n for c in app.node.children for n in getattr(c, "notices", ())]
+    assert "delivery: prod has no smoke test yet: no endpoint is declared (serving.model_package_arn in config/prod.yaml)" in notices
+    pipeline = next(iter(resources(json.loads((tmp_path / "out" / "Delivery.template.json").read_text()),
+                                   "AWS::CodePipeline::Pipeline").values()))["Properties"]
+    assert [a["Name"] for a in stage(pipeline, "prod") if a["ActionTypeId"]["Provider"] != "CloudFormation"] == ["Approve"]
+
+
+def test_cdk_nag_reaches_the_pipeline_stack(tmp_path, monkeypatch):
+    """Without the acknowledgments next to the generated grants, the packs fail the synth on them."""
+    from stacks.delivery_stack import DeliveryPipelineStack
+
+    monkeypatch.setattr(DeliveryPipelineStack, "_acknowledge_generated_grants", lambda self: None)
+    with pytest.raises(Exception, match="ValidationFailed"):
+        synth_app(tmp_path / "out", delivery_config_dir(tmp_path / "config"))
+    report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
+    paths = {c["constructPath"] for p in report["pluginReports"] for v in p["violations"] for c in v["violatingConstructs"]}
+    assert paths and all(path.startswith("Delivery/Pipeline/") for path in paths)
+    rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
+    assert {"AwsSolutions-IAM5[Action::s3:GetObject*]", "NIST.800.53.R5-IAMNoInlinePolicy"} <= rules
+
+
+def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out):
+    # The stages stay children of the app: `cdk deploy 'dev/*'` and the emulator deploy the same stacks.
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"assembly-dev", "assembly-staging", "assembly-prod", "Delivery"} <= set(manifest["artifacts"])
+    dev = json.loads((out / "assembly-dev" / "manifest.json").read_text())
+    names = sorted(a["displayName"] for a in dev["artifacts"].values() if a.get("type") == "aws:cloudformation:stack")
+    assert names == ["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", "dev/Serving", "dev/TrainingPipeline"]
+
+
+def test_without_delivery_yaml_the_app_has_no_pipeline(assembly):
+    manifest = json.loads((assembly.outdir / "manifest.json").read_text())
+    assert "Delivery" not in manifest["artifacts"]
+    assert not (ROOT / "config" / "delivery.yaml").exists()
