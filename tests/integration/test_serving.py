@@ -103,3 +103,34 @@ def test_bad_requests_get_a_4xx_and_the_real_model_keeps_serving(server, trained
         got, answer = post_or_get(server, "POST", "/invocations", body, {"Content-Type": content_type})
         assert (got, message in json.loads(answer)["message"]) == (status, True)
         assert post_or_get(server, "POST", "/invocations", good, {"Content-Type": "text/csv"})[0] == 200
+
+
+def served_invoker(port: int):
+    """The delivery smoke test's Invoke, sent to the container's own /invocations (what SageMaker forwards to)."""
+    from delivery.smoke_test import Answer
+
+    def invoke(body: bytes, content_type: str) -> Answer:
+        accept = "application/json" if "json" in content_type else "text/csv"
+        status, answer = post_or_get(port, "POST", "/invocations", body, {"Content-Type": content_type, "Accept": accept})
+        return Answer(status, answer)
+
+    return invoke
+
+
+def test_the_delivery_smoke_test_passes_against_the_served_model(server, trained):
+    from delivery.smoke_test import check_predictions, sample_rows
+
+    rows = sample_rows()
+    # The sample is preprocessed test rows: as wide as what the model was trained on.
+    assert {len(row) for row in rows} == {trained["features"].shape[1]}
+    lines = check_predictions(served_invoker(server), rows)
+    assert lines[0].startswith(f"{len(rows)} CSV rows scored: ")
+    assert lines[1:] == ["the same rows as JSON scored the same", "a malformed row was refused with HTTP 400"]
+
+
+def test_the_smoke_test_fails_on_a_model_that_expects_other_features(server, trained):
+    from delivery.smoke_test import SmokeTestFailed, check_predictions, sample_rows
+
+    wider = [row + [0.0] for row in sample_rows()]
+    with pytest.raises(SmokeTestFailed, match=r"^text/csv request: HTTP 400: .*features; this model expects"):
+        check_predictions(served_invoker(server), wider)

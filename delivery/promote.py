@@ -1,0 +1,144 @@
+"""Promote a registered model version: write it into config/<env>.yaml, the one place that says
+which version an environment serves, so that serving it is a reviewed pull request that the
+delivery pipeline deploys.
+
+It reads the version from the Model Registry (it must be Approved; its ModelDataQuality
+baseline becomes serving.monitoring.baseline_prefix), edits the file keeping its comments and
+layout, validates the result exactly as `cdk synth` will, and only then replaces the file.
+Refusals are one line and leave the file untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.delivery import DELIVERY_FILE
+from config.loader import ConfigError, load_environment
+from config.serving import BASELINE_PREFIX, MODEL_PACKAGE_ARN
+
+ARN_FORM = "arn:aws:sagemaker:<region>:<12-digit account>:model-package/<group>/<version>"
+
+
+class PromotionRefused(Exception):
+    """One line: what was refused and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    arn: str
+    status: str
+    #: Key prefix of the version's data-quality baseline in the model-artifacts bucket, if it has one.
+    baseline_prefix: str | None
+
+
+def environment_file(config_dir: Path, env: str) -> Path:
+    names = sorted(p.stem for p in config_dir.glob("*.yaml") if p.name != DELIVERY_FILE)
+    path = config_dir / f"{env}.yaml"
+    if env not in names:
+        raise PromotionRefused(f"unknown environment {env!r} (allowed: {', '.join(names) or 'none in ' + str(config_dir)})")
+    return path
+
+
+def check_arn(arn: str) -> dict[str, str]:
+    match = MODEL_PACKAGE_ARN.fullmatch(arn)
+    if not match:
+        raise PromotionRefused(f"--model-package {arn!r} is not a model package version ARN (allowed: {ARN_FORM})")
+    return match.groupdict()
+
+
+def baseline_prefix_of(package: dict) -> str | None:
+    """pipelines/<env>/<execution>/preprocess/baseline from ModelMetrics.ModelDataQuality.Statistics.S3Uri."""
+    uri = (((package.get("ModelMetrics") or {}).get("ModelDataQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    if not uri or not uri.startswith("s3://"):
+        return None
+    key = uri[len("s3://"):].split("/", 1)[1] if "/" in uri[len("s3://"):] else ""
+    prefix = key.rsplit("/", 1)[0]
+    return prefix if BASELINE_PREFIX.fullmatch(prefix) else None
+
+
+def describe(arn: str, sagemaker_client) -> ModelVersion:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        package = sagemaker_client.describe_model_package(ModelPackageName=arn)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PromotionRefused(f"cannot read {arn} from the Model Registry: {error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as exc:
+        raise PromotionRefused(f"cannot reach the Model Registry to read {arn}: {exc}") from None
+    return ModelVersion(arn=arn, status=package.get("ModelApprovalStatus", "unknown"), baseline_prefix=baseline_prefix_of(package))
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments, key order and quoting survive the edit
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def edited_text(original: str, version: ModelVersion) -> tuple[str, list[str]]:
+    """The file with serving.model_package_arn (and the baseline) set, and one line per change."""
+    yaml = _yaml()
+    data = yaml.load(original)
+    serving = data.setdefault("serving", {})
+    changes = []
+    old = serving.get("model_package_arn")
+    if old != version.arn:
+        if "model_package_arn" in serving:
+            serving["model_package_arn"] = version.arn
+        else:
+            serving.insert(0, "model_package_arn", version.arn)
+        changes.append(f"serving.model_package_arn: {old or '(none)'} -> {version.arn}")
+    if version.baseline_prefix:
+        monitoring = serving.setdefault("monitoring", {})
+        old_baseline = monitoring.get("baseline_prefix")
+        if old_baseline != version.baseline_prefix:
+            monitoring["baseline_prefix"] = version.baseline_prefix
+            changes.append(f"serving.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue(), changes
+
+
+def promote(config_dir: Path, env: str, arn: str, sagemaker_client) -> list[str]:
+    """Edit config/<env>.yaml to serve ``arn``; returns one line per change (empty: already served)."""
+    config_dir = Path(config_dir)
+    path = environment_file(config_dir, env)
+    parts = check_arn(arn)
+    current = load_environment(path)  # a file that is already broken is refused before any lookup
+    if (parts["account"], parts["region"]) != (current.account, current.region):
+        raise PromotionRefused(
+            f"{arn} is registered in {parts['account']}/{parts['region']}; {env} is {current.account}/{current.region} "
+            f"(allowed: a version from {env}'s own Model Registry)"
+        )
+    version = describe(arn, sagemaker_client)
+    if version.status != "Approved":
+        raise PromotionRefused(
+            f"{arn} is {version.status}, not Approved (approve it in SageMaker Studio or with "
+            f"`aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved`)"
+        )
+    if current.serving.monitoring.enabled and not version.baseline_prefix:
+        raise PromotionRefused(
+            f"{arn} has no data-quality baseline (ModelMetrics.ModelDataQuality) and {env} monitors its endpoint "
+            "(allowed: a version registered by the training pipeline, which records its baseline)"
+        )
+    text, changes = edited_text(path.read_text(encoding="utf-8"), version)
+    if not changes:
+        return []
+    # Validate the edited file exactly as synth will, under its own name, before replacing anything.
+    with tempfile.TemporaryDirectory(dir=config_dir) as scratch:
+        candidate = Path(scratch) / path.name
+        candidate.write_text(text, encoding="utf-8")
+        try:
+            load_environment(candidate)
+        except ConfigError as exc:
+            raise PromotionRefused(f"the edited {path.name} would not synthesize: {str(exc).split(': ', 1)[-1]}") from None
+        os.replace(candidate, path)
+    return changes

@@ -1,0 +1,131 @@
+"""Post-deploy smoke test: is the endpoint in service, and does it answer like the model should?
+
+The delivery pipeline runs it after deploying an environment that declares an endpoint
+(`python -m delivery smoke-test --env staging ...`, in CodeBuild, in the tooling account; it
+assumes the environment's smoke-test role). Checks, each failing with one line:
+  1. the endpoint is InService;
+  2. CSV rows (smoke_sample.csv: preprocessed test rows, no label) get one probability each, in [0, 1];
+  3. the same rows as JSON get the same scores (both content types the container serves);
+  4. a row with the wrong number of features gets a 4xx, not a 5xx or a score.
+Only boto3 is needed (the step installs nothing else).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+SAMPLE = Path(__file__).with_name("smoke_sample.csv")
+#: Scores for the same rows through CSV and JSON may differ by float formatting only.
+TOLERANCE = 1e-6
+
+
+class SmokeTestFailed(Exception):
+    """One line: what was checked, what came back, what was expected."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+#: Sends one request to the endpoint: (body, content type) -> Answer.
+Invoke = Callable[[bytes, str], Answer]
+
+
+def sample_rows(path: Path = SAMPLE) -> list[list[float]]:
+    rows = [[float(cell) for cell in line.split(",")] for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        raise SmokeTestFailed(f"{path.name} has no rows to send")
+    return rows
+
+
+def scores(answer: Answer, expected: int, what: str) -> list[float]:
+    if answer.status != 200:
+        raise SmokeTestFailed(f"{what}: HTTP {answer.status}: {answer.body[:200].decode(errors='replace')}")
+    text = answer.body.decode(errors="replace").strip()
+    try:
+        if text.startswith(("[", "{")):
+            data = json.loads(text)
+            values = data.get("predictions", data) if isinstance(data, dict) else data
+            values = [v.get("score") if isinstance(v, dict) else v for v in values]
+        else:
+            values = [line for line in text.replace(",", "\n").splitlines() if line.strip()]
+        result = [float(v) for v in values]
+    except (ValueError, TypeError, AttributeError):
+        raise SmokeTestFailed(f"{what}: the answer is not a list of scores: {text[:200]!r}") from None
+    if len(result) != expected:
+        raise SmokeTestFailed(f"{what}: {len(result)} scores for {expected} rows (expected one score per row)")
+    bad = [s for s in result if not (math.isfinite(s) and 0.0 <= s <= 1.0)]
+    if bad:
+        raise SmokeTestFailed(f"{what}: scores outside [0, 1]: {bad[:3]} (expected probabilities)")
+    return result
+
+
+def check_predictions(invoke: Invoke, rows: list[list[float]] | None = None) -> list[str]:
+    """Checks 2-4 above; returns one line per check passed."""
+    rows = rows or sample_rows()
+    csv_body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
+    by_csv = scores(invoke(csv_body, "text/csv"), len(rows), "text/csv request")
+    by_json = scores(invoke(json.dumps({"instances": rows}).encode(), "application/json"), len(rows),
+                     "application/json request")
+    if any(abs(a - b) > TOLERANCE for a, b in zip(by_csv, by_json)):
+        raise SmokeTestFailed(f"CSV and JSON requests scored the same rows differently: {by_csv} vs {by_json}")
+    short = ",".join(repr(v) for v in rows[0][:-1]).encode()
+    refused = invoke(short, "text/csv")
+    if not 400 <= refused.status < 500:
+        raise SmokeTestFailed(
+            f"a row with {len(rows[0]) - 1} features got HTTP {refused.status} (expected a 4xx naming the problem)"
+        )
+    return [
+        f"{len(rows)} CSV rows scored: {', '.join(f'{s:.4f}' for s in by_csv)}",
+        "the same rows as JSON scored the same",
+        f"a malformed row was refused with HTTP {refused.status}",
+    ]
+
+
+def endpoint_invoker(runtime, endpoint: str) -> Invoke:
+    """An Invoke through SageMaker Runtime; the container's own 4xx comes back as ModelError."""
+    from botocore.exceptions import ClientError
+
+    def invoke(body: bytes, content_type: str) -> Answer:
+        try:
+            response = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type,
+                                               Accept="application/json" if "json" in content_type else "text/csv")
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("OriginalStatusCode") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+            return Answer(int(status), f"{error.get('Code')}: {error.get('Message')}".encode())
+        return Answer(200, response["Body"].read())
+
+    return invoke
+
+
+def run(*, env: str, region: str, endpoint: str, role_arn: str | None, session=None) -> list[str]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or boto3.session.Session(region_name=region)
+    try:
+        if role_arn:
+            credentials = session.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName=f"{env}-smoke-test"
+            )["Credentials"]
+            session = boto3.session.Session(
+                region_name=region,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        status = session.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except (ClientError, BotoCoreError) as exc:
+        raise SmokeTestFailed(f"{env}: cannot describe endpoint {endpoint}: {exc}") from None
+    if status != "InService":
+        raise SmokeTestFailed(f"{env}: endpoint {endpoint} is {status} (expected InService)")
+    lines = [f"{env}: endpoint {endpoint} is InService"]
+    lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime"), endpoint))
+    return lines

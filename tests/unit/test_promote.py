@@ -1,0 +1,153 @@
+"""`python -m delivery promote`: an approved version from the emulator's Model Registry is written into
+config/<env>.yaml (comments kept, result valid for synth); every refusal is one line and edits nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from config.loader import load_environment
+from delivery.promote import PromotionRefused, baseline_prefix_of, promote
+from local.emulator import Emulator
+from tests.conftest import ROOT
+
+BASELINE = "pipelines/dev/exec-42/preprocess/baseline"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def registry(emulator):
+    """Versions as the training pipeline registers them: with a data-quality baseline, approved or not."""
+    sm = emulator.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="dev-direct-marketing")
+    container = [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                  "ModelDataUrl": "s3://artifacts/model.tar.gz"}]
+
+    def register(status: str, baseline: str | None = BASELINE) -> str:
+        metrics = {"ModelDataQuality": {"Statistics": {"ContentType": "application/json",
+                                                       "S3Uri": f"s3://dev-model-artifacts/{baseline}/statistics.json"}}} if baseline else {}
+        return sm.create_model_package(
+            ModelPackageGroupName="dev-direct-marketing", ModelApprovalStatus=status,
+            InferenceSpecification={"Containers": container, "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["text/csv"]},
+            **({"ModelMetrics": metrics} if metrics else {}),
+        )["ModelPackageArn"]
+
+    return {"approved": register("Approved"), "pending": register("PendingManualApproval"),
+            "no_baseline": register("Approved", baseline=None)}
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target)
+    return target
+
+
+def test_an_approved_version_is_written_with_its_baseline_and_the_file_stays_valid(config_dir, registry, emulator):
+    before = (config_dir / "dev.yaml").read_text()
+    changes = promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker"))
+    assert changes == [f"serving.model_package_arn: (none) -> {registry['approved']}",
+                       f"serving.monitoring.baseline_prefix: (none) -> {BASELINE}"]
+    after = (config_dir / "dev.yaml").read_text()
+    env = load_environment(config_dir / "dev.yaml")
+    assert env.serving.model_package_arn == registry["approved"]
+    assert env.serving.monitoring.baseline_prefix == BASELINE
+    # A reviewed diff: every comment and every other line of the file survives the edit.
+    assert [line for line in before.splitlines() if line.lstrip().startswith("#")] == \
+           [line for line in after.splitlines() if line.lstrip().startswith("#")]
+    added = set(after.splitlines()) - set(before.splitlines())
+    assert added == {f"  model_package_arn: {registry['approved']}", f"    baseline_prefix: {BASELINE}"}
+    assert set(before.splitlines()) <= set(after.splitlines())
+    # Promoting the same version again changes nothing.
+    assert promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker")) == []
+    assert (config_dir / "dev.yaml").read_text() == after
+
+
+@pytest.mark.parametrize("env, arn_key, message", [
+    ("qa", "approved", "unknown environment 'qa' (allowed: dev, prod, staging)"),
+    ("delivery", "approved", "unknown environment 'delivery' (allowed: dev, prod, staging)"),
+    ("dev", "pending", "is PendingManualApproval, not Approved (approve it in SageMaker Studio or with "),
+])
+def test_unknown_environments_and_unapproved_versions_are_refused(config_dir, registry, emulator, env, arn_key, message):
+    before = (config_dir / "dev.yaml").read_text()
+    with pytest.raises(PromotionRefused, match=None) as refused:
+        promote(config_dir, env, registry[arn_key], emulator.client("sagemaker"))
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert (config_dir / "dev.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("arn, message", [
+    ("dev-direct-marketing/3", "is not a model package version ARN (allowed: arn:aws:sagemaker:<region>:<12-digit account>"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package-group/dev-direct-marketing", "is not a model package version ARN"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/0", "is not a model package version ARN"),
+    ("arn:aws:sagemaker:eu-west-1:123456789012:model-package/dev-direct-marketing/1",
+     "is registered in 123456789012/eu-west-1; dev is 123456789012/us-east-1"),
+    ("arn:aws:sagemaker:us-east-1:999999999999:model-package/dev-direct-marketing/1", "is registered in 999999999999/us-east-1"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/77",
+     "cannot read arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/77 from the Model Registry"),
+])
+def test_malformed_foreign_and_missing_versions_are_refused(config_dir, registry, emulator, arn, message):
+    before = (config_dir / "dev.yaml").read_text()
+    with pytest.raises(PromotionRefused) as refused:
+        promote(config_dir, "dev", arn, emulator.client("sagemaker"))
+    assert message in str(refused.value)
+    assert (config_dir / "dev.yaml").read_text() == before
+
+
+def test_a_monitored_environment_refuses_a_version_without_a_baseline(config_dir, registry, emulator):
+    text = (config_dir / "dev.yaml").read_text()
+    # dev as a monitored fleet: the edited file would have no baseline for the monitor.
+    text = text.replace("  mode: serverless\n", "  mode: instances\n  instance_type: ml.m5.large\n").replace(
+        "  data_capture:\n    enabled: false\n  monitoring:\n    enabled: false\n",
+        "  data_capture:\n    enabled: true\n  monitoring:\n    enabled: true\n")
+    (config_dir / "dev.yaml").write_text(text)
+    assert load_environment(config_dir / "dev.yaml").serving.monitoring.enabled
+    with pytest.raises(PromotionRefused, match="has no data-quality baseline"):
+        promote(config_dir, "dev", registry["no_baseline"], emulator.client("sagemaker"))
+    assert (config_dir / "dev.yaml").read_text() == text
+
+
+def test_an_edit_that_would_not_synthesize_is_refused_and_the_file_kept(config_dir, registry, emulator):
+    # staging moved into dev's account: dev's version passes the account check, but its baseline was written by
+    # dev's pipeline, which staging's schema refuses. The edited file is validated before it replaces anything.
+    text = (config_dir / "staging.yaml").read_text().replace("222222222222", "123456789012")
+    (config_dir / "staging.yaml").write_text(text)
+    with pytest.raises(PromotionRefused, match=r"the edited staging.yaml would not synthesize: serving.monitoring.baseline_prefix"):
+        promote(config_dir, "staging", registry["approved"], emulator.client("sagemaker"))
+    assert (config_dir / "staging.yaml").read_text() == text
+    assert sorted(p.name for p in config_dir.glob("*.yaml")) == ["dev.yaml", "prod.yaml", "staging.yaml"]
+    assert not [p for p in config_dir.iterdir() if p.is_dir() and p.name != "__pycache__"]  # scratch copy removed
+
+
+def test_baseline_prefix_is_read_from_the_registered_statistics_uri():
+    package = {"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": f"s3://bucket/{BASELINE}/statistics.json"}}}}
+    assert baseline_prefix_of(package) == BASELINE
+    assert baseline_prefix_of({}) is None
+    assert baseline_prefix_of({"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://bucket/other/stats.json"}}}}) is None
+
+
+def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulator):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", str(config_dir),
+                               "--endpoint-url", emulator.endpoint_url, *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, env=emulator.env())
+
+    refused = cli("--env", "qa", "--model-package", registry["approved"])
+    assert refused.returncode == 2
+    assert refused.stderr == "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n"
+    refused = cli("--env", "dev", "--model-package", "not-an-arn")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    done = cli("--env", "dev", "--model-package", registry["approved"])
+    assert done.returncode == 0, done.stderr
+    assert f"serving.model_package_arn: (none) -> {registry['approved']}" in done.stdout
+    assert "Next: `make diff ENV=dev`" in done.stdout

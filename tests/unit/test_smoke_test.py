@@ -1,0 +1,61 @@
+"""The delivery smoke test's judgement of answers, and its endpoint checks against the emulator.
+(Against the real inference server: tests/integration/test_serving.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from delivery.smoke_test import Answer, SmokeTestFailed, check_predictions, run, sample_rows, scores
+from local.emulator import Emulator
+
+
+def test_csv_and_json_answers_become_scores():
+    assert scores(Answer(200, b"0.100000\n0.900000\n"), 2, "csv") == [0.1, 0.9]
+    assert scores(Answer(200, json.dumps({"predictions": [0.1, 0.9]}).encode()), 2, "json") == [0.1, 0.9]
+
+
+@pytest.mark.parametrize("answer, message", [
+    (Answer(500, b"boom"), "csv: HTTP 500: boom"),
+    (Answer(200, b"0.1\n"), "csv: 1 scores for 2 rows (expected one score per row)"),
+    (Answer(200, b"0.1\n1.7\n"), "csv: scores outside [0, 1]: [1.7] (expected probabilities)"),
+    (Answer(200, b"0.1\nnan\n"), "csv: scores outside [0, 1]: [nan]"),
+    (Answer(200, b"yes\nno\n"), "csv: the answer is not a list of scores: 'yes\\nno'"),
+])
+def test_wrong_answers_fail_with_one_line(answer, message):
+    with pytest.raises(SmokeTestFailed) as failed:
+        scores(answer, 2, "csv")
+    assert str(failed.value) == message or str(failed.value).startswith(message)
+
+
+def test_a_model_that_scores_malformed_rows_fails_the_smoke_test():
+    rows = sample_rows()
+
+    def lenient(body: bytes, content_type: str) -> Answer:
+        n = len(json.loads(body)["instances"]) if "json" in content_type else len(body.decode().splitlines())
+        return Answer(200, ("0.5\n" * n).encode())
+
+    with pytest.raises(SmokeTestFailed, match=rf"a row with {len(rows[0]) - 1} features got HTTP 200 \(expected a 4xx"):
+        check_predictions(lenient, rows)
+
+
+def test_csv_and_json_disagreeing_fails_the_smoke_test():
+    def inconsistent(body: bytes, content_type: str) -> Answer:
+        if "json" in content_type:
+            return Answer(200, json.dumps({"predictions": [0.2] * len(json.loads(body)["instances"])}).encode())
+        return Answer(200, ("0.5\n" * len(body.decode().splitlines())).encode())
+
+    with pytest.raises(SmokeTestFailed, match="CSV and JSON requests scored the same rows differently"):
+        check_predictions(inconsistent)
+
+
+@pytest.mark.parametrize("role_arn", [None, "arn:aws:iam::123456789012:role/staging-endpoint-smoke-test"])
+def test_a_missing_endpoint_fails_with_one_line_naming_it(monkeypatch, role_arn):
+    import boto3
+
+    with Emulator() as emulator:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+        session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        with pytest.raises(SmokeTestFailed, match=r"^staging: cannot describe endpoint staging-direct-marketing: .*Could not find endpoint"):
+            run(env="staging", region="us-east-1", endpoint="staging-direct-marketing", role_arn=role_arn, session=session)
