@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install synth diff test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -35,6 +35,12 @@ synth: install
 	rm -rf cdk.out
 	$(CDK) synth --quiet --no-notices
 	$(VENV)/bin/cfn-lint -- cdk.out/assembly-*/*.template.json
+
+## diff: what deploying an environment would change, against the stacks deployed in its account
+## (needs that account's credentials; the pull-request workflow runs it per environment): make diff ENV=staging
+diff: install
+	@test -n "$(ENV)" || { echo "diff: set ENV to an environment name, e.g. make diff ENV=staging"; exit 2; }
+	set -o pipefail; $(CDK) diff --no-notices '$(ENV)/*' 2>&1 | tee cdk-diff-$(ENV).txt
 
 ## test: unit tests, template assertions, compliance, and the emulator deploy
 test: install
