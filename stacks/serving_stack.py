@@ -120,8 +120,7 @@ class ServingStack(Stack):
                 workloads=workloads,
             )
 
-        if smoke_test_account:
-            self.smoke_test_role = self.smoke_test_role_for(cfg.name, smoke_test_account)
+        self.smoke_test_role = self.smoke_test_role_for(cfg.name, smoke_test_account) if smoke_test_account else None
         CfnOutput(self, "EndpointName", value=name)
         CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)

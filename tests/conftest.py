@@ -126,6 +126,8 @@ def serving_config_dir(target: Path) -> Path:
 
     target.mkdir(parents=True, exist_ok=True)
     for source in sorted((ROOT / "config").glob("*.yaml")):
+        if source.name == "delivery.yaml":  # a user's pipeline settings: not an environment
+            continue
         data = yaml.safe_load(source.read_text())
         serving = data.setdefault("serving", {})
         serving["model_package_arn"] = model_package_arn(source.stem, data["account"])

@@ -221,7 +221,13 @@ def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out
     assert names == ["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", "dev/Serving", "dev/TrainingPipeline"]
 
 
-def test_without_delivery_yaml_the_app_has_no_pipeline(assembly):
-    manifest = json.loads((assembly.outdir / "manifest.json").read_text())
-    assert "Delivery" not in manifest["artifacts"]
-    assert not (ROOT / "config" / "delivery.yaml").exists()
+def test_without_delivery_yaml_the_app_has_no_pipeline(tmp_path):
+    import app as app_module
+    from tests.conftest import cdk_context
+
+    config = serving_config_dir(tmp_path / "config")
+    assert not (config / "delivery.yaml").exists()
+    app = app_module.build_app(app_module.new_app(context={**cdk_context(), "config_dir": str(config)}, outdir=str(tmp_path / "out")))
+    assert sorted(c.node.id for c in app.node.children) == ["dev", "prod", "sandbox", "staging"]
+    # ...and no environment trusts a pipeline account with its endpoint.
+    assert all(getattr(c.serving, "smoke_test_role", None) is None for c in app.node.children)
