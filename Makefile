@@ -34,7 +34,7 @@ $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
 synth: install
 	rm -rf cdk.out
 	$(CDK) synth --quiet --no-notices
-	$(VENV)/bin/cfn-lint -- cdk.out/assembly-*/*.template.json
+	shopt -s nullglob; $(VENV)/bin/cfn-lint -- cdk.out/assembly-*/*.template.json cdk.out/*.template.json
 
 ## diff: what deploying an environment would change, against the stacks deployed in its account
 ## (needs that account's credentials; the pull-request workflow runs it per environment): make diff ENV=staging

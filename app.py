@@ -37,9 +37,11 @@ def build_app(app: cdk.App) -> cdk.App:
         app.node.set_context(key, sorted(names))
     # Stages stay children of the app whether or not the pipeline deploys them: stack names, the
     # `cdk deploy 'dev/*'` selectors and the local emulator's deploys are the same either way.
+    smoke_tested = {stage.environment for stage in delivery.stages if stage.smoke_test} if delivery else set()
     stages = {
         env_config.name: PlatformStage(
-            app, env_config.name, env_config=env_config, smoke_test_account=delivery.account if delivery else None
+            app, env_config.name, env_config=env_config,
+            smoke_test_account=delivery.account if env_config.name in smoke_tested else None,
         )
         for env_config in environments
     }

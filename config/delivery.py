@@ -99,6 +99,12 @@ class DeliveryConfig(StrictModel):
                     f"stages[{index}].environment = {stage.environment!r}: no such environment "
                     f"(allowed: {', '.join(sorted(known))})"
                 )
+            if known[stage.environment].region != self.region:
+                raise ValueError(
+                    f"stages[{index}].environment: {stage.environment} is in {known[stage.environment].region}, the "
+                    f"pipeline in {self.region} (allowed: environments in the pipeline's region; another region needs "
+                    "a pipeline of its own)"
+                )
             if stage.environment.startswith(APPROVAL_REQUIRED) and not stage.approval:
                 raise ValueError(
                     f"stages[{index}].approval: {stage.environment} deploys to production and must wait for a "

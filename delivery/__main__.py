@@ -43,8 +43,8 @@ def _promote(args: argparse.Namespace) -> int:
     except (PromotionRefused, ConfigError) as exc:
         print(f"promote: {exc}", file=sys.stderr)
         return 2
-    path = args.config_dir / f"{args.env}.yaml"
-    shown = path.relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    path = (args.config_dir / f"{args.env}.yaml").resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not changes:
         print(f"{shown}: already serves {args.model_package}; nothing changed")
         return 0

@@ -85,9 +85,11 @@ def _yaml():
 
 def edited_text(original: str, version: ModelVersion) -> tuple[str, list[str]]:
     """The file with serving.model_package_arn (and the baseline) set, and one line per change."""
+    from ruamel.yaml.comments import CommentedMap
+
     yaml = _yaml()
     data = yaml.load(original)
-    serving = data.setdefault("serving", {})
+    serving = data.setdefault("serving", CommentedMap())
     changes = []
     old = serving.get("model_package_arn")
     if old != version.arn:
@@ -97,7 +99,7 @@ def edited_text(original: str, version: ModelVersion) -> tuple[str, list[str]]:
             serving.insert(0, "model_package_arn", version.arn)
         changes.append(f"serving.model_package_arn: {old or '(none)'} -> {version.arn}")
     if version.baseline_prefix:
-        monitoring = serving.setdefault("monitoring", {})
+        monitoring = serving.setdefault("monitoring", CommentedMap())
         old_baseline = monitoring.get("baseline_prefix")
         if old_baseline != version.baseline_prefix:
             monitoring["baseline_prefix"] = version.baseline_prefix

@@ -3,7 +3,7 @@
 The delivery pipeline runs it after deploying an environment that declares an endpoint
 (`python -m delivery smoke-test --env staging ...`, in CodeBuild, in the tooling account; it
 assumes the environment's smoke-test role). Checks, each failing with one line:
-  1. the endpoint is InService;
+  1. the endpoint is InService (or Updating: autoscaling, while it serves);
   2. CSV rows (smoke_sample.csv: preprocessed test rows, no label) get one probability each, in [0, 1];
   3. the same rows as JSON get the same scores (both content types the container serves);
   4. a row with the wrong number of features gets a 4xx, not a 5xx or a score.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 SAMPLE = Path(__file__).with_name("smoke_sample.csv")
+SERVING_STATUSES = ("InService", "Updating")
 #: Scores for the same rows through CSV and JSON may differ by float formatting only.
 TOLERANCE = 1e-6
 
@@ -98,8 +99,11 @@ def endpoint_invoker(runtime, endpoint: str) -> Invoke:
                                                Accept="application/json" if "json" in content_type else "text/csv")
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            status = exc.response.get("OriginalStatusCode") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
-            return Answer(int(status), f"{error.get('Code')}: {error.get('Message')}".encode())
+            # The container's own answer comes back as ModelError with its status; any other error
+            # (throttling, validation, a 424 without a status) is SageMaker's, not the model's judgement.
+            if error.get("Code") == "ModelError" and exc.response.get("OriginalStatusCode"):
+                return Answer(int(exc.response["OriginalStatusCode"]), str(error.get("Message")).encode())
+            raise SmokeTestFailed(f"invoking {endpoint} failed: {error.get('Code')}: {error.get('Message')}") from None
         return Answer(200, response["Body"].read())
 
     return invoke
@@ -124,8 +128,9 @@ def run(*, env: str, region: str, endpoint: str, role_arn: str | None, session=N
         status = session.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
     except (ClientError, BotoCoreError) as exc:
         raise SmokeTestFailed(f"{env}: cannot describe endpoint {endpoint}: {exc}") from None
-    if status != "InService":
-        raise SmokeTestFailed(f"{env}: endpoint {endpoint} is {status} (expected InService)")
+    # Autoscaling sets Updating while the fleet keeps serving; anything else means it does not serve.
+    if status not in SERVING_STATUSES:
+        raise SmokeTestFailed(f"{env}: endpoint {endpoint} is {status} (expected {' or '.join(SERVING_STATUSES)})")
     lines = [f"{env}: endpoint {endpoint} is InService"]
     lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime"), endpoint))
     return lines

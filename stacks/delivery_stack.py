@@ -25,12 +25,16 @@ from stacks.components.secure_bucket import baseline_bucket_props
 from stacks.serving_stack import endpoint_name, smoke_test_role_name
 from stacks.stage import PlatformStage
 
-#: CodeBuild's image for every step: Amazon Linux 2023 with the Python and Node versions pinned below.
+#: CodeBuild's image for every step: Ubuntu 22.04 with the Python and Node versions pinned below.
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 #: The interpreter the repository's pins were resolved for (the Makefile requires 3.11 or newer).
 RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
 #: The synth step: the Makefile installs the pinned Python packages (venv) and CDK CLI (npm ci).
 SYNTH_COMMANDS = ["make unit", "make synth"]
+#: The CDK CLI that self-mutation installs: package.json's pin (the default is whatever is latest).
+CDK_CLI_VERSION = "2.1148.1"
+#: `make unit` runs pytest -n auto; in CodeBuild, auto could count the host's cores, not the MEDIUM fleet's 4.
+SYNTH_ENV = {"PYTEST_XDIST_AUTO_NUM_WORKERS": "4"}
 #: How long artifacts of old executions are kept; a deploy never needs older ones.
 ARTIFACT_RETENTION_DAYS = 90
 
@@ -118,12 +122,14 @@ class DeliveryPipelineStack(Stack):
             pipeline_type=codepipeline.PipelineType.V2,
             artifact_bucket=self.artifact_bucket,
             self_mutation=True,
+            cli_version=CDK_CLI_VERSION,
             # Stacks deploy straight from the synthesized templates; change sets would double the actions.
             use_change_sets=False,
             synth=pipelines.CodeBuildStep(
                 "Synth",
                 input=self.source,
                 commands=SYNTH_COMMANDS,
+                env=SYNTH_ENV,
                 primary_output_directory="cdk.out",
                 partial_build_spec=self._runtime_build_spec(),
             ),

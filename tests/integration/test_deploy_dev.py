@@ -126,7 +126,9 @@ def test_training_pipeline_pieces_are_deployed(deployed):
     events = emulator.client("events")
     rules = [events.describe_rule(Name=name.split("|")[-1]) for name in resources["AWS::Events::Rule"]]
     assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == [
-        "SageMaker Model Building Pipeline Execution Status Change", "SageMaker Model Package State Change",
+        "SageMaker Model Building Pipeline Execution Status Change",
+        "SageMaker Model Package State Change",  # approved: with the promote command
+        "SageMaker Model Package State Change",  # any other status
     ]
 
 

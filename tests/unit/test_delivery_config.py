@@ -58,6 +58,8 @@ def without(key: str) -> dict:
      "stages: each environment is deployed once; repeated: dev"),
     ({**DELIVERY, "stages": [{"environment": "qa"}]},
      "stages[0].environment = 'qa': no such environment (allowed: dev, prod, staging)"),
+    ({**DELIVERY, "region": "eu-west-1", "connection_arn": CONNECTION.replace("us-east-1", "eu-west-1")},
+     "stages[0].environment: dev is in us-east-1, the pipeline in eu-west-1 (allowed: environments in the pipeline's region"),
     ({**DELIVERY, "stages": [{"environment": "prod", "smoke_test": True}]},
      "stages[0].approval: prod deploys to production and must wait for a person (allowed: true)"),
     ({**DELIVERY, "stages": [{"environment": "dev", "aproval": True}]}, "stages[0].aproval: unknown key (allowed: approval, environment, smoke_test)"),

@@ -74,6 +74,13 @@ def test_stages_run_source_synth_selfmutation_assets_then_environments_in_config
     assert mutate["Name"] == "SelfMutate"
 
 
+def test_self_mutation_installs_the_cdk_cli_that_package_json_pins(pipeline, template):
+    (mutate,) = stage(pipeline, "UpdatePipeline")
+    spec = json.loads(project_of(template, mutate)["Source"]["BuildSpec"])
+    pinned = json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{pinned}"]
+
+
 def test_source_is_the_configured_repository_and_branch_through_the_connection(pipeline):
     (source,) = stage(pipeline, "Source")
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
@@ -93,6 +100,7 @@ def test_synth_installs_pins_runs_unit_tests_then_synth(pipeline, template):
     assert spec["phases"]["build"]["commands"] == ["make unit", "make synth"]
     assert spec["artifacts"]["base-directory"] == "cdk.out"
     environment = project_of(template, synth)["Environment"]
+    assert environment["EnvironmentVariables"] == [{"Name": "PYTEST_XDIST_AUTO_NUM_WORKERS", "Type": "PLAINTEXT", "Value": "4"}]
     assert environment["Image"] == "aws/codebuild/standard:7.0"
     assert environment["PrivilegedMode"] is False
 
@@ -142,8 +150,11 @@ def test_smoke_test_runs_after_every_deploy_and_invokes_the_environments_endpoin
     assert assumes == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": role}]
 
 
-def test_dev_has_no_smoke_test_because_its_stage_asks_for_none(pipeline):
+def test_dev_has_no_smoke_test_and_no_smoke_test_role_because_its_stage_asks_for_none(pipeline, out):
     assert [a["Name"] for a in stage(pipeline, "dev") if a["ActionTypeId"]["Provider"] == "CodeBuild"] == []
+    template = json.loads(next((out / "assembly-dev").glob("devServing*.template.json")).read_text())
+    assert not [r for r in resources(template, "AWS::IAM::Role").values()
+                if r["Properties"].get("RoleName", "").endswith("-endpoint-smoke-test")]
 
 
 def test_the_endpoint_trusts_only_the_pipeline_account_for_describe_and_invoke(out):

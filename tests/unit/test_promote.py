@@ -129,6 +129,14 @@ def test_an_edit_that_would_not_synthesize_is_refused_and_the_file_kept(config_d
     assert not [p for p in config_dir.iterdir() if p.is_dir() and p.name != "__pycache__"]  # scratch copy removed
 
 
+def test_a_file_without_a_serving_block_gets_one(config_dir, registry, emulator):
+    text = (config_dir / "dev.yaml").read_text()
+    (config_dir / "dev.yaml").write_text(text[: text.index("# The real-time endpoint")])
+    assert promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker"))
+    env = load_environment(config_dir / "dev.yaml")
+    assert (env.serving.model_package_arn, env.serving.monitoring.baseline_prefix) == (registry["approved"], BASELINE)
+
+
 def test_baseline_prefix_is_read_from_the_registered_statistics_uri():
     package = {"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": f"s3://bucket/{BASELINE}/statistics.json"}}}}
     assert baseline_prefix_of(package) == BASELINE
@@ -146,6 +154,11 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     assert refused.returncode == 2
     assert refused.stderr == "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n"
     refused = cli("--env", "dev", "--model-package", "not-an-arn")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    relative = subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", "config", "--env", "qa",
+                               "--model-package", registry["approved"]], cwd=config_dir.parent, capture_output=True,
+                              text=True, timeout=60, env={**emulator.env(), "PYTHONPATH": str(ROOT)})
+    assert (relative.returncode, relative.stderr) == (2, "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     done = cli("--env", "dev", "--model-package", registry["approved"])
     assert done.returncode == 0, done.stderr

@@ -40,6 +40,34 @@ def test_a_model_that_scores_malformed_rows_fails_the_smoke_test():
         check_predictions(lenient, rows)
 
 
+def runtime_error(code: str, status: int, original: int | None = None):
+    """A SageMaker Runtime error as botocore hands it over (ModelError carries the container's status)."""
+    from botocore.exceptions import ClientError
+
+    response = {"Error": {"Code": code, "Message": "container said no"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    if original is not None:
+        response["OriginalStatusCode"] = original
+    return ClientError(response, "InvokeEndpoint")
+
+
+class FakeRuntime:
+    def __init__(self, error):
+        self.error = error
+
+    def invoke_endpoint(self, **kwargs):
+        raise self.error
+
+
+def test_only_the_containers_own_4xx_counts_as_a_refusal():
+    from delivery.smoke_test import endpoint_invoker
+
+    answer = endpoint_invoker(FakeRuntime(runtime_error("ModelError", 424, original=400)), "e")(b"1,2", "text/csv")
+    assert answer == Answer(400, b"container said no")
+    for error in (runtime_error("ThrottlingException", 400), runtime_error("ModelError", 424)):
+        with pytest.raises(SmokeTestFailed, match=r"^invoking e failed: (ThrottlingException|ModelError): container said no$"):
+            endpoint_invoker(FakeRuntime(error), "e")(b"1,2", "text/csv")
+
+
 def test_csv_and_json_disagreeing_fails_the_smoke_test():
     def inconsistent(body: bytes, content_type: str) -> Answer:
         if "json" in content_type:

