@@ -186,6 +186,16 @@ def test_artifacts_are_encrypted_with_a_rotating_key_that_every_environment_acco
         assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in policy
 
 
+def test_cfn_lint_has_no_findings_in_the_pipeline_template(out):
+    import subprocess
+    import sys
+
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "--format", "parseable", "--", str(out / "Delivery.template.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
 def test_no_role_of_the_pipeline_has_wildcard_admin_rights(template):
     for policy in [*resources(template, "AWS::IAM::Policy").values(), *resources(template, "AWS::IAM::ManagedPolicy").values()]:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
