@@ -4,7 +4,7 @@ Stacks receive these objects; they never read files or environment variables.
 """
 
 from config.delivery import DeliveryConfig, DeliveryStage
-from config.loader import ConfigError, load_delivery, load_environment, load_environments
+from config.loader import ConfigError, environment_files, load_delivery, load_environment, load_environments
 from config.schema import EnvironmentConfig, NetworkConfig, NotebookConfig
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryConfig",
     "DeliveryStage",
     "EnvironmentConfig",
+    "environment_files",
     "NetworkConfig",
     "NotebookConfig",
     "load_delivery",

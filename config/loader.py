@@ -164,13 +164,18 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
     return _validate(EnvironmentConfig, {"name": path.stem, **data}, shown)
 
 
+def environment_files(config_dir: Path | str) -> list[Path]:
+    """The <env>.yaml files of config_dir, sorted: every .yaml file but the delivery pipeline's."""
+    return sorted(f for f in Path(config_dir).glob("*.yaml") if f.name != DELIVERY_FILE)
+
+
 def load_environments(config_dir: Path | str, display_root: Path | None = None) -> list[EnvironmentConfig]:
     """Load every <env>.yaml in config_dir, sorted by name; at least one must exist."""
     config_dir = Path(config_dir)
     misnamed = sorted(config_dir.glob("*.yml"))
     if misnamed:
         raise ConfigError(f"{misnamed[0]}: environment files end in .yaml (rename it to {misnamed[0].stem}.yaml)")
-    files = sorted(f for f in config_dir.glob("*.yaml") if f.name != DELIVERY_FILE)
+    files = environment_files(config_dir)
     if not files:
         raise ConfigError(f"{config_dir}: no environment files (*.yaml) found")
     return [load_environment(f, display_root) for f in files]

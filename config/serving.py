@@ -25,6 +25,7 @@ MODEL_PACKAGE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,8})$"
 )
+MODEL_PACKAGE_ARN_FORM = "arn:aws:sagemaker:<region>:<12-digit account>:model-package/<group>/<version>"
 #: A baseline a pipeline run wrote: pipelines/<env>/<execution id>/preprocess/baseline (what the monitoring role may read).
 BASELINE_PREFIX = re.compile(r"^pipelines/[a-z0-9]+/[A-Za-z0-9-]{1,64}/preprocess/baseline/?$")
 #: Accelerated hosting families with NVIDIA GPUs (ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...).
@@ -57,8 +58,8 @@ def _processing_type(value: str) -> str:
 def _model_package_arn(value: str) -> str:
     if not MODEL_PACKAGE_ARN.fullmatch(value):
         raise ValueError(
-            "not a model package version ARN (allowed: arn:aws:sagemaker:<region>:<12-digit account>:"
-            "model-package/<group>/<version>, as the training pipeline's RegisterModel step prints it)"
+            f"not a model package version ARN (allowed: {MODEL_PACKAGE_ARN_FORM}, "
+            "as the training pipeline's RegisterModel step prints it)"
         )
     return value
 

@@ -16,11 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.delivery import DELIVERY_FILE
-from config.loader import ConfigError, load_environment
-from config.serving import BASELINE_PREFIX, MODEL_PACKAGE_ARN
-
-ARN_FORM = "arn:aws:sagemaker:<region>:<12-digit account>:model-package/<group>/<version>"
+from config.loader import ConfigError, environment_files, load_environment
+from config.serving import BASELINE_PREFIX, MODEL_PACKAGE_ARN, MODEL_PACKAGE_ARN_FORM
 
 
 class PromotionRefused(Exception):
@@ -36,7 +33,7 @@ class ModelVersion:
 
 
 def environment_file(config_dir: Path, env: str) -> Path:
-    names = sorted(p.stem for p in config_dir.glob("*.yaml") if p.name != DELIVERY_FILE)
+    names = [p.stem for p in environment_files(config_dir)]
     path = config_dir / f"{env}.yaml"
     if env not in names:
         raise PromotionRefused(f"unknown environment {env!r} (allowed: {', '.join(names) or 'none in ' + str(config_dir)})")
@@ -46,7 +43,7 @@ def environment_file(config_dir: Path, env: str) -> Path:
 def check_arn(arn: str) -> dict[str, str]:
     match = MODEL_PACKAGE_ARN.fullmatch(arn)
     if not match:
-        raise PromotionRefused(f"--model-package {arn!r} is not a model package version ARN (allowed: {ARN_FORM})")
+        raise PromotionRefused(f"--model-package {arn!r} is not a model package version ARN (allowed: {MODEL_PACKAGE_ARN_FORM})")
     return match.groupdict()
 
 

@@ -125,9 +125,9 @@ def serving_config_dir(target: Path) -> Path:
     import yaml
 
     target.mkdir(parents=True, exist_ok=True)
-    for source in sorted((ROOT / "config").glob("*.yaml")):
-        if source.name == "delivery.yaml":  # a user's pipeline settings: not an environment
-            continue
+    from config import environment_files
+
+    for source in environment_files(ROOT / "config"):  # not a user's delivery.yaml
         data = yaml.safe_load(source.read_text())
         serving = data.setdefault("serving", {})
         serving["model_package_arn"] = model_package_arn(source.stem, data["account"])

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from config import ConfigError, load_delivery, load_environments
+from config import ConfigError, environment_files, load_delivery, load_environments
 from tests.conftest import ROOT
 from tests.unit.test_delivery_stack import CONNECTION, DELIVERY
 
@@ -18,9 +18,8 @@ from tests.unit.test_delivery_stack import CONNECTION, DELIVERY
 def config_dir(tmp_path):
     target = tmp_path / "config"
     target.mkdir()
-    for source in (ROOT / "config").glob("*.yaml"):
-        if source.name != "delivery.yaml":  # the repository's own, once a user commits one
-            shutil.copy(source, target / source.name)
+    for source in environment_files(ROOT / "config"):  # not the repository's own delivery.yaml, if committed
+        shutil.copy(source, target / source.name)
     return target
 
 
