@@ -16,9 +16,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import EnvironmentConfig
-from stacks.compliance import acknowledge
 from stacks.components.removal import stateful_removal_policy
-from stacks.components.secure_bucket import SecureBucket, baseline_bucket_props
+from stacks.components.secure_bucket import SecureBucket, access_logs_bucket
 
 
 @dataclass(frozen=True)
@@ -88,35 +87,13 @@ class DataStack(Stack):
             )
         )
 
-        self.access_logs_bucket = s3.Bucket(
+        self.access_logs_bucket = access_logs_bucket(
             self,
             "AccessLogs",
-            # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            **baseline_bucket_props(
-                removal_policy=removal,
-                noncurrent_version_expiration_days=data.noncurrent_version_expiration_days,
-                abort_incomplete_upload_days=data.abort_incomplete_upload_days,
-                extra_lifecycle_rules=(
-                    s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(data.access_log_expiration_days)),
-                ),
-            ),
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "This is the server-access-log target of the data buckets; logging it into itself would loop.",
-            "AwsSolutions-S1",
-            "NIST.800.53.R5-S3BucketLoggingEnabled",
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "Replicating access logs to another region is not required: they are audit copies, versioned here.",
-            "NIST.800.53.R5-S3BucketReplicationEnabled",
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "S3 server access logging delivers only to SSE-S3 encrypted buckets; SSE-KMS targets are rejected.",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            removal_policy=removal,
+            noncurrent_version_expiration_days=data.noncurrent_version_expiration_days,
+            abort_incomplete_upload_days=data.abort_incomplete_upload_days,
+            expiration_days=data.access_log_expiration_days,
         )
 
         bucket_props = dict(

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from config import DeliveryConfig, DeliveryStage
 from stacks.compliance import acknowledge
-from stacks.components.secure_bucket import baseline_bucket_props
+from stacks.components.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.serving_stack import endpoint_name, smoke_test_role_name
 from stacks.stage import PlatformStage
 
@@ -74,43 +74,20 @@ class DeliveryPipelineStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.artifacts_key.add_alias("alias/sagemaker-platform/delivery/artifacts")
-        access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            **self._bucket_props(s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))),
-        )
-        acknowledge(
-            access_logs,
-            "This is the server-access-log target of the artifact bucket; logging it into itself would loop.",
-            "AwsSolutions-S1",
-            "NIST.800.53.R5-S3BucketLoggingEnabled",
-        )
-        acknowledge(
-            access_logs,
-            "S3 server access logging delivers only to SSE-S3 encrypted buckets; SSE-KMS targets are rejected.",
-            "NIST.800.53.R5-S3DefaultEncryptionKMS",
-        )
-        self.artifact_bucket = s3.Bucket(
+        bucket_props = dict(removal_policy=RemovalPolicy.RETAIN, noncurrent_version_expiration_days=30,
+                            abort_incomplete_upload_days=7)
+        access_logs = access_logs_bucket(self, "AccessLogs", expiration_days=365, **bucket_props)
+        self.artifact_bucket = SecureBucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.KMS,
             encryption_key=self.artifacts_key,
-            bucket_key_enabled=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="artifacts/",
-            **self._bucket_props(
-                s3.LifecycleRule(id="expire-old-artifacts", expiration=Duration.days(ARTIFACT_RETENTION_DAYS))
+            access_logs=access_logs,
+            # Artifacts are rebuilt from git on every execution: old ones serve no deploy.
+            extra_lifecycle_rules=(
+                s3.LifecycleRule(id="expire-old-artifacts", expiration=Duration.days(ARTIFACT_RETENTION_DAYS)),
             ),
-        )
-        for bucket in (access_logs, self.artifact_bucket):
-            acknowledge(
-                bucket,
-                "Pipeline artifacts are rebuilt from git on every execution; replicating them to another "
-                "region would protect nothing that the repository does not already hold.",
-                "NIST.800.53.R5-S3BucketReplicationEnabled",
-            )
+            **bucket_props,
+        ).bucket
 
         self.source = pipelines.CodePipelineSource.connection(
             delivery.repository, delivery.branch, connection_arn=delivery.connection_arn, trigger_on_push=True
@@ -235,12 +212,3 @@ class DeliveryPipelineStack(Stack):
     @staticmethod
     def _runtime_build_spec() -> codebuild.BuildSpec:
         return codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": RUNTIME_VERSIONS}}})
-
-    @staticmethod
-    def _bucket_props(*rules: s3.LifecycleRule) -> dict:
-        return baseline_bucket_props(
-            removal_policy=RemovalPolicy.RETAIN,
-            noncurrent_version_expiration_days=30,
-            abort_incomplete_upload_days=7,
-            extra_lifecycle_rules=rules,
-        )

@@ -59,6 +59,7 @@ class SecureBucket(Construct):
         removal_policy: RemovalPolicy,
         noncurrent_version_expiration_days: int,
         abort_incomplete_upload_days: int,
+        extra_lifecycle_rules: tuple[s3.LifecycleRule, ...] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.bucket = s3.Bucket(
@@ -74,6 +75,7 @@ class SecureBucket(Construct):
                 removal_policy=removal_policy,
                 noncurrent_version_expiration_days=noncurrent_version_expiration_days,
                 abort_incomplete_upload_days=abort_incomplete_upload_days,
+                extra_lifecycle_rules=extra_lifecycle_rules,
             ),
         )
         acknowledge(
@@ -82,3 +84,44 @@ class SecureBucket(Construct):
             "cross-region replication is a disaster-recovery choice left to each organisation.",
             "NIST.800.53.R5-S3BucketReplicationEnabled",
         )
+
+
+def access_logs_bucket(
+    scope: Construct,
+    id_: str,
+    *,
+    removal_policy: RemovalPolicy,
+    noncurrent_version_expiration_days: int,
+    abort_incomplete_upload_days: int,
+    expiration_days: int,
+) -> s3.Bucket:
+    """The target of SecureBuckets' server access logs: the baseline, SSE-S3, logs expired after expiration_days."""
+    bucket = s3.Bucket(
+        scope,
+        id_,
+        # S3 server access logging can only deliver to SSE-S3 buckets, not SSE-KMS.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        **baseline_bucket_props(
+            removal_policy=removal_policy,
+            noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+            abort_incomplete_upload_days=abort_incomplete_upload_days,
+            extra_lifecycle_rules=(s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(expiration_days)),),
+        ),
+    )
+    acknowledge(
+        bucket,
+        "This is the server-access-log target of the other buckets; logging it into itself would loop.",
+        "AwsSolutions-S1",
+        "NIST.800.53.R5-S3BucketLoggingEnabled",
+    )
+    acknowledge(
+        bucket,
+        "Replicating access logs to another region is not required: they are audit copies, versioned here.",
+        "NIST.800.53.R5-S3BucketReplicationEnabled",
+    )
+    acknowledge(
+        bucket,
+        "S3 server access logging delivers only to SSE-S3 encrypted buckets; SSE-KMS targets are rejected.",
+        "NIST.800.53.R5-S3DefaultEncryptionKMS",
+    )
+    return bucket
