@@ -47,7 +47,7 @@ def build_app(app: cdk.App) -> cdk.App:
     }
     if delivery:
         # Imported here: the pipeline's module costs synth time that environments alone do not need.
-        from stacks.delivery_stack import DeliveryPipelineStack
+        from stacks.delivery.delivery_stack import DeliveryPipelineStack
 
         DeliveryPipelineStack(
             app,

@@ -5,7 +5,7 @@ Stacks receive these objects; they never read files or environment variables.
 
 from config.delivery import DeliveryConfig, DeliveryStage
 from config.loader import ConfigError, environment_files, load_delivery, load_environment, load_environments
-from config.schema import EnvironmentConfig, NetworkConfig, NotebookConfig
+from config.environment import EnvironmentConfig, NetworkConfig, NotebookConfig
 
 __all__ = [
     "ConfigError",

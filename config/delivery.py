@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.base import StrictModel
-from config.schema import AccountId, EnvironmentConfig, Region
+from config.fields import StrictModel
+from config.environment import AccountId, EnvironmentConfig, Region
 
 #: The file's name inside the config directory; no environment may be called "delivery".
 DELIVERY_FILE = "delivery.yaml"

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from config.delivery import DELIVERY_FILE, DeliveryConfig, delivery_file
-from config.schema import ENV_NAME, EnvironmentConfig
+from config.environment import ENV_NAME, EnvironmentConfig
 
 
 class ConfigError(Exception):

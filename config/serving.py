@@ -15,8 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.base import StrictModel, int_range, one_of
-from config.instance_types import check_instance_type
+from config.fields import StrictModel, int_range, one_of
+from catalog.instance_types import check_instance_type, is_gpu_instance_type
+from naming import BASELINE_PREFIX_FORM, PIPELINES_PREFIX
 
 HOSTING_SHAPE = "ProductionVariantInstanceType"
 MONITORING_SHAPE = "ProcessingInstanceType"
@@ -27,24 +28,12 @@ MODEL_PACKAGE_ARN = re.compile(
 )
 MODEL_PACKAGE_ARN_FORM = "arn:aws:sagemaker:<region>:<12-digit account>:model-package/<group>/<version>"
 #: A baseline a pipeline run wrote: pipelines/<env>/<execution id>/preprocess/baseline (what the monitoring role may read).
-BASELINE_PREFIX = re.compile(r"^pipelines/[a-z0-9]+/[A-Za-z0-9-]{1,64}/preprocess/baseline/?$")
-#: Accelerated hosting families with NVIDIA GPUs (ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...).
-_GPU_FAMILY = re.compile(r"^(?:g|p)\d+[a-z-]*\d*[a-z]*$|^gr\d+$")
-#: ...that SageMaker's x86 XGBoost image with CUDA 12 can use: not p2 (K80, below CUDA 12's minimum)
-#: and not the Grace-Blackwell families (an ARM host).
-_UNUSABLE_GPU_FAMILY = re.compile(r"^p2$|gb\d+")
+BASELINE_PREFIX = re.compile(rf"^{PIPELINES_PREFIX}/[a-z0-9]+/[A-Za-z0-9-]{{1,64}}/preprocess/baseline/?$")
 #: The deployment timeout also covers starting the new fleet: the rollout's waits plus this must fit.
 PROVISIONING_MARGIN_SECONDS = 900
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 #: Monitoring schedules SageMaker accepts, by name (cron in UTC; runs start up to 20 minutes late).
 MONITORING_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
-
-
-def is_gpu_instance_type(instance_type: str) -> bool:
-    """True for SageMaker instance types with NVIDIA GPUs (ml.g4dn.xlarge, ml.g5.2xlarge, ml.p4d.24xlarge)."""
-    parts = instance_type.split(".")
-    return (len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
-            and not _UNUSABLE_GPU_FAMILY.search(parts[1]))
 
 
 def _hosting_type(value: str) -> str:
@@ -67,7 +56,7 @@ def _model_package_arn(value: str) -> str:
 def _baseline_prefix(value: str) -> str:
     if not BASELINE_PREFIX.fullmatch(value):
         raise ValueError("must be the key prefix of a baseline a training pipeline run wrote in the model-artifacts "
-                         "bucket: pipelines/<env>/<execution id>/preprocess/baseline (no s3://, no bucket)")
+                         f"bucket: {BASELINE_PREFIX_FORM} (no s3://, no bucket)")
     return value.rstrip("/")
 
 

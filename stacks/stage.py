@@ -5,14 +5,15 @@ from __future__ import annotations
 from aws_cdk import Annotations, Environment, Stage, Tags
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
-from stacks.compliance import add_compliance_checks
-from stacks.data_stack import DataStack
-from stacks.network_stack import NetworkStack
-from stacks.notebook_stack import NotebookStack, notebook_instance_name
-from stacks.roles_stack import ExecutionRolesStack
-from stacks.serving_stack import ServingStack
-from stacks.training_pipeline_stack import TrainingPipelineStack
+from stacks.shared.compliance import add_compliance_checks
+from stacks.foundation.data_stack import DataStack
+from stacks.foundation.network_stack import NetworkStack
+from stacks.foundation.notebook_stack import NotebookStack
+from stacks.foundation.roles_stack import ExecutionRolesStack
+from stacks.serving.serving_stack import ServingStack
+from stacks.training.training_pipeline_stack import TrainingPipelineStack
 
 
 class PlatformStage(Stage):
@@ -41,7 +42,7 @@ class PlatformStage(Stage):
             env_config=cfg,
             data=self.data.exports,
             workloads=self.network.workloads,
-            notebook_names=[notebook_instance_name(cfg, nb.name) for nb in cfg.notebooks],
+            notebook_names=[naming.notebook_instance_name(cfg.name, nb.name) for nb in cfg.notebooks],
             description=f"{cfg.name}: least-privilege SageMaker execution roles",
         )
         # Imports by export name carry no implicit dependency: state it.

@@ -11,7 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from stacks.compliance import acknowledge, add_compliance_checks
+from stacks.shared.compliance import acknowledge, add_compliance_checks
 from tests.conftest import ENVIRONMENTS, cdk_context
 
 
@@ -57,7 +57,7 @@ def test_cfn_lint_has_no_errors_or_warnings(assembly):
 
 
 def test_iam_wildcard_without_a_reason_is_refused(tmp_path):
-    from stacks.components.execution_role import SageMakerExecutionRole
+    from stacks.foundation.execution_role import SageMakerExecutionRole
 
     stack = cdk.Stack(cdk.App(outdir=str(tmp_path)), "S", env=cdk.Environment(account="123456789012", region="us-east-1"))
     role = SageMakerExecutionRole(stack, "R", description="probe")

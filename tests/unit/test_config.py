@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from config import ConfigError, load_environment, load_environments
-from config.instance_types import notebook_instance_types
+from catalog.instance_types import notebook_instance_types
 from tests.conftest import ROOT
 
 VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())

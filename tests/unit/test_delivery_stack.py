@@ -221,7 +221,7 @@ def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tm
 
 def test_cdk_nag_reaches_the_pipeline_stack(tmp_path, monkeypatch):
     """Without the acknowledgments next to the generated grants, the packs fail the synth on them."""
-    from stacks.delivery_stack import DeliveryPipelineStack
+    from stacks.delivery.delivery_stack import DeliveryPipelineStack
 
     monkeypatch.setattr(DeliveryPipelineStack, "_acknowledge_generated_grants", lambda self: None)
     with pytest.raises(Exception, match="ValidationFailed"):

@@ -416,7 +416,7 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     import evaluate
 
     from config import load_environment
-    from stacks.pipeline_definition import build_definition
+    from stacks.training.pipeline_definition import build_definition
     from tests.unit.test_pipeline_definition import RESOURCES
 
     rng = np.random.default_rng(7)

@@ -1,18 +1,18 @@
-"""config/images.py agrees with the SageMaker SDK's own resolver, without importing it at synth."""
+"""catalog/images.py agrees with the SageMaker SDK's own resolver, without importing it at synth."""
 
 from __future__ import annotations
 
 import pytest
 
-from config.images import debugger_rules_image, model_monitor_image, xgboost_image, xgboost_versions
-from config.schema import sagemaker_regions
+from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image, xgboost_versions
+from config.environment import sagemaker_regions
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
 
 
 @pytest.fixture(scope="module")
 def image_uris():
-    from sagemaker.core import image_uris  # 2.7 s to import: the reason config/images.py exists
+    from sagemaker.core import image_uris  # 2.7 s to import: the reason catalog/images.py exists
 
     return image_uris
 

@@ -16,8 +16,8 @@ import pytest
 from botocore.validate import ParamValidator
 
 from config import load_environment
-from config.pipeline import PipelineConfig
-from stacks.pipeline_definition import METRIC_DEFINITIONS, PipelineResources, build_definition
+from config.training import PipelineConfig
+from stacks.training.pipeline_definition import METRIC_DEFINITIONS, PipelineResources, build_definition
 from tests.conftest import ROOT
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")

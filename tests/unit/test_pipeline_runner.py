@@ -18,7 +18,7 @@ from local.pipeline_runner import (
     parse_path, resolve_parameters,
 )
 from local.sagemaker_jobs import Container, JobFailed, csv_filter
-from stacks.pipeline_definition import build_definition
+from stacks.training.pipeline_definition import build_definition
 from tests.unit.test_pipeline_definition import RESOURCES, pipeline
 
 BUCKET = "reports"

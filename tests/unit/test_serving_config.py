@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from config import load_environment
-from config.instance_types import has_local_nvme
-from config.serving import is_gpu_instance_type
-from stacks.components.autoscaled_endpoint import endpoint_kms_key
+from catalog.instance_types import has_local_nvme
+from catalog.instance_types import is_gpu_instance_type
+from stacks.serving.autoscaled_endpoint import endpoint_kms_key
 from tests.conftest import ROOT, model_package_arn
 from tests.unit.test_config import error_for, write
 

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from config import load_environment
-from config.instance_types import has_local_nvme
-from stacks.components.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
+from catalog.instance_types import has_local_nvme
+from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
 from tests.conftest import ENVIRONMENTS, ROOT, cdk_context, serving_config_dir
 from tests.unit.test_snapshots import TemplateSnapshot, mask_asset_hashes
 

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from config import load_environment
-from stacks.components.source_tarball import write_tarball
+from stacks.training.source_tarball import write_tarball
 from tests.conftest import ENVIRONMENTS, ROOT
 
 STACK = "TrainingPipeline"

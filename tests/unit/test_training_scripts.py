@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from stacks.pipeline_definition import METRIC_DEFINITIONS
+from stacks.training.pipeline_definition import METRIC_DEFINITIONS
 
 from tests.conftest import CARAVAN, SCRIPTS, sm_env  # noqa: E402 - conftest put training_scripts/ on sys.path
 

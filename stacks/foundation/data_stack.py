@@ -6,49 +6,17 @@ whose logical IDs are pinned by tests, stays put.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
-from stacks.components.removal import stateful_removal_policy
-from stacks.components.secure_bucket import SecureBucket, access_logs_bucket
-
-
-@dataclass(frozen=True)
-class DataExports:
-    """Export names other stacks import. Stable names make the contract explicit and keep
-    the IAM findings that mention these resources predictable enough to review."""
-
-    key_arn: str
-    raw_data_bucket_arn: str
-    model_artifacts_bucket_arn: str
-
-    def import_buckets(self, scope: Construct, key: kms.IKey | None) -> tuple[s3.IBucket, s3.IBucket]:
-        """(raw data, model artifacts) in another stack, by export name, with the key their grants need."""
-        return tuple(
-            s3.Bucket.from_bucket_attributes(scope, id_, bucket_arn=Fn.import_value(export), encryption_key=key)
-            for id_, export in (("RawData", self.raw_data_bucket_arn), ("ModelArtifacts", self.model_artifacts_bucket_arn))
-        )
-
-    @classmethod
-    def for_environment(cls, env_name: str) -> DataExports:
-        prefix = f"sagemaker-platform-{env_name}"
-        return cls(
-            key_arn=f"{prefix}-data-key-arn",
-            raw_data_bucket_arn=f"{prefix}-raw-data-bucket-arn",
-            model_artifacts_bucket_arn=f"{prefix}-model-artifacts-bucket-arn",
-        )
-
-
-def model_package_group_name(env_name: str) -> str:
-    """The registry group every pipeline run of an environment registers into."""
-    return f"{env_name}-direct-marketing"
+from stacks.contracts import DataExports
+from stacks.shared.removal import stateful_removal_policy
+from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
 
 class DataStack(Stack):
@@ -68,7 +36,7 @@ class DataStack(Stack):
             # Shortest window where data is disposable; the maximum where it is not.
             pending_window=Duration.days(7 if removal == RemovalPolicy.DESTROY else 30),
         )
-        self.key.add_alias(f"alias/sagemaker-platform/{env_config.name}/data")
+        self.key.add_alias(naming.data_key_alias(env_config.name))
         # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The
         # encryption context pins use to log groups of this account and region.
         self.key.add_to_resource_policy(
@@ -110,7 +78,7 @@ class DataStack(Stack):
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=model_package_group_name(env_config.name),
+            model_package_group_name=naming.model_package_group_name(env_config.name),
             model_package_group_description=f"{env_config.name}: XGBoost direct-marketing response models",
         )
         self.model_package_group.apply_removal_policy(removal)

@@ -14,23 +14,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
-from config.images import model_monitor_image
-from stacks.compliance import acknowledge
-from stacks.components.autoscaled_endpoint import AutoscaledEndpoint
-from stacks.components.data_quality_monitor import DataQualityMonitor
-from stacks.data_stack import DataExports
-from stacks.network_stack import Workloads
-from stacks.roles_stack import DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
-
-
-def endpoint_name(env_name: str) -> str:
-    return f"{env_name}-direct-marketing"
-
-
-def smoke_test_role_name(env_name: str) -> str:
-    """Fixed, so that the delivery pipeline in another account can name the role it assumes."""
-    return f"{env_name}-endpoint-smoke-test"
+from catalog.images import model_monitor_image
+from stacks.shared.compliance import acknowledge
+from stacks.serving.autoscaled_endpoint import AutoscaledEndpoint
+from stacks.serving.data_quality_monitor import DataQualityMonitor
+from stacks.contracts import DataExports
+from stacks.contracts import Workloads
 
 
 class ServingStack(Stack):
@@ -53,9 +44,9 @@ class ServingStack(Stack):
         cfg, serving = env_config, env_config.serving
         if not serving.model_package_arn:
             raise ValueError("ServingStack needs serving.model_package_arn; the stage declares no serving stack without it")
-        name = endpoint_name(cfg.name)
+        name = naming.endpoint_name(cfg.name)
         _, artifacts = data.import_buckets(self, data_key)
-        capture_prefix = f"{DATA_CAPTURE_PREFIX}/{name}"
+        capture_prefix = naming.data_capture_prefix(name)
 
         self.endpoint = AutoscaledEndpoint(
             self,
@@ -114,7 +105,7 @@ class ServingStack(Stack):
                 monitoring=serving.monitoring,
                 image_uri=model_monitor_image(cfg.region),
                 baseline_uri=artifacts.s3_url_for_object(serving.monitoring.baseline_prefix),
-                reports_uri=artifacts.s3_url_for_object(f"{MONITORING_REPORTS_PREFIX}/{name}/data-quality"),
+                reports_uri=artifacts.s3_url_for_object(naming.monitoring_reports_prefix(name)),
                 role=monitoring_role,
                 key=data_key,
                 workloads=workloads,
@@ -131,7 +122,7 @@ class ServingStack(Stack):
         role = iam.Role(
             self,
             "SmokeTestRole",
-            role_name=smoke_test_role_name(env_name),
+            role_name=naming.smoke_test_role_name(env_name),
             assumed_by=iam.AccountPrincipal(account),
             description=f"{env_name}: the delivery pipeline's post-deploy smoke test of the endpoint",
             max_session_duration=Duration.hours(1),
@@ -140,6 +131,6 @@ class ServingStack(Stack):
             sid="DescribeAndInvokeTheEndpoint",
             actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
             # Endpoint names are lowercase already; SageMaker's ARNs lowercase them.
-            resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name(env_name))],
+            resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=naming.endpoint_name(env_name))],
         )])
         return role

@@ -1,4 +1,4 @@
-"""Typed schema of one environment's configuration.
+"""Typed schema of one environment's file, config/<env>.yaml: where it lives and what it contains.
 
 Every model forbids unknown keys (a typo must fail, not be ignored) and is frozen
 (stacks cannot mutate what was validated). Validator messages say what is allowed;
@@ -16,10 +16,11 @@ from typing import Annotated, Literal
 import botocore.session
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from config.base import StrictModel, int_range, one_of
-from config.images import debugger_rules_image, model_monitor_image, xgboost_image
-from config.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
-from config.pipeline import PipelineConfig
+from config.fields import StrictModel, int_range, one_of
+from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image
+from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
+from config.training import PipelineConfig
+from naming import baseline_prefix
 from config.serving import ServingConfig
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
@@ -251,7 +252,7 @@ class EnvironmentConfig(StrictModel):
         if baseline and baseline.split("/")[1] != self.name:
             raise ValueError(
                 f"serving.monitoring.baseline_prefix: '{baseline}' was written by the {baseline.split('/')[1]} pipeline, "
-                f"not in this environment's bucket (allowed: pipelines/{self.name}/<execution id>/preprocess/baseline)"
+                f"not in this environment's bucket (allowed: {baseline_prefix(self.name, '<execution id>')})"
             )
         if serving.mode == "instances" and serving.monitoring.enabled:
             try:

@@ -19,10 +19,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
+import naming
 from config import DeliveryConfig, DeliveryStage
-from stacks.compliance import acknowledge
-from stacks.components.secure_bucket import SecureBucket, access_logs_bucket
-from stacks.serving_stack import endpoint_name, smoke_test_role_name
+from stacks.shared.compliance import acknowledge
+from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.stage import PlatformStage
 
 #: CodeBuild's image for every step: Ubuntu 22.04 with the Python and Node versions pinned below.
@@ -37,19 +37,6 @@ CDK_CLI_VERSION = "2.1148.1"
 SYNTH_ENV = {"PYTEST_XDIST_AUTO_NUM_WORKERS": "4"}
 #: How long artifacts of old executions are kept; a deploy never needs older ones.
 ARTIFACT_RETENTION_DAYS = 90
-
-
-def smoke_test_command(stage: PlatformStage) -> str:
-    cfg = stage.env_config
-    return (
-        f"python -m delivery smoke-test --env {cfg.name} --region {cfg.region} --endpoint {endpoint_name(cfg.name)} "
-        f"--role-arn {smoke_test_role_arn(stage)}"
-    )
-
-
-def smoke_test_role_arn(stage: PlatformStage) -> str:
-    cfg = stage.env_config
-    return f"arn:aws:iam::{cfg.account}:role/{smoke_test_role_name(cfg.name)}"
 
 
 class DeliveryPipelineStack(Stack):
@@ -73,7 +60,7 @@ class DeliveryPipelineStack(Stack):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.artifacts_key.add_alias("alias/sagemaker-platform/delivery/artifacts")
+        self.artifacts_key.add_alias(naming.DELIVERY_KEY_ALIAS)
         bucket_props = dict(removal_policy=RemovalPolicy.RETAIN, noncurrent_version_expiration_days=30,
                             abort_incomplete_upload_days=7)
         access_logs = access_logs_bucket(self, "AccessLogs", expiration_days=365, **bucket_props)
@@ -95,7 +82,7 @@ class DeliveryPipelineStack(Stack):
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
-            pipeline_name="sagemaker-platform-delivery",
+            pipeline_name=naming.DELIVERY_PIPELINE,
             pipeline_type=codepipeline.PipelineType.V2,
             artifact_bucket=self.artifact_bucket,
             self_mutation=True,
@@ -152,10 +139,10 @@ class DeliveryPipelineStack(Stack):
                     "SmokeTest",
                     input=self.source,
                     install_commands=["python -m pip install --quiet --disable-pip-version-check -c constraints.txt boto3"],
-                    commands=[smoke_test_command(stage)],
+                    commands=[naming.smoke_test_command(cfg.name, cfg.region, cfg.account)],
                     partial_build_spec=self._runtime_build_spec(),
                     role_policy_statements=[iam.PolicyStatement(
-                        actions=["sts:AssumeRole"], resources=[smoke_test_role_arn(stage)]
+                        actions=["sts:AssumeRole"], resources=[naming.smoke_test_role_arn(cfg.account, cfg.name)]
                     )],
                 ))
         self.pipeline.add_stage(stage, pre=pre, post=post)

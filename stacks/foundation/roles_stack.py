@@ -16,10 +16,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import EnvironmentConfig
-from stacks.compliance import acknowledge
-from stacks.components.execution_role import SageMakerExecutionRole
-from stacks.data_stack import DataExports
-from stacks.network_stack import Workloads
+from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
+from stacks.shared.compliance import acknowledge
+from stacks.foundation.execution_role import SageMakerExecutionRole
+from stacks.contracts import DataExports
+from stacks.contracts import Workloads
 
 JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
 #: ARN resource types of those jobs: ProcessingJob -> processing-job, ...
@@ -37,11 +38,6 @@ JOB_NAMES_REASON = (
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
 KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
-#: Where, in the model-artifacts bucket, endpoints capture requests, Model Monitor writes reports,
-#: and pipeline runs leave the data-quality baseline (preprocess.py's "baseline" output).
-DATA_CAPTURE_PREFIX = "data-capture"
-MONITORING_REPORTS_PREFIX = "monitoring"
-BASELINE_KEYS = "pipelines/*/preprocess/baseline/*"
 
 
 class ExecutionRolesStack(Stack):

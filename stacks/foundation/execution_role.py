@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.compliance import acknowledge
+from stacks.shared.compliance import acknowledge
 
 
 class SageMakerExecutionRole(Construct):

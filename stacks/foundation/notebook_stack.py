@@ -8,13 +8,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
-from stacks.components.notebook import LifecycleNotebook
-
-
-def notebook_instance_name(env_config: EnvironmentConfig, notebook_name: str) -> str:
-    """Instance names carry the environment so roles can be scoped to `notebook-instance/<env>-*`."""
-    return f"{env_config.name}-{notebook_name}"
+from stacks.foundation.notebook import LifecycleNotebook
 
 
 class NotebookStack(Stack):
@@ -41,7 +37,7 @@ class NotebookStack(Stack):
             self.notebooks[notebook.name] = LifecycleNotebook(
                 self,
                 _construct_id(notebook.name),
-                instance_name=notebook_instance_name(env_config, notebook.name),
+                instance_name=naming.notebook_instance_name(env_config.name, notebook.name),
                 notebook=notebook,
                 role=role,
                 vpc=vpc,

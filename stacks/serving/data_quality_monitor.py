@@ -14,9 +14,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.instance_types import has_local_nvme
+import naming
+from catalog.instance_types import has_local_nvme
 from config.serving import MonitoringConfig
-from stacks.network_stack import Workloads
+from stacks.contracts import Workloads
 
 PROCESSING = "/opt/ml/processing"
 
@@ -87,7 +88,7 @@ class DataQualityMonitor(Construct):
         self.schedule = sagemaker.CfnMonitoringSchedule(
             self,
             "Schedule",
-            monitoring_schedule_name=f"{endpoint_name}-data-quality",
+            monitoring_schedule_name=naming.monitoring_schedule_name(endpoint_name),
             monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
                 monitoring_job_definition_name=self.job_definition_name,
                 monitoring_type="DataQuality",

@@ -2,7 +2,7 @@
 
 from aws_cdk import aws_logs as logs
 
-from config.schema import LOG_RETENTION_DAYS
+from config.environment import LOG_RETENTION_DAYS
 
 _BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,

@@ -11,9 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.base import StrictModel, int_range
-from config.images import xgboost_versions
-from config.instance_types import check_instance_type, has_local_nvme
+from config.fields import StrictModel, int_range
+from catalog.images import xgboost_versions
+from catalog.instance_types import check_instance_type, has_local_nvme
+from naming import EXAMPLE_INPUT_KEY
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
 #: range type and the bounds a search may span (XGBoost's valid ranges, capped where larger
@@ -221,7 +222,7 @@ class PipelineConfig(StrictModel):
 
     framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.0-5"
     #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
-    input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = "direct-marketing/caravan.csv"
+    input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = EXAMPLE_INPUT_KEY
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     processing_instance_types: _instance_types("ProcessingInstanceType", "processing") = Field(
         default_factory=lambda: ["ml.m5.large"]

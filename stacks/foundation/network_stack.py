@@ -6,8 +6,6 @@ a NAT gateway (per environment, optional) is only for package indexes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
@@ -15,25 +13,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config import EnvironmentConfig
-from stacks.compliance import acknowledge
-from stacks.components.log_retention import retention_days
-from stacks.components.removal import stateful_removal_policy
-
-#: Subnet group of the private subnets that notebooks, jobs and endpoints run in.
-WORKLOADS = "Workloads"
-
-@dataclass(frozen=True)
-class Workloads:
-    """Where jobs, endpoints and the evaluation gate run: the VPC's Workloads subnets and security group."""
-
-    vpc: ec2.IVpc
-    subnets: ec2.SubnetSelection
-    security_group: ec2.ISecurityGroup
-
-    @property
-    def subnet_ids(self) -> list[str]:
-        return self.vpc.select_subnets(subnet_group_name=self.subnets.subnet_group_name).subnet_ids
-
+from stacks.contracts import WORKLOADS, Workloads
+from stacks.shared.compliance import acknowledge
+from stacks.shared.log_retention import retention_days
+from stacks.shared.removal import stateful_removal_policy
 
 #: Interface endpoints SageMaker workloads need without internet access, by purpose.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {

@@ -19,22 +19,18 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
-from config.images import debugger_rules_image, xgboost_image
-from delivery import promote_command
-from stacks.compliance import acknowledge
-from stacks.components.evaluation_gate import EvaluationGate
-from stacks.components.removal import stateful_removal_policy
-from stacks.components.source_tarball import SourceTarball
-from stacks.data_stack import DataExports, model_package_group_name
-from stacks.network_stack import Workloads
-from stacks.pipeline_definition import PipelineResources, build_definition
+from catalog.images import debugger_rules_image, xgboost_image
+from stacks.shared.compliance import acknowledge
+from stacks.training.evaluation_gate import EvaluationGate
+from stacks.shared.removal import stateful_removal_policy
+from stacks.training.source_tarball import SourceTarball
+from stacks.contracts import DataExports, Workloads
+from stacks.contracts import Workloads
+from stacks.training.pipeline_definition import PipelineResources, build_definition
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "training_scripts"
-
-
-def pipeline_name(env_name: str) -> str:
-    return f"{env_name}-training"
+SCRIPTS = Path(__file__).resolve().parents[2] / "training_scripts"
 
 
 class TrainingPipelineStack(Stack):
@@ -53,7 +49,7 @@ class TrainingPipelineStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         cfg = env_config
-        group = model_package_group_name(cfg.name)
+        group = naming.model_package_group_name(cfg.name)
         raw, artifacts = data.import_buckets(self, data_key)
 
         code = SourceTarball(self, "TrainingCode", source=SCRIPTS)
@@ -91,13 +87,13 @@ class TrainingPipelineStack(Stack):
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
-            pipeline_name=pipeline_name(cfg.name),
-            pipeline_display_name=pipeline_name(cfg.name),
+            pipeline_name=naming.pipeline_name(cfg.name),
+            pipeline_display_name=naming.pipeline_name(cfg.name),
             pipeline_description=f"{cfg.name}: preprocess, train, evaluate, gate and register the direct-marketing model",
             role_arn=pipelines_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(definition)},
         )
-        self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name(cfg.name))
+        self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=naming.pipeline_name(cfg.name))
 
         # Grants for this pipeline live here, beside what they grant, not in the roles stack:
         # the code asset and the gate change with this stack.
@@ -144,7 +140,7 @@ class TrainingPipelineStack(Stack):
             )
 
         self.topic = self.notifications(cfg, group)
-        CfnOutput(self, "PipelineName", value=pipeline_name(cfg.name))
+        CfnOutput(self, "PipelineName", value=naming.pipeline_name(cfg.name))
         CfnOutput(self, "ModelPackageGroupName", value=group)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "EvaluationGateFunctionName", value=gate.function.function_name)
@@ -186,7 +182,7 @@ class TrainingPipelineStack(Stack):
             "PipelineFailed", "a training pipeline execution failed",
             "SageMaker Model Building Pipeline Execution Status Change",
             {"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [self.pipeline_arn]},
-            f"Training pipeline {pipeline_name(cfg.name)} failed: execution {field('$.detail.pipelineExecutionArn')}",
+            f"Training pipeline {naming.pipeline_name(cfg.name)} failed: execution {field('$.detail.pipelineExecutionArn')}",
         )
         notify(
             "ModelPackageRegistered", "a model version was registered, or its approval changed, and is not approved",
@@ -200,7 +196,7 @@ class TrainingPipelineStack(Stack):
             "SageMaker Model Package State Change",
             {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
             f"Model package {field('$.detail.ModelPackageArn')} in {group} was approved. To serve it in "
-            f"{cfg.name}, run: {promote_command(cfg.name, field('$.detail.ModelPackageArn'))} "
+            f"{cfg.name}, run: {naming.promote_command(cfg.name, field('$.detail.ModelPackageArn'))} "
             f"and open a pull request with the change to config/{cfg.name}.yaml.",
         )
         return topic

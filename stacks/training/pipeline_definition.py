@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.instance_types import has_local_nvme
-from config.pipeline import TUNABLE, PipelineConfig
+from catalog.instance_types import has_local_nvme
+from naming import pipeline_runs_prefix
+from config.training import TUNABLE, PipelineConfig
 
 PROCESSING = "/opt/ml/processing"
 CODE_CHANNEL = "/opt/ml/input/data/code"
@@ -84,7 +85,7 @@ class DefinitionBuilder:
     # -- shared pieces -------------------------------------------------------------------
     def s3(self, *parts) -> dict:
         """s3://<artifacts>/pipelines/<env>/<execution id>/<parts>: one prefix per run."""
-        return join(f"s3://{self.res.artifacts_bucket}/pipelines/{self.res.env_name}", get("Execution.PipelineExecutionId"), *parts)
+        return join(f"s3://{self.res.artifacts_bucket}/{pipeline_runs_prefix(self.res.env_name)}", get("Execution.PipelineExecutionId"), *parts)
 
     def volume_key(self, instance_types: list[str]) -> dict:
         """VolumeKmsKeyId unless the instances have local NVMe storage, where SageMaker forbids it."""

@@ -21,9 +21,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from config.instance_types import has_local_nvme
+import naming
+from catalog.instance_types import has_local_nvme
 from config.serving import ServingConfig
-from stacks.network_stack import Workloads
+from stacks.contracts import Workloads
 
 #: Stable variant name: a new model or config then updates the variant in place (blue/green).
 VARIANT = "primary"
@@ -244,7 +245,7 @@ class AutoscaledEndpoint(Construct):
         if self.serving.gpu:
             fleet.append(graph("GPU", [self.metric("GPUUtilization", "Average", ENDPOINT_METRICS, "GPU utilization"),
                                        self.metric("GPUMemoryUtilization", "Average", ENDPOINT_METRICS, "GPU memory")], "percent"))
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.endpoint_name}-endpoint")
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=naming.dashboard_name(self.endpoint_name))
         dashboard.add_widgets(*row)
         if fleet:
             dashboard.add_widgets(*fleet)

@@ -17,9 +17,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import acknowledge
-from stacks.components.log_retention import retention_days
-from stacks.network_stack import Workloads
+from naming import PIPELINES_PREFIX
+
+from stacks.shared.compliance import acknowledge
+from stacks.shared.log_retention import retention_days
+from stacks.contracts import Workloads
 
 CODE = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
 
@@ -65,7 +67,7 @@ class EvaluationGate(Construct):
             security_groups=[workloads.security_group],
         )
         self.log_group.grant_write(self.role)
-        artifacts.grant_read(self.role, "pipelines/*")
+        artifacts.grant_read(self.role, f"{PIPELINES_PREFIX}/*")
         group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=model_package_group)
         packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group}/*")
         self.role.add_to_principal_policy(
@@ -90,13 +92,13 @@ class EvaluationGate(Construct):
         self.function.node.default_child.add_override("DependsOn", [stack.get_logical_id(policy)])
         acknowledge(
             self.role,
-            "Read-only grant on evaluation reports under pipelines/ of the artifacts bucket (keys are per execution); "
+            f"Read-only grant on evaluation reports under {PIPELINES_PREFIX}/ of the artifacts bucket (keys are per execution); "
             "model package versions get generated names inside the one named group; Lambda's VPC ENI calls support "
             "no resource-level permissions.",
             "AwsSolutions-IAM5[Action::s3:GetObject*]",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]",
             "AwsSolutions-IAM5[Action::s3:List*]",
-            f"AwsSolutions-IAM5[Resource::{artifacts_export}/pipelines/*]",
+            f"AwsSolutions-IAM5[Resource::{artifacts_export}/{PIPELINES_PREFIX}/*]",
             f"AwsSolutions-IAM5[Resource::{packages_arn}]",
             "AwsSolutions-IAM5[Resource::*]",
         )

@@ -1,9 +1,10 @@
-"""SageMaker instance-type vocabularies, read from the API model that botocore ships.
+"""SageMaker instance types: the vocabularies botocore ships, and the hardware rules that follow from a type.
 
 botocore's request validator does not check enums, so an invented type such as
 ``ml.g5.9000xlarge`` would only fail at deploy time. The enums on the shapes are the
 authoritative lists; reading them here keeps validation offline and in step with
-the SDK version we pin.
+the SDK version we pin. Two rules read the type's family: local NVMe storage (SageMaker
+then refuses a volume KMS key) and NVIDIA GPUs the XGBoost image can use.
 """
 
 from __future__ import annotations
@@ -64,3 +65,17 @@ def has_local_nvme(instance_type: str) -> bool:
     """True where SageMaker forbids a volume KMS key (``ml.g4dn.xlarge``, ``ml.g5.2xlarge``, ...)."""
     family = instance_type.split(".")[1] if instance_type.count(".") == 2 else instance_type
     return family in NVME_FAMILIES or bool(_D_SUFFIX_FAMILY.match(family))
+
+
+#: Accelerated hosting families with NVIDIA GPUs (ml.g4dn, ml.g5, ml.g6, ml.g6e, ml.p3, ml.p4d, ml.p5, ...).
+_GPU_FAMILY = re.compile(r"^(?:g|p)\d+[a-z-]*\d*[a-z]*$|^gr\d+$")
+#: ...that SageMaker's x86 XGBoost image with CUDA 12 can use: not p2 (K80, below CUDA 12's minimum)
+#: and not the Grace-Blackwell families (an ARM host).
+_UNUSABLE_GPU_FAMILY = re.compile(r"^p2$|gb\d+")
+
+
+def is_gpu_instance_type(instance_type: str) -> bool:
+    """True for SageMaker instance types with NVIDIA GPUs (ml.g4dn.xlarge, ml.g5.2xlarge, ml.p4d.24xlarge)."""
+    parts = instance_type.split(".")
+    return (len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
+            and not _UNUSABLE_GPU_FAMILY.search(parts[1]))

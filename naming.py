@@ -1,0 +1,144 @@
+"""Every name the platform gives, in one place: stacks, resources, exports, S3 keys and commands.
+
+The bottom of the dependency graph: config, stacks, Lambda code, the local runner, the
+delivery tools and the tests may import it, and it imports nothing of ours (nor CDK), so
+a name read by one layer and written by another cannot drift apart. Changing a function
+here renames a deployed resource: the snapshot and logical-ID tests show which.
+"""
+
+from __future__ import annotations
+
+#: Prefix of every export, alias and project-wide name (one AWS account may hold several environments).
+PROJECT = "sagemaker-platform"
+#: The model the platform trains and serves today (the seeds' direct-marketing example).
+MODEL = "direct-marketing"
+
+# -- stacks ---------------------------------------------------------------------------------------
+#: Construct ids of an environment's stacks, in deployment order; CDK names a stage's stack
+#: "<stage>-<id>" (dev-Data, dev-Network, ...), and `cdk deploy 'dev/*'` selects them all.
+DATA_STACK = "Data"
+NETWORK_STACK = "Network"
+ROLES_STACK = "Roles"
+NOTEBOOKS_STACK = "Notebooks"
+TRAINING_STACK = "TrainingPipeline"
+SERVING_STACK = "Serving"
+#: The delivery pipeline's stack (a child of the app, not of a stage).
+DELIVERY_STACK = "Delivery"
+
+
+def stack_name(env: str, stack_id: str) -> str:
+    """The CloudFormation stack name CDK gives a stage's stack: dev-TrainingPipeline."""
+    return f"{env}-{stack_id}"
+
+
+def stage_selector(env: str) -> str:
+    """The CDK CLI selector of every stack of one environment: 'dev/*'."""
+    return f"{env}/*"
+
+
+# -- resources --------------------------------------------------------------------------------------
+def pipeline_name(env: str) -> str:
+    """The environment's SageMaker training pipeline."""
+    return f"{env}-training"
+
+
+def model_package_group_name(env: str) -> str:
+    """The Model Registry group every pipeline run of an environment registers into."""
+    return f"{env}-{MODEL}"
+
+
+def endpoint_name(env: str) -> str:
+    """The environment's real-time endpoint."""
+    return f"{env}-{MODEL}"
+
+
+def dashboard_name(endpoint: str) -> str:
+    return f"{endpoint}-endpoint"
+
+
+def monitoring_schedule_name(endpoint: str) -> str:
+    return f"{endpoint}-data-quality"
+
+
+def smoke_test_role_name(env: str) -> str:
+    """Fixed, so that the delivery pipeline in another account can name the role it assumes."""
+    return f"{env}-endpoint-smoke-test"
+
+
+def smoke_test_role_arn(account: str, env: str) -> str:
+    return f"arn:aws:iam::{account}:role/{smoke_test_role_name(env)}"
+
+
+def notebook_instance_name(env: str, notebook: str) -> str:
+    """Instance names carry the environment, so roles can be scoped to notebook-instance/<env>-*."""
+    return f"{env}-{notebook}"
+
+
+def data_key_alias(env: str) -> str:
+    return f"alias/{PROJECT}/{env}/data"
+
+
+DELIVERY_PIPELINE = f"{PROJECT}-delivery"
+DELIVERY_KEY_ALIAS = f"alias/{PROJECT}/delivery/artifacts"
+
+
+# -- exports: the data stack's contract with the stacks that import its buckets and key ---------------
+def data_key_export(env: str) -> str:
+    return f"{PROJECT}-{env}-data-key-arn"
+
+
+def raw_data_bucket_export(env: str) -> str:
+    return f"{PROJECT}-{env}-raw-data-bucket-arn"
+
+
+def model_artifacts_bucket_export(env: str) -> str:
+    return f"{PROJECT}-{env}-model-artifacts-bucket-arn"
+
+
+# -- S3 key layout of the model-artifacts bucket ---------------------------------------------------------
+#: Every pipeline run writes under pipelines/<env>/<execution id>/<step>/<output>.
+PIPELINES_PREFIX = "pipelines"
+#: Endpoints capture requests under data-capture/<endpoint>/...
+DATA_CAPTURE_PREFIX = "data-capture"
+#: Model Monitor writes its reports under monitoring/<endpoint>/data-quality/...
+MONITORING_REPORTS_PREFIX = "monitoring"
+#: The data-quality baseline of every run, as an IAM resource pattern (one per run).
+BASELINE_KEYS = f"{PIPELINES_PREFIX}/*/preprocess/baseline/*"
+#: What a baseline prefix looks like, for messages.
+BASELINE_PREFIX_FORM = f"{PIPELINES_PREFIX}/<env>/<execution id>/preprocess/baseline"
+
+
+def pipeline_runs_prefix(env: str) -> str:
+    """The key prefix of one environment's pipeline runs (the execution id follows)."""
+    return f"{PIPELINES_PREFIX}/{env}"
+
+
+def baseline_prefix(env: str, execution_id: str) -> str:
+    """Where a run's preprocess step leaves the data-quality baseline (statistics.json, constraints.json)."""
+    return f"{PIPELINES_PREFIX}/{env}/{execution_id}/preprocess/baseline"
+
+
+def data_capture_prefix(endpoint: str) -> str:
+    return f"{DATA_CAPTURE_PREFIX}/{endpoint}"
+
+
+def monitoring_reports_prefix(endpoint: str) -> str:
+    return f"{MONITORING_REPORTS_PREFIX}/{endpoint}/data-quality"
+
+
+#: The example dataset's key in the raw-data bucket (the pipeline's InputDataUri default).
+EXAMPLE_INPUT_KEY = f"{MODEL}/caravan.csv"
+
+
+# -- commands the platform prints -----------------------------------------------------------------------
+def promote_command(env: str, model_package_arn: str) -> str:
+    """The command that makes ``env`` serve ``model_package_arn`` (a reviewed change to its config)."""
+    return f"python -m delivery promote --env {env} --model-package {model_package_arn}"
+
+
+def smoke_test_command(env: str, region: str, account: str) -> str:
+    """What the delivery pipeline runs after deploying an environment with an endpoint."""
+    return (
+        f"python -m delivery smoke-test --env {env} --region {region} --endpoint {endpoint_name(env)} "
+        f"--role-arn {smoke_test_role_arn(account, env)}"
+    )

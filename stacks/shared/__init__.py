@@ -1,0 +1,1 @@
+"""Building blocks every capability uses: compliance checks, removal policy, log retention, buckets."""
