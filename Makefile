@@ -14,15 +14,17 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth diff test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install lint synth diff test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt training_scripts/requirements.txt requirements-data.txt constraints.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt training_scripts/requirements.txt requirements-data.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required, found " + sys.version.split()[0] + "; run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-data.txt
+	# The project itself, editable: its packages and training_scripts/ import without sys.path edits.
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
@@ -42,11 +44,16 @@ diff: install
 	@test -n "$(ENV)" || { echo "diff: set ENV to an environment name, e.g. make diff ENV=staging"; exit 2; }
 	set -o pipefail; $(CDK) diff --no-notices '$(ENV)/*' 2>&1 | tee cdk-diff-$(ENV).txt
 
-## test: unit tests, template assertions, compliance, and the emulator deploy
-test: install
+## lint: ruff (style, imports, docstrings) and mypy (types), configured in pyproject.toml
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## test: lint, then unit tests, template assertions, compliance, and the emulator deploy
+test: lint
 	$(PYTEST) tests
 
-unit: install
+unit: lint
 	$(PYTEST) tests/unit
 
 integration: install
@@ -80,7 +87,7 @@ snapshot-update: install
 	$(PY) -m pytest tests/unit/test_snapshots.py tests/unit/test_serving_stack.py --snapshot-update
 
 constraints: install
-	{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --disable-pip-version-check; } > constraints.new && mv constraints.new constraints.txt
+	{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --disable-pip-version-check --exclude-editable; } > constraints.new && mv constraints.new constraints.txt
 
 clean:
-	rm -rf cdk.out .demo .pytest_cache
+	rm -rf cdk.out .demo .pytest_cache .mypy_cache .ruff_cache

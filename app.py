@@ -41,7 +41,7 @@ def build_app(app: cdk.App) -> cdk.App:
     stages = {
         env_config.name: PlatformStage(
             app, env_config.name, env_config=env_config,
-            smoke_test_account=delivery.account if env_config.name in smoke_tested else None,
+            smoke_test_account=delivery.account if delivery and env_config.name in smoke_tested else None,
         )
         for env_config in environments
     }

@@ -24,18 +24,20 @@ import platform
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "training_scripts"
-sys.path[:0] = [str(SCRIPTS), str(Path(__file__).resolve().parent), str(ROOT)]
+from benchmarks import training
+from local.emulator import free_port
+from local.paths import REPO_ROOT as ROOT
 
-import inference  # noqa: E402
-import serve  # noqa: E402
-import sm_contract  # noqa: E402
-from local.emulator import free_port  # noqa: E402
+import inference
+import serve
+import sm_contract
+
+SCRIPTS = ROOT / "training_scripts"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,10 +94,10 @@ def bench(model_dir: Path, test_dir: Path) -> int:
         ratios = {}
         for rows, count in ((1, 2000), (1000, 200)):
             print(f"{rows}-row text/csv requests ({len(bodies[rows])} bytes), {count} each:")
-            http_rate = report("HTTP, keep-alive, serve.py in its own process", rows, measure(lambda: over_http(bodies[rows]), count))
-            local_rate = report("in process: input_fn -> predict_fn -> output_fn", rows, measure(lambda: in_process(bodies[rows]), count))
-            parsed = batch[:rows]
-            report("booster alone: inplace_predict(parsed array)", rows, measure(lambda: model.inplace_predict(parsed), count))
+            body, parsed = bodies[rows], batch[:rows]
+            http_rate = report("HTTP, keep-alive, serve.py in its own process", rows, measure(partial(over_http, body), count))
+            local_rate = report("in process: input_fn -> predict_fn -> output_fn", rows, measure(partial(in_process, body), count))
+            report("booster alone: inplace_predict(parsed array)", rows, measure(partial(model.inplace_predict, parsed), count))
             ratios[rows] = http_rate / local_rate
             print(f"  HTTP / in-process throughput: {ratios[rows]:.2f}")
         print(f"targets: 1-row p99 < 10 ms (above); 1000-row ratio >= 0.5: {ratios[1000]:.2f}")
@@ -114,7 +116,6 @@ def main() -> int:
         if not args.test_dir:
             parser.error("--model-dir needs --test-dir")
         return bench(args.model_dir, args.test_dir)
-    import training
 
     with tempfile.TemporaryDirectory() as tmp:
         training.run_once(Path(tmp) / "run")

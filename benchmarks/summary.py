@@ -47,6 +47,14 @@ def timed(command: list[str], env: dict | None = None) -> float:
     return elapsed
 
 
+def found(pattern: str, text: str) -> str:
+    """The first group of pattern in a command's output; exits naming the pattern when it is not there."""
+    match = re.search(pattern, text)
+    if match is None:
+        sys.exit(f"benchmark output has no {pattern!r}:\n{text[-2000:]}")
+    return match.group(1)
+
+
 def run(command: list[str]) -> str:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
@@ -78,7 +86,7 @@ def main() -> int:
             rows.append((f"  pipeline step {step}", seconds, "s", ""))
 
     serving = run([sys.executable, "benchmarks/serving.py", "--model-dir", ".demo/serve/model", "--test-dir", ".demo/serve/test"])
-    ratio = float(re.search(r"1000-row ratio >= 0.5: ([0-9.]+)", serving).group(1))
+    ratio = float(found(r"1000-row ratio >= 0.5: ([0-9.]+)", serving))
     p99 = re.findall(r"p99 +([0-9.]+) ms", serving)
     rows.append(("inference throughput, HTTP / in-process (1000-row requests)", ratio, "x", ">= 0.5"))
     if p99:

@@ -25,12 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from local.dataset import caravan_csv
+from local.paths import REPO_ROOT as ROOT
 
-from local.dataset import caravan_csv  # noqa: E402 - the repository root is importable from here on
-
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "training_scripts"
+
+
+def found(pattern: str, text: str) -> str:
+    """The first group of pattern in train.py's output; exits naming the pattern when it is not there."""
+    match = re.search(pattern, text)
+    if match is None:
+        sys.exit(f"train.py's output has no {pattern!r}")
+    return match.group(1)
 
 
 def step(script: str, args: list[str], env: dict) -> tuple[float, str]:
@@ -55,8 +61,8 @@ def run_once(work: Path) -> dict:
     metrics = json.loads((evaluation / "evaluation.json").read_text())["binary_classification_metrics"]
     return {
         "preprocess": prep, "train": train, "evaluate": evaluate,
-        "xgboost": float(re.search(r"training_seconds:([0-9.]+)", out).group(1)),
-        "device": re.search(r"device:(\w+)", out).group(1),
+        "xgboost": float(found(r"training_seconds:([0-9.]+)", out)),
+        "device": found(r"device:(\w+)", out),
         "metrics": metrics, "evaluation": evaluation,
     }
 

@@ -11,7 +11,7 @@ tests/unit/test_images.py checks it agrees with `retrieve()` for every region we
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import metadata
 
 import botocore.loaders
@@ -22,7 +22,7 @@ DISTRIBUTION = "sagemaker-core"
 TABLE_DIR = "sagemaker/core/image_uri_config"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(framework: str) -> dict:
     path = metadata.distribution(DISTRIBUTION).locate_file(f"{TABLE_DIR}/{framework}.json")
     return json.loads(path.read_text())
@@ -34,7 +34,7 @@ def _endpoint_resolver() -> botocore.regions.EndpointResolver:
     return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ecr_hostname(region: str) -> str:
     endpoint = _endpoint_resolver().construct_endpoint("ecr", region)
     return endpoint["hostname"] if endpoint else f"ecr.{region}.amazonaws.com"

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from functools import lru_cache
+from functools import cache
 
 import botocore.session
 
 NOTEBOOK_SHAPE = "InstanceType"
 
 
-@lru_cache(maxsize=None)
+@cache
 def allowed_instance_types(shape_name: str) -> tuple[str, ...]:
     """Return the sorted enum of a SageMaker API shape (e.g. ``InstanceType``)."""
     model = botocore.session.get_session().get_service_model("sagemaker")

@@ -4,8 +4,8 @@ Stacks receive these objects; they never read files or environment variables.
 """
 
 from config.delivery import DeliveryConfig, DeliveryStage
-from config.loader import ConfigError, environment_files, load_delivery, load_environment, load_environments
 from config.environment import EnvironmentConfig, NetworkConfig, NotebookConfig
+from config.loader import ConfigError, environment_files, load_delivery, load_environment, load_environments
 
 __all__ = [
     "ConfigError",

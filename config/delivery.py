@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.fields import StrictModel
 from config.environment import AccountId, EnvironmentConfig, Region
+from config.fields import StrictModel
 
 #: The file's name inside the config directory; no environment may be called "delivery".
 DELIVERY_FILE = "delivery.yaml"
@@ -78,7 +78,8 @@ class DeliveryConfig(StrictModel):
 
     @model_validator(mode="after")
     def _connection_in_pipeline_account(self) -> DeliveryConfig:
-        account = CONNECTION_ARN.fullmatch(self.connection_arn)["account"]
+        match = CONNECTION_ARN.fullmatch(self.connection_arn)
+        account = match["account"] if match else None  # the field's own check has refused anything else
         if account != self.account:
             raise ValueError(
                 f"connection_arn: the connection belongs to account {account}, the pipeline runs in {self.account} "

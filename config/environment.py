@@ -10,18 +10,18 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Literal
 
 import botocore.session
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from config.fields import StrictModel, int_range, one_of
 from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image
 from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
+from config.fields import StrictModel, int_range, one_of
+from config.serving import ServingConfig
 from config.training import PipelineConfig
 from naming import baseline_prefix
-from config.serving import ServingConfig
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -41,7 +41,7 @@ PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\]
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sagemaker_regions() -> tuple[str, ...]:
     return tuple(sorted(botocore.session.get_session().get_available_regions("sagemaker")))
 

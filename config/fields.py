@@ -6,6 +6,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
+    """Base of every config block: unknown keys are typos (refused), values are frozen once validated, no coercion."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 

@@ -8,13 +8,15 @@ The line names the file, the field, the bad value and what is allowed, e.g.::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.delivery import DELIVERY_FILE, DeliveryConfig, delivery_file
 from config.environment import ENV_NAME, EnvironmentConfig
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -133,12 +135,12 @@ def _read_mapping(path: Path, shown: Path, expected: str) -> dict:
     return data
 
 
-def _validate(model: type, data: dict, shown: Path):
+def _validate(model: type[ModelT], data: dict, shown: Path) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        line = _describe(errors[0], model)
+        line = _describe(dict(errors[0]), model)
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise ConfigError(f"{shown}: {line}{more}") from None
 

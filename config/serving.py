@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.fields import StrictModel, int_range, one_of
 from catalog.instance_types import check_instance_type, is_gpu_instance_type
+from config.fields import StrictModel, int_range, one_of
 from naming import BASELINE_PREFIX_FORM, PIPELINES_PREFIX
 
 HOSTING_SHAPE = "ProductionVariantInstanceType"
@@ -132,6 +132,8 @@ class AlarmsConfig(StrictModel):
 
 
 class DataCaptureConfig(StrictModel):
+    """Which share of requests and responses the endpoint writes to S3 (what Model Monitor reads)."""
+
     enabled: bool = True
     sampling_percentage: Annotated[int, int_range(0, 100, " percent")] = 20
 
@@ -155,6 +157,8 @@ class MonitoringConfig(StrictModel):
 
 
 class ServerlessConfig(StrictModel):
+    """A serverless endpoint's size: memory per invocation and the concurrency SageMaker may scale to."""
+
     memory_size_mb: Annotated[int, one_of(SERVERLESS_MEMORY_MB)] = 2048
     max_concurrency: Annotated[int, int_range(1, 200)] = 5
 

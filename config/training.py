@@ -7,13 +7,14 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.fields import StrictModel, int_range
 from catalog.images import xgboost_versions
 from catalog.instance_types import check_instance_type, has_local_nvme
+from config.fields import StrictModel, int_range
 from naming import EXAMPLE_INPUT_KEY
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
@@ -36,8 +37,8 @@ PROFILER_RULES = (
 )
 
 
-def _instance_types(shape: str, what: str):
-    """A non-empty list of types from a SageMaker enum; the first is the default."""
+def _instance_types(shape: str, what: str) -> Callable[[list[str]], list[str]]:
+    """The check of a list of types from a SageMaker enum (the first is the pipeline parameter's default)."""
 
     def check(values: list[str]) -> list[str]:
         for value in values:
@@ -55,7 +56,11 @@ def _instance_types(shape: str, what: str):
             )
         return values
 
-    return Annotated[list[str], Field(min_length=1, max_length=10), AfterValidator(check)]
+    return check
+
+
+#: 1 to 10 types; the first is the default of the pipeline parameter, the rest an execution may choose instead.
+TYPE_LIST = Field(min_length=1, max_length=10)
 
 
 def _fraction(lo_open: bool = False):
@@ -89,6 +94,8 @@ class Hyperparameters(StrictModel):
 
 
 class ParameterRange(StrictModel):
+    """The span a tuning job searches for one hyperparameter, and how it samples it."""
+
     min: float
     max: float
     scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Auto"
@@ -154,7 +161,11 @@ class DebuggerConfig(StrictModel):
 
 
 class TrainingConfig(StrictModel):
-    instance_types: _instance_types("TrainingInstanceType", "training") = Field(default_factory=lambda: ["ml.m5.xlarge"])
+    """The training job (or each tuning job): instances, limits, spot, hyperparameters, tuning and Debugger."""
+
+    instance_types: Annotated[list[str], TYPE_LIST, AfterValidator(_instance_types("TrainingInstanceType", "training"))] = Field(
+        default_factory=lambda: ["ml.m5.xlarge"]
+    )
     #: Above 1, the train channel is sharded across instances (ShardedByS3Key) and the hosts
     #: train one model through XGBoost's collective.
     instance_count: Annotated[int, int_range(1, 20)] = 1
@@ -173,7 +184,7 @@ class TrainingConfig(StrictModel):
             raise ValueError("max_wait_minutes: required with spot: true (allowed: >= max_runtime_minutes)")
         if not self.spot and self.max_wait_minutes is not None:
             raise ValueError("max_wait_minutes: only applies with spot: true (remove it or set spot: true)")
-        if self.spot and self.max_wait_minutes < self.max_runtime_minutes:
+        if self.spot and self.max_wait_minutes is not None and self.max_wait_minutes < self.max_runtime_minutes:
             raise ValueError(
                 f"max_wait_minutes: {self.max_wait_minutes} is less than max_runtime_minutes "
                 f"{self.max_runtime_minutes} (allowed: >= max_runtime_minutes)"
@@ -224,10 +235,10 @@ class PipelineConfig(StrictModel):
     #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
     input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = EXAMPLE_INPUT_KEY
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
-    processing_instance_types: _instance_types("ProcessingInstanceType", "processing") = Field(
+    processing_instance_types: Annotated[list[str], TYPE_LIST, AfterValidator(_instance_types("ProcessingInstanceType", "processing"))] = Field(
         default_factory=lambda: ["ml.m5.large"]
     )
-    transform_instance_types: _instance_types("TransformInstanceType", "transform") = Field(
+    transform_instance_types: Annotated[list[str], TYPE_LIST, AfterValidator(_instance_types("TransformInstanceType", "transform"))] = Field(
         default_factory=lambda: ["ml.m5.large"]
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig)

@@ -70,7 +70,6 @@ def _smoke_test(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     return _promote(args) if args.command == "promote" else _smoke_test(args)
 
 

@@ -26,6 +26,8 @@ class PromotionRefused(Exception):
 
 @dataclass(frozen=True)
 class ModelVersion:
+    """What promotion needs to know of a registered version: its ARN, approval status and baseline."""
+
     arn: str
     status: str
     #: Key prefix of the version's data-quality baseline in the model-artifacts bucket, if it has one.

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 SAMPLE = Path(__file__).with_name("smoke_sample.csv")
 SERVING_STATUSES = ("InService", "Updating")
@@ -30,6 +30,8 @@ class SmokeTestFailed(Exception):
 
 @dataclass(frozen=True)
 class Answer:
+    """An endpoint's answer to one request: the HTTP status the container gave and its body."""
+
     status: int
     body: bytes
 
@@ -74,7 +76,7 @@ def check_predictions(invoke: Invoke, rows: list[list[float]] | None = None) -> 
     by_csv = scores(invoke(csv_body, "text/csv"), len(rows), "text/csv request")
     by_json = scores(invoke(json.dumps({"instances": rows}).encode(), "application/json"), len(rows),
                      "application/json request")
-    if any(abs(a - b) > TOLERANCE for a, b in zip(by_csv, by_json)):
+    if any(abs(a - b) > TOLERANCE for a, b in zip(by_csv, by_json, strict=True)):
         raise SmokeTestFailed(f"CSV and JSON requests scored the same rows differently: {by_csv} vs {by_json}")
     short = ",".join(repr(v) for v in rows[0][:-1]).encode()
     refused = invoke(short, "text/csv")

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from local.paths import REPO_ROOT
+
 CDK_BIN = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 # --no-notices: otherwise every command fetches notices.json from the internet.
 # --no-version-reporting: turns off CLI telemetry and the AWS::CDK::Metadata resource.

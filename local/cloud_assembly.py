@@ -24,6 +24,8 @@ class AssemblyError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackTemplate:
+    """A stack's synthesized template as cdk.out holds it, found by the stack's deployed name."""
+
     stack_name: str
     template: dict
     path: Path

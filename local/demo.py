@@ -3,7 +3,7 @@
 1. starts the emulator (moto server) on a free localhost port;
 2. `cdk bootstrap` + `cdk deploy 'dev/*'` against it with the real CDK CLI;
 3. uploads the example dataset to the emulated raw-data bucket;
-4. runs the deployed training pipeline locally (local/pipeline_runner.py): preprocess, train,
+4. runs the deployed training pipeline locally (local/pipeline/): preprocess, train,
    evaluate, the evaluation gate, the condition, registration in the emulated Model Registry
    and a batch transform;
 5. serves the registered model version with the local inference server (serve.py) and scores
@@ -28,19 +28,24 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import sagemaker_jobs as jobs
+import naming
+from local import jobs
 from local.cdk_cli import CdkError
 from local.cloud_assembly import AssemblyError
+from local.dataset import caravan_csv
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
-from local.dataset import caravan_csv
-from local.pipeline_runner import (
-    ExecutionResult, PipelineError, input_uri, load_deployed_pipeline, parse_assignments, shown,
+from local.paths import CDK_OUT, DEMO_DIR, shown
+from local.pipeline import (
+    ExecutionResult,
+    PipelineError,
+    input_uri,
+    load_deployed_pipeline,
+    parse_assignments,
 )
 
 ENV_NAME = "dev"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-WORK_DIR = REPO_ROOT / ".demo"
+WORK_DIR = DEMO_DIR
 PHASES = 5
 #: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
 SCORING_BATCH = 500
@@ -52,6 +57,8 @@ class DemoError(RuntimeError):
 
 @dataclass
 class Scoring:
+    """What serving the test split over HTTP measured: rows, time, and AUC beside the report's."""
+
     rows: int
     seconds: float
     auc: float
@@ -61,6 +68,8 @@ class Scoring:
 
 @dataclass
 class DemoResult:
+    """Everything the demo's summary prints, filled in phase by phase."""
+
     stacks: dict[str, int] = field(default_factory=dict)  # stack -> resources
     execution: ExecutionResult | None = None
     model_package: dict[str, Any] | None = None
@@ -72,6 +81,8 @@ class DemoResult:
 
 
 class Phases:
+    """Numbers and times the demo's phases as they start and end, for the progress lines and make bench."""
+
     def __init__(self, result: DemoResult) -> None:
         self.result, self.number = result, 0
 
@@ -88,7 +99,7 @@ class Phases:
 
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
-             inventory_listing: bool = False, cdk_out: Path = REPO_ROOT / "cdk.out") -> DemoResult:
+             inventory_listing: bool = False, cdk_out: Path = CDK_OUT) -> DemoResult:
     """Phases 2-5 against a running emulator (the integration test runs exactly this).
     ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message)."""
     result = result or DemoResult()
@@ -96,7 +107,7 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     phases = phases or Phases(result)
     shutil.rmtree(work_dir / "executions", ignore_errors=True)  # a fresh emulator: earlier runs' S3 is gone
 
-    phases.start("deploy", f"cdk bootstrap + cdk deploy '{ENV_NAME}/*' (synth runs cdk-nag on every stage)")
+    phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
     deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
@@ -194,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
     parser.add_argument("--inventory", action="store_true", help="list every deployed resource after the deploy")
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
-    parser.add_argument("--cdk-out", type=Path, default=REPO_ROOT / "cdk.out", help="the cloud assembly directory (default cdk.out)")
+    parser.add_argument("--cdk-out", type=Path, default=CDK_OUT, help="the cloud assembly directory (default cdk.out)")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
@@ -220,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed) as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
-    except (BotoCoreError, ClientError, OSError) as error:  # OSError: also the dataset's FileNotFoundError  # the emulator's answer, a file: one line all the same
+    except (BotoCoreError, ClientError, OSError) as error:  # the emulator's answer, a missing file: one line all the same
         print(" ".join(f"demo failed: {type(error).__name__}: {error}".split()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:

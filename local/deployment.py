@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import naming
 from local.cdk_cli import bootstrap, deploy, destroy
 from local.emulator import ACCOUNT, Emulator
 
@@ -33,6 +34,8 @@ REPORTED_TYPES = {
 
 @dataclass
 class StackInventory:
+    """One deployed stack as CloudFormation reports it: status and resources by type."""
+
     name: str
     status: str
     resources: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # type -> [(logical, physical)]
@@ -65,11 +68,11 @@ def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk
     """``cdk_out``: where the CLI writes the cloud assembly (default cdk.out)."""
     env = emulator.env()
     bootstrap(env, ACCOUNT, emulator.region, capture=capture, output=cdk_out)
-    deploy(env, [f"{env_name}/*"], capture=capture, output=cdk_out)
+    deploy(env, [naming.stage_selector(env_name)], capture=capture, output=cdk_out)
 
 
 def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None) -> None:
-    destroy(emulator.env(), [f"{env_name}/*"], capture=capture, output=cdk_out)
+    destroy(emulator.env(), [naming.stage_selector(env_name)], capture=capture, output=cdk_out)
 
 
 def format_inventory(stacks: list[StackInventory]) -> str:

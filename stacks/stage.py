@@ -7,12 +7,12 @@ from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
-from stacks.shared.compliance import add_compliance_checks
 from stacks.foundation.data_stack import DataStack
 from stacks.foundation.network_stack import NetworkStack
 from stacks.foundation.notebook_stack import NotebookStack
 from stacks.foundation.roles_stack import ExecutionRolesStack
 from stacks.serving.serving_stack import ServingStack
+from stacks.shared.compliance import add_compliance_checks
 from stacks.training.training_pipeline_stack import TrainingPipelineStack
 
 

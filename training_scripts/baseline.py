@@ -17,7 +17,6 @@ gives the same files.
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
 
 import numpy as np
 
@@ -33,8 +32,8 @@ def feature_name(index: int) -> str:
     return f"_c{index}"
 
 
-def kll_sketch(values: np.ndarray, k: int = SKETCH_K) -> List[List[float]]:
-    levels: List[List[float]] = [sorted(float(v) for v in values)]
+def kll_sketch(values: np.ndarray, k: int = SKETCH_K) -> list[list[float]]:
+    levels: list[list[float]] = [sorted(float(v) for v in values)]
     height = 0
     while height < len(levels) and len(levels[height]) > k:
         items = levels[height]
@@ -49,14 +48,14 @@ def kll_sketch(values: np.ndarray, k: int = SKETCH_K) -> List[List[float]]:
     return levels
 
 
-def histogram(values: np.ndarray, low: float, high: float) -> List[dict]:
+def histogram(values: np.ndarray, low: float, high: float) -> list[dict]:
     if low == high:
         return [{"lower_bound": low, "upper_bound": high, "count": float(len(values))}]
     counts, edges = np.histogram(values, bins=BUCKETS, range=(low, high))
     return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])} for i in range(BUCKETS)]
 
 
-def data_quality_baseline(features: np.ndarray) -> Tuple[dict, dict]:
+def data_quality_baseline(features: np.ndarray) -> tuple[dict, dict]:
     """(statistics, constraints) for a rows x features matrix; NaN counts as missing."""
     if features.ndim != 2 or not features.shape[0]:
         raise ValueError("a baseline needs a non-empty two-dimensional feature matrix")
@@ -101,12 +100,12 @@ def data_quality_baseline(features: np.ndarray) -> Tuple[dict, dict]:
     )
 
 
-def sketch_weight(levels: List[List[float]]) -> int:
+def sketch_weight(levels: list[list[float]]) -> int:
     """How many values a sketch stands for (each item at level h counts 2^h)."""
     return sum(len(items) * 2**height for height, items in enumerate(levels))
 
 
-def sketch_quantile(levels: List[List[float]], q: float) -> float:
+def sketch_quantile(levels: list[list[float]], q: float) -> float:
     """The q-quantile a sketch estimates; for tests and for reading a baseline by hand."""
     weighted = sorted((value, 2**height) for height, items in enumerate(levels) for value in items)
     target, seen = q * sum(w for _, w in weighted), 0

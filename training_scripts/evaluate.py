@@ -18,19 +18,19 @@ from __future__ import annotations
 import argparse
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display in a processing container
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xgboost as xgb  # noqa: E402
-from sklearn import metrics  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xgboost as xgb
+from sklearn import metrics
 
-import sm_contract  # noqa: E402
-from sm_contract import InputError, run_main, write_json  # noqa: E402
+import sm_contract
+from sm_contract import InputError, run_main, write_json
 
 PROCESSING = Path("/opt/ml/processing")
 CUTOFF_RULES = ("max-f1", "min-log-loss")
@@ -39,7 +39,7 @@ MODEL_FILE = "xgboost-model.json"
 CURVE_POINTS = 101  # curves in evaluation.json are resampled to keep the report small
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=PROCESSING / "model")
     parser.add_argument("--validation-dir", type=Path, default=PROCESSING / "validation")
@@ -74,7 +74,7 @@ def load_model(model_dir: Path) -> xgb.Booster:
     return booster
 
 
-def predict(booster: xgb.Booster, directory: Path, what: str) -> "tuple[np.ndarray, np.ndarray]":
+def predict(booster: xgb.Booster, directory: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     features, labels = sm_contract.read_label_first_csv(directory, what)
     sm_contract.check_binary_labels(labels, what)
     if features.shape[1] != booster.num_features():
@@ -96,12 +96,12 @@ def choose_cutoff(rule: str, labels: np.ndarray, scores: np.ndarray) -> float:
     return float(CUTOFFS[int(np.argmax(f1))])
 
 
-def at_cutoff(labels: np.ndarray, scores: np.ndarray, cutoff: float) -> Dict[str, float]:
+def at_cutoff(labels: np.ndarray, scores: np.ndarray, cutoff: float) -> dict[str, float]:
     predicted = scores > cutoff
     tn, fp, fn, tp = metrics.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
-    ratio = lambda a, b: float(a / b) if b else 0.0  # noqa: E731 - 0/0 reads as 0 in a report
+    ratio = lambda a, b: float(a / b) if b else 0.0
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
-    f_beta = lambda beta: ratio((1 + beta**2) * precision * recall, beta**2 * precision + recall)  # noqa: E731
+    f_beta = lambda beta: ratio((1 + beta**2) * precision * recall, beta**2 * precision + recall)
     return {
         "accuracy": ratio(tp + tn, len(labels)),
         "precision": precision,
@@ -117,14 +117,14 @@ def at_cutoff(labels: np.ndarray, scores: np.ndarray, cutoff: float) -> Dict[str
     }
 
 
-def scalar_metrics(labels: np.ndarray, scores: np.ndarray, cutoff: float) -> Dict[str, float]:
+def scalar_metrics(labels: np.ndarray, scores: np.ndarray, cutoff: float) -> dict[str, float]:
     values = at_cutoff(labels, scores, cutoff)
     values["auc"] = float(metrics.roc_auc_score(labels, scores))
     values["log_loss"] = float(metrics.log_loss(labels, scores, labels=[0, 1]))
     return values
 
 
-def bootstrap_std(labels: np.ndarray, scores: np.ndarray, cutoff: float, samples: int, seed: int) -> Dict[str, float]:
+def bootstrap_std(labels: np.ndarray, scores: np.ndarray, cutoff: float, samples: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(samples):
@@ -136,13 +136,13 @@ def bootstrap_std(labels: np.ndarray, scores: np.ndarray, cutoff: float, samples
     return {name: float(np.std([d[name] for d in draws], ddof=1)) for name in draws[0] if name not in ("tn", "fp", "fn", "tp")}
 
 
-def report(labels: np.ndarray, scores: np.ndarray, cutoff: float, rule: str, stds: Dict[str, float]) -> dict:
+def report(labels: np.ndarray, scores: np.ndarray, cutoff: float, rule: str, stds: dict[str, float]) -> dict:
     values = scalar_metrics(labels, scores, cutoff)
-    metric = lambda name: {"value": values[name], **({"standard_deviation": stds[name]} if name in stds else {})}  # noqa: E731
+    metric = lambda name: {"value": values[name], **({"standard_deviation": stds[name]} if name in stds else {})}
     fpr, tpr, _ = metrics.roc_curve(labels, scores)
     precisions, recalls, _ = metrics.precision_recall_curve(labels, scores)
     positives = float(labels.mean())
-    body = {name: metric(name) for name in (
+    body: dict[str, object] = {name: metric(name) for name in (
         "accuracy", "precision", "recall", "f0_5", "f1", "f2", "auc", "log_loss",
         "true_positive_rate", "true_negative_rate", "false_positive_rate", "false_negative_rate",
     )}
@@ -160,7 +160,7 @@ def report(labels: np.ndarray, scores: np.ndarray, cutoff: float, rule: str, std
     return {"binary_classification_metrics": body, "rows": {"test": int(len(labels)), "test_positives": int(labels.sum())}}
 
 
-def resample(curve: Dict[str, np.ndarray]) -> Dict[str, list]:
+def resample(curve: dict[str, np.ndarray]) -> dict[str, list]:
     length = len(next(iter(curve.values())))
     keep = np.unique(np.linspace(0, length - 1, min(length, CURVE_POINTS)).round().astype(int))
     return {name: [round(float(v), 6) for v in values[keep]] for name, values in curve.items()}
@@ -204,7 +204,7 @@ def save(figure, axes, path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     booster = load_model(args.model_dir)
     val_labels, val_scores = predict(booster, args.validation_dir, "validation split")

@@ -25,7 +25,6 @@ import math
 import os
 from http import HTTPStatus
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import xgboost as xgb
@@ -146,7 +145,7 @@ def _csv_matrix(data: bytes) -> np.ndarray:
     return _matrix([row for row in csv.reader(io.StringIO(text)) if row])
 
 
-def _json_rows(data: bytes) -> List[list]:
+def _json_rows(data: bytes) -> list[list]:
     try:
         payload = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -158,7 +157,7 @@ def _json_rows(data: bytes) -> List[list]:
     return rows
 
 
-def _matrix(rows: List[list]) -> np.ndarray:
+def _matrix(rows: list[list]) -> np.ndarray:
     if not rows:
         raise RequestError("request has no rows; send at least one row of features")
     width = len(rows[0])
@@ -190,7 +189,7 @@ def predict_fn(features, model: xgb.Booster):
     return model.inplace_predict(features)
 
 
-def output_fn(predictions, accept: str = CSV):
+def output_fn(predictions, accept: str | None = CSV):
     if isinstance(predictions, RequestError):
         return _container_answer(predictions)
     kind = negotiate(accept)

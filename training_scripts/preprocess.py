@@ -20,8 +20,8 @@ and locally with the same arguments. What it does, in order:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from sm_contract import InputError, csv_files, run_main, write_json
 PROCESSING = Path("/opt/ml/processing")
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, default=PROCESSING / "input" / "raw")
     parser.add_argument("--output-dir", type=Path, default=PROCESSING / "output")
@@ -66,7 +66,7 @@ def read_raw(input_dir: Path) -> pd.DataFrame:
         raise InputError(f"raw input is empty: no *.csv files under {input_dir}")
     frames = [pd.read_csv(path, skipinitialspace=True) for path in files]
     columns = list(frames[0].columns)
-    for path, frame in zip(files, frames):
+    for path, frame in zip(files, frames, strict=True):
         if list(frame.columns) != columns:
             raise InputError(f"raw input: {path.name} has columns {list(frame.columns)}, expected {columns}")
     table = pd.concat(frames, ignore_index=True)
@@ -99,19 +99,19 @@ def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str) -
 class FeatureEncoder:
     """Medians and categories learned from the training split only, applied to every split."""
 
-    def __init__(self, train: pd.DataFrame, categorical: List[str]) -> None:
+    def __init__(self, train: pd.DataFrame, categorical: list[str]) -> None:
         self.categorical = [c for c in train.columns if c in categorical or not is_numeric(train[c])]
         self.numeric = [c for c in train.columns if c not in self.categorical]
-        self.medians: Dict[str, float] = {}
+        self.medians: dict[str, float] = {}
         for column in self.numeric:
             median = pd.to_numeric(train[column], errors="coerce").median()
             self.medians[column] = 0.0 if pd.isna(median) else float(median)
-        self.categories: Dict[str, List[str]] = {
+        self.categories: dict[str, list[str]] = {
             column: sorted(category_values(train[column]).unique().tolist()) for column in self.categorical
         }
 
     @property
-    def feature_names(self) -> List[str]:
+    def feature_names(self) -> list[str]:
         names = list(self.numeric)
         for column in self.categorical:
             names.extend(f"{column}={value}" for value in self.categories[column])
@@ -147,7 +147,7 @@ def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shar
         table.iloc[part].to_csv(directory / name, header=False, index=False, float_format="%.10g")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     table = read_raw(args.input_dir)
     labels = binary_labels(table, args.label_column, args.positive_label)

@@ -26,9 +26,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import inference  # noqa: E402
+import inference  # beside this file: on the path when run as a script, and in the project's editable install
 
 # This server answers HTTP itself: bad requests must raise RequestError here, even where
 # SageMaker's container package happens to be importable (then inference.py would return them).
@@ -41,6 +39,8 @@ DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class InferenceServer(ThreadingHTTPServer):
+    """The HTTP server: one thread per connection, sized for benchmark and load-test concurrency."""
+
     daemon_threads = True
     # Benchmarks and load tests open many connections at once; the default backlog of 5 drops some.
     request_queue_size = 128
@@ -53,10 +53,12 @@ class InferenceServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class InvocationHandler(BaseHTTPRequestHandler):
+    """Answers GET /ping and POST /invocations as SageMaker's hosting contract says."""
+
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection for many requests
     # Headers and body leave in separate writes; with Nagle's algorithm on, the body then waits
     # for the client's delayed ACK: 40 ms a request on Linux loopback.
@@ -81,7 +83,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
             answer, content_type = inference.output_fn(predictions, self.headers.get("Accept"))
         except inference.RequestError as error:
             return self._send(error.status, error.to_json().encode("utf-8"), inference.JSON)
-        except Exception:  # noqa: BLE001 - the server must outlive a bug in one request
+        except Exception:
             LOG.exception("invocation failed")
             return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "the model failed on this request; see the server log")
         self._send(HTTPStatus.OK, answer.encode("utf-8"), content_type)
@@ -130,7 +132,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args) -> None:
         LOG.debug("%s " + format, self.address_string(), *args)
 
 
@@ -149,7 +151,8 @@ def start_process(model_dir: str, port: int, timeout: float = 60) -> subprocess.
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"serve.py exited with {process.returncode}: {process.stderr.read().strip()[-2000:]}")
+            stderr = process.stderr.read() if process.stderr else ""
+            raise RuntimeError(f"serve.py exited with {process.returncode}: {stderr.strip()[-2000:]}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/ping")

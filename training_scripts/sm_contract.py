@@ -16,8 +16,8 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def num_gpus() -> int:
         raise InputError(f"SM_NUM_GPUS is {value!r}; expected a whole number of GPUs") from None
 
 
-def hosts() -> List[str]:
+def hosts() -> list[str]:
     """Every host of the training cluster, in SageMaker's order (algo-1, algo-2, ...)."""
     raw = os.environ.get("SM_HOSTS", '["algo-1"]')
     try:
@@ -67,14 +67,14 @@ def current_host() -> str:
     return host
 
 
-def csv_files(directory: Path, what: str) -> List[Path]:
+def csv_files(directory: Path, what: str) -> list[Path]:
     """The CSV files of a channel or processing input, in a stable order."""
     if not directory.is_dir():
         raise InputError(f"{what} directory {directory} does not exist; it must hold CSV files")
     return sorted(p for p in directory.rglob("*.csv") if p.is_file())
 
 
-def read_label_first_csv(directory: Path, what: str) -> "tuple[np.ndarray, np.ndarray]":
+def read_label_first_csv(directory: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Rows of label-first, headerless CSV files as (features, labels), all numeric.
 
     Empty input and non-numeric cells are reported with the file, line and column, so a
@@ -92,8 +92,8 @@ def read_label_first_csv(directory: Path, what: str) -> "tuple[np.ndarray, np.nd
             return data[:, 1:], data[:, 0]
     except ValueError:
         pass
-    rows: List[List[float]] = []
-    width: Optional[int] = None
+    rows: list[list[float]] = []
+    width: int | None = None
     for path in files:
         with path.open(newline="") as handle:
             for line_number, record in enumerate(csv.reader(handle), start=1):
@@ -141,7 +141,7 @@ def write_json(path: Path, payload: object, compact: bool = False) -> None:
     path.write_text(json.dumps(payload, sort_keys=True, allow_nan=False, **layout) + "\n")
 
 
-def run_main(main: Callable[[Optional[Sequence[str]]], None], argv: Optional[Sequence[str]] = None) -> None:
+def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a script's main; bad input exits 1 with one line on stderr and in the failure file."""
     try:
         main(argv)

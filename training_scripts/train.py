@@ -23,9 +23,9 @@ import re
 import shutil
 import socket
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import xgboost as xgb
@@ -42,7 +42,7 @@ OBJECTIVES = ("binary:logistic",)
 EVAL_METRICS = ("auc", "aucpr", "logloss", "error")
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # Names as SageMaker passes them: `--<hyperparameter> <value>`, the seeds' defaults.
     parser.add_argument("--max_depth", type=int, default=5)
@@ -87,7 +87,7 @@ def validate(args: argparse.Namespace) -> None:
         raise InputError(f"eval_metric is {args.eval_metric!r}; allowed (comma-separated): {', '.join(EVAL_METRICS)}")
 
 
-def eval_metrics(args: argparse.Namespace) -> List[str]:
+def eval_metrics(args: argparse.Namespace) -> list[str]:
     return [m.strip() for m in args.eval_metric.split(",") if m.strip()]
 
 
@@ -121,7 +121,7 @@ def check_labels(labels: np.ndarray, what: str) -> int:
     return rows
 
 
-def latest_checkpoint(directory: Path) -> Optional[Path]:
+def latest_checkpoint(directory: Path) -> Path | None:
     # XGBoost 3.x writes UBJSON checkpoints, earlier releases JSON: resume from either.
     pattern = re.compile(rf"^{CHECKPOINT_NAME}_(\d+)\.(?:json|ubj)$")
     found = [(int(m.group(1)), p) for p in directory.glob(f"{CHECKPOINT_NAME}_*") if (m := pattern.match(p.name))]
@@ -186,7 +186,7 @@ def train(args: argparse.Namespace) -> None:
     done = initial.num_boosted_rounds() if initial else 0
     if rank == 0:
         print(f"train_rows:{train_rows} hosts:{collective.get_world_size()} device:{booster_params(args, gpus)['device']}")
-    if initial is not None and rank == 0:
+    if resume_from is not None and rank == 0:
         print(f"resuming from checkpoint {resume_from.name} after {done} rounds")
 
     params = booster_params(args, gpus)
@@ -213,10 +213,10 @@ def train(args: argparse.Namespace) -> None:
         for name, value in summary.items():
             print(f"{name}:{value:.6f}")
         print(f"training_seconds:{seconds:.3f}")
-        save_model(booster, args, params, best, summary, x_train.shape[1], seconds)
+        save_model(booster, params, best, summary, x_train.shape[1], seconds)
 
 
-def save_model(booster: xgb.Booster, args, params: dict, best: int, summary: dict, features: int, seconds: float) -> None:
+def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, features: int, seconds: float) -> None:
     out = sm_contract.model_dir()
     out.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(out / MODEL_FILE))
@@ -237,7 +237,7 @@ def save_model(booster: xgb.Booster, args, params: dict, best: int, summary: dic
     )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with cluster_context(args):
         try:

@@ -202,10 +202,9 @@ def read_champion_metric(s3: Any, sagemaker: Any, arn: str, metric: str) -> floa
 
 
 def compare_with_champion(
-    config: GateConfig, challenger: dict[str, Any] | None, *, s3: Any, sagemaker: Any
+    group: str, metric: str, margin: float, challenger: dict[str, Any] | None, *, s3: Any, sagemaker: Any
 ) -> tuple[dict[str, Any] | None, bool, str]:
     """(champion or None, passed, reason). A champion that cannot be compared fails the check."""
-    metric, margin, group = config.champion_metric, config.champion_margin, config.group_name
     try:
         summary = find_champion(sagemaker, group)
     except (ClientError, BotoCoreError) as error:
@@ -257,7 +256,9 @@ def evaluate(event: Any, *, s3: Any, sagemaker: Any) -> dict[str, Any]:
 
     champion = None
     if config.group_name and config.champion_metric and config.champion_margin is not None:
-        champion, ok, reason = compare_with_champion(config, section, s3=s3, sagemaker=sagemaker)
+        champion, ok, reason = compare_with_champion(
+            config.group_name, config.champion_metric, config.champion_margin, section, s3=s3, sagemaker=sagemaker
+        )
         (passed if ok else failures).append(reason)
 
     if not failures and not passed:

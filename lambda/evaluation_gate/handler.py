@@ -15,7 +15,7 @@ import boto3
 from gate import evaluate
 
 
-def handler(event: Any, context: Any = None) -> dict[str, Any]:
+def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature
     try:
         result = evaluate(event, s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker"))
     except Exception as error:  # noqa: BLE001 - fail closed: a crash must read as "reject", never escape

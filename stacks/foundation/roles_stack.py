@@ -17,10 +17,9 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
-from stacks.shared.compliance import acknowledge
+from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
-from stacks.contracts import DataExports
-from stacks.contracts import Workloads
+from stacks.shared.compliance import acknowledge
 
 JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
 #: ARN resource types of those jobs: ProcessingJob -> processing-job, ...

@@ -42,6 +42,8 @@ def endpoint_kms_key(instance_type: str, key: kms.IKey) -> str | None:
 
 
 class AutoscaledEndpoint(Construct):
+    """One registered model version served safely: model, endpoint config, blue/green endpoint, alarms, autoscaling, dashboard."""
+
     def __init__(
         self,
         scope: Construct,

@@ -23,6 +23,8 @@ PROCESSING = "/opt/ml/processing"
 
 
 class DataQualityMonitor(Construct):
+    """A scheduled Model Monitor job that compares an endpoint's captured requests with the training baseline."""
+
     def __init__(
         self,
         scope: Construct,

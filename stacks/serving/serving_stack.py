@@ -15,16 +15,17 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 import naming
-from config import EnvironmentConfig
 from catalog.images import model_monitor_image
-from stacks.shared.compliance import acknowledge
+from config import EnvironmentConfig
+from stacks.contracts import DataExports, Workloads
 from stacks.serving.autoscaled_endpoint import AutoscaledEndpoint
 from stacks.serving.data_quality_monitor import DataQualityMonitor
-from stacks.contracts import DataExports
-from stacks.contracts import Workloads
+from stacks.shared.compliance import acknowledge
 
 
 class ServingStack(Stack):
+    """The environment's endpoint for the model version its config names, its monitor and the smoke-test role."""
+
     def __init__(
         self,
         scope: Construct,

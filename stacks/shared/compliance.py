@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import jsii
 from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stage, Validations
-from constructs import IConstruct
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
+from constructs import IConstruct
 
 
 @jsii.implements(IAspect)

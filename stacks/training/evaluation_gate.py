@@ -18,15 +18,16 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from naming import PIPELINES_PREFIX
-
+from stacks.contracts import Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.log_retention import retention_days
-from stacks.contracts import Workloads
 
 CODE = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
 
 
 class EvaluationGate(Construct):
+    """The Lambda function a pipeline's gate step calls, with a role that reads only reports and one registry group."""
+
     def __init__(
         self,
         scope: Construct,

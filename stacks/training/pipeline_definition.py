@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.instance_types import has_local_nvme
-from naming import pipeline_runs_prefix
 from config.training import TUNABLE, PipelineConfig
+from naming import pipeline_runs_prefix
 
 PROCESSING = "/opt/ml/processing"
 CODE_CHANNEL = "/opt/ml/input/data/code"
@@ -77,6 +77,8 @@ def output_uri(step: str, output: str) -> dict:
 
 
 class DefinitionBuilder:
+    """Builds one pipeline definition from a PipelineConfig and the resources it points at; one method per step."""
+
     def __init__(self, cfg: PipelineConfig, res: PipelineResources) -> None:
         self.cfg, self.res = cfg, res
         self.training = cfg.training
@@ -132,7 +134,10 @@ class DefinitionBuilder:
             "Type": "Processing",
             "Arguments": {
                 "ProcessingResources": {
-                    "ClusterConfig": {"InstanceType": param("ProcessingInstanceType"), "InstanceCount": 1, "VolumeSizeInGB": 30, **self.volume_key(types)}
+                    "ClusterConfig": {
+                        "InstanceType": param("ProcessingInstanceType"), "InstanceCount": 1, "VolumeSizeInGB": 30,
+                        **self.volume_key(types),
+                    }
                 },
                 "AppSpecification": {
                     "ImageUri": self.res.image_uri,
@@ -197,7 +202,7 @@ class DefinitionBuilder:
     def training_job(self) -> dict:
         """Fields CreateTrainingJob and a tuning job's TrainingJobDefinition share."""
         t = self.training
-        spot = {"EnableManagedSpotTraining": True} if t.spot else {}
+        spot: dict[str, object] = {"EnableManagedSpotTraining": True} if t.spot else {}
         if t.spot and not self.tuned:
             # A retried training step resumes where its interrupted job stopped. Not for tuning: every
             # job of a tuning run would share the prefix and resume from another job's trees.
@@ -215,7 +220,7 @@ class DefinitionBuilder:
             },
             "StoppingCondition": {
                 "MaxRuntimeInSeconds": t.max_runtime_minutes * 60,
-                **({"MaxWaitTimeInSeconds": t.max_wait_minutes * 60} if t.spot else {}),
+                **({"MaxWaitTimeInSeconds": t.max_wait_minutes * 60} if t.spot and t.max_wait_minutes else {}),
             },
             "VpcConfig": self.vpc(),
             "EnableNetworkIsolation": True,
@@ -365,7 +370,9 @@ class DefinitionBuilder:
                     "ContentType": "text/csv",
                     "SplitType": "Line",
                 },
-                "TransformOutput": {"S3OutputPath": self.s3("transform"), "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": self.res.kms_key_arn},
+                "TransformOutput": {
+                    "S3OutputPath": self.s3("transform"), "Accept": "text/csv", "AssembleWith": "Line", "KmsKeyId": self.res.kms_key_arn,
+                },
                 "TransformResources": {"InstanceType": param("TransformInstanceType"), "InstanceCount": 1, **self.volume_key(types)},
                 # Send the features (the label is column 0), write "label,probability" per row.
                 "DataProcessing": {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
@@ -380,7 +387,8 @@ class DefinitionBuilder:
         return {"Name": "RejectModel", "Type": "Fail", "Arguments": {"ErrorMessage": join("Model not promoted:", reasons, on=" ")}}
 
     def check(self) -> dict:
-        auc = {"Std:JsonGet": {"PropertyFile": get("Steps.Evaluate.PropertyFiles.EvaluationReport"), "Path": "binary_classification_metrics.auc.value"}}
+        auc = {"Std:JsonGet": {"PropertyFile": get("Steps.Evaluate.PropertyFiles.EvaluationReport"),
+                               "Path": "binary_classification_metrics.auc.value"}}
         return {
             "Name": "CheckEvaluation",
             "Type": "Condition",

@@ -20,20 +20,21 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 import naming
-from config import EnvironmentConfig
 from catalog.images import debugger_rules_image, xgboost_image
-from stacks.shared.compliance import acknowledge
-from stacks.training.evaluation_gate import EvaluationGate
-from stacks.shared.removal import stateful_removal_policy
-from stacks.training.source_tarball import SourceTarball
+from config import EnvironmentConfig
 from stacks.contracts import DataExports, Workloads
-from stacks.contracts import Workloads
+from stacks.shared.compliance import acknowledge
+from stacks.shared.removal import stateful_removal_policy
+from stacks.training.evaluation_gate import EvaluationGate
 from stacks.training.pipeline_definition import PipelineResources, build_definition
+from stacks.training.source_tarball import SourceTarball
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "training_scripts"
 
 
 class TrainingPipelineStack(Stack):
+    """The environment's SageMaker pipeline, its evaluation gate, its code asset, and the notifications of its runs."""
+
     def __init__(
         self,
         scope: Construct,

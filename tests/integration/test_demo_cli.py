@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.integration
 DEMO = [sys.executable, "-m", "local.demo"]
@@ -57,7 +57,9 @@ def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):
         assert demo.stdout is not None
         lines = [demo.stdout.readline() for _ in range(3)]
         assert lines[2].startswith("[2/5] cdk bootstrap + cdk deploy"), lines
-        port = int(re.search(r"localhost:(\d+)", lines[1]).group(1))
+        match = re.search(r"localhost:(\d+)", lines[1])
+        assert match, lines
+        port = int(match.group(1))
         assert answers(port)
         time.sleep(2)  # inside `cdk bootstrap`
         os.killpg(demo.pid, signal.SIGINT)

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from local.demo import run_demo
 from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
-from local.pipeline_runner import run_pipeline
-from local.sagemaker_jobs import split_uri
+from local.jobs import split_uri
+from local.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
 STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", "dev-TrainingPipeline"]
@@ -217,7 +217,7 @@ def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
 def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, demo, tmp_path):
     emulator, _ = deployed
     run = subprocess.run(
-        [sys.executable, "-m", "local.pipeline_runner", "--endpoint-url", emulator.endpoint_url,
+        [sys.executable, "-m", "local.pipeline", "--endpoint-url", emulator.endpoint_url,
          "-p", "MinAuc=0.99", "--work-dir", str(tmp_path), "--cdk-out", str(demo.cdk_out)],
         capture_output=True, text=True, timeout=300,
     )

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from local.emulator import free_port
-from tests.conftest import CARAVAN, SCRIPTS, sm_env
+from tests.helpers.containers import CARAVAN, sm_env
+from tests.helpers.paths import SCRIPTS
 
-import inference  # noqa: E402 - from training_scripts/, which conftest put on sys.path
-import preprocess  # noqa: E402
-import sm_contract  # noqa: E402
+import inference
+import preprocess
+import sm_contract
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def start_hosts(tmp_path: Path, shards: list[Path], validation: Path, extra: lis
             wait_for_line(logs[0], "tracker listening on", workers[0])
     for worker in workers:
         worker.wait(timeout=180)
-    return [(w.returncode, log.read_text()) for w, log in zip(workers, logs)]
+    return [(w.returncode, log.read_text()) for w, log in zip(workers, logs, strict=True)]
 
 
 def test_a_host_with_bad_input_fails_both_hosts_with_one_line_each(sharded_splits, tmp_path):

@@ -18,10 +18,10 @@ import pytest
 import xgboost as xgb
 
 from local.emulator import free_port
-from tests.conftest import CARAVAN, SCRIPTS, sm_env
+from tests.helpers.containers import CARAVAN, sm_env
+from tests.helpers.paths import SCRIPTS
 
-import serve  # noqa: E402 - training_scripts/ is on sys.path (tests/conftest.py)
-
+import serve
 
 
 def run(script: str, *args: str, env: dict | None = None) -> None:

@@ -6,7 +6,7 @@ import json
 import socket
 import ssl
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from notebook_lifecycle import autostop
 
-NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 HOUR = 3600
 NAME = "research-dev"
 REGION = "us-east-1"
@@ -123,7 +123,7 @@ class FakeJupyter(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), FakeJupyterHandler)
         # A server that just started, with no kernels: not idle until routes say otherwise.
         self.routes: dict[str, object] = {
-            "/api/status": {"started": iso(datetime.now(timezone.utc))},
+            "/api/status": {"started": iso(datetime.now(UTC))},
             "/api/kernels": [],
         }
 
@@ -133,7 +133,9 @@ class FakeJupyter(ThreadingHTTPServer):
 
 
 class FakeJupyterHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    server: FakeJupyter
+
+    def do_GET(self) -> None:
         if self.path not in self.server.routes:
             self.send_error(404)
             return

@@ -12,7 +12,8 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from stacks.shared.compliance import acknowledge, add_compliance_checks
-from tests.conftest import ENVIRONMENTS, cdk_context
+from tests.helpers.assembly import cdk_context
+from tests.helpers.configs import ENVIRONMENTS
 
 
 def test_every_stage_synthesizes_with_zero_unacknowledged_findings(assembly):

@@ -2,56 +2,36 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from config import ConfigError, load_environment, load_environments
 from catalog.instance_types import notebook_instance_types
-from tests.conftest import ROOT
+from config import ConfigError, load_environment, load_environments
+from tests.helpers.configs import config_error, shipped, write_config
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
-VALID = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
-
-
-def write(tmp_path: Path, data, name: str = "dev") -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
-    return path
-
-
-def error_for(tmp_path: Path, data, name: str = "dev") -> str:
-    with pytest.raises(ConfigError) as excinfo:
-        load_environment(write(tmp_path, data, name))
-    message = str(excinfo.value)
-    assert "\n" not in message, "errors must be one line"
-    assert message.startswith(str(tmp_path / f"{name}.yaml") + ": ")
-    return message
-
-
-def valid() -> dict:
-    """A fresh deep copy of the shipped dev config, to change one thing in."""
-    return copy.deepcopy(VALID)
+VALID = shipped("dev")
 
 
 def with_notebook(**changes) -> dict:
-    data = valid()
+    data = shipped("dev")
     data["notebooks"][0].update(changes)
     return data
 
 
 def with_network(**changes) -> dict:
-    data = valid()
+    data = shipped("dev")
     data["network"].update(changes)
     return data
 
 
 def test_shipped_environments_load():
-    envs = {e.name: e for e in load_environments(ROOT / "config")}
+    envs = {e.name: e for e in load_environments(CONFIG_DIR)}
     assert sorted(envs) == ["dev", "prod", "staging"]
     assert envs["dev"].removal_policy == "destroy" and not envs["dev"].protected
     assert envs["staging"].removal_policy == envs["prod"].removal_policy == "retain"
@@ -59,8 +39,8 @@ def test_shipped_environments_load():
 
 
 def test_config_objects_are_frozen():
-    env = load_environment(ROOT / "config" / "dev.yaml")
-    with pytest.raises(Exception):
+    env = load_environment(CONFIG_DIR / "dev.yaml")
+    with pytest.raises(ValidationError):
         env.region = "eu-west-1"
 
 
@@ -71,229 +51,229 @@ def test_notebook_types_come_from_botocore_model():
 
 
 def test_unknown_instance_type(tmp_path):
-    message = error_for(tmp_path, with_notebook(instance_type="ml.t3.mediun"))
+    message = config_error(tmp_path, with_notebook(instance_type="ml.t3.mediun"))
     assert "notebooks[0].instance_type = 'ml.t3.mediun'" in message
     assert "not a SageMaker notebook instance type" in message
     assert "did you mean ml.t3.medium" in message
 
 
 def test_invented_gpu_type_is_rejected(tmp_path):
-    message = error_for(tmp_path, with_notebook(instance_type="ml.g5.9000xlarge"))
+    message = config_error(tmp_path, with_notebook(instance_type="ml.g5.9000xlarge"))
     assert "'ml.g5.9000xlarge'" in message and "allowed:" in message
 
 
 @pytest.mark.parametrize("size", [4, 16385, 0, -1])
 def test_volume_outside_range(tmp_path, size):
-    message = error_for(tmp_path, with_notebook(volume_size_gb=size))
+    message = config_error(tmp_path, with_notebook(volume_size_gb=size))
     assert f"notebooks[0].volume_size_gb = {size}: must be an integer in 5..16384 GB" in message
 
 
 @pytest.mark.parametrize("size", [5, 16384])
 def test_volume_bounds_are_inclusive(tmp_path, size):
-    env = load_environment(write(tmp_path, with_notebook(volume_size_gb=size)))
+    env = load_environment(write_config(tmp_path, with_notebook(volume_size_gb=size)))
     assert env.notebooks[0].volume_size_gb == size
 
 
 def test_negative_idle_time(tmp_path):
-    message = error_for(tmp_path, with_notebook(idle_minutes=-5))
+    message = config_error(tmp_path, with_notebook(idle_minutes=-5))
     assert "notebooks[0].idle_minutes = -5: must be an integer in 0..10080 minutes; 0 turns auto-stop off" in message
 
 
 def test_non_integer_volume(tmp_path):
-    message = error_for(tmp_path, with_notebook(volume_size_gb="20"))
+    message = config_error(tmp_path, with_notebook(volume_size_gb="20"))
     assert "notebooks[0].volume_size_gb = '20'" in message and "integer" in message
 
 
 def test_unknown_key_is_a_typo_not_ignored(tmp_path):
     data = with_notebook()
     data["notebooks"][0]["idle_minuts"] = 30
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "notebooks[0].idle_minuts: unknown key" in message
     assert "allowed: availability_zone, idle_minutes, instance_type, name, packages, volume_size_gb" in message
 
 
 def test_unknown_top_level_key(tmp_path):
-    message = error_for(tmp_path, {**VALID, "regoin": "us-east-1"})
+    message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert "regoin: unknown key (allowed: account, data, name, network, notebooks, pipeline, region, removal_policy, serving, tags)" in message
 
 
 def test_missing_required_field(tmp_path):
     data = dict(VALID)
     del data["region"]
-    assert error_for(tmp_path, data).endswith("region: required field is missing")
+    assert config_error(tmp_path, data).endswith("region: required field is missing")
 
 
 def test_missing_nested_field(tmp_path):
-    data = valid()
+    data = shipped("dev")
     del data["network"]["availability_zones"]
-    assert "network.availability_zones: required field is missing" in error_for(tmp_path, data)
+    assert "network.availability_zones: required field is missing" in config_error(tmp_path, data)
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
-    message = error_for(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    message = config_error(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
     assert "allowed in prod and staging* environments: retain" in message
 
 
 @pytest.mark.parametrize("env", ["production", "prodeu", "staging2"])
 def test_names_derived_from_protected_ones_are_protected_too(tmp_path, env):
-    message = error_for(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    message = config_error(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
 
 
 @pytest.mark.parametrize("file_name", ["Prod_EU", "dev-eu", "1dev"])
 def test_file_name_must_be_an_environment_name(tmp_path, file_name):
-    message = error_for(tmp_path, VALID, name=file_name)
+    message = config_error(tmp_path, VALID, name=file_name)
     assert "the file name must be an environment name" in message
 
 
 def test_yml_extension_is_refused_not_ignored(tmp_path):
-    write(tmp_path, VALID)
+    write_config(tmp_path, VALID)
     (tmp_path / "prod.yml").write_text("region: us-east-1\n")
     with pytest.raises(ConfigError, match=r"prod.yml: environment files end in .yaml \(rename it to prod.yaml\)"):
         load_environments(tmp_path)
 
 
 def test_unhashable_yaml_key_is_a_config_error(tmp_path):
-    message = error_for(tmp_path, "? [a, b]\n: c\n")
+    message = config_error(tmp_path, "? [a, b]\n: c\n")
     assert "not valid YAML at line 1" in message and "a key must be a plain value, not list" in message
 
 
 def test_reserved_tag_key_names_the_tag(tmp_path):
-    message = error_for(tmp_path, {**VALID, "tags": {"aws:owner": "me"}})
+    message = config_error(tmp_path, {**VALID, "tags": {"aws:owner": "me"}})
     assert "tags.aws:owner = 'aws:owner': tag keys are 1-128" in message and "[key]" not in message
 
 
 def test_non_string_top_level_key(tmp_path):
-    message = error_for(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
+    message = config_error(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
     assert ": key 1 = 1:" in message
 
 
 def test_quoted_number_is_explained(tmp_path):
-    message = error_for(tmp_path, with_notebook(idle_minutes="60"))
+    message = config_error(tmp_path, with_notebook(idle_minutes="60"))
     assert "notebooks[0].idle_minutes = '60': must be an integer (a quoted YAML value is text)" in message
 
 
 def test_bad_notebook_name_says_what_is_allowed(tmp_path):
-    message = error_for(tmp_path, with_notebook(name="Data_Science"))
+    message = config_error(tmp_path, with_notebook(name="Data_Science"))
     assert "notebooks[0].name = 'Data_Science': must be 1-40 lowercase letters, digits or inner hyphens" in message
 
 
 def test_notebook_zone_must_be_a_network_zone(tmp_path):
-    message = error_for(tmp_path, with_notebook(availability_zone="us-east-1f"))
+    message = config_error(tmp_path, with_notebook(availability_zone="us-east-1f"))
     assert "notebooks[0].availability_zone: 'us-east-1f' is not one of the network's zones" in message
     assert "allowed: us-east-1a, us-east-1b" in message
 
 
 def test_notebook_zone_is_stable_when_the_list_changes(tmp_path):
-    first = load_environment(write(tmp_path, VALID))
-    data = valid()
+    first = load_environment(write_config(tmp_path, VALID))
+    data = shipped("dev")
     data["notebooks"].insert(0, {**data["notebooks"][0], "name": "another"})
-    second = load_environment(write(tmp_path, data))
+    second = load_environment(write_config(tmp_path, data))
     assert first.notebook_zone(first.notebooks[0]) == second.notebook_zone(second.notebooks[1])
-    pinned = load_environment(write(tmp_path, with_notebook(availability_zone="us-east-1b")))
+    pinned = load_environment(write_config(tmp_path, with_notebook(availability_zone="us-east-1b")))
     assert pinned.notebook_zone(pinned.notebooks[0]) == "us-east-1b"
 
 
 def test_dev_may_destroy(tmp_path):
-    assert load_environment(write(tmp_path, VALID)).removal_policy == "destroy"
+    assert load_environment(write_config(tmp_path, VALID)).removal_policy == "destroy"
 
 
 def test_removal_policy_vocabulary(tmp_path):
-    message = error_for(tmp_path, {**VALID, "removal_policy": "delete"})
+    message = config_error(tmp_path, {**VALID, "removal_policy": "delete"})
     assert "removal_policy = 'delete'" in message and "'retain' or 'destroy'" in message
 
 
 def test_unquoted_account_is_explained(tmp_path):
-    message = error_for(tmp_path, "account: 123456789012\n" + yaml.safe_dump({k: v for k, v in VALID.items() if k != "account"}))
+    message = config_error(tmp_path, "account: 123456789012\n" + yaml.safe_dump({k: v for k, v in VALID.items() if k != "account"}))
     assert "account = 123456789012: must be a quoted string of 12 digits" in message
 
 
 def test_short_account(tmp_path):
-    assert "account = '1234': must be exactly 12 digits" in error_for(tmp_path, {**VALID, "account": "1234"})
+    assert "account = '1234': must be exactly 12 digits" in config_error(tmp_path, {**VALID, "account": "1234"})
 
 
 def test_unknown_region(tmp_path):
-    message = error_for(tmp_path, {**VALID, "region": "us-east-9"})
+    message = config_error(tmp_path, {**VALID, "region": "us-east-9"})
     assert "region = 'us-east-9': not a region where SageMaker is available" in message
 
 
 def test_zone_outside_region(tmp_path):
     data = with_network(availability_zones=["us-east-1a", "eu-west-1b"])
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "network.availability_zones: 'eu-west-1b' is not a zone of region us-east-1" in message
 
 
 def test_single_zone_is_not_multi_az(tmp_path):
     data = with_network(availability_zones=["us-east-1a"])
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "network.availability_zones = ['us-east-1a']" in message and "at least 2" in message
 
 
 def test_more_nat_gateways_than_zones(tmp_path):
     data = with_network(nat_gateways=3)
-    assert "network.nat_gateways: 3 exceeds the 2 availability zones" in error_for(tmp_path, data)
+    assert "network.nat_gateways: 3 exceeds the 2 availability zones" in config_error(tmp_path, data)
 
 
 def test_packages_need_egress(tmp_path):
     data = with_network(nat_gateways=0)
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "notebooks[0].packages: installing packages needs egress" in message
 
 
 @pytest.mark.parametrize("package", ["xgboost", "xgboost>=3", "xgboost==3.4.1; rm -rf /", "$(curl evil)==1"])
 def test_packages_must_be_exact_pins_and_shell_safe(tmp_path, package):
-    message = error_for(tmp_path, with_notebook(packages=[package]))
+    message = config_error(tmp_path, with_notebook(packages=[package]))
     assert "notebooks[0].packages[0]" in message and "pinned pip requirement 'name==version'" in message
 
 
 def test_too_many_packages_for_the_lifecycle_size_limit(tmp_path):
     packages = [f"package-number-{i}==1.0.{i}" for i in range(200)]
-    message = error_for(tmp_path, with_notebook(packages=packages))
+    message = config_error(tmp_path, with_notebook(packages=packages))
     assert "notebooks[0].packages: 200 packages make the on-start lifecycle script too long" in message
     assert "at most 16384 base64 characters" in message
 
 
 def test_cidr_must_be_valid(tmp_path):
     data = with_network(cidr="10.0.0.0/8")
-    assert "network.cidr = '10.0.0.0/8': prefix length must be in /16../24" in error_for(tmp_path, data)
+    assert "network.cidr = '10.0.0.0/8': prefix length must be in /16../24" in config_error(tmp_path, data)
 
 
 def test_flow_log_retention_must_be_a_cloudwatch_value(tmp_path):
     data = with_network(flow_log_retention_days=31)
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "network.flow_log_retention_days = 31: allowed: one of 1, 3, 5, 7, 14, 30" in message
 
 
 def test_duplicate_notebook_names(tmp_path):
-    data = valid()
+    data = shipped("dev")
     data["notebooks"].append(dict(data["notebooks"][0]))
-    assert "notebooks: names must be unique; repeated: data-science" in error_for(tmp_path, data)
+    assert "notebooks: names must be unique; repeated: data-science" in config_error(tmp_path, data)
 
 
 def test_duplicate_yaml_key_is_rejected(tmp_path):
-    text = (ROOT / "config" / "dev.yaml").read_text() + "region: eu-west-1\n"
-    message = error_for(tmp_path, text)
+    text = (CONFIG_DIR / "dev.yaml").read_text() + "region: eu-west-1\n"
+    message = config_error(tmp_path, text)
     assert "not valid YAML at line" in message and "duplicate key 'region'" in message
 
 
 def test_malformed_yaml(tmp_path):
-    message = error_for(tmp_path, "account: '123456789012'\nnetwork: [unclosed\n")
+    message = config_error(tmp_path, "account: '123456789012'\nnetwork: [unclosed\n")
     assert "not valid YAML at line" in message
 
 
 def test_empty_file(tmp_path):
-    assert "file is empty" in error_for(tmp_path, "")
+    assert "file is empty" in config_error(tmp_path, "")
 
 
 def test_name_is_taken_from_the_file(tmp_path):
-    message = error_for(tmp_path, {**VALID, "name": "prod"})
+    message = config_error(tmp_path, {**VALID, "name": "prod"})
     assert "name: unknown key (the environment is named after its file: dev)" in message
 
 
 def test_several_problems_are_counted_not_dumped(tmp_path):
-    message = error_for(tmp_path, with_notebook(volume_size_gb=1, idle_minutes=-1))
+    message = config_error(tmp_path, with_notebook(volume_size_gb=1, idle_minutes=-1))
     assert message.endswith("(and 1 more problem)")
 
 
@@ -304,7 +284,7 @@ def test_empty_config_directory(tmp_path):
 
 def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
     """The app itself (as `cdk synth` runs it) prints one line and exits non-zero."""
-    write(tmp_path, with_notebook(volume_size_gb=2))
+    write_config(tmp_path, with_notebook(volume_size_gb=2))
     env = {
         **os.environ,
         "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
@@ -325,7 +305,7 @@ def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
 
 def with_pipeline(path: str, value) -> dict:
     """The dev config with one pipeline setting changed, e.g. with_pipeline("training.spot", False)."""
-    data = valid()
+    data = shipped("dev")
     node = data["pipeline"]
     *parents, leaf = path.split(".")
     for part in parents:
@@ -335,9 +315,9 @@ def with_pipeline(path: str, value) -> dict:
 
 
 def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
-    data = valid()
+    data = shipped("dev")
     del data["pipeline"]
-    hyper = load_environment(write(tmp_path, data)).pipeline.training.hyperparameters
+    hyper = load_environment(write_config(tmp_path, data)).pipeline.training.hyperparameters
     assert (hyper.max_depth, hyper.eta, hyper.gamma, hyper.min_child_weight, hyper.subsample) == (5, 0.2, 4, 6, 0.8)
     assert hyper.objective == "binary:logistic"
 
@@ -361,7 +341,8 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("training.debugger.rules", ["LossNotDecreasing"], "pipeline.training.debugger.rules[0] = 'LossNotDecreasing'"),
         ("training.debugger.profiler", False, "rules: profiler rules read the profiler's metrics (allowed: rules with profiler: true)"),
         ("training.tuning.ranges", {"gamma": {"min": 0, "max": 5, "scaling": "Logarithmic"}}, "ranges.gamma: Logarithmic scaling needs min > 0"),
-        ("training.tuning.ranges", {"subsample": {"min": 0.5, "max": 1.0, "scaling": "ReverseLogarithmic"}}, "ReverseLogarithmic scaling needs max < 1"),
+        ("training.tuning.ranges", {"subsample": {"min": 0.5, "max": 1.0, "scaling": "ReverseLogarithmic"}},
+         "ReverseLogarithmic scaling needs max < 1"),
         ("training.tuning.ranges", {}, "ranges: at least one is needed (allowed names: max_depth, eta"),
         ("training.instance_types", ["ml.m5.xlarge", "ml.m5.xlarge"], "instance types must be unique"),
         ("training.debugger.rules", ["ProfilerReport", "ProfilerReport"], "rules: each rule at most once"),
@@ -376,18 +357,18 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
     ],
 )
 def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expected):
-    assert expected in error_for(tmp_path, with_pipeline(path, value))
+    assert expected in config_error(tmp_path, with_pipeline(path, value))
 
 
 def test_spot_needs_a_wait_time(tmp_path):
     data = with_pipeline("training.spot", True)
     del data["pipeline"]["training"]["max_wait_minutes"]
-    assert "max_wait_minutes: required with spot: true" in error_for(tmp_path, data)
+    assert "max_wait_minutes: required with spot: true" in config_error(tmp_path, data)
 
 
 def test_region_without_the_xgboost_image_fails_config(tmp_path):
-    data = valid()
+    data = shipped("dev")
     data.update(region="mx-central-1")
     data["network"]["availability_zones"] = ["mx-central-1a", "mx-central-1b"]
-    message = error_for(tmp_path, data)
+    message = config_error(tmp_path, data)
     assert "pipeline: XGBoost images are not published in mx-central-1 (allowed: " in message

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-ENVS = ("dev", "staging", "prod")
+from tests.helpers.configs import ENVIRONMENTS
 
 
 def buckets(template) -> dict:
     return template.find_resources("AWS::S3::Bucket")
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_customer_managed_key_rotates(assembly, env):
     template = assembly.template(env, "Data")
     template.resource_count_is("AWS::KMS::Key", 1)
@@ -22,7 +22,7 @@ def test_customer_managed_key_rotates(assembly, env):
     )
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_three_buckets_all_private_and_versioned(assembly, env):
     found = buckets(assembly.template(env, "Data"))
     assert len(found) == 3
@@ -35,7 +35,7 @@ def test_three_buckets_all_private_and_versioned(assembly, env):
         assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], logical_id
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_data_buckets_use_the_customer_key_and_log_access(assembly, env):
     template = assembly.template(env, "Data")
     key_id = next(iter(template.find_resources("AWS::KMS::Key")))
@@ -51,7 +51,7 @@ def test_data_buckets_use_the_customer_key_and_log_access(assembly, env):
         assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_access_log_bucket_is_sse_s3_because_logging_requires_it(assembly, env):
     template = assembly.template(env, "Data")
     logs_bucket = next(b for i, b in buckets(template).items() if i.startswith("AccessLogs"))
@@ -59,7 +59,7 @@ def test_access_log_bucket_is_sse_s3_because_logging_requires_it(assembly, env):
     assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_bucket_denies_plain_http_and_old_tls(assembly, env):
     template = assembly.template(env, "Data")
     policies = template.find_resources("AWS::S3::BucketPolicy")
@@ -73,7 +73,7 @@ def test_every_bucket_denies_plain_http_and_old_tls(assembly, env):
     assert covered == set(buckets(template))
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_lifecycle_rules_expire_old_versions_and_abort_uploads(assembly, env):
     template = assembly.template(env, "Data")
     for logical_id, bucket in buckets(template).items():
@@ -118,7 +118,7 @@ def test_protected_environments_retain_key_and_buckets(assembly, env):
     template.has_resource_properties("AWS::KMS::Key", {"PendingWindowInDays": 30})
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(assembly, env):
     template = assembly.template(env, "Data")
     template.has_resource_properties(
@@ -138,7 +138,7 @@ def test_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(assembly
     )
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_exports_are_the_named_contract(assembly, env):
     outputs = assembly.template_json(env, "Data")["Outputs"]
     exported = {o["Export"]["Name"] for o in outputs.values() if "Export" in o}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,9 +10,9 @@ import sys
 import pytest
 import yaml
 
-from config import ConfigError, environment_files, load_delivery, load_environments
-from tests.conftest import ROOT
-from tests.unit.test_delivery_stack import CONNECTION, DELIVERY
+from config import ConfigError, DeliveryConfig, environment_files, load_delivery, load_environments
+from tests.helpers.delivery import CONNECTION, DELIVERY
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def config_dir(tmp_path):
     return target
 
 
-def load(config_dir, delivery) -> object:
+def load(config_dir, delivery) -> DeliveryConfig | None:
     (config_dir / "delivery.yaml").write_text(delivery if isinstance(delivery, str) else yaml.safe_dump(delivery))
     return load_delivery(config_dir, load_environments(config_dir))
 
@@ -31,7 +32,7 @@ def load(config_dir, delivery) -> object:
 def test_no_file_no_pipeline_and_the_file_is_not_an_environment(config_dir):
     assert load_delivery(config_dir, load_environments(config_dir)) is None
     delivery = load(config_dir, DELIVERY)
-    assert [s.environment for s in delivery.stages] == ["dev", "staging", "prod"]
+    assert delivery is not None and [s.environment for s in delivery.stages] == ["dev", "staging", "prod"]
     assert [env.name for env in load_environments(config_dir)] == ["dev", "prod", "staging"]
 
 
@@ -61,7 +62,8 @@ def without(key: str) -> dict:
      "stages[0].environment: dev is in us-east-1, the pipeline in eu-west-1 (allowed: environments in the pipeline's region"),
     ({**DELIVERY, "stages": [{"environment": "prod", "smoke_test": True}]},
      "stages[0].approval: prod deploys to production and must wait for a person (allowed: true)"),
-    ({**DELIVERY, "stages": [{"environment": "dev", "aproval": True}]}, "stages[0].aproval: unknown key (allowed: approval, environment, smoke_test)"),
+    ({**DELIVERY, "stages": [{"environment": "dev", "aproval": True}]},
+     "stages[0].aproval: unknown key (allowed: approval, environment, smoke_test)"),
     ("", "delivery.yaml: file is empty (expected a mapping of account, region, repository, branch, ...)"),
     ("stages: [\n", "delivery.yaml: not valid YAML"),
 ])
@@ -85,7 +87,7 @@ def test_synth_prints_one_line_and_writes_nothing_for_a_placeholder_connection(c
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**__import__("os").environ, "CDK_OUTDIR": str(tmp_path / "out"),
-             "CDK_CONTEXT_JSON": '{"config_dir": "%s"}' % config_dir},
+             "CDK_CONTEXT_JSON": json.dumps({"config_dir": str(config_dir)})},
     )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("config error")]

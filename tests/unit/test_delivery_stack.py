@@ -9,47 +9,28 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, serving_config_dir, synth_app
-
-TOOLING = "111111111111"
-CONNECTION = f"arn:aws:codeconnections:us-east-1:{TOOLING}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
-DELIVERY = {
-    "account": TOOLING,
-    "region": "us-east-1",
-    "repository": "my-org/sagemaker-platform",
-    "branch": "main",
-    "connection_arn": CONNECTION,
-    "stages": [
-        {"environment": "dev"},
-        {"environment": "staging", "smoke_test": True},
-        {"environment": "prod", "approval": True, "smoke_test": True},
-    ],
-}
-ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"}
-
-
-def delivery_config_dir(target: Path, delivery: dict = DELIVERY) -> Path:
-    """config/ with a model in every environment (so each declares an endpoint) and delivery.yaml."""
-    serving_config_dir(target)
-    (target / "delivery.yaml").write_text(yaml.safe_dump(delivery, sort_keys=False))
-    return target
+from tests.helpers.assembly import synth_app
+from tests.helpers.configs import serving_config_dir
+from tests.helpers.delivery import (
+    ACCOUNTS,
+    CONNECTION,
+    TOOLING,
+    delivery_config_dir,
+)
+from tests.helpers.paths import ROOT
+from tests.helpers.templates import resources
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     outdir = tmp_path_factory.mktemp("cdk.out.delivery")
-    app = synth_app(outdir, delivery_config_dir(tmp_path_factory.mktemp("config")))
-    (outdir / "notices.json").write_text(json.dumps([n for c in app.node.children for n in getattr(c, "notices", ())]))
+    synth_app(outdir, delivery_config_dir(tmp_path_factory.mktemp("config")))
     return outdir
 
 
 @pytest.fixture(scope="module")
 def template(out) -> dict:
     return json.loads((out / "Delivery.template.json").read_text())
-
-
-def resources(template: dict, kind: str) -> dict:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +192,7 @@ def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tm
         data = yaml.safe_load((config / f"{env}.yaml").read_text())
         del data["serving"]["model_package_arn"], data["serving"]["monitoring"]["baseline_prefix"]
         (config / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    app = synth_app(tmp_path / "out", config)
-    notices = [n for c in app.node.children for n in getattr(c, "notices", ())]
+    notices = synth_app(tmp_path / "out", config).notices()
     assert "delivery: prod has no smoke test yet: no endpoint is declared (serving.model_package_arn in config/prod.yaml)" in notices
     pipeline = next(iter(resources(json.loads((tmp_path / "out" / "Delivery.template.json").read_text()),
                                    "AWS::CodePipeline::Pipeline").values()))["Properties"]
@@ -223,7 +203,7 @@ def test_cdk_nag_reaches_the_pipeline_stack(tmp_path, monkeypatch):
     """Without the acknowledgments next to the generated grants, the packs fail the synth on them."""
     from stacks.delivery.delivery_stack import DeliveryPipelineStack
 
-    monkeypatch.setattr(DeliveryPipelineStack, "_acknowledge_generated_grants", lambda self: None)
+    monkeypatch.setattr(DeliveryPipelineStack, "_acknowledge_generated_grants", lambda _self: None)
     with pytest.raises(Exception, match="ValidationFailed"):
         synth_app(tmp_path / "out", delivery_config_dir(tmp_path / "config"))
     report = json.loads((tmp_path / "out" / "validation-report.json").read_text())
@@ -244,7 +224,7 @@ def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out
 
 def test_without_delivery_yaml_the_app_has_no_pipeline(tmp_path):
     import app as app_module
-    from tests.conftest import cdk_context
+    from tests.helpers.assembly import cdk_context
 
     config = serving_config_dir(tmp_path / "config")
     assert not (config / "delivery.yaml").exists()

@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import CLOSED_ENDPOINT, ROOT
+from tests.helpers.offline import CLOSED_ENDPOINT
+from tests.helpers.paths import ROOT
 
 
 def test_two_synths_are_byte_identical_and_need_no_aws(assembly, tmp_path):

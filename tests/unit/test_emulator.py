@@ -22,7 +22,8 @@ def emu():
         yield e
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int | None) -> bool:
+    assert port is not None, "the emulator was never started"
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return True
@@ -67,12 +68,17 @@ def test_client_ignores_stray_profile(emu, monkeypatch):
     assert emu.client("sts").get_caller_identity()["Account"] == ACCOUNT
 
 
+def process(emulator: Emulator) -> subprocess.Popen[bytes]:
+    assert emulator.process is not None, "the emulator was never started"
+    return emulator.process
+
+
 def test_second_emulator_gets_its_own_port_and_exit_stops_it(emu):
     with Emulator() as other:
         assert other.port != emu.port
-        pid, port = other.process.pid, other.port
+        pid, port = process(other).pid, other.port
         assert _answers(port)
-    assert other.process.returncode is not None and _gone(pid)
+    assert process(other).returncode is not None and _gone(pid)
     assert not _answers(port)
     assert _answers(emu.port)  # the shared one is untouched
 
@@ -81,7 +87,7 @@ def test_second_emulator_gets_its_own_port_and_exit_stops_it(emu):
 def test_exception_in_body_still_stops_server(exc):
     with pytest.raises(exc):
         with Emulator() as e:
-            pid, port = e.process.pid, e.port
+            pid, port = process(e).pid, e.port
             raise exc("boom")
     assert _gone(pid) and not _answers(port)
 
@@ -99,7 +105,7 @@ def test_no_answer_in_time_is_an_error_and_cleans_up(tmp_path):
     e = Emulator(timeout=0, log_path=tmp_path / "moto.log")
     with pytest.raises(EmulatorError, match="did not answer within 0s"):
         e.start()
-    assert e.process.returncode is not None and _gone(e.process.pid)
+    assert process(e).returncode is not None and _gone(process(e).pid)
 
 
 @pytest.fixture
@@ -110,7 +116,7 @@ def spawn():
         # Own session so the signal we send mimics a terminal hitting only that program's group.
         p = subprocess.Popen(
             [sys.executable, *args], cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, start_new_session=True,
+            start_new_session=True,
         )
         procs.append(p)
         return p
@@ -120,7 +126,8 @@ def spawn():
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
-        p.stdout.close()
+        if p.stdout:
+            p.stdout.close()
 
 
 def test_sigterm_to_host_process_stops_server(spawn):

@@ -413,11 +413,11 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     import numpy as np
 
     monkeypatch.syspath_prepend(str(ROOT / "training_scripts"))
-    import evaluate
-
     from config import load_environment
     from stacks.training.pipeline_definition import build_definition
-    from tests.unit.test_pipeline_definition import RESOURCES
+    from tests.helpers.pipelines import RESOURCES
+
+    import evaluate
 
     rng = np.random.default_rng(7)
     labels = (rng.random(2000) < 0.1).astype(float)

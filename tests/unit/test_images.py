@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image, xgboost_versions
+from catalog.images import (
+    debugger_rules_image,
+    model_monitor_image,
+    xgboost_image,
+    xgboost_versions,
+)
 from config.environment import sagemaker_regions
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1"]
@@ -12,7 +17,9 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-wes
 
 @pytest.fixture(scope="module")
 def image_uris():
-    from sagemaker.core import image_uris  # 2.7 s to import: the reason catalog/images.py exists
+    from sagemaker.core import (
+        image_uris,  # 2.7 s to import: the reason catalog/images.py exists
+    )
 
     return image_uris
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ENVIRONMENTS
+from tests.helpers.configs import ENVIRONMENTS
 
 PINNED = {
     "Data": {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from config import load_environment
-from tests.conftest import ROOT
+from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.paths import ROOT
 
-ENVS = ("dev", "staging", "prod")
 REQUIRED_INTERFACE_ENDPOINTS = {
     "sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "monitoring", "kms",
 }
@@ -21,7 +21,7 @@ def service_suffix(endpoint) -> str:
     return "".join(p for p in name["Fn::Join"][1] if isinstance(p, str)).split(".")[-1]
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_vpc_cidr_and_private_subnets_span_configured_zones(assembly, env):
     config = load_environment(ROOT / "config" / f"{env}.yaml")
     template = assembly.template(env, "Network")
@@ -34,7 +34,7 @@ def test_vpc_cidr_and_private_subnets_span_configured_zones(assembly, env):
     assert len(zones) >= 2
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_no_subnet_assigns_public_ips(assembly, env):
     for subnet in assembly.template(env, "Network").find_resources("AWS::EC2::Subnet").values():
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
@@ -45,7 +45,7 @@ def test_nat_gateways_per_environment(assembly, env, nat):
     assembly.template(env, "Network").resource_count_is("AWS::EC2::NatGateway", nat)
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_vpc_endpoints_for_private_workloads(assembly, env):
     endpoints = assembly.template(env, "Network").find_resources("AWS::EC2::VPCEndpoint")
     interface = {service_suffix(e) for e in endpoints.values() if e["Properties"].get("VpcEndpointType") == "Interface"}
@@ -57,7 +57,7 @@ def test_vpc_endpoints_for_private_workloads(assembly, env):
             assert endpoint["Properties"]["PrivateDnsEnabled"] is True
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_endpoint_security_group_admits_only_https_from_the_vpc(assembly, env):
     config = load_environment(ROOT / "config" / f"{env}.yaml")
     groups = assembly.template(env, "Network").find_resources("AWS::EC2::SecurityGroup")
@@ -68,7 +68,7 @@ def test_endpoint_security_group_admits_only_https_from_the_vpc(assembly, env):
     }]
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_flow_logs_go_to_a_kms_encrypted_log_group(assembly, env):
     template = assembly.template(env, "Network")
     template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"})
@@ -97,7 +97,7 @@ def without_nat(tmp_path_factory):
     """The same dev environment with nat_gateways: 0 (no packages, as validation then requires)."""
     import yaml
 
-    from tests.conftest import Assembly, synth_app
+    from tests.helpers.assembly import Assembly, synth_app
 
     data = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
     data["network"]["nat_gateways"] = 0

@@ -6,9 +6,8 @@ import pytest
 
 from config import load_environment
 from notebook_lifecycle import render_on_create, render_on_start
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
-#: Every environment that configures notebooks, with its notebooks.
 WITH_NOTEBOOKS = [
     (env, notebook)
     for env in ("dev", "staging", "prod")

@@ -15,10 +15,11 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from config import load_environment
-from config.training import PipelineConfig
-from stacks.training.pipeline_definition import METRIC_DEFINITIONS, PipelineResources, build_definition
-from tests.conftest import ROOT
+from stacks.training.pipeline_definition import (
+    METRIC_DEFINITIONS,
+    build_definition,
+)
+from tests.helpers.pipelines import KEY, RESOURCES, pipeline
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 #: Step type -> (API operation, the name member the pipeline supplies per run).
@@ -30,34 +31,7 @@ OPERATIONS = {
     "Model": ("CreateModel", "ModelName"),
     "RegisterModel": ("CreateModelPackage", None),
 }
-KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-RESOURCES = PipelineResources(
-    env_name="dev",
-    image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
-    debugger_image_uri="503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
-    jobs_role_arn="arn:aws:iam::123456789012:role/dev-jobs",
-    raw_bucket="dev-raw",
-    artifacts_bucket="dev-artifacts",
-    kms_key_arn=KEY,
-    code_uri="s3://cdk-assets/abc123.tar.gz",
-    code_file="abc123.tar.gz",
-    gate_function_arn="arn:aws:lambda:us-east-1:123456789012:function:gate",
-    model_package_group="dev-direct-marketing",
-    subnet_ids=["subnet-0a", "subnet-0b"],
-    security_group_ids=["sg-0123"],
-)
 EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
-
-
-def pipeline(**changes) -> PipelineConfig:
-    """dev's pipeline config with nested changes, e.g. pipeline(training={"instance_count": 2})."""
-    data = load_environment(ROOT / "config" / "dev.yaml").pipeline.model_dump()
-    for key, value in changes.items():
-        if isinstance(value, dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return PipelineConfig.model_validate(data, strict=False)
 
 
 CONFIGS = {
@@ -221,7 +195,7 @@ def test_preprocess_reads_the_configured_dataset_columns():
                                                     "categorical_columns": ["job", "marital"]}), RESOURCES),
                 "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert args[0] == "preprocess.py"
-    pairs = dict(zip(args[1::2], args[2::2]))
+    pairs = dict(zip(args[1::2], args[2::2], strict=True))
     assert (pairs["--label-column"], pairs["--positive-label"], pairs["--categorical-columns"]) == ("y", "1", "job,marital")
 
 

@@ -8,27 +8,32 @@ pipeline on the deployed dev stage runs in tests/integration/test_deploy_dev.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from local.cloud_assembly import AssemblyError, Resolver, StackTemplate
-from local.emulator import Emulator
-from local.pipeline_runner import (
-    LambdaCode, LocalExecution, PipelineError, check_definition, function_name, local_endpoint, lookup, order, parse_assignments,
-    parse_path, resolve_parameters,
+from local.jobs import Container, JobFailed, csv_filter
+from local.pipeline.cli import local_endpoint
+from local.pipeline.definition import (
+    check_definition,
+    order,
+    parse_assignments,
+    resolve_parameters,
 )
-from local.sagemaker_jobs import Container, JobFailed, csv_filter
+from local.pipeline.execution import LambdaCode, LocalExecution, function_name
+from local.pipeline.expressions import PipelineError, lookup, parse_path
 from stacks.training.pipeline_definition import build_definition
-from tests.unit.test_pipeline_definition import RESOURCES, pipeline
+from tests.helpers.pipelines import RESOURCES, pipeline
 
 BUCKET = "reports"
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    with Emulator() as emu:
-        emu.client("s3").create_bucket(Bucket=BUCKET)
-        yield emu
+def emulator(emulator):
+    """The module's emulator with the bucket the definitions write to."""
+    emulator.client("s3").create_bucket(Bucket=BUCKET)
+    return emulator
 
 
 def no_lambda(arn, root):  # pragma: no cover - these definitions have no Lambda step
@@ -166,7 +171,7 @@ def test_json_get_reads_the_property_file_from_s3(emulator, tmp_path):
     run.property_files["Evaluate"] = {"Report": {"PropertyFileName": "Report", "OutputName": "evaluation", "FilePath": "evaluation.json"}}
     get = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.Report"}, "Path": "binary_classification_metrics.auc.value"}}
     assert run.value(get) == 0.81
-    assert run.condition({"Type": "GreaterThanOrEqualTo", "LeftValue": get, "RightValue": 0.8})
+    assert run.expressions.condition({"Type": "GreaterThanOrEqualTo", "LeftValue": get, "RightValue": 0.8})
     with pytest.raises(PipelineError, match=r"binary_classification_metrics.f9 does not exist \(there: auc\)"):
         run.value({"Std:JsonGet": {**get["Std:JsonGet"], "Path": "binary_classification_metrics.f9"}})
     with pytest.raises(PipelineError, match="step Evaluate has no property file 'Other'"):
@@ -208,7 +213,7 @@ def test_a_lambda_result_without_a_declared_output_fails_the_step(emulator, tmp_
             "Arguments": {"x": "promote"},
             "OutputParameters": [{"OutputName": "decision", "OutputType": "String"}, {"OutputName": "reasons", "OutputType": "String"}]}
     run = LocalExecution({"Steps": [step]}, pipeline_name="p", emulator=emulator, work_root=tmp_path,
-                         lambda_code=lambda arn, root: LambdaCode(code, "fn.handler", {}), say=lambda _: None)
+                         lambda_code=lambda _arn, _root: LambdaCode(code, "fn.handler", {}), say=lambda _: None)
     result = run.run()
     assert result.failure == "step Gate (Lambda) failed: the function's result has no 'reasons' (it returned: decision)"
 
@@ -216,7 +221,7 @@ def test_a_lambda_result_without_a_declared_output_fails_the_step(emulator, tmp_
 # -- CloudFormation values and container paths -------------------------------------------------------
 def test_template_intrinsics_resolve_against_the_deployed_stack():
     template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function"}, "Bucket": {"Type": "AWS::S3::Bucket"}}}
-    resolver = Resolver(StackTemplate("dev-X", template, None), physical={"Fn": "dev-gate", "Bucket": "dev-raw-1"},
+    resolver = Resolver(StackTemplate("dev-X", template, Path("dev-X.template.json")), physical={"Fn": "dev-gate", "Bucket": "dev-raw-1"},
                         exports={"key-arn": "arn:aws:kms:us-east-1:123456789012:key/k1"}, account="123456789012", region="us-east-1")
     body = {"Fn::Join": ["", ["s3://", {"Ref": "Bucket"}, "/x ", {"Fn::GetAtt": ["Fn", "Arn"]}, " ",
                               {"Fn::Select": [1, {"Fn::Split": ["/", {"Fn::ImportValue": "key-arn"}]}]},

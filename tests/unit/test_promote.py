@@ -11,16 +11,9 @@ import pytest
 
 from config.loader import load_environment
 from delivery.promote import PromotionRefused, baseline_prefix_of, promote
-from local.emulator import Emulator
-from tests.conftest import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 BASELINE = "pipelines/dev/exec-42/preprocess/baseline"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with Emulator() as emu:
-        yield emu
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def registry(emulator):
 @pytest.fixture
 def config_dir(tmp_path):
     target = tmp_path / "config"
-    shutil.copytree(ROOT / "config", target)
+    shutil.copytree(CONFIG_DIR, target)
     return target
 
 
@@ -157,7 +150,7 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     relative = subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", "config", "--env", "qa",
                                "--model-package", registry["approved"]], cwd=config_dir.parent, capture_output=True,
-                              text=True, timeout=60, env={**emulator.env(), "PYTHONPATH": str(ROOT)})
+                              text=True, timeout=60, env=emulator.env())
     assert (relative.returncode, relative.stderr) == (2, "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     done = cli("--env", "dev", "--model-package", registry["approved"])

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-ENVS = ("dev", "staging", "prod")
+from tests.helpers.configs import ENVIRONMENTS
+
 ROLES = ("Jobs", "Endpoints", "Monitoring", "Pipelines", "Notebooks")
 
 
@@ -26,13 +27,13 @@ def statements_of(template, role_name: str) -> list[dict]:
 
 
 def actions(statements) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for s in statements:
         found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     return found
 
 
-@pytest.fixture(scope="module", params=ENVS)
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
 def template(request, assembly):
     return assembly.template(request.param, "Roles")
 

@@ -13,6 +13,7 @@ import socket
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,12 +21,8 @@ import xgboost as xgb
 
 from local.emulator import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "training_scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import inference  # noqa: E402
-import serve  # noqa: E402
+import inference
+import serve
 
 FEATURES = 7
 
@@ -55,7 +52,8 @@ def rows() -> np.ndarray:
 
 
 def call(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=10)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -159,7 +157,8 @@ def test_bad_input_gets_a_4xx_with_a_message_and_the_server_keeps_serving(server
 
 
 def test_keep_alive_connection_survives_a_bad_request(server, rows):
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=10)
     statuses = []
     for body in (b"nonsense", csv_body(rows), b"", csv_body(rows)):
         connection.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
@@ -228,7 +227,7 @@ def test_inside_the_container_errors_become_responses_with_their_status(monkeypa
 
     # The real layout (sagemaker-containers 2.8.6): Response lives in the private _worker module and
     # beta.framework binds it as the name `worker`; there is no beta.framework.worker module.
-    fake = {name: types.ModuleType(name) for name in
+    fake: dict[str, Any] = {name: types.ModuleType(name) for name in
             ("sagemaker_containers", "sagemaker_containers._worker", "sagemaker_containers.beta",
              "sagemaker_containers.beta.framework")}
     fake["sagemaker_containers._worker"].Response = Response

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-import yaml
 
+from catalog.instance_types import has_local_nvme, is_gpu_instance_type
 from config import load_environment
-from catalog.instance_types import has_local_nvme
-from catalog.instance_types import is_gpu_instance_type
 from stacks.serving.autoscaled_endpoint import endpoint_kms_key
-from tests.conftest import ROOT, model_package_arn
-from tests.unit.test_config import error_for, write
+from tests.helpers.configs import (
+    ENVIRONMENTS,
+    config_error,
+    model_package_arn,
+    shipped,
+    write_config,
+)
 
-SHIPPED = {env: yaml.safe_load((ROOT / "config" / f"{env}.yaml").read_text()) for env in ("dev", "staging", "prod")}
 DEV_ARN = model_package_arn("dev", "123456789012")
 PROD_ARN = model_package_arn("prod", "333333333333")
 BASELINE = "pipelines/prod/exec-1/preprocess/baseline"
@@ -22,7 +22,7 @@ BASELINE = "pipelines/prod/exec-1/preprocess/baseline"
 
 def env_with(env: str, **serving) -> dict:
     """A shipped environment with serving keys replaced; dotted keys reach into sub-blocks."""
-    data = copy.deepcopy(SHIPPED[env])
+    data = shipped(env)
     block = data.setdefault("serving", {})
     for path, value in serving.items():
         node = block
@@ -37,27 +37,27 @@ def env_with(env: str, **serving) -> dict:
 
 
 def load(tmp_path, env: str, data: dict):
-    return load_environment(write(tmp_path, data, env))
+    return load_environment(write_config(tmp_path, data, env))
 
 
 def test_shipped_environments_name_no_model_yet_and_keep_their_promises(tmp_path):
-    for env, data in SHIPPED.items():
+    for env, data in ((e, shipped(e)) for e in ENVIRONMENTS):
         serving = load(tmp_path, env, data).serving
         assert serving.model_package_arn is None
-    staging, prod = (load(tmp_path, e, SHIPPED[e]) for e in ("staging", "prod"))
+    staging, prod = (load(tmp_path, e, shipped(e)) for e in ("staging", "prod"))
     for cfg in (staging, prod):
         assert cfg.serving_requires_gpu and cfg.serving.gpu
         assert cfg.serving.initial_instance_count >= 2 and cfg.serving.autoscaling.min_instances >= 2
-    dev = load(tmp_path, "dev", SHIPPED["dev"])
+    dev = load(tmp_path, "dev", shipped("dev"))
     assert dev.serving.mode == "serverless" and not dev.serving_requires_gpu
 
 
 def test_gpu_is_the_default_in_protected_environments_only(tmp_path):
-    data = copy.deepcopy(SHIPPED["staging"])
+    data = shipped("staging")
     data["serving"] = {}
     cfg = load(tmp_path, "staging", data)
     assert cfg.serving.instance_type == "ml.g4dn.xlarge" and cfg.serving_requires_gpu
-    dev = copy.deepcopy(SHIPPED["dev"])
+    dev = shipped("dev")
     dev["serving"] = {"instance_type": "ml.m5.large", "initial_instance_count": 1, "autoscaling": {"min_instances": 1}}
     assert not load(tmp_path, "dev", dev).serving_requires_gpu
     staging_cpu = env_with("staging", instance_type="ml.m5.large", require_gpu=False)
@@ -143,7 +143,7 @@ def test_a_named_model_version_with_its_baseline_loads(tmp_path):
     ],
 )
 def test_bad_serving_settings_fail_with_one_line(tmp_path, env, changes, expected):
-    assert expected in error_for(tmp_path, env_with(env, **changes), env)
+    assert expected in config_error(tmp_path, env_with(env, **changes), env)
 
 
 def test_serverless_rollouts_count_one_wait_whatever_the_strategy(tmp_path):
@@ -152,7 +152,7 @@ def test_serverless_rollouts_count_one_wait_whatever_the_strategy(tmp_path):
                     rollout__max_execution_seconds=1500)
     cfg = load(tmp_path, "dev", data)
     assert cfg.serving.rollout.total_wait_seconds(shifting=False) == 600
-    message = error_for(tmp_path, env_with("dev", rollout__wait_seconds=600, rollout__max_execution_seconds=1400), "dev")
+    message = config_error(tmp_path, env_with("dev", rollout__wait_seconds=600, rollout__max_execution_seconds=1400), "dev")
     assert "(600 s of steps and termination wait; allowed: at least 1500" in message
 
 
@@ -161,7 +161,7 @@ def test_region_without_the_monitor_image_must_turn_monitoring_off(tmp_path):
     data.update(region="ca-west-1")  # SageMaker and its XGBoost image are there, the analyzer is not
     data["network"].update(availability_zones=["ca-west-1a", "ca-west-1b"], nat_gateways=2)
     data["pipeline"]["training"]["debugger"] = {"profiler": False, "rules": []}  # no Debugger image there either
-    message = error_for(tmp_path, data, "prod")
+    message = config_error(tmp_path, data, "prod")
     assert "serving.monitoring: Model Monitor analyzer images are not published in ca-west-1" in message
     assert message.endswith("; set monitoring.enabled: false there")
 

@@ -11,11 +11,14 @@ import json
 
 import pytest
 
-from config import load_environment
 from catalog.instance_types import has_local_nvme
+from config import load_environment
 from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
-from tests.conftest import ENVIRONMENTS, ROOT, cdk_context, serving_config_dir
-from tests.unit.test_snapshots import TemplateSnapshot, mask_asset_hashes
+from tests.helpers.assembly import cdk_context
+from tests.helpers.configs import ENVIRONMENTS, serving_config_dir
+from tests.helpers.paths import ROOT
+from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
+from tests.helpers.templates import only, props, resources
 
 STACK = "Serving"
 ALL = (*ENVIRONMENTS, "sandbox")
@@ -26,19 +29,6 @@ FLEETS = ("staging", "prod", "sandbox")  # provisioned instances; dev is serverl
 def configs(tmp_path_factory):
     directory = serving_config_dir(tmp_path_factory.mktemp("serving-config"))
     return {env: load_environment(directory / f"{env}.yaml") for env in ALL}
-
-
-def resources(template: dict, kind: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
-def only(template: dict, kind: str) -> tuple[str, dict]:
-    ((logical_id, resource),) = resources(template, kind).items()
-    return logical_id, resource
-
-
-def props(template: dict, kind: str) -> dict:
-    return only(template, kind)[1]["Properties"]
 
 
 def imported(value: dict) -> str:
@@ -62,7 +52,7 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
     new_app = app_module.new_app
     monkeypatch.setattr(app_module, "new_app", lambda: new_app(context={**cdk_context(), "config_dir": str(config_dir)},
                                                                outdir=str(tmp_path / "out")))
-    monkeypatch.setattr(app_module.cdk.App, "synth", lambda self: None)  # building the stage is what prints
+    monkeypatch.setattr(app_module.cdk.App, "synth", lambda _self: None)  # building the stage is what prints
     assert app_module.main() == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("Bundling asset")]
     assert lines == [

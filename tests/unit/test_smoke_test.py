@@ -7,8 +7,14 @@ import json
 
 import pytest
 
-from delivery.smoke_test import Answer, SmokeTestFailed, check_predictions, run, sample_rows, scores
-from local.emulator import Emulator
+from delivery.smoke_test import (
+    Answer,
+    SmokeTestFailed,
+    check_predictions,
+    run,
+    sample_rows,
+    scores,
+)
 
 
 def test_csv_and_json_answers_become_scores():
@@ -54,7 +60,7 @@ class FakeRuntime:
     def __init__(self, error):
         self.error = error
 
-    def invoke_endpoint(self, **kwargs):
+    def invoke_endpoint(self, **_request):
         raise self.error
 
 
@@ -79,11 +85,10 @@ def test_csv_and_json_disagreeing_fails_the_smoke_test():
 
 
 @pytest.mark.parametrize("role_arn", [None, "arn:aws:iam::123456789012:role/staging-endpoint-smoke-test"])
-def test_a_missing_endpoint_fails_with_one_line_naming_it(monkeypatch, role_arn):
+def test_a_missing_endpoint_fails_with_one_line_naming_it(monkeypatch, role_arn, emulator):
     import boto3
 
-    with Emulator() as emulator:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
-        session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        with pytest.raises(SmokeTestFailed, match=r"^staging: cannot describe endpoint staging-direct-marketing: .*Could not find endpoint"):
-            run(env="staging", region="us-east-1", endpoint="staging-direct-marketing", role_arn=role_arn, session=session)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with pytest.raises(SmokeTestFailed, match=r"^staging: cannot describe endpoint staging-direct-marketing: .*Could not find endpoint"):
+        run(env="staging", region="us-east-1", endpoint="staging-direct-marketing", role_arn=role_arn, session=session)

@@ -6,34 +6,10 @@ A snapshot diff is a review prompt, not a verdict: when a change is intended, ru
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.conftest import ENVIRONMENTS
-
-ASSET_HASH = re.compile(r"[0-9a-f]{64}")
-
-
-class TemplateSnapshot(JSONSnapshotExtension):
-    """One JSON file per stack under tests/snapshots/test_snapshots/."""
-
-    @classmethod
-    def dirname(cls, *, test_location) -> str:
-        return str(Path(test_location.filepath).parents[1] / "snapshots" / test_location.basename)
-
-
-def mask_asset_hashes(value):
-    if isinstance(value, dict):
-        return {k: mask_asset_hashes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_asset_hashes(v) for v in value]
-    if isinstance(value, str):
-        return ASSET_HASH.sub("<asset-hash>", value)
-    return value
-
+from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 
 STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", "TrainingPipeline")
           if not (env == "prod" and stack == "Notebooks")]

@@ -11,23 +11,16 @@ import pytest
 
 from config import load_environment
 from stacks.training.source_tarball import write_tarball
-from tests.conftest import ENVIRONMENTS, ROOT
+from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.paths import ROOT
+from tests.helpers.templates import props, resources
 
 STACK = "TrainingPipeline"
 
 
-def resources(template: dict, kind: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
-def only(template: dict, kind: str) -> dict:
-    (resource,) = resources(template, kind).values()
-    return resource["Properties"]
-
-
 def definition_of(template: dict) -> dict:
     """The pipeline definition with deploy-time values (Fn::ImportValue, Ref, ...) as placeholders."""
-    body = only(template, "AWS::SageMaker::Pipeline")["PipelineDefinition"]["PipelineDefinitionBody"]
+    body = props(template, "AWS::SageMaker::Pipeline")["PipelineDefinition"]["PipelineDefinitionBody"]
     parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
     return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
 
@@ -35,9 +28,9 @@ def definition_of(template: dict) -> dict:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_one_pipeline_per_environment_run_by_the_pipelines_role(assembly, env):
     template = assembly.template_json(env, STACK)
-    props = only(template, "AWS::SageMaker::Pipeline")
-    assert props["PipelineName"] == f"{env}-training"
-    assert "PipelinesRole" in props["RoleArn"]["Fn::ImportValue"]
+    pipeline = props(template, "AWS::SageMaker::Pipeline")
+    assert pipeline["PipelineName"] == f"{env}-training"
+    assert "PipelinesRole" in pipeline["RoleArn"]["Fn::ImportValue"]
     definition = definition_of(template)
     cfg = load_environment(ROOT / "config" / f"{env}.yaml")
     names = [s["Name"] for s in definition["Steps"]]
@@ -84,10 +77,10 @@ def test_pipelines_role_may_invoke_only_the_gate(assembly):
 
 def test_gate_function_runs_in_the_vpc_with_encrypted_logs(assembly):
     template = assembly.template_json("dev", STACK)
-    fn = only(template, "AWS::Lambda::Function")
+    fn = props(template, "AWS::Lambda::Function")
     assert fn["Runtime"] == "python3.14" and fn["Handler"] == "handler.handler"
     assert len(fn["VpcConfig"]["SubnetIds"]) == 2 and fn["VpcConfig"]["SecurityGroupIds"]
-    log_group = only(template, "AWS::Logs::LogGroup")
+    log_group = props(template, "AWS::Logs::LogGroup")
     assert "DataKey" in log_group["KmsKeyId"]["Fn::ImportValue"] and log_group["RetentionInDays"] == 30
     assert fn["LoggingConfig"]["LogGroup"] == {"Ref": next(iter(resources(template, "AWS::Logs::LogGroup")))}
 
@@ -114,7 +107,7 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     (key_id,) = resources(template, "AWS::KMS::Key")
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
-    topic_policy = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    topic_policy = props(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in topic_policy)
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish" for s in topic_policy)
     key_policy = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
@@ -125,7 +118,8 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
                 for r in rules}
     failed = patterns['[["SageMaker Model Building Pipeline Execution Status Change"], null]']
     assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
-    assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{load_environment(ROOT / 'config' / f'{env}.yaml').account}:pipeline/{env}-training"]
+    account = load_environment(ROOT / "config" / f"{env}.yaml").account
+    assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{account}:pipeline/{env}-training"]
     # Every state change of a version in this group reaches the topic exactly once: approvals with the
     # promotion command (below), every other status as it is.
     registered = patterns['[["SageMaker Model Package State Change"], [{"anything-but": ["Approved"]}]]']

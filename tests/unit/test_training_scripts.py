@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 from stacks.training.pipeline_definition import METRIC_DEFINITIONS
+from tests.helpers.containers import CARAVAN, sm_env
+from tests.helpers.paths import SCRIPTS
 
-from tests.conftest import CARAVAN, SCRIPTS, sm_env  # noqa: E402 - conftest put training_scripts/ on sys.path
-
-import baseline  # noqa: E402
-import evaluate  # noqa: E402
-import inference  # noqa: E402
-import preprocess  # noqa: E402
-import train  # noqa: E402
+import baseline
+import evaluate
+import inference
+import preprocess
+import train
 
 CARAVAN_ROWS = 5822
 
@@ -212,7 +212,7 @@ def synthetic_rows(n: int, seed: int = 0, label=None) -> list[str]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3))
     y = (x[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int) if label is None else np.full(n, label)
-    return [",".join([str(int(t)), *(f"{v:.5f}" for v in row)]) for t, row in zip(y, x)]
+    return [",".join([str(int(t)), *(f"{v:.5f}" for v in row)]) for t, row in zip(y, x, strict=True)]
 
 
 def run_failing(main, argv, capsys, monkeypatch, tmp_path) -> str:
@@ -267,7 +267,7 @@ def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
     common = ["--early_stopping_rounds", "0", "--checkpoint_dir", str(checkpoints), "--checkpoint_interval", "5"]
     train.main(["--num_round", "12", *common])
     latest = train.latest_checkpoint(checkpoints)
-    assert latest.stem == "xgboost-checkpoint_10"
+    assert latest is not None and latest.stem == "xgboost-checkpoint_10"
     capsys.readouterr()
     # The job restarts (spot interruption) and asks for 12 rounds in all: it does only what is left.
     train.main(["--num_round", "12", *common])

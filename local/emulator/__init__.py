@@ -9,12 +9,10 @@ CLI: ``python -m local.emulator [--port N]`` runs it in the foreground and print
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import errno
 import importlib.util
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -61,6 +59,10 @@ def free_port() -> int:
 
 
 class Emulator:
+    """Handle on one moto server: start and stop it, and get clients and environments that reach only it.
+
+    Built with a port and not started, it is a handle on an emulator that already runs there."""
+
     def __init__(
         self,
         port: int | None = None,
@@ -130,13 +132,11 @@ class Emulator:
         self._log = open(self.log_path, "wb")
         child_env = dict(os.environ, MOTO_PORT=str(port))  # moto builds some URLs from MOTO_PORT
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.moto_server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "local.emulator.server", "-H", HOST, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=child_env,
-            # local.moto_server (moto plus our compatibility fixes) is importable from the repo root.
-            cwd=Path(__file__).resolve().parents[1],
             # Own process group: the terminal's Ctrl-C reaches only us, and we decide how to stop it.
             start_new_session=True,
         )
@@ -278,36 +278,3 @@ def _killpg(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 def _raise_exit(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, help="port to bind on 127.0.0.1 (default: a free one)")
-    ap.add_argument("--region", default=DEFAULT_REGION)
-    ap.add_argument("--log-file", help="moto server log (default: under the temp dir)")
-    args = ap.parse_args(argv)
-    # Python leaves SIGINT ignored when it started ignored (e.g. launched in the background of a
-    # non-interactive shell); this command's contract is "Ctrl-C stops it", so claim it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with Emulator(args.port, region=args.region, log_path=args.log_file) as emu:
-            print(f"AWS emulator (moto) listening at {emu.endpoint_url}  log: {emu.log_path}")
-            print("In another shell:")
-            for k, v in emu.aws_env().items():
-                print(f"  export {k}={shlex.quote(v)}")
-            stale = sorted({"AWS_PROFILE", "AWS_SESSION_TOKEN"} | {k for k in os.environ if k.startswith("AWS_")})
-            print("  unset " + " ".join(k for k in stale if k not in emu.aws_env()))
-            print("Ctrl-C to stop.", flush=True)
-            while emu.running:
-                time.sleep(0.5)
-            raise EmulatorError(f"moto server exited unexpectedly (log {emu.log_path}): {emu._tail()}")
-    except KeyboardInterrupt:
-        print("\nemulator stopped")
-        return 0
-    except EmulatorError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

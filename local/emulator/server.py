@@ -145,7 +145,7 @@ def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
 
             @classmethod
             def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
-                                                region_name: str, **kwargs: Any) -> _Deployed:
+                                                region_name: str, **kwargs: Any) -> _Deployed:  # noqa: ARG003 - moto's signature
                 props = cloudformation_json["Properties"]
                 name = props.get(name_property, resource_name)
                 return _Deployed(name, create(sagemaker_backends[account_id][region_name], name, props))
@@ -197,11 +197,13 @@ TRIGGER = "moto.cloudformation.models"
 class _FixWhenLoaded(importlib.abc.MetaPathFinder):
     """Runs the fixes right after TRIGGER's module body has executed, before anyone uses it."""
 
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002 - the finder protocol's signature
         if name != TRIGGER:
             return None
         sys.meta_path.remove(self)  # once; and the real finders below locate the module
         spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return None  # moto is not installed: the import fails as it would without this finder
         load = spec.loader.exec_module
 
         def exec_module(module: Any) -> None:

@@ -1,0 +1,1 @@
+"""Scripts that measure and print the project's figures (make bench); not tests."""

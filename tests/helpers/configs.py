@@ -1,0 +1,88 @@
+"""Config files for tests: the shipped ones to change one thing in, written where a test wants them,
+and the one-line error a bad one gives."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import ConfigError, environment_files, load_environment
+from tests.helpers.paths import CONFIG_DIR
+
+#: The environments the repository ships.
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def shipped(env: str = "dev") -> dict:
+    """A fresh deep copy of a shipped environment file's data, to change one thing in."""
+    return copy.deepcopy(_shipped(env))
+
+
+def _shipped(env: str, _cache: dict[str, dict] = {}) -> dict:  # noqa: B006 - a deliberate per-process cache
+    if env not in _cache:
+        _cache[env] = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text())
+    return _cache[env]
+
+
+def write_config(directory: Path, data: Any, name: str = "dev") -> Path:
+    """``data`` (a mapping, or YAML text as is) as directory/<name>.yaml."""
+    path = directory / f"{name}.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def config_error(directory: Path, data: Any, name: str = "dev") -> str:
+    """The one-line ConfigError that loading ``data`` as <name>.yaml gives (fails if it loads)."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_environment(write_config(directory, data, name))
+    message = str(excinfo.value)
+    assert "\n" not in message, "errors must be one line"
+    assert message.startswith(str(directory / f"{name}.yaml") + ": ")
+    return message
+
+
+def copy_environments(target: Path) -> Path:
+    """The shipped environment files (not a user's delivery.yaml) copied into target."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in environment_files(CONFIG_DIR):
+        shutil.copy(source, target / source.name)
+    return target
+
+
+def model_package_arn(env: str, account: str, version: int = 3) -> str:
+    """A model version of the environment's group, as a promotion would name it."""
+    import naming
+
+    return f"arn:aws:sagemaker:us-east-1:{account}:model-package/{naming.model_package_group_name(env)}/{version}"
+
+
+def serving_config_dir(target: Path) -> Path:
+    """config/ with a model named in every environment, plus `sandbox`: a CPU fleet of one instance."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in environment_files(CONFIG_DIR):  # not a user's delivery.yaml
+        data = yaml.safe_load(source.read_text())
+        serving = data.setdefault("serving", {})
+        serving["model_package_arn"] = model_package_arn(source.stem, data["account"])
+        if serving.get("mode", "instances") == "instances":
+            serving.setdefault("monitoring", {})["baseline_prefix"] = f"pipelines/{source.stem}/exec-1/preprocess/baseline"
+        (target / source.name).write_text(yaml.safe_dump(data, sort_keys=False))
+        if source.stem == "dev":
+            data["serving"] = {
+                "model_package_arn": model_package_arn("sandbox", data["account"]),
+                "instance_type": "ml.m5.large",
+                "initial_instance_count": 1,
+                "autoscaling": {"min_instances": 1, "max_instances": 2},
+                "rollout": {"strategy": "linear", "step_percent": 50, "wait_seconds": 60, "termination_wait_seconds": 0,
+                            "max_execution_seconds": 1200},
+                "monitoring": {"baseline_prefix": "pipelines/sandbox/exec-1/preprocess/baseline", "schedule": "daily"},
+            }
+            data["notebooks"] = []
+            data["network"]["cidr"] = "10.40.0.0/16"
+            data["tags"]["environment"] = "sandbox"
+            (target / "sandbox.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return target

@@ -1,0 +1,32 @@
+"""A delivery pipeline config for tests: a tooling account that deploys the three shipped environments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.helpers.configs import serving_config_dir
+
+TOOLING = "111111111111"
+ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"}
+CONNECTION = f"arn:aws:codeconnections:us-east-1:{TOOLING}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+DELIVERY = {
+    "account": TOOLING,
+    "region": "us-east-1",
+    "repository": "my-org/sagemaker-platform",
+    "branch": "main",
+    "connection_arn": CONNECTION,
+    "stages": [
+        {"environment": "dev"},
+        {"environment": "staging", "smoke_test": True},
+        {"environment": "prod", "approval": True, "smoke_test": True},
+    ],
+}
+
+
+def delivery_config_dir(target: Path, delivery: dict = DELIVERY) -> Path:
+    """config/ with a model in every environment (so each declares an endpoint) and delivery.yaml."""
+    serving_config_dir(target)
+    (target / "delivery.yaml").write_text(yaml.safe_dump(delivery, sort_keys=False))
+    return target
