@@ -25,8 +25,14 @@ DELIVERY = {
 }
 
 
-def delivery_config_dir(target: Path, delivery: dict = DELIVERY) -> Path:
-    """config/ with a model in every environment (so each declares an endpoint) and delivery.yaml."""
+def delivery_config_dir(target: Path, delivery: dict = DELIVERY, only: str | None = None) -> Path:
+    """config/ with a model in every environment (so each declares an endpoint) and delivery.yaml.
+    ``only``: just that environment and its stage (a third of the synth, for tests about one stage)."""
     serving_config_dir(target)
+    if only:
+        for path in target.glob("*.yaml"):
+            if path.stem != only:
+                path.unlink()
+        delivery = {**delivery, "stages": [s for s in delivery["stages"] if s["environment"] == only]}
     (target / "delivery.yaml").write_text(yaml.safe_dump(delivery, sort_keys=False))
     return target
