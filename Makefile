@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install lint synth diff test unit integration demo bench bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install lint synth diff test unit integration demo bench bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -67,6 +67,11 @@ demo: install
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install
 	$(PY) benchmarks/summary.py
+
+## bench-speed: unit tests, `make test` and full-app synth, beside the MLOps Workload Orchestrator's synth
+## when ARGS names its checkout (see benchmarks/speed.py): make bench-speed ARGS="--orchestrator ..."
+bench-speed: install
+	$(PY) benchmarks/speed.py $(ARGS)
 
 ## bench-training: run the training scripts on the example data as the pipeline does; print step
 ## times and test metrics, and refresh the README's evaluation plots
