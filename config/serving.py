@@ -143,7 +143,7 @@ class MonitoringConfig(StrictModel):
 
     enabled: bool = True
     #: Key prefix, in the model-artifacts bucket, of the statistics.json and constraints.json that the
-    #: training pipeline's Baseline step wrote for the served model version (see README: Serving).
+    #: training pipeline's preprocess step wrote for the served model version (see docs/serving.md).
     baseline_prefix: Annotated[str, AfterValidator(_baseline_prefix)] | None = None
     schedule: Literal["hourly", "daily"] = "hourly"
     instance_type: Annotated[str, AfterValidator(_processing_type)] = "ml.m5.large"
