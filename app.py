@@ -65,8 +65,9 @@ def main() -> int:
     try:
         build_app(app)
     except ConfigError as exc:
-        # One line, no traceback: the message names file, field, value and what is allowed.
-        print(f"config error: {exc}", file=sys.stderr)
+        # One line per problem, no traceback: each names file, field, value and what is allowed.
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
         return 1
     for child in app.node.children:
         for notice in getattr(child, "notices", ()):

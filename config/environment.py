@@ -183,24 +183,41 @@ class EnvironmentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:
+        problems = []
+        for rule in (self._check_protection, self._check_zones, self._check_images, self._check_serving,
+                     self._check_notebooks):
+            try:
+                rule()
+            except ValueError as error:  # each rule reports its first problem; every rule is heard
+                problems.append(str(error))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _check_protection(self) -> None:
         if self.protected and self.removal_policy != "retain":
             raise ValueError(
                 f"removal_policy: '{self.removal_policy}' would destroy the data key and buckets of "
                 f"{self.name} with its stack (allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: retain)"
             )
+
+    def _check_zones(self) -> None:
         for zone in self.network.availability_zones:
             if not zone.startswith(self.region) or not re.fullmatch(r"[a-z]", zone[len(self.region):]):
                 raise ValueError(
                     f"network.availability_zones: '{zone}' is not a zone of region {self.region} "
                     f"(allowed: {self.region}a, {self.region}b, ...)"
                 )
+
+    def _check_images(self) -> None:
         try:
             xgboost_image(self.region, self.pipeline.framework_version)
             if self.pipeline.training.debugger.rules:
                 debugger_rules_image(self.region)
         except ValueError as exc:
             raise ValueError(f"pipeline: {exc}") from None
-        self._check_serving()
+
+    def _check_notebooks(self) -> None:
         names = [nb.name for nb in self.notebooks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -217,7 +234,6 @@ class EnvironmentConfig(StrictModel):
                     f"notebooks[{index}].packages: installing packages needs egress to a package index, "
                     "but network.nat_gateways is 0 (allowed: packages with nat_gateways >= 1, or no packages)"
                 )
-        return self
 
     def _check_serving(self) -> None:
         serving = self.serving

@@ -1,12 +1,15 @@
-"""Load config/<env>.yaml files into EnvironmentConfig objects, or fail with one line.
+"""Load config/<env>.yaml files into EnvironmentConfig objects, or fail naming every problem.
 
-The line names the file, the field, the bad value and what is allowed, e.g.::
+Each problem is one line that names the file, the field, the bad value and what is allowed,
+in the order the file has them; a misspelt key says which key it probably meant, e.g.::
 
     config/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB
+    config/dev.yaml: notebooks[0].idle_minuts: unknown key; did you mean idle_minutes? (allowed: ...)
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +23,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigError(Exception):
-    """A configuration problem, described in one line fit for a terminal."""
+    """Configuration problems, one line each (file, field, bad value, what is allowed), in file order."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -95,34 +102,80 @@ def _allowed_keys(model: type, loc: tuple) -> list[str]:
     return sorted(getattr(current, "model_fields", {}))
 
 
-def _describe(error: dict, model: type) -> str:
+def _suggestion(key: object, allowed: list[str]) -> str | None:
+    """The allowed key a misspelt one most likely meant (idle_minuts -> idle_minutes)."""
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _describe(error: dict, model: type) -> list[str]:
+    """The lines one pydantic error becomes (a whole-model rule may report several problems)."""
     loc = tuple(error["loc"])
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
     field = _field_path(loc)
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, loc)
-        return f"{field}: unknown key (allowed: {', '.join(allowed)})"
+        # An environment's name comes from its file name, never from a key in it.
+        allowed = [k for k in _allowed_keys(model, loc) if not (model is EnvironmentConfig and len(loc) == 1 and k == "name")]
+        meant = _suggestion(loc[-1], allowed)
+        did_you_mean = f"; did you mean {meant}?" if meant else ""
+        return [f"{field}: unknown key{did_you_mean} (allowed: {', '.join(allowed)})"]
     if kind == "missing":
-        return f"{field}: required field is missing"
+        return [f"{field}: required field is missing"]
     if kind == "value_error" and isinstance(error.get("input"), dict):
-        # A whole-model rule: its message starts with the field it judges and shows the value.
-        return f"{field}.{message}" if field else message
+        # A whole-model rule: each line of its message starts with the field it judges and shows the value.
+        return [f"{field}.{line}" if field else line for line in message.splitlines()]
     if kind in _TYPE_MESSAGES:
         message = _TYPE_MESSAGES[kind]
     elif kind == "string_pattern_mismatch":
         message = _PATTERN_MESSAGES.get(str(loc[-1]), message)
-    return f"{field} = {_shown(error.get('input'))}: {message}"
+    return [f"{field} = {_shown(error.get('input'))}: {message}"]
 
 
-def _read_mapping(path: Path, shown: Path, expected: str) -> dict:
-    """The file's YAML mapping, or a one-line ConfigError naming the file."""
+def _explained_by_a_typo(error: dict, errors: list[dict], model: type) -> bool:
+    """A missing key that an unknown sibling key was meant to be: the typo's line already says so."""
+    if error["type"] != "missing":
+        return False
+    loc = tuple(error["loc"])
+    for other in errors:
+        other_loc = tuple(other["loc"])
+        if other["type"] == "extra_forbidden" and other_loc[:-1] == loc[:-1]:
+            if _suggestion(other_loc[-1], _allowed_keys(model, other_loc)) == loc[-1]:
+                return True
+    return False
+
+
+def _key_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+    """Line (1-based) of every key and list item of a YAML document, by its path."""
+    lines: dict[tuple, int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            lines[child] = key.start_mark.line + 1
+            lines.update({k: v for k, v in _key_lines(value, child).items() if k != child})
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_key_lines(item, (*path, index)))
+    return lines
+
+
+def _line_of(loc: tuple, lines: dict[tuple, int]) -> int:
+    """Where in the file an error's location is: the longest part of its path the file has."""
+    path = tuple(part for part in loc if part != "[key]")
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 0)
+
+
+def _read_mapping(path: Path, shown: Path, expected: str) -> tuple[dict, dict[tuple, int]]:
+    """The file's YAML mapping and the line of each key in it, or a one-line ConfigError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -132,17 +185,19 @@ def _read_mapping(path: Path, shown: Path, expected: str) -> dict:
         raise ConfigError(f"{shown}: file is empty (expected a mapping of {expected})")
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: top level must be a mapping, not {type(data).__name__}")
-    return data
+    return data, _key_lines(document) if document is not None else {}
 
 
-def _validate(model: type[ModelT], data: dict, shown: Path) -> ModelT:
+def _validate(model: type[ModelT], data: dict, shown: Path, lines: dict[tuple, int]) -> ModelT:
+    """The validated model, or a ConfigError with every problem on its own line, in file order."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        line = _describe(dict(errors[0]), model)
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise ConfigError(f"{shown}: {line}{more}") from None
+        errors: list[dict[str, Any]] = [dict(error) for error in exc.errors()]
+        kept = [e for e in errors if not _explained_by_a_typo(e, errors, model)]
+        ordered = sorted(enumerate(kept), key=lambda item: (_line_of(tuple(item[1]["loc"]), lines), item[0]))
+        problems = [f"{shown}: {line}" for _, error in ordered for line in _describe(error, model)]
+        raise ConfigError(list(dict.fromkeys(problems))) from None
 
 
 def _shown_path(path: Path, display_root: Path | None) -> Path:
@@ -155,7 +210,7 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
     shown = _shown_path(path, display_root)
     if path.name == DELIVERY_FILE:
         raise ConfigError(f"{shown}: holds the delivery pipeline's settings, not an environment (pick another name)")
-    data = _read_mapping(path, shown, "account, region, network, ...")
+    data, lines = _read_mapping(path, shown, "account, region, network, ...")
     if "name" in data:
         raise ConfigError(f"{shown}: name: unknown key (the environment is named after its file: {path.stem})")
     if not ENV_NAME.fullmatch(path.stem):
@@ -163,7 +218,7 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
             f"{shown}: the file name must be an environment name: a lowercase letter, then up to 14 lowercase "
             "letters or digits (e.g. dev.yaml, prod.yaml)"
         )
-    return _validate(EnvironmentConfig, {"name": path.stem, **data}, shown)
+    return _validate(EnvironmentConfig, {"name": path.stem, **data}, shown, lines)
 
 
 def environment_files(config_dir: Path | str) -> list[Path]:
@@ -180,7 +235,15 @@ def load_environments(config_dir: Path | str, display_root: Path | None = None) 
     files = environment_files(config_dir)
     if not files:
         raise ConfigError(f"{config_dir}: no environment files (*.yaml) found")
-    return [load_environment(f, display_root) for f in files]
+    environments, problems = [], []
+    for file in files:  # every file's problems at once, not only the first file's
+        try:
+            environments.append(load_environment(file, display_root))
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+    return environments
 
 
 def load_delivery(
@@ -191,7 +254,8 @@ def load_delivery(
     if not path.exists():
         return None
     shown = _shown_path(path, display_root)
-    delivery = _validate(DeliveryConfig, _read_mapping(path, shown, "account, region, repository, branch, ..."), shown)
+    data, lines = _read_mapping(path, shown, "account, region, repository, branch, ...")
+    delivery = _validate(DeliveryConfig, data, shown, lines)
     try:
         delivery.check_environments(environments)
     except ValueError as exc:

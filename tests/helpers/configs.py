@@ -32,18 +32,27 @@ def _shipped(env: str, _cache: dict[str, dict] = {}) -> dict:  # noqa: B006 - a 
 def write_config(directory: Path, data: Any, name: str = "dev") -> Path:
     """``data`` (a mapping, or YAML text as is) as directory/<name>.yaml."""
     path = directory / f"{name}.yaml"
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))  # keys in the given order
     return path
 
 
-def config_error(directory: Path, data: Any, name: str = "dev") -> str:
-    """The one-line ConfigError that loading ``data`` as <name>.yaml gives (fails if it loads)."""
+def config_errors(directory: Path, data: Any, name: str = "dev") -> list[str]:
+    """The problems (one line each, naming the file) that loading ``data`` as <name>.yaml gives."""
     with pytest.raises(ConfigError) as excinfo:
         load_environment(write_config(directory, data, name))
-    message = str(excinfo.value)
-    assert "\n" not in message, "errors must be one line"
-    assert message.startswith(str(directory / f"{name}.yaml") + ": ")
-    return message
+    problems = excinfo.value.problems
+    assert str(excinfo.value) == "\n".join(problems)
+    for problem in problems:
+        assert "\n" not in problem, "each problem is one line"
+        assert problem.startswith(str(directory / f"{name}.yaml") + ": ")
+    return problems
+
+
+def config_error(directory: Path, data: Any, name: str = "dev") -> str:
+    """The one problem that loading ``data`` as <name>.yaml gives (fails if it loads, or gives several)."""
+    problems = config_errors(directory, data, name)
+    assert len(problems) == 1, problems
+    return problems[0]
 
 
 def copy_environments(target: Path) -> Path:

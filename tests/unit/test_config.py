@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from catalog.instance_types import notebook_instance_types
 from config import ConfigError, load_environment, load_environments
-from tests.helpers.configs import config_error, shipped, write_config
+from tests.helpers.configs import config_error, config_errors, shipped, write_config
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 VALID = shipped("dev")
@@ -94,7 +94,8 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
-    assert "regoin: unknown key (allowed: account, data, name, network, notebooks, pipeline, region, removal_policy, serving, tags)" in message
+    assert ("regoin: unknown key; did you mean region? "
+            "(allowed: account, data, network, notebooks, pipeline, region, removal_policy, serving, tags)") in message
 
 
 def test_missing_required_field(tmp_path):
@@ -111,14 +112,16 @@ def test_missing_nested_field(tmp_path):
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
-    message = config_error(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    # dev's file under a protected name: serverless serving is refused there too, on a line of its own.
+    message, serving = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    assert "serving.mode: 'serverless' has no GPU" in serving
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
     assert "allowed in prod and staging* environments: retain" in message
 
 
 @pytest.mark.parametrize("env", ["production", "prodeu", "staging2"])
 def test_names_derived_from_protected_ones_are_protected_too(tmp_path, env):
-    message = config_error(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    message, _ = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
 
 
@@ -272,9 +275,47 @@ def test_name_is_taken_from_the_file(tmp_path):
     assert "name: unknown key (the environment is named after its file: dev)" in message
 
 
-def test_several_problems_are_counted_not_dumped(tmp_path):
-    message = config_error(tmp_path, with_notebook(volume_size_gb=1, idle_minutes=-1))
-    assert message.endswith("(and 1 more problem)")
+def test_every_problem_is_reported_on_its_own_line_in_file_order(tmp_path):
+    data = with_notebook(volume_size_gb=1, idle_minutes=-1)
+    data["network"]["nat_gateways"] = 7
+    data["region"] = "us-east-9"
+    problems = config_errors(tmp_path, data)
+    fields = [problem.split(": ", 2)[1].split(" = ")[0] for problem in problems]
+    # region comes first in the file, then network, then the notebook's keys in their order there.
+    assert fields == ["region", "network.nat_gateways", "notebooks[0].volume_size_gb", "notebooks[0].idle_minutes"]
+    assert not any("more problem" in problem for problem in problems)
+
+
+def test_a_misspelt_key_is_unknown_with_a_suggestion_not_a_missing_field(tmp_path):
+    data = shipped("dev")
+    data["notebooks"][0]["idle_minuts"] = data["notebooks"][0].pop("idle_minutes")
+    message = config_error(tmp_path, data)  # one problem: the typo, not also "idle_minutes is missing"
+    assert message.startswith(f"{tmp_path / 'dev.yaml'}: notebooks[0].idle_minuts: unknown key; did you mean idle_minutes? (allowed: ")
+    assert "required field is missing" not in message
+
+
+def test_a_missing_field_without_a_typo_is_still_reported(tmp_path):
+    data = shipped("dev")
+    del data["notebooks"][0]["idle_minutes"]
+    assert config_error(tmp_path, data).endswith("notebooks[0].idle_minutes: required field is missing")
+
+
+def test_cross_field_rules_report_every_rule_that_fails(tmp_path):
+    data = shipped("dev")
+    data["network"]["availability_zones"] = ["us-east-1a", "eu-west-1b"]
+    data["notebooks"].append(dict(data["notebooks"][0]))
+    problems = config_errors(tmp_path, data)
+    assert [p.split(": ", 2)[1].split(":")[0] for p in problems] == ["network.availability_zones", "notebooks"]
+
+
+def test_problems_of_every_environment_file_are_reported_together(tmp_path):
+    bad_dev, bad_staging = shipped("dev"), shipped("staging")
+    bad_dev["region"], bad_staging["account"] = "us-east-9", "1234"
+    write_config(tmp_path, bad_dev, "dev")
+    write_config(tmp_path, bad_staging, "staging")
+    with pytest.raises(ConfigError) as excinfo:
+        load_environments(tmp_path)
+    assert [p.split(": ")[0] for p in excinfo.value.problems] == [str(tmp_path / "dev.yaml"), str(tmp_path / "staging.yaml")]
 
 
 def test_empty_config_directory(tmp_path):
@@ -282,9 +323,9 @@ def test_empty_config_directory(tmp_path):
         load_environments(tmp_path)
 
 
-def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
-    """The app itself (as `cdk synth` runs it) prints one line and exits non-zero."""
-    write_config(tmp_path, with_notebook(volume_size_gb=2))
+def test_bad_config_fails_synth_with_one_line_a_problem_and_no_traceback(tmp_path):
+    """The app itself (as `cdk synth` runs it) prints one line per problem and exits non-zero."""
+    write_config(tmp_path, with_notebook(volume_size_gb=2, idle_minutes=-1))
     env = {
         **os.environ,
         "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
@@ -296,7 +337,9 @@ def test_bad_config_fails_synth_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB"
+        f"config error: {tmp_path}/dev.yaml: notebooks[0].volume_size_gb = 2: must be an integer in 5..16384 GB",
+        f"config error: {tmp_path}/dev.yaml: notebooks[0].idle_minutes = -1: must be an integer in 0..10080 minutes; "
+        "0 turns auto-stop off",
     ]
     assert not list((tmp_path / "out").rglob("*.template.json")), "nothing may be synthesized from a bad config"
 

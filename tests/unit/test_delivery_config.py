@@ -63,7 +63,7 @@ def without(key: str) -> dict:
     ({**DELIVERY, "stages": [{"environment": "prod", "smoke_test": True}]},
      "stages[0].approval: prod deploys to production and must wait for a person (allowed: true)"),
     ({**DELIVERY, "stages": [{"environment": "dev", "aproval": True}]},
-     "stages[0].aproval: unknown key (allowed: approval, environment, smoke_test)"),
+     "stages[0].aproval: unknown key; did you mean approval? (allowed: approval, environment, smoke_test)"),
     ("", "delivery.yaml: file is empty (expected a mapping of account, region, repository, branch, ...)"),
     ("stages: [\n", "delivery.yaml: not valid YAML"),
 ])
