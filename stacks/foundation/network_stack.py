@@ -18,6 +18,13 @@ from stacks.shared.compliance import acknowledge
 from stacks.shared.log_retention import retention_days
 from stacks.shared.removal import stateful_removal_policy
 
+#: What IPsec between job instances needs (SageMaker developer guide, "Protect communications between
+#: ML compute instances in a distributed training job").
+IPSEC = (
+    (ec2.Port.udp(500), "IPsec key exchange (IKE) for inter-container traffic encryption"),
+    (ec2.Port(protocol=ec2.Protocol.ESP, string_representation="ESP"), "IPsec ESP for inter-container traffic encryption"),
+)
+
 #: Interface endpoints SageMaker workloads need without internet access, by purpose.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
@@ -121,6 +128,10 @@ class NetworkStack(Stack):
         self.workload_security_group.connections.allow_internally(
             ec2.Port.all_tcp(), "Distributed training between job instances"
         )
+        # Inter-container traffic encryption (set on every job) is IPsec between the instances: IKE on
+        # UDP 500 and ESP (IP protocol 50) must pass within the group, or multi-instance jobs hang.
+        for port, what in IPSEC:
+            self.workload_security_group.connections.allow_internally(port, what)
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         self.workloads = Workloads(self.vpc, self.workload_subnets, self.workload_security_group)
         for name, service in INTERFACE_ENDPOINTS.items():

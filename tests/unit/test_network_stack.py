@@ -83,13 +83,26 @@ def test_default_security_group_is_restricted(assembly):
     assembly.template("dev", "Network").resource_count_is("Custom::VpcRestrictDefaultSG", 1)
 
 
-def test_workload_security_group_admits_only_its_peers(assembly):
-    groups = assembly.template("dev", "Network").find_resources("AWS::EC2::SecurityGroup")
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_workload_security_group_admits_only_its_peers_over_tcp_and_ipsec(assembly, env):
+    """Every job sets EnableInterContainerTrafficEncryption, which SageMaker implements with IPsec:
+    "the security group must allow UDP port 500 and IP protocol 50 (ESP) to and from itself"
+    (SageMaker developer guide, Protect communications between ML compute instances in a
+    distributed training job). Without them a two-instance job (staging's) hangs."""
+    template = assembly.template(env, "Network")
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
     (group_id, group), = [(i, g) for i, g in groups.items() if i.startswith("WorkloadSecurityGroup")]
     assert "SecurityGroupIngress" not in group["Properties"]
-    ingress = assembly.template("dev", "Network").find_resources("AWS::EC2::SecurityGroupIngress")
-    (rule,) = [r["Properties"] for r in ingress.values() if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == group_id]
-    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    itself = {"Fn::GetAtt": [group_id, "GroupId"]}
+
+    def rules(kind: str, peer: str) -> set[tuple]:
+        found = template.find_resources(kind).values()
+        return {(r["Properties"]["IpProtocol"], r["Properties"].get("FromPort"), r["Properties"].get("ToPort"))
+                for r in found if r["Properties"]["GroupId"] == itself and r["Properties"].get(peer) == itself}
+
+    expected = {("tcp", 0, 65535), ("udp", 500, 500), ("50", None, None)}
+    assert rules("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId") == expected
+    assert rules("AWS::EC2::SecurityGroupEgress", "DestinationSecurityGroupId") == expected
 
 
 @pytest.fixture(scope="module")
