@@ -141,18 +141,28 @@ class TuningConfig(StrictModel):
 
 
 class DebuggerConfig(StrictModel):
-    """SageMaker Debugger's profiler and the rules that watch it.
+    """SageMaker Debugger's profiler and the rules that watch it: off unless an account asks for it.
 
+    SageMaker Debugger is closed to new customers since 30 July 2026 (AWS documentation): a job
+    that asks a new account for the profiler or its rules may be refused, so turning either on
+    also takes ``account_uses_debugger: true``, a statement that the account already has it.
     Tensor rules (LossNotDecreasing, Overfit, TreeDepth, ...) read tensors that an smdebug hook
     saves from inside training; XGBoost script mode in the 3.x framework images has no such
     hook, so those rules would run and find nothing. They are not offered.
     """
 
     profiler: bool = False
-    rules: list[Literal[PROFILER_RULES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    rules: list[Literal[PROFILER_RULES]] = Field(default_factory=list)  # type: ignore[valid-type]  # a Literal of a tuple
+    #: The account used SageMaker Debugger before it closed to new customers (2026-07-30).
+    account_uses_debugger: bool = False
 
     @model_validator(mode="after")
     def _rules_need_the_profiler(self) -> DebuggerConfig:
+        if self.profiler and not self.account_uses_debugger:
+            raise ValueError(
+                "profiler: SageMaker Debugger takes no new customers since 2026-07-30 and may refuse this account "
+                "(allowed: profiler: false; or account_uses_debugger: true where the account already uses Debugger)"
+            )
         if len(set(self.rules)) != len(self.rules):
             raise ValueError("rules: each rule at most once (its name is the rule job's configuration name)")
         if self.rules and not self.profiler:

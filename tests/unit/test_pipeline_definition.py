@@ -34,13 +34,16 @@ OPERATIONS = {
 EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
 
 
+PROFILED = {"profiler": True, "rules": ["ProfilerReport", "CPUBottleneck"], "account_uses_debugger": True}
 CONFIGS = {
     "dev": pipeline(),
+    "profiled": pipeline(training={"debugger": PROFILED}),
     "tuned": pipeline(training={"tuning": {"enabled": True, "strategy": "Hyperband", "max_jobs": 10,
                                            "max_parallel_jobs": 2, "ranges": {"eta": {"min": 0.05, "max": 0.5},
                                                                               "max_depth": {"min": 3, "max": 9}}}}),
     "distributed-gpu": pipeline(training={"instance_types": ["ml.g5.2xlarge"], "instance_count": 3, "spot": False,
-                                          "max_wait_minutes": None, "debugger": {"rules": [], "profiler": True}}),
+                                          "max_wait_minutes": None,
+                                          "debugger": {"rules": [], "profiler": True, "account_uses_debugger": True}}),
 }
 
 
@@ -219,8 +222,16 @@ def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
     assert train["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
 
+def test_the_profiler_is_off_unless_an_account_that_uses_debugger_asks():
+    """SageMaker Debugger is closed to new customers since 30 July 2026 (AWS documentation): by default a
+    training job disables the profiler and names no rule, so a new account's jobs are not refused."""
+    default = step(build_definition(pipeline(training={"debugger": {}}), RESOURCES), "Train")["Arguments"]
+    assert default["ProfilerConfig"] == {"DisableProfiler": True}
+    assert "ProfilerRuleConfigurations" not in default
+
+
 def test_profiler_and_its_rules_follow_config():
-    dev = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
+    dev = step(build_definition(CONFIGS["profiled"], RESOURCES), "Train")["Arguments"]
     assert [r["RuleConfigurationName"] for r in dev["ProfilerRuleConfigurations"]] == ["ProfilerReport", "CPUBottleneck"]
     assert all(r["RuleEvaluatorImage"] == RESOURCES.debugger_image_uri for r in dev["ProfilerRuleConfigurations"])
     assert dev["ProfilerConfig"]["ProfilingIntervalInMilliseconds"] == 500
