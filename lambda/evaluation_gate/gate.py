@@ -33,6 +33,9 @@ DEFAULT_CHAMPION_METRIC = "auc"
 REPORT_SECTION = "binary_classification_metrics"
 #: Float noise (0.75 - 0.76 is -0.0100000000000000009) must not turn "exactly at the margin" into a rejection.
 TOLERANCE = 1e-9
+#: SageMaker Pipelines caps a Lambda step's output parameter at 1,024 characters; longer reasons are cut
+#: to fit with a marker, and the full text stays in the function's log line.
+OUTPUT_PARAMETER_LIMIT = 1024
 #: How numbers read in reasons: 0.76 stays 0.76, float noise such as 0.020000000000000018 reads 0.02.
 NUMBER = ".10g"
 
@@ -234,6 +237,18 @@ def compare_with_champion(
     )
 
 
+def fit_output_parameter(text: str, limit: int = OUTPUT_PARAMETER_LIMIT) -> str:
+    """``text`` if it fits a pipeline output parameter, else its start and a marker saying how much is
+    in the function's log (the whole result is logged there)."""
+    if len(text) <= limit:
+        return text
+    for cut in range(limit, 0, -1):
+        marker = f" ... [{len(text) - cut} more characters in the evaluation gate's log]"
+        if cut + len(marker) <= limit:
+            return text[:cut] + marker
+    return text[:limit]
+
+
 def evaluate(event: Any, *, s3: Any, sagemaker: Any) -> dict[str, Any]:
     """Decide on the challenger; never raises for bad input, bad reports or AWS errors."""
     failures: list[str] = []
@@ -266,7 +281,7 @@ def evaluate(event: Any, *, s3: Any, sagemaker: Any) -> dict[str, Any]:
     failures = list(dict.fromkeys(failures))  # one bad metric can fail a threshold and the comparison alike
     return {
         "decision": "reject" if failures else "promote",
-        "reasons": "; ".join(failures) if failures else "all checks passed: " + "; ".join(passed),
+        "reasons": fit_output_parameter("; ".join(failures) if failures else "all checks passed: " + "; ".join(passed)),
         "reason_list": failures or passed,
         "metrics": usable_metrics(section) if section is not None else {},
         "champion": champion,

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from gate import evaluate
+from gate import evaluate, fit_output_parameter
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature
@@ -20,7 +20,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
         result = evaluate(event, s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker"))
     except Exception as error:  # noqa: BLE001 - fail closed: a crash must read as "reject", never escape
         reason = f"evaluation gate error: {type(error).__name__}: {error}"
-        result = {"decision": "reject", "reasons": reason, "reason_list": [reason], "metrics": {}, "champion": None}
+        result = {"decision": "reject", "reasons": fit_output_parameter(reason), "reason_list": [reason], "metrics": {},
+                  "champion": None}
 
     fields = event if isinstance(event, dict) else {}
     print(json.dumps({

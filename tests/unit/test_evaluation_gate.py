@@ -442,3 +442,23 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     event["min_precision"] = "0.99"  # a threshold the report cannot meet: rejected, and said why
     rejected = lam.handler.handler(event)
     assert rejected["decision"] == "reject" and "min_precision 0.99" in rejected["reasons"]
+
+
+def test_reasons_longer_than_an_output_parameter_are_cut_with_a_marker_and_logged_whole(lam, aws, capsys):
+    """SageMaker Pipelines limits a Lambda step's output parameter to 1,024 characters (AWS documentation,
+    Lambda step): a longer `reasons` would fail the step instead of rejecting the model with its reasons."""
+    event = gate_event("s3://" + "b" * 60 + "/" + "k" * 900 + ".json",
+                       **{f"min_{metric}": "not-a-number" for metric in ("auc", "precision", "recall", "f1", "accuracy")})
+    result = lam.handler.handler(event, None)
+    full = "; ".join(result["reason_list"])
+    assert result["decision"] == "reject" and len(full) > 1024
+    assert len(result["reasons"]) <= 1024
+    cut = len(full) - len(result["reasons"].split(" ... [")[0])
+    assert result["reasons"].endswith(f" ... [{cut} more characters in the evaluation gate's log]")
+    assert full.startswith(result["reasons"].split(" ... [")[0])
+    assert json.loads(capsys.readouterr().out)["reasons"] == result["reason_list"]  # the whole text is in the log
+
+
+@pytest.mark.parametrize("length", [0, 1, 1023, 1024])
+def test_reasons_that_fit_are_untouched(lam, length):
+    assert lam.gate.fit_output_parameter("x" * length) == "x" * length
