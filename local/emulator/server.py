@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import inspect
 import json
 import sys
 from typing import Any
@@ -102,6 +103,25 @@ def _vpc_children_are_deleted_with_their_stack() -> None:
     RouteTable.delete = delete_route_table
 
 
+def _security_group_rules_without_ports() -> None:
+    """A rule for a protocol without ports (ESP, IP protocol 50, for IPsec) has no FromPort/ToPort,
+    which EC2 and CloudFormation accept; moto 5.2.5 calls int(None) on them and fails the stack."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    original = SecurityGroupRule.__init__
+    signature = inspect.signature(original)
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        if str(bound.arguments.get("ip_protocol")).lower() not in ("tcp", "udp", "icmp", "icmpv6", "6", "17", "1", "58", "-1", "all"):
+            for port in ("from_port", "to_port"):
+                if bound.arguments.get(port) is None:
+                    bound.arguments[port] = -1
+        original(*bound.args, **bound.kwargs)
+
+    SecurityGroupRule.__init__ = init
+
+
 _ADDED_MODELS: list[type] = []
 
 
@@ -187,7 +207,8 @@ def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
 
 
 FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs,
-         _vpc_children_are_deleted_with_their_stack, _sagemaker_pipelines_and_registry_groups_deploy)
+         _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
+         _sagemaker_pipelines_and_registry_groups_deploy)
 #: Every fix concerns CloudFormation, and moto loads a service's models on its first request.
 #: Applying the fixes when CloudFormation's models load (not at start) spares the 1.8 s of
 #: imports on every emulator start whose client never calls CloudFormation.
