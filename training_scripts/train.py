@@ -11,7 +11,8 @@
   (ShardedByS3Key) and the hosts train one model through XGBoost's collective; the first
   host runs the tracker and is the only one that writes the model.
 - With a checkpoint directory (SageMaker's managed spot syncs /opt/ml/checkpoints to S3)
-  a restarted job resumes from the last checkpoint instead of starting again.
+  a restarted job resumes from the last checkpoint instead of starting again, and keeps the
+  best round over all of them, before the checkpoint included.
 - The model dir gets `xgboost-model.json`, `metadata.json` and `code/inference.py`, which
   is what the XGBoost serving container loads (SAGEMAKER_PROGRAM=inference.py).
 """
@@ -202,7 +203,13 @@ def train(args: argparse.Namespace) -> None:
         callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
-    best = booster.best_iteration if args.early_stopping_rounds else booster.num_boosted_rounds() - 1
+    if not args.early_stopping_rounds:
+        best = booster.num_boosted_rounds() - 1
+    elif initial is not None:
+        # Early stopping saw only the rounds after the checkpoint: the best may be one before it.
+        best = best_round(booster, dval, eval_metrics(args)[-1])
+    else:
+        best = booster.best_iteration
     booster = booster[: best + 1]  # serve the best round, not the rounds after it
     # Scored again on the final model rather than read from the log: after a resume the log
     # lacks the rounds trained before the interruption.
@@ -214,6 +221,20 @@ def train(args: argparse.Namespace) -> None:
             print(f"{name}:{value:.6f}")
         print(f"training_seconds:{seconds:.3f}")
         save_model(booster, params, best, summary, x_train.shape[1], seconds)
+
+
+def best_round(booster: xgb.Booster, dval: xgb.DMatrix, metric: str) -> int:
+    """The round whose model scores best on validation over every round the booster holds, with the
+    metric early stopping watches; the first of equals, as early stopping keeps it."""
+    maximize = metric in ("auc", "aucpr")
+    best, best_score = 0, None
+    for round_ in range(booster.num_boosted_rounds()):
+        text = booster[: round_ + 1].eval_set([(dval, "validation")], iteration=round_)
+        match = re.search(rf"validation-{re.escape(metric)}:([-+0-9.eE]+|nan|inf)", text)
+        score = float(match.group(1)) if match else float("nan")
+        if best_score is None or (score > best_score if maximize else score < best_score):
+            best, best_score = round_, score
+    return best
 
 
 def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, features: int, seconds: float) -> None:

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import xgboost as xgb
 
 from stacks.training.pipeline_definition import METRIC_DEFINITIONS
 from tests.helpers.containers import CARAVAN, sm_env
@@ -405,3 +406,36 @@ def test_inference_rejects_malformed_requests(pipeline_run, body, content_type, 
     booster = inference.model_fn(str(pipeline_run["root"] / "model"))
     with pytest.raises(ValueError, match=re.escape(expected)):
         inference.predict_fn(inference.input_fn(body, content_type), booster)
+
+
+def test_a_resumed_job_keeps_the_best_round_from_before_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """Spot training resumes from a checkpoint; early stopping then sees only the rounds after it. With
+    noisy labels and a large step, validation log loss is best within the first rounds: the resumed job
+    must save that round's model, not one past it."""
+    rng = np.random.default_rng(3)
+
+    def noisy(n: int) -> list[str]:
+        x = rng.normal(size=(n, 3))
+        y = ((x[:, 0] + rng.normal(scale=2.0, size=n)) > 0).astype(int)
+        return [",".join([str(t), *(f"{v:.5f}" for v in row)]) for t, row in zip(y, x, strict=True)]
+
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(write_channel(tmp_path / "train", noisy(300))))
+    monkeypatch.setenv("SM_CHANNEL_VALIDATION", str(write_channel(tmp_path / "validation", noisy(300))))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    steep = ["--eta", "1", "--max_depth", "8", "--gamma", "0", "--min_child_weight", "0", "--subsample", "1",
+             "--eval_metric", "logloss", "--checkpoint_dir", str(checkpoints), "--checkpoint_interval", "1"]
+    # The first attempt trains 8 rounds without early stopping, then is interrupted.
+    train.main(["--num_round", "8", "--early_stopping_rounds", "0", *steep])
+    interrupted = xgb.Booster(model_file=str(train.latest_checkpoint(checkpoints)))
+    dval = xgb.DMatrix(str(tmp_path / "validation" / "data.csv") + "?format=csv&label_column=0")
+    losses = [float(interrupted[: i + 1].eval_set([(dval, "validation")]).split(":")[-1]) for i in range(8)]
+    assert min(losses) < losses[-1], "the data must make the early rounds the best ones"
+    capsys.readouterr()
+    # The restarted job resumes after round 8 with early stopping on.
+    train.main(["--num_round", "40", "--early_stopping_rounds", "3", *steep])
+    assert "resuming from checkpoint" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "model" / "metadata.json").read_text())
+    assert saved["best_iteration"] == losses.index(min(losses))
+    assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == saved["best_iteration"] + 1
