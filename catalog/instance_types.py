@@ -79,3 +79,19 @@ def is_gpu_instance_type(instance_type: str) -> bool:
     parts = instance_type.split(".")
     return (len(parts) == 3 and parts[0] == "ml" and bool(_GPU_FAMILY.match(parts[1]))
             and not _UNUSABLE_GPU_FAMILY.search(parts[1]))
+
+
+def notebook_platforms() -> tuple[str, ...]:
+    """The notebook-instance platforms SageMaker accepts (PlatformIdentifier's pattern in botocore's model)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    pattern = model.shape_for("PlatformIdentifier").metadata.get("pattern", "")
+    return tuple(sorted(set(re.findall(r"notebook-[a-z0-9]+-v\d+", pattern))))
+
+
+def newest_notebook_platform(family: str = "al2023") -> str:
+    """The newest platform of an OS family, e.g. notebook-al2023-v2: Amazon Linux 2 (al2) left support
+    on 30 June 2026, so notebooks run the newest Amazon Linux 2023 platform botocore lists."""
+    candidates = [p for p in notebook_platforms() if p.startswith(f"notebook-{family}-v")]
+    if not candidates:
+        raise LookupError(f"botocore's SageMaker model lists no notebook-{family} platform (it lists: {', '.join(notebook_platforms())})")
+    return max(candidates, key=lambda name: int(name.rsplit("-v", 1)[1]))

@@ -1,8 +1,8 @@
 """Stop this SageMaker notebook instance once Jupyter has been idle for --idle-seconds.
 
-on_start.sh installs this file and runs it every 5 minutes from cron with the
+on_start.sh installs this file and a systemd timer runs it every 5 minutes with the
 JupyterSystemEnv python. Standard library only, apart from boto3 for the stop call.
-Every output line is one JSON object, so the cron log stays greppable.
+Every output line is one JSON object, so the log stays greppable.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 DEFAULT_JUPYTER_URL = "https://localhost:8443"
@@ -109,7 +110,7 @@ def fetch_json(base_url: str, path: str, *, missing_ok: bool = False, timeout: f
 
 
 def read_metadata(path: str) -> tuple[str, str | None]:
-    """The notebook's name and, from its ARN, its region (cron has no AWS_DEFAULT_REGION)."""
+    """The notebook's name and, from its ARN, its region (the timer's service has no AWS_DEFAULT_REGION)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -150,7 +151,7 @@ def positive_int(text: str) -> int:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's usage block would split a cron log entry
+    def error(self, message: str) -> NoReturn:  # argparse's usage block would split a log entry
         log("error", error=True, message=f"usage: {message}")
         raise SystemExit(2)
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# OnStart: runs as root on every start of the notebook instance (notebook-al2-v3).
+# OnStart: runs as root on every start of the notebook instance (Amazon Linux 2023 platforms).
 # SageMaker fails the start if this runs past 5 minutes, so slow work goes to the background.
 # Rendered by notebook_lifecycle.render_on_start(), which fills the @...@ placeholders
 # and drops a marked section when it is not configured.
@@ -13,6 +13,7 @@ USER_PYTHON=/home/ec2-user/anaconda3/envs/python3/bin/python
 SYSTEM_PYTHON=/home/ec2-user/anaconda3/envs/JupyterSystemEnv/bin/python
 AUTOSTOP_PATH=/usr/local/sbin/sagemaker-autostop.py
 AUTOSTOP_LOG=/var/log/sagemaker-autostop.log
+SYSTEMD_DIR=/etc/systemd/system
 
 echo "on-start: idle auto-stop after ${IDLE_SECONDS}s (0 = off)"
 
@@ -27,20 +28,39 @@ nohup sudo -u ec2-user -H bash -c \
 # <<< packages
 
 # >>> autostop
-# Written on every start: SageMaker rebuilds the root volume, crontab included, at each start.
+# Written on every start: SageMaker rebuilds the root volume, systemd units included, at each start.
 cat >"$AUTOSTOP_PATH" <<'AUTOSTOP_PY'
 @AUTOSTOP_PY@
 AUTOSTOP_PY
 chmod 0644 "$AUTOSTOP_PATH"
 [[ -x "$SYSTEM_PYTHON" ]] || echo "on-start: warning: $SYSTEM_PYTHON missing; auto-stop cannot run" >&2
 
-# Replace instead of append, so a re-run or a changed threshold never leaves two entries.
-install_cron_line() {
-  local marker=$1 line=$2
-  { crontab -l 2>/dev/null | grep -v -F -- "$marker" || true; echo "$line"; } | crontab -
-}
-# Root's cron, but run as ec2-user: ec2-user can write to JupyterSystemEnv, so root must not run it.
-install_cron_line "$AUTOSTOP_PATH" \
-  "*/5 * * * * sudo -u ec2-user -H $SYSTEM_PYTHON $AUTOSTOP_PATH --idle-seconds $IDLE_SECONDS >>$AUTOSTOP_LOG 2>&1"
-echo "on-start: auto-stop scheduled; log: $AUTOSTOP_LOG"
+# AL2023 has no cron: a systemd timer runs the check every 5 minutes, as ec2-user (who can write to
+# JupyterSystemEnv, so root must not run it). Rewritten on every start: a new threshold replaces the old.
+cat >"$SYSTEMD_DIR/sagemaker-autostop.service" <<UNIT
+[Unit]
+Description=Stop this notebook after ${IDLE_SECONDS}s idle
+
+[Service]
+Type=oneshot
+User=ec2-user
+ExecStart=$SYSTEM_PYTHON $AUTOSTOP_PATH --idle-seconds $IDLE_SECONDS
+StandardOutput=append:$AUTOSTOP_LOG
+StandardError=append:$AUTOSTOP_LOG
+UNIT
+cat >"$SYSTEMD_DIR/sagemaker-autostop.timer" <<UNIT
+[Unit]
+Description=Idle check every 5 minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+UNIT
+systemctl daemon-reload
+systemctl enable sagemaker-autostop.timer
+systemctl restart sagemaker-autostop.timer
+echo "on-start: auto-stop scheduled (systemd timer sagemaker-autostop.timer); log: $AUTOSTOP_LOG"
 # <<< autostop

@@ -9,11 +9,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from catalog.instance_types import newest_notebook_platform
 from config import NotebookConfig
 from notebook_lifecycle import render_on_create, render_on_start
 
-#: Amazon Linux 2 with JupyterLab 3; the lifecycle scripts are written for it.
-PLATFORM_IDENTIFIER = "notebook-al2-v3"
+#: The newest Amazon Linux 2023 platform (AL2's notebook-al2-v3 left support on 2026-06-30); the
+#: lifecycle scripts are written for it (systemd, no cron).
+PLATFORM_IDENTIFIER = newest_notebook_platform()
 
 
 class LifecycleNotebook(Construct):

@@ -1,7 +1,8 @@
 """The rendered lifecycle scripts parse, fit SageMaker's limit, and do what they claim when run.
 
-Sections are run with bash against fake sudo/crontab/python in a temp dir, so nothing
-touches this machine's users, crontab or /usr/local.
+Sections are run with bash against fake sudo/systemctl/python in a temp dir, so nothing
+touches this machine's users, systemd units or /usr/local. The scripts target Amazon Linux
+2023 notebook platforms, which have systemd and no cron.
 """
 
 from __future__ import annotations
@@ -26,12 +27,8 @@ printf '%s\\n' "$*" >>"$SUDO_LOG"
 while [[ $1 == -* ]]; do [[ $1 == -u ]] && shift; shift; done
 exec "$@"
 """
-FAKE_CRONTAB = """#!/bin/bash
-case "$1" in
-  -l) [[ -f "$CRONTAB_FILE" ]] || { echo "no crontab for root" >&2; exit 1; }; cat "$CRONTAB_FILE" ;;
-  -) cat >"$CRONTAB_FILE.new" && mv "$CRONTAB_FILE.new" "$CRONTAB_FILE" ;;  # like cron: install after reading all
-  *) exit 2 ;;
-esac
+FAKE_SYSTEMCTL = """#!/bin/bash
+printf '%s\\n' "$*" >>"$SYSTEMCTL_LOG"
 """
 FAKE_PYTHON = """#!/bin/bash
 printf '%s\\0' "$@"
@@ -40,16 +37,16 @@ printf '%s\\0' "$@"
 
 @pytest.fixture
 def fakes(tmp_path):
-    """A bin dir with fake sudo, crontab and python, and the env that points at it."""
+    """A bin dir with fake sudo, systemctl and python, and the env that points at it."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, text in {"sudo": FAKE_SUDO, "crontab": FAKE_CRONTAB, "python": FAKE_PYTHON}.items():
+    for name, text in {"sudo": FAKE_SUDO, "systemctl": FAKE_SYSTEMCTL, "python": FAKE_PYTHON}.items():
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "SUDO_LOG": str(tmp_path / "sudo.log"),
-        "CRONTAB_FILE": str(tmp_path / "crontab"),
+        "SYSTEMCTL_LOG": str(tmp_path / "systemctl.log"),
     }
     return bin_dir, env
 
@@ -133,27 +130,33 @@ def test_packages_install_in_the_background_as_ec2_user(fakes, tmp_path):
     assert (tmp_path / "sudo.log").read_text().startswith("-u ec2-user -H bash -c ")
 
 
-def test_autostop_section_embeds_the_module_and_keeps_one_cron_line(fakes, tmp_path):
+def test_autostop_section_embeds_the_module_and_runs_it_from_a_systemd_timer(fakes, tmp_path):
+    """Amazon Linux 2023 has no cron (AWS: notebook instances on AL2023): the idle check is a systemd
+    service run every 5 minutes by a timer, as ec2-user, with its output appended to the log."""
     _, env = fakes
     target = tmp_path / "sagemaker-autostop.py"
-    paths = {"AUTOSTOP_PATH": str(target), "SYSTEM_PYTHON": sys.executable, "AUTOSTOP_LOG": "/var/log/autostop.log"}
-    crontab = tmp_path / "crontab"
+    units = tmp_path / "systemd"
+    units.mkdir()
+    paths = {"AUTOSTOP_PATH": str(target), "SYSTEM_PYTHON": sys.executable, "AUTOSTOP_LOG": "/var/log/autostop.log",
+             "SYSTEMD_DIR": str(units)}
 
     def start(idle_minutes: int) -> None:
         script = render_on_start(idle_minutes=idle_minutes, packages=[])
         run_section(script, "autostop", tmp_path, env, IDLE_SECONDS=idle_seconds_line(script), **paths)
 
-    start(90)  # no crontab yet: `crontab -l` fails, which must not abort the script
-    assert target.read_bytes() == AUTOSTOP_SOURCE
-    crontab.write_text(crontab.read_text() + "0 3 * * * /usr/bin/true unrelated\n")
     start(90)
-    start(30)  # a changed threshold replaces the entry
-    lines = crontab.read_text().splitlines()
-    autostop_lines = [line for line in lines if str(target) in line]
-    assert autostop_lines == [
-        f"*/5 * * * * sudo -u ec2-user -H {sys.executable} {target} --idle-seconds 1800 >>/var/log/autostop.log 2>&1"
-    ]
-    assert "0 3 * * * /usr/bin/true unrelated" in lines and len(lines) == 2
+    assert target.read_bytes() == AUTOSTOP_SOURCE
+    start(30)  # a changed threshold replaces the unit, it is not added beside it
+    assert sorted(p.name for p in units.iterdir()) == ["sagemaker-autostop.service", "sagemaker-autostop.timer"]
+    service = (units / "sagemaker-autostop.service").read_text().splitlines()
+    assert "User=ec2-user" in service and "Type=oneshot" in service
+    assert [line for line in service if line.startswith("ExecStart=")] == [
+        f"ExecStart={sys.executable} {target} --idle-seconds 1800"]
+    assert "StandardOutput=append:/var/log/autostop.log" in service and "StandardError=append:/var/log/autostop.log" in service
+    timer = (units / "sagemaker-autostop.timer").read_text().splitlines()
+    assert "OnUnitActiveSec=5min" in timer and "WantedBy=timers.target" in timer
+    calls = (tmp_path / "systemctl.log").read_text().splitlines()
+    assert calls == ["daemon-reload", "enable sagemaker-autostop.timer", "restart sagemaker-autostop.timer"] * 2
 
 
 def test_autostop_uses_the_jupyter_system_python_and_a_root_owned_path():
@@ -163,10 +166,15 @@ def test_autostop_uses_the_jupyter_system_python_and_a_root_owned_path():
     assert "AUTOSTOP_PATH=/usr/local/sbin/sagemaker-autostop.py\n" in script
 
 
-def test_idle_minutes_zero_installs_no_cron_and_no_module():
+def test_idle_minutes_zero_installs_no_timer_and_no_module():
     script = render_on_start(idle_minutes=0, packages=PACKAGES)
     assert idle_seconds_line(script) == "0"
-    assert "crontab" not in script and "AUTOSTOP_PY" not in script and "def decide" not in script
+    assert "systemctl" not in script and "AUTOSTOP_PY" not in script and "def decide" not in script
+
+
+def test_no_script_relies_on_cron_which_amazon_linux_2023_lacks():
+    for render in VARIANTS.values():
+        assert "crontab" not in render() and not re.search(r"^\S+ \S+ \S+ \S+ \S+ .*sudo", render(), re.M)
 
 
 def test_no_packages_means_no_install():

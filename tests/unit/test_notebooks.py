@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.instance_types import newest_notebook_platform
 from config import load_environment
 from notebook_lifecycle import render_on_create, render_on_start
 from tests.helpers.paths import ROOT
@@ -31,7 +32,8 @@ def test_notebook_security_settings(assembly, env, notebook):
     assert props["VolumeSizeInGB"] == notebook.volume_size_gb
     assert props["DirectInternetAccess"] == "Disabled"
     assert props["RootAccess"] == "Disabled"
-    assert props["PlatformIdentifier"] == "notebook-al2-v3"
+    # AL2 (notebook-al2-v3) left support on 2026-06-30: the newest AL2023 platform in botocore's model.
+    assert props["PlatformIdentifier"] == newest_notebook_platform() == "notebook-al2023-v2"
     assert props["InstanceMetadataServiceConfiguration"] == {"MinimumInstanceMetadataServiceVersion": "2"}
     # The volume is encrypted with the data stack's customer-managed key.
     assert "DataKey" in props["KmsKeyId"]["Fn::ImportValue"]
