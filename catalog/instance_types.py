@@ -87,11 +87,3 @@ def notebook_platforms() -> tuple[str, ...]:
     pattern = model.shape_for("PlatformIdentifier").metadata.get("pattern", "")
     return tuple(sorted(set(re.findall(r"notebook-[a-z0-9]+-v\d+", pattern))))
 
-
-def newest_notebook_platform(family: str = "al2023") -> str:
-    """The newest platform of an OS family, e.g. notebook-al2023-v2: Amazon Linux 2 (al2) left support
-    on 30 June 2026, so notebooks run the newest Amazon Linux 2023 platform botocore lists."""
-    candidates = [p for p in notebook_platforms() if p.startswith(f"notebook-{family}-v")]
-    if not candidates:
-        raise LookupError(f"botocore's SageMaker model lists no notebook-{family} platform (it lists: {', '.join(notebook_platforms())})")
-    return max(candidates, key=lambda name: int(name.rsplit("-v", 1)[1]))

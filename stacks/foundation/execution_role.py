@@ -105,24 +105,44 @@ class SageMakerExecutionRole(Construct):
             ["*"],
             wildcard_reason="EC2 Describe* calls support no resource-level permissions; read-only.",
         )
+        # CreateNetworkInterface is authorized on three resources (Service Authorization Reference): the new
+        # interface, which has no ec2:Vpc key yet, and the subnet and security group, which do. One statement
+        # with an ec2:Vpc condition on "*" would deny the interface itself: the VPC is held on the other two.
+        self.allow(
+            "CreateInterfaces",
+            ["ec2:CreateNetworkInterface"],
+            [self.arn("ec2", "network-interface/*")],
+            wildcard_reason="SageMaker creates the network interfaces at run time, so their IDs are unknown; the "
+            "subnet and security group they are created in are held to the platform VPC by the next statement.",
+        )
+        self.allow(
+            "CreateInterfacesInPlatformVpc",
+            ["ec2:CreateNetworkInterface"],
+            [self.arn("ec2", "subnet/*"), self.arn("ec2", "security-group/*")],
+            {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
+            wildcard_reason="any subnet and security group of the platform VPC (the ec2:Vpc condition), in this "
+            "account and region.",
+        )
         self.allow(
             "ManageInterfacesInPlatformVpc",
-            ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-             "ec2:DeleteNetworkInterfacePermission"],
-            ["*"],
+            ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+            [self.arn("ec2", "network-interface/*")],
             {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
-            wildcard_reason="SageMaker creates the network interfaces at run time, so their IDs are unknown; "
-            "the ec2:Vpc condition confines them to the platform VPC.",
+            wildcard_reason="SageMaker's network interfaces get their IDs at run time; the ec2:Vpc condition "
+            "confines these calls to interfaces in the platform VPC.",
         )
 
     def allow_key_grants_for_aws_resources(self, key: kms.IKey) -> None:
         """Let SageMaker attach the data key to the volumes it creates for this role's work."""
         self.allow(
             "CreateGrantsForSageMakerVolumes",
-            ["kms:CreateGrant", "kms:DescribeKey"],
+            ["kms:CreateGrant"],
             [key.key_arn],
             {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
+        # DescribeKey carries no kms:GrantIsForAWSResource key (Service Authorization Reference): under the
+        # grant's condition it would always be denied.
+        self.allow("DescribeDataKey", ["kms:DescribeKey"], [key.key_arn])
 
     def allow_pass_role(self, *roles: iam.IRole) -> None:
         """PassRole to exactly the given roles, and only to SageMaker."""

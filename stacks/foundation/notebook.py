@@ -9,13 +9,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from catalog.instance_types import newest_notebook_platform
 from config import NotebookConfig
 from notebook_lifecycle import render_on_create, render_on_start
 
-#: The newest Amazon Linux 2023 platform (AL2's notebook-al2-v3 left support on 2026-06-30); the
-#: lifecycle scripts are written for it (systemd, no cron).
-PLATFORM_IDENTIFIER = newest_notebook_platform()
+#: Amazon Linux 2023 (AL2's notebook-al2-v3 left support on 2026-06-30); the lifecycle scripts are
+#: written for it (systemd, no cron). The newest AL2023 platform that both SageMaker's API (botocore)
+#: and CloudFormation's resource schema accept: botocore also lists notebook-al2023-v2, which
+#: CloudFormation's schema does not take yet (tests/unit/test_notebooks.py watches both lists).
+PLATFORM_IDENTIFIER = "notebook-al2023-v1"
 
 
 class LifecycleNotebook(Construct):

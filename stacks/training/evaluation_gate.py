@@ -74,9 +74,14 @@ class EvaluationGate(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadChampionFromRegistry",
-                actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
+                actions=["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
                 resources=[group_arn, packages_arn],
             )
+        )
+        # A List call names no resource (the Service Authorization Reference gives ListModelPackages no
+        # required resource type): granted on one group's ARNs it is denied, and the gate would reject every model.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="ListRegisteredVersions", actions=["sagemaker:ListModelPackages"], resources=["*"])
         )
         # Lambda attaches ENIs in the VPC itself; these calls take no resource ARNs.
         self.role.add_to_principal_policy(
@@ -94,8 +99,8 @@ class EvaluationGate(Construct):
         acknowledge(
             self.role,
             f"Read-only grant on evaluation reports under {PIPELINES_PREFIX}/ of the artifacts bucket (keys are per execution); "
-            "model package versions get generated names inside the one named group; Lambda's VPC ENI calls support "
-            "no resource-level permissions.",
+            "model package versions get generated names inside the one named group; Lambda's VPC ENI calls and "
+            "ListModelPackages support no resource-level permissions (read-only listing).",
             "AwsSolutions-IAM5[Action::s3:GetObject*]",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]",
             "AwsSolutions-IAM5[Action::s3:List*]",

@@ -426,7 +426,6 @@ class DefinitionBuilder:
             "Version": "2020-12-01",
             "Metadata": {},
             "Parameters": self.parameters(),
-            "PipelineExperimentConfig": {"ExperimentName": get("Execution.PipelineName"), "TrialName": get("Execution.PipelineExecutionId")},
             "Steps": [self.preprocess(), self.tune() if self.tuned else self.train(), self.evaluate(), self.gate(), self.check()],
         }
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from catalog.instance_types import newest_notebook_platform
+from catalog.instance_types import notebook_platforms
 from config import load_environment
 from notebook_lifecycle import render_on_create, render_on_start
+from stacks.foundation.notebook import PLATFORM_IDENTIFIER
 from tests.helpers.paths import ROOT
 
 WITH_NOTEBOOKS = [
@@ -32,8 +35,7 @@ def test_notebook_security_settings(assembly, env, notebook):
     assert props["VolumeSizeInGB"] == notebook.volume_size_gb
     assert props["DirectInternetAccess"] == "Disabled"
     assert props["RootAccess"] == "Disabled"
-    # AL2 (notebook-al2-v3) left support on 2026-06-30: the newest AL2023 platform in botocore's model.
-    assert props["PlatformIdentifier"] == newest_notebook_platform() == "notebook-al2023-v2"
+    assert props["PlatformIdentifier"] == PLATFORM_IDENTIFIER
     assert props["InstanceMetadataServiceConfiguration"] == {"MinimumInstanceMetadataServiceVersion": "2"}
     # The volume is encrypted with the data stack's customer-managed key.
     assert "DataKey" in props["KmsKeyId"]["Fn::ImportValue"]
@@ -83,3 +85,27 @@ def test_lifecycle_config_carries_the_rendered_scripts(assembly, env, notebook):
 
 def test_prod_without_notebooks_has_no_notebook_stack(assembly):
     assert "Notebooks" not in assembly.stack_names("prod"), "no empty stack when no notebook is configured"
+
+
+def cloudformation_notebook_platforms() -> set[str]:
+    """What CloudFormation's AWS::SageMaker::NotebookInstance schema accepts (cfn-lint ships the registry's schemas)."""
+    import json
+    import re
+
+    import cfnlint
+
+    for path in (Path(cfnlint.__file__).parent / "data" / "schemas" / "resources").glob("*.json"):
+        text = path.read_text()
+        if '"AWS::SageMaker::NotebookInstance"' in text and "PlatformIdentifier" in text:
+            pattern = json.loads(text)["properties"]["PlatformIdentifier"].get("pattern", "")
+            return set(re.findall(r"notebook-[a-z0-9]+-v\d+", pattern))
+    raise AssertionError("cfn-lint ships no AWS::SageMaker::NotebookInstance schema")
+
+
+def test_notebooks_run_the_newest_al2023_platform_both_the_api_and_cloudformation_accept():
+    """Amazon Linux 2 notebook platforms left support on 2026-06-30 (AWS documentation): AL2023 it is,
+    the newest one that SageMaker's API (botocore's PlatformIdentifier pattern) and CloudFormation's
+    resource schema both take. When CloudFormation catches up with a newer one, this fails: move to it."""
+    both = set(notebook_platforms()) & cloudformation_notebook_platforms()
+    al2023 = sorted((p for p in both if p.startswith("notebook-al2023-v")), key=lambda p: int(p.rsplit("-v", 1)[1]))
+    assert PLATFORM_IDENTIFIER == al2023[-1]

@@ -162,9 +162,16 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
 
 
 def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
+    """ec2:CreateNetworkInterface is authorized on the new interface, the subnet and the security group;
+    only the last two carry ec2:Vpc (Service Authorization Reference), so the VPC is held there."""
     for name in ("Jobs", "Endpoints", "Notebooks"):
-        (statement,) = [s for s in statements_of(template, name) if "ec2:CreateNetworkInterface" in actions([s])]
-        assert "ec2:Vpc" in statement["Condition"]["ArnEquals"]
+        create = [s for s in statements_of(template, name) if "ec2:CreateNetworkInterface" in actions([s])]
+        by_sid = {s["Sid"]: s for s in create}
+        assert set(by_sid) == {"CreateInterfaces", "CreateInterfacesInPlatformVpc"}
+        assert "Condition" not in by_sid["CreateInterfaces"]
+        assert "ec2:Vpc" in by_sid["CreateInterfacesInPlatformVpc"]["Condition"]["ArnEquals"]
+        (manage,) = [s for s in statements_of(template, name) if "ec2:DeleteNetworkInterface" in actions([s])]
+        assert "ec2:Vpc" in manage["Condition"]["ArnEquals"]
 
 
 def test_kms_grants_only_for_aws_resources(template):
