@@ -30,12 +30,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import naming
 from local import jobs
-from local.cdk_cli import CdkError
+from local.cdk_cli import CDK_BIN, CdkError
 from local.cloud_assembly import AssemblyError
 from local.dataset import caravan_csv
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
-from local.paths import CDK_OUT, DEMO_DIR, shown
+from local.paths import CDK_OUT, DEMO_DIR, REPO_ROOT, shown
 from local.pipeline import (
     ExecutionResult,
     PipelineError,
@@ -46,7 +46,10 @@ from local.pipeline import (
 
 ENV_NAME = "dev"
 WORK_DIR = DEMO_DIR
+CDK_CLI = str(CDK_BIN.relative_to(REPO_ROOT))
 PHASES = 5
+#: Earlier executions' work files (logs, reports, plots) kept beside the new one; older ones are removed.
+KEPT_EXECUTIONS = 5
 #: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
 SCORING_BATCH = 500
 
@@ -105,7 +108,7 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     result = result or DemoResult()
     result.cdk_out = cdk_out
     phases = phases or Phases(result)
-    shutil.rmtree(work_dir / "executions", ignore_errors=True)  # a fresh emulator: earlier runs' S3 is gone
+    keep_latest_executions(work_dir / "executions", KEPT_EXECUTIONS - 1)  # and this run makes KEPT_EXECUTIONS
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
     deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
@@ -142,6 +145,39 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     s = result.scoring
     phases.done(f"{s.rows} rows in {s.seconds:.2f}s ({s.rows / s.seconds:,.0f} rows/s) at {s.endpoint}")
     return result
+
+
+def keep_latest_executions(root: Path, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` newest execution directories under root; returns those removed.
+    (Their S3 objects went with the emulator that ran them; the local files are what is left.)"""
+    if not root.is_dir():
+        return []
+    executions = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in executions[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return executions[keep:]
+
+
+def retry_commands(emulator: Emulator, cdk_out: Path) -> list[str]:
+    """What to run, with the emulator still up, to look around and to run the pipeline again."""
+    env = f"AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+    return [
+        f"export {env} AWS_DEFAULT_REGION={emulator.region}",
+        f"python -m local.pipeline --env {ENV_NAME} --endpoint-url {emulator.endpoint_url} --cdk-out {shown(cdk_out)}"
+        " [-p NAME=VALUE]   # runs the deployed pipeline again, every step",
+        f"{CDK_CLI} deploy '{naming.stage_selector(ENV_NAME)}' --require-approval never --output {shown(cdk_out)}"
+        "   # after a change, with the exports above",
+    ]
+
+
+def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, failed: bool) -> None:
+    state = "the demo failed; the emulator is still running" if failed else "emulator still running"
+    print(f"\n{state}. Ctrl-C stops it. To look around or retry:")
+    for command in retry_commands(emulator, cdk_out):
+        print(f"  {command}")
+    sys.stdout.flush()
+    while True:
+        time.sleep(3600)
 
 
 def score(emulator: Emulator, package: dict, test_uri: str, root: Path, report_auc: float) -> Scoring:
@@ -197,12 +233,23 @@ def summary(result: DemoResult) -> str:
     return "\n".join(lines)
 
 
+#: What ends the demo with one line (the emulator's answers and missing files included), not a traceback.
+FAILURES = (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed, BotoCoreError, ClientError, OSError)
+
+
+def one_line(prefix: str, error: BaseException) -> str:
+    own = (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed)
+    text = str(error) if isinstance(error, own) else f"{type(error).__name__}: {error}"
+    return " ".join(f"{prefix}: {text}".split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="emulator port (default: a free one)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="a pipeline parameter, e.g. -p MinAuc=0.9 (the gate then rejects the model)")
-    parser.add_argument("--keep-running", action="store_true", help="leave the emulator up until Ctrl-C")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave the emulator up until Ctrl-C, after a failure too, and print how to retry")
     parser.add_argument("--inventory", action="store_true", help="list every deployed resource after the deploy")
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--cdk-out", type=Path, default=CDK_OUT, help="the cloud assembly directory (default cdk.out)")
@@ -219,20 +266,21 @@ def main(argv: list[str] | None = None) -> int:
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
-            run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
-                     inventory_listing=args.inventory, cdk_out=args.cdk_out)
+            try:
+                run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
+                         inventory_listing=args.inventory, cdk_out=args.cdk_out)
+            except FAILURES as error:
+                if not args.keep_running:
+                    raise
+                # What a user wants after a failure is to look around: the emulator stays up.
+                print(one_line("demo failed", error), file=sys.stderr)
+                wait_for_ctrl_c(emulator, args.cdk_out, failed=True)
             print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:
-                print(f"\nemulator still running: export AWS_ENDPOINT_URL={emulator.endpoint_url} "
-                      "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing; Ctrl-C stops it")
-                while True:
-                    time.sleep(3600)
-    except (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed) as error:
-        print(f"demo failed: {error}", file=sys.stderr)
-        return 1
-    except (BotoCoreError, ClientError, OSError) as error:  # the emulator's answer, a missing file: one line all the same
-        print(" ".join(f"demo failed: {type(error).__name__}: {error}".split()), file=sys.stderr)
+                wait_for_ctrl_c(emulator, args.cdk_out, failed=False)
+    except FAILURES as error:
+        print(one_line("demo failed", error), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopped; the emulator is shut down", file=sys.stderr)
