@@ -223,11 +223,27 @@ class DatasetConfig(StrictModel):
     positive_label: Annotated[str, Field(min_length=1)] = "Yes"
     #: Integer-coded columns to one-hot encode (text columns always are).
     categorical_columns: list[Annotated[str, Field(pattern=r"^[^,]+$")]] = Field(default_factory=lambda: ["MOSTYPE", "MOSHOOFD"])
+    #: Columns that are not features: identifiers, and leakage (values known only after the outcome).
+    drop_columns: list[Annotated[str, Field(pattern=r"^[^,]+$")]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _label_is_not_a_feature(self) -> DatasetConfig:
+        problems = []
         if self.label_column in self.categorical_columns:
-            raise ValueError(f"categorical_columns: names the label column {self.label_column!r} (allowed: feature columns)")
+            problems.append(f"categorical_columns: names the label column {self.label_column!r} (allowed: feature columns)")
+        if self.label_column in self.drop_columns:
+            problems.append(f"drop_columns: names the label column {self.label_column!r} (allowed: columns other than the label)")
+        both = sorted(set(self.categorical_columns) & set(self.drop_columns))
+        if both:
+            problems.append(f"drop_columns: {', '.join(both)} also in categorical_columns (allowed: a column is dropped or "
+                            "encoded, not both)")
+        for field in ("categorical_columns", "drop_columns"):
+            names = getattr(self, field)
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                problems.append(f"{field}: each column once; repeated: {', '.join(repeated)}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 

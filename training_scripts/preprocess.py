@@ -20,6 +20,7 @@ and locally with the same arguments. What it does, in order:
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="MOSTYPE,MOSHOOFD",
         help="comma-separated integer-coded columns to one-hot encode (text columns always are)",
     )
+    parser.add_argument("--drop-columns", default="", help="comma-separated columns that are not features (ids, leakage)")
+    parser.add_argument("--config-source", default=None,
+                        help="where these settings come from, e.g. 'config/dev.yaml: pipeline.dataset': errors name it")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--train-shards", type=int, default=1)
@@ -75,19 +79,39 @@ def read_raw(input_dir: Path) -> pd.DataFrame:
     return table
 
 
-def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str) -> pd.Series:
+def setting(name: str, source: str | None) -> str:
+    """How an error names a setting: the config field it came from, else this script's flag."""
+    return f"{source}.{name}" if source else f"--{name.replace('_', '-')}"
+
+
+def not_a_column(name: str, columns: Sequence[str], field: str) -> InputError:
+    close = difflib.get_close_matches(name, [str(c) for c in columns], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(map(str, columns[:12])) + (", ..." if len(columns) > 12 else "")
+    return InputError(f"{field}: {name!r} is not a column of the data{hint} (columns: {shown})")
+
+
+def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, source: str | None = None) -> pd.Series:
     if label_column not in table.columns:
-        raise InputError(f"label column {label_column!r} is not in the raw data; columns are {list(table.columns)}")
+        raise not_a_column(label_column, list(table.columns), setting("label_column", source))
     raw = table[label_column]
     if raw.isna().any():
         raise InputError(f"label column {label_column!r} has {int(raw.isna().sum())} empty values; every row needs a label")
-    labels = (raw.astype(str).str.strip() == positive_label).astype(int)
-    counts = labels.value_counts().to_dict()
-    if len(counts) < 2:
+    values = raw.astype(str).str.strip()
+    found = sorted(values.unique())
+    shown = ", ".join(repr(v) for v in found[:10]) + (", ..." if len(found) > 10 else "")
+    if len(found) != 2:
         raise InputError(
-            f"label column {label_column!r} has a single class ({sorted(raw.astype(str).unique())[:5]}); "
-            f"binary training needs rows equal to {positive_label!r} and rows that are not"
+            f"{setting('label_column', source)}: column {label_column!r} has {len(found)} distinct values ({shown}); "
+            "binary training needs exactly two"
         )
+    if positive_label not in found:
+        raise InputError(
+            f"{setting('positive_label', source)}: {positive_label!r} is not a value of column {label_column!r} "
+            f"(allowed: one of {shown})"
+        )
+    labels = (values == positive_label).astype(int)
+    counts = labels.value_counts().to_dict()
     if min(counts.values()) < 10:
         raise InputError(
             f"label column {label_column!r} has only {min(counts.values())} rows of one class; "
@@ -150,14 +174,17 @@ def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shar
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     table = read_raw(args.input_dir)
-    labels = binary_labels(table, args.label_column, args.positive_label)
-    features = table.drop(columns=[args.label_column])
+    source = args.config_source
+    labels = binary_labels(table, args.label_column, args.positive_label, source)
     requested = [c.strip() for c in args.categorical_columns.split(",") if c.strip()]
-    if args.label_column in requested:
-        raise InputError(f"--categorical-columns names the label column {args.label_column!r}; list feature columns only")
-    unknown = sorted(set(requested) - set(features.columns))
-    if unknown:
-        raise InputError(f"--categorical-columns names {unknown}, which are not in the raw data's columns")
+    dropped = [c.strip() for c in args.drop_columns.split(",") if c.strip()]
+    for name, columns in (("categorical_columns", requested), ("drop_columns", dropped)):
+        if args.label_column in columns:
+            raise InputError(f"{setting(name, source)}: names the label column {args.label_column!r} (allowed: feature columns)")
+        for column in columns:
+            if column not in table.columns:
+                raise not_a_column(column, list(table.columns), setting(name, source))
+    features = table.drop(columns=[args.label_column, *dropped])
 
     held_out = args.validation_fraction + args.test_fraction
     try:
@@ -178,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "every training instance needs rows (allowed: at most one shard per row)"
         )
     encoder = FeatureEncoder(x_train, requested)
+    # Imputed with the training split's median (numbers) or the 'missing' category: counted per column and split.
+    imputed = {column: {split: int(frame[column].isna().sum()) for split, frame in (("train", x_train), ("validation", x_val),
+                                                                                   ("test", x_test))}
+               for column in features.columns if features[column].isna().any()}
     out = args.output_dir
     train_features = encoder.transform(x_train)
     write_split(train_features, y_train, out / "train", shards=args.train_shards)
@@ -189,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             **encoder.describe(),
             "label": {"column": args.label_column, "positive": args.positive_label},
             "rows": {"train": len(y_train), "validation": len(y_val), "test": len(y_test)},
+            "dropped_columns": dropped,
+            "imputed": imputed,
             "positives": {"train": int(y_train.sum()), "validation": int(y_val.sum()), "test": int(y_test.sum())},
             "seed": args.seed,
         },
@@ -196,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     statistics, constraints = data_quality_baseline(train_features.to_numpy(dtype=np.float64))
     write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
     write_json(out / "baseline" / "constraints.json", constraints)
+    for column, counts in imputed.items():
+        print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
     print(
         f"preprocessed {len(table)} rows into {len(encoder.feature_names)} features: "
         f"train {len(y_train)}, validation {len(y_val)}, test {len(y_test)} "

@@ -170,6 +170,9 @@ class DefinitionBuilder:
             ["--input-dir", f"{PROCESSING}/input/raw", "--output-dir", f"{PROCESSING}/output",
              "--label-column", data.label_column, "--positive-label", data.positive_label,
              "--categorical-columns", ",".join(data.categorical_columns),
+             "--drop-columns", ",".join(data.drop_columns),
+             # Errors about the data then name the config field to fix, not a script flag.
+             "--config-source", f"config/{self.res.env_name}.yaml: pipeline.dataset",
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
             ["train", "validation", "test", "metadata", "baseline"],

@@ -70,7 +70,8 @@ def pipeline_run(tmp_path_factory):
         "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
         "--test-dir", str(splits / "test"), "--output-dir", str(evaluation), "--bootstrap-samples", "30",
     ])
-    return {"root": root, "splits": splits, "prep": prep, "train": trained, "evaluate": evaluated, "evaluation": evaluation}
+    return {"root": root, "raw": raw, "splits": splits, "prep": prep, "train": trained, "evaluate": evaluated,
+            "evaluation": evaluation}
 
 
 def read_rows(directory: Path) -> np.ndarray:
@@ -330,10 +331,15 @@ def test_evaluate_rejects_bad_input(argv, expected, tmp_path, capsys, monkeypatc
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--label-column", "Bought"], "label column 'Bought' is not in the raw data"),
-        (["--positive-label", "Maybe"], "label column 'Purchase' has a single class"),
-        (["--categorical-columns", "NOPE"], "--categorical-columns names ['NOPE']"),
-        (["--categorical-columns", "Purchase"], "--categorical-columns names the label column 'Purchase'"),
+        (["--label-column", "Bought"], "--label-column: 'Bought' is not a column of the data (columns: MOSTYPE, "),
+        (["--label-column", "Purchse"], "--label-column: 'Purchse' is not a column of the data; did you mean 'Purchase'?"),
+        (["--label-column", "MOSTYPE"], "--label-column: column 'MOSTYPE' has 40 distinct values ('1', '10', "),
+        (["--positive-label", "MM"], "--positive-label: 'MM' is not a value of column 'Purchase' (allowed: one of 'No', 'Yes')"),
+        (["--categorical-columns", "NOPE"], "--categorical-columns: 'NOPE' is not a column of the data"),
+        (["--categorical-columns", "Purchase"], "--categorical-columns: names the label column 'Purchase'"),
+        (["--drop-columns", "Purchase"], "--drop-columns: names the label column 'Purchase'"),
+        (["--drop-columns", "MOSTYPF", "--config-source", "config/dev.yaml: pipeline.dataset"],
+         "config/dev.yaml: pipeline.dataset.drop_columns: 'MOSTYPF' is not a column of the data; did you mean 'MOSTYPE'?"),
         (["--train-shards", "5000"], "--train-shards is 5000 but the train split has 4075 rows"),
         (["--validation-fraction", "0.001", "--test-fraction", "0.001"], "cannot split 5822 rows stratified"),
         (["--validation-fraction", "0.5", "--test-fraction", "0.45"], "must each be between 0 and 1 and leave at least 10%"),
@@ -439,3 +445,22 @@ def test_a_resumed_job_keeps_the_best_round_from_before_its_checkpoint(tmp_path,
     saved = json.loads((tmp_path / "model" / "metadata.json").read_text())
     assert saved["best_iteration"] == losses.index(min(losses))
     assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == saved["best_iteration"] + 1
+
+
+def test_dropped_columns_are_not_features_and_imputed_values_are_counted(pipeline_run, tmp_path, capsys):
+    """Identifiers and leakage are dropped before encoding; each column's imputed values are reported per split."""
+    raw = pipeline_run["raw"]
+    table = preprocess.pd.read_csv(next(raw.glob("*.csv")))
+    table.loc[table.index[:30], "MAANTHUI"] = None  # 30 missing values in one numeric column
+    source = tmp_path / "raw"
+    source.mkdir()
+    table.to_csv(source / "data.csv", index=False)
+    out = tmp_path / "out"
+    preprocess.main(["--input-dir", str(source), "--output-dir", str(out), "--drop-columns", "MGEMOMV,MGEMLEEF"])
+    metadata = json.loads((out / "metadata" / "features.json").read_text())
+    assert metadata["dropped_columns"] == ["MGEMOMV", "MGEMLEEF"]
+    assert not any(name.split("=")[0] in ("MGEMOMV", "MGEMLEEF") for name in metadata["features"])
+    counts = metadata["imputed"]["MAANTHUI"]
+    assert sum(counts.values()) == 30 and set(counts) == {"train", "validation", "test"}
+    assert f"imputed MAANTHUI: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows" \
+        in capsys.readouterr().out
