@@ -38,17 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import OFFLINE
 from local.paths import REPO_ROOT as ROOT
 
 VENV_BIN = Path(sys.executable).parent
-OFFLINE = {
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "AWS_ACCESS_KEY_ID": "none",
-    "AWS_SECRET_ACCESS_KEY": "none",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "CDK_DISABLE_CLI_TELEMETRY": "true",
-    "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
-}
 
 
 def timed(command: list[str], cwd: Path, path_first: Path | None = None, env: dict[str, str] | None = None) -> float:

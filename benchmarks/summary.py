@@ -26,16 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import OFFLINE as BASE_OFFLINE
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-#: Synth must not reach AWS: endpoints point at a closed port, credentials are fake.
-OFFLINE = {
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-    "AWS_ACCESS_KEY_ID": "none",
-    "AWS_SECRET_ACCESS_KEY": "none",
-    "CDK_DISABLE_CLI_TELEMETRY": "true",
-    "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-}
+#: The venv's bin first: jsii and the CDK CLI run on the venv's Node.
+OFFLINE = {**BASE_OFFLINE, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
 def timed(command: list[str], env: dict | None = None) -> float:

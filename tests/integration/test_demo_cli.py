@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.helpers.emulator import answers
 from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.integration
@@ -39,13 +40,6 @@ def test_a_bad_parameter_is_refused_before_anything_starts():
     assert run.stderr.strip() == "demo failed: -p 'MinAuc': expected NAME=VALUE, e.g. -p MinAuc=0.8"
     assert "[1/5]" not in run.stdout
 
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):

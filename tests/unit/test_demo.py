@@ -4,21 +4,13 @@ earlier executions' files stay. (The phases themselves run in tests/integration/
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from local import demo
-
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+from tests.helpers.emulator import answers
 
 
 def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retry(monkeypatch, capsys, tmp_path):

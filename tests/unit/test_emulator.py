@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.emulator import ACCOUNT, Emulator, EmulatorError
+from tests.helpers.emulator import answers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,15 +21,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def emu():
     with Emulator() as e:
         yield e
-
-
-def _answers(port: int | None) -> bool:
-    assert port is not None, "the emulator was never started"
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def _gone(pid: int) -> bool:
@@ -77,10 +69,10 @@ def test_second_emulator_gets_its_own_port_and_exit_stops_it(emu):
     with Emulator() as other:
         assert other.port != emu.port
         pid, port = process(other).pid, other.port
-        assert _answers(port)
+        assert answers(port)
     assert process(other).returncode is not None and _gone(pid)
-    assert not _answers(port)
-    assert _answers(emu.port)  # the shared one is untouched
+    assert not answers(port)
+    assert answers(emu.port)  # the shared one is untouched
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
@@ -89,7 +81,7 @@ def test_exception_in_body_still_stops_server(exc):
         with Emulator() as e:
             pid, port = process(e).pid, e.port
             raise exc("boom")
-    assert _gone(pid) and not _answers(port)
+    assert _gone(pid) and not answers(port)
 
 
 def test_taken_port_is_a_clear_error():
@@ -137,7 +129,7 @@ def test_sigterm_to_host_process_stops_server(spawn):
     pid, port = map(int, p.stdout.readline().split())
     p.send_signal(signal.SIGTERM)
     assert p.wait(15) == 128 + signal.SIGTERM
-    assert _gone(pid) and not _answers(port)
+    assert _gone(pid) and not answers(port)
 
 
 def test_cli_prints_exports_and_stops_on_ctrl_c(spawn):
@@ -146,10 +138,10 @@ def test_cli_prints_exports_and_stops_on_ctrl_c(spawn):
     while "Ctrl-C to stop." not in out and p.poll() is None:  # wait until it is ready and idle
         out += p.stdout.readline()
     port = int(out.split("http://localhost:")[1].split()[0])
-    assert _answers(port)
+    assert answers(port)
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
     rest, _ = p.communicate(timeout=15)  # bounded: a process that ignores Ctrl-C fails, not hangs
     out += rest
     assert p.returncode == 0
     assert f"export AWS_ENDPOINT_URL=http://localhost:{port}" in out and "emulator stopped" in out
-    assert not _answers(port)
+    assert not answers(port)
