@@ -18,6 +18,7 @@ from tests.helpers.assembly import Assembly, shared_synth
 from tests.helpers.configs import serving_config_dir
 from tests.helpers.emulator import running_emulator
 from tests.helpers.offline import use_offline_environment
+from tests.helpers.paths import CONFIG_DIR
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,8 +33,8 @@ def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
-    """The app as the repository's config/ defines it."""
-    return shared_synth(_session_root(tmp_path_factory), "cdk.out")
+    """The app as the example config (tests/fixtures/config) defines it: what example-specific tests read."""
+    return shared_synth(_session_root(tmp_path_factory), "cdk.out", lambda _: CONFIG_DIR)
 
 
 @pytest.fixture(scope="session")

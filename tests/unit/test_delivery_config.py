@@ -12,14 +12,14 @@ import yaml
 
 from config import ConfigError, DeliveryConfig, environment_files, load_delivery, load_environments
 from tests.helpers.delivery import CONNECTION, DELIVERY
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 
 @pytest.fixture
 def config_dir(tmp_path):
     target = tmp_path / "config"
     target.mkdir()
-    for source in environment_files(ROOT / "config"):  # not the repository's own delivery.yaml, if committed
+    for source in environment_files(CONFIG_DIR):  # not the repository's own delivery.yaml, if committed
         shutil.copy(source, target / source.name)
     return target
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from tests.helpers.offline import CLOSED_ENDPOINT
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 
 def test_two_synths_are_byte_identical_and_need_no_aws(assembly, tmp_path):
@@ -19,7 +19,8 @@ def test_two_synths_are_byte_identical_and_need_no_aws(assembly, tmp_path):
         "AWS_ENDPOINT_URL": CLOSED_ENDPOINT,
         "AWS_ACCESS_KEY_ID": "none",
         "AWS_SECRET_ACCESS_KEY": "none",
-        "CDK_CONTEXT_JSON": json.dumps(json.loads((ROOT / "cdk.json").read_text())["context"]),
+        # The same config as the session's assembly: the example's.
+        "CDK_CONTEXT_JSON": json.dumps({**json.loads((ROOT / "cdk.json").read_text())["context"], "config_dir": str(CONFIG_DIR)}),
         "CDK_OUTDIR": str(outdir),
     }
     result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

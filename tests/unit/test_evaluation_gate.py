@@ -9,7 +9,6 @@ import importlib
 import json
 import sys
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +18,8 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import CONFIG_DIR, ROOT
+
 GATE_DIR = ROOT / "lambda" / "evaluation_gate"
 REGION = "us-east-1"
 BUCKET = "gate-artifacts"
@@ -425,7 +425,7 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     report = evaluate.report(labels, scores, 0.3, "max-f1", evaluate.bootstrap_std(labels, scores, 0.3, 20, 1))
     uri = put_report(aws, "pipelines/dev/run-1/evaluate/evaluation/evaluation.json", body=json.dumps(report))
 
-    definition = build_definition(load_environment(ROOT / "config" / "dev.yaml").pipeline, RESOURCES)
+    definition = build_definition(load_environment(CONFIG_DIR / "dev.yaml").pipeline, RESOURCES)
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     (gate_step,) = [s for s in definition["Steps"] if s["Type"] == "Lambda"]
     event = {

@@ -6,7 +6,7 @@ import pytest
 
 from config import load_environment
 from tests.helpers.configs import ENVIRONMENTS
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR
 
 REQUIRED_INTERFACE_ENDPOINTS = {
     "sagemaker.api", "sagemaker.runtime", "sts", "logs", "ecr.api", "ecr.dkr", "monitoring", "kms",
@@ -23,7 +23,7 @@ def service_suffix(endpoint) -> str:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_vpc_cidr_and_private_subnets_span_configured_zones(assembly, env):
-    config = load_environment(ROOT / "config" / f"{env}.yaml")
+    config = load_environment(CONFIG_DIR / f"{env}.yaml")
     template = assembly.template(env, "Network")
     template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": config.network.cidr})
     subnets = template.find_resources("AWS::EC2::Subnet")
@@ -59,7 +59,7 @@ def test_vpc_endpoints_for_private_workloads(assembly, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_endpoint_security_group_admits_only_https_from_the_vpc(assembly, env):
-    config = load_environment(ROOT / "config" / f"{env}.yaml")
+    config = load_environment(CONFIG_DIR / f"{env}.yaml")
     groups = assembly.template(env, "Network").find_resources("AWS::EC2::SecurityGroup")
     endpoint_group = next(g for i, g in groups.items() if i.startswith("EndpointSecurityGroup"))
     assert endpoint_group["Properties"]["SecurityGroupIngress"] == [{
@@ -75,7 +75,7 @@ def test_flow_logs_go_to_a_kms_encrypted_log_group(assembly, env):
     (group,) = template.find_resources("AWS::Logs::LogGroup").values()
     # The data stack's customer-managed key, imported across stacks.
     assert "DataKey" in group["Properties"]["KmsKeyId"]["Fn::ImportValue"]
-    config = load_environment(ROOT / "config" / f"{env}.yaml")
+    config = load_environment(CONFIG_DIR / f"{env}.yaml")
     assert group["Properties"]["RetentionInDays"] == config.network.flow_log_retention_days
 
 
@@ -112,7 +112,7 @@ def without_nat(tmp_path_factory):
 
     from tests.helpers.assembly import Assembly, synth_app
 
-    data = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
     data["network"]["nat_gateways"] = 0
     for notebook in data["notebooks"]:
         notebook["packages"] = []

@@ -10,12 +10,12 @@ from catalog.instance_types import notebook_platforms
 from config import load_environment
 from notebook_lifecycle import render_on_create, render_on_start
 from stacks.foundation.notebook import PLATFORM_IDENTIFIER
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR
 
 WITH_NOTEBOOKS = [
     (env, notebook)
     for env in ("dev", "staging", "prod")
-    for notebook in load_environment(ROOT / "config" / f"{env}.yaml").notebooks
+    for notebook in load_environment(CONFIG_DIR / f"{env}.yaml").notebooks
 ]
 
 
@@ -43,7 +43,7 @@ def test_notebook_security_settings(assembly, env, notebook):
 
 @pytest.mark.parametrize("env, notebook", WITH_NOTEBOOKS, ids=lambda v: getattr(v, "name", v))
 def test_notebook_sits_in_the_private_subnet_of_its_zone(assembly, env, notebook):
-    config = load_environment(ROOT / "config" / f"{env}.yaml")
+    config = load_environment(CONFIG_DIR / f"{env}.yaml")
     props = notebooks_by_name(assembly.template(env, "Notebooks"))[f"{env}-{notebook.name}"]
     subnet_export = props["SubnetId"]["Fn::ImportValue"]
     assert "VpcWorkloadsSubnet" in subnet_export and "Egress" not in subnet_export

@@ -16,7 +16,7 @@ from config import load_environment
 from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
 from tests.helpers.assembly import cdk_context
 from tests.helpers.configs import ENVIRONMENTS, serving_config_dir
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 from tests.helpers.templates import only, props, resources
 
@@ -48,7 +48,7 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
 
     config_dir = tmp_path / "config"
     config_dir.mkdir()
-    (config_dir / "dev.yaml").write_bytes((ROOT / "config" / "dev.yaml").read_bytes())
+    (config_dir / "dev.yaml").write_bytes((CONFIG_DIR / "dev.yaml").read_bytes())
     new_app = app_module.new_app
     monkeypatch.setattr(app_module, "new_app", lambda: new_app(context={**cdk_context(), "config_dir": str(config_dir)},
                                                                outdir=str(tmp_path / "out")))

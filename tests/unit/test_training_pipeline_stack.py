@@ -12,7 +12,7 @@ import pytest
 from config import load_environment
 from stacks.training.source_tarball import write_tarball
 from tests.helpers.configs import ENVIRONMENTS
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import props, resources
 
 STACK = "TrainingPipeline"
@@ -32,7 +32,7 @@ def test_one_pipeline_per_environment_run_by_the_pipelines_role(assembly, env):
     assert pipeline["PipelineName"] == f"{env}-training"
     assert "PipelinesRole" in pipeline["RoleArn"]["Fn::ImportValue"]
     definition = definition_of(template)
-    cfg = load_environment(ROOT / "config" / f"{env}.yaml")
+    cfg = load_environment(CONFIG_DIR / f"{env}.yaml")
     names = [s["Name"] for s in definition["Steps"]]
     assert names == ["Preprocess", "Tune" if cfg.pipeline.training.tuning.enabled else "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
     assert definition["Steps"][1]["Arguments"].get("TrainingJobDefinition", definition["Steps"][1]["Arguments"])["AlgorithmSpecification"][
@@ -118,7 +118,7 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
                 for r in rules}
     failed = patterns['[["SageMaker Model Building Pipeline Execution Status Change"], null]']
     assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
-    account = load_environment(ROOT / "config" / f"{env}.yaml").account
+    account = load_environment(CONFIG_DIR / f"{env}.yaml").account
     assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{account}:pipeline/{env}-training"]
     # Every state change of a version in this group reaches the topic exactly once: approvals with the
     # promotion command (below), every other status as it is.

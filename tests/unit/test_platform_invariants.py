@@ -1,0 +1,147 @@
+"""The platform's invariants, over whatever config/ holds, with typical customizations on top.
+
+A team that adopts the platform edits config/: it adds an environment and a notebook, trains on
+GPUs in dev, names a model version to serve, puts in its own account ids. None of that may need a
+test edited (the example-specific tests read tests/fixtures/config instead). This module copies
+config/, makes those edits, synthesizes the app (cdk-nag's packs run during synth: an
+unacknowledged finding fails it) and checks what the platform promises whatever the settings:
+encrypted private buckets, locked-down notebooks, no managed *FullAccess policy, no ingress from
+the internet, names from naming.py, IAM statements that work as AWS's Service Authorization
+Reference says, cfn-lint clean templates, and one line per problem in a broken config.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import naming
+from config import ConfigError, environment_files, load_environments
+from tests.helpers.assembly import Assembly, synth_app
+from tests.helpers.iam_reference import problems_of, statements
+from tests.helpers.paths import USER_CONFIG_DIR
+from tests.helpers.templates import resources
+
+
+def customized(target: Path) -> Path:
+    """config/ as the user has it, plus the edits a team makes first (each where it applies)."""
+    target.mkdir(parents=True)
+    files = environment_files(USER_CONFIG_DIR)
+    data = {path.stem: yaml.safe_load(path.read_text()) for path in files}
+    base = data.get("dev") or next(iter(data.values()))
+    # A new environment, in another account.
+    qa = yaml.safe_load(yaml.safe_dump(base))
+    qa.update(account="444444444444", removal_policy="destroy")
+    qa["network"]["cidr"] = "10.77.0.0/16"
+    qa.get("tags", {}).pop("environment", None)
+    qa.get("serving", {}).pop("model_package_arn", None)
+    data["qa"] = qa
+    for name, env in data.items():
+        if name.startswith(("prod", "staging")):
+            env["account"] = "555555555555" if name.startswith("staging") else env["account"]
+            continue
+        # A notebook more; GPU training; a model version to serve, as `promote` would name it.
+        env.setdefault("notebooks", []).append(
+            {"name": "research", "instance_type": "ml.t3.large", "volume_size_gb": 10, "idle_minutes": 30})
+        env.setdefault("pipeline", {}).setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
+        serving = env.setdefault("serving", {})
+        serving["model_package_arn"] = (f"arn:aws:sagemaker:{env['region']}:{env['account']}:model-package/"
+                                        f"{naming.model_package_group_name(name)}/1")
+        if serving.get("mode", "instances") == "instances" and serving.get("monitoring", {}).get("enabled", True):
+            serving.setdefault("monitoring", {})["baseline_prefix"] = naming.baseline_prefix(name, "exec-1")
+    for name, env in data.items():
+        (target / f"{name}.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assembly, list[str]]:
+    config_dir = customized(tmp_path_factory.mktemp("config") / "config")
+    names = sorted(env.name for env in load_environments(config_dir))
+    return synth_app(tmp_path_factory.mktemp("cdk.out"), config_dir), names
+
+
+def every_stack(app: tuple[Assembly, list[str]]):
+    assembly, names = app
+    for env in names:
+        for stack in assembly.stack_names(env):
+            yield env, stack, assembly.template_json(env, stack)
+
+
+def test_the_customized_config_synthesizes_every_environment_with_its_stacks(app):
+    assembly, names = app
+    assert "qa" in names
+    for env in names:
+        stacks = set(assembly.stack_names(env))
+        assert {naming.DATA_STACK, naming.NETWORK_STACK, naming.ROLES_STACK, naming.TRAINING_STACK} <= stacks
+
+
+def test_buckets_are_encrypted_private_and_versioned(app):
+    for env, stack, template in every_stack(app):
+        for logical_id, bucket in resources(template, "AWS::S3::Bucket").items():
+            props = bucket["Properties"]
+            assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], f"{env}/{stack}/{logical_id}"
+            assert all(props["PublicAccessBlockConfiguration"].values()), f"{env}/{stack}/{logical_id}"
+            assert props["VersioningConfiguration"] == {"Status": "Enabled"}, f"{env}/{stack}/{logical_id}"
+
+
+def test_notebooks_have_no_internet_no_root_and_an_encrypted_volume(app):
+    found = 0
+    for env, _stack, template in every_stack(app):
+        for notebook in resources(template, "AWS::SageMaker::NotebookInstance").values():
+            props = notebook["Properties"]
+            assert (props["DirectInternetAccess"], props["RootAccess"]) == ("Disabled", "Disabled"), env
+            assert props["KmsKeyId"] and props["NotebookInstanceName"].startswith(f"{env}-"), env
+            found += 1
+    assert found >= 1  # the customization added one
+
+
+def test_no_managed_full_access_policy_and_no_ingress_from_the_internet(app):
+    for env, stack, template in every_stack(app):
+        for role in resources(template, "AWS::IAM::Role").values():
+            assert not any("FullAccess" in str(arn) for arn in role["Properties"].get("ManagedPolicyArns", [])), env
+        for group in resources(template, "AWS::EC2::SecurityGroup").values():
+            for rule in group["Properties"].get("SecurityGroupIngress", []):
+                assert rule.get("CidrIp") != "0.0.0.0/0", f"{env}/{stack}"
+
+
+def test_names_come_from_the_naming_module(app):
+    for env, _stack, template in every_stack(app):
+        for pipeline in resources(template, "AWS::SageMaker::Pipeline").values():
+            assert pipeline["Properties"]["PipelineName"] == naming.pipeline_name(env)
+        for endpoint in resources(template, "AWS::SageMaker::Endpoint").values():
+            assert endpoint["Properties"]["EndpointName"] == naming.endpoint_name(env)
+        for group in resources(template, "AWS::SageMaker::ModelPackageGroup").values():
+            assert group["Properties"]["ModelPackageGroupName"] == naming.model_package_group_name(env)
+
+
+def test_every_iam_statement_works_as_the_service_authorization_reference_says(app):
+    assembly, names = app
+    problems = [f"{where}: {problem}" for env in names for stack in assembly.stack_names(env)
+                for where, statement in statements(assembly, env, stack) for problem in problems_of(statement)]
+    assert not problems, "\n".join(problems)
+
+
+def test_cfn_lint_finds_nothing(app):
+    assembly, _ = app
+    templates = sorted(str(p) for p in assembly.outdir.glob("assembly-*/*.template.json"))
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--", *templates],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_broken_user_config_gives_one_line_per_problem(tmp_path):
+    config_dir = customized(tmp_path / "config")
+    first = sorted(config_dir.glob("*.yaml"))[0]
+    data = yaml.safe_load(first.read_text())
+    data["regoin"] = data.pop("region")
+    first.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as excinfo:
+        load_environments(config_dir)
+    assert excinfo.value.problems
+    assert all("\n" not in p and p.startswith(str(first)) for p in excinfo.value.problems)
+    assert any("regoin: unknown key; did you mean region?" in p for p in excinfo.value.problems)
