@@ -10,6 +10,7 @@ in the order the file has them; a misspelt key says which key it probably meant,
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -159,6 +160,12 @@ def _key_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
+def _leading_path(text: str) -> tuple:
+    """The field a rule's message starts with, as a path: 'notebooks[0].packages: ...' -> ('notebooks', 0, 'packages')."""
+    head = text.split(":", 1)[0].split(" ", 1)[0]
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"\.|\[|\]\.?", head) if part)
+
+
 def _line_of(loc: tuple, lines: dict[tuple, int]) -> int:
     """Where in the file an error's location is: the longest part of its path the file has."""
     path = tuple(part for part in loc if part != "[key]")
@@ -194,9 +201,16 @@ def _validate(model: type[ModelT], data: dict, shown: Path, lines: dict[tuple, i
         return model.model_validate(data)
     except ValidationError as exc:
         errors: list[dict[str, Any]] = [dict(error) for error in exc.errors()]
-        kept = [e for e in errors if not _explained_by_a_typo(e, errors, model)]
-        ordered = sorted(enumerate(kept), key=lambda item: (_line_of(tuple(item[1]["loc"]), lines), item[0]))
-        problems = [f"{shown}: {line}" for _, error in ordered for line in _describe(error, model)]
+        described: list[tuple[int, int, str]] = []
+        for error in errors:
+            if _explained_by_a_typo(error, errors, model):
+                continue
+            for text in _describe(error, model):
+                # A whole-model rule's line names its field first: place it where that field is.
+                loc = tuple(error["loc"]) + (_leading_path(text[len(_field_path(tuple(error["loc"]))):].lstrip("."))
+                                              if error["type"] == "value_error" else ())
+                described.append((_line_of(loc, lines), len(described), text))
+        problems = [f"{shown}: {text}" for _, _, text in sorted(described)]
         raise ConfigError(list(dict.fromkeys(problems))) from None
 
 

@@ -308,6 +308,15 @@ def test_cross_field_rules_report_every_rule_that_fails(tmp_path):
     assert [p.split(": ", 2)[1].split(":")[0] for p in problems] == ["network.availability_zones", "notebooks"]
 
 
+def test_cross_field_problems_follow_the_file_order_of_their_fields(tmp_path):
+    data = shipped("dev")
+    data["network"]["availability_zones"] = ["us-east-1a", "eu-west-1b"]
+    data["notebooks"].append(dict(data["notebooks"][0]))
+    reordered = {"notebooks": data.pop("notebooks"), **data}  # notebooks now come before network in the file
+    problems = config_errors(tmp_path, reordered)
+    assert [p.split(": ", 2)[1].split(":")[0] for p in problems] == ["notebooks", "network.availability_zones"]
+
+
 def test_problems_of_every_environment_file_are_reported_together(tmp_path):
     bad_dev, bad_staging = shipped("dev"), shipped("staging")
     bad_dev["region"], bad_staging["account"] = "us-east-9", "1234"
