@@ -60,9 +60,10 @@ integration: install
 	$(PYTEST) tests/integration
 
 ## demo: deploy the dev environment to the embedded AWS emulator, run its training pipeline end to
-## end, serve the registered model and score the test split (ARGS="-p MinAuc=0.9" passes options)
+## end, serve the registered model and score the test split (ARGS="-p MinAuc=0.9" passes options;
+## DATA=path/to.csv trains on your CSV, uploaded where pipeline.input_data_key says)
 demo: install
-	$(PY) -m local.demo $(ARGS)
+	$(PY) -m local.demo $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install

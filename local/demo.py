@@ -29,6 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import naming
+from config import ConfigError, load_environment
 from local import jobs
 from local.cdk_cli import CDK_BIN, CdkError
 from local.cloud_assembly import AssemblyError
@@ -100,11 +101,27 @@ class Phases:
         print(f"      {text + ' ' if text else ''}({seconds:.1f}s)", flush=True)
 
 
+def dataset_for(key: str, data: Path | None) -> Path:
+    """The CSV to upload as the pipeline's input: the user's, or the example's only where the config still
+    names the example's key; never the example under a key of the user's (that would train on the wrong data)."""
+    if data is not None:
+        if not data.is_file():
+            raise DemoError(f"DATA={data}: no such file (allowed: a CSV file with a header row)")
+        return data
+    if key != naming.EXAMPLE_INPUT_KEY:
+        raise DemoError(
+            f"pipeline.input_data_key is {key!r}, not the example's {naming.EXAMPLE_INPUT_KEY!r}: give the CSV to "
+            "upload there, e.g. make demo DATA=path/to/data.csv"
+        )
+    return caravan_csv()
+
+
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
-             inventory_listing: bool = False, cdk_out: Path = CDK_OUT) -> DemoResult:
+             inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None) -> DemoResult:
     """Phases 2-5 against a running emulator (the integration test runs exactly this).
-    ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message)."""
+    ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message);
+    ``data`` is the CSV to train on (default: the example dataset, where the config names its key)."""
     result = result or DemoResult()
     result.cdk_out = cdk_out
     phases = phases or Phases(result)
@@ -118,12 +135,13 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     if inventory_listing:
         print(format_inventory(deployed))
 
-    phases.start("upload", "upload the example dataset to the emulated raw-data bucket")
     pipeline = load_deployed_pipeline(emulator, ENV_NAME, cdk_out)
     uri = input_uri(pipeline.definition)
     bucket, key = jobs.split_uri(uri)
-    emulator.client("s3").upload_file(str(caravan_csv()), bucket, key)
-    phases.done(uri)
+    source = dataset_for(key, data)
+    phases.start("upload", f"upload {'the example dataset' if data is None else shown(source)} to the emulated raw-data bucket")
+    emulator.client("s3").upload_file(str(source), bucket, key)
+    phases.done(f"{shown(source)} -> {uri}")
 
     phases.start("pipeline", f"run the deployed pipeline {pipeline.name} locally, step by step")
     execution = pipeline.execution(emulator, work_root=work_dir / "executions", parameters=parameters)
@@ -254,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--cdk-out", type=Path, default=CDK_OUT, help="the cloud assembly directory (default cdk.out)")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
+    parser.add_argument("--data", type=Path, help="a CSV of your own to train on, uploaded where the config's "
+                        "pipeline.input_data_key says (make demo DATA=path/to.csv)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -262,13 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     phases = Phases(result)
     try:
         parameters = parse_assignments(args.parameter)
-        caravan_csv()
+        # Before anything starts: the data to train on, for the key the dev config names.
+        dev = load_environment(REPO_ROOT / "config" / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
+        dataset_for(dev.pipeline.input_data_key, args.data)
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
             try:
                 run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
-                         inventory_listing=args.inventory, cdk_out=args.cdk_out)
+                         inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data)
             except FAILURES as error:
                 if not args.keep_running:
                     raise
@@ -279,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:
                 wait_for_ctrl_c(emulator, args.cdk_out, failed=False)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"demo failed: config error: {problem}", file=sys.stderr)
+        return 1
     except FAILURES as error:
         print(one_line("demo failed", error), file=sys.stderr)
         return 1

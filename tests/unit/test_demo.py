@@ -74,3 +74,27 @@ def test_keeping_fewer_never_removes_files_outside_the_executions(tmp_path, keep
     demo.keep_latest_executions(root, keep)
     assert (root / "note.txt").exists()
     assert Path(root / "a").exists() == (keep == 1)
+
+
+def test_the_example_dataset_is_uploaded_only_under_the_examples_own_key(tmp_path):
+    import naming
+    from local.dataset import caravan_csv
+
+    assert demo.dataset_for(naming.EXAMPLE_INPUT_KEY, None) == caravan_csv()
+    with pytest.raises(demo.DemoError, match=r"^pipeline.input_data_key is 'churn/customers.csv', not the example's "
+                       r"'direct-marketing/caravan.csv': give the CSV to upload there, e.g. make demo DATA=path/to/data.csv$"):
+        demo.dataset_for("churn/customers.csv", None)
+
+
+def test_a_users_csv_is_what_is_uploaded_and_a_missing_one_is_refused(tmp_path):
+    mine = tmp_path / "customers.csv"
+    mine.write_text("id,churned\n1,yes\n")
+    assert demo.dataset_for("churn/customers.csv", mine) == mine
+    with pytest.raises(demo.DemoError, match="DATA=.*nope.csv: no such file"):
+        demo.dataset_for("churn/customers.csv", tmp_path / "nope.csv")
+
+
+def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path):
+    assert demo.main(["--data", str(tmp_path / "nope.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("demo failed: DATA=") and err.endswith("nope.csv: no such file (allowed: a CSV file with a header row)")
