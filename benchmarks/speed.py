@@ -27,10 +27,8 @@ a closed port and credentials are fake, for both apps.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import OFFLINE
+from benchmarks import OFFLINE, print_table
 from local.paths import REPO_ROOT as ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -100,14 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("`make test` after installation (ruff, mypy, unit and integration tests)",
                      timed(["make", "test"], ROOT), "s", "<= 120"))
 
-    print(f"{datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'measure':<100} {'value':>8} {'unit':<4} {'target':>7}  ok")
-    for name, value, unit, target in rows:
-        verdict = "-"
-        if target:
-            op, bound = target.split()
-            verdict = "yes" if (value <= float(bound) if op == "<=" else value >= float(bound)) else "NO"
-        print(f"{name:<100} {value:>8.2f} {unit:<4} {target or '-':>7}  {verdict}")
+    print_table(rows, width=100)
     print(json.dumps({name: round(value, 3) for name, value, _, _ in rows}))
     return 0
 

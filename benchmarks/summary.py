@@ -14,10 +14,8 @@ inference ratio >= 0.5. Record results in BENCHMARKS.md with the machine and the
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -27,6 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks import OFFLINE as BASE_OFFLINE
+from benchmarks import print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -88,14 +87,7 @@ def main() -> int:
     if p99:
         rows.append(("inference latency p99, 1-row requests over HTTP", float(p99[0]), "ms", "< 10"))
 
-    print(f"{datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'measure':<64} {'value':>8} {'unit':<4} {'target':>7}  ok")
-    for name, value, unit, target in rows:
-        verdict = "-"
-        if target:
-            op, bound = target.split()
-            verdict = "yes" if {"<=": value <= float(bound), "<": value < float(bound), ">=": value >= float(bound)}[op] else "NO"
-        print(f"{name:<64} {value:>8.2f} {unit:<4} {target or '-':>7}  {verdict}")
+    print_table(rows)
     return 0
 
 

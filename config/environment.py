@@ -14,7 +14,7 @@ from functools import cache
 from typing import Annotated, Literal
 
 import botocore.session
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 
 from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image
 from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
@@ -163,6 +163,13 @@ class EnvironmentConfig(StrictModel):
     notebooks: list[NotebookConfig] = Field(default_factory=list)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    #: The file this was read from, as messages show it (set by the loader; not a key of the file).
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source_file(self) -> str:
+        """The file to edit, for messages: the one the loader read, else config/<name>.yaml."""
+        return self._source or f"config/{self.name}.yaml"
 
     def notebook_zone(self, notebook: NotebookConfig) -> str:
         """The configured zone, else one derived from the name alone (stable across edits of the list)."""

@@ -232,7 +232,9 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
             f"{shown}: the file name must be an environment name: a lowercase letter, then up to 14 lowercase "
             "letters or digits (e.g. dev.yaml, prod.yaml)"
         )
-    return _validate(EnvironmentConfig, {"name": path.stem, **data}, shown, lines)
+    environment = _validate(EnvironmentConfig, {"name": path.stem, **data}, shown, lines)
+    environment._source = str(shown)
+    return environment
 
 
 def environment_files(config_dir: Path | str) -> list[Path]:

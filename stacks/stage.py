@@ -89,7 +89,7 @@ class PlatformStage(Stage):
             self.serving.add_stack_dependency(self.data)
         else:
             self.notices.append(
-                f"{cfg.name}: no endpoint declared: serving.model_package_arn is not set in config/{cfg.name}.yaml "
+                f"{cfg.name}: no endpoint declared: serving.model_package_arn is not set in {cfg.source_file} "
                 "(register a model with the training pipeline, then name its version there)"
             )
             # Also in the assembly's metadata, on a stack: annotations on the stage itself reach no manifest.

@@ -131,7 +131,7 @@ class DeliveryPipelineStack(Stack):
             if stage.serving is None:
                 self.notices.append(
                     f"delivery: {cfg.name} has no smoke test yet: no endpoint is declared "
-                    f"(serving.model_package_arn in config/{cfg.name}.yaml)"
+                    f"(serving.model_package_arn in {cfg.source_file})"
                 )
             else:
                 post.append(pipelines.CodeBuildStep(

@@ -192,7 +192,8 @@ def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tm
         del data["serving"]["model_package_arn"], data["serving"]["monitoring"]["baseline_prefix"]
         (config / f"{env}.yaml").write_text(yaml.safe_dump(data))
     notices = synth_app(tmp_path / "out", config).notices()
-    assert "delivery: prod has no smoke test yet: no endpoint is declared (serving.model_package_arn in config/prod.yaml)" in notices
+    assert f"delivery: prod has no smoke test yet: no endpoint is declared (serving.model_package_arn in {config / 'prod.yaml'})" \
+        in notices
     pipeline = next(iter(resources(json.loads((tmp_path / "out" / "Delivery.template.json").read_text()),
                                    "AWS::CodePipeline::Pipeline").values()))["Properties"]
     assert [a["Name"] for a in stage(pipeline, "prod") if a["ActionTypeId"]["Provider"] != "CloudFormation"] == ["Approve"]

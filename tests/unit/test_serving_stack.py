@@ -16,7 +16,7 @@ from config import load_environment
 from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
 from tests.helpers.assembly import cdk_context
 from tests.helpers.configs import ENVIRONMENTS, serving_config_dir
-from tests.helpers.paths import CONFIG_DIR
+from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 from tests.helpers.templates import only, props, resources
 
@@ -40,7 +40,8 @@ def test_no_endpoint_without_a_named_model_and_synth_says_so(assembly):
         assert "Serving" not in " ".join(assembly.stack_names(env))
         (metadata_file,) = (assembly.outdir / f"assembly-{env}").glob(f"{env}TrainingPipeline*.metadata.json")
         metadata = metadata_file.read_text()
-        assert f"{env}: no endpoint declared: serving.model_package_arn is not set in config/{env}.yaml" in metadata
+        shown = (CONFIG_DIR / f"{env}.yaml").relative_to(ROOT)  # the file the example assembly was read from
+        assert f"{env}: no endpoint declared: serving.model_package_arn is not set in {shown}" in metadata
 
 
 def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
@@ -56,7 +57,7 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
     assert app_module.main() == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("Bundling asset")]
     assert lines == [
-        "dev: no endpoint declared: serving.model_package_arn is not set in config/dev.yaml "
+        f"dev: no endpoint declared: serving.model_package_arn is not set in {config_dir / 'dev.yaml'} "
         "(register a model with the training pipeline, then name its version there)"
     ]
 
