@@ -61,9 +61,9 @@ integration: install
 
 ## demo: deploy the dev environment to the embedded AWS emulator, run its training pipeline end to
 ## end, serve the registered model and score the test split (ARGS="-p MinAuc=0.9" passes options;
-## DATA=path/to.csv trains on your CSV, uploaded where pipeline.input_data_key says)
+## MODEL=name runs one model of dev's catalog; MODEL=name DATA=path/to.csv trains it on your CSV)
 demo: install
-	$(PY) -m local.demo $(if $(DATA),--data "$(DATA)") $(ARGS)
+	$(PY) -m local.demo $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 #: Prefix of every export, alias and project-wide name (one AWS account may hold several environments).
 PROJECT = "sagemaker-platform"
-#: The model the platform trains and serves today (the seeds' direct-marketing example).
-MODEL = "direct-marketing"
 
 # -- stacks ---------------------------------------------------------------------------------------
 #: Construct ids of an environment's stacks, in deployment order; CDK names a stage's stack
@@ -20,10 +18,23 @@ DATA_STACK = "Data"
 NETWORK_STACK = "Network"
 ROLES_STACK = "Roles"
 NOTEBOOKS_STACK = "Notebooks"
+#: Each model of an environment's catalog has its own two stacks: "<model>-TrainingPipeline" and
+#: "<model>-Serving" (dev-churn-TrainingPipeline), so adding a model adds stacks and removing one
+#: removes only its own.
 TRAINING_STACK = "TrainingPipeline"
 SERVING_STACK = "Serving"
 #: The delivery pipeline's stack (a child of the app, not of a stage).
 DELIVERY_STACK = "Delivery"
+
+
+def model_stack_id(model: str, stack_id: str) -> str:
+    """The construct id of one model's stack in a stage: 'churn-TrainingPipeline'."""
+    return f"{model}-{stack_id}"
+
+
+def model_stack_name(env: str, model: str, stack_id: str) -> str:
+    """The CloudFormation name of one model's stack: 'dev-churn-TrainingPipeline'."""
+    return stack_name(env, model_stack_id(model, stack_id))
 
 
 def stack_name(env: str, stack_id: str) -> str:
@@ -37,19 +48,25 @@ def stage_selector(env: str) -> str:
 
 
 # -- resources --------------------------------------------------------------------------------------
-def pipeline_name(env: str) -> str:
-    """The environment's SageMaker training pipeline."""
-    return f"{env}-training"
+def pipeline_name(env: str, model: str) -> str:
+    """A model's SageMaker training pipeline in one environment."""
+    return f"{env}-{model}"
 
 
-def model_package_group_name(env: str) -> str:
-    """The Model Registry group every pipeline run of an environment registers into."""
-    return f"{env}-{MODEL}"
+def model_package_group_name(env: str, model: str) -> str:
+    """The Model Registry group every pipeline run of a model registers into."""
+    return f"{env}-{model}"
 
 
-def endpoint_name(env: str) -> str:
-    """The environment's real-time endpoint."""
-    return f"{env}-{MODEL}"
+def endpoint_name(env: str, model: str) -> str:
+    """A model's real-time endpoint in one environment."""
+    return f"{env}-{model}"
+
+
+def registry_logical_id(model: str) -> str:
+    """Logical ID of a model's Model Package Group in the data stack: ModelPackageGroupChurn.
+    Stable for a model name whatever else the catalog holds (see docs/configuration.md, migration)."""
+    return "ModelPackageGroup" + "".join(part.capitalize() for part in model.split("-"))
 
 
 def dashboard_name(endpoint: str) -> str:
@@ -60,13 +77,13 @@ def monitoring_schedule_name(endpoint: str) -> str:
     return f"{endpoint}-data-quality"
 
 
-def smoke_test_role_name(env: str) -> str:
-    """Fixed, so that the delivery pipeline in another account can name the role it assumes."""
-    return f"{env}-endpoint-smoke-test"
+def smoke_test_role_name(env: str, model: str) -> str:
+    """Fixed, so that the delivery pipeline in another account can name the role it assumes (one per endpoint)."""
+    return f"{env}-{model}-smoke-test"
 
 
-def smoke_test_role_arn(account: str, env: str) -> str:
-    return f"arn:aws:iam::{account}:role/{smoke_test_role_name(env)}"
+def smoke_test_role_arn(account: str, env: str, model: str) -> str:
+    return f"arn:aws:iam::{account}:role/{smoke_test_role_name(env, model)}"
 
 
 def notebook_instance_name(env: str, notebook: str) -> str:
@@ -96,7 +113,7 @@ def model_artifacts_bucket_export(env: str) -> str:
 
 
 # -- S3 key layout of the model-artifacts bucket ---------------------------------------------------------
-#: Every pipeline run writes under pipelines/<env>/<execution id>/<step>/<output>.
+#: Every pipeline run writes under pipelines/<env>/<model>/<execution id>/<step>/<output>.
 PIPELINES_PREFIX = "pipelines"
 #: Endpoints capture requests under data-capture/<endpoint>/...
 DATA_CAPTURE_PREFIX = "data-capture"
@@ -105,17 +122,17 @@ MONITORING_REPORTS_PREFIX = "monitoring"
 #: The data-quality baseline of every run, as an IAM resource pattern (one per run).
 BASELINE_KEYS = f"{PIPELINES_PREFIX}/*/preprocess/baseline/*"
 #: What a baseline prefix looks like, for messages.
-BASELINE_PREFIX_FORM = f"{PIPELINES_PREFIX}/<env>/<execution id>/preprocess/baseline"
+BASELINE_PREFIX_FORM = f"{PIPELINES_PREFIX}/<env>/<model>/<execution id>/preprocess/baseline"
 
 
-def pipeline_runs_prefix(env: str) -> str:
-    """The key prefix of one environment's pipeline runs (the execution id follows)."""
-    return f"{PIPELINES_PREFIX}/{env}"
+def pipeline_runs_prefix(env: str, model: str) -> str:
+    """The key prefix of one model's pipeline runs in an environment (the execution id follows)."""
+    return f"{PIPELINES_PREFIX}/{env}/{model}"
 
 
-def baseline_prefix(env: str, execution_id: str) -> str:
+def baseline_prefix(env: str, model: str, execution_id: str) -> str:
     """Where a run's preprocess step leaves the data-quality baseline (statistics.json, constraints.json)."""
-    return f"{PIPELINES_PREFIX}/{env}/{execution_id}/preprocess/baseline"
+    return f"{pipeline_runs_prefix(env, model)}/{execution_id}/preprocess/baseline"
 
 
 def data_capture_prefix(endpoint: str) -> str:
@@ -126,19 +143,24 @@ def monitoring_reports_prefix(endpoint: str) -> str:
     return f"{MONITORING_REPORTS_PREFIX}/{endpoint}/data-quality"
 
 
-#: The example dataset's key in the raw-data bucket (the pipeline's InputDataUri default).
-EXAMPLE_INPUT_KEY = f"{MODEL}/caravan.csv"
+def input_data_key(model: str, file_name: str) -> str:
+    """Where a model's dataset goes in the raw-data bucket (the pipeline's InputDataUri default): <model>/<file>."""
+    return f"{model}/{file_name}"
 
 
 # -- commands the platform prints -----------------------------------------------------------------------
-def promote_command(env: str, model_package_arn: str) -> str:
-    """The command that makes ``env`` serve ``model_package_arn`` (a reviewed change to its config)."""
-    return f"python -m delivery promote --env {env} --model-package {model_package_arn}"
+#: The rows each model's smoke test sends, one CSV per model, relative to the repo root.
+SMOKE_SAMPLES = "delivery/samples"
 
 
-def smoke_test_command(env: str, region: str, account: str) -> str:
-    """What the delivery pipeline runs after deploying an environment with an endpoint."""
+def promote_command(env: str, model: str, model_package_arn: str) -> str:
+    """The command that makes ``env`` serve ``model_package_arn`` as ``model`` (a reviewed change to its config)."""
+    return f"python -m delivery promote --env {env} --model {model} --model-package {model_package_arn}"
+
+
+def smoke_test_command(env: str, model: str, region: str, account: str) -> str:
+    """What the delivery pipeline runs after deploying an environment, once per model with an endpoint."""
     return (
-        f"python -m delivery smoke-test --env {env} --region {region} --endpoint {endpoint_name(env)} "
-        f"--role-arn {smoke_test_role_arn(account, env)}"
+        f"python -m delivery smoke-test --env {env} --region {region} --endpoint {endpoint_name(env, model)} "
+        f"--sample {SMOKE_SAMPLES}/{model}.csv --role-arn {smoke_test_role_arn(account, env, model)}"
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from typing import Annotated, Literal
 
 import botocore.session
@@ -21,7 +22,7 @@ from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
 from config.fields import StrictModel, int_range, one_of
 from config.serving import ServingConfig
 from config.training import PipelineConfig
-from naming import baseline_prefix
+from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -36,6 +37,10 @@ LOG_RETENTION_DAYS = (
 # No hyphen: notebook instance names are "<env>-<notebook>" and must never collide across environments.
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,14}$")
 NOTEBOOK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+# Endpoint names are "<env>-<model>" and SageMaker caps them at 63 characters, with 13 more for the
+# monitoring schedule's suffix: 32 leaves room for any environment name.
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+MODEL_NAME_MAX = 32
 # An exact pin, and nothing a shell could interpret: the value is written into a lifecycle script.
 PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+$")
 TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
@@ -150,6 +155,36 @@ class NotebookConfig(StrictModel):
         return self
 
 
+def _check_model_name(value: str) -> str:
+    if not MODEL_NAME.fullmatch(value) or len(value) > MODEL_NAME_MAX:
+        raise ValueError(
+            f"model names are 1-{MODEL_NAME_MAX} lowercase letters, digits and inner hyphens, starting with a letter "
+            "(e.g. churn, direct-marketing)"
+        )
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+
+
+class ModelConfig(PipelineConfig):
+    """One model of the catalog: its dataset, training and evaluation (the pipeline) and its endpoint."""
+
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    #: The catalog key (set by EnvironmentConfig; not a key of the block).
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def input_uri_key(self) -> str | None:
+        """Key of the model's data in the raw-data bucket, where it is uploaded; None for data already in S3."""
+        source = self.dataset.source
+        return None if source.in_s3 else input_data_key(self.name, source.file_name)
+
+
 class EnvironmentConfig(StrictModel):
     """One deployment environment (dev, staging, prod): where it lives and what it contains."""
 
@@ -161,8 +196,8 @@ class EnvironmentConfig(StrictModel):
     network: NetworkConfig
     data: DataConfig = Field(default_factory=DataConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
-    serving: ServingConfig = Field(default_factory=ServingConfig)
+    #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
+    models: dict[ModelName, ModelConfig] = Field(default_factory=dict)
     #: The file this was read from, as messages show it (set by the loader; not a key of the file).
     _source: str = PrivateAttr(default="")
 
@@ -184,15 +219,26 @@ class EnvironmentConfig(StrictModel):
         """Stateful resources of protected environments are retained whatever the stack's fate."""
         return self.name.startswith(PROTECTED_ENVIRONMENTS)
 
-    @property
-    def serving_requires_gpu(self) -> bool:
-        return self.protected if self.serving.require_gpu is None else self.serving.require_gpu
+    def model(self, name: str) -> ModelConfig:
+        """A model of the catalog, or ValueError naming the ones there are."""
+        if name not in self.models:
+            raise ValueError(
+                f"no model {name!r} in {self.source_file} (allowed: {', '.join(self.models) or 'none: the models block is empty'})"
+            )
+        return self.models[name]
+
+    def serving_requires_gpu(self, model: ModelConfig) -> bool:
+        return self.protected if model.serving.require_gpu is None else model.serving.require_gpu
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> EnvironmentConfig:
+        for name, model in self.models.items():
+            model._name = name
+        rules: list[Callable[[], None]] = [self._check_protection, self._check_zones, self._check_notebooks, self._check_model_names]
+        for model in self.models.values():
+            rules += [partial(self._check_images, model), partial(self._check_serving, model)]
         problems = []
-        for rule in (self._check_protection, self._check_zones, self._check_images, self._check_serving,
-                     self._check_notebooks):
+        for rule in rules:
             try:
                 rule()
             except ValueError as error:  # each rule reports its first problem; every rule is heard
@@ -216,13 +262,22 @@ class EnvironmentConfig(StrictModel):
                     f"(allowed: {self.region}a, {self.region}b, ...)"
                 )
 
-    def _check_images(self) -> None:
+    def _check_model_names(self) -> None:
+        # The data stack's logical IDs drop the hyphens (registry_logical_id): they must stay distinct.
+        seen: dict[str, str] = {}
+        for name in self.models:
+            other = seen.setdefault(registry_logical_id(name).lower(), name)
+            if other != name:
+                raise ValueError(f"models.{name}: differs from model {other!r} only in hyphens (allowed: names that differ "
+                                 "in their letters or digits)")
+
+    def _check_images(self, model: ModelConfig) -> None:
         try:
-            xgboost_image(self.region, self.pipeline.framework_version)
-            if self.pipeline.training.debugger.rules:
+            xgboost_image(self.region, model.framework_version)
+            if model.training.debugger.rules:
                 debugger_rules_image(self.region)
         except ValueError as exc:
-            raise ValueError(f"pipeline: {exc}") from None
+            raise ValueError(f"models.{model.name}.framework_version: {exc}") from None
 
     def _check_notebooks(self) -> None:
         names = [nb.name for nb in self.notebooks]
@@ -242,43 +297,49 @@ class EnvironmentConfig(StrictModel):
                     "but network.nat_gateways is 0 (allowed: packages with nat_gateways >= 1, or no packages)"
                 )
 
-    def _check_serving(self) -> None:
-        serving = self.serving
+    def _check_serving(self, model: ModelConfig) -> None:
+        serving, at = model.serving, f"models.{model.name}.serving"
         if self.protected:
             if serving.mode != "instances":
                 raise ValueError(
-                    f"serving.mode: '{serving.mode}' has no GPU, VPC or multi-AZ fleet "
+                    f"{at}.mode: '{serving.mode}' has no GPU, VPC or multi-AZ fleet "
                     f"(allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: instances)"
                 )
             for field, value in (("initial_instance_count", serving.initial_instance_count),
                                  ("autoscaling.min_instances", serving.autoscaling.min_instances)):
                 if value < 2:
                     raise ValueError(
-                        f"serving.{field}: {value} instance cannot span two Availability Zones "
+                        f"{at}.{field}: {value} instance cannot span two Availability Zones "
                         f"(allowed in {' and '.join(PROTECTED_ENVIRONMENTS)}* environments: 2 or more)"
                     )
-        if self.serving_requires_gpu and not serving.gpu:
+        if self.serving_requires_gpu(model) and not serving.gpu:
             what = "serverless endpoints have no GPU" if serving.mode == "serverless" else (
                 f"'{serving.instance_type}' has no GPU")
             why = "require_gpu is true" if serving.require_gpu else f"{self.name} is a protected environment"
             raise ValueError(
-                f"serving.{'mode' if serving.mode == 'serverless' else 'instance_type'}: {what}, and {why} "
+                f"{at}.{'mode' if serving.mode == 'serverless' else 'instance_type'}: {what}, and {why} "
                 "(allowed: a GPU hosting type such as ml.g4dn.xlarge, ml.g5.xlarge, ml.g6.xlarge; or require_gpu: false)"
             )
         package = serving.model_package
         if package and (package["region"], package["account"]) != (self.region, self.account):
             raise ValueError(
-                f"serving.model_package_arn: the version is in {package['account']}/{package['region']}, "
+                f"{at}.model_package_arn: the version is in {package['account']}/{package['region']}, "
                 f"this environment is {self.account}/{self.region} (allowed: a model package of this account and region)"
             )
-        baseline = serving.monitoring.baseline_prefix
-        if baseline and baseline.split("/")[1] != self.name:
+        group = model_package_group_name(self.name, model.name)
+        if package and package["group"] != group:
             raise ValueError(
-                f"serving.monitoring.baseline_prefix: '{baseline}' was written by the {baseline.split('/')[1]} pipeline, "
-                f"not in this environment's bucket (allowed: {baseline_prefix(self.name, '<execution id>')})"
+                f"{at}.model_package_arn: the version is in group {package['group']}, not this model's {group} "
+                f"(allowed: a version of {group})"
+            )
+        baseline = serving.monitoring.baseline_prefix
+        if baseline and baseline.split("/")[1:3] != [self.name, model.name]:
+            raise ValueError(
+                f"{at}.monitoring.baseline_prefix: '{baseline}' was written by the {'/'.join(baseline.split('/')[1:3])} "
+                f"pipeline, not by this model's in this environment (allowed: {baseline_prefix(self.name, model.name, '<execution id>')})"
             )
         if serving.mode == "instances" and serving.monitoring.enabled:
             try:
                 model_monitor_image(self.region)
             except ValueError as exc:
-                raise ValueError(f"serving.monitoring: {exc}; set monitoring.enabled: false there") from None
+                raise ValueError(f"{at}.monitoring: {exc}; set monitoring.enabled: false there") from None

@@ -232,6 +232,12 @@ def load_environment(path: Path | str, display_root: Path | None = None) -> Envi
             f"{shown}: the file name must be an environment name: a lowercase letter, then up to 14 lowercase "
             "letters or digits (e.g. dev.yaml, prod.yaml)"
         )
+    moved = [key for key in ("pipeline", "serving") if key in data]
+    if moved:  # the single-model layout before the model catalog
+        raise ConfigError([
+            f"{shown}: {key}: moved into the model catalog: models.<model name>.{'serving' if key == 'serving' else '<its keys>'} "
+            "(see docs/configuration.md, \"From one model to a catalog\")" for key in moved
+        ])
     environment = _validate(EnvironmentConfig, {"name": path.stem, **data}, shown, lines)
     environment._source = str(shown)
     return environment

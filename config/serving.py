@@ -27,8 +27,8 @@ MODEL_PACKAGE_ARN = re.compile(
     r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,8})$"
 )
 MODEL_PACKAGE_ARN_FORM = "arn:aws:sagemaker:<region>:<12-digit account>:model-package/<group>/<version>"
-#: A baseline a pipeline run wrote: pipelines/<env>/<execution id>/preprocess/baseline (what the monitoring role may read).
-BASELINE_PREFIX = re.compile(rf"^{PIPELINES_PREFIX}/[a-z0-9]+/[A-Za-z0-9-]{{1,64}}/preprocess/baseline/?$")
+#: A baseline a pipeline run wrote: pipelines/<env>/<model>/<execution id>/preprocess/baseline (what the monitoring role may read).
+BASELINE_PREFIX = re.compile(rf"^{PIPELINES_PREFIX}/[a-z0-9]+/[a-z0-9-]+/[A-Za-z0-9-]{{1,64}}/preprocess/baseline/?$")
 #: The deployment timeout also covers starting the new fleet: the rollout's waits plus this must fit.
 PROVISIONING_MARGIN_SECONDS = 900
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)

@@ -1,4 +1,4 @@
-"""Typed schema of the training pipeline's configuration (the `pipeline:` block).
+"""Typed schema of a model's training pipeline settings (a `models.<name>` block, less `serving`).
 
 Defaults are the seeds' tutorial: XGBoost with max_depth 5, eta 0.2, gamma 4,
 min_child_weight 6, subsample 0.8, binary:logistic, on ml.m5 instances. Every rule here
@@ -8,14 +8,15 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from catalog.images import xgboost_versions
 from catalog.instance_types import check_instance_type, has_local_nvme
+from config import dataset as data_files
 from config.fields import StrictModel, int_range
-from naming import EXAMPLE_INPUT_KEY
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
 #: range type and the bounds a search may span (XGBoost's valid ranges, capped where larger
@@ -216,15 +217,30 @@ class EvaluationConfig(StrictModel):
     approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
 
 
-class DatasetConfig(StrictModel):
-    """How preprocess.py reads the raw CSV at InputDataUri (defaults: the Caravan example data)."""
+def _check_data_file(value: str) -> str:
+    data_files.resolve(value)
+    return value
 
-    label_column: Annotated[str, Field(min_length=1)] = "Purchase"
-    positive_label: Annotated[str, Field(min_length=1)] = "Yes"
+
+COLUMN = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
+
+
+class DatasetConfig(StrictModel):
+    """The model's data: where the CSV is, and how preprocess.py reads it (config/dataset.py has the forms)."""
+
+    #: A CSV in the repo or on this machine, s3://bucket/key.csv, or package:<distribution>/<path>.csv.
+    data_file: Annotated[str, AfterValidator(_check_data_file)]
+    label_column: COLUMN
+    #: The label value of the positive class; the label column must hold exactly two values.
+    positive_label: Annotated[str, Field(min_length=1)]
     #: Integer-coded columns to one-hot encode (text columns always are).
-    categorical_columns: list[Annotated[str, Field(pattern=r"^[^,]+$")]] = Field(default_factory=lambda: ["MOSTYPE", "MOSHOOFD"])
+    categorical_columns: list[COLUMN] = Field(default_factory=list)
     #: Columns that are not features: identifiers, and leakage (values known only after the outcome).
-    drop_columns: list[Annotated[str, Field(pattern=r"^[^,]+$")]] = Field(default_factory=list)
+    drop_columns: list[COLUMN] = Field(default_factory=list)
+
+    @property
+    def source(self) -> data_files.DataFile:
+        return data_files.resolve(self.data_file)
 
     @model_validator(mode="after")
     def _label_is_not_a_feature(self) -> DatasetConfig:
@@ -242,9 +258,48 @@ class DatasetConfig(StrictModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 problems.append(f"{field}: each column once; repeated: {', '.join(repeated)}")
+        problems += self._columns_exist()
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _columns_exist(self) -> list[str]:
+        """Checked at synth against the CSV's header where the file is here (not for data in S3)."""
+        source = self.source
+        if source.path is None:
+            return []
+        try:
+            columns = data_files.read_header(source.path)
+        except ValueError as exc:
+            return [f"data_file: {exc}"]
+        problems = []
+        named = [("label_column", self.label_column)] + [
+            (f"{field}[{i}]", name) for field in ("categorical_columns", "drop_columns")
+            for i, name in enumerate(getattr(self, field))
+        ]
+        for field, name in named:
+            if name not in columns:
+                problems.append(f"{field}: {name!r} is not a column of {source.file_name}{data_files.closest(name, columns)} "
+                                f"(allowed: one of its {len(columns)} columns)")
+        return problems
+
+
+#: The scripts a model's training-code folder must hold: the pipeline's steps and the serving
+#: container run them by these names (training_scripts/README.md has the contract).
+ENTRY_POINTS = ("preprocess.py", "train.py", "evaluate.py", "inference.py")
+
+
+def _check_code_dir(value: str) -> str:
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else data_files.REPO_ROOT / path
+    if not path.is_dir():
+        raise ValueError(f"no such folder {path} (allowed: a folder in the repo, relative to its root, holding "
+                         f"{', '.join(ENTRY_POINTS)})")
+    missing = [name for name in ENTRY_POINTS if not (path / name).is_file()]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)} (allowed: a folder with every entry point of the container "
+                         f"contract: {', '.join(ENTRY_POINTS)}; see training_scripts/README.md)")
+    return value
 
 
 def _check_framework_version(value: str) -> str:
@@ -258,9 +313,10 @@ class PipelineConfig(StrictModel):
     """The SageMaker Pipeline: preprocess -> train/tune -> evaluate -> gate -> register, batch transform."""
 
     framework_version: Annotated[str, AfterValidator(_check_framework_version)] = "3.0-5"
-    #: Object key of the raw CSV in the raw-data bucket (the InputDataUri parameter's default).
-    input_data_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")] = EXAMPLE_INPUT_KEY
-    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    #: The model's training code, shipped as its own asset: the bundled XGBoost scripts by default,
+    #: or a team's folder that follows the same container contract (training_scripts/README.md).
+    code_dir: Annotated[str, AfterValidator(_check_code_dir)] = "training_scripts"
+    dataset: DatasetConfig
     processing_instance_types: Annotated[list[str], TYPE_LIST, AfterValidator(_instance_types("ProcessingInstanceType", "processing"))] = Field(
         default_factory=lambda: ["ml.m5.large"]
     )

@@ -1,7 +1,7 @@
 """python -m delivery promote | smoke-test  (see --help of each).
 
-promote     edit config/<env>.yaml to serve an approved model version; commit it in a pull request
-smoke-test  after a deploy: the endpoint is in service and scores sample rows like a model should
+promote     edit config/<env>.yaml so a model serves an approved version; commit it in a pull request
+smoke-test  after a deploy: an endpoint is in service and scores sample rows like a model should
 Errors are one line on stderr: exit 2 for a refused request, 1 for a failed smoke test.
 """
 
@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     promote = commands.add_parser("promote", help="serve an approved model version in an environment (edits its config)")
     promote.add_argument("--env", required=True, help="environment name: a file config/<env>.yaml")
+    promote.add_argument("--model", required=True, help="the model of the environment's catalog (models: in its config)")
     promote.add_argument("--model-package", required=True, metavar="ARN", help="the model package version to serve")
     promote.add_argument("--config-dir", type=Path, default=ROOT / "config", help="default: the repository's config/")
     promote.add_argument("--endpoint-url", help="SageMaker API endpoint (e.g. the local emulator's http://localhost:PORT)")
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--env", required=True)
     smoke.add_argument("--region", required=True)
     smoke.add_argument("--endpoint", required=True, help="endpoint name")
+    smoke.add_argument("--sample", type=Path, required=True, help="CSV of preprocessed rows without the label: delivery/samples/<model>.csv")
     smoke.add_argument("--role-arn", help="role to assume in the environment's account (the pipeline's cross-account role)")
     return parser
 
@@ -39,14 +41,14 @@ def _promote(args: argparse.Namespace) -> int:
         import boto3
 
         client = boto3.client("sagemaker", region_name=region, endpoint_url=args.endpoint_url)
-        changes = promote(args.config_dir, args.env, args.model_package, client)
+        changes = promote(args.config_dir, args.env, args.model, args.model_package, client)
     except (PromotionRefused, ConfigError) as exc:
         print(f"promote: {exc}", file=sys.stderr)
         return 2
     path = (args.config_dir / f"{args.env}.yaml").resolve()
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not changes:
-        print(f"{shown}: already serves {args.model_package}; nothing changed")
+        print(f"{shown}: {args.model} already serves {args.model_package}; nothing changed")
         return 0
     print(f"{shown}:")
     for change in changes:
@@ -59,7 +61,7 @@ def _smoke_test(args: argparse.Namespace) -> int:
     from delivery.smoke_test import SmokeTestFailed, run
 
     try:
-        lines = run(env=args.env, region=args.region, endpoint=args.endpoint, role_arn=args.role_arn)
+        lines = run(env=args.env, region=args.region, endpoint=args.endpoint, role_arn=args.role_arn, sample=args.sample)
     except SmokeTestFailed as exc:
         print(f"smoke test failed: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@ which version an environment serves, so that serving it is a reviewed pull reque
 delivery pipeline deploys.
 
 It reads the version from the Model Registry (it must be Approved; its ModelDataQuality
-baseline becomes serving.monitoring.baseline_prefix), edits the file keeping its comments and
+baseline becomes models.<model>.serving.monitoring.baseline_prefix), edits the file keeping its comments and
 layout, validates the result exactly as `cdk synth` will, and only then replaces the file.
 Refusals are one line and leave the file untouched.
 """
@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import naming
 from config.loader import ConfigError, environment_files, load_environment
 from config.serving import BASELINE_PREFIX, MODEL_PACKAGE_ARN, MODEL_PACKAGE_ARN_FORM
 
@@ -82,13 +83,14 @@ def _yaml():
     return yaml
 
 
-def edited_text(original: str, version: ModelVersion) -> tuple[str, list[str]]:
-    """The file with serving.model_package_arn (and the baseline) set, and one line per change."""
+def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, list[str]]:
+    """The file with models.<model>.serving.model_package_arn (and the baseline) set, and one line per change."""
     from ruamel.yaml.comments import CommentedMap
 
     yaml = _yaml()
     data = yaml.load(original)
-    serving = data.setdefault("serving", CommentedMap())
+    serving = data["models"][model].setdefault("serving", CommentedMap())
+    at = f"models.{model}.serving"
     changes = []
     old = serving.get("model_package_arn")
     if old != version.arn:
@@ -96,41 +98,49 @@ def edited_text(original: str, version: ModelVersion) -> tuple[str, list[str]]:
             serving["model_package_arn"] = version.arn
         else:
             serving.insert(0, "model_package_arn", version.arn)
-        changes.append(f"serving.model_package_arn: {old or '(none)'} -> {version.arn}")
+        changes.append(f"{at}.model_package_arn: {old or '(none)'} -> {version.arn}")
     if version.baseline_prefix:
         monitoring = serving.setdefault("monitoring", CommentedMap())
         old_baseline = monitoring.get("baseline_prefix")
         if old_baseline != version.baseline_prefix:
             monitoring["baseline_prefix"] = version.baseline_prefix
-            changes.append(f"serving.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
+            changes.append(f"{at}.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue(), changes
 
 
-def promote(config_dir: Path, env: str, arn: str, sagemaker_client) -> list[str]:
-    """Edit config/<env>.yaml to serve ``arn``; returns one line per change (empty: already served)."""
+def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client) -> list[str]:
+    """Edit config/<env>.yaml so that ``model`` serves ``arn``; returns one line per change (empty: already served)."""
     config_dir = Path(config_dir)
     path = environment_file(config_dir, env)
     parts = check_arn(arn)
     current = load_environment(path)  # a file that is already broken is refused before any lookup
+    try:
+        served = current.model(model)
+    except ValueError as exc:
+        raise PromotionRefused(f"--model: {exc}") from None
     if (parts["account"], parts["region"]) != (current.account, current.region):
         raise PromotionRefused(
             f"{arn} is registered in {parts['account']}/{parts['region']}; {env} is {current.account}/{current.region} "
             f"(allowed: a version from {env}'s own Model Registry)"
         )
+    group = naming.model_package_group_name(env, model)
+    if parts["group"] != group:
+        raise PromotionRefused(f"{arn} is a version of {parts['group']}, not of {model}'s group {group} in {env} "
+                               f"(allowed: a version of {group})")
     version = describe(arn, sagemaker_client)
     if version.status != "Approved":
         raise PromotionRefused(
             f"{arn} is {version.status}, not Approved (approve it in SageMaker Studio or with "
             f"`aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved`)"
         )
-    if current.serving.monitoring.enabled and not version.baseline_prefix:
+    if served.serving.monitoring.enabled and not version.baseline_prefix:
         raise PromotionRefused(
             f"{arn} has no data-quality baseline (ModelMetrics.ModelDataQuality) and {env} monitors its endpoint "
             "(allowed: a version registered by the training pipeline, which records its baseline)"
         )
-    text, changes = edited_text(path.read_text(encoding="utf-8"), version)
+    text, changes = edited_text(path.read_text(encoding="utf-8"), model, version)
     if not changes:
         return []
     # Validate the edited file exactly as synth will, under its own name, before replacing anything.

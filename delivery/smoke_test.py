@@ -4,7 +4,7 @@ The delivery pipeline runs it after deploying an environment that declares an en
 (`python -m delivery smoke-test --env staging ...`, in CodeBuild, in the tooling account; it
 assumes the environment's smoke-test role). Checks, each failing with one line:
   1. the endpoint is InService (or Updating: autoscaling, while it serves);
-  2. CSV rows (smoke_sample.csv: preprocessed test rows, no label) get one probability each, in [0, 1];
+  2. CSV rows (delivery/samples/<model>.csv: preprocessed test rows, no label) get one probability each, in [0, 1];
   3. the same rows as JSON get the same scores (both content types the container serves);
   4. a row with the wrong number of features gets a 4xx, not a 5xx or a score.
 Only boto3 is needed (the step installs nothing else).
@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLE = Path(__file__).with_name("smoke_sample.csv")
+SAMPLES = Path(__file__).with_name("samples")
+
+
+def sample_file(model: str) -> Path:
+    """The rows the smoke test sends to a model's endpoint: delivery/samples/<model>.csv."""
+    return SAMPLES / f"{model}.csv"
+
 SERVING_STATUSES = ("InService", "Updating")
 #: Scores for the same rows through CSV and JSON may differ by float formatting only.
 TOLERANCE = 1e-6
@@ -40,8 +46,12 @@ class Answer:
 Invoke = Callable[[bytes, str], Answer]
 
 
-def sample_rows(path: Path = SAMPLE) -> list[list[float]]:
-    rows = [[float(cell) for cell in line.split(",")] for line in path.read_text().splitlines() if line.strip()]
+def sample_rows(path: Path) -> list[list[float]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SmokeTestFailed(f"cannot read the sample rows {path} ({exc.strerror})") from None
+    rows = [[float(cell) for cell in line.split(",")] for line in text.splitlines() if line.strip()]
     if not rows:
         raise SmokeTestFailed(f"{path.name} has no rows to send")
     return rows
@@ -69,9 +79,8 @@ def scores(answer: Answer, expected: int, what: str) -> list[float]:
     return result
 
 
-def check_predictions(invoke: Invoke, rows: list[list[float]] | None = None) -> list[str]:
+def check_predictions(invoke: Invoke, rows: list[list[float]]) -> list[str]:
     """Checks 2-4 above; returns one line per check passed."""
-    rows = rows or sample_rows()
     csv_body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     by_csv = scores(invoke(csv_body, "text/csv"), len(rows), "text/csv request")
     by_json = scores(invoke(json.dumps({"instances": rows}).encode(), "application/json"), len(rows),
@@ -111,7 +120,7 @@ def endpoint_invoker(runtime, endpoint: str) -> Invoke:
     return invoke
 
 
-def run(*, env: str, region: str, endpoint: str, role_arn: str | None, session=None) -> list[str]:
+def run(*, env: str, region: str, endpoint: str, role_arn: str | None, sample: Path, session=None) -> list[str]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -134,5 +143,5 @@ def run(*, env: str, region: str, endpoint: str, role_arn: str | None, session=N
     if status not in SERVING_STATUSES:
         raise SmokeTestFailed(f"{env}: endpoint {endpoint} is {status} (expected {' or '.join(SERVING_STATUSES)})")
     lines = [f"{env}: endpoint {endpoint} is InService"]
-    lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime"), endpoint))
+    lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime"), endpoint), sample_rows(sample))
     return lines

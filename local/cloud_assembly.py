@@ -34,23 +34,31 @@ class StackTemplate:
         return {k: v for k, v in self.template.get("Resources", {}).items() if v.get("Type") == resource_type}
 
 
-def find_stack(cdk_out: Path, stack_name: str) -> StackTemplate:
-    """The template of the stack deployed as ``stack_name`` (stage stacks live in nested assemblies)."""
+def _stack_artifacts(cdk_out: Path) -> dict[str, Path]:
+    """Every stack of the cloud assembly (stage stacks live in nested assemblies): name -> template file."""
     if not (cdk_out / "manifest.json").is_file():
         raise AssemblyError(f"{cdk_out} has no manifest.json; run `cdk synth` (or `make demo`) first")
-    seen: list[str] = []
+    stacks: dict[str, Path] = {}
     for manifest_path in sorted(cdk_out.rglob("manifest.json")):
         manifest = json.loads(manifest_path.read_text())
         for artifact in manifest.get("artifacts", {}).values():
-            if artifact.get("type") != "aws:cloudformation:stack":
-                continue
             props = artifact.get("properties", {})
-            name = props.get("stackName")
-            seen.append(name)
-            if name == stack_name:
-                path = manifest_path.parent / props["templateFile"]
-                return StackTemplate(stack_name, json.loads(path.read_text()), path)
-    raise AssemblyError(f"stack {stack_name!r} is not in {cdk_out} (stacks there: {', '.join(sorted(filter(None, seen)))})")
+            if artifact.get("type") == "aws:cloudformation:stack" and props.get("stackName"):
+                stacks[props["stackName"]] = manifest_path.parent / props["templateFile"]
+    return stacks
+
+
+def stack_names(cdk_out: Path) -> list[str]:
+    """The names of every stack cdk.out holds, sorted."""
+    return sorted(_stack_artifacts(cdk_out))
+
+
+def find_stack(cdk_out: Path, stack_name: str) -> StackTemplate:
+    """The template of the stack deployed as ``stack_name``."""
+    stacks = _stack_artifacts(cdk_out)
+    if stack_name not in stacks:
+        raise AssemblyError(f"stack {stack_name!r} is not in {cdk_out} (stacks there: {', '.join(sorted(stacks))})")
+    return StackTemplate(stack_name, json.loads(stacks[stack_name].read_text()), stacks[stack_name])
 
 
 class Resolver:

@@ -2,13 +2,16 @@
 
 1. starts the emulator (moto server) on a free localhost port;
 2. `cdk bootstrap` + `cdk deploy 'dev/*'` against it with the real CDK CLI;
-3. uploads the example dataset to the emulated raw-data bucket;
-4. runs the deployed training pipeline locally (local/pipeline/): preprocess, train,
+then for every model of dev's catalog (or the one MODEL names):
+3. uploads its dataset (its dataset.data_file, or the CSV given with --data) to the emulated
+   raw-data bucket, where its pipeline reads it;
+4. runs its deployed training pipeline locally (local/pipeline/): preprocess, train,
    evaluate, the evaluation gate, the condition, registration in the emulated Model Registry
    and a batch transform;
 5. serves the registered model version with the local inference server (serve.py) and scores
    the test split over HTTP;
-6. prints a summary. The emulator is always stopped on the way out, Ctrl-C included.
+and prints a summary with one block per model. The emulator is always stopped on the way
+out, Ctrl-C included.
 
 Exit code 0 on success; 1 when a phase fails or the gate rejects the model (with its reasons).
 """
@@ -29,11 +32,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import naming
-from config import ConfigError, load_environment
+from config import ConfigError, EnvironmentConfig, load_environment
+from config.environment import ModelConfig
 from local import jobs
 from local.cdk_cli import CDK_BIN, CdkError
 from local.cloud_assembly import AssemblyError
-from local.dataset import caravan_csv
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
 from local.paths import CDK_OUT, DEMO_DIR, REPO_ROOT, shown
@@ -48,7 +51,8 @@ from local.pipeline import (
 ENV_NAME = "dev"
 WORK_DIR = DEMO_DIR
 CDK_CLI = str(CDK_BIN.relative_to(REPO_ROOT))
-PHASES = 5
+#: Phases before the models' own (emulator, deploy), and each model's (upload, pipeline, serve).
+SHARED_PHASES, MODEL_PHASES = 2, 3
 #: Earlier executions' work files (logs, reports, plots) kept beside the new one; older ones are removed.
 KEPT_EXECUTIONS = 5
 #: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
@@ -71,29 +75,47 @@ class Scoring:
 
 
 @dataclass
-class DemoResult:
-    """Everything the demo's summary prints, filled in phase by phase."""
+class ModelRun:
+    """One model's part of the demo: its pipeline execution, report, registered version and scoring."""
 
-    stacks: dict[str, int] = field(default_factory=dict)  # stack -> resources
+    name: str
     execution: ExecutionResult | None = None
     model_package: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     report_dir: Path | None = None
     scoring: Scoring | None = None
+    uploaded: str = ""  # "<local file> -> s3://..."
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo's summary prints, filled in phase by phase."""
+
+    stacks: dict[str, int] = field(default_factory=dict)  # stack -> resources
+    models: dict[str, ModelRun] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     cdk_out: Path | None = None  # the cloud assembly the stage was deployed from
+    pruned: list[str] = field(default_factory=list)  # stacks of models no longer in the catalog
+
+    def model(self, name: str | None = None) -> ModelRun:
+        """A model's run; without a name, the only one."""
+        if name is None:
+            if len(self.models) != 1:
+                raise DemoError(f"the demo ran {len(self.models)} models; name one")
+            return next(iter(self.models.values()))
+        return self.models[name]
 
 
 class Phases:
     """Numbers and times the demo's phases as they start and end, for the progress lines and make bench."""
 
-    def __init__(self, result: DemoResult) -> None:
-        self.result, self.number = result, 0
+    def __init__(self, result: DemoResult, total: int = SHARED_PHASES + MODEL_PHASES) -> None:
+        self.result, self.number, self.total = result, 0, total
 
     def start(self, key: str, text: str) -> None:
         self.number += 1
         self.key, self.started = key, time.perf_counter()
-        print(f"[{self.number}/{PHASES}] {text}", flush=True)
+        print(f"[{self.number}/{self.total}] {text}", flush=True)
 
     def done(self, text: str = "") -> None:
         seconds = time.perf_counter() - self.started
@@ -101,68 +123,102 @@ class Phases:
         print(f"      {text + ' ' if text else ''}({seconds:.1f}s)", flush=True)
 
 
-def dataset_for(key: str, data: Path | None) -> Path:
-    """The CSV to upload as the pipeline's input: the user's, or the example's only where the config still
-    names the example's key; never the example under a key of the user's (that would train on the wrong data)."""
+def models_to_run(env: EnvironmentConfig, model: str | None, data: Path | None) -> list[ModelConfig]:
+    """The models the demo runs: every model of the catalog, or the one named; --data needs one model."""
+    if model is not None:
+        try:
+            return [env.model(model)]
+        except ValueError as exc:
+            raise DemoError(f"MODEL={model}: {exc}") from None
+    if not env.models:
+        raise DemoError(f"{env.source_file} declares no models (allowed: a models block with at least one model)")
+    if data is not None and len(env.models) > 1:
+        raise DemoError(f"DATA={data} needs MODEL=<name>: {env.source_file} has {len(env.models)} models "
+                        f"({', '.join(env.models)})")
+    return list(env.models.values())
+
+
+def dataset_for(model: ModelConfig, data: Path | None, source_file: str) -> Path:
+    """The CSV to upload as the model's input: the user's (--data), else the model's own data_file;
+    a data_file in S3 is out of the emulator's reach, so it needs --data."""
     if data is not None:
         if not data.is_file():
             raise DemoError(f"DATA={data}: no such file (allowed: a CSV file with a header row)")
         return data
-    if key != naming.EXAMPLE_INPUT_KEY:
+    source = model.dataset.source
+    if source.path is None:
         raise DemoError(
-            f"pipeline.input_data_key is {key!r}, not the example's {naming.EXAMPLE_INPUT_KEY!r}: give the CSV to "
-            "upload there, e.g. make demo DATA=path/to/data.csv"
+            f"models.{model.name}.dataset.data_file in {source_file} is {source.value}, which the emulator cannot read: "
+            f"give a local copy, e.g. make demo MODEL={model.name} DATA=path/to/data.csv"
         )
-    return caravan_csv()
+    return source.path
 
 
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
-             inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None) -> DemoResult:
-    """Phases 2-5 against a running emulator (the integration test runs exactly this).
+             inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None,
+             model: str | None = None, env: EnvironmentConfig | None = None) -> DemoResult:
+    """Deploy, then phases 3-5 for each model, against a running emulator (the integration test runs exactly this).
     ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message);
-    ``data`` is the CSV to train on (default: the example dataset, where the config names its key)."""
+    ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file)."""
+    env = env or load_environment(REPO_ROOT / "config" / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
+    models = models_to_run(env, model, data)
     result = result or DemoResult()
     result.cdk_out = cdk_out
-    phases = phases or Phases(result)
+    phases = phases or Phases(result, SHARED_PHASES + MODEL_PHASES * len(models))
     keep_latest_executions(work_dir / "executions", KEPT_EXECUTIONS - 1)  # and this run makes KEPT_EXECUTIONS
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
-    deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
+    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
-    phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
+    phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items())
+                + (f"; removed {', '.join(result.pruned)} (no longer in the catalog)" if result.pruned else ""))
     if inventory_listing:
         print(format_inventory(deployed))
+    for each in models:
+        run = result.models[each.name] = ModelRun(each.name)
+        run_model(emulator, each, run, phases, parameters=parameters, work_dir=work_dir, cdk_out=cdk_out,
+                  data=data, source_file=env.source_file)
+    return result
 
-    pipeline = load_deployed_pipeline(emulator, ENV_NAME, cdk_out)
-    uri = input_uri(pipeline.definition)
+
+def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Phases, *, parameters: dict[str, str] | None,
+              work_dir: Path, cdk_out: Path, data: Path | None, source_file: str) -> None:
+    """One model: upload its data, run its pipeline, serve the version it registered."""
+    pipeline = load_deployed_pipeline(emulator, ENV_NAME, model.name, cdk_out)
+    source = dataset_for(model, data, source_file)
+    if model.input_uri_key:  # the pipeline reads the raw-data bucket: upload where it reads
+        uri = input_uri(pipeline.definition)
+    else:  # its data_file is in S3: the local copy goes where a local file of the model would, for this run
+        raw = pipeline.resolver.resolve({"Fn::ImportValue": naming.raw_data_bucket_export(ENV_NAME)})
+        uri = f"s3://{raw.rsplit(':', 1)[-1]}/{naming.input_data_key(model.name, source.name)}"
+        parameters = {**(parameters or {}), "InputDataUri": uri}
     bucket, key = jobs.split_uri(uri)
-    source = dataset_for(key, data)
-    phases.start("upload", f"upload {'the example dataset' if data is None else shown(source)} to the emulated raw-data bucket")
+    phases.start(f"{model.name}/upload", f"{model.name}: upload {shown(source)} to the emulated raw-data bucket")
     emulator.client("s3").upload_file(str(source), bucket, key)
-    phases.done(f"{shown(source)} -> {uri}")
+    run.uploaded = f"{shown(source)} -> {uri}"
+    phases.done(run.uploaded)
 
-    phases.start("pipeline", f"run the deployed pipeline {pipeline.name} locally, step by step")
+    phases.start(f"{model.name}/pipeline", f"{model.name}: run the deployed pipeline {pipeline.name} locally, step by step")
     execution = pipeline.execution(emulator, work_root=work_dir / "executions", parameters=parameters)
     print(f"      execution {execution.result.execution_id}; work files in {shown(execution.result.work_dir)}")
-    result.execution = execution.run()
+    run.execution = execution.run()
     phases.done()
-    if not result.execution.succeeded:
-        raise DemoError(f"pipeline execution {result.execution.execution_id} failed: {result.execution.failure}")
-    evaluate = result.execution.step_dir("Evaluate")
+    if not run.execution.succeeded:
+        raise DemoError(f"{model.name}: pipeline execution {run.execution.execution_id} failed: {run.execution.failure}")
+    evaluate = run.execution.step_dir("Evaluate")
     report_dir = next(evaluate.rglob("evaluation.json")).parent
-    result.report_dir, result.report = report_dir, json.loads((report_dir / "evaluation.json").read_text())
+    run.report_dir, run.report = report_dir, json.loads((report_dir / "evaluation.json").read_text())
 
-    phases.start("serve", "serve the registered model with serve.py and score the test split over HTTP")
-    arn = result.execution.properties["RegisterModel"]["ModelPackageArn"]
-    result.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    test_uri = result.execution.output_uri("Preprocess", "test")
-    result.scoring = score(emulator, result.model_package, test_uri, work_dir / "serve",
-                           result.report["binary_classification_metrics"]["auc"]["value"])
-    s = result.scoring
+    phases.start(f"{model.name}/serve", f"{model.name}: serve the registered version with serve.py and score the test split over HTTP")
+    arn = run.execution.properties["RegisterModel"]["ModelPackageArn"]
+    run.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    test_uri = run.execution.output_uri("Preprocess", "test")
+    run.scoring = score(emulator, run.model_package, test_uri, work_dir / "serve" / model.name,
+                        run.report["binary_classification_metrics"]["auc"]["value"])
+    s = run.scoring
     phases.done(f"{s.rows} rows in {s.seconds:.2f}s ({s.rows / s.seconds:,.0f} rows/s) at {s.endpoint}")
-    return result
 
 
 def keep_latest_executions(root: Path, keep: int) -> list[Path]:
@@ -176,22 +232,23 @@ def keep_latest_executions(root: Path, keep: int) -> list[Path]:
     return executions[keep:]
 
 
-def retry_commands(emulator: Emulator, cdk_out: Path) -> list[str]:
-    """What to run, with the emulator still up, to look around and to run the pipeline again."""
+def retry_commands(emulator: Emulator, cdk_out: Path, models: list[str]) -> list[str]:
+    """What to run, with the emulator still up, to look around and to run a model's pipeline again."""
     env = f"AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
     return [
         f"export {env} AWS_DEFAULT_REGION={emulator.region}",
-        f"python -m local.pipeline --env {ENV_NAME} --endpoint-url {emulator.endpoint_url} --cdk-out {shown(cdk_out)}"
-        " [-p NAME=VALUE]   # runs the deployed pipeline again, every step",
+        *(f"python -m local.pipeline --env {ENV_NAME} --model {model} --endpoint-url {emulator.endpoint_url} "
+          f"--cdk-out {shown(cdk_out)} [-p NAME=VALUE]   # runs {model}'s deployed pipeline again, every step"
+          for model in models),
         f"{CDK_CLI} deploy '{naming.stage_selector(ENV_NAME)}' --require-approval never --output {shown(cdk_out)}"
         "   # after a change, with the exports above",
     ]
 
 
-def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, failed: bool) -> None:
+def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, models: list[str], failed: bool) -> None:
     state = "the demo failed; the emulator is still running" if failed else "emulator still running"
     print(f"\n{state}. Ctrl-C stops it. To look around or retry:")
-    for command in retry_commands(emulator, cdk_out):
+    for command in retry_commands(emulator, cdk_out, models):
         print(f"  {command}")
     sys.stdout.flush()
     while True:
@@ -228,14 +285,27 @@ def score(emulator: Emulator, package: dict, test_uri: str, root: Path, report_a
 
 
 def summary(result: DemoResult) -> str:
-    execution, report, package, scoring = result.execution, result.report, result.model_package, result.scoring
-    assert execution and report and package and scoring and result.report_dir
-    metrics = report["binary_classification_metrics"]
-    gate = execution.properties["EvaluationGate"]["OutputParameters"]
+    """One block for the deploy, then one per model."""
     lines = [
         "",
         "Summary",
         f"  deployed      {len(result.stacks)} stacks of '{ENV_NAME}' to the emulator: {', '.join(result.stacks)}",
+    ]
+    if result.pruned:
+        lines.append(f"  removed       {', '.join(result.pruned)} (models no longer in the catalog)")
+    for run in result.models.values():
+        lines += ["", *model_summary(run)]
+    return "\n".join(lines)
+
+
+def model_summary(run: ModelRun) -> list[str]:
+    execution, report, package, scoring = run.execution, run.report, run.model_package, run.scoring
+    assert execution and report and package and scoring and run.report_dir
+    metrics = report["binary_classification_metrics"]
+    gate = execution.properties["EvaluationGate"]["OutputParameters"]
+    return [
+        f"  model {run.name}",
+        f"  data          {run.uploaded}",
         f"  pipeline      {execution.pipeline_name} execution {execution.execution_id}: {execution.status}, "
         + " -> ".join(f"{s.name}" for s in execution.steps),
         "  test metrics  " + "  ".join(f"{m} {metrics[m]['value']:.3f}" for m in ("auc", "precision", "recall", "f1", "accuracy") if m in metrics),
@@ -243,12 +313,11 @@ def summary(result: DemoResult) -> str:
         f"  registered    {package['ModelPackageArn']} ({package['ModelApprovalStatus']})",
         f"  served        {scoring.rows} test rows over HTTP: AUC {scoring.auc:.4f} "
         f"(the report says {scoring.report_auc:.4f}), {scoring.rows / scoring.seconds:,.0f} rows/s",
-        f"  report        {shown(result.report_dir)}/evaluation.json (also in the emulated S3 at "
+        f"  report        {shown(run.report_dir)}/evaluation.json (also in the emulated S3 at "
         f"{execution.output_uri('Evaluate', 'evaluation')})",
-        "  plots         " + ", ".join(p.name for p in sorted(result.report_dir.glob("*.png"))) + " beside it",
+        "  plots         " + ", ".join(p.name for p in sorted(run.report_dir.glob("*.png"))) + " beside it",
         f"  step logs     {shown(execution.work_dir)}/<step>/job.log",
     ]
-    return "\n".join(lines)
 
 
 #: What ends the demo with one line (the emulator's answers and missing files included), not a traceback.
@@ -272,35 +341,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--cdk-out", type=Path, default=CDK_OUT, help="the cloud assembly directory (default cdk.out)")
     parser.add_argument("--timings", type=Path, help="write the phase and step times here as JSON (make bench)")
-    parser.add_argument("--data", type=Path, help="a CSV of your own to train on, uploaded where the config's "
-                        "pipeline.input_data_key says (make demo DATA=path/to.csv)")
+    parser.add_argument("--model", help="run only this model of dev's catalog (make demo MODEL=name)")
+    parser.add_argument("--data", type=Path, help="a CSV of your own to train the model on, uploaded where its pipeline "
+                        "reads (make demo MODEL=name DATA=path/to.csv)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
     result = DemoResult()
-    phases = Phases(result)
+    models: list[str] = []
     try:
         parameters = parse_assignments(args.parameter)
-        # Before anything starts: the data to train on, for the key the dev config names.
+        # Before anything starts: the models to run and the data each trains on.
         dev = load_environment(REPO_ROOT / "config" / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
-        dataset_for(dev.pipeline.input_data_key, args.data)
+        chosen = models_to_run(dev, args.model, args.data)
+        for model in chosen:
+            dataset_for(model, args.data, dev.source_file)
+        models = [model.name for model in chosen]
+        phases = Phases(result, SHARED_PHASES + MODEL_PHASES * len(chosen))
         phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
         with Emulator(port=args.port) as emulator:
             phases.done(emulator.endpoint_url)
             try:
                 run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
-                         inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data)
+                         inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data, model=args.model, env=dev)
             except FAILURES as error:
                 if not args.keep_running:
                     raise
                 # What a user wants after a failure is to look around: the emulator stays up.
                 print(one_line("demo failed", error), file=sys.stderr)
-                wait_for_ctrl_c(emulator, args.cdk_out, failed=True)
+                wait_for_ctrl_c(emulator, args.cdk_out, models, failed=True)
             print(summary(result))
             print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
             if args.keep_running:
-                wait_for_ctrl_c(emulator, args.cdk_out, failed=False)
+                wait_for_ctrl_c(emulator, args.cdk_out, models, failed=False)
     except ConfigError as error:
         for problem in error.problems:
             print(f"demo failed: config error: {problem}", file=sys.stderr)
@@ -313,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if args.timings:
-            steps = {s.name: s.seconds for s in result.execution.steps} if result.execution else {}
+            steps = {run.name: {s.name: s.seconds for s in run.execution.steps}
+                     for run in result.models.values() if run.execution}
             args.timings.write_text(json.dumps({"phases": result.phases, "steps": steps,
                                                 "total": time.perf_counter() - started}, indent=2))
     return 0

@@ -17,7 +17,8 @@ from stacks.training.training_pipeline_stack import TrainingPipelineStack
 
 
 class PlatformStage(Stage):
-    """Data → Network → Roles → Notebooks, TrainingPipeline → Serving, for one environment (stacks deploy in that order)."""
+    """Data → Network → Roles → Notebooks, then per model TrainingPipeline → Serving, for one environment
+    (stacks deploy in that order)."""
 
     def __init__(
         self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, smoke_test_account: str | None = None
@@ -30,7 +31,7 @@ class PlatformStage(Stage):
         self.notices: list[str] = []
 
         self.data = DataStack(
-            self, "Data", env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
+            self, naming.DATA_STACK, env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
         )
         self.network = NetworkStack(
             self, "Network", env_config=cfg, log_key=self.data.key,
@@ -59,41 +60,50 @@ class PlatformStage(Stage):
                 key=self.data.key,
                 description=f"{cfg.name}: SageMaker notebook instances with lifecycle configs",
             )
-        self.training = TrainingPipelineStack(
-            self,
-            "TrainingPipeline",
-            env_config=cfg,
-            data=self.data.exports,
-            data_key=self.data.key,
-            workloads=self.network.workloads,
-            jobs_role=self.roles.jobs_role,
-            pipelines_role=self.roles.pipelines_role,
-            description=f"{cfg.name}: SageMaker training pipeline, evaluation gate and notifications",
-        )
-        self.training.add_stack_dependency(self.data)
-        self.serving = None
-        if cfg.serving.model_package_arn:
-            self.serving = ServingStack(
+        #: Each model of the catalog: its own training stack and, once it names a version to serve, its serving stack.
+        self.training: dict[str, TrainingPipelineStack] = {}
+        self.serving: dict[str, ServingStack] = {}
+        for model in cfg.models.values():
+            training = self.training[model.name] = TrainingPipelineStack(
                 self,
-                "Serving",
+                naming.model_stack_id(model.name, naming.TRAINING_STACK),
                 env_config=cfg,
+                model=model,
                 data=self.data.exports,
                 data_key=self.data.key,
                 workloads=self.network.workloads,
-                endpoints_role=self.roles.endpoints_role,
-                monitoring_role=self.roles.monitoring_role,
-                topic=self.training.topic,
-                smoke_test_account=smoke_test_account,
-                description=f"{cfg.name}: real-time endpoint, autoscaling, rollout alarms, data capture and monitoring",
+                jobs_role=self.roles.jobs_role,
+                pipelines_role=self.roles.pipelines_role,
+                description=f"{cfg.name}: the {model.name} model's SageMaker training pipeline, evaluation gate and notifications",
             )
-            self.serving.add_stack_dependency(self.data)
-        else:
-            self.notices.append(
-                f"{cfg.name}: no endpoint declared: serving.model_package_arn is not set in {cfg.source_file} "
-                "(register a model with the training pipeline, then name its version there)"
-            )
-            # Also in the assembly's metadata, on a stack: annotations on the stage itself reach no manifest.
-            Annotations.of(self.training).add_info(self.notices[-1])
+            training.add_stack_dependency(self.data)
+            if model.serving.model_package_arn:
+                serving = self.serving[model.name] = ServingStack(
+                    self,
+                    naming.model_stack_id(model.name, naming.SERVING_STACK),
+                    env_config=cfg,
+                    model=model,
+                    data=self.data.exports,
+                    data_key=self.data.key,
+                    workloads=self.network.workloads,
+                    endpoints_role=self.roles.endpoints_role,
+                    monitoring_role=self.roles.monitoring_role,
+                    topic=training.topic,
+                    smoke_test_account=smoke_test_account,
+                    description=f"{cfg.name}: the {model.name} model's real-time endpoint, autoscaling, rollout alarms, "
+                                "data capture and monitoring",
+                )
+                serving.add_stack_dependency(self.data)
+            else:
+                self.notices.append(
+                    f"{cfg.name}: no endpoint for {model.name}: models.{model.name}.serving.model_package_arn is not set in "
+                    f"{cfg.source_file} (register a version with its training pipeline, then name it there)"
+                )
+                # Also in the assembly's metadata, on a stack: annotations on the stage itself reach no manifest.
+                Annotations.of(training).add_info(self.notices[-1])
+        if not cfg.models:
+            self.notices.append(f"{cfg.name}: no models: the models block of {cfg.source_file} is empty (data lake, "
+                                "network, roles and notebooks only)")
         for key, value in tags.items():
             Tags.of(self).add(key, value)
         add_compliance_checks(self)

@@ -1,6 +1,6 @@
 """Run the deployed training pipeline on this machine, against the emulator.
 
-    python -m local.pipeline --env dev --endpoint-url http://localhost:PORT [-p MinAuc=0.8]
+    python -m local.pipeline --env dev --model NAME --endpoint-url http://localhost:PORT [-p MinAuc=0.8]
 
 The definition is the one in cdk.out (the template's Fn::Join resolved with what the
 emulator deployed), so a wiring mistake in it fails here as it would in SageMaker. Any
@@ -33,6 +33,7 @@ def local_endpoint(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev", help="the deployed stage whose pipeline runs (default dev)")
+    parser.add_argument("--model", required=True, help="the model of the environment's catalog whose pipeline runs")
     parser.add_argument("--endpoint-url", required=True, help="the emulator, e.g. http://localhost:PORT (python -m local.emulator)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a pipeline parameter")
     parser.add_argument("--cdk-out", type=Path, default=CDK_OUT)
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         port = urlparse(local_endpoint(args.endpoint_url)).port
-        result = run_pipeline(Emulator(port=port), args.env, work_root=args.work_dir,
+        result = run_pipeline(Emulator(port=port), args.env, args.model, work_root=args.work_dir,
                               parameters=parse_assignments(args.parameter), cdk_out=args.cdk_out)
     except (PipelineError, AssemblyError) as error:
         print(f"local.pipeline: {error}", file=sys.stderr)

@@ -59,11 +59,11 @@ class DeployedPipeline:
         return find
 
 
-def load_deployed_pipeline(emulator: Emulator, env_name: str, cdk_out: Path = CDK_OUT) -> DeployedPipeline:
-    """The pipeline definition from cdk.out, resolved against the stack deployed in the emulator,
+def load_deployed_pipeline(emulator: Emulator, env_name: str, model: str, cdk_out: Path = CDK_OUT) -> DeployedPipeline:
+    """A model's pipeline definition from cdk.out, resolved against the stack deployed in the emulator,
     and checked to be the definition the emulator holds (cdk.out synthesized after a deploy would
     otherwise run something that is not deployed)."""
-    stack = find_stack(cdk_out, naming.stack_name(env_name, naming.TRAINING_STACK))
+    stack = find_stack(cdk_out, naming.model_stack_name(env_name, model, naming.TRAINING_STACK))
     pipelines = stack.resources_of_type("AWS::SageMaker::Pipeline")
     if len(pipelines) != 1:
         raise PipelineError(f"{stack.path.name} declares {len(pipelines)} SageMaker pipelines; expected one")
@@ -83,9 +83,9 @@ def load_deployed_pipeline(emulator: Emulator, env_name: str, cdk_out: Path = CD
     return DeployedPipeline(name, definition, stack, resolver)
 
 
-def run_pipeline(emulator: Emulator, env_name: str, *, work_root: Path, parameters: dict[str, str] | None = None,
+def run_pipeline(emulator: Emulator, env_name: str, model: str, *, work_root: Path, parameters: dict[str, str] | None = None,
                  cdk_out: Path = CDK_OUT, say: Callable[[str], None] = print) -> ExecutionResult:
-    pipeline = load_deployed_pipeline(emulator, env_name, cdk_out)
+    pipeline = load_deployed_pipeline(emulator, env_name, model, cdk_out)
     execution = pipeline.execution(emulator, work_root=work_root, parameters=parameters, say=say)
     say(f"  execution {execution.result.execution_id} of {pipeline.name} (work files in {shown(execution.result.work_dir)})")
     return execution.run()

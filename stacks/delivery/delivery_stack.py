@@ -10,6 +10,8 @@ why the artifacts are encrypted with a customer key that those accounts may use.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
@@ -24,6 +26,7 @@ from stacks.shared.compliance import acknowledge
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.stage import PlatformStage
 
+ROOT = Path(__file__).resolve().parents[2]
 #: CodeBuild's image for every step: Ubuntu 22.04 with the Python and Node versions pinned below.
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 #: The interpreter the repository's pins were resolved for (the Makefile requires 3.11 or newer).
@@ -128,20 +131,28 @@ class DeliveryPipelineStack(Stack):
                 comment=f"Deploy to {cfg.name} ({cfg.account}/{cfg.region})? Review the staging smoke test first.",
             ))
         if stage_config.smoke_test:
-            if stage.serving is None:
-                self.notices.append(
-                    f"delivery: {cfg.name} has no smoke test yet: no endpoint is declared "
-                    f"(serving.model_package_arn in {cfg.source_file})"
-                )
-            else:
+            for model in cfg.models.values():
+                if model.name not in stage.serving:
+                    self.notices.append(
+                        f"delivery: {cfg.name} has no smoke test of {model.name} yet: no endpoint is declared "
+                        f"(models.{model.name}.serving.model_package_arn in {cfg.source_file})"
+                    )
+                    continue
+                if not (ROOT / naming.SMOKE_SAMPLES / f"{model.name}.csv").is_file():
+                    self.notices.append(
+                        f"delivery: {cfg.name} has no smoke test of {model.name}: {naming.SMOKE_SAMPLES}/{model.name}.csv "
+                        "is missing (preprocessed test rows without the label, see docs/delivery.md)"
+                    )
+                    continue
+                # One smoke test per endpoint, each assuming only that endpoint's role.
                 post.append(pipelines.CodeBuildStep(
-                    "SmokeTest",
+                    f"SmokeTest-{model.name}",
                     input=self.source,
                     install_commands=["python -m pip install --quiet --disable-pip-version-check -c constraints.txt boto3"],
-                    commands=[naming.smoke_test_command(cfg.name, cfg.region, cfg.account)],
+                    commands=[naming.smoke_test_command(cfg.name, model.name, cfg.region, cfg.account)],
                     partial_build_spec=self._runtime_build_spec(),
                     role_policy_statements=[iam.PolicyStatement(
-                        actions=["sts:AssumeRole"], resources=[naming.smoke_test_role_arn(cfg.account, cfg.name)]
+                        actions=["sts:AssumeRole"], resources=[naming.smoke_test_role_arn(cfg.account, cfg.name, model.name)]
                     )],
                 ))
         self.pipeline.add_stage(stage, pre=pre, post=post)

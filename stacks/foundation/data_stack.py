@@ -74,14 +74,19 @@ class DataStack(Stack):
         self.raw_data_bucket = SecureBucket(self, "RawData", **bucket_props).bucket
         self.model_artifacts_bucket = SecureBucket(self, "ModelArtifacts", **bucket_props).bucket
 
-        # Registered model versions are the record of what may be deployed: stateful, kept with the data.
-        self.model_package_group = sagemaker.CfnModelPackageGroup(
-            self,
-            "ModelPackageGroup",
-            model_package_group_name=naming.model_package_group_name(env_config.name),
-            model_package_group_description=f"{env_config.name}: XGBoost direct-marketing response models",
-        )
-        self.model_package_group.apply_removal_policy(removal)
+        # Registered model versions are the record of what may be deployed: stateful, kept with the data,
+        # one group per model of the catalog. A model removed from the config leaves this stack's template;
+        # a retained group stays in the account (see docs/configuration.md, "Removing a model").
+        self.model_package_groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
+        for model in env_config.models.values():
+            group = sagemaker.CfnModelPackageGroup(
+                self,
+                naming.registry_logical_id(model.name),
+                model_package_group_name=naming.model_package_group_name(env_config.name, model.name),
+                model_package_group_description=f"{env_config.name}: versions of the {model.name} model",
+            )
+            group.apply_removal_policy(removal)
+            self.model_package_groups[model.name] = group
 
         self.exports = DataExports.for_environment(env_config.name)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn, export_name=self.exports.key_arn)

@@ -1,8 +1,8 @@
-"""Serving: the environment's real-time endpoint for the model version its config names.
+"""Serving: a model's real-time endpoint for the version its config names.
 
 One AutoscaledEndpoint (model, endpoint config, endpoint with blue/green rollout,
 alarms, autoscaling, dashboard) and, for provisioned fleets with data capture, a Model
-Monitor data-quality schedule. Declared only when `serving.model_package_arn` is set:
+Monitor data-quality schedule. Declared only when the model's `serving.model_package_arn` is set:
 which version runs where is data in git, and synth never looks the registry up.
 """
 
@@ -17,6 +17,7 @@ from constructs import Construct
 import naming
 from catalog.images import model_monitor_image
 from config import EnvironmentConfig
+from config.environment import ModelConfig
 from stacks.contracts import DataExports, Workloads
 from stacks.serving.autoscaled_endpoint import AutoscaledEndpoint
 from stacks.serving.data_quality_monitor import DataQualityMonitor
@@ -24,7 +25,7 @@ from stacks.shared.compliance import acknowledge
 
 
 class ServingStack(Stack):
-    """The environment's endpoint for the model version its config names, its monitor and the smoke-test role."""
+    """A model's endpoint for the version its config names, its monitor and its smoke-test role."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class ServingStack(Stack):
         id_: str,
         *,
         env_config: EnvironmentConfig,
+        model: ModelConfig,
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
@@ -42,10 +44,11 @@ class ServingStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        cfg, serving = env_config, env_config.serving
+        cfg, serving = env_config, model.serving
         if not serving.model_package_arn:
-            raise ValueError("ServingStack needs serving.model_package_arn; the stage declares no serving stack without it")
-        name = naming.endpoint_name(cfg.name)
+            raise ValueError(f"ServingStack needs models.{model.name}.serving.model_package_arn; the stage declares no "
+                             "serving stack without it")
+        name = naming.endpoint_name(cfg.name, model.name)
         _, artifacts = data.import_buckets(self, data_key)
         capture_prefix = naming.data_capture_prefix(name)
 
@@ -112,26 +115,26 @@ class ServingStack(Stack):
                 workloads=workloads,
             )
 
-        self.smoke_test_role = self.smoke_test_role_for(cfg.name, smoke_test_account) if smoke_test_account else None
+        self.smoke_test_role = self.smoke_test_role_for(cfg.name, model.name, smoke_test_account) if smoke_test_account else None
         CfnOutput(self, "EndpointName", value=name)
         CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)
 
-    def smoke_test_role_for(self, env_name: str, account: str) -> iam.Role:
+    def smoke_test_role_for(self, env_name: str, model: str, account: str) -> iam.Role:
         """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint,
         and only from the pipeline's account."""
         role = iam.Role(
             self,
             "SmokeTestRole",
-            role_name=naming.smoke_test_role_name(env_name),
+            role_name=naming.smoke_test_role_name(env_name, model),
             assumed_by=iam.AccountPrincipal(account),
-            description=f"{env_name}: the delivery pipeline's post-deploy smoke test of the endpoint",
+            description=f"{env_name}: the delivery pipeline's post-deploy smoke test of the {model} endpoint",
             max_session_duration=Duration.hours(1),
         )
         iam.ManagedPolicy(self, "SmokeTestPolicy", roles=[role], statements=[iam.PolicyStatement(
             sid="DescribeAndInvokeTheEndpoint",
             actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
             # Endpoint names are lowercase already; SageMaker's ARNs lowercase them.
-            resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=naming.endpoint_name(env_name))],
+            resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=naming.endpoint_name(env_name, model))],
         )])
         return role

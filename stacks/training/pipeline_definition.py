@@ -45,11 +45,14 @@ class PipelineResources:
     """What the definition points at; strings here may be CDK tokens."""
 
     env_name: str
+    #: The model of the catalog this pipeline trains, the config file that declares it, and its data.
+    model_name: str
+    config_file: str
+    input_uri: str
     image_uri: str
     #: Only needed (and only published in some regions) when profiler rules are configured.
     debugger_image_uri: str | None
     jobs_role_arn: str
-    raw_bucket: str
     artifacts_bucket: str
     kms_key_arn: str
     code_uri: str
@@ -86,8 +89,9 @@ class DefinitionBuilder:
 
     # -- shared pieces -------------------------------------------------------------------
     def s3(self, *parts) -> dict:
-        """s3://<artifacts>/pipelines/<env>/<execution id>/<parts>: one prefix per run."""
-        return join(f"s3://{self.res.artifacts_bucket}/{pipeline_runs_prefix(self.res.env_name)}", get("Execution.PipelineExecutionId"), *parts)
+        """s3://<artifacts>/pipelines/<env>/<model>/<execution id>/<parts>: one prefix per run."""
+        runs = pipeline_runs_prefix(self.res.env_name, self.res.model_name)
+        return join(f"s3://{self.res.artifacts_bucket}/{runs}", get("Execution.PipelineExecutionId"), *parts)
 
     def volume_key(self, instance_types: list[str]) -> dict:
         """VolumeKmsKeyId unless the instances have local NVMe storage, where SageMaker forbids it."""
@@ -172,7 +176,7 @@ class DefinitionBuilder:
              "--categorical-columns", ",".join(data.categorical_columns),
              "--drop-columns", ",".join(data.drop_columns),
              # Errors about the data then name the config field to fix, not a script flag.
-             "--config-source", f"config/{self.res.env_name}.yaml: pipeline.dataset",
+             "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
             ["train", "validation", "test", "metadata", "baseline"],
@@ -413,7 +417,7 @@ class DefinitionBuilder:
             return {"Name": name, "Type": "String", "DefaultValue": values[0], "EnumValues": list(values)}
 
         return [
-            {"Name": "InputDataUri", "Type": "String", "DefaultValue": f"s3://{self.res.raw_bucket}/{cfg.input_data_key}"},
+            {"Name": "InputDataUri", "Type": "String", "DefaultValue": self.res.input_uri},
             choice("ProcessingInstanceType", cfg.processing_instance_types),
             choice("TrainingInstanceType", cfg.training.instance_types),
             choice("TransformInstanceType", cfg.transform_instance_types),

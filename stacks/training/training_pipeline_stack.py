@@ -1,8 +1,9 @@
-"""The training pipeline: a SageMaker Pipeline, its evaluation gate and its notifications.
+"""A model's training pipeline: a SageMaker Pipeline, its evaluation gate and its notifications.
 
 preprocess -> train (or tune) -> evaluate -> evaluation gate (Lambda) -> condition ->
 register the model + batch-transform the test split, or fail with the gate's reasons.
-Scripts from training_scripts/ ship as one CDK asset (sourcedir.tar.gz). Failed
+The model's code folder (training_scripts/ unless it names its own) ships as one CDK asset
+(sourcedir.tar.gz). Failed
 executions and new model packages reach an encrypted SNS topic through EventBridge.
 """
 
@@ -22,6 +23,7 @@ from constructs import Construct
 import naming
 from catalog.images import debugger_rules_image, xgboost_image
 from config import EnvironmentConfig
+from config.environment import ModelConfig
 from stacks.contracts import DataExports, Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
@@ -29,11 +31,11 @@ from stacks.training.evaluation_gate import EvaluationGate
 from stacks.training.pipeline_definition import PipelineResources, build_definition
 from stacks.training.source_tarball import SourceTarball
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "training_scripts"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TrainingPipelineStack(Stack):
-    """The environment's SageMaker pipeline, its evaluation gate, its code asset, and the notifications of its runs."""
+    """One model's SageMaker pipeline, its evaluation gate, its code asset, and the notifications of its runs."""
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class TrainingPipelineStack(Stack):
         id_: str,
         *,
         env_config: EnvironmentConfig,
+        model: ModelConfig,
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
@@ -50,10 +53,12 @@ class TrainingPipelineStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         cfg = env_config
-        group = naming.model_package_group_name(cfg.name)
+        group = naming.model_package_group_name(cfg.name, model.name)
+        pipeline_name = naming.pipeline_name(cfg.name, model.name)
         raw, artifacts = data.import_buckets(self, data_key)
 
-        code = SourceTarball(self, "TrainingCode", source=SCRIPTS)
+        # The model's own code folder (default: the bundled training_scripts/), as its own asset.
+        code = SourceTarball(self, "TrainingCode", source=(ROOT / model.code_dir).resolve())
         gate = EvaluationGate(
             self,
             "EvaluationGate",
@@ -67,14 +72,18 @@ class TrainingPipelineStack(Stack):
             workloads=workloads,
         )
 
+        source = model.dataset.source
+        input_uri = source.uri or f"s3://{raw.bucket_name}/{model.input_uri_key}"
         definition = build_definition(
-            cfg.pipeline,
+            model,
             PipelineResources(
                 env_name=cfg.name,
-                image_uri=xgboost_image(cfg.region, cfg.pipeline.framework_version),
-                debugger_image_uri=debugger_rules_image(cfg.region) if cfg.pipeline.training.debugger.rules else None,
+                model_name=model.name,
+                config_file=cfg.source_file,
+                input_uri=input_uri,
+                image_uri=xgboost_image(cfg.region, model.framework_version),
+                debugger_image_uri=debugger_rules_image(cfg.region) if model.training.debugger.rules else None,
                 jobs_role_arn=jobs_role.role_arn,
-                raw_bucket=raw.bucket_name,
                 artifacts_bucket=artifacts.bucket_name,
                 kms_key_arn=data_key.key_arn,
                 code_uri=code.asset.s3_object_url,
@@ -88,13 +97,13 @@ class TrainingPipelineStack(Stack):
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
-            pipeline_name=naming.pipeline_name(cfg.name),
-            pipeline_display_name=naming.pipeline_name(cfg.name),
-            pipeline_description=f"{cfg.name}: preprocess, train, evaluate, gate and register the direct-marketing model",
+            pipeline_name=pipeline_name,
+            pipeline_display_name=pipeline_name,
+            pipeline_description=f"{cfg.name}: preprocess, train, evaluate, gate and register the {model.name} model",
             role_arn=pipelines_role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(definition)},
         )
-        self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=naming.pipeline_name(cfg.name))
+        self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
 
         # Grants for this pipeline live here, beside what they grant, not in the roles stack:
         # the code asset and the gate change with this stack.
@@ -140,19 +149,37 @@ class TrainingPipelineStack(Stack):
                 "NIST.800.53.R5-IAMNoInlinePolicy",
             )
 
-        self.topic = self.notifications(cfg, group)
-        CfnOutput(self, "PipelineName", value=naming.pipeline_name(cfg.name))
+        if source.uri:
+            self.read_external_data(source.uri, jobs_role)
+        self.topic = self.notifications(cfg, model.name, group)
+        CfnOutput(self, "PipelineName", value=pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=group)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "EvaluationGateFunctionName", value=gate.function.function_name)
 
-    def notifications(self, cfg: EnvironmentConfig, group: str) -> sns.Topic:
+    def read_external_data(self, uri: str, jobs_role: iam.IRole) -> None:
+        """The model's data_file is in S3 outside the data lake: the jobs role reads that one object."""
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
+        policy = iam.Policy(self, "JobsReadInputData", roles=[jobs_role], statements=[
+            iam.PolicyStatement(sid="ReadInputData", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
+            iam.PolicyStatement(sid="ListInputData", actions=["s3:ListBucket"], resources=[bucket_arn],
+                                conditions={"StringEquals": {"s3:prefix": [key]}}),
+        ])
+        acknowledge(
+            policy,
+            "Policy for one role, created and deleted with this model's pipeline stack next to the data_file it reads; "
+            "it is not shared between roles, which is what the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+
+    def notifications(self, cfg: EnvironmentConfig, model: str, group: str) -> sns.Topic:
         """Failed executions and new model packages, through EventBridge, to an encrypted topic."""
         key = kms.Key(
             self,
             "NotificationsKey",
             enable_key_rotation=True,
-            description=f"Encrypts the {cfg.name} training pipeline's notifications",
+            description=f"Encrypts the notifications of the {cfg.name} {model} training pipeline and endpoint",
             removal_policy=stateful_removal_policy(cfg),
         )
         # EventBridge encrypts what it publishes to the topic with this key.
@@ -164,7 +191,7 @@ class TrainingPipelineStack(Stack):
             sid="CloudWatchAlarmsOfThisAccount", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"], conditions=from_our_alarms,
         ))
-        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} platform notifications")
+        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True, display_name=f"{cfg.name} {model} notifications")
         # A topic policy replaces SNS's default one: CloudWatch may publish only where it says so.
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsOfThisAccount", principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
@@ -183,7 +210,7 @@ class TrainingPipelineStack(Stack):
             "PipelineFailed", "a training pipeline execution failed",
             "SageMaker Model Building Pipeline Execution Status Change",
             {"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [self.pipeline_arn]},
-            f"Training pipeline {naming.pipeline_name(cfg.name)} failed: execution {field('$.detail.pipelineExecutionArn')}",
+            f"Training pipeline {naming.pipeline_name(cfg.name, model)} of model {model} failed: execution {field('$.detail.pipelineExecutionArn')}",
         )
         notify(
             "ModelPackageRegistered", "a model version was registered, or its approval changed, and is not approved",
@@ -197,7 +224,7 @@ class TrainingPipelineStack(Stack):
             "SageMaker Model Package State Change",
             {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
             f"Model package {field('$.detail.ModelPackageArn')} in {group} was approved. To serve it in "
-            f"{cfg.name}, run: {naming.promote_command(cfg.name, field('$.detail.ModelPackageArn'))} "
-            f"and open a pull request with the change to config/{cfg.name}.yaml.",
+            f"{cfg.name}, run: {naming.promote_command(cfg.name, model, field('$.detail.ModelPackageArn'))} "
+            f"and open a pull request with the change to {cfg.source_file}.",
         )
         return topic

@@ -16,6 +16,15 @@ from tests.helpers.paths import CONFIG_DIR
 
 #: The environments the repository ships.
 ENVIRONMENTS = ("dev", "staging", "prod")
+#: The example model of the fixture config's catalog (tests/fixtures/config), and its stacks' ids in a stage.
+EXAMPLE = "direct-marketing"
+TRAINING = f"{EXAMPLE}-TrainingPipeline"
+SERVING = f"{EXAMPLE}-Serving"
+
+
+def example(data: dict) -> dict:
+    """The example model's block in an environment file's data."""
+    return data["models"][EXAMPLE]
 
 
 def shipped(env: str = "dev") -> dict:
@@ -63,11 +72,11 @@ def copy_environments(target: Path) -> Path:
     return target
 
 
-def model_package_arn(env: str, account: str, version: int = 3) -> str:
-    """A model version of the environment's group, as a promotion would name it."""
+def model_package_arn(env: str, account: str, version: int = 3, model: str = EXAMPLE) -> str:
+    """A version of a model's group in the environment, as a promotion would name it."""
     import naming
 
-    return f"arn:aws:sagemaker:us-east-1:{account}:model-package/{naming.model_package_group_name(env)}/{version}"
+    return f"arn:aws:sagemaker:us-east-1:{account}:model-package/{naming.model_package_group_name(env, model)}/{version}"
 
 
 def serving_config_dir(target: Path) -> Path:
@@ -75,20 +84,20 @@ def serving_config_dir(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for source in environment_files(CONFIG_DIR):  # not a user's delivery.yaml
         data = yaml.safe_load(source.read_text())
-        serving = data.setdefault("serving", {})
+        serving = example(data).setdefault("serving", {})
         serving["model_package_arn"] = model_package_arn(source.stem, data["account"])
         if serving.get("mode", "instances") == "instances":
-            serving.setdefault("monitoring", {})["baseline_prefix"] = f"pipelines/{source.stem}/exec-1/preprocess/baseline"
+            serving.setdefault("monitoring", {})["baseline_prefix"] = f"pipelines/{source.stem}/{EXAMPLE}/exec-1/preprocess/baseline"
         (target / source.name).write_text(yaml.safe_dump(data, sort_keys=False))
         if source.stem == "dev":
-            data["serving"] = {
+            example(data)["serving"] = {
                 "model_package_arn": model_package_arn("sandbox", data["account"]),
                 "instance_type": "ml.m5.large",
                 "initial_instance_count": 1,
                 "autoscaling": {"min_instances": 1, "max_instances": 2},
                 "rollout": {"strategy": "linear", "step_percent": 50, "wait_seconds": 60, "termination_wait_seconds": 0,
                             "max_execution_seconds": 1200},
-                "monitoring": {"baseline_prefix": "pipelines/sandbox/exec-1/preprocess/baseline", "schedule": "daily"},
+                "monitoring": {"baseline_prefix": f"pipelines/sandbox/{EXAMPLE}/exec-1/preprocess/baseline", "schedule": "daily"},
             }
             data["notebooks"] = []
             data["network"]["cidr"] = "10.40.0.0/16"

@@ -22,12 +22,13 @@ from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
 from local.jobs import split_uri
 from local.pipeline import run_pipeline
+from tests.helpers.configs import EXAMPLE, TRAINING
 
 pytestmark = pytest.mark.integration
-STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", "dev-TrainingPipeline"]
+STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", f"dev-{TRAINING}"]
 
 
-GROUP = "dev-direct-marketing"
+GROUP = f"dev-{EXAMPLE}"
 STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation", "RegisterModel", "CreateModel", "BatchTransform"]
 
 
@@ -138,14 +139,14 @@ def test_pipeline_and_registry_group_are_deployed(deployed):
     assert resources["AWS::SageMaker::ModelPackageGroup"] == ["dev-direct-marketing"]
     group = sagemaker.describe_model_package_group(ModelPackageGroupName="dev-direct-marketing")
     assert group["ModelPackageGroupStatus"] == "Completed"
-    pipeline = sagemaker.describe_pipeline(PipelineName="dev-training")
+    pipeline = sagemaker.describe_pipeline(PipelineName=f"dev-{EXAMPLE}")
     assert pipeline["RoleArn"].split("/")[-1] in resources["AWS::IAM::Role"]
     definition = json.loads(pipeline["PipelineDefinition"])
     assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
     # Deploy-time values were resolved into the definition: the real buckets and the gate's ARN.
     raw_bucket = next(b for b in resources["AWS::S3::Bucket"] if "rawdata" in b)
     parameters = {p["Name"]: p for p in definition["Parameters"]}
-    assert parameters["InputDataUri"]["DefaultValue"] == f"s3://{raw_bucket}/direct-marketing/caravan.csv"
+    assert parameters["InputDataUri"]["DefaultValue"] == f"s3://{raw_bucket}/{EXAMPLE}/Caravan.csv"
     gate_step = definition["Steps"][3]
     assert gate_step["FunctionArn"].endswith(next(f for f in resources["AWS::Lambda::Function"] if "EvaluationGate" in f))
 
@@ -160,15 +161,15 @@ def test_training_code_asset_is_the_scripts_tarball(deployed):
     assert {"preprocess.py", "train.py", "evaluate.py", "inference.py", "sm_contract.py"} <= set(scripts.getnames())
     assert "requirements.txt" not in scripts.getnames()
     # The object the pipeline's jobs are given is this one.
-    definition = json.loads(emulator.client("sagemaker").describe_pipeline(PipelineName="dev-training")["PipelineDefinition"])
+    definition = json.loads(emulator.client("sagemaker").describe_pipeline(PipelineName=f"dev-{EXAMPLE}")["PipelineDefinition"])
     assert definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == f"s3://{bucket}/{key}"
 
 
 def test_the_pipeline_ran_every_step_in_dependency_order(demo):
-    execution = demo.execution
+    execution = demo.model(EXAMPLE).execution
     assert execution.succeeded, execution.failure
     assert [(s.name, s.status) for s in execution.steps] == [(name, "Succeeded") for name in STEPS]
-    assert list(demo.phases) == ["deploy", "upload", "pipeline", "serve"]
+    assert list(demo.phases) == ["deploy", f"{EXAMPLE}/upload", f"{EXAMPLE}/pipeline", f"{EXAMPLE}/serve"]
     gate = execution.properties["EvaluationGate"]["OutputParameters"]
     assert gate["decision"] == "promote"
     assert "no approved model in dev-direct-marketing yet" in gate["reasons"]
@@ -180,17 +181,17 @@ def test_the_registered_version_points_at_the_model_and_its_reports(deployed, de
     emulator, _ = deployed
     s3 = emulator.client("s3")
     (version,) = versions(emulator)
-    package = demo.model_package
+    package = demo.model(EXAMPLE).model_package
     assert version["ModelPackageArn"] == package["ModelPackageArn"] and package["ModelApprovalStatus"] == "Approved"
     assert package["ModelPackageArn"].endswith(f"model-package/{GROUP}/1")
     metrics = package["ModelMetrics"]
-    assert json.loads(read(s3, metrics["ModelQuality"]["Statistics"]["S3Uri"])) == demo.report
+    assert json.loads(read(s3, metrics["ModelQuality"]["Statistics"]["S3Uri"])) == demo.model(EXAMPLE).report
     assert "features" in json.loads(read(s3, metrics["ModelDataQuality"]["Statistics"]["S3Uri"]))
     assert json.loads(read(s3, package["DriftCheckBaselines"]["ModelDataQuality"]["Constraints"]["S3Uri"]))["features"]
     (container,) = package["InferenceSpecification"]["Containers"]
     names = tarfile.open(fileobj=io.BytesIO(read(s3, container["ModelDataUrl"]))).getnames()
     assert {"xgboost-model.json", "code/inference.py"} <= set(names)
-    assert {"roc.png", "precision_recall.png"} <= {p.name for p in demo.report_dir.glob("*.png")}
+    assert {"roc.png", "precision_recall.png"} <= {p.name for p in demo.model(EXAMPLE).report_dir.glob("*.png")}
 
 
 def test_batch_transform_wrote_label_and_probability_for_every_test_row(deployed, demo):
@@ -198,18 +199,18 @@ def test_batch_transform_wrote_label_and_probability_for_every_test_row(deployed
 
     emulator, _ = deployed
     s3 = emulator.client("s3")
-    prefix = demo.execution.properties["BatchTransform"]["TransformOutput"]["S3OutputPath"]
+    prefix = demo.model(EXAMPLE).execution.properties["BatchTransform"]["TransformOutput"]["S3OutputPath"]
     bucket, key = split_uri(prefix)
     objects = s3.list_objects_v2(Bucket=bucket, Prefix=key)["Contents"]
     rows = [line.split(",") for o in objects for line in read(s3, f"s3://{bucket}/{o['Key']}").decode().split()]
-    assert len(rows) == demo.scoring.rows and {len(r) for r in rows} == {2}  # OutputFilter $[0,-1]: label, probability
+    assert len(rows) == demo.model(EXAMPLE).scoring.rows and {len(r) for r in rows} == {2}  # OutputFilter $[0,-1]: label, probability
     labels, scores = [float(r[0]) for r in rows], [float(r[1]) for r in rows]
     assert set(labels) == {0.0, 1.0} and all(0 <= p <= 1 for p in scores)
-    assert roc_auc_score(labels, scores) == pytest.approx(demo.report["binary_classification_metrics"]["auc"]["value"])
+    assert roc_auc_score(labels, scores) == pytest.approx(demo.model(EXAMPLE).report["binary_classification_metrics"]["auc"]["value"])
 
 
 def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
-    scoring = demo.scoring
+    scoring = demo.model(EXAMPLE).scoring
     assert scoring.rows > 800 and scoring.endpoint.startswith("http://127.0.0.1:")
     assert scoring.auc == pytest.approx(scoring.report_auc, abs=1e-9)
 
@@ -217,7 +218,7 @@ def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
 def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, demo, tmp_path):
     emulator, _ = deployed
     run = subprocess.run(
-        [sys.executable, "-m", "local.pipeline", "--endpoint-url", emulator.endpoint_url,
+        [sys.executable, "-m", "local.pipeline", "--model", EXAMPLE, "--endpoint-url", emulator.endpoint_url,
          "-p", "MinAuc=0.99", "--work-dir", str(tmp_path), "--cdk-out", str(demo.cdk_out)],
         capture_output=True, text=True, timeout=300,
     )
@@ -231,7 +232,7 @@ def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deploye
 
 def test_a_second_version_is_compared_with_the_approved_champion(deployed, demo, tmp_path):
     emulator, _ = deployed
-    result = run_pipeline(emulator, "dev", work_root=tmp_path, cdk_out=demo.cdk_out, say=lambda _: None)
+    result = run_pipeline(emulator, "dev", EXAMPLE, work_root=tmp_path, cdk_out=demo.cdk_out, say=lambda _: None)
     assert result.succeeded, result.failure
     reasons = result.properties["EvaluationGate"]["OutputParameters"]["reasons"]
     assert f"vs champion arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/1 auc" in reasons

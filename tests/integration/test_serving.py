@@ -18,6 +18,7 @@ import pytest
 import xgboost as xgb
 
 from local.emulator import free_port
+from tests.helpers.configs import EXAMPLE
 from tests.helpers.containers import CARAVAN, sm_env
 from tests.helpers.paths import SCRIPTS
 
@@ -118,9 +119,9 @@ def served_invoker(port: int):
 
 
 def test_the_delivery_smoke_test_passes_against_the_served_model(server, trained):
-    from delivery.smoke_test import check_predictions, sample_rows
+    from delivery.smoke_test import check_predictions, sample_file, sample_rows
 
-    rows = sample_rows()
+    rows = sample_rows(sample_file(EXAMPLE))
     # The sample is preprocessed test rows: as wide as what the model was trained on.
     assert {len(row) for row in rows} == {trained["features"].shape[1]}
     lines = check_predictions(served_invoker(server), rows)
@@ -129,8 +130,8 @@ def test_the_delivery_smoke_test_passes_against_the_served_model(server, trained
 
 
 def test_the_smoke_test_fails_on_a_model_that_expects_other_features(server, trained):
-    from delivery.smoke_test import SmokeTestFailed, check_predictions, sample_rows
+    from delivery.smoke_test import SmokeTestFailed, check_predictions, sample_file, sample_rows
 
-    wider = [row + [0.0] for row in sample_rows()]
+    wider = [row + [0.0] for row in sample_rows(sample_file(EXAMPLE))]
     with pytest.raises(SmokeTestFailed, match=r"^text/csv request: HTTP 400: .*features; this model expects"):
         check_predictions(served_invoker(server), wider)

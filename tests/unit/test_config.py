@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from catalog.instance_types import notebook_instance_types
 from config import ConfigError, load_environment, load_environments
-from tests.helpers.configs import config_error, config_errors, shipped, write_config
+from tests.helpers.configs import EXAMPLE, config_error, config_errors, example, shipped, write_config
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 VALID = shipped("dev")
@@ -95,7 +95,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert ("regoin: unknown key; did you mean region? "
-            "(allowed: account, data, network, notebooks, pipeline, region, removal_policy, serving, tags)") in message
+            "(allowed: account, data, models, network, notebooks, region, removal_policy, tags)") in message
 
 
 def test_missing_required_field(tmp_path):
@@ -114,7 +114,7 @@ def test_missing_nested_field(tmp_path):
 def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
     # dev's file under a protected name: serverless serving is refused there too, on a line of its own.
     message, serving = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
-    assert "serving.mode: 'serverless' has no GPU" in serving
+    assert "models.direct-marketing.serving.mode: 'serverless' has no GPU" in serving
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
     assert "allowed in prod and staging* environments: retain" in message
 
@@ -356,9 +356,9 @@ def test_bad_config_fails_synth_with_one_line_a_problem_and_no_traceback(tmp_pat
 # --- pipeline ----------------------------------------------------------------------------------
 
 def with_pipeline(path: str, value) -> dict:
-    """The dev config with one pipeline setting changed, e.g. with_pipeline("training.spot", False)."""
+    """The dev config with one setting of the example model changed, e.g. with_pipeline("training.spot", False)."""
     data = shipped("dev")
-    node = data["pipeline"]
+    node = example(data)
     *parents, leaf = path.split(".")
     for part in parents:
         node = node.setdefault(part, {})
@@ -368,8 +368,8 @@ def with_pipeline(path: str, value) -> dict:
 
 def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
     data = shipped("dev")
-    del data["pipeline"]
-    hyper = load_environment(write_config(tmp_path, data)).pipeline.training.hyperparameters
+    example(data).pop("training")
+    hyper = load_environment(write_config(tmp_path, data)).models[EXAMPLE].training.hyperparameters
     assert (hyper.max_depth, hyper.eta, hyper.gamma, hyper.min_child_weight, hyper.subsample) == (5, 0.2, 4, 6, 0.8)
     assert hyper.objective == "binary:logistic"
 
@@ -378,19 +378,19 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
     "path, value, expected",
     [
         ("training.instance_types", ["ml.m5.9000xlarge"], "'ml.m5.9000xlarge' is not a SageMaker training instance type"),
-        ("training.instance_types", [], "pipeline.training.instance_types = []: List should have at least 1 item"),
+        ("training.instance_types", [], "models.direct-marketing.training.instance_types = []: List should have at least 1 item"),
         ("training.instance_types", ["ml.m5.xlarge", "ml.g5.xlarge"], "mixes types with local NVMe storage (ml.g5.xlarge) and without"),
         ("processing_instance_types", ["ml.p4d.24xlarge"], "not a SageMaker processing instance type"),
-        ("training.instance_count", 0, "pipeline.training.instance_count = 0: must be an integer in 1..20"),
+        ("training.instance_count", 0, "models.direct-marketing.training.instance_count = 0: must be an integer in 1..20"),
         ("training.max_wait_minutes", 30, "max_wait_minutes: 30 is less than max_runtime_minutes 60"),
         ("training.spot", False, "max_wait_minutes: only applies with spot: true"),
-        ("training.hyperparameters.eta", 0, "pipeline.training.hyperparameters.eta = 0: must be a number in (0, 1]"),
-        ("training.hyperparameters.objective", "reg:squarederror", "pipeline.training.hyperparameters.objective"),
+        ("training.hyperparameters.eta", 0, "models.direct-marketing.training.hyperparameters.eta = 0: must be a number in (0, 1]"),
+        ("training.hyperparameters.objective", "reg:squarederror", "models.direct-marketing.training.hyperparameters.objective"),
         ("training.tuning.ranges", {"learning_rate": {"min": 0.1, "max": 0.2}}, "'learning_rate' is not a tunable hyperparameter"),
         ("training.tuning.ranges", {"max_depth": {"min": 2.5, "max": 6}}, "max_depth is an integer; min and max must be whole numbers"),
         ("training.tuning.ranges", {"eta": {"min": 0.5, "max": 0.1}}, "ranges.eta: min 0.5 and max 0.1 must satisfy"),
         ("training.tuning.max_parallel_jobs", 50, "max_parallel_jobs: 50 exceeds max_jobs 20"),
-        ("training.debugger.rules", ["LossNotDecreasing"], "pipeline.training.debugger.rules[0] = 'LossNotDecreasing'"),
+        ("training.debugger.rules", ["LossNotDecreasing"], "models.direct-marketing.training.debugger.rules[0] = 'LossNotDecreasing'"),
         ("training.debugger", {"rules": ["ProfilerReport"]},
          "rules: profiler rules read the profiler's metrics (allowed: rules with profiler: true)"),
         ("training.tuning.ranges", {"gamma": {"min": 0, "max": 5, "scaling": "Logarithmic"}}, "ranges.gamma: Logarithmic scaling needs min > 0"),
@@ -402,17 +402,24 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
          "rules: each rule at most once"),
         ("training.debugger.profiler", True, "profiler: SageMaker Debugger takes no new customers since 2026-07-30 and may refuse "
          "this account (allowed: profiler: false; or account_uses_debugger: true where the account already uses Debugger)"),
-        ("input_data_key", "s3://bucket/key", "pipeline.input_data_key = 's3://bucket/key'"),
+        ("code_dir", "no/such/folder", "code_dir = 'no/such/folder': no such folder"),
+        ("code_dir", "docs", "lacks preprocess.py, train.py, evaluate.py, inference.py (allowed: a folder with every entry point"),
+        ("dataset.data_file", "s3://bucket/key", "dataset.data_file = 's3://bucket/key': not an S3 URI of a CSV object"),
+        ("dataset.data_file", "data/missing.csv", "dataset.data_file = 'data/missing.csv': no such file"),
+        ("dataset.data_file", "package:NoSuchDist/x.csv", "Python distribution 'NoSuchDist' is not installed"),
+        ("dataset.label_column", "Purchse", "dataset.label_column: 'Purchse' is not a column of Caravan.csv; did you mean Purchase?"),
+        ("dataset.categorical_columns", ["MOSTYP"], "dataset.categorical_columns[0]: 'MOSTYP' is not a column of Caravan.csv; "
+         "did you mean MOSTYPE?"),
         ("dataset.categorical_columns", ["Purchase"], "categorical_columns: names the label column 'Purchase'"),
         ("dataset.drop_columns", ["Purchase"], "drop_columns: names the label column 'Purchase' (allowed: columns other than the label)"),
         ("dataset.drop_columns", ["MOSTYPE"], "drop_columns: MOSTYPE also in categorical_columns (allowed: a column is dropped or encoded"),
-        ("dataset.drop_columns", ["ID", "ID"], "drop_columns: each column once; repeated: ID"),
-        ("dataset.categorical_columns", ["A,B"], "pipeline.dataset.categorical_columns[0] = 'A,B'"),
-        ("dataset.label_column", "", "pipeline.dataset.label_column = ''"),
+        ("dataset.drop_columns", ["MAUT1", "MAUT1"], "drop_columns: each column once; repeated: MAUT1"),
+        ("dataset.categorical_columns", ["A,B"], "models.direct-marketing.dataset.categorical_columns[0] = 'A,B'"),
+        ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
-        ("evaluation.min_auc", 1.5, "pipeline.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
-        ("evaluation.approval_status", "Rejected", "pipeline.evaluation.approval_status"),
-        ("evaluation.cutoff_rule", "youden", "pipeline.evaluation.cutoff_rule"),
+        ("evaluation.min_auc", 1.5, "models.direct-marketing.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
+        ("evaluation.approval_status", "Rejected", "models.direct-marketing.evaluation.approval_status"),
+        ("evaluation.cutoff_rule", "youden", "models.direct-marketing.evaluation.cutoff_rule"),
     ],
 )
 def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expected):
@@ -421,7 +428,7 @@ def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expecte
 
 def test_spot_needs_a_wait_time(tmp_path):
     data = with_pipeline("training.spot", True)
-    del data["pipeline"]["training"]["max_wait_minutes"]
+    del example(data)["training"]["max_wait_minutes"]
     assert "max_wait_minutes: required with spot: true" in config_error(tmp_path, data)
 
 
@@ -430,4 +437,78 @@ def test_region_without_the_xgboost_image_fails_config(tmp_path):
     data.update(region="mx-central-1")
     data["network"]["availability_zones"] = ["mx-central-1a", "mx-central-1b"]
     message = config_error(tmp_path, data)
-    assert "pipeline: XGBoost images are not published in mx-central-1 (allowed: " in message
+    assert "models.direct-marketing.framework_version: XGBoost images are not published in mx-central-1 (allowed: " in message
+
+
+# --- the model catalog -------------------------------------------------------------------------
+
+def test_each_model_of_the_catalog_knows_its_name_and_data_key(tmp_path):
+    data = shipped("dev")
+    data["models"]["churn"] = {**example(data), "dataset": {**example(data)["dataset"]}}
+    env = load_environment(write_config(tmp_path, data))
+    assert [(m.name, m.input_uri_key) for m in env.models.values()] == [
+        (EXAMPLE, f"{EXAMPLE}/Caravan.csv"), ("churn", "churn/Caravan.csv")]
+    assert env.model("churn") is env.models["churn"]
+    with pytest.raises(ValueError, match=r"no model 'nope' in .*dev.yaml \(allowed: direct-marketing, churn\)"):
+        env.model("nope")
+
+
+def test_the_single_model_layout_is_refused_with_where_its_blocks_moved(tmp_path):
+    data = shipped("dev")
+    model = data.pop("models")[EXAMPLE]
+    data["serving"] = model.pop("serving")
+    data["pipeline"] = model
+    problems = config_errors(tmp_path, data)
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        'pipeline: moved into the model catalog: models.<model name>.<its keys> (see docs/configuration.md, '
+        '"From one model to a catalog")',
+        'serving: moved into the model catalog: models.<model name>.serving (see docs/configuration.md, '
+        '"From one model to a catalog")',
+    ]
+
+
+@pytest.mark.parametrize("name", ["Churn", "churn_v2", "-churn", "churn-", "1churn", "a" * 33])
+def test_model_names_are_what_every_derived_name_allows(tmp_path, name):
+    data = shipped("dev")
+    data["models"][name] = data["models"].pop(EXAMPLE)
+    assert "model names are 1-32 lowercase letters, digits and inner hyphens" in config_error(tmp_path, data)
+
+
+def test_model_names_that_differ_only_in_hyphens_are_refused(tmp_path):
+    data = shipped("dev")
+    data["models"]["directmarketing"] = example(data)
+    assert config_error(tmp_path, data).endswith(
+        "models.directmarketing: differs from model 'direct-marketing' only in hyphens (allowed: names that differ "
+        "in their letters or digits)")
+
+
+def test_a_model_serves_only_versions_of_its_own_group(tmp_path):
+    data = shipped("dev")
+    data["models"]["churn"] = {**example(data), "serving": {
+        **example(data)["serving"], "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/2"}}
+    assert config_error(tmp_path, data).endswith(
+        "models.churn.serving.model_package_arn: the version is in group dev-direct-marketing, not this model's dev-churn "
+        "(allowed: a version of dev-churn)")
+
+
+def test_an_environment_without_models_is_valid(tmp_path):
+    data = shipped("dev")
+    data["models"] = {}
+    assert load_environment(write_config(tmp_path, data)).models == {}
+
+
+def test_data_file_forms(tmp_path):
+    from config.dataset import REPO_ROOT, resolve
+
+    csv = tmp_path / "mine.csv"
+    csv.write_text("a,b\n1,2\n")
+    assert resolve(str(csv)).path == csv and resolve(str(csv)).file_name == "mine.csv"
+    assert resolve("s3://my-bucket/data/x.csv").uri == "s3://my-bucket/data/x.csv"
+    assert not resolve("s3://my-bucket/data/x.csv").path
+    packaged = resolve("package:ISLP/data/Caravan.csv")
+    assert packaged.path is not None and packaged.path.is_file() and packaged.file_name == "Caravan.csv"
+    assert resolve("README.md".replace(".md", ".csv")) if (REPO_ROOT / "README.csv").exists() else True
+    for bad, message in [("data.txt", "must name a .csv file"), ("s3://x/y.csv", "not an S3 URI"),
+                         ("package:ISLP", "not a packaged CSV")]:
+        with pytest.raises(ValueError, match=message):
+            resolve(bad)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.helpers.assembly import synth_app
+from tests.helpers.configs import EXAMPLE, SERVING, TRAINING
 from tests.helpers.delivery import (
     ACCOUNTS,
     CONNECTION,
@@ -94,7 +95,7 @@ def test_each_environment_deploys_every_stack_with_its_own_accounts_deploy_role(
     actions = stage(pipeline, env)
     deploys = deploy_actions(actions)
     assert sorted(a["Name"] for a in deploys) == sorted(
-        f"{s}.Deploy" for s in ("Data", "Network", "Roles", "TrainingPipeline", "Serving") + (("Notebooks",) if env != "prod" else ())
+        f"{s}.Deploy" for s in ("Data", "Network", "Roles", TRAINING, SERVING) + (("Notebooks",) if env != "prod" else ())
     )
     for action in deploys:
         role = json.dumps(action["RoleArn"])
@@ -112,15 +113,17 @@ def test_only_prod_waits_for_a_manual_approval_and_it_comes_before_any_deploy(pi
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
-def test_smoke_test_runs_after_every_deploy_and_invokes_the_environments_endpoint(pipeline, template, env):
+def test_smoke_test_runs_after_every_deploy_and_invokes_each_models_endpoint(pipeline, template, env):
     actions = stage(pipeline, env)
-    (smoke,) = [a for a in actions if a["Name"] == "SmokeTest"]
+    (smoke,) = [a for a in actions if a["Name"] == f"SmokeTest-{EXAMPLE}"]
     assert smoke["RunOrder"] > max(a["RunOrder"] for a in deploy_actions(actions))
     spec = json.loads(project_of(template, smoke)["Source"]["BuildSpec"])
-    role = f"arn:aws:iam::{ACCOUNTS[env]}:role/{env}-endpoint-smoke-test"
+    role = f"arn:aws:iam::{ACCOUNTS[env]}:role/{env}-{EXAMPLE}-smoke-test"
     assert spec["phases"]["build"]["commands"] == [
-        f"python -m delivery smoke-test --env {env} --region us-east-1 --endpoint {env}-direct-marketing --role-arn {role}"
+        f"python -m delivery smoke-test --env {env} --region us-east-1 --endpoint {env}-{EXAMPLE} "
+        f"--sample delivery/samples/{EXAMPLE}.csv --role-arn {role}"
     ]
+    assert (ROOT / "delivery" / "samples" / f"{EXAMPLE}.csv").is_file()
     assert "boto3" in spec["phases"]["install"]["commands"][0] and "-c constraints.txt" in spec["phases"]["install"]["commands"][0]
     # The step's own role may assume that one role and nothing else outside the pipeline.
     role_id = project_of(template, smoke)["ServiceRole"]["Fn::GetAtt"][0]
@@ -132,15 +135,15 @@ def test_smoke_test_runs_after_every_deploy_and_invokes_the_environments_endpoin
 
 def test_dev_has_no_smoke_test_and_no_smoke_test_role_because_its_stage_asks_for_none(pipeline, out):
     assert [a["Name"] for a in stage(pipeline, "dev") if a["ActionTypeId"]["Provider"] == "CodeBuild"] == []
-    template = json.loads(next((out / "assembly-dev").glob("devServing*.template.json")).read_text())
+    template = json.loads(next((out / "assembly-dev").glob(f"dev{SERVING.replace('-', '')}*.template.json")).read_text())
     assert not [r for r in resources(template, "AWS::IAM::Role").values()
-                if r["Properties"].get("RoleName", "").endswith("-endpoint-smoke-test")]
+                if r["Properties"].get("RoleName", "").endswith("-smoke-test")]
 
 
 def test_the_endpoint_trusts_only_the_pipeline_account_for_describe_and_invoke(out):
-    template = json.loads(next((out / "assembly-staging").glob("stagingServing*.template.json")).read_text())
+    template = json.loads(next((out / "assembly-staging").glob(f"staging{SERVING.replace('-', '')}*.template.json")).read_text())
     (role,) = [r["Properties"] for r in resources(template, "AWS::IAM::Role").values()
-               if r["Properties"].get("RoleName") == "staging-endpoint-smoke-test"]
+               if r["Properties"].get("RoleName") == f"staging-{EXAMPLE}-smoke-test"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{TOOLING}:root"}
     (policy,) = resources(template, "AWS::IAM::ManagedPolicy").values()
@@ -189,11 +192,12 @@ def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tm
     config = delivery_config_dir(tmp_path / "config", only="prod")
     for env in ("prod",):
         data = yaml.safe_load((config / f"{env}.yaml").read_text())
-        del data["serving"]["model_package_arn"], data["serving"]["monitoring"]["baseline_prefix"]
+        serving = data["models"][EXAMPLE]["serving"]
+        del serving["model_package_arn"], serving["monitoring"]["baseline_prefix"]
         (config / f"{env}.yaml").write_text(yaml.safe_dump(data))
     notices = synth_app(tmp_path / "out", config).notices()
-    assert f"delivery: prod has no smoke test yet: no endpoint is declared (serving.model_package_arn in {config / 'prod.yaml'})" \
-        in notices
+    assert (f"delivery: prod has no smoke test of {EXAMPLE} yet: no endpoint is declared "
+            f"(models.{EXAMPLE}.serving.model_package_arn in {config / 'prod.yaml'})") in notices
     pipeline = next(iter(resources(json.loads((tmp_path / "out" / "Delivery.template.json").read_text()),
                                    "AWS::CodePipeline::Pipeline").values()))["Properties"]
     assert [a["Name"] for a in stage(pipeline, "prod") if a["ActionTypeId"]["Provider"] != "CloudFormation"] == ["Approve"]
@@ -219,7 +223,7 @@ def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out
     assert {"assembly-dev", "assembly-staging", "assembly-prod", "Delivery"} <= set(manifest["artifacts"])
     dev = json.loads((out / "assembly-dev" / "manifest.json").read_text())
     names = sorted(a["displayName"] for a in dev["artifacts"].values() if a.get("type") == "aws:cloudformation:stack")
-    assert names == ["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", "dev/Serving", "dev/TrainingPipeline"]
+    assert names == ["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", f"dev/{SERVING}", f"dev/{TRAINING}"]
 
 
 def test_without_delivery_yaml_the_app_has_no_pipeline(serving_assembly):
@@ -230,4 +234,4 @@ def test_without_delivery_yaml_the_app_has_no_pipeline(serving_assembly):
     assert stacks == [] and stages == ["assembly-dev", "assembly-prod", "assembly-sandbox", "assembly-staging"]
     # ...and no environment trusts a pipeline account with its endpoint.
     for env in ("dev", "prod", "sandbox", "staging"):
-        assert not resources(serving_assembly.template_json(env, "Serving"), "AWS::IAM::Role")
+        assert not resources(serving_assembly.template_json(env, SERVING), "AWS::IAM::Role")

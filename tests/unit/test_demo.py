@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from config import load_environment
 from local import demo
+from tests.helpers.configs import EXAMPLE, example, shipped, write_config
 from tests.helpers.emulator import answers
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 
 def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retry(monkeypatch, capsys, tmp_path):
@@ -36,7 +39,7 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
     assert seen["up while waiting"] is True
     assert not answers(seen["port"])  # type: ignore[arg-type]  # Ctrl-C stopped it
     assert "the demo failed; the emulator is still running. Ctrl-C stops it." in captured.out
-    assert f"python -m local.pipeline --env dev --endpoint-url http://localhost:{seen['port']}" in captured.out
+    assert f"python -m local.pipeline --env dev --model {EXAMPLE} --endpoint-url http://localhost:{seen['port']}" in captured.out
     assert f"AWS_ENDPOINT_URL=http://localhost:{seen['port']}" in captured.out
 
 
@@ -76,22 +79,52 @@ def test_keeping_fewer_never_removes_files_outside_the_executions(tmp_path, keep
     assert Path(root / "a").exists() == (keep == 1)
 
 
-def test_the_example_dataset_is_uploaded_only_under_the_examples_own_key(tmp_path):
-    import naming
+def catalog(tmp_path, **models):
+    """dev's config with these models beside the example (each a change of the example's block)."""
+    data = shipped("dev")
+    for name, changes in models.items():
+        data["models"][name] = {**example(data), **changes}
+    return load_environment(write_config(tmp_path, data))
+
+
+def test_each_model_trains_on_its_own_data_file_and_data_in_s3_needs_a_local_copy(tmp_path):
     from local.dataset import caravan_csv
 
-    assert demo.dataset_for(naming.EXAMPLE_INPUT_KEY, None) == caravan_csv()
-    with pytest.raises(demo.DemoError, match=r"^pipeline.input_data_key is 'churn/customers.csv', not the example's "
-                       r"'direct-marketing/caravan.csv': give the CSV to upload there, e.g. make demo DATA=path/to/data.csv$"):
-        demo.dataset_for("churn/customers.csv", None)
+    env = catalog(tmp_path, churn={"dataset": {**example(shipped("dev"))["dataset"], "data_file": "s3://team-data/churn.csv"}})
+    assert demo.dataset_for(env.models[EXAMPLE], None, env.source_file) == caravan_csv()
+    with pytest.raises(demo.DemoError, match=r"^models.churn.dataset.data_file in .*dev.yaml is s3://team-data/churn.csv, which "
+                       r"the emulator cannot read: give a local copy, e.g. make demo MODEL=churn DATA=path/to/data.csv$"):
+        demo.dataset_for(env.models["churn"], None, env.source_file)
 
 
 def test_a_users_csv_is_what_is_uploaded_and_a_missing_one_is_refused(tmp_path):
+    env = load_environment(CONFIG_DIR / "dev.yaml")
     mine = tmp_path / "customers.csv"
     mine.write_text("id,churned\n1,yes\n")
-    assert demo.dataset_for("churn/customers.csv", mine) == mine
+    assert demo.dataset_for(env.models[EXAMPLE], mine, env.source_file) == mine
     with pytest.raises(demo.DemoError, match="DATA=.*nope.csv: no such file"):
-        demo.dataset_for("churn/customers.csv", tmp_path / "nope.csv")
+        demo.dataset_for(env.models[EXAMPLE], tmp_path / "nope.csv", env.source_file)
+
+
+def test_the_demo_runs_every_model_or_the_one_named(tmp_path):
+    env = catalog(tmp_path, churn={})
+    assert [m.name for m in demo.models_to_run(env, None, None)] == [EXAMPLE, "churn"]
+    assert [m.name for m in demo.models_to_run(env, "churn", None)] == ["churn"]
+    with pytest.raises(demo.DemoError, match=r"^MODEL=nope: no model 'nope' in .*dev.yaml \(allowed: direct-marketing, churn\)$"):
+        demo.models_to_run(env, "nope", None)
+    # A CSV of one's own is for one model: which one must be said.
+    with pytest.raises(demo.DemoError, match=r"^DATA=x.csv needs MODEL=<name>: .*dev.yaml has 2 models \(direct-marketing, churn\)$"):
+        demo.models_to_run(env, None, Path("x.csv"))
+    empty = shipped("dev")
+    empty["models"] = {}
+    with pytest.raises(demo.DemoError, match="declares no models"):
+        demo.models_to_run(load_environment(write_config(tmp_path, empty)), None, None)
+
+
+def test_an_unknown_model_is_refused_before_anything_starts(capsys):
+    assert demo.main(["--model", "nope"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"demo failed: MODEL=nope: no model 'nope' in config/dev.yaml (allowed: {', '.join(load_environment(ROOT / 'config' / 'dev.yaml').models)})")
 
 
 def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path):

@@ -41,6 +41,23 @@ def _set(key: str, value: object) -> Callable[[dict], None]:
     return change
 
 
+def _churn_with_a_misspelt_label(data: dict) -> None:
+    """The README's catalog example: a team's model whose label column is misspelt."""
+    import tempfile
+
+    csv = Path(tempfile.mkdtemp()) / "customers.csv"
+    csv.write_text("customer_id,plan,region,tenure_months,monthly_spend,churned\n1,basic,north,3,20,no\n")
+    data["models"]["churn"] = {"dataset": {"data_file": str(csv), "label_column": "churn", "positive_label": "yes",
+                                           "categorical_columns": ["plan"], "drop_columns": ["customer_id"]}}
+
+
+def _single_model_layout(data: dict) -> None:
+    """A file from before the model catalog: one pipeline: and one serving: block."""
+    model = data.pop("models")["direct-marketing"]
+    data["serving"] = model.pop("serving")
+    data["pipeline"] = model
+
+
 def _without_approval(delivery: dict) -> None:
     delivery["stages"] = [{**stage, "approval": False} for stage in delivery["stages"]]
 
@@ -51,6 +68,8 @@ MISTAKES: dict[tuple[str, str], Callable[[dict], None]] = {
     ("dev", "notebooks[0].volume_size_gb"): _notebook(volume_size_gb=2),
     ("dev", "notebooks[0].idle_minuts"): _rename_idle_minutes,
     ("prod", "removal_policy"): _set("removal_policy", "destroy"),
+    ("dev", "models.churn.dataset.label_column"): _churn_with_a_misspelt_label,
+    ("dev", "pipeline"): _single_model_layout,
     ("delivery", "stages[2].approval"): _without_approval,
 }
 

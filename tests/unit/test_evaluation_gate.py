@@ -18,6 +18,7 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 
+from tests.helpers.configs import EXAMPLE
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 GATE_DIR = ROOT / "lambda" / "evaluation_gate"
@@ -423,9 +424,9 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     labels = (rng.random(2000) < 0.1).astype(float)
     scores = np.clip(0.1 + 0.5 * labels + rng.normal(0, 0.2, 2000), 0, 1)  # a model with AUC ~0.9
     report = evaluate.report(labels, scores, 0.3, "max-f1", evaluate.bootstrap_std(labels, scores, 0.3, 20, 1))
-    uri = put_report(aws, "pipelines/dev/run-1/evaluate/evaluation/evaluation.json", body=json.dumps(report))
+    uri = put_report(aws, f"pipelines/dev/{EXAMPLE}/run-1/evaluate/evaluation/evaluation.json", body=json.dumps(report))
 
-    definition = build_definition(load_environment(CONFIG_DIR / "dev.yaml").pipeline, RESOURCES)
+    definition = build_definition(load_environment(CONFIG_DIR / "dev.yaml").models[EXAMPLE], RESOURCES)
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     (gate_step,) = [s for s in definition["Steps"] if s["Type"] == "Lambda"]
     event = {

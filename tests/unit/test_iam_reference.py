@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.configs import ENVIRONMENTS, SERVING
 from tests.helpers.iam_reference import problems_of, statements
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_statement_works_as_the_service_authorization_reference_says(assembly, serving_assembly, env):
     checked, problems = 0, []
-    for source, stacks in ((assembly, assembly.stack_names(env)), (serving_assembly, ["Serving"])):
+    for source, stacks in ((assembly, assembly.stack_names(env)), (serving_assembly, [SERVING])):
         for stack in stacks:
             for where, statement in statements(source, env, stack):
                 checked += 1

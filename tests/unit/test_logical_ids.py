@@ -1,5 +1,9 @@
 """Stateful resources keep their logical IDs: a rename would make CloudFormation replace
-(and, in dev, delete) the data key or a bucket. Changing one of these IDs is a migration."""
+(and, in dev, delete) the data key or a bucket. Changing one of these IDs is a migration.
+
+Each model's registry group is named by naming.registry_logical_id(model) alone, so adding or
+removing another model never renames it; the pin below is the example's (docs/configuration.md
+gives the migration from the single-model layout, where it was ModelPackageGroup)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ PINNED = {
         "AccessLogs8B620ECA": "AWS::S3::Bucket",
         "RawDataBucket46CFA8FB": "AWS::S3::Bucket",
         "ModelArtifactsBucket2C3831B7": "AWS::S3::Bucket",
-        "ModelPackageGroup": "AWS::SageMaker::ModelPackageGroup",
+        "ModelPackageGroupDirectMarketing": "AWS::SageMaker::ModelPackageGroup",
     },
     "Network": {
         "FlowLogs16C1943A": "AWS::Logs::LogGroup",

@@ -153,7 +153,7 @@ def test_steps_in_order_with_the_gate_deciding_registration():
 
 def test_parameters_default_to_config_and_limit_instance_types():
     params = {p["Name"]: p for p in build_definition(CONFIGS["dev"], RESOURCES)["Parameters"]}
-    assert params["InputDataUri"]["DefaultValue"] == "s3://dev-raw/direct-marketing/caravan.csv"
+    assert params["InputDataUri"]["DefaultValue"] == RESOURCES.input_uri == "s3://dev-raw/direct-marketing/Caravan.csv"
     assert params["TrainingInstanceType"]["EnumValues"] == ["ml.m5.xlarge", "ml.m5.2xlarge"]
     assert params["TrainingInstanceType"]["DefaultValue"] == "ml.m5.xlarge"
     assert (params["MinAuc"]["DefaultValue"], params["MinPrecision"]["DefaultValue"], params["MinRecall"]["DefaultValue"]) == (0.7, 0.1, 0.2)
@@ -193,13 +193,19 @@ def test_spot_training_checkpoints_per_execution():
     assert "EnableManagedSpotTraining" not in on_demand and "CheckpointConfig" not in on_demand
 
 
-def test_preprocess_reads_the_configured_dataset_columns():
-    args = step(build_definition(pipeline(dataset={"label_column": "y", "positive_label": "1",
-                                                    "categorical_columns": ["job", "marital"]}), RESOURCES),
+def test_preprocess_reads_the_configured_dataset_columns(tmp_path):
+    data = tmp_path / "bank.csv"
+    data.write_text("age,job,marital,id,y\n30,admin,single,7,1\n")
+    args = step(build_definition(pipeline(dataset={"data_file": str(data), "label_column": "y", "positive_label": "1",
+                                                    "categorical_columns": ["job", "marital"], "drop_columns": ["id"]}),
+                                 RESOURCES),
                 "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert args[0] == "preprocess.py"
     pairs = dict(zip(args[1::2], args[2::2], strict=True))
-    assert (pairs["--label-column"], pairs["--positive-label"], pairs["--categorical-columns"]) == ("y", "1", "job,marital")
+    assert (pairs["--label-column"], pairs["--positive-label"], pairs["--categorical-columns"], pairs["--drop-columns"]) == (
+        "y", "1", "job,marital", "id")
+    # Errors about the data name the config file and the model's dataset block, not the script's flags.
+    assert pairs["--config-source"] == f"config/dev.yaml: models.{RESOURCES.model_name}.dataset"
 
 
 def test_several_instances_shard_the_training_data():
@@ -259,7 +265,7 @@ def test_tuning_searches_config_ranges_for_validation_auc():
     # The best job's model is what gets evaluated and registered.
     model = step(definition, "Evaluate")["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]
     assert model["Std:Join"]["Values"] == [
-        "s3://dev-artifacts/pipelines/dev", {"Get": "Execution.PipelineExecutionId"}, "training",
+        f"s3://dev-artifacts/pipelines/dev/{RESOURCES.model_name}", {"Get": "Execution.PipelineExecutionId"}, "training",
         {"Get": "Steps.Tune.TrainingJobSummaries[0].TrainingJobName"}, "output/model.tar.gz",
     ]
 

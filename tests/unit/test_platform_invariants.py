@@ -1,7 +1,8 @@
 """The platform's invariants, over whatever config/ holds, with typical customizations on top.
 
-A team that adopts the platform edits config/: it adds an environment and a notebook, trains on
-GPUs in dev, names a model version to serve, puts in its own account ids. None of that may need a
+A team that adopts the platform edits config/: it adds an environment, a notebook and a model of
+its own (its CSV with categorical columns and missing values), trains on GPUs in dev, names a
+model version to serve, puts in its own account ids. None of that may need a
 test edited (the example-specific tests read tests/fixtures/config instead). This module copies
 config/, makes those edits, synthesizes the app (cdk-nag's packs run during synth: an
 unacknowledged finding fails it) and checks what the platform promises whatever the settings:
@@ -12,8 +13,10 @@ Reference says, cfn-lint clean templates, and one line per problem in a broken c
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -23,13 +26,24 @@ import naming
 from config import ConfigError, environment_files, load_environments
 from tests.helpers.assembly import Assembly, synth_app
 from tests.helpers.iam_reference import problems_of, statements
-from tests.helpers.paths import USER_CONFIG_DIR
+from tests.helpers.paths import SCRIPTS, USER_CONFIG_DIR
 from tests.helpers.templates import resources
+
+#: The team's own data: a categorical column, an identifier to drop, missing values, a yes/no label.
+TEAM_CSV = "customer_id,plan,region,tenure_months,monthly_spend,churned\n" + "".join(
+    f"{i},{'basic' if i % 3 else 'premium'},{'' if i % 7 == 0 else 'north' if i % 2 else 'south'},"
+    f"{i % 48},{'' if i % 11 == 0 else 20 + i % 50},{'yes' if i % 5 == 0 else 'no'}\n" for i in range(1, 200))
 
 
 def customized(target: Path) -> Path:
     """config/ as the user has it, plus the edits a team makes first (each where it applies)."""
     target.mkdir(parents=True)
+    team_csv = target.parent / "customers.csv"
+    team_csv.write_text(TEAM_CSV)
+    # The team's own training code: the bundled scripts, changed, in a folder of their own.
+    team_code = target.parent / "churn_code"
+    shutil.copytree(SCRIPTS, team_code, ignore=shutil.ignore_patterns("__pycache__"))
+    (team_code / "train.py").write_text((team_code / "train.py").read_text() + "\n# the churn team's change\n")
     files = environment_files(USER_CONFIG_DIR)
     data = {path.stem: yaml.safe_load(path.read_text()) for path in files}
     base = data.get("dev") or next(iter(data.values()))
@@ -38,21 +52,28 @@ def customized(target: Path) -> Path:
     qa.update(account="444444444444", removal_policy="destroy")
     qa["network"]["cidr"] = "10.77.0.0/16"
     qa.get("tags", {}).pop("environment", None)
-    qa.get("serving", {}).pop("model_package_arn", None)
+    for model in (qa.get("models") or {}).values():
+        model.get("serving", {}).pop("model_package_arn", None)
     data["qa"] = qa
     for name, env in data.items():
         if name.startswith(("prod", "staging")):
             env["account"] = "555555555555" if name.startswith("staging") else env["account"]
             continue
-        # A notebook more; GPU training; a model version to serve, as `promote` would name it.
+        # A notebook more; a model of the team's own; GPU training; a model version to serve, as `promote` would name it.
         env.setdefault("notebooks", []).append(
             {"name": "research", "instance_type": "ml.t3.large", "volume_size_gb": 10, "idle_minutes": 30})
-        env.setdefault("pipeline", {}).setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
-        serving = env.setdefault("serving", {})
-        serving["model_package_arn"] = (f"arn:aws:sagemaker:{env['region']}:{env['account']}:model-package/"
-                                        f"{naming.model_package_group_name(name)}/1")
-        if serving.get("mode", "instances") == "instances" and serving.get("monitoring", {}).get("enabled", True):
-            serving.setdefault("monitoring", {})["baseline_prefix"] = naming.baseline_prefix(name, "exec-1")
+        models = env.setdefault("models", {}) or {}
+        env["models"] = models
+        models["churn"] = {"code_dir": str(team_code), "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
+                                       "categorical_columns": ["plan"], "drop_columns": ["customer_id"]},
+                           "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
+        for model_name, model in models.items():
+            model.setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
+            serving = model.setdefault("serving", {})
+            serving["model_package_arn"] = (f"arn:aws:sagemaker:{env['region']}:{env['account']}:model-package/"
+                                            f"{naming.model_package_group_name(name, model_name)}/1")
+            if serving.get("mode", "instances") == "instances" and serving.get("monitoring", {}).get("enabled", True):
+                serving.setdefault("monitoring", {})["baseline_prefix"] = naming.baseline_prefix(name, model_name, "exec-1")
     for name, env in data.items():
         (target / f"{name}.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     return target
@@ -62,7 +83,13 @@ def customized(target: Path) -> Path:
 def app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assembly, list[str]]:
     config_dir = customized(tmp_path_factory.mktemp("config") / "config")
     names = sorted(env.name for env in load_environments(config_dir))
-    return synth_app(tmp_path_factory.mktemp("cdk.out"), config_dir), names
+    assembly = synth_app(tmp_path_factory.mktemp("cdk.out"), config_dir)
+    assembly.config_dir = config_dir  # type: ignore[attr-defined]  # read back by assembly_config
+    return assembly, names
+
+
+def assembly_config(assembly: Assembly) -> Path:
+    return assembly.config_dir  # type: ignore[attr-defined]
 
 
 def every_stack(app: tuple[Assembly, list[str]]):
@@ -75,9 +102,15 @@ def every_stack(app: tuple[Assembly, list[str]]):
 def test_the_customized_config_synthesizes_every_environment_with_its_stacks(app):
     assembly, names = app
     assert "qa" in names
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
     for env in names:
         stacks = set(assembly.stack_names(env))
-        assert {naming.DATA_STACK, naming.NETWORK_STACK, naming.ROLES_STACK, naming.TRAINING_STACK} <= stacks
+        assert {naming.DATA_STACK, naming.NETWORK_STACK, naming.ROLES_STACK} <= stacks
+        # Each model of the catalog has its own training stack, and a serving stack once it names a version.
+        for model in environments[env].models.values():
+            assert naming.model_stack_id(model.name, naming.TRAINING_STACK) in stacks
+            assert (naming.model_stack_id(model.name, naming.SERVING_STACK) in stacks) == bool(model.serving.model_package_arn)
+        assert len([s for s in stacks if s.endswith(naming.TRAINING_STACK)]) == len(environments[env].models)
 
 
 def test_buckets_are_encrypted_private_and_versioned(app):
@@ -110,13 +143,22 @@ def test_no_managed_full_access_policy_and_no_ingress_from_the_internet(app):
 
 
 def test_names_come_from_the_naming_module(app):
-    for env, _stack, template in every_stack(app):
+    """Every model's resources are named for its environment and itself, and its registry group's logical ID
+    depends on its name alone (adding a model renames nothing of another)."""
+    assembly, _ = app
+    models = {env.name: list(env.models) for env in load_environments(assembly_config(assembly))}
+    for env, stack, template in every_stack(app):
+        model = next((m for m in models[env] if stack.startswith(f"{m}-")), None)
         for pipeline in resources(template, "AWS::SageMaker::Pipeline").values():
-            assert pipeline["Properties"]["PipelineName"] == naming.pipeline_name(env)
+            assert model and pipeline["Properties"]["PipelineName"] == naming.pipeline_name(env, model)
         for endpoint in resources(template, "AWS::SageMaker::Endpoint").values():
-            assert endpoint["Properties"]["EndpointName"] == naming.endpoint_name(env)
-        for group in resources(template, "AWS::SageMaker::ModelPackageGroup").values():
-            assert group["Properties"]["ModelPackageGroupName"] == naming.model_package_group_name(env)
+            assert model and endpoint["Properties"]["EndpointName"] == naming.endpoint_name(env, model)
+        groups = resources(template, "AWS::SageMaker::ModelPackageGroup")
+        if stack == naming.DATA_STACK:
+            assert {k: g["Properties"]["ModelPackageGroupName"] for k, g in groups.items()} == {
+                naming.registry_logical_id(m): naming.model_package_group_name(env, m) for m in models[env]}
+        else:
+            assert not groups
 
 
 def test_every_iam_statement_works_as_the_service_authorization_reference_says(app):
@@ -145,3 +187,27 @@ def test_a_broken_user_config_gives_one_line_per_problem(tmp_path):
     assert excinfo.value.problems
     assert all("\n" not in p and p.startswith(str(first)) for p in excinfo.value.problems)
     assert any("regoin: unknown key; did you mean region?" in p for p in excinfo.value.problems)
+
+
+def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_one(app):
+    """Each model's pipeline points at its own asset: the churn team's folder for churn, training_scripts/ otherwise."""
+    assembly, _ = app
+
+    def shipped_train_py(stack: str) -> str:
+        template = assembly.template_json("dev", stack)
+        (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
+        body = "".join(p if isinstance(p, str) else "" for p in pipeline["Properties"]["PipelineDefinition"]
+                       ["PipelineDefinitionBody"]["Fn::Join"][1])
+        asset_hash = body.split("sagemaker_submit_directory\":\"/opt/ml/input/data/code/")[1].split(".gz")[0]
+        (asset,) = assembly.outdir.glob(f"asset.{asset_hash}*")  # the bundled archive, or a folder holding it
+        (archive,) = [asset] if asset.is_file() else list(asset.glob("*.tar.gz"))
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("train.py")
+            assert member is not None
+            return member.read().decode()
+
+    churn = shipped_train_py(naming.model_stack_id("churn", naming.TRAINING_STACK))
+    assert churn.endswith("# the churn team's change\n")
+    dev = next(env for env in load_environments(assembly_config(assembly)) if env.name == "dev")
+    for model in (m for m in dev.models if m != "churn"):
+        assert shipped_train_py(naming.model_stack_id(model, naming.TRAINING_STACK)) == (SCRIPTS / "train.py").read_text()

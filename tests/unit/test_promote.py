@@ -11,9 +11,11 @@ import pytest
 
 from config.loader import load_environment
 from delivery.promote import PromotionRefused, baseline_prefix_of, promote
+from tests.helpers.configs import EXAMPLE
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
-BASELINE = "pipelines/dev/exec-42/preprocess/baseline"
+BASELINE = f"pipelines/dev/{EXAMPLE}/exec-42/preprocess/baseline"
+AT = f"models.{EXAMPLE}.serving"
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +26,22 @@ def registry(emulator):
     container = [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
                   "ModelDataUrl": "s3://artifacts/model.tar.gz"}]
 
-    def register(status: str, baseline: str | None = BASELINE) -> str:
+    def register(status: str, baseline: str | None = BASELINE, group: str = f"dev-{EXAMPLE}") -> str:
         metrics = {"ModelDataQuality": {"Statistics": {"ContentType": "application/json",
                                                        "S3Uri": f"s3://dev-model-artifacts/{baseline}/statistics.json"}}} if baseline else {}
         return sm.create_model_package(
-            ModelPackageGroupName="dev-direct-marketing", ModelApprovalStatus=status,
+            ModelPackageGroupName=group, ModelApprovalStatus=status,
             InferenceSpecification={"Containers": container, "SupportedContentTypes": ["text/csv"],
                                     "SupportedResponseMIMETypes": ["text/csv"]},
             **({"ModelMetrics": metrics} if metrics else {}),
         )["ModelPackageArn"]
 
-    return {"approved": register("Approved"), "pending": register("PendingManualApproval"),
-            "no_baseline": register("Approved", baseline=None)}
+    versions = {"approved": register("Approved"), "pending": register("PendingManualApproval"),
+                "no_baseline": register("Approved", baseline=None)}
+    # staging's group in dev's account, holding a version whose baseline dev's pipeline wrote.
+    sm.create_model_package_group(ModelPackageGroupName=f"staging-{EXAMPLE}")
+    versions["staging_with_devs_baseline"] = register("Approved", group=f"staging-{EXAMPLE}")
+    return versions
 
 
 @pytest.fixture
@@ -47,21 +53,21 @@ def config_dir(tmp_path):
 
 def test_an_approved_version_is_written_with_its_baseline_and_the_file_stays_valid(config_dir, registry, emulator):
     before = (config_dir / "dev.yaml").read_text()
-    changes = promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker"))
-    assert changes == [f"serving.model_package_arn: (none) -> {registry['approved']}",
-                       f"serving.monitoring.baseline_prefix: (none) -> {BASELINE}"]
+    changes = promote(config_dir, "dev", EXAMPLE, registry["approved"], emulator.client("sagemaker"))
+    assert changes == [f"{AT}.model_package_arn: (none) -> {registry['approved']}",
+                       f"{AT}.monitoring.baseline_prefix: (none) -> {BASELINE}"]
     after = (config_dir / "dev.yaml").read_text()
     env = load_environment(config_dir / "dev.yaml")
-    assert env.serving.model_package_arn == registry["approved"]
-    assert env.serving.monitoring.baseline_prefix == BASELINE
+    assert env.models[EXAMPLE].serving.model_package_arn == registry["approved"]
+    assert env.models[EXAMPLE].serving.monitoring.baseline_prefix == BASELINE
     # A reviewed diff: every comment and every other line of the file survives the edit.
     assert [line for line in before.splitlines() if line.lstrip().startswith("#")] == \
            [line for line in after.splitlines() if line.lstrip().startswith("#")]
     added = set(after.splitlines()) - set(before.splitlines())
-    assert added == {f"  model_package_arn: {registry['approved']}", f"    baseline_prefix: {BASELINE}"}
+    assert added == {f"      model_package_arn: {registry['approved']}", f"        baseline_prefix: {BASELINE}"}
     assert set(before.splitlines()) <= set(after.splitlines())
     # Promoting the same version again changes nothing.
-    assert promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker")) == []
+    assert promote(config_dir, "dev", EXAMPLE, registry["approved"], emulator.client("sagemaker")) == []
     assert (config_dir / "dev.yaml").read_text() == after
 
 
@@ -73,7 +79,7 @@ def test_an_approved_version_is_written_with_its_baseline_and_the_file_stays_val
 def test_unknown_environments_and_unapproved_versions_are_refused(config_dir, registry, emulator, env, arn_key, message):
     before = (config_dir / "dev.yaml").read_text()
     with pytest.raises(PromotionRefused, match=None) as refused:
-        promote(config_dir, env, registry[arn_key], emulator.client("sagemaker"))
+        promote(config_dir, env, EXAMPLE, registry[arn_key], emulator.client("sagemaker"))
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
     assert (config_dir / "dev.yaml").read_text() == before
@@ -86,13 +92,15 @@ def test_unknown_environments_and_unapproved_versions_are_refused(config_dir, re
     ("arn:aws:sagemaker:eu-west-1:123456789012:model-package/dev-direct-marketing/1",
      "is registered in 123456789012/eu-west-1; dev is 123456789012/us-east-1"),
     ("arn:aws:sagemaker:us-east-1:999999999999:model-package/dev-direct-marketing/1", "is registered in 999999999999/us-east-1"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-churn/1",
+     "is a version of dev-churn, not of direct-marketing's group dev-direct-marketing in dev (allowed: a version of dev-direct-marketing)"),
     ("arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/77",
      "cannot read arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/77 from the Model Registry"),
 ])
 def test_malformed_foreign_and_missing_versions_are_refused(config_dir, registry, emulator, arn, message):
     before = (config_dir / "dev.yaml").read_text()
     with pytest.raises(PromotionRefused) as refused:
-        promote(config_dir, "dev", arn, emulator.client("sagemaker"))
+        promote(config_dir, "dev", EXAMPLE, arn, emulator.client("sagemaker"))
     assert message in str(refused.value)
     assert (config_dir / "dev.yaml").read_text() == before
 
@@ -100,23 +108,23 @@ def test_malformed_foreign_and_missing_versions_are_refused(config_dir, registry
 def test_a_monitored_environment_refuses_a_version_without_a_baseline(config_dir, registry, emulator):
     text = (config_dir / "dev.yaml").read_text()
     # dev as a monitored fleet: the edited file would have no baseline for the monitor.
-    text = text.replace("  mode: serverless\n", "  mode: instances\n  instance_type: ml.m5.large\n").replace(
-        "  data_capture:\n    enabled: false\n  monitoring:\n    enabled: false\n",
-        "  data_capture:\n    enabled: true\n  monitoring:\n    enabled: true\n")
+    text = text.replace("      mode: serverless\n", "      mode: instances\n      instance_type: ml.m5.large\n").replace(
+        "      data_capture:\n        enabled: false\n      monitoring:\n        enabled: false\n",
+        "      data_capture:\n        enabled: true\n      monitoring:\n        enabled: true\n")
     (config_dir / "dev.yaml").write_text(text)
-    assert load_environment(config_dir / "dev.yaml").serving.monitoring.enabled
+    assert load_environment(config_dir / "dev.yaml").models[EXAMPLE].serving.monitoring.enabled
     with pytest.raises(PromotionRefused, match="has no data-quality baseline"):
-        promote(config_dir, "dev", registry["no_baseline"], emulator.client("sagemaker"))
+        promote(config_dir, "dev", EXAMPLE, registry["no_baseline"], emulator.client("sagemaker"))
     assert (config_dir / "dev.yaml").read_text() == text
 
 
 def test_an_edit_that_would_not_synthesize_is_refused_and_the_file_kept(config_dir, registry, emulator):
-    # staging moved into dev's account: dev's version passes the account check, but its baseline was written by
-    # dev's pipeline, which staging's schema refuses. The edited file is validated before it replaces anything.
+    # staging moved into dev's account: the version passes the account and group checks, but its baseline was
+    # written by dev's pipeline, which staging's schema refuses. The edited file is validated before it replaces anything.
     text = (config_dir / "staging.yaml").read_text().replace("222222222222", "123456789012")
     (config_dir / "staging.yaml").write_text(text)
-    with pytest.raises(PromotionRefused, match=r"the edited staging.yaml would not synthesize: serving.monitoring.baseline_prefix"):
-        promote(config_dir, "staging", registry["approved"], emulator.client("sagemaker"))
+    with pytest.raises(PromotionRefused, match=rf"the edited staging.yaml would not synthesize: {AT}.monitoring.baseline_prefix"):
+        promote(config_dir, "staging", EXAMPLE, registry["staging_with_devs_baseline"], emulator.client("sagemaker"))
     assert (config_dir / "staging.yaml").read_text() == text
     assert sorted(p.name for p in config_dir.glob("*.yaml")) == ["dev.yaml", "prod.yaml", "staging.yaml"]
     assert not [p for p in config_dir.iterdir() if p.is_dir() and p.name != "__pycache__"]  # scratch copy removed
@@ -124,14 +132,15 @@ def test_an_edit_that_would_not_synthesize_is_refused_and_the_file_kept(config_d
 
 def test_a_file_without_a_serving_block_gets_one(config_dir, registry, emulator):
     text = (config_dir / "dev.yaml").read_text()
-    (config_dir / "dev.yaml").write_text(text[: text.index("# The real-time endpoint")])
-    assert promote(config_dir, "dev", registry["approved"], emulator.client("sagemaker"))
+    (config_dir / "dev.yaml").write_text(text[: text.index("    # The real-time endpoint")])
+    assert promote(config_dir, "dev", EXAMPLE, registry["approved"], emulator.client("sagemaker"))
     env = load_environment(config_dir / "dev.yaml")
-    assert (env.serving.model_package_arn, env.serving.monitoring.baseline_prefix) == (registry["approved"], BASELINE)
+    assert (env.models[EXAMPLE].serving.model_package_arn, env.models[EXAMPLE].serving.monitoring.baseline_prefix) == (registry["approved"], BASELINE)
 
 
 def test_baseline_prefix_is_read_from_the_registered_statistics_uri():
     package = {"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": f"s3://bucket/{BASELINE}/statistics.json"}}}}
+    assert baseline_prefix_of(package) == BASELINE
     assert baseline_prefix_of(package) == BASELINE
     assert baseline_prefix_of({}) is None
     assert baseline_prefix_of({"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://bucket/other/stats.json"}}}}) is None
@@ -143,17 +152,20 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
                                "--endpoint-url", emulator.endpoint_url, *args],
                               cwd=ROOT, capture_output=True, text=True, timeout=60, env=emulator.env())
 
-    refused = cli("--env", "qa", "--model-package", registry["approved"])
+    refused = cli("--env", "qa", "--model", EXAMPLE, "--model-package", registry["approved"])
     assert refused.returncode == 2
     assert refused.stderr == "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n"
-    refused = cli("--env", "dev", "--model-package", "not-an-arn")
+    refused = cli("--env", "dev", "--model", EXAMPLE, "--model-package", "not-an-arn")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     relative = subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", "config", "--env", "qa",
-                               "--model-package", registry["approved"]], cwd=config_dir.parent, capture_output=True,
+                               "--model", EXAMPLE, "--model-package", registry["approved"]], cwd=config_dir.parent, capture_output=True,
                               text=True, timeout=60, env=emulator.env())
     assert (relative.returncode, relative.stderr) == (2, "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    done = cli("--env", "dev", "--model-package", registry["approved"])
+    wrong_model = cli("--env", "dev", "--model", "churn", "--model-package", registry["approved"])
+    assert (wrong_model.returncode, wrong_model.stderr) == (
+        2, f"promote: --model: no model 'churn' in {config_dir / 'dev.yaml'} (allowed: {EXAMPLE})\n")
+    done = cli("--env", "dev", "--model", EXAMPLE, "--model-package", registry["approved"])
     assert done.returncode == 0, done.stderr
-    assert f"serving.model_package_arn: (none) -> {registry['approved']}" in done.stdout
+    assert f"{AT}.model_package_arn: (none) -> {registry['approved']}" in done.stdout
     assert "Next: `make diff ENV=dev`" in done.stdout

@@ -8,6 +8,7 @@ the case where the endpoint config takes the data key.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,20 +16,22 @@ from catalog.instance_types import has_local_nvme
 from config import load_environment
 from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
 from tests.helpers.assembly import cdk_context
-from tests.helpers.configs import ENVIRONMENTS, serving_config_dir
+from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, SERVING, TRAINING, serving_config_dir
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 from tests.helpers.templates import only, props, resources
 
-STACK = "Serving"
+STACK = SERVING
 ALL = (*ENVIRONMENTS, "sandbox")
 FLEETS = ("staging", "prod", "sandbox")  # provisioned instances; dev is serverless
 
 
 @pytest.fixture(scope="module")
 def configs(tmp_path_factory):
+    """Each environment's config, with the example model's serving block as `.serving`."""
     directory = serving_config_dir(tmp_path_factory.mktemp("serving-config"))
-    return {env: load_environment(directory / f"{env}.yaml") for env in ALL}
+    loaded = {env: load_environment(directory / f"{env}.yaml") for env in ALL}
+    return {env: SimpleNamespace(serving=cfg.models[EXAMPLE].serving, network=cfg.network) for env, cfg in loaded.items()}
 
 
 def imported(value: dict) -> str:
@@ -37,11 +40,12 @@ def imported(value: dict) -> str:
 
 def test_no_endpoint_without_a_named_model_and_synth_says_so(assembly):
     for env in ENVIRONMENTS:
-        assert "Serving" not in " ".join(assembly.stack_names(env))
-        (metadata_file,) = (assembly.outdir / f"assembly-{env}").glob(f"{env}TrainingPipeline*.metadata.json")
+        assert not [s for s in assembly.stack_names(env) if s.endswith("-Serving")]
+        (metadata_file,) = (assembly.outdir / f"assembly-{env}").glob(f"{env}{EXAMPLE.replace('-', '')}TrainingPipeline*.metadata.json")
         metadata = metadata_file.read_text()
         shown = (CONFIG_DIR / f"{env}.yaml").relative_to(ROOT)  # the file the example assembly was read from
-        assert f"{env}: no endpoint declared: serving.model_package_arn is not set in {shown}" in metadata
+        assert (f"{env}: no endpoint for {EXAMPLE}: models.{EXAMPLE}.serving.model_package_arn is not set in {shown} "
+                "(register a version with its training pipeline, then name it there)") in metadata
 
 
 def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
@@ -57,8 +61,8 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
     assert app_module.main() == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("Bundling asset")]
     assert lines == [
-        f"dev: no endpoint declared: serving.model_package_arn is not set in {config_dir / 'dev.yaml'} "
-        "(register a model with the training pipeline, then name its version there)"
+        f"dev: no endpoint for {EXAMPLE}: models.{EXAMPLE}.serving.model_package_arn is not set in {config_dir / 'dev.yaml'} "
+        "(register a version with its training pipeline, then name it there)"
     ]
 
 
@@ -176,7 +180,7 @@ def test_alarms_watch_5xx_and_p99_latency_and_notify_the_topic(serving_assembly,
 
 
 def test_the_topic_and_its_key_let_cloudwatch_alarms_of_this_account_publish(assembly):
-    template = assembly.template_json("prod", "TrainingPipeline")
+    template = assembly.template_json("prod", TRAINING)
     only_our_alarms = {"StringEquals": {"aws:SourceAccount": "333333333333"},
                        "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:333333333333:alarm:*"}}
     key = props(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]

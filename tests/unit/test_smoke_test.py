@@ -12,9 +12,11 @@ from delivery.smoke_test import (
     SmokeTestFailed,
     check_predictions,
     run,
+    sample_file,
     sample_rows,
     scores,
 )
+from tests.helpers.configs import EXAMPLE
 
 
 def test_csv_and_json_answers_become_scores():
@@ -36,7 +38,7 @@ def test_wrong_answers_fail_with_one_line(answer, message):
 
 
 def test_a_model_that_scores_malformed_rows_fails_the_smoke_test():
-    rows = sample_rows()
+    rows = sample_rows(sample_file(EXAMPLE))
 
     def lenient(body: bytes, content_type: str) -> Answer:
         n = len(json.loads(body)["instances"]) if "json" in content_type else len(body.decode().splitlines())
@@ -81,14 +83,21 @@ def test_csv_and_json_disagreeing_fails_the_smoke_test():
         return Answer(200, ("0.5\n" * len(body.decode().splitlines())).encode())
 
     with pytest.raises(SmokeTestFailed, match="CSV and JSON requests scored the same rows differently"):
-        check_predictions(inconsistent)
+        check_predictions(inconsistent, sample_rows(sample_file(EXAMPLE)))
 
 
-@pytest.mark.parametrize("role_arn", [None, "arn:aws:iam::123456789012:role/staging-endpoint-smoke-test"])
+@pytest.mark.parametrize("role_arn", [None, f"arn:aws:iam::123456789012:role/staging-{EXAMPLE}-smoke-test"])
 def test_a_missing_endpoint_fails_with_one_line_naming_it(monkeypatch, role_arn, emulator):
     import boto3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
     session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-    with pytest.raises(SmokeTestFailed, match=r"^staging: cannot describe endpoint staging-direct-marketing: .*Could not find endpoint"):
-        run(env="staging", region="us-east-1", endpoint="staging-direct-marketing", role_arn=role_arn, session=session)
+    with pytest.raises(SmokeTestFailed, match=rf"^staging: cannot describe endpoint staging-{EXAMPLE}: .*Could not find endpoint"):
+        run(env="staging", region="us-east-1", endpoint=f"staging-{EXAMPLE}", role_arn=role_arn, session=session,
+            sample=sample_file(EXAMPLE))
+
+
+def test_unreadable_sample_rows_fail_with_one_line(tmp_path):
+    with pytest.raises(SmokeTestFailed, match=r"^cannot read the sample rows .*churn.csv \(No such file or directory\)$"):
+        sample_rows(tmp_path / "churn.csv")
+    assert sample_file("churn").name == "churn.csv" and sample_file("churn").parent.name == "samples"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.configs import ENVIRONMENTS, TRAINING
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 
-STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", "TrainingPipeline")
+STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", TRAINING)
           if not (env == "prod" and stack == "Notebooks")]
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from config import load_environment
 from stacks.training.source_tarball import write_tarball
-from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import props, resources
 
-STACK = "TrainingPipeline"
+STACK = TRAINING
 
 
 def definition_of(template: dict) -> dict:
@@ -26,18 +26,19 @@ def definition_of(template: dict) -> dict:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_one_pipeline_per_environment_run_by_the_pipelines_role(assembly, env):
+def test_one_pipeline_per_model_run_by_the_pipelines_role(assembly, env):
     template = assembly.template_json(env, STACK)
     pipeline = props(template, "AWS::SageMaker::Pipeline")
-    assert pipeline["PipelineName"] == f"{env}-training"
+    assert pipeline["PipelineName"] == f"{env}-{EXAMPLE}"
     assert "PipelinesRole" in pipeline["RoleArn"]["Fn::ImportValue"]
     definition = definition_of(template)
-    cfg = load_environment(CONFIG_DIR / f"{env}.yaml")
+    env_config = load_environment(CONFIG_DIR / f"{env}.yaml")
+    cfg = env_config.models[EXAMPLE]
     names = [s["Name"] for s in definition["Steps"]]
-    assert names == ["Preprocess", "Tune" if cfg.pipeline.training.tuning.enabled else "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
+    assert names == ["Preprocess", "Tune" if cfg.training.tuning.enabled else "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
     assert definition["Steps"][1]["Arguments"].get("TrainingJobDefinition", definition["Steps"][1]["Arguments"])["AlgorithmSpecification"][
         "TrainingImage"
-    ] == f"683313688378.dkr.ecr.{cfg.region}.amazonaws.com/sagemaker-xgboost:{cfg.pipeline.framework_version}"
+    ] == f"683313688378.dkr.ecr.{env_config.region}.amazonaws.com/sagemaker-xgboost:{cfg.framework_version}"
 
 
 def test_prod_trains_on_nvme_gpus_without_a_volume_key(assembly):
@@ -119,7 +120,7 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     failed = patterns['[["SageMaker Model Building Pipeline Execution Status Change"], null]']
     assert failed["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
     account = load_environment(CONFIG_DIR / f"{env}.yaml").account
-    assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{account}:pipeline/{env}-training"]
+    assert failed["EventPattern"]["detail"]["pipelineArn"] == [f"arn:aws:sagemaker:us-east-1:{account}:pipeline/{env}-{EXAMPLE}"]
     # Every state change of a version in this group reaches the topic exactly once: approvals with the
     # promotion command (below), every other status as it is.
     registered = patterns['[["SageMaker Model Package State Change"], [{"anything-but": ["Approved"]}]]']
@@ -139,13 +140,13 @@ def test_an_approved_version_notifies_the_command_that_promotes_it(assembly, env
     (target,) = approved["Targets"]
     assert target["InputTransformer"]["InputPathsMap"] == {"detail-ModelPackageArn": "$.detail.ModelPackageArn"}
     message = json.loads(target["InputTransformer"]["InputTemplate"])
-    assert f"run: python -m delivery promote --env {env} --model-package <detail-ModelPackageArn> " in message
+    assert f"run: python -m delivery promote --env {env} --model {EXAMPLE} --model-package <detail-ModelPackageArn> " in message
     assert f"config/{env}.yaml" in message
     # The command in the message is the one the CLI accepts.
     from delivery.__main__ import _parser
 
     args = _parser().parse_args(message.split("run: ")[1].split(" and open")[0].split()[3:])
-    assert (args.command, args.env, args.model_package) == ("promote", env, "<detail-ModelPackageArn>")
+    assert (args.command, args.env, args.model, args.model_package) == ("promote", env, EXAMPLE, "<detail-ModelPackageArn>")
 
 
 @pytest.mark.parametrize("env, policy", [("dev", "Delete"), ("staging", "Retain"), ("prod", "Retain")])

@@ -1,0 +1,90 @@
+"""Where a model's training data comes from (dataset.data_file), and its header, read at synth.
+
+Three forms, each resolved the same way by synth, the demo and the tests:
+
+- a path: a CSV in the repo (relative to the repo root) or anywhere on this machine;
+- ``s3://bucket/key``: data already in S3, read by the pipeline where it is;
+- ``package:<distribution>/<file>``: a CSV shipped inside an installed Python distribution,
+  pinned in requirements-data.txt (the bundled examples: ``package:ISLP/data/Caravan.csv``).
+
+A local file or a package file is uploaded to the raw-data bucket under ``<model>/<file name>``
+(make demo, python -m delivery upload-data), and the pipeline reads it from there.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\s]+\.csv)$")
+PACKAGE = re.compile(r"^package:([A-Za-z0-9][A-Za-z0-9._-]*)/([^\s]+\.csv)$")
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A resolved data_file: a local CSV (path set) or data in S3 (uri set)."""
+
+    value: str
+    path: Path | None = None
+    uri: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return (self.path.name if self.path else self.value.rsplit("/", 1)[-1])
+
+    @property
+    def in_s3(self) -> bool:
+        return self.uri is not None
+
+
+def resolve(value: str) -> DataFile:
+    """The data file a config names, or ValueError saying which form is wrong and what is allowed."""
+    if value.startswith("s3://"):
+        if not S3_URI.fullmatch(value):
+            raise ValueError("not an S3 URI of a CSV object (allowed: s3://bucket/path/to/file.csv)")
+        return DataFile(value, uri=value)
+    if value.startswith("package:"):
+        match = PACKAGE.fullmatch(value)
+        if not match:
+            raise ValueError("not a packaged CSV (allowed: package:<distribution>/<path>.csv, e.g. package:ISLP/data/Caravan.csv)")
+        distribution = match[1]
+        try:
+            located = Path(str(importlib.metadata.distribution(distribution).locate_file(value.removeprefix("package:"))))
+        except importlib.metadata.PackageNotFoundError:
+            raise ValueError(
+                f"Python distribution {distribution!r} is not installed (allowed: a distribution pinned in "
+                "requirements-data.txt; run make install)"
+            ) from None
+        if not located.is_file():
+            raise ValueError(f"{distribution} has no file {value.removeprefix('package:')!r}")
+        return DataFile(value, path=located)
+    if not value.endswith(".csv"):
+        raise ValueError("must name a .csv file (allowed: a path, s3://bucket/key.csv or package:<distribution>/<path>.csv)")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else REPO_ROOT / path
+    if not path.is_file():
+        raise ValueError(f"no such file {path} (allowed: a CSV in the repo, relative to its root, or an absolute path)")
+    return DataFile(value, path=path)
+
+
+def read_header(path: Path) -> list[str]:
+    """The CSV's column names (its first row), or ValueError naming what is wrong with it."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read {path.name} as a UTF-8 CSV ({exc})") from None
+    if not header:
+        raise ValueError(f"{path.name} is empty (allowed: a CSV whose first row names its columns)")
+    return [name.strip() for name in header]
+
+
+def closest(name: str, columns: list[str]) -> str:
+    """'; did you mean X?' for the column a misspelt name most likely meant, else ''."""
+    match = difflib.get_close_matches(name, columns, n=1, cutoff=0.6) or [c for c in columns if c.lower() == name.lower()]
+    return f"; did you mean {match[0]}?" if match else ""
