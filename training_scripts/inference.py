@@ -193,10 +193,12 @@ def output_fn(predictions, accept: str | None = CSV):
     if isinstance(predictions, RequestError):
         return _container_answer(predictions)
     kind = negotiate(accept)
+    # 9 significant digits: every float32 score reads back exactly, so scores near each other (a model
+    # of many shallow trees) are not tied by rounding, and an AUC from served scores is the report's.
     if kind == CSV:
-        return "\n".join(f"{p:.6f}" for p in predictions) + "\n", CSV
+        return "\n".join(f"{p:.9g}" for p in predictions) + "\n", CSV
     if kind == JSON:
-        return json.dumps({"predictions": [round(float(p), 6) for p in predictions]}), JSON
+        return json.dumps({"predictions": [float(f"{p:.9g}") for p in predictions]}), JSON
     return _container_answer(_refuse(RequestError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}", 406)))
 
 

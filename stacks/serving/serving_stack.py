@@ -69,6 +69,7 @@ class ServingStack(Stack):
             capture_policy = iam.Policy(
                 self,
                 "EndpointWritesCapturedData",
+                policy_name=naming.model_policy_name(model.name, "write-captured-data"),
                 roles=[endpoints_role],
                 statements=[
                     iam.PolicyStatement(sid="PutCapturedData", actions=["s3:PutObject"],
