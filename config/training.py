@@ -186,6 +186,8 @@ class TrainingConfig(StrictModel):
     spot: bool = False
     max_wait_minutes: Annotated[int, int_range(1, 7200)] | None = None
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    #: How those values were chosen (e.g. benchmarks/cv.py's k-fold result); written into every evaluation report.
+    hyperparameters_chosen_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
 

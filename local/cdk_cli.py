@@ -54,13 +54,16 @@ def run_cdk(
     capture: bool = False,
     timeout: float | None = None,
     output: Path | None = None,
+    config_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cdk ARGS`` and return the CompletedProcess. ``capture=False`` streams the output (stderr
-    merged into stdout) while keeping its tail for the error message."""
+    merged into stdout) while keeping its tail for the error message. ``config_dir``: the environment
+    files the app reads (default config/; app.py's `config_dir` context)."""
     if not CDK_BIN.exists():
         raise CdkError(f"CDK CLI not found at {CDK_BIN}; run `make install`")
     # --output: a cloud assembly of its own; two CLIs on one cdk.out wait for or refuse each other.
-    cmd = [str(CDK_BIN), *args, *QUIET_FLAGS, *(["--output", str(output)] if output else [])]
+    cmd = [str(CDK_BIN), *args, *QUIET_FLAGS, *(["--output", str(output)] if output else []),
+           *(["--context", f"config_dir={Path(config_dir).resolve()}"] if config_dir else [])]
     full_env = cdk_env(env)
     if capture:
         proc = subprocess.run(
@@ -88,22 +91,24 @@ def run_cdk(
 
 def bootstrap(
     env: Mapping[str, str], account: str, region: str, *, cwd: Path = REPO_ROOT, capture: bool = False,
-    output: Path | None = None,
+    output: Path | None = None, config_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return run_cdk(["bootstrap", f"aws://{account}/{region}"], env=env, cwd=cwd, capture=capture, output=output)
+    return run_cdk(["bootstrap", f"aws://{account}/{region}"], env=env, cwd=cwd, capture=capture, output=output,
+                   config_dir=config_dir)
 
 
 def deploy(
     env: Mapping[str, str], stacks: Sequence[str] = ("--all",), *, cwd: Path = REPO_ROOT, capture: bool = False,
-    output: Path | None = None,
+    output: Path | None = None, config_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     # --progress events: the default bar redraws assume a TTY and garble captured logs.
     args = ["deploy", *stacks, "--require-approval", "never", "--progress", "events"]
-    return run_cdk(args, env=env, cwd=cwd, capture=capture, output=output)
+    return run_cdk(args, env=env, cwd=cwd, capture=capture, output=output, config_dir=config_dir)
 
 
 def destroy(
     env: Mapping[str, str], stacks: Sequence[str] = ("--all",), *, cwd: Path = REPO_ROOT, capture: bool = False,
-    output: Path | None = None,
+    output: Path | None = None, config_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return run_cdk(["destroy", *stacks, "--force"], env=env, cwd=cwd, capture=capture, output=output)  # --force: no y/n prompt
+    # --force: no y/n prompt
+    return run_cdk(["destroy", *stacks, "--force"], env=env, cwd=cwd, capture=capture, output=output, config_dir=config_dir)

@@ -157,11 +157,12 @@ def dataset_for(model: ModelConfig, data: Path | None, source_file: str) -> Path
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
              inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None,
-             model: str | None = None, env: EnvironmentConfig | None = None) -> DemoResult:
+             model: str | None = None, env: EnvironmentConfig | None = None, config_dir: Path | None = None) -> DemoResult:
     """Deploy, then phases 3-5 for each model, against a running emulator (the integration test runs exactly this).
     ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message);
-    ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file)."""
-    env = env or load_environment(REPO_ROOT / "config" / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
+    ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file); ``config_dir`` holds
+    the environment files to deploy (default config/; the integration test deploys the fixture config)."""
+    env = env or load_environment((config_dir or REPO_ROOT / "config") / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
     models = models_to_run(env, model, data)
     result = result or DemoResult()
     result.cdk_out = cdk_out
@@ -169,7 +170,7 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     keep_latest_executions(work_dir / "executions", KEPT_EXECUTIONS - 1)  # and this run makes KEPT_EXECUTIONS
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
-    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out)
+    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=config_dir)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
     phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items())
@@ -195,9 +196,11 @@ def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Pha
         uri = f"s3://{raw.rsplit(':', 1)[-1]}/{naming.input_data_key(model.name, source.name)}"
         parameters = {**(parameters or {}), "InputDataUri": uri}
     bucket, key = jobs.split_uri(uri)
-    phases.start(f"{model.name}/upload", f"{model.name}: upload {shown(source)} to the emulated raw-data bucket")
+    # What the user named: their --data path, else the config's data_file (a package: form as written there).
+    named = shown(source) if data is not None or not model.dataset.data_file.startswith("package:") else model.dataset.data_file
+    phases.start(f"{model.name}/upload", f"{model.name}: upload {named} to the emulated raw-data bucket")
     emulator.client("s3").upload_file(str(source), bucket, key)
-    run.uploaded = f"{shown(source)} -> {uri}"
+    run.uploaded = f"{named} -> {uri}"
     phases.done(run.uploaded)
 
     phases.start(f"{model.name}/pipeline", f"{model.name}: run the deployed pipeline {pipeline.name} locally, step by step")

@@ -66,12 +66,14 @@ def inventory(emulator: Emulator, env_name: str) -> list[StackInventory]:
     return result
 
 
-def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None) -> list[str]:
-    """``cdk_out``: where the CLI writes the cloud assembly (default cdk.out). Then removes the stage's
-    stacks the app no longer declares (a model taken out of the catalog); returns their names."""
+def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None,
+                 config_dir: Path | None = None) -> list[str]:
+    """``cdk_out``: where the CLI writes the cloud assembly (default cdk.out); ``config_dir``: the environment
+    files the app reads (default config/). Then removes the stage's stacks the app no longer declares (a
+    model taken out of the catalog); returns their names."""
     env = emulator.env()
-    bootstrap(env, ACCOUNT, emulator.region, capture=capture, output=cdk_out)
-    deploy(env, [naming.stage_selector(env_name)], capture=capture, output=cdk_out)
+    bootstrap(env, ACCOUNT, emulator.region, capture=capture, output=cdk_out, config_dir=config_dir)
+    deploy(env, [naming.stage_selector(env_name)], capture=capture, output=cdk_out, config_dir=config_dir)
     return prune_stage(emulator, env_name, cdk_out or CDK_OUT)
 
 
@@ -89,8 +91,9 @@ def prune_stage(emulator: Emulator, env_name: str, cdk_out: Path) -> list[str]:
     return gone
 
 
-def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None) -> None:
-    destroy(emulator.env(), [naming.stage_selector(env_name)], capture=capture, output=cdk_out)
+def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None,
+                  config_dir: Path | None = None) -> None:
+    destroy(emulator.env(), [naming.stage_selector(env_name)], capture=capture, output=cdk_out, config_dir=config_dir)
 
 
 def format_inventory(stacks: list[StackInventory]) -> str:

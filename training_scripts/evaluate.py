@@ -48,6 +48,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cutoff-rule", default="max-f1")
     parser.add_argument("--bootstrap-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--hyperparameters-chosen-by", default="",
+                        help="how the model's hyperparameters were chosen (the config's training.hyperparameters_chosen_by)")
     args = parser.parse_args(argv)
     if args.cutoff_rule not in CUTOFF_RULES:
         raise InputError(f"--cutoff-rule is {args.cutoff_rule!r}; allowed: {', '.join(CUTOFF_RULES)}")
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     cutoff = choose_cutoff(args.cutoff_rule, val_labels, val_scores)
     stds = bootstrap_std(test_labels, test_scores, cutoff, args.bootstrap_samples, args.seed)
     evaluation = report(test_labels, test_scores, cutoff, args.cutoff_rule, stds)
+    # The report says where the hyperparameters came from, so a reader can judge the model's numbers.
+    evaluation["hyperparameters"] = {"chosen_by": args.hyperparameters_chosen_by or "not stated in the model's config"}
     args.output_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.output_dir / "evaluation.json", evaluation)
     plot(test_labels, test_scores, val_labels, val_scores, cutoff, args.output_dir)

@@ -288,7 +288,8 @@ class DefinitionBuilder:
             "evaluate.py",
             ["--model-dir", f"{PROCESSING}/model", "--validation-dir", f"{PROCESSING}/validation",
              "--test-dir", f"{PROCESSING}/test", "--output-dir", f"{PROCESSING}/output/evaluation",
-             "--cutoff-rule", self.cfg.evaluation.cutoff_rule],
+             "--cutoff-rule", self.cfg.evaluation.cutoff_rule,
+             *(["--hyperparameters-chosen-by", chosen] if (chosen := self.training.hyperparameters_chosen_by) else [])],
             [
                 self.processing_input("model", self.model_data(), f"{PROCESSING}/model"),
                 self.processing_input("validation", output_uri("Preprocess", "validation"), f"{PROCESSING}/validation"),

@@ -113,6 +113,7 @@ class TrainingPipelineStack(Stack):
         code_read = iam.Policy(
             self,
             "JobsReadTrainingCode",
+            policy_name=naming.model_policy_name(model.name, "read-training-code"),
             roles=[jobs_role],
             statements=[
                 iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
@@ -126,6 +127,7 @@ class TrainingPipelineStack(Stack):
         pipeline_policy = iam.Policy(
             self,
             "PipelineRunsThisPipeline",
+            policy_name=naming.model_policy_name(model.name, "run-pipeline"),
             roles=[pipelines_role],
             statements=[
                 iam.PolicyStatement(sid="InvokeEvaluationGate", actions=["lambda:InvokeFunction"], resources=[gate.function.function_arn]),
@@ -150,18 +152,19 @@ class TrainingPipelineStack(Stack):
             )
 
         if source.uri:
-            self.read_external_data(source.uri, jobs_role)
+            self.read_external_data(source.uri, jobs_role, model.name)
         self.topic = self.notifications(cfg, model.name, group)
         CfnOutput(self, "PipelineName", value=pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=group)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "EvaluationGateFunctionName", value=gate.function.function_name)
 
-    def read_external_data(self, uri: str, jobs_role: iam.IRole) -> None:
+    def read_external_data(self, uri: str, jobs_role: iam.IRole, model: str) -> None:
         """The model's data_file is in S3 outside the data lake: the jobs role reads that one object."""
         bucket, key = uri.removeprefix("s3://").split("/", 1)
         bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
-        policy = iam.Policy(self, "JobsReadInputData", roles=[jobs_role], statements=[
+        policy = iam.Policy(self, "JobsReadInputData", policy_name=naming.model_policy_name(model, "read-input-data"),
+                            roles=[jobs_role], statements=[
             iam.PolicyStatement(sid="ReadInputData", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
             iam.PolicyStatement(sid="ListInputData", actions=["s3:ListBucket"], resources=[bucket_arn],
                                 conditions={"StringEquals": {"s3:prefix": [key]}}),

@@ -104,3 +104,14 @@ def serving_config_dir(target: Path) -> Path:
             data["tags"]["environment"] = "sandbox"
             (target / "sandbox.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return target
+
+
+def expected_stack_count(config_dir: Path = CONFIG_DIR) -> int:
+    """How many stacks the environments of config_dir synthesize: Data, Network, Roles, Notebooks when there
+    are notebooks, and per model a training stack plus a serving stack once it names a version."""
+    from config import load_environments
+
+    return sum(
+        3 + bool(env.notebooks) + len(env.models) + sum(bool(m.serving.model_package_arn) for m in env.models.values())
+        for env in load_environments(config_dir)
+    )

@@ -38,7 +38,7 @@ def test_a_bad_parameter_is_refused_before_anything_starts():
     run = subprocess.run([*DEMO, "-p", "MinAuc"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert run.stderr.strip() == "demo failed: -p 'MinAuc': expected NAME=VALUE, e.g. -p MinAuc=0.8"
-    assert "[1/5]" not in run.stdout
+    assert "[1/" not in run.stdout
 
 
 
@@ -50,7 +50,7 @@ def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):
     try:
         assert demo.stdout is not None
         lines = [demo.stdout.readline() for _ in range(3)]
-        assert lines[2].startswith("[2/5] cdk bootstrap + cdk deploy"), lines
+        assert re.match(r"\[2/\d+\] cdk bootstrap \+ cdk deploy", lines[2]), lines
         match = re.search(r"localhost:(\d+)", lines[1])
         assert match, lines
         port = int(match.group(1))

@@ -17,15 +17,19 @@ import tarfile
 import pytest
 from botocore.exceptions import ClientError
 
+from config import load_environment
 from local.demo import run_demo
 from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
 from local.jobs import split_uri
 from local.pipeline import run_pipeline
-from tests.helpers.configs import EXAMPLE, TRAINING
+from tests.helpers.configs import EXAMPLE
+from tests.helpers.paths import CONFIG_DIR
 
 pytestmark = pytest.mark.integration
-STACKS = ["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", f"dev-{TRAINING}"]
+#: The fixture config's dev catalog: the demo deploys every model and runs each one's pipeline.
+MODELS = list(load_environment(CONFIG_DIR / "dev.yaml").models)
+STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(f"dev-{m}-TrainingPipeline" for m in MODELS)])
 
 
 GROUP = f"dev-{EXAMPLE}"
@@ -38,7 +42,7 @@ def stage(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
     with Emulator() as emulator:
         # Its own cloud assembly: other tests' CDK CLIs on cdk.out would wait for or refuse this one.
-        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out")
+        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out", config_dir=CONFIG_DIR)
         by_type: dict[str, list[str]] = {}
         for stack in inventory(emulator, "dev"):
             for resource_type, pairs in stack.resources.items():
@@ -75,7 +79,7 @@ def test_all_dev_stacks_are_created(deployed):
 
 def test_keys_and_buckets_exist(deployed):
     emulator, resources = deployed
-    assert len(resources["AWS::KMS::Key"]) == 2  # the data key and the notifications key
+    assert len(resources["AWS::KMS::Key"]) == 1 + len(MODELS)  # the data key and each model's notifications key
     for key_id in resources["AWS::KMS::Key"]:
         assert emulator.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
     assert len(resources["AWS::S3::Bucket"]) == 3
@@ -117,15 +121,19 @@ def test_notebook_and_lifecycle_config_exist(deployed):
 
 def test_training_pipeline_pieces_are_deployed(deployed):
     emulator, resources = deployed
-    (function_name,) = [f for f in resources["AWS::Lambda::Function"] if "EvaluationGate" in f]
+    gates = [f for f in resources["AWS::Lambda::Function"] if "EvaluationGate" in f]
+    assert len(gates) == len(MODELS)  # one gate per model
+    (function_name,) = [f for f in gates if f.startswith(f"dev-{EXAMPLE}-")]
     function = emulator.client("lambda").get_function(FunctionName=function_name)["Configuration"]
     assert (function["Handler"], function["Runtime"]) == ("handler.handler", "python3.14")
     assert function["VpcConfig"]["SubnetIds"]
-    (topic_arn,) = resources["AWS::SNS::Topic"]
+    assert len(resources["AWS::SNS::Topic"]) == len(MODELS)
+    (topic_arn,) = [t for t in resources["AWS::SNS::Topic"] if f":dev-{EXAMPLE}-" in t]
     attributes = emulator.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
     assert attributes["KmsMasterKeyId"].startswith("arn:aws:kms:")
     events = emulator.client("events")
-    rules = [events.describe_rule(Name=name.split("|")[-1]) for name in resources["AWS::Events::Rule"]]
+    rules = [events.describe_rule(Name=name.split("|")[-1]) for name in resources["AWS::Events::Rule"]
+             if name.split("|")[-1].startswith(f"dev-{EXAMPLE}-")]
     assert sorted(json.loads(r["EventPattern"])["detail-type"][0] for r in rules) == [
         "SageMaker Model Building Pipeline Execution Status Change",
         "SageMaker Model Package State Change",  # approved: with the promote command
@@ -136,8 +144,8 @@ def test_training_pipeline_pieces_are_deployed(deployed):
 def test_pipeline_and_registry_group_are_deployed(deployed):
     emulator, resources = deployed
     sagemaker = emulator.client("sagemaker")
-    assert resources["AWS::SageMaker::ModelPackageGroup"] == ["dev-direct-marketing"]
-    group = sagemaker.describe_model_package_group(ModelPackageGroupName="dev-direct-marketing")
+    assert sorted(resources["AWS::SageMaker::ModelPackageGroup"]) == sorted(f"dev-{m}" for m in MODELS)
+    group = sagemaker.describe_model_package_group(ModelPackageGroupName=f"dev-{EXAMPLE}")
     assert group["ModelPackageGroupStatus"] == "Completed"
     pipeline = sagemaker.describe_pipeline(PipelineName=f"dev-{EXAMPLE}")
     assert pipeline["RoleArn"].split("/")[-1] in resources["AWS::IAM::Role"]
@@ -169,7 +177,7 @@ def test_the_pipeline_ran_every_step_in_dependency_order(demo):
     execution = demo.model(EXAMPLE).execution
     assert execution.succeeded, execution.failure
     assert [(s.name, s.status) for s in execution.steps] == [(name, "Succeeded") for name in STEPS]
-    assert list(demo.phases) == ["deploy", f"{EXAMPLE}/upload", f"{EXAMPLE}/pipeline", f"{EXAMPLE}/serve"]
+    assert list(demo.phases) == ["deploy", *(f"{m}/{phase}" for m in MODELS for phase in ("upload", "pipeline", "serve"))]
     gate = execution.properties["EvaluationGate"]["OutputParameters"]
     assert gate["decision"] == "promote"
     assert "no approved model in dev-direct-marketing yet" in gate["reasons"]
@@ -291,3 +299,19 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     assert emulator.client("sns").list_topics()["Topics"] == []
     assert sagemaker.list_pipelines()["PipelineSummaries"] == []
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []  # dev: destroy
+
+
+def test_every_model_of_the_catalog_trained_registered_and_served_on_its_own_data(demo):
+    """The demo's path for the whole catalog: each model its own pipeline, registry group and data, one block each."""
+    from local.demo import summary
+
+    assert list(demo.models) == MODELS
+    for name, run in demo.models.items():
+        assert run.execution.succeeded, f"{name}: {run.execution.failure}"
+        assert run.execution.pipeline_name == f"dev-{name}"
+        assert run.model_package["ModelPackageGroupName"] == f"dev-{name}"
+        assert f"/{name}/" in run.uploaded  # uploaded under the model's own prefix of the raw-data bucket
+        assert run.scoring.auc == pytest.approx(run.scoring.report_auc, abs=1e-9)
+        assert f"pipelines/dev/{name}/{run.execution.execution_id}/" in run.execution.output_uri("Evaluate", "evaluation")
+    text = summary(demo)
+    assert [line.strip() for line in text.splitlines() if line.strip().startswith("model ")] == [f"model {m}" for m in MODELS]

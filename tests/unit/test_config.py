@@ -113,15 +113,18 @@ def test_missing_nested_field(tmp_path):
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_protected_environment_cannot_destroy_its_data(tmp_path, env):
     # dev's file under a protected name: serverless serving is refused there too, on a line of its own.
-    message, serving = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
-    assert "models.direct-marketing.serving.mode: 'serverless' has no GPU" in serving
+    message, *serving = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
     assert "allowed in prod and staging* environments: retain" in message
+    serverless = [name for name, model in VALID["models"].items() if model.get("serving", {}).get("mode") == "serverless"]
+    assert serverless and len(serving) == len(serverless)
+    for name, line in zip(serverless, serving, strict=True):
+        assert f"models.{name}.serving.mode: 'serverless' has no GPU" in line
 
 
 @pytest.mark.parametrize("env", ["production", "prodeu", "staging2"])
 def test_names_derived_from_protected_ones_are_protected_too(tmp_path, env):
-    message, _ = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)
+    message = config_errors(tmp_path, {**VALID, "removal_policy": "destroy"}, name=env)[0]
     assert f"removal_policy: 'destroy' would destroy the data key and buckets of {env}" in message
 
 
@@ -436,8 +439,10 @@ def test_region_without_the_xgboost_image_fails_config(tmp_path):
     data = shipped("dev")
     data.update(region="mx-central-1")
     data["network"]["availability_zones"] = ["mx-central-1a", "mx-central-1b"]
-    message = config_error(tmp_path, data)
-    assert "models.direct-marketing.framework_version: XGBoost images are not published in mx-central-1 (allowed: " in message
+    problems = config_errors(tmp_path, data)
+    assert len(problems) == len(data["models"])  # one line per model, each naming its own field
+    for name, message in zip(data["models"], problems, strict=True):
+        assert f"models.{name}.framework_version: XGBoost images are not published in mx-central-1 (allowed: " in message
 
 
 # --- the model catalog -------------------------------------------------------------------------
@@ -447,9 +452,9 @@ def test_each_model_of_the_catalog_knows_its_name_and_data_key(tmp_path):
     data["models"]["churn"] = {**example(data), "dataset": {**example(data)["dataset"]}}
     env = load_environment(write_config(tmp_path, data))
     assert [(m.name, m.input_uri_key) for m in env.models.values()] == [
-        (EXAMPLE, f"{EXAMPLE}/Caravan.csv"), ("churn", "churn/Caravan.csv")]
+        (EXAMPLE, f"{EXAMPLE}/Caravan.csv"), ("health-utilization", "health-utilization/randhie.csv"), ("churn", "churn/Caravan.csv")]
     assert env.model("churn") is env.models["churn"]
-    with pytest.raises(ValueError, match=r"no model 'nope' in .*dev.yaml \(allowed: direct-marketing, churn\)"):
+    with pytest.raises(ValueError, match=r"no model 'nope' in .*dev.yaml \(allowed: direct-marketing, health-utilization, churn\)"):
         env.model("nope")
 
 

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from config import load_environment
 from tests.helpers.assembly import synth_app
-from tests.helpers.configs import EXAMPLE, SERVING, TRAINING
+from tests.helpers.configs import EXAMPLE, SERVING
 from tests.helpers.delivery import (
     ACCOUNTS,
     CONNECTION,
     TOOLING,
     delivery_config_dir,
 )
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import resources
 
 
@@ -94,8 +95,10 @@ def deploy_actions(actions: list[dict]) -> list[dict]:
 def test_each_environment_deploys_every_stack_with_its_own_accounts_deploy_role(pipeline, env):
     actions = stage(pipeline, env)
     deploys = deploy_actions(actions)
+    models = list(load_environment(CONFIG_DIR / f"{env}.yaml").models)
     assert sorted(a["Name"] for a in deploys) == sorted(
-        f"{s}.Deploy" for s in ("Data", "Network", "Roles", TRAINING, SERVING) + (("Notebooks",) if env != "prod" else ())
+        [f"{s}.Deploy" for s in ("Data", "Network", "Roles") + (("Notebooks",) if env != "prod" else ())]
+        + [f"{m}-TrainingPipeline.Deploy" for m in models] + [f"{SERVING}.Deploy"]  # the delivery config serves the example
     )
     for action in deploys:
         role = json.dumps(action["RoleArn"])
@@ -223,7 +226,9 @@ def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out
     assert {"assembly-dev", "assembly-staging", "assembly-prod", "Delivery"} <= set(manifest["artifacts"])
     dev = json.loads((out / "assembly-dev" / "manifest.json").read_text())
     names = sorted(a["displayName"] for a in dev["artifacts"].values() if a.get("type") == "aws:cloudformation:stack")
-    assert names == ["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", f"dev/{SERVING}", f"dev/{TRAINING}"]
+    models = list(load_environment(CONFIG_DIR / "dev.yaml").models)
+    assert names == sorted(["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", f"dev/{SERVING}",
+                            *(f"dev/{m}-TrainingPipeline" for m in models)])
 
 
 def test_without_delivery_yaml_the_app_has_no_pipeline(serving_assembly):

@@ -108,12 +108,13 @@ def test_a_users_csv_is_what_is_uploaded_and_a_missing_one_is_refused(tmp_path):
 
 def test_the_demo_runs_every_model_or_the_one_named(tmp_path):
     env = catalog(tmp_path, churn={})
-    assert [m.name for m in demo.models_to_run(env, None, None)] == [EXAMPLE, "churn"]
+    assert [m.name for m in demo.models_to_run(env, None, None)] == [*shipped("dev")["models"], "churn"]
     assert [m.name for m in demo.models_to_run(env, "churn", None)] == ["churn"]
-    with pytest.raises(demo.DemoError, match=r"^MODEL=nope: no model 'nope' in .*dev.yaml \(allowed: direct-marketing, churn\)$"):
+    names = ", ".join(env.models)
+    with pytest.raises(demo.DemoError, match=rf"^MODEL=nope: no model 'nope' in .*dev.yaml \(allowed: {names}\)$"):
         demo.models_to_run(env, "nope", None)
     # A CSV of one's own is for one model: which one must be said.
-    with pytest.raises(demo.DemoError, match=r"^DATA=x.csv needs MODEL=<name>: .*dev.yaml has 2 models \(direct-marketing, churn\)$"):
+    with pytest.raises(demo.DemoError, match=rf"^DATA=x.csv needs MODEL=<name>: .*dev.yaml has {len(env.models)} models \({names}\)$"):
         demo.models_to_run(env, None, Path("x.csv"))
     empty = shipped("dev")
     empty["models"] = {}
@@ -128,6 +129,7 @@ def test_an_unknown_model_is_refused_before_anything_starts(capsys):
 
 
 def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path):
-    assert demo.main(["--data", str(tmp_path / "nope.csv")]) == 1
+    first = next(iter(load_environment(ROOT / "config" / "dev.yaml").models))  # whatever dev's catalog holds
+    assert demo.main(["--model", first, "--data", str(tmp_path / "nope.csv")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("demo failed: DATA=") and err.endswith("nope.csv: no such file (allowed: a CSV file with a header row)")

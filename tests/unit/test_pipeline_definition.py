@@ -224,7 +224,8 @@ def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
     assert channels["code"]["DataSource"]["S3DataSource"]["S3Uri"] == RESOURCES.code_uri
     assert train["HyperParameters"]["sagemaker_program"] == "train.py"
     assert train["HyperParameters"]["sagemaker_submit_directory"] == "/opt/ml/input/data/code/abc123.tar.gz"
-    assert train["HyperParameters"]["max_depth"] == "5" and train["HyperParameters"]["eta"] == "0.2"
+    hyper = CONFIGS["dev"].training.hyperparameters
+    assert (train["HyperParameters"]["max_depth"], train["HyperParameters"]["eta"]) == (str(hyper.max_depth), str(hyper.eta))
     assert train["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
 
@@ -261,7 +262,8 @@ def test_tuning_searches_config_ranges_for_validation_auc():
     # Spot, but no shared checkpoint prefix: the tuner's jobs would resume from each other's trees.
     assert job["EnableManagedSpotTraining"] is True and "CheckpointConfig" not in job
     static = job["StaticHyperParameters"]
-    assert "eta" not in static and "max_depth" not in static and static["gamma"] == "4.0"
+    assert "eta" not in static and "max_depth" not in static
+    assert static["gamma"] == str(float(CONFIGS["tuned"].training.hyperparameters.gamma))  # what is not searched stays fixed
     # The best job's model is what gets evaluated and registered.
     model = step(definition, "Evaluate")["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"]
     assert model["Std:Join"]["Values"] == [
@@ -297,3 +299,17 @@ def test_batch_transform_scores_the_test_split_without_its_label():
     source = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
     assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}
     assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
+
+
+def test_the_evaluation_report_is_told_how_the_hyperparameters_were_chosen():
+    def evaluate_args(cfg) -> list[str]:
+        return step(build_definition(cfg, RESOURCES), "Evaluate")["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+    chosen = evaluate_args(pipeline(training={"hyperparameters_chosen_by": "5-fold CV: AUC 0.757 ± 0.016"}))
+    assert chosen[chosen.index("--hyperparameters-chosen-by") + 1] == "5-fold CV: AUC 0.757 ± 0.016"
+    assert "--hyperparameters-chosen-by" not in evaluate_args(pipeline(training={"hyperparameters_chosen_by": None}))
+    # SageMaker caps each container argument at 256 characters: the config caps the note below that.
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        pipeline(training={"hyperparameters_chosen_by": "x" * 201})

@@ -211,3 +211,24 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
     dev = next(env for env in load_environments(assembly_config(assembly)) if env.name == "dev")
     for model in (m for m in dev.models if m != "churn"):
         assert shipped_train_py(naming.model_stack_id(model, naming.TRAINING_STACK)) == (SCRIPTS / "train.py").read_text()
+
+
+def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environments_stacks(app):
+    """IAM keys a role's inline policies by name: two stacks putting the same name on one role (each model's
+    stack on the environment's pipelines or jobs role) would overwrite each other, and destroying one model
+    would delete the other's grant (the emulator's destroy of a second model failed exactly so)."""
+    import json
+
+    assembly, names = app
+    for env in names:
+        seen: dict[tuple[str, str], str] = {}
+        for stack in assembly.stack_names(env):
+            for logical_id, policy in resources(assembly.template_json(env, stack), "AWS::IAM::Policy").items():
+                name = policy["Properties"]["PolicyName"]
+                for role in policy["Properties"].get("Roles", []):
+                    if "Fn::ImportValue" not in json.dumps(role):
+                        continue  # a role of the same stack: CloudFormation keeps its names apart
+                    key = (json.dumps(role, sort_keys=True), json.dumps(name, sort_keys=True))
+                    where = f"{env}/{stack}/{logical_id}"
+                    assert key not in seen, f"{where} and {seen[key]} both put inline policy {name} on {role}"
+                    seen[key] = where

@@ -163,8 +163,9 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     assert (relative.returncode, relative.stderr) == (2, "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     wrong_model = cli("--env", "dev", "--model", "churn", "--model-package", registry["approved"])
+    names = ", ".join(load_environment(config_dir / "dev.yaml").models)
     assert (wrong_model.returncode, wrong_model.stderr) == (
-        2, f"promote: --model: no model 'churn' in {config_dir / 'dev.yaml'} (allowed: {EXAMPLE})\n")
+        2, f"promote: --model: no model 'churn' in {config_dir / 'dev.yaml'} (allowed: {names})\n")
     done = cli("--env", "dev", "--model", EXAMPLE, "--model-package", registry["approved"])
     assert done.returncode == 0, done.stderr
     assert f"{AT}.model_package_arn: (none) -> {registry['approved']}" in done.stdout

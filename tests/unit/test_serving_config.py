@@ -11,6 +11,7 @@ from tests.helpers.configs import (
     ENVIRONMENTS,
     EXAMPLE,
     config_error,
+    config_errors,
     example,
     model_package_arn,
     shipped,
@@ -173,9 +174,13 @@ def test_region_without_the_monitor_image_must_turn_monitoring_off(tmp_path):
     data.update(region="ca-west-1")  # SageMaker and its XGBoost image are there, the analyzer is not
     data["network"].update(availability_zones=["ca-west-1a", "ca-west-1b"], nat_gateways=2)
     example(data)["training"]["debugger"] = {"profiler": False, "rules": []}  # no Debugger image there either
-    message = config_error(tmp_path, data, "prod")
-    assert f"{AT}.monitoring: Model Monitor analyzer images are not published in ca-west-1" in message
-    assert message.endswith("; set monitoring.enabled: false there")
+    for model in data["models"].values():
+        model.setdefault("training", {})["debugger"] = {"profiler": False, "rules": []}
+    problems = config_errors(tmp_path, data, "prod")
+    assert len(problems) == len(data["models"])  # every model that monitors its endpoint, each on its own line
+    for name, message in zip(data["models"], problems, strict=True):
+        assert f"models.{name}.serving.monitoring: Model Monitor analyzer images are not published in ca-west-1" in message
+        assert message.endswith("; set monitoring.enabled: false there")
 
 
 @pytest.mark.parametrize(

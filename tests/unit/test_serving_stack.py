@@ -60,9 +60,10 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module.cdk.App, "synth", lambda _self: None)  # building the stage is what prints
     assert app_module.main() == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("Bundling asset")]
-    assert lines == [
-        f"dev: no endpoint for {EXAMPLE}: models.{EXAMPLE}.serving.model_package_arn is not set in {config_dir / 'dev.yaml'} "
-        "(register a version with its training pipeline, then name it there)"
+    models = load_environment(config_dir / "dev.yaml").models
+    assert lines == [  # one line per model without a version to serve
+        f"dev: no endpoint for {m}: models.{m}.serving.model_package_arn is not set in {config_dir / 'dev.yaml'} "
+        "(register a version with its training pipeline, then name it there)" for m in models
     ]
 
 

@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 
+import naming
 from config import load_environment
 from stacks.training.source_tarball import write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
@@ -152,9 +153,12 @@ def test_an_approved_version_notifies_the_command_that_promotes_it(assembly, env
 @pytest.mark.parametrize("env, policy", [("dev", "Delete"), ("staging", "Retain"), ("prod", "Retain")])
 def test_registry_group_is_stateful_and_kept_in_protected_environments(assembly, env, policy):
     groups = resources(assembly.template_json(env, "Data"), "AWS::SageMaker::ModelPackageGroup")
-    (group,) = groups.values()
-    assert group["Properties"]["ModelPackageGroupName"] == f"{env}-direct-marketing"
-    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == policy
+    models = load_environment(CONFIG_DIR / f"{env}.yaml").models
+    # One group per model of the catalog, each under a logical ID that depends on its name alone.
+    assert {k: g["Properties"]["ModelPackageGroupName"] for k, g in groups.items()} == {
+        naming.registry_logical_id(m): f"{env}-{m}" for m in models}
+    for group in groups.values():
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == policy
 
 
 def test_training_code_tarball_is_deterministic_and_clean(tmp_path):

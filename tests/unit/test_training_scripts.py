@@ -361,11 +361,16 @@ def test_evaluate_reads_the_training_jobs_model_archive(pipeline_run, tmp_path):
             archive.add(path, arcname=str(path.relative_to(pipeline_run["root"] / "model")))
     evaluate.main(["--model-dir", str(model), "--validation-dir", str(pipeline_run["splits"] / "validation"),
                    "--test-dir", str(pipeline_run["splits"] / "test"), "--output-dir", str(tmp_path / "out"),
-                   "--bootstrap-samples", "0"])
-    written = json.loads((tmp_path / "out" / "evaluation.json").read_text())["binary_classification_metrics"]
+                   "--bootstrap-samples", "0", "--hyperparameters-chosen-by", "5-fold CV: AUC 0.757 ± 0.016"])
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    written = report["binary_classification_metrics"]
     expected = json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())["binary_classification_metrics"]
     assert written["auc"]["value"] == expected["auc"]["value"]
     assert "standard_deviation" not in written["auc"]  # no bootstrap asked for, none invented
+    # The report says how the hyperparameters were chosen (the config's training.hyperparameters_chosen_by).
+    assert report["hyperparameters"] == {"chosen_by": "5-fold CV: AUC 0.757 ± 0.016"}
+    assert json.loads((pipeline_run["evaluation"] / "evaluation.json").read_text())["hyperparameters"] == {
+        "chosen_by": "not stated in the model's config"}
 
 
 def test_evaluate_rejects_an_archive_without_the_model_and_bad_labels(pipeline_run, tmp_path, capsys, monkeypatch):
