@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install lint synth diff test unit integration demo bench bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install lint synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -73,6 +73,10 @@ bench: install
 ## when ARGS names its checkout (see benchmarks/speed.py): make bench-speed ARGS="--orchestrator ..."
 bench-speed: install
 	$(PY) benchmarks/speed.py $(ARGS)
+
+## bench-catalog: full-app synth with one model per environment against two, and the demo per model and for all
+bench-catalog: install
+	$(PY) benchmarks/model_catalog.py $(ARGS)
 
 ## bench-cv: choose each dev model's hyperparameters by 5-fold cross-validation on its training split;
 ## print the grid as AUC mean ± sd and the lines to put in its config (ARGS="--model NAME --folds 10")

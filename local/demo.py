@@ -167,7 +167,8 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
     result = result or DemoResult()
     result.cdk_out = cdk_out
     phases = phases or Phases(result, SHARED_PHASES + MODEL_PHASES * len(models))
-    keep_latest_executions(work_dir / "executions", KEPT_EXECUTIONS - 1)  # and this run makes KEPT_EXECUTIONS
+    # and this run's executions, one per model, make KEPT_EXECUTIONS
+    keep_latest_executions(work_dir / "executions", max(KEPT_EXECUTIONS - len(models), 0))
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
     result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=config_dir)

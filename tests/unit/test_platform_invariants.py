@@ -35,6 +35,9 @@ TEAM_CSV = "customer_id,plan,region,tenure_months,monthly_spend,churned\n" + "".
     f"{i % 48},{'' if i % 11 == 0 else 20 + i % 50},{'yes' if i % 5 == 0 else 'no'}\n" for i in range(1, 200))
 
 
+TEAM_S3_DATA = "s3://team-data/churn/customers.csv"
+
+
 def customized(target: Path) -> Path:
     """config/ as the user has it, plus the edits a team makes first (each where it applies)."""
     target.mkdir(parents=True)
@@ -67,6 +70,8 @@ def customized(target: Path) -> Path:
         models["churn"] = {"code_dir": str(team_code), "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
                                        "categorical_columns": ["plan"], "drop_columns": ["customer_id"]},
                            "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
+        if name == "qa":  # there, the team's data is already in S3, outside the platform's buckets
+            models["churn"]["dataset"]["data_file"] = TEAM_S3_DATA
         for model_name, model in models.items():
             model.setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
             serving = model.setdefault("serving", {})
@@ -232,3 +237,18 @@ def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environme
                     where = f"{env}/{stack}/{logical_id}"
                     assert key not in seen, f"{where} and {seen[key]} both put inline policy {name} on {role}"
                     seen[key] = where
+
+
+def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
+    assembly, _ = app
+    template = assembly.template_json("qa", naming.model_stack_id("churn", naming.TRAINING_STACK))
+    (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
+    body = "".join(p if isinstance(p, str) else "" for p in pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1])
+    assert f'"Name":"InputDataUri","Type":"String","DefaultValue":"{TEAM_S3_DATA}"' in body
+    (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("JobsReadInputData")]
+    assert policy["PolicyName"] == "churn-read-input-data"
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    bucket, key = TEAM_S3_DATA.removeprefix("s3://").split("/", 1)
+    assert statements["ReadInputData"]["Action"] == "s3:GetObject"
+    assert statements["ReadInputData"]["Resource"] == f"arn:aws:s3:::{bucket}/{key}"  # the stack's partition, resolved
+    assert statements["ListInputData"]["Condition"] == {"StringEquals": {"s3:prefix": [key]}}
