@@ -171,12 +171,27 @@ class ModelConfig(PipelineConfig):
     """One model of the catalog: its dataset, training and evaluation (the pipeline) and its endpoint."""
 
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    #: What the model predicts, in a few words: its registry group's description (set once: CloudFormation
+    #: replaces a group whose description changes, and a named group cannot be replaced).
+    description: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    #: The registry group's logical ID in the data stack, when it must stay what an earlier layout deployed
+    #: (default: naming.registry_logical_id, from the model's name).
+    registry_logical_id: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,254}$")] | None = None
     #: The catalog key (set by EnvironmentConfig; not a key of the block).
     _name: str = PrivateAttr(default="")
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def registry_id(self) -> str:
+        """The logical ID of the model's registry group in the data stack."""
+        return self.registry_logical_id or registry_logical_id(self.name)
+
+    @property
+    def registry_description(self) -> str:
+        return self.description or f"versions of the {self.name} model"
 
     @property
     def input_uri_key(self) -> str | None:
@@ -265,9 +280,12 @@ class EnvironmentConfig(StrictModel):
     def _check_model_names(self) -> None:
         # The data stack's logical IDs drop the hyphens (registry_logical_id): they must stay distinct.
         seen: dict[str, str] = {}
-        for name in self.models:
-            other = seen.setdefault(registry_logical_id(name).lower(), name)
+        for name, model in self.models.items():
+            other = seen.setdefault(model.registry_id.lower(), name)
             if other != name:
+                if model.registry_logical_id or self.models[other].registry_logical_id:
+                    raise ValueError(f"models.{name}.registry_logical_id: '{model.registry_id}' is model {other!r}'s too "
+                                     "(allowed: a logical ID no other model of the environment has)")
                 raise ValueError(f"models.{name}: differs from model {other!r} only in hyphens (allowed: names that differ "
                                  "in their letters or digits)")
 

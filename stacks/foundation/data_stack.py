@@ -81,9 +81,9 @@ class DataStack(Stack):
         for model in env_config.models.values():
             group = sagemaker.CfnModelPackageGroup(
                 self,
-                naming.registry_logical_id(model.name),
+                model.registry_id,
                 model_package_group_name=naming.model_package_group_name(env_config.name, model.name),
-                model_package_group_description=f"{env_config.name}: versions of the {model.name} model",
+                model_package_group_description=f"{env_config.name}: {model.registry_description}",
             )
             group.apply_removal_policy(removal)
             self.model_package_groups[model.name] = group

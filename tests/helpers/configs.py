@@ -27,6 +27,13 @@ def example(data: dict) -> dict:
     return data["models"][EXAMPLE]
 
 
+def like_example(data: dict, **changes: Any) -> dict:
+    """A new model's block: the example's settings, without what only the example may have (the registry
+    group's logical ID and description it kept from the single-model layout), with changes on top."""
+    block = {k: v for k, v in copy.deepcopy(example(data)).items() if k not in ("registry_logical_id", "description")}
+    return {**block, **changes}
+
+
 def shipped(env: str = "dev") -> dict:
     """A fresh deep copy of a shipped environment file's data, to change one thing in."""
     return copy.deepcopy(_shipped(env))

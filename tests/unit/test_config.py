@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from catalog.instance_types import notebook_instance_types
 from config import ConfigError, load_environment, load_environments
-from tests.helpers.configs import EXAMPLE, config_error, config_errors, example, shipped, write_config
+from tests.helpers.configs import EXAMPLE, config_error, config_errors, example, like_example, shipped, write_config
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 VALID = shipped("dev")
@@ -449,7 +449,7 @@ def test_region_without_the_xgboost_image_fails_config(tmp_path):
 
 def test_each_model_of_the_catalog_knows_its_name_and_data_key(tmp_path):
     data = shipped("dev")
-    data["models"]["churn"] = {**example(data), "dataset": {**example(data)["dataset"]}}
+    data["models"]["churn"] = like_example(data)
     env = load_environment(write_config(tmp_path, data))
     assert [(m.name, m.input_uri_key) for m in env.models.values()] == [
         (EXAMPLE, f"{EXAMPLE}/Caravan.csv"), ("health-utilization", "health-utilization/randhie.csv"), ("churn", "churn/Caravan.csv")]
@@ -481,16 +481,17 @@ def test_model_names_are_what_every_derived_name_allows(tmp_path, name):
 
 def test_model_names_that_differ_only_in_hyphens_are_refused(tmp_path):
     data = shipped("dev")
-    data["models"]["directmarketing"] = example(data)
+    data["models"]["churn-v2"] = like_example(data)
+    data["models"]["churnv2"] = like_example(data)
     assert config_error(tmp_path, data).endswith(
-        "models.directmarketing: differs from model 'direct-marketing' only in hyphens (allowed: names that differ "
+        "models.churnv2: differs from model 'churn-v2' only in hyphens (allowed: names that differ "
         "in their letters or digits)")
 
 
 def test_a_model_serves_only_versions_of_its_own_group(tmp_path):
     data = shipped("dev")
-    data["models"]["churn"] = {**example(data), "serving": {
-        **example(data)["serving"], "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/2"}}
+    data["models"]["churn"] = like_example(data, serving={
+        **example(data)["serving"], "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/2"})
     assert config_error(tmp_path, data).endswith(
         "models.churn.serving.model_package_arn: the version is in group dev-direct-marketing, not this model's dev-churn "
         "(allowed: a version of dev-churn)")
@@ -517,3 +518,20 @@ def test_data_file_forms(tmp_path):
                          ("package:ISLP", "not a packaged CSV")]:
         with pytest.raises(ValueError, match=message):
             resolve(bad)
+
+
+def test_a_model_may_keep_the_registry_logical_id_an_earlier_layout_deployed_but_not_share_one(tmp_path):
+    data = shipped("dev")
+    for model in data["models"].values():
+        model.pop("registry_logical_id", None)
+    data["models"]["churn"] = like_example(data, registry_logical_id="ModelPackageGroup")
+    data["models"][EXAMPLE]["registry_logical_id"] = "ModelPackageGroup"
+    assert config_error(tmp_path, data).endswith(
+        "models.churn.registry_logical_id: 'ModelPackageGroup' is model 'direct-marketing''s too "
+        "(allowed: a logical ID no other model of the environment has)")
+    data["models"]["churn"]["registry_logical_id"] = "Model-Package"
+    assert "models.churn.registry_logical_id = 'Model-Package'" in config_error(tmp_path, data)
+    del data["models"]["churn"]
+    env = load_environment(write_config(tmp_path, data))
+    assert env.models[EXAMPLE].registry_id == "ModelPackageGroup"
+    assert env.models["health-utilization"].registry_id == "ModelPackageGroupHealthUtilization"

@@ -11,7 +11,7 @@ import pytest
 
 from config import load_environment
 from local import demo
-from tests.helpers.configs import EXAMPLE, example, shipped, write_config
+from tests.helpers.configs import EXAMPLE, example, like_example, shipped, write_config
 from tests.helpers.emulator import answers
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
@@ -83,7 +83,7 @@ def catalog(tmp_path, **models):
     """dev's config with these models beside the example (each a change of the example's block)."""
     data = shipped("dev")
     for name, changes in models.items():
-        data["models"][name] = {**example(data), **changes}
+        data["models"][name] = like_example(data, **changes)
     return load_environment(write_config(tmp_path, data))
 
 

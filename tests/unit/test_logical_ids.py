@@ -2,8 +2,8 @@
 (and, in dev, delete) the data key or a bucket. Changing one of these IDs is a migration.
 
 Each model's registry group is named by naming.registry_logical_id(model) alone, so adding or
-removing another model never renames it; the pin below is the example's (docs/configuration.md
-gives the migration from the single-model layout, where it was ModelPackageGroup)."""
+removing another model never renames it; the example's config keeps the ID (and description) it
+had in the single-model layout, ModelPackageGroup, with registry_logical_id."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PINNED = {
         "AccessLogs8B620ECA": "AWS::S3::Bucket",
         "RawDataBucket46CFA8FB": "AWS::S3::Bucket",
         "ModelArtifactsBucket2C3831B7": "AWS::S3::Bucket",
-        "ModelPackageGroupDirectMarketing": "AWS::SageMaker::ModelPackageGroup",
+        "ModelPackageGroup": "AWS::SageMaker::ModelPackageGroup",
     },
     "Network": {
         "FlowLogs16C1943A": "AWS::Logs::LogGroup",

@@ -151,7 +151,8 @@ def test_names_come_from_the_naming_module(app):
     """Every model's resources are named for its environment and itself, and its registry group's logical ID
     depends on its name alone (adding a model renames nothing of another)."""
     assembly, _ = app
-    models = {env.name: list(env.models) for env in load_environments(assembly_config(assembly))}
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    models = {name: list(env.models) for name, env in environments.items()}
     for env, stack, template in every_stack(app):
         model = next((m for m in models[env] if stack.startswith(f"{m}-")), None)
         for pipeline in resources(template, "AWS::SageMaker::Pipeline").values():
@@ -161,7 +162,7 @@ def test_names_come_from_the_naming_module(app):
         groups = resources(template, "AWS::SageMaker::ModelPackageGroup")
         if stack == naming.DATA_STACK:
             assert {k: g["Properties"]["ModelPackageGroupName"] for k, g in groups.items()} == {
-                naming.registry_logical_id(m): naming.model_package_group_name(env, m) for m in models[env]}
+                environments[env].models[m].registry_id: naming.model_package_group_name(env, m) for m in models[env]}
         else:
             assert not groups
 

@@ -9,7 +9,6 @@ import tarfile
 
 import pytest
 
-import naming
 from config import load_environment
 from stacks.training.source_tarball import write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
@@ -156,7 +155,7 @@ def test_registry_group_is_stateful_and_kept_in_protected_environments(assembly,
     models = load_environment(CONFIG_DIR / f"{env}.yaml").models
     # One group per model of the catalog, each under a logical ID that depends on its name alone.
     assert {k: g["Properties"]["ModelPackageGroupName"] for k, g in groups.items()} == {
-        naming.registry_logical_id(m): f"{env}-{m}" for m in models}
+        model.registry_id: f"{env}-{name}" for name, model in models.items()}
     for group in groups.values():
         assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == policy
 
