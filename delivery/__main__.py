@@ -1,7 +1,9 @@
-"""python -m delivery promote | smoke-test  (see --help of each).
+"""python -m delivery promote | smoke-test | upload-data | import-mapping  (see --help of each).
 
-promote     edit config/<env>.yaml so a model serves an approved version; commit it in a pull request
-smoke-test  after a deploy: an endpoint is in service and scores sample rows like a model should
+promote         edit config/<env>.yaml so a model serves an approved version; commit it in a pull request
+smoke-test      after a deploy: an endpoint is in service and scores sample rows like a model should
+upload-data     put a model's data_file where its deployed pipeline reads it (the raw-data bucket)
+import-mapping  the `cdk import --resource-mapping` file that adopts retained registry groups again
 Errors are one line on stderr: exit 2 for a refused request, 1 for a failed smoke test.
 """
 
@@ -29,7 +31,59 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--endpoint", required=True, help="endpoint name")
     smoke.add_argument("--sample", type=Path, required=True, help="CSV of preprocessed rows without the label: delivery/samples/<model>.csv")
     smoke.add_argument("--role-arn", help="role to assume in the environment's account (the pipeline's cross-account role)")
+    upload = commands.add_parser("upload-data", help="upload a model's data_file to the environment's raw-data bucket")
+    upload.add_argument("--env", required=True)
+    upload.add_argument("--model", required=True)
+    upload.add_argument("--config-dir", type=Path, default=ROOT / "config")
+    upload.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local emulator's http://localhost:PORT)")
+    mapping = commands.add_parser("import-mapping", help="print the resource mapping that `cdk import` takes to adopt "
+                                  "retained registry groups into <env>-Data")
+    mapping.add_argument("--env", required=True)
+    mapping.add_argument("--model", action="append", help="only this model (repeatable; default: every model)")
+    mapping.add_argument("--config-dir", type=Path, default=ROOT / "config")
     return parser
+
+
+def _environment(args: argparse.Namespace):
+    from config.loader import load_environment
+    from delivery.promote import environment_file
+
+    return load_environment(environment_file(args.config_dir, args.env), display_root=ROOT)
+
+
+def _upload_data(args: argparse.Namespace) -> int:
+    from config.loader import ConfigError
+    from delivery.promote import PromotionRefused
+    from delivery.registry import RegistryError, upload_data
+
+    try:
+        env = _environment(args)
+        import boto3
+
+        session = boto3.session.Session(region_name=env.region)
+        done = upload_data(env, args.model, session.client("cloudformation", endpoint_url=args.endpoint_url),
+                           session.client("s3", endpoint_url=args.endpoint_url))
+    except (RegistryError, ConfigError, PromotionRefused) as exc:
+        print(f"upload-data: {exc}", file=sys.stderr)
+        return 2
+    print(f"{done.model}: {done.source} -> {done.uri}")
+    return 0
+
+
+def _import_mapping(args: argparse.Namespace) -> int:
+    import json
+
+    from config.loader import ConfigError
+    from delivery.promote import PromotionRefused
+    from delivery.registry import RegistryError, import_mapping
+
+    try:
+        mapping = import_mapping(_environment(args), args.model)
+    except (RegistryError, ConfigError, PromotionRefused) as exc:
+        print(f"import-mapping: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(mapping, indent=2))
+    return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -72,7 +126,8 @@ def _smoke_test(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return _promote(args) if args.command == "promote" else _smoke_test(args)
+    commands = {"promote": _promote, "smoke-test": _smoke_test, "upload-data": _upload_data, "import-mapping": _import_mapping}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":
