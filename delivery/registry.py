@@ -34,6 +34,8 @@ class RegistryError(Exception):
 
 @dataclass(frozen=True)
 class Upload:
+    """What upload_data put where: the model, its data_file as configured, and the S3 URI."""
+
     model: str
     source: str
     uri: str
