@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install lint synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -43,6 +43,12 @@ synth: install
 diff: install
 	@test -n "$(ENV)" || { echo "diff: set ENV to an environment name, e.g. make diff ENV=staging"; exit 2; }
 	set -o pipefail; $(CDK) diff --no-notices '$(ENV)/*' 2>&1 | tee cdk-diff-$(ENV).txt
+
+## preflight: check the target account before a deploy (with its credentials): CDK bootstrap version,
+## SageMaker Service Quotas for every instance the config needs, images: make preflight ENV=staging
+preflight: install
+	@test -n "$(ENV)" || { echo "preflight: set ENV to an environment name, e.g. make preflight ENV=staging"; exit 2; }
+	$(PY) -m delivery preflight --env $(ENV) $(ARGS)
 
 ## lint: ruff (style, imports, docstrings) and mypy (types), configured in pyproject.toml
 lint: install

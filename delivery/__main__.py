@@ -4,6 +4,7 @@ promote         edit config/<env>.yaml so a model serves an approved version; co
 smoke-test      after a deploy: an endpoint is in service and scores sample rows like a model should
 upload-data     put a model's data_file where its deployed pipeline reads it (the raw-data bucket)
 import-mapping  the `cdk import --resource-mapping` file that adopts retained registry groups again
+preflight       before a deploy: CDK bootstrap, Service Quotas, images; one line per shortfall (exit 1)
 Errors are one line on stderr: exit 2 for a refused request, 1 for a failed smoke test.
 """
 
@@ -41,7 +42,43 @@ def _parser() -> argparse.ArgumentParser:
     mapping.add_argument("--env", required=True)
     mapping.add_argument("--model", action="append", help="only this model (repeatable; default: every model)")
     mapping.add_argument("--config-dir", type=Path, default=ROOT / "config")
+    check = commands.add_parser("preflight", help="check the target account before deploying an environment")
+    check.add_argument("--env", required=True)
+    check.add_argument("--config-dir", type=Path, default=ROOT / "config")
+    check.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local emulator's http://localhost:PORT)")
+    check.add_argument("--verbose", action="store_true", help="also list what is fine")
     return parser
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from config.loader import ConfigError
+    from delivery.preflight import preflight
+    from delivery.promote import PromotionRefused
+
+    try:
+        env = _environment(args)
+    except (ConfigError, PromotionRefused) as exc:
+        print(f"preflight: {exc}", file=sys.stderr)
+        return 2
+    import boto3
+
+    session = boto3.session.Session(region_name=env.region)
+    report = preflight(env, sts=session.client("sts", endpoint_url=args.endpoint_url),
+                       ssm=session.client("ssm", endpoint_url=args.endpoint_url),
+                       service_quotas=session.client("service-quotas", endpoint_url=args.endpoint_url))
+    for line in report.ok if args.verbose else []:
+        print(f"ok: {line}")
+    for line in report.notes:
+        print(f"note: {line}")
+    for line in report.shortfalls:
+        print(f"preflight: {line}", file=sys.stderr)
+    if report.shortfalls:
+        print(f"{env.name}: {len(report.shortfalls)} shortfall(s) in {env.account}/{env.region}; fix them, then deploy",
+              file=sys.stderr)
+        return 1
+    print(f"{env.name}: {env.account}/{env.region} is ready: bootstrap, {sum('Service Quotas' in o for o in report.ok)} "
+          "quotas and the images checked")
+    return 0
 
 
 def _environment(args: argparse.Namespace):
@@ -126,7 +163,8 @@ def _smoke_test(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"promote": _promote, "smoke-test": _smoke_test, "upload-data": _upload_data, "import-mapping": _import_mapping}
+    commands = {"promote": _promote, "smoke-test": _smoke_test, "upload-data": _upload_data,
+                "import-mapping": _import_mapping, "preflight": _preflight}
     return commands[args.command](args)
 
 

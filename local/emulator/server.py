@@ -206,22 +206,97 @@ def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
         cached.cache_clear()
 
 
+#: The usages SageMaker's Service Quotas are named for ("<instance type> for <usage>"), and the botocore
+#: enum of the instance types each applies to. The names are SageMaker's quota names as the Service Quotas
+#: console and `aws service-quotas list-service-quotas --service-code sagemaker` show them.
+SAGEMAKER_QUOTA_USAGES = {
+    "training job usage": "TrainingInstanceType",
+    "spot training job usage": "TrainingInstanceType",
+    "processing job usage": "ProcessingInstanceType",
+    "transform job usage": "TransformInstanceType",
+    "endpoint usage": "ProductionVariantInstanceType",
+    "notebook instance usage": "InstanceType",
+}
+
+
+def sagemaker_quota_catalog(region: str, account: str) -> list[dict]:
+    """Every SageMaker instance quota, at 0 (a new account's value for most GPU types): what a test or a user
+    raises with RequestServiceQuotaIncrease, which the emulator grants at once."""
+    import hashlib
+
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    quotas = []
+    for usage, shape in SAGEMAKER_QUOTA_USAGES.items():
+        for instance_type in model.shape_for(shape).enum:
+            name = f"{instance_type} for {usage}"
+            code = "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
+            quotas.append({"ServiceCode": "sagemaker", "ServiceName": "Amazon SageMaker", "QuotaCode": code,
+                           "QuotaName": name, "Value": 0.0, "Unit": "None", "Adjustable": True, "GlobalQuota": False,
+                           "QuotaArn": f"arn:aws:servicequotas:{region}:{account}:sagemaker/{code}"})
+    return quotas
+
+
+def _service_quotas_list_and_grant_sagemaker_quotas() -> None:
+    """moto 5.2.5's Service Quotas knows only VPC defaults: no ListServiceQuotas, nothing for SageMaker, and
+    no RequestServiceQuotaIncrease. The preflight check lists SageMaker's quotas; tests set them by asking
+    for an increase, as a user would."""
+    from moto.servicequotas import models, responses
+
+    def quotas(backend: Any, service_code: str) -> list[dict]:
+        if service_code != "sagemaker":
+            raise models.NoSuchResource
+        if not hasattr(backend, "_sagemaker_quotas"):
+            backend._sagemaker_quotas = sagemaker_quota_catalog(backend.region_name, backend.account_id)
+        return list(backend._sagemaker_quotas)
+
+    def increase(backend: Any, service_code: str, quota_code: str, desired: float) -> dict:
+        for quota in quotas(backend, service_code):
+            if quota["QuotaCode"] == quota_code:
+                quota["Value"] = float(desired)
+                return {"Id": f"request-{quota_code}", "ServiceCode": service_code, "QuotaCode": quota_code,
+                        "QuotaName": quota["QuotaName"], "DesiredValue": float(desired), "Status": "APPROVED"}
+        raise models.NoSuchResource
+
+    def list_service_quotas(self: Any) -> str:
+        params = json.loads(self.body)
+        return json.dumps({"Quotas": quotas(self.backend, str(params.get("ServiceCode")))})
+
+    def request_service_quota_increase(self: Any) -> str:
+        params = json.loads(self.body)
+        request = increase(self.backend, str(params.get("ServiceCode")), str(params.get("QuotaCode")),
+                           float(params.get("DesiredValue")))
+        return json.dumps({"RequestedQuota": request})
+
+    responses.ServiceQuotasResponse.list_service_quotas = list_service_quotas
+    responses.ServiceQuotasResponse.request_service_quota_increase = request_service_quota_increase
+
+
 FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs,
          _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
          _sagemaker_pipelines_and_registry_groups_deploy)
-#: Every fix concerns CloudFormation, and moto loads a service's models on its first request.
-#: Applying the fixes when CloudFormation's models load (not at start) spares the 1.8 s of
+#: Fixes run when their module loads (moto loads a service's models on its first request): applying
+#: the CloudFormation fixes when CloudFormation's models load (not at start) spares the 1.8 s of
 #: imports on every emulator start whose client never calls CloudFormation.
-TRIGGER = "moto.cloudformation.models"
+TRIGGERS = {
+    "moto.cloudformation.models": FIXES,
+    "moto.servicequotas.responses": (_service_quotas_list_and_grant_sagemaker_quotas,),
+}
 
 
 class _FixWhenLoaded(importlib.abc.MetaPathFinder):
-    """Runs the fixes right after TRIGGER's module body has executed, before anyone uses it."""
+    """Runs a module's fixes right after its body has executed, before anyone uses it."""
+
+    def __init__(self) -> None:
+        self.pending = dict(TRIGGERS)
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:  # noqa: ARG002 - the finder protocol's signature
-        if name != TRIGGER:
+        if name not in self.pending:
             return None
-        sys.meta_path.remove(self)  # once; and the real finders below locate the module
+        fixes = self.pending.pop(name)
+        if not self.pending:
+            sys.meta_path.remove(self)  # every trigger seen; the real finders below locate the module
         spec = importlib.util.find_spec(name)
         if spec is None or spec.loader is None:
             return None  # moto is not installed: the import fails as it would without this finder
@@ -229,7 +304,7 @@ class _FixWhenLoaded(importlib.abc.MetaPathFinder):
 
         def exec_module(module: Any) -> None:
             load(module)
-            for fix in FIXES:
+            for fix in fixes:
                 fix()
 
         spec.loader.exec_module = exec_module

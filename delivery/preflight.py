@@ -1,0 +1,178 @@
+"""Preflight: does the target account have what a deploy of this environment will ask of it?
+
+    python -m delivery preflight --env staging        (make preflight ENV=staging)
+
+One line per shortfall, and exit 1 if there is any; what is fine is listed as `ok:` lines.
+Checked, with the account's credentials (read-only calls):
+
+- Credentials: they are the environment's account's (STS GetCallerIdentity).
+- CDK bootstrap: the version in SSM (/cdk-bootstrap/hnb659fds/version) is at least the one the
+  synthesized templates require (their CheckBootstrapVersion rule).
+- Service Quotas: for every instance type and usage the config asks for, the account's SageMaker quota
+  ("<type> for training job usage", "... for spot training job usage", "... for processing job usage",
+  "... for transform job usage", "... for endpoint usage", "... for notebook instance usage") covers the
+  peak: training instance count times the tuning job's parallel jobs; an endpoint's autoscaling maximum,
+  doubled while a blue/green deployment runs both fleets; one instance per processing or transform step
+  and per monitoring schedule; one per notebook. Each model's needs add up, as their pipelines may run
+  at once.
+- Images: every container image the templates name is published for the region (the SageMaker SDK's
+  image-URI data, which config validation reads too).
+- Debugger: AWS offers no call that says whether an account may use it; where a model enables the
+  profiler, a line says so for the operator to confirm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image
+from config import EnvironmentConfig
+
+#: The bootstrap stack version the templates' CheckBootstrapVersion rule requires (DefaultStackSynthesizer's;
+#: tests/unit/test_preflight.py reads it back from the synthesized templates).
+REQUIRED_BOOTSTRAP_VERSION = 6
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
+@dataclass
+class Need:
+    """How many instances one Service Quota must allow, and for what."""
+
+    quota_name: str
+    count: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, count: int, reason: str) -> None:
+        self.count += count
+        self.reasons.append(reason)
+
+
+@dataclass
+class Report:
+    """The preflight's result: shortfalls fail it, notes and ok lines inform."""
+
+    shortfalls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ok: list[str] = field(default_factory=list)
+
+
+def quota_needs(env: EnvironmentConfig) -> dict[str, Need]:
+    """The peak instance count per SageMaker quota name that deploying and running this environment needs."""
+    needs: dict[str, Need] = {}
+
+    def need(instance_type: str, usage: str, count: int, reason: str) -> None:
+        name = f"{instance_type} for {usage}"
+        needs.setdefault(name, Need(name)).add(count, reason)
+
+    for model in env.models.values():
+        at = f"models.{model.name}"
+        training = model.training
+        parallel = training.tuning.max_parallel_jobs if training.tuning.enabled else 1
+        usage = "spot training job usage" if training.spot else "training job usage"
+        for instance_type in training.instance_types:  # an execution may pick any of them
+            why = f"{at}.training: {training.instance_count} instance(s)" + (
+                f" x {parallel} parallel tuning jobs" if training.tuning.enabled else "")
+            need(instance_type, usage, training.instance_count * parallel, why)
+        for instance_type in model.processing_instance_types:
+            need(instance_type, "processing job usage", 1, f"{at}: preprocess and evaluate steps")
+        for instance_type in model.transform_instance_types:
+            need(instance_type, "transform job usage", 1, f"{at}: batch transform step")
+        serving = model.serving
+        if serving.mode == "instances":
+            fleet = max(serving.autoscaling.max_instances, serving.initial_instance_count)
+            when = "" if serving.model_package_arn else " once it serves a version"
+            need(serving.instance_type, "endpoint usage", 2 * fleet,
+                 f"{at}.serving{when}: up to {fleet} instance(s), doubled during a blue/green deployment")
+            if serving.data_capture.enabled and serving.monitoring.enabled:
+                need(serving.monitoring.instance_type, "processing job usage", 1, f"{at}.serving.monitoring: the schedule's job")
+    for notebook in env.notebooks:
+        need(notebook.instance_type, "notebook instance usage", 1, f"notebooks: {notebook.name}")
+    return needs
+
+
+def check_account(env: EnvironmentConfig, sts, report: Report) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        account = sts.get_caller_identity()["Account"]
+    except (ClientError, BotoCoreError) as exc:
+        report.shortfalls.append(f"credentials: cannot call STS GetCallerIdentity ({exc}); use {env.name}'s account's credentials")
+        return False
+    if account != env.account:
+        report.shortfalls.append(f"credentials: they are for account {account}, {env.name} is account {env.account} "
+                                 f"({env.source_file}); use that account's credentials")
+        return False
+    report.ok.append(f"credentials for {account}")
+    return True
+
+
+def check_bootstrap(env: EnvironmentConfig, ssm, report: Report, required: int = REQUIRED_BOOTSTRAP_VERSION) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"aws://{env.account}/{env.region}"
+    try:
+        version = int(ssm.get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            report.shortfalls.append(f"CDK bootstrap: {where} is not bootstrapped ({BOOTSTRAP_VERSION_PARAMETER} is "
+                                     f"missing); run: npx cdk bootstrap {where}")
+            return
+        report.shortfalls.append(f"CDK bootstrap: cannot read {BOOTSTRAP_VERSION_PARAMETER} in {where}: {exc}")
+        return
+    except (BotoCoreError, ValueError) as exc:
+        report.shortfalls.append(f"CDK bootstrap: cannot read {BOOTSTRAP_VERSION_PARAMETER} in {where}: {exc}")
+        return
+    if version < required:
+        report.shortfalls.append(f"CDK bootstrap: {where} has bootstrap version {version}, the templates need "
+                                 f"{required} or newer; run: npx cdk bootstrap {where}")
+    else:
+        report.ok.append(f"CDK bootstrap version {version} in {where} (need {required})")
+
+
+def check_quotas(env: EnvironmentConfig, service_quotas, report: Report) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        listed = {q["QuotaName"]: q for page in service_quotas.get_paginator("list_service_quotas").paginate(
+            ServiceCode="sagemaker") for q in page["Quotas"]}
+    except (ClientError, BotoCoreError) as exc:
+        report.shortfalls.append(f"Service Quotas: cannot list SageMaker's quotas in {env.region}: {exc}")
+        return
+    for name, need in sorted(quota_needs(env).items()):
+        why = "; ".join(need.reasons)
+        quota = listed.get(name)
+        if quota is None:
+            report.shortfalls.append(f"Service Quotas: no quota '{name}' in {env.region} (the instance type is not "
+                                     f"offered there for that use); needed: {need.count} for {why}")
+        elif quota["Value"] < need.count:
+            report.shortfalls.append(
+                f"Service Quotas: '{name}' is {quota['Value']:g} in {env.account}/{env.region}, needs {need.count} "
+                f"({why}); request it: aws service-quotas request-service-quota-increase --service-code sagemaker "
+                f"--quota-code {quota['QuotaCode']} --desired-value {need.count} --region {env.region}")
+        else:
+            report.ok.append(f"Service Quotas: '{name}' is {quota['Value']:g}, needs {need.count}")
+
+
+def check_images(env: EnvironmentConfig, report: Report) -> None:
+    for model in env.models.values():
+        images = [xgboost_image(env.region, model.framework_version)]
+        if model.training.debugger.rules:
+            images.append(debugger_rules_image(env.region))
+        if model.serving.mode == "instances" and model.serving.monitoring.enabled:
+            images.append(model_monitor_image(env.region))
+        for image in images:
+            report.ok.append(f"image for {model.name}: {image} (published for {env.region})")
+        if model.training.debugger.profiler:
+            report.notes.append(
+                f"models.{model.name}.training.debugger: the profiler is on; SageMaker Debugger takes no new customers "
+                f"since 2026-07-30 and AWS has no call that tells whether {env.account} may use it: confirm it does")
+
+
+def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas) -> Report:
+    """Every check; the account's own ones only with that account's credentials (others would mislead)."""
+    report = Report()
+    if check_account(env, sts, report):
+        check_bootstrap(env, ssm, report)
+        check_quotas(env, service_quotas, report)
+    check_images(env, report)
+    return report

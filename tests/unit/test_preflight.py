@@ -1,0 +1,89 @@
+"""`python -m delivery preflight`: the target account checked before a deploy, against the emulator with
+seeded data (the emulator lists SageMaker's Service Quotas at 0 and grants RequestServiceQuotaIncrease at
+once, local/emulator/server.py). Quota names follow SageMaker's "<instance type> for <usage>" form as the
+Service Quotas console lists them (AWS docs: "Amazon SageMaker AI endpoints and quotas")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from config import load_environment
+from delivery.preflight import BOOTSTRAP_VERSION_PARAMETER, REQUIRED_BOOTSTRAP_VERSION, preflight, quota_needs
+from tests.helpers.paths import CONFIG_DIR, ROOT
+
+DEV, STAGING = (load_environment(CONFIG_DIR / f"{env}.yaml") for env in ("dev", "staging"))
+
+
+def test_the_required_bootstrap_version_is_what_the_templates_check(assembly):
+    rule = assembly.template_json("dev", "Data")["Rules"]["CheckBootstrapVersion"]["Assertions"][0]["Assert"]
+    refused = rule["Fn::Not"][0]["Fn::Contains"][0]
+    assert REQUIRED_BOOTSTRAP_VERSION == max(int(v) for v in refused) + 1
+
+
+def test_quota_needs_cover_tuning_parallelism_blue_green_and_every_model():
+    needs = quota_needs(STAGING)
+    example = STAGING.models["direct-marketing"]
+    tuning = example.training.tuning
+    assert tuning.enabled and example.training.spot
+    spot = needs[f"{example.training.instance_types[0]} for spot training job usage"]
+    assert spot.count >= example.training.instance_count * tuning.max_parallel_jobs
+    serving = example.serving
+    endpoint = needs[f"{serving.instance_type} for endpoint usage"]
+    per_model = [2 * max(m.serving.autoscaling.max_instances, m.serving.initial_instance_count)
+                 for m in STAGING.models.values() if m.serving.mode == "instances" and m.serving.instance_type == serving.instance_type]
+    assert endpoint.count == sum(per_model) and len(endpoint.reasons) == len(per_model)
+    assert needs[f"{STAGING.notebooks[0].instance_type} for notebook instance usage"].count == len(
+        [n for n in STAGING.notebooks if n.instance_type == STAGING.notebooks[0].instance_type])
+    # dev serves serverless: no endpoint instances, and no monitoring job
+    assert not [n for n in quota_needs(DEV) if n.endswith("for endpoint usage")]
+
+
+def clients(emulator):
+    return {"sts": emulator.client("sts"), "ssm": emulator.client("ssm"), "service_quotas": emulator.client("service-quotas")}
+
+
+def test_a_fresh_account_gets_one_line_per_shortfall_and_passes_once_they_are_fixed(emulator):
+    report = preflight(DEV, **clients(emulator))
+    assert report.shortfalls[0] == (f"CDK bootstrap: aws://{DEV.account}/{DEV.region} is not bootstrapped "
+                                    f"({BOOTSTRAP_VERSION_PARAMETER} is missing); run: npx cdk bootstrap aws://{DEV.account}/{DEV.region}")
+    quota_lines = [line for line in report.shortfalls if line.startswith("Service Quotas:")]
+    assert len(quota_lines) == len(quota_needs(DEV))  # every quota is at 0 in a fresh emulated account
+    assert all("\n" not in line and "request-service-quota-increase --service-code sagemaker --quota-code L-" in line
+               for line in quota_lines)
+
+    ssm, quotas = emulator.client("ssm"), emulator.client("service-quotas")
+    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION - 1), Type="String")
+    assert f"has bootstrap version {REQUIRED_BOOTSTRAP_VERSION - 1}, the templates need {REQUIRED_BOOTSTRAP_VERSION}" in \
+        preflight(DEV, **clients(emulator)).shortfalls[0]
+    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION), Type="String", Overwrite=True)
+    codes = {q["QuotaName"]: q["QuotaCode"] for q in quotas.list_service_quotas(ServiceCode="sagemaker")["Quotas"]}
+    needs = quota_needs(DEV)
+    first, *rest = sorted(needs)
+    for name in rest:  # the operator's requests, granted; one left one short
+        quotas.request_service_quota_increase(ServiceCode="sagemaker", QuotaCode=codes[name], DesiredValue=needs[name].count)
+    quotas.request_service_quota_increase(ServiceCode="sagemaker", QuotaCode=codes[first], DesiredValue=needs[first].count - 1)
+    (line,) = preflight(DEV, **clients(emulator)).shortfalls
+    assert line.startswith(f"Service Quotas: '{first}' is {needs[first].count - 1:g} in {DEV.account}/{DEV.region}, "
+                           f"needs {needs[first].count} (")
+    quotas.request_service_quota_increase(ServiceCode="sagemaker", QuotaCode=codes[first], DesiredValue=needs[first].count)
+
+    done = subprocess.run([sys.executable, "-m", "delivery", "preflight", "--env", "dev", "--config-dir", str(CONFIG_DIR),
+                           "--endpoint-url", emulator.endpoint_url], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=emulator.env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"dev: {DEV.account}/{DEV.region} is ready")
+
+
+@pytest.mark.parametrize("env", ["staging"])
+def test_credentials_of_another_account_are_refused_before_anything_else(emulator, env):
+    report = preflight(load_environment(CONFIG_DIR / f"{env}.yaml"), **clients(emulator))
+    assert report.shortfalls == [f"credentials: they are for account 123456789012, {env} is account 222222222222 "
+                                 f"({CONFIG_DIR / f'{env}.yaml'}); use that account's credentials"]
+    done = subprocess.run([sys.executable, "-m", "delivery", "preflight", "--env", env, "--config-dir", str(CONFIG_DIR),
+                           "--endpoint-url", emulator.endpoint_url], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=emulator.env())
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == f"{env}: 1 shortfall(s) in 222222222222/us-east-1; fix them, then deploy"
