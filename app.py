@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -72,8 +73,30 @@ def main() -> int:
     for child in app.node.children:
         for notice in getattr(child, "notices", ()):
             print(notice, file=sys.stderr)
+    report = Path(app.outdir) / "validation-report.json"
+    report.unlink(missing_ok=True)  # a stale report must not pass or fail this synth
     app.synth()
-    return 0
+    return failed_validation(report)
+
+
+def failed_validation(report: Path) -> int:
+    """1, with one line per finding, when a validation plugin (cdk-nag's packs) failed.
+
+    Run by the CDK CLI, the app does not raise on failed validation: aws-cdk-lib only sets the exit code
+    of its own Node.js process (the jsii kernel), which a Python app's exit code never sees, so `cdk synth`
+    would report success with unacknowledged findings. The report file it writes is the record."""
+    if not report.is_file():
+        return 0
+    failed = [p for p in json.loads(report.read_text())["pluginReports"] if p.get("conclusion") == "failure"]
+    for plugin in failed:
+        for violation in plugin["violations"]:
+            for construct in violation["violatingConstructs"]:
+                print(f"compliance: {plugin['pluginName']}: {violation['ruleName']} at {construct['constructPath']}",
+                      file=sys.stderr)
+    if failed:
+        print(f"compliance: {sum(len(p['violations']) for p in failed)} unacknowledged finding(s); the full report is "
+              f"{report} (fix each, or acknowledge it next to its resource with the reason)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -128,6 +128,23 @@ class DataConfig(StrictModel):
     access_log_expiration_days: Annotated[int, int_range(1, 3650)] = 365
 
 
+#: The cdk-nag packs an environment may add to the two that always run (AwsSolutions, NIST 800-53 R5).
+COMPLIANCE_PACKS = ("hipaa-security", "pci-dss-3.2.1")
+
+
+class ComplianceConfig(StrictModel):
+    """Compliance packs this environment's stacks are checked against at synth, beyond AwsSolutions and NIST."""
+
+    packs: list[Literal[COMPLIANCE_PACKS]] = Field(default_factory=list)  # type: ignore[valid-type]  # a Literal of a tuple
+
+    @model_validator(mode="after")
+    def _each_once(self) -> ComplianceConfig:
+        repeated = sorted({p for p in self.packs if self.packs.count(p) > 1})
+        if repeated:
+            raise ValueError(f"packs: each pack once; repeated: {', '.join(repeated)}")
+        return self
+
+
 class NotebookConfig(StrictModel):
     """A SageMaker notebook instance with its lifecycle configuration."""
 
@@ -210,6 +227,7 @@ class EnvironmentConfig(StrictModel):
     tags: dict[TagKey, TagValue] = Field(default_factory=dict)
     network: NetworkConfig
     data: DataConfig = Field(default_factory=DataConfig)
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
     #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)

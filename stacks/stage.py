@@ -106,4 +106,4 @@ class PlatformStage(Stage):
                                 "network, roles and notebooks only)")
         for key, value in tags.items():
             Tags.of(self).add(key, value)
-        add_compliance_checks(self)
+        add_compliance_checks(self, cfg.compliance.packs)

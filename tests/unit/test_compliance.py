@@ -11,9 +11,11 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
+from config import load_environment
 from stacks.shared.compliance import acknowledge, add_compliance_checks
 from tests.helpers.assembly import cdk_context
 from tests.helpers.configs import ENVIRONMENTS, expected_stack_count
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 
 def test_every_stage_synthesizes_with_zero_unacknowledged_findings(assembly):
@@ -65,3 +67,32 @@ def test_iam_wildcard_without_a_reason_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"statement Probe has wildcards \['Resource::arn:aws:s3:::b/\*'\] but no wildcard_reason"):
         role.allow("Probe", ["s3:GetObject"], ["arn:aws:s3:::b/*"])
     role.allow("Scoped", ["s3:GetObject"], ["arn:aws:s3:::b/key"])  # no wildcard, no reason needed
+
+
+def test_cdk_synth_fails_on_an_unacknowledged_finding_and_chosen_packs_check_only_their_environments(tmp_path):
+    """Run as the CDK CLI 2.1148 runs it (CDK_OUTDIR, and CDK_CONTEXT_JSON with
+    @aws-cdk/core:failSynthOnValidationErrors false: the CLI takes the reporting over), aws-cdk-lib does not
+    raise on failed validation, and `cdk synth` reported success with 80 findings. app.py reads the report. Here every acknowledgment
+    is disabled: the app exits 1 naming each finding, NIST's in every environment, PCI DSS's (chosen by
+    prod's config only) in prod only."""
+    import os
+
+    script = (
+        "import sys, aws_cdk, app, stacks.shared.compliance as c; "
+        "c.Acknowledgment = lambda id, reason: aws_cdk.Acknowledgment(id='disabled-' + id, reason=reason); "
+        "sys.exit(app.main())"
+    )
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path / "out"),
+           "CDK_CONTEXT_JSON": json.dumps({**cdk_context(), "config_dir": str(CONFIG_DIR),
+                                           "@aws-cdk/core:failSynthOnValidationErrors": False})}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("compliance: ")]
+    assert lines[-1].startswith("compliance: ") and "unacknowledged finding(s); the full report is" in lines[-1]
+    findings = [line.split(": ", 2)[1:] for line in lines[:-1]]
+    envs_by_pack: dict[str, set[str]] = {}
+    for pack, where in findings:
+        envs_by_pack.setdefault(pack, set()).add(where.split(" at ")[1].split("/")[0])
+    chosen = {env: load_environment(CONFIG_DIR / f"{env}.yaml").compliance.packs for env in ENVIRONMENTS}
+    assert envs_by_pack["NIST.800.53.R5"] == set(ENVIRONMENTS)
+    assert envs_by_pack["PCI.DSS.321"] == {env for env, packs in chosen.items() if "pci-dss-3.2.1" in packs} == {"prod"}

@@ -95,7 +95,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert ("regoin: unknown key; did you mean region? "
-            "(allowed: account, data, models, network, notebooks, region, removal_policy, tags)") in message
+            "(allowed: account, compliance, data, models, network, notebooks, region, removal_policy, tags)") in message
 
 
 def test_missing_required_field(tmp_path):
@@ -535,3 +535,13 @@ def test_a_model_may_keep_the_registry_logical_id_an_earlier_layout_deployed_but
     env = load_environment(write_config(tmp_path, data))
     assert env.models[EXAMPLE].registry_id == "ModelPackageGroup"
     assert env.models["health-utilization"].registry_id == "ModelPackageGroupHealthUtilization"
+
+
+def test_compliance_packs_are_chosen_from_the_packs_there_are_each_once(tmp_path):
+    data = shipped("dev")
+    data["compliance"] = {"packs": ["pci-dss-4"]}
+    assert "compliance.packs[0] = 'pci-dss-4': Input should be 'hipaa-security' or 'pci-dss-3.2.1'" in config_error(tmp_path, data)
+    data["compliance"] = {"packs": ["hipaa-security", "hipaa-security"]}
+    assert config_error(tmp_path, data).endswith("compliance.packs: each pack once; repeated: hipaa-security")
+    data["compliance"] = {"packs": ["hipaa-security", "pci-dss-3.2.1"]}
+    assert load_environment(write_config(tmp_path, data)).compliance.packs == ["hipaa-security", "pci-dss-3.2.1"]
