@@ -145,6 +145,16 @@ class ComplianceConfig(StrictModel):
         return self
 
 
+class GateFunctionConfig(StrictModel):
+    """Each model's evaluation-gate Lambda function."""
+
+    #: An encrypted SQS dead-letter queue for the function (it only ever receives asynchronous invocations).
+    dead_letter_queue: bool = False
+    #: Concurrency reserved for each model's gate. Reserving takes from the account's unreserved pool, of
+    #: which AWS keeps at least 10: an account whose limit is 10 (new accounts) cannot reserve any (preflight checks).
+    reserved_concurrency: Annotated[int, int_range(1, 1000)] | None = None
+
+
 class NotebookConfig(StrictModel):
     """A SageMaker notebook instance with its lifecycle configuration."""
 
@@ -228,6 +238,7 @@ class EnvironmentConfig(StrictModel):
     network: NetworkConfig
     data: DataConfig = Field(default_factory=DataConfig)
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
+    gate_function: GateFunctionConfig = Field(default_factory=GateFunctionConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
     #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)

@@ -15,6 +15,9 @@ Checked, with the account's credentials (read-only calls):
   doubled while a blue/green deployment runs both fleets; one instance per processing or transform step
   and per monitoring schedule; one per notebook. Each model's needs add up, as their pipelines may run
   at once.
+- Lambda: the reserved concurrency of every model's evaluation gate (gate_function.reserved_concurrency)
+  leaves at least 10 of the account's "Concurrent executions" unreserved, as AWS requires (other
+  functions' reservations are not counted: reserve with that margin in mind).
 - Images: every container image the templates name is published for the region (the SageMaker SDK's
   image-URI data, which config validation reads too).
 - Debugger: AWS offers no call that says whether an account may use it; where a model enables the
@@ -153,6 +156,42 @@ def check_quotas(env: EnvironmentConfig, service_quotas, report: Report) -> None
             report.ok.append(f"Service Quotas: '{name}' is {quota['Value']:g}, needs {need.count}")
 
 
+#: AWS keeps at least this much of an account's Lambda concurrency unreserved (Lambda developer guide,
+#: "Configuring reserved concurrency").
+UNRESERVED_MINIMUM = 10
+LAMBDA_CONCURRENCY_QUOTA = "Concurrent executions"
+
+
+def check_lambda_concurrency(env: EnvironmentConfig, service_quotas, report: Report) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    per_gate = env.gate_function.reserved_concurrency
+    if not per_gate or not env.models:
+        return
+    reserved = per_gate * len(env.models)
+    try:
+        listed = {q["QuotaName"]: q for page in service_quotas.get_paginator("list_service_quotas").paginate(
+            ServiceCode="lambda") for q in page["Quotas"]}
+    except (ClientError, BotoCoreError) as exc:
+        report.shortfalls.append(f"Lambda: cannot read the account's concurrency quota in {env.region}: {exc}")
+        return
+    quota = listed.get(LAMBDA_CONCURRENCY_QUOTA)
+    if quota is None:
+        report.shortfalls.append(f"Lambda: no quota '{LAMBDA_CONCURRENCY_QUOTA}' listed in {env.region}")
+        return
+    left = quota["Value"] - reserved
+    if left < UNRESERVED_MINIMUM:
+        wanted = reserved + UNRESERVED_MINIMUM
+        report.shortfalls.append(
+            f"Lambda: '{LAMBDA_CONCURRENCY_QUOTA}' is {quota['Value']:g} in {env.account}/{env.region}; reserving "
+            f"{reserved} for the gates ({per_gate} x {len(env.models)} models, gate_function.reserved_concurrency) leaves "
+            f"{left:g}, and AWS keeps at least {UNRESERVED_MINIMUM} unreserved; request it: aws service-quotas "
+            f"request-service-quota-increase --service-code lambda --quota-code {quota['QuotaCode']} --desired-value {wanted} "
+            f"--region {env.region} (or unset gate_function.reserved_concurrency)")
+    else:
+        report.ok.append(f"Lambda: '{LAMBDA_CONCURRENCY_QUOTA}' is {quota['Value']:g}; {reserved} reserved for the gates leaves {left:g}")
+
+
 def check_images(env: EnvironmentConfig, report: Report) -> None:
     for model in env.models.values():
         images = [xgboost_image(env.region, model.framework_version)]
@@ -174,5 +213,6 @@ def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas) -> Report:
     if check_account(env, sts, report):
         check_bootstrap(env, ssm, report)
         check_quotas(env, service_quotas, report)
+        check_lambda_concurrency(env, service_quotas, report)
     check_images(env, report)
     return report

@@ -238,6 +238,10 @@ def sagemaker_quota_catalog(region: str, account: str) -> list[dict]:
     return quotas
 
 
+#: Lambda's "Concurrent executions" quota (AWS Lambda quotas page; the code the Service Quotas console shows).
+LAMBDA_CONCURRENCY_QUOTA_CODE = "L-B99A9384"
+
+
 def _service_quotas_list_and_grant_sagemaker_quotas() -> None:
     """moto 5.2.5's Service Quotas knows only VPC defaults: no ListServiceQuotas, nothing for SageMaker, and
     no RequestServiceQuotaIncrease. The preflight check lists SageMaker's quotas; tests set them by asking
@@ -245,11 +249,17 @@ def _service_quotas_list_and_grant_sagemaker_quotas() -> None:
     from moto.servicequotas import models, responses
 
     def quotas(backend: Any, service_code: str) -> list[dict]:
-        if service_code != "sagemaker":
+        if service_code not in ("sagemaker", "lambda"):
             raise models.NoSuchResource
-        if not hasattr(backend, "_sagemaker_quotas"):
-            backend._sagemaker_quotas = sagemaker_quota_catalog(backend.region_name, backend.account_id)
-        return list(backend._sagemaker_quotas)
+        if not hasattr(backend, "_quotas"):
+            backend._quotas = {
+                "sagemaker": sagemaker_quota_catalog(backend.region_name, backend.account_id),
+                # Lambda's account concurrency: 1,000 by default (some new accounts get 10).
+                "lambda": [{"ServiceCode": "lambda", "ServiceName": "AWS Lambda", "QuotaCode": LAMBDA_CONCURRENCY_QUOTA_CODE,
+                            "QuotaName": "Concurrent executions", "Value": 1000.0, "Unit": "None", "Adjustable": True,
+                            "GlobalQuota": False}],
+            }
+        return list(backend._quotas[service_code])
 
     def increase(backend: Any, service_code: str, quota_code: str, desired: float) -> dict:
         for quota in quotas(backend, service_code):

@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from naming import PIPELINES_PREFIX
@@ -40,6 +41,8 @@ class EvaluationGate(Construct):
         log_removal_policy: RemovalPolicy,
         model_package_group: str,
         workloads: Workloads,
+        dead_letter_queue: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -51,6 +54,18 @@ class EvaluationGate(Construct):
             self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Evaluation gate: read evaluation reports and the model registry",
         )
+        self.dead_letter_queue = None
+        if dead_letter_queue:
+            self.dead_letter_queue = sqs.Queue(
+                self, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=log_key,
+                enforce_ssl=True, retention_period=Duration.days(14), removal_policy=log_removal_policy,
+            )
+            acknowledge(
+                self.dead_letter_queue,
+                "This queue is the gate function's dead-letter queue; a dead-letter queue of its own would "
+                "only hold what this one already holds.",
+                "AwsSolutions-SQS3",
+            )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -66,6 +81,8 @@ class EvaluationGate(Construct):
             vpc=workloads.vpc,
             vpc_subnets=workloads.subnets,
             security_groups=[workloads.security_group],
+            dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         self.log_group.grant_write(self.role)
         artifacts.grant_read(self.role, f"{PIPELINES_PREFIX}/*")
@@ -113,15 +130,17 @@ class EvaluationGate(Construct):
             "Inline policy written by CDK grants for this one role only; created and deleted with the role.",
             "NIST.800.53.R5-IAMNoInlinePolicy",
         )
-        acknowledge(
-            self.function,
-            "Invoked synchronously by a SageMaker Pipelines Lambda step, which records the failure in the "
-            "execution; a dead-letter queue only applies to asynchronous invocations.",
-            "NIST.800.53.R5-LambdaDLQ",
-        )
-        acknowledge(
-            self.function,
-            "Runs once per pipeline execution; reserving concurrency would take from the account's "
-            "unreserved pool (at least 10 must stay free, all a new account has) for no protection gained.",
-            "NIST.800.53.R5-LambdaConcurrency",
-        )
+        if not dead_letter_queue:
+            acknowledge(
+                self.function,
+                "Invoked synchronously by a SageMaker Pipelines Lambda step, which records the failure in the "
+                "execution; a dead-letter queue only applies to asynchronous invocations (gate_function.dead_letter_queue).",
+                "NIST.800.53.R5-LambdaDLQ",
+            )
+        if reserved_concurrency is None:
+            acknowledge(
+                self.function,
+                "Runs once per pipeline execution; reserving concurrency would take from the account's unreserved "
+                "pool (at least 10 must stay free, all a new account has); gate_function.reserved_concurrency sets it.",
+                "NIST.800.53.R5-LambdaConcurrency",
+            )

@@ -70,6 +70,8 @@ class TrainingPipelineStack(Stack):
             log_removal_policy=stateful_removal_policy(cfg),
             model_package_group=group,
             workloads=workloads,
+            dead_letter_queue=cfg.gate_function.dead_letter_queue,
+            reserved_concurrency=cfg.gate_function.reserved_concurrency,
         )
 
         source = model.dataset.source

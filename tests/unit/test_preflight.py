@@ -87,3 +87,26 @@ def test_credentials_of_another_account_are_refused_before_anything_else(emulato
                           env=emulator.env())
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == f"{env}: 1 shortfall(s) in 222222222222/us-east-1; fix them, then deploy"
+
+
+def test_reserved_gate_concurrency_must_leave_the_unreserved_minimum(emulator, tmp_path):
+    """prod reserves concurrency for each model's gate; an account whose Lambda limit is 10 cannot."""
+    from local.emulator.server import LAMBDA_CONCURRENCY_QUOTA_CODE
+    from tests.helpers.configs import write_config
+
+    prod = load_environment(CONFIG_DIR / "prod.yaml")
+    reserved = prod.gate_function.reserved_concurrency
+    assert reserved and prod.gate_function.dead_letter_queue
+    data = __import__("yaml").safe_load((CONFIG_DIR / "prod.yaml").read_text())
+    data["account"] = "123456789012"  # the emulator's, so that the account's own checks run
+    env = load_environment(write_config(tmp_path, data, "prod"))
+    quotas = emulator.client("service-quotas")
+    assert not [line for line in preflight(env, **clients(emulator)).shortfalls if line.startswith("Lambda:")]  # 1,000
+    quotas.request_service_quota_increase(ServiceCode="lambda", QuotaCode=LAMBDA_CONCURRENCY_QUOTA_CODE, DesiredValue=10)
+    (line,) = [line for line in preflight(env, **clients(emulator)).shortfalls if line.startswith("Lambda:")]
+    total = reserved * len(env.models)
+    assert line.startswith(f"Lambda: 'Concurrent executions' is 10 in 123456789012/us-east-1; reserving {total} for the gates "
+                           f"({reserved} x {len(env.models)} models, gate_function.reserved_concurrency) leaves {10 - total}, "
+                           "and AWS keeps at least 10 unreserved; request it:")
+    assert f"--desired-value {total + 10} " in line
+    quotas.request_service_quota_increase(ServiceCode="lambda", QuotaCode=LAMBDA_CONCURRENCY_QUOTA_CODE, DesiredValue=1000)

@@ -177,3 +177,21 @@ def test_training_code_tarball_is_deterministic_and_clean(tmp_path):
     assert {"train.py", "inference.py", "sm_contract.py"} <= set(names)
     # The toolkit would pip-install it, which fails in a network-isolated job.
     assert "requirements.txt" not in names and "README.md" not in names
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_gate_gets_a_dead_letter_queue_and_reserved_concurrency_where_the_environment_asks(assembly, env):
+    gate = load_environment(CONFIG_DIR / f"{env}.yaml").gate_function
+    template = assembly.template_json(env, STACK)
+    (function,) = [f["Properties"] for k, f in resources(template, "AWS::Lambda::Function").items() if "EvaluationGate" in k]
+    queues = resources(template, "AWS::SQS::Queue")
+    if gate.dead_letter_queue:
+        (queue_id, queue), = queues.items()
+        assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+        assert "KmsMasterKeyId" in queue["Properties"]  # encrypted with the environment's data key
+        (policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
+        (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    else:
+        assert "DeadLetterConfig" not in function and not queues
+    assert function.get("ReservedConcurrentExecutions") == gate.reserved_concurrency
