@@ -25,6 +25,9 @@ from constructs import Construct
 #: fail), and the framework image already has what the scripts import.
 EXCLUDE = ["__pycache__", "*.pyc", ".pytest_cache", "*.md", "requirements.txt"]
 ARCHIVE = "sourcedir.tar.gz"
+#: Added at the archive's root unless the code has its own: the toolkit's `pip install .` then needs no
+#: index (offline_install/pyproject.toml says why).
+OFFLINE_INSTALL = Path(__file__).with_name("offline_install")
 
 
 def _shipped(source: Path) -> list[Path]:
@@ -37,9 +40,12 @@ def _shipped(source: Path) -> list[Path]:
 
 def write_tarball(source: Path, target: Path) -> None:
     buffer = io.BytesIO()
+    shipped = {path.relative_to(source).as_posix(): path for path in _shipped(source)}
+    for extra in _shipped(OFFLINE_INSTALL):
+        shipped.setdefault(extra.name, extra)
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for path in _shipped(source):
-            info = tarfile.TarInfo(path.relative_to(source).as_posix())
+        for name, path in sorted(shipped.items()):
+            info = tarfile.TarInfo(name)
             data = path.read_bytes()
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             archive.addfile(info, io.BytesIO(data))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -173,7 +176,8 @@ def test_training_code_tarball_is_deterministic_and_clean(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         names = archive.getnames()
         assert all(m.mtime == 0 and m.uid == 0 for m in archive.getmembers())
-    assert names == sorted(p.name for p in scripts.iterdir() if p.suffix == ".py")
+    # The scripts, and the offline build backend the toolkit's `pip install .` needs (test below).
+    assert names == sorted([p.name for p in scripts.iterdir() if p.suffix == ".py"] + ["offline_build_backend.py", "pyproject.toml"])
     assert {"train.py", "inference.py", "sm_contract.py"} <= set(names)
     # The toolkit would pip-install it, which fails in a network-isolated job.
     assert "requirements.txt" not in names and "README.md" not in names
@@ -195,3 +199,47 @@ def test_the_gate_gets_a_dead_letter_queue_and_reserved_concurrency_where_the_en
     else:
         assert "DeadLetterConfig" not in function and not queues
     assert function.get("ReservedConcurrentExecutions") == gate.reserved_concurrency
+
+
+#: What sagemaker-containers 2.8.6 (the XGBoost 3.0-5 image's script-mode toolkit, PyPI sagemaker-containers
+#: 2.8.6.post2, src/sagemaker_containers/_modules.py: prepare() and install()) writes into a code directory
+#: without a setup.py, before it runs `python -m pip install .` there.
+TOOLKIT_SETUP_PY = """
+from setuptools import setup
+setup(packages=[''],
+      name="train",
+      version='1.0.0',
+      include_package_data=True)
+"""
+
+
+def toolkit_install(code: Path, venv: Path) -> subprocess.CompletedProcess:
+    """The toolkit's install step, offline: prepare() then `pip install .` with no index, as in a network-isolated job."""
+    if not (code / "setup.py").exists():
+        (code / "setup.py").write_text(TOOLKIT_SETUP_PY)
+        (code / "setup.cfg").write_text("[wheel]\nuniversal = 1\n")
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "."],
+                          cwd=code, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull})
+
+
+def test_the_code_asset_installs_with_the_toolkits_pip_install_and_no_index(tmp_path):
+    """Under network isolation the toolkit's `pip install .` cannot fetch setuptools for an isolated build: the
+    asset carries a build backend that needs nothing (stacks/training/offline_install). Without it the same
+    install fails, so this test would catch its loss."""
+    import venv
+
+    venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")
+    archive = tmp_path / "sourcedir.tar.gz"
+    write_tarball(ROOT / "training_scripts", archive)
+    with tarfile.open(archive) as tar:
+        assert {"pyproject.toml", "offline_build_backend.py"} <= set(tar.getnames())
+        tar.extractall(tmp_path / "code", filter="data")
+    done = toolkit_install(tmp_path / "code", tmp_path / "venv")
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+    assert "Successfully installed training-code-1.0.0" in done.stdout or "Successfully installed training_code" in done.stdout
+
+    bare = tmp_path / "bare"  # the scripts alone, as the asset was before
+    shutil.copytree(ROOT / "training_scripts", bare, ignore=shutil.ignore_patterns("__pycache__", "*.md", "requirements.txt"))
+    failed = toolkit_install(bare, tmp_path / "venv")
+    assert failed.returncode != 0 and "setuptools" in failed.stdout + failed.stderr
