@@ -18,6 +18,8 @@ DATA_STACK = "Data"
 NETWORK_STACK = "Network"
 ROLES_STACK = "Roles"
 NOTEBOOKS_STACK = "Notebooks"
+#: In the disaster-recovery region, when the environment replicates its model artifacts.
+DATA_REPLICA_STACK = "DataReplica"
 #: Each model of an environment's catalog has its own two stacks: "<model>-TrainingPipeline" and
 #: "<model>-Serving" (dev-churn-TrainingPipeline), so adding a model adds stacks and removing one
 #: removes only its own.
@@ -100,6 +102,16 @@ def notebook_instance_name(env: str, notebook: str) -> str:
 
 def data_key_alias(env: str) -> str:
     return f"alias/{PROJECT}/{env}/data"
+
+
+def replica_key_alias(env: str) -> str:
+    """The replica bucket's key in the disaster-recovery region (replication names it by alias: no cross-region reference)."""
+    return f"alias/{PROJECT}/{env}/replica"
+
+
+def replica_bucket_name(env: str, account: str, region: str) -> str:
+    """Fixed, so that the source bucket's replication rule can name it from another region (3-63 characters)."""
+    return f"{PROJECT}-{env}-{account}-replica-{region}"
 
 
 DELIVERY_PIPELINE = f"{PROJECT}-delivery"

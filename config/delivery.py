@@ -106,6 +106,13 @@ class DeliveryConfig(StrictModel):
                     f"pipeline in {self.region} (allowed: environments in the pipeline's region; another region needs "
                     "a pipeline of its own)"
                 )
+            replication = known[stage.environment].data.replication
+            if replication is not None:
+                raise ValueError(
+                    f"stages[{index}].environment: {stage.environment} replicates its model artifacts to "
+                    f"{replication.region} (data.replication), a stack in another region, which this pipeline does not "
+                    "deploy yet (allowed: an environment without data.replication; deploy that one with cdk deploy)"
+                )
             if stage.environment.startswith(APPROVAL_REQUIRED) and not stage.approval:
                 raise ValueError(
                     f"stages[{index}].approval: {stage.environment} deploys to production and must wait for a "

@@ -120,12 +120,20 @@ class NetworkConfig(StrictModel):
         return self
 
 
+class ReplicationConfig(StrictModel):
+    """Cross-region replication of the model-artifacts bucket (trained models, reports, baselines)."""
+
+    #: The disaster-recovery region, where <env>-DataReplica holds the replica bucket and its own key.
+    region: Region
+
+
 class DataConfig(StrictModel):
-    """Lifecycle of the data lake's buckets."""
+    """Lifecycle of the data lake's buckets, and where the model artifacts are replicated."""
 
     noncurrent_version_expiration_days: Annotated[int, int_range(1, 3650)] = 90
     abort_incomplete_upload_days: Annotated[int, int_range(1, 365)] = 7
     access_log_expiration_days: Annotated[int, int_range(1, 3650)] = 365
+    replication: ReplicationConfig | None = None
 
 
 #: The cdk-nag packs an environment may add to the two that always run (AwsSolutions, NIST 800-53 R5).
@@ -278,7 +286,8 @@ class EnvironmentConfig(StrictModel):
     def _cross_field_rules(self) -> EnvironmentConfig:
         for name, model in self.models.items():
             model._name = name
-        rules: list[Callable[[], None]] = [self._check_protection, self._check_zones, self._check_notebooks, self._check_model_names]
+        rules: list[Callable[[], None]] = [self._check_protection, self._check_zones, self._check_notebooks, self._check_model_names,
+                                           self._check_replication]
         for model in self.models.values():
             rules += [partial(self._check_images, model), partial(self._check_serving, model)]
         problems = []
@@ -305,6 +314,12 @@ class EnvironmentConfig(StrictModel):
                     f"network.availability_zones: '{zone}' is not a zone of region {self.region} "
                     f"(allowed: {self.region}a, {self.region}b, ...)"
                 )
+
+    def _check_replication(self) -> None:
+        replication = self.data.replication
+        if replication and replication.region == self.region:
+            raise ValueError(f"data.replication.region: '{replication.region}' is the environment's own region (allowed: "
+                             "another region, for disaster recovery)")
 
     def _check_model_names(self) -> None:
         # The data stack's logical IDs drop the hyphens (registry_logical_id): they must stay distinct.

@@ -7,6 +7,7 @@ from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
+from stacks.foundation.data_replica_stack import DataReplicaStack
 from stacks.foundation.data_stack import DataStack
 from stacks.foundation.network_stack import NetworkStack
 from stacks.foundation.notebook_stack import NotebookStack
@@ -33,6 +34,16 @@ class PlatformStage(Stage):
         self.data = DataStack(
             self, naming.DATA_STACK, env_config=cfg, description=f"{cfg.name}: data key and data-lake buckets (stateful)"
         )
+        self.replica = None
+        if cfg.data.replication:
+            region = cfg.data.replication.region
+            self.replica = DataReplicaStack(
+                self, naming.DATA_REPLICA_STACK, env_config=cfg,
+                env=Environment(account=cfg.account, region=region),
+                description=f"{cfg.name}: the model artifacts' disaster-recovery replica in {region} (stateful)",
+            )
+            # Replication names the replica bucket and key, which must exist first.
+            self.data.add_stack_dependency(self.replica)
         self.network = NetworkStack(
             self, "Network", env_config=cfg, log_key=self.data.key,
             description=f"{cfg.name}: VPC, private subnets, VPC endpoints and flow logs",

@@ -9,12 +9,14 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
 from stacks.contracts import DataExports
+from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
@@ -72,7 +74,11 @@ class DataStack(Stack):
             abort_incomplete_upload_days=data.abort_incomplete_upload_days,
         )
         self.raw_data_bucket = SecureBucket(self, "RawData", **bucket_props).bucket
-        self.model_artifacts_bucket = SecureBucket(self, "ModelArtifacts", **bucket_props).bucket
+        replication = env_config.data.replication
+        self.model_artifacts_bucket = SecureBucket(
+            self, "ModelArtifacts", replicated=replication is not None, **bucket_props).bucket
+        if replication:
+            self.replicate_model_artifacts(env_config.name, replication.region)
 
         # Registered model versions are the record of what may be deployed: stateful, kept with the data,
         # one group per model of the catalog. A model removed from the config leaves this stack's template;
@@ -100,3 +106,60 @@ class DataStack(Stack):
         )
         CfnOutput(self, "RawDataBucketName", value=self.raw_data_bucket.bucket_name)
         CfnOutput(self, "ModelArtifactsBucketName", value=self.model_artifacts_bucket.bucket_name)
+
+    def replicate_model_artifacts(self, env_name: str, replica_region: str) -> None:
+        """Replicate every new model artifact (SSE-KMS objects included) to the replica bucket of
+        <env>-DataReplica, re-encrypted there with the replica's own key (named by alias: S3 accepts an alias
+        ARN as ReplicaKmsKeyID, and no cross-region reference is needed)."""
+        source = self.model_artifacts_bucket
+        replica_bucket = f"arn:{self.partition}:s3:::{naming.replica_bucket_name(env_name, self.account, replica_region)}"
+        replica_alias = f"arn:{self.partition}:kms:{replica_region}:{self.account}:{naming.replica_key_alias(env_name)}"
+        role = iam.Role(self, "ReplicationRole", assumed_by=iam.ServicePrincipal("s3.amazonaws.com"),
+                        description=f"{env_name}: S3 replication of the model artifacts to {replica_region}")
+        policy = iam.Policy(self, "ReplicationPolicy", roles=[role], statements=[
+            iam.PolicyStatement(sid="ReadReplicationConfiguration", actions=["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                                resources=[source.bucket_arn]),
+            iam.PolicyStatement(sid="ReadSourceVersions", resources=[source.arn_for_objects("*")], actions=[
+                "s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]),
+            iam.PolicyStatement(sid="WriteReplicas", resources=[f"{replica_bucket}/*"],
+                                actions=["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]),
+            iam.PolicyStatement(sid="DecryptSourceObjects", actions=["kms:Decrypt"], resources=[self.key.key_arn],
+                                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}}),
+            # The replica key is known here by its alias only (kms:ResourceAliases is no condition key of
+            # kms:Encrypt per the Service Authorization Reference): keys of that region, used through S3 there.
+            iam.PolicyStatement(
+                sid="EncryptReplicas", actions=["kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[f"arn:{self.partition}:kms:{replica_region}:{self.account}:key/*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}},
+            ),
+        ])
+        acknowledge(
+            policy,
+            "Replication reads every object version of the source bucket and writes its replicas under any key; the "
+            "replica key is addressed by its alias from another region, so by key/* there, through S3 only (kms:ViaService).",
+            f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(source.node.default_child)}.Arn>/*]",
+            f"AwsSolutions-IAM5[Resource::{replica_bucket}/*]",
+            f"AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{replica_region}:{self.account}:key/*]",
+        )
+        acknowledge(
+            policy,
+            "Policy for the replication role only, created and deleted with this data stack next to the rule it serves; "
+            "it is not shared between roles, which is what the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        cfn_bucket = source.node.default_child
+        cfn_bucket.replication_configuration = s3.CfnBucket.ReplicationConfigurationProperty(
+            role=role.role_arn,
+            rules=[s3.CfnBucket.ReplicationRuleProperty(
+                id="disaster-recovery", status="Enabled", priority=1,
+                filter=s3.CfnBucket.ReplicationRuleFilterProperty(prefix=""),
+                delete_marker_replication=s3.CfnBucket.DeleteMarkerReplicationProperty(status="Disabled"),
+                source_selection_criteria=s3.CfnBucket.SourceSelectionCriteriaProperty(
+                    sse_kms_encrypted_objects=s3.CfnBucket.SseKmsEncryptedObjectsProperty(status="Enabled")),
+                destination=s3.CfnBucket.ReplicationDestinationProperty(
+                    bucket=replica_bucket,
+                    encryption_configuration=s3.CfnBucket.EncryptionConfigurationProperty(replica_kms_key_id=replica_alias)),
+            )],
+        )
+        # No DependsOn the policy: it names the bucket's ARN (a cycle). S3 checks the role when it replicates,
+        # not when the rule is set; the policy is in place before the first object replicates.

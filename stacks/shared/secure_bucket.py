@@ -60,11 +60,17 @@ class SecureBucket(Construct):
         noncurrent_version_expiration_days: int,
         abort_incomplete_upload_days: int,
         extra_lifecycle_rules: tuple[s3.LifecycleRule, ...] = (),
+        replicated: bool = False,
+        replication_reason: str | None = None,
+        bucket_name: str | None = None,
     ) -> None:
+        """``replicated``: the caller adds a replication rule (no acknowledgment then); ``replication_reason``:
+        why this bucket is not replicated, when the default reason does not fit (a replica's own)."""
         super().__init__(scope, id_)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=encryption_key,
             # S3 Bucket Keys cut KMS request costs by orders of magnitude for large datasets.
@@ -78,12 +84,13 @@ class SecureBucket(Construct):
                 extra_lifecycle_rules=extra_lifecycle_rules,
             ),
         )
-        acknowledge(
-            self.bucket,
-            "Single-region platform: versioning with noncurrent-version retention guards against loss; "
-            "cross-region replication is a disaster-recovery choice left to each organisation.",
-            "NIST.800.53.R5-S3BucketReplicationEnabled",
-        )
+        if not replicated:
+            acknowledge(
+                self.bucket,
+                replication_reason or "Versioning with noncurrent-version retention guards against loss; cross-region "
+                "replication is set per environment for the model artifacts (data.replication in its config).",
+                "NIST.800.53.R5-S3BucketReplicationEnabled",
+            )
 
 
 def access_logs_bucket(

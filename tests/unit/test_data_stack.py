@@ -147,3 +147,87 @@ def test_exports_are_the_named_contract(assembly, env):
         f"sagemaker-platform-{env}-raw-data-bucket-arn",
         f"sagemaker-platform-{env}-model-artifacts-bucket-arn",
     }
+
+
+@pytest.fixture(scope="module")
+def replicating(tmp_path_factory):
+    """The fixture config with prod replicating its model artifacts to us-west-2 (the option the shipped prod
+    file shows commented out), synthesized."""
+    import shutil
+
+    import yaml
+
+    from tests.helpers.assembly import synth_app
+    from tests.helpers.paths import CONFIG_DIR
+
+    config = tmp_path_factory.mktemp("replicating") / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    data = yaml.safe_load((config / "prod.yaml").read_text())
+    data["data"]["replication"] = {"region": "us-west-2"}
+    (config / "prod.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return synth_app(tmp_path_factory.mktemp("replicating-out"), config), config
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_model_artifacts_replicate_to_the_disaster_recovery_region_where_configured(replicating, env):
+    """S3 replication of SSE-KMS objects needs SourceSelectionCriteria.SseKmsEncryptedObjects and a replica key
+    (S3 user guide, "Replicating objects created with server-side encryption (SSE-KMS)"); the destination is
+    named, so the rule needs no cross-region reference."""
+    import naming
+    from config import load_environment
+
+    assembly, config = replicating
+    cfg = load_environment(config / f"{env}.yaml")
+    template = assembly.template_json(env, "Data")
+    (bucket,) = [r["Properties"] for k, r in template["Resources"].items() if k.startswith("ModelArtifactsBucket")
+                 and r["Type"] == "AWS::S3::Bucket"]
+    if cfg.data.replication is None:
+        assert "ReplicationConfiguration" not in bucket
+        assert naming.DATA_REPLICA_STACK not in assembly.stack_names(env)
+        return
+    region = cfg.data.replication.region
+    (rule,) = bucket["ReplicationConfiguration"]["Rules"]
+    name = naming.replica_bucket_name(env, cfg.account, region)
+    assert rule["Destination"] == {"Bucket": f"arn:aws:s3:::{name}", "EncryptionConfiguration": {
+        "ReplicaKmsKeyID": f"arn:aws:kms:{region}:{cfg.account}:{naming.replica_key_alias(env)}"}}
+    assert rule["SourceSelectionCriteria"] == {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+    assert rule["Status"] == "Enabled"
+    replica = assembly.template_json(env, naming.DATA_REPLICA_STACK)
+    buckets = {r["Properties"].get("BucketName"): r for r in replica["Resources"].values() if r["Type"] == "AWS::S3::Bucket"}
+    assert buckets[name]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}  # replication requires it
+    assert buckets[name]["DeletionPolicy"] == "Retain"
+    (alias,) = [r["Properties"] for r in replica["Resources"].values() if r["Type"] == "AWS::KMS::Alias"]
+    assert alias["AliasName"] == naming.replica_key_alias(env)
+    manifest = assembly.manifest(env)["artifacts"]
+    (data_artifact,) = [a for a in manifest.values() if a.get("displayName") == f"{env}/Data"]
+    assert any("DataReplica" in d for d in data_artifact.get("dependencies", []))  # the replica exists first
+    (replica_artifact,) = [a for a in manifest.values() if a.get("displayName") == f"{env}/{naming.DATA_REPLICA_STACK}"]
+    assert replica_artifact["environment"] == f"aws://{cfg.account}/{region}"
+    # The replication role's statements work as the Service Authorization Reference says (actions, resources, keys).
+    from tests.helpers.iam_reference import problems_of, statements
+
+    problems = [f"{where}: {p}" for where, statement in statements(assembly, env, "Data") for p in problems_of(statement)]
+    assert not problems, problems
+
+
+def test_replicating_into_the_environments_own_region_is_refused(tmp_path):
+    from tests.helpers.configs import config_error, shipped
+
+    data = shipped("prod")
+    data["data"]["replication"] = {"region": data["region"]}
+    assert config_error(tmp_path, data, "prod").endswith(
+        "data.replication.region: 'us-east-1' is the environment's own region (allowed: another region, for disaster recovery)")
+
+
+def test_the_delivery_pipeline_refuses_an_environment_it_cannot_deploy_yet(replicating):
+    """A stage with a stack in another region would need cross-region artifact buckets in the pipeline."""
+    import yaml
+
+    from config import ConfigError, load_delivery, load_environments
+    from tests.helpers.delivery import DELIVERY
+
+    _, config = replicating
+    (config / "delivery.yaml").write_text(yaml.safe_dump(DELIVERY, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"prod replicates its model artifacts to us-west-2 \(data.replication\), a stack "
+                       r"in another region, which this pipeline does not deploy yet"):
+        load_delivery(config, load_environments(config))
