@@ -1,0 +1,168 @@
+"""The IAM access proof: the calls each principal makes at run time, simulated against the synthesized
+identity and resource policies with @cloud-copilot/iam-simulate (pinned in package.json), which checks actions,
+resource types and condition keys against AWS's service reference data.
+
+The pipeline role's calls come from the synthesized pipeline definition itself: for every step, the job it
+starts with the request context SageMaker's API sends (sagemaker:VpcSubnets, sagemaker:VpcSecurityGroupIds,
+sagemaker:VolumeKmsKey, sagemaker:NetworkIsolation, sagemaker:InterContainerTrafficEncryption) and the role it
+passes; the jobs role's calls are every S3 input and output of those steps. Calls that must not be allowed
+are denied: a job outside the platform's VPC, PassRole to any other role, another environment's bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.helpers.configs import EXAMPLE, TRAINING
+from tests.helpers.iam_simulation import Call, Environment, simulate
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+ALLOWED = "Allowed"
+
+
+@pytest.fixture(scope="module")
+def dev(assembly) -> Environment:
+    return Environment.of(assembly, "dev", ACCOUNT, REGION)
+
+
+def definition(env: Environment) -> dict:
+    (pipeline,) = [r for r in env.templates_with_pipelines[TRAINING] if r["Type"] == "AWS::SageMaker::Pipeline"]
+    return dict(json.loads(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]))
+
+
+def steps(body: dict) -> list[dict]:
+    """Every step, the condition's branches included."""
+    found = []
+    for step in body["Steps"]:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", [])
+    return found
+
+
+def job_context(arguments: dict, resources_key: str) -> dict[str, Any]:
+    vpc = (arguments.get("NetworkConfig") or {}).get("VpcConfig") or arguments.get("VpcConfig") or {}
+    resources = arguments.get(resources_key, {})
+    volume_key = resources.get("ClusterConfig", resources).get("VolumeKmsKeyId")
+    network = arguments.get("NetworkConfig", arguments)
+    context: dict[str, Any] = {}
+    if vpc:
+        context["sagemaker:VpcSubnets"] = vpc["Subnets"]
+        context["sagemaker:VpcSecurityGroupIds"] = vpc["SecurityGroupIds"]
+    if volume_key:
+        context["sagemaker:VolumeKmsKey"] = volume_key
+    if "EnableNetworkIsolation" in network:
+        context["sagemaker:NetworkIsolation"] = str(network["EnableNetworkIsolation"]).lower()
+    if "EnableInterContainerTrafficEncryption" in network:
+        context["sagemaker:InterContainerTrafficEncryption"] = str(network["EnableInterContainerTrafficEncryption"]).lower()
+    return context
+
+
+def pipeline_calls(env: Environment) -> list[Call]:
+    """What SageMaker Pipelines does as the pipelines role, step by step, from the synthesized definition."""
+    role = env.role_arn("Roles", "PipelinesRole")
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    calls = []
+    kinds = {"Processing": ("CreateProcessingJob", "processing-job", "ProcessingResources"),
+             "Training": ("CreateTrainingJob", "training-job", "ResourceConfig")}
+    for step in steps(definition(env)):
+        args = step.get("Arguments", {})
+        if step["Type"] in kinds:
+            action, kind, resources = kinds[step["Type"]]
+            calls.append(Call(f"{step['Name']}: start the job", role, f"sagemaker:{action}", f"{arn}:{kind}/pipelines-x-{step['Name'].lower()}",
+                              job_context(args, resources)))
+            calls.append(Call(f"{step['Name']}: pass its role", role, "iam:PassRole", args["RoleArn"],
+                              {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+        if step["Type"] == "Lambda":
+            calls.append(Call(f"{step['Name']}: invoke the gate", role, "lambda:InvokeFunction", step["FunctionArn"]))
+        if step["Type"] == "RegisterModel":
+            group = args["ModelPackageGroupName"]
+            calls.append(Call(f"{step['Name']}: register a version", role, "sagemaker:CreateModelPackage",
+                              f"{arn}:model-package/{group}/1"))
+        if step["Type"] == "Model":
+            calls.append(Call(f"{step['Name']}: create the model", role, "sagemaker:CreateModel", f"{arn}:model/pipelines-x-model",
+                              job_context(args, "none")))
+            calls.append(Call(f"{step['Name']}: pass its role", role, "iam:PassRole", args["ExecutionRoleArn"],
+                              {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+        if step["Type"] == "Transform":
+            calls.append(Call(f"{step['Name']}: start the job", role, "sagemaker:CreateTransformJob",
+                              f"{arn}:transform-job/pipelines-x-transform",
+                              {"sagemaker:VolumeKmsKey": args["TransformResources"]["VolumeKmsKeyId"]}
+                              if "VolumeKmsKeyId" in args["TransformResources"] else {}))
+    return calls
+
+
+def test_every_call_the_pipeline_makes_for_its_steps_is_allowed(dev):
+    calls = pipeline_calls(dev)
+    assert {c.action for c in calls} == {"sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "iam:PassRole",
+                                         "lambda:InvokeFunction", "sagemaker:CreateModelPackage", "sagemaker:CreateModel",
+                                         "sagemaker:CreateTransformJob"}
+    results = simulate(dev, calls)
+    refused = [f"{c.what}: {c.action} on {c.resource} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]
+    assert not refused, "\n".join(refused)
+
+
+def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(dev):
+    role = dev.role_arn("Roles", "PipelinesRole")
+    (train,) = [c for c in pipeline_calls(dev) if c.action == "sagemaker:CreateTrainingJob"]
+    outside = {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}
+    elsewhere = {**train.context, "sagemaker:VpcSubnets": ["subnet-elsewhere"]}
+    calls = [
+        Call("training without a VPC", role, train.action, train.resource, outside),
+        Call("training in another subnet", role, train.action, train.resource, elsewhere),
+        *(Call(f"pass the {other} role", role, "iam:PassRole", dev.role_arn("Roles", f"{other}Role"),
+               {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Notebooks", "Endpoints", "Monitoring", "Pipelines")),
+    ]
+    assert simulate(dev, calls) == ["ImplicitlyDenied"] * len(calls)
+
+
+def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, dev):
+    jobs = dev.role_arn("Roles", "JobsRole")
+    raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
+    artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    staging = Environment.of(assembly, "staging", "222222222222", REGION)
+    staging_raw = staging.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
+    allowed = [
+        Call("read the raw data", jobs, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv"),
+        Call("write a step's output", jobs, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x/preprocess/train/a.csv"),
+    ]
+    denied = [
+        Call("read staging's raw data", jobs, "s3:GetObject", f"arn:aws:s3:::{staging_raw}/{EXAMPLE}/Caravan.csv"),
+        Call("read the raw data without TLS", jobs, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv",
+             {"aws:SecureTransport": "false"}),
+        Call("write the raw data", jobs, "s3:PutObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv"),
+    ]
+    assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
+    # The bucket policy's TLS-only statement denies explicitly; the rest are never granted.
+    assert simulate(dev, denied) == ["ImplicitlyDenied", "ExplicitlyDenied", "ImplicitlyDenied"]
+
+
+def test_the_data_key_serves_the_jobs_through_s3_and_its_key_policy_takes_part(dev):
+    jobs = dev.role_arn("Roles", "JobsRole")
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{dev.physical('Data', 'DataKey', 'AWS::KMS::Key')}"
+    assert dev.resource_policy("key", key), "the key policy is part of every simulated KMS call"
+    calls = [Call("decrypt a raw object through S3", jobs, "kms:Decrypt", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
+             Call("encrypt an output through S3", jobs, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"})]
+    assert simulate(dev, calls) == [ALLOWED] * len(calls)
+
+
+def test_the_gate_reads_reports_and_its_own_models_registry_and_not_another_models(dev):
+    """Each model's gate has its own role: another model's registry group is where access differs."""
+    gate = dev.role_arn(TRAINING, "EvaluationGateRole")
+    artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    allowed = [
+        Call("read the evaluation report", gate, "s3:GetObject",
+             f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x/evaluate/evaluation/evaluation.json"),
+        Call("list the group's versions (no resource-level permission)", gate, "sagemaker:ListModelPackages", "*"),
+        Call("describe the champion", gate, "sagemaker:DescribeModelPackage", f"{arn}:model-package/dev-{EXAMPLE}/1"),
+    ]
+    denied = [
+        Call("describe another model's version", gate, "sagemaker:DescribeModelPackage", f"{arn}:model-package/dev-health-utilization/1"),
+        Call("write into the artifacts", gate, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x/report.json"),
+    ]
+    assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
+    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
