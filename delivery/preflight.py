@@ -132,14 +132,21 @@ def check_bootstrap(env: EnvironmentConfig, ssm, report: Report, required: int =
         report.ok.append(f"CDK bootstrap version {version} in {where} (need {required})")
 
 
-def check_quotas(env: EnvironmentConfig, service_quotas, report: Report) -> None:
+def listed_quotas(service_quotas, service_code: str, region: str, report: Report, what: str) -> dict[str, dict] | None:
+    """The account's quotas of a service by name, or None with a shortfall line saying why not."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        listed = {q["QuotaName"]: q for page in service_quotas.get_paginator("list_service_quotas").paginate(
-            ServiceCode="sagemaker") for q in page["Quotas"]}
+        return {q["QuotaName"]: q for page in service_quotas.get_paginator("list_service_quotas").paginate(
+            ServiceCode=service_code) for q in page["Quotas"]}
     except (ClientError, BotoCoreError) as exc:
-        report.shortfalls.append(f"Service Quotas: cannot list SageMaker's quotas in {env.region}: {exc}")
+        report.shortfalls.append(f"{what}: cannot list the account's {service_code} quotas in {region}: {exc}")
+        return None
+
+
+def check_quotas(env: EnvironmentConfig, service_quotas, report: Report) -> None:
+    listed = listed_quotas(service_quotas, "sagemaker", env.region, report, "Service Quotas")
+    if listed is None:
         return
     for name, need in sorted(quota_needs(env).items()):
         why = "; ".join(need.reasons)
@@ -163,17 +170,12 @@ LAMBDA_CONCURRENCY_QUOTA = "Concurrent executions"
 
 
 def check_lambda_concurrency(env: EnvironmentConfig, service_quotas, report: Report) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     per_gate = env.gate_function.reserved_concurrency
     if not per_gate or not env.models:
         return
     reserved = per_gate * len(env.models)
-    try:
-        listed = {q["QuotaName"]: q for page in service_quotas.get_paginator("list_service_quotas").paginate(
-            ServiceCode="lambda") for q in page["Quotas"]}
-    except (ClientError, BotoCoreError) as exc:
-        report.shortfalls.append(f"Lambda: cannot read the account's concurrency quota in {env.region}: {exc}")
+    listed = listed_quotas(service_quotas, "lambda", env.region, report, "Lambda")
+    if listed is None:
         return
     quota = listed.get(LAMBDA_CONCURRENCY_QUOTA)
     if quota is None:
