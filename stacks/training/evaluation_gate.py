@@ -18,7 +18,6 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from naming import PIPELINES_PREFIX
 from stacks.contracts import Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.log_retention import retention_days
@@ -40,6 +39,7 @@ class EvaluationGate(Construct):
         log_retention_days: int,
         log_removal_policy: RemovalPolicy,
         model_package_group: str,
+        runs_prefix: str,
         workloads: Workloads,
         dead_letter_queue: bool = False,
         reserved_concurrency: int | None = None,
@@ -85,7 +85,8 @@ class EvaluationGate(Construct):
             reserved_concurrent_executions=reserved_concurrency,
         )
         self.log_group.grant_write(self.role)
-        artifacts.grant_read(self.role, f"{PIPELINES_PREFIX}/*")
+        # Its own model's runs only (pipelines/<env>/<model>/...): another model's reports are not its business.
+        artifacts.grant_read(self.role, f"{runs_prefix}/*")
         group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=model_package_group)
         packages_arn = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_package_group}/*")
         self.role.add_to_principal_policy(
@@ -115,13 +116,13 @@ class EvaluationGate(Construct):
         self.function.node.default_child.add_override("DependsOn", [stack.get_logical_id(policy)])
         acknowledge(
             self.role,
-            f"Read-only grant on evaluation reports under {PIPELINES_PREFIX}/ of the artifacts bucket (keys are per execution); "
+            f"Read-only grant on evaluation reports under {runs_prefix}/ of the artifacts bucket (keys are per execution); "
             "model package versions get generated names inside the one named group; Lambda's VPC ENI calls and "
             "ListModelPackages support no resource-level permissions (read-only listing).",
             "AwsSolutions-IAM5[Action::s3:GetObject*]",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]",
             "AwsSolutions-IAM5[Action::s3:List*]",
-            f"AwsSolutions-IAM5[Resource::{artifacts_export}/{PIPELINES_PREFIX}/*]",
+            f"AwsSolutions-IAM5[Resource::{artifacts_export}/{runs_prefix}/*]",
             f"AwsSolutions-IAM5[Resource::{packages_arn}]",
             "AwsSolutions-IAM5[Resource::*]",
         )

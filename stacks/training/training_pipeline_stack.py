@@ -69,6 +69,7 @@ class TrainingPipelineStack(Stack):
             log_retention_days=cfg.network.flow_log_retention_days,
             log_removal_policy=stateful_removal_policy(cfg),
             model_package_group=group,
+            runs_prefix=naming.pipeline_runs_prefix(cfg.name, model.name),
             workloads=workloads,
             dead_letter_queue=cfg.gate_function.dead_letter_queue,
             reserved_concurrency=cfg.gate_function.reserved_concurrency,

@@ -65,7 +65,7 @@ def evaluation_gate(app: cdk.App) -> cdk.Stack:
     stack, key, workloads = bare_stack(app, "GateStack")
     EvaluationGate(stack, "Gate", artifacts=s3.Bucket(stack, "Artifacts"), artifacts_export="artifacts-export", log_key=key,
                    log_retention_days=30, log_removal_policy=cdk.RemovalPolicy.DESTROY, model_package_group="bare-group",
-                   workloads=workloads)
+                   runs_prefix="pipelines/bare/model", workloads=workloads)
     return stack
 
 

@@ -163,6 +163,8 @@ def test_the_gate_reads_reports_and_its_own_models_registry_and_not_another_mode
     denied = [
         Call("describe another model's version", gate, "sagemaker:DescribeModelPackage", f"{arn}:model-package/dev-health-utilization/1"),
         Call("write into the artifacts", gate, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x/report.json"),
+        Call("read another model's report", gate, "s3:GetObject",
+             f"arn:aws:s3:::{artifacts}/pipelines/dev/health-utilization/x/evaluate/evaluation/evaluation.json"),
     ]
     assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
     assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)

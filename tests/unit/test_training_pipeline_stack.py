@@ -101,7 +101,7 @@ def test_gate_role_reads_reports_and_only_its_registry_group(assembly):
         "arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-direct-marketing/*",
     ]
     s3_read = next(s for s in statements if "s3:GetObject*" in s["Action"])
-    assert s3_read["Resource"][1]["Fn::Join"][1][1] == "/pipelines/*"
+    assert s3_read["Resource"][1]["Fn::Join"][1][1] == f"/pipelines/dev/{EXAMPLE}/*"  # its own model's runs only
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
