@@ -64,7 +64,7 @@ def job_context(arguments: dict, resources_key: str) -> dict[str, Any]:
 def pipeline_calls(env: Environment) -> list[Call]:
     """What SageMaker Pipelines does as the pipelines role, step by step, from the synthesized definition."""
     role = env.role_arn("Roles", "PipelinesRole")
-    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    arn = f"arn:aws:sagemaker:{env.region}:{env.account}"
     calls = []
     kinds = {"Processing": ("CreateProcessingJob", "processing-job", "ProcessingResources"),
              "Training": ("CreateTrainingJob", "training-job", "ResourceConfig")}
@@ -75,6 +75,12 @@ def pipeline_calls(env: Environment) -> list[Call]:
             calls.append(Call(f"{step['Name']}: start the job", role, f"sagemaker:{action}", f"{arn}:{kind}/pipelines-x-{step['Name'].lower()}",
                               job_context(args, resources)))
             calls.append(Call(f"{step['Name']}: pass its role", role, "iam:PassRole", args["RoleArn"],
+                              {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+        if step["Type"] == "Tuning":
+            job = args["TrainingJobDefinition"]
+            calls.append(Call(f"{step['Name']}: start the tuning job", role, "sagemaker:CreateHyperParameterTuningJob",
+                              f"{arn}:hyper-parameter-tuning-job/pipelines-x-tune", job_context(job, "ResourceConfig")))
+            calls.append(Call(f"{step['Name']}: pass its role", role, "iam:PassRole", job["RoleArn"],
                               {"iam:PassedToService": "sagemaker.amazonaws.com"}))
         if step["Type"] == "Lambda":
             calls.append(Call(f"{step['Name']}: invoke the gate", role, "lambda:InvokeFunction", step["FunctionArn"]))
@@ -95,12 +101,15 @@ def pipeline_calls(env: Environment) -> list[Call]:
     return calls
 
 
-def test_every_call_the_pipeline_makes_for_its_steps_is_allowed(dev):
-    calls = pipeline_calls(dev)
-    assert {c.action for c in calls} == {"sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob", "iam:PassRole",
+@pytest.mark.parametrize("which", ["dev", "staging"])
+def test_every_call_the_pipeline_makes_for_its_steps_is_allowed(which, request):
+    env = request.getfixturevalue(which)  # dev trains, staging tunes on two instances
+    calls = pipeline_calls(env)
+    training = "sagemaker:CreateHyperParameterTuningJob" if which == "staging" else "sagemaker:CreateTrainingJob"
+    assert {c.action for c in calls} == {"sagemaker:CreateProcessingJob", training, "iam:PassRole",
                                          "lambda:InvokeFunction", "sagemaker:CreateModelPackage", "sagemaker:CreateModel",
                                          "sagemaker:CreateTransformJob"}
-    results = simulate(dev, calls)
+    results = simulate(env, calls)
     refused = [f"{c.what}: {c.action} on {c.resource} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]
     assert not refused, "\n".join(refused)
 
@@ -168,3 +177,68 @@ def test_the_gate_reads_reports_and_its_own_models_registry_and_not_another_mode
     ]
     assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
     assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+@pytest.fixture(scope="module")
+def staging(serving_assembly) -> Environment:
+    """staging with a model version named: its endpoint, data capture and monitor exist."""
+    return Environment.of(serving_assembly, "staging", "222222222222", REGION)
+
+
+def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
+    role = staging.role_arn("Roles", "EndpointsRole")
+    artifacts = staging.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    key = f"arn:aws:kms:{REGION}:222222222222:key/{staging.physical('Data', 'DataKey', 'AWS::KMS::Key')}"
+    bucket = f"arn:aws:s3:::{artifacts}"
+    allowed = [
+        Call("load the model", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/training/job/output/model.tar.gz"),
+        Call("capture a request", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/2026/12/01/00/a.jsonl"),
+        Call("encrypt the capture through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
+    ]
+    denied = [
+        Call("capture into another endpoint's prefix", role, "s3:PutObject",
+             f"{bucket}/data-capture/staging-health-utilization/AllTraffic/a.jsonl"),
+        Call("write into the pipeline runs", role, "s3:PutObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/report.json"),
+    ]
+    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
+    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+def test_the_monitor_reads_baselines_and_captures_and_writes_only_reports(staging):
+    role = staging.role_arn("Roles", "MonitoringRole")
+    bucket = f"arn:aws:s3:::{staging.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}"
+    allowed = [
+        Call("read the baseline", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/baseline/statistics.json"),
+        Call("read captured requests", role, "s3:GetObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
+        Call("write its report", role, "s3:PutObject", f"{bucket}/monitoring/staging-{EXAMPLE}/data-quality/report.json"),
+    ]
+    denied = [
+        Call("read a training split", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/train/a.csv"),
+        Call("write into the captures", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
+    ]
+    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
+    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instances(staging):
+    role = staging.role_arn("Roles", "NotebooksRole")
+    jobs = staging.role_arn("Roles", "JobsRole")
+    raw = f"arn:aws:s3:::{staging.physical('Data', 'RawDataBucket', 'AWS::S3::Bucket')}"
+    arn = f"arn:aws:sagemaker:{REGION}:222222222222"
+    # The VPC context a job of this environment sends: staging's pipeline tunes, so its tuning job's.
+    (train,) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateHyperParameterTuningJob"]
+    allowed = [
+        Call("train in the platform VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1", train.context),
+        Call("pass the jobs role", role, "iam:PassRole", jobs, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        Call("stop its own instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-validation"),
+        Call("read the raw data", role, "s3:GetObject", f"{raw}/{EXAMPLE}/Caravan.csv"),
+    ]
+    denied = [
+        Call("train outside the VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
+             {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}),
+        Call("pass the pipelines role", role, "iam:PassRole", staging.role_arn("Roles", "PipelinesRole"),
+             {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        Call("stop another team's instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-other"),
+    ]
+    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
+    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
