@@ -242,3 +242,56 @@ def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instance
     ]
     assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
     assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+def s3_uris(step: dict, body: dict) -> tuple[list[str], list[str]]:
+    """A processing or training step's S3 inputs and outputs as the definition names them, with the execution
+    id made up and parameters at their defaults (what a run reads and writes)."""
+    parameters = {p["Name"]: p.get("DefaultValue") for p in body["Parameters"]}
+    by_name = {s["Name"]: s for s in steps(body)}
+
+    def value(expr: Any) -> str | None:
+        if isinstance(expr, str):
+            return expr
+        if "Std:Join" in expr:
+            parts = [value(v) for v in expr["Std:Join"]["Values"]]
+            return None if None in parts else expr["Std:Join"]["On"].join(str(p) for p in parts)
+        path = expr.get("Get", "")
+        if path.startswith("Parameters."):
+            return str(parameters[path.split(".", 1)[1]])
+        if path == "Execution.PipelineExecutionId":
+            return "exec-1"
+        if path.startswith("Steps.") and ".ProcessingOutputConfig.Outputs['" in path:
+            name, output = path.split(".")[1], path.split("['")[1].split("']")[0]
+            (out,) = [o for o in by_name[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == output]
+            return value(out["S3Output"]["S3Uri"])
+        return None  # a property only known at run time (a training job's model artifact)
+
+    args = step["Arguments"]
+    inputs = [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", [])] + \
+             [c["DataSource"]["S3DataSource"]["S3Uri"] for c in args.get("InputDataConfig", [])]
+    outputs = [o["S3Output"]["S3Uri"] for o in args.get("ProcessingOutputConfig", {}).get("Outputs", [])] + \
+              [u for u in (args.get("OutputDataConfig", {}).get("S3OutputPath"), args.get("CheckpointConfig", {}).get("S3Uri")) if u]
+    resolved = ([value(u) for u in inputs], [value(u) for u in outputs])
+    return [u for u in resolved[0] if u], [u for u in resolved[1] if u]
+
+
+def test_every_job_reads_its_inputs_and_writes_its_outputs_as_the_definition_names_them(dev):
+    """The jobs role, inside each step's job: every S3 input and output of the synthesized definition."""
+    jobs = dev.role_arn("Roles", "JobsRole")
+    body = definition(dev)
+    calls = []
+    for step in steps(body):
+        if step["Type"] not in ("Processing", "Training"):
+            continue
+        inputs, outputs = s3_uris(step, body)
+        for uri in inputs:
+            obj = uri if uri.endswith((".csv", ".gz")) else f"{uri.rstrip('/')}/part-0.csv"
+            calls.append(Call(f"{step['Name']}: read {uri}", jobs, "s3:GetObject", "arn:aws:s3:::" + obj.removeprefix("s3://")))
+        for uri in outputs:
+            calls.append(Call(f"{step['Name']}: write {uri}", jobs, "s3:PutObject",
+                              "arn:aws:s3:::" + f"{uri.rstrip('/')}/part-0.csv".removeprefix("s3://")))
+    assert len(calls) >= 12  # raw data, code, splits, baselines, model, checkpoints, evaluation
+    results = simulate(dev, calls)
+    refused = [f"{c.what}: {c.action} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]
+    assert not refused, "\n".join(refused)
