@@ -295,3 +295,58 @@ def test_every_job_reads_its_inputs_and_writes_its_outputs_as_the_definition_nam
     results = simulate(dev, calls)
     refused = [f"{c.what}: {c.action} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]
     assert not refused, "\n".join(refused)
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory) -> Environment:
+    """staging deployed by the delivery pipeline (its smoke-test role exists), synthesized for this module."""
+    from tests.helpers.assembly import synth_app
+    from tests.helpers.delivery import delivery_config_dir
+
+    config = delivery_config_dir(tmp_path_factory.mktemp("delivered") / "config", only="staging")
+    return Environment.of(synth_app(tmp_path_factory.mktemp("delivered-out"), config), "staging", "222222222222", REGION)
+
+
+def test_the_smoke_test_role_is_assumed_only_from_the_pipeline_account_and_invokes_only_its_endpoint(delivered):
+    from tests.helpers.delivery import TOOLING
+
+    (role_id, role), = [(k, r) for k, r in delivered.templates[f"{EXAMPLE}-Serving"].items()
+                        if r["Type"] == "AWS::IAM::Role" and str(r["Physical"]).endswith("-smoke-test")]
+    arn = f"arn:aws:iam::222222222222:role/{role['Physical']}"
+    trust = role["Properties"]["AssumeRolePolicyDocument"]
+    endpoint = f"arn:aws:sagemaker:{REGION}:222222222222:endpoint/staging-{EXAMPLE}"
+    codebuild = f"arn:aws:iam::{TOOLING}:role/delivery-smoke-test-codebuild"
+    calls = [
+        Call("describe its endpoint", arn, "sagemaker:DescribeEndpoint", endpoint),
+        Call("invoke its endpoint", arn, "sagemaker:InvokeEndpoint", endpoint),
+        Call("invoke another model's endpoint", arn, "sagemaker:InvokeEndpoint",
+             f"arn:aws:sagemaker:{REGION}:222222222222:endpoint/staging-health-utilization"),
+        Call("delete its endpoint", arn, "sagemaker:DeleteEndpoint", endpoint),
+    ]
+    assert simulate(delivered, calls) == [ALLOWED, ALLOWED, "ImplicitlyDenied", "ImplicitlyDenied"]
+    # Assuming it: the trust policy is the resource policy; a principal of the pipeline's account may, no other.
+    assume = [Call("the pipeline's CodeBuild assumes it", codebuild, "sts:AssumeRole", arn, resource_policy=trust),
+              Call("another account assumes it", "arn:aws:iam::999999999999:role/x", "sts:AssumeRole", arn, resource_policy=trust)]
+    assert [r for r in simulate_cross_account(delivered, assume)] == [ALLOWED, "ImplicitlyDenied"]
+
+
+def simulate_cross_account(env: Environment, calls: list[Call]) -> list[str]:
+    """An AssumeRole from another account: the caller's own policy allows it (as CDK Pipelines' step role's does),
+    so the trust policy decides."""
+    import json
+    import subprocess
+
+    from tests.helpers.iam_simulation import NODE
+    from tests.helpers.paths import ROOT
+
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    simulations = [{"identityPolicies": [{"name": "caller", "policy": allow}], "serviceControlPolicies": [],
+                    "resourceControlPolicies": [], "resourcePolicy": call.resource_policy,
+                    "request": {"action": call.action, "principal": call.principal,
+                                "resource": {"accountId": env.account, "resource": call.resource}, "contextVariables": {}}}
+                   for call in calls]
+    out = subprocess.run([str(NODE), "tools/iam_simulate.cjs"], cwd=ROOT, input=json.dumps(simulations),
+                         capture_output=True, text=True, timeout=120, check=True)
+    results = json.loads(out.stdout)
+    assert all("errors" not in r for r in results), results
+    return [r["result"] for r in results]
