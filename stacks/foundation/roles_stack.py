@@ -115,9 +115,17 @@ class ExecutionRolesStack(Stack):
             },
         }
         job_resources = [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
+        # Jobs the pipeline starts: in the platform VPC, with traffic between their instances encrypted (a job
+        # that asks otherwise is denied). The volume key cannot be required (instance types with local NVMe
+        # storage refuse one), and sagemaker:OutputKmsKey is no condition key of these actions (Service
+        # Authorization Reference): the definition sets both, and its tests check it.
+        encrypted = {**in_platform_vpc, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"}}
         pipelines.allow(
-            "LaunchJobsInPlatformVpc", [*VPC_JOB_CREATE_ACTIONS, "sagemaker:CreateModel"],
-            [*job_resources, pipelines.arn("sagemaker", "model/*")], in_platform_vpc,
+            "LaunchEncryptedJobsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
+            wildcard_reason=JOB_NAMES_REASON,
+        )
+        pipelines.allow(
+            "CreateModelsInPlatformVpc", ["sagemaker:CreateModel"], [pipelines.arn("sagemaker", "model/*")], in_platform_vpc,
             wildcard_reason=JOB_NAMES_REASON,
         )
         pipelines.allow("FollowPipelineJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)

@@ -119,9 +119,11 @@ def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(de
     (train,) = [c for c in pipeline_calls(dev) if c.action == "sagemaker:CreateTrainingJob"]
     outside = {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}
     elsewhere = {**train.context, "sagemaker:VpcSubnets": ["subnet-elsewhere"]}
+    clear_traffic = {**train.context, "sagemaker:InterContainerTrafficEncryption": "false"}
     calls = [
         Call("training without a VPC", role, train.action, train.resource, outside),
         Call("training in another subnet", role, train.action, train.resource, elsewhere),
+        Call("training with clear traffic between instances", role, train.action, train.resource, clear_traffic),
         *(Call(f"pass the {other} role", role, "iam:PassRole", dev.role_arn("Roles", f"{other}Role"),
                {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Notebooks", "Endpoints", "Monitoring", "Pipelines")),
     ]

@@ -145,7 +145,7 @@ def test_endpoint_logs_match_sagemakers_per_endpoint_log_groups(template):
     assert resource.endswith(":log-group:/aws/sagemaker/Endpoints/*:*")
 
 
-@pytest.mark.parametrize("name, sid", [("Pipelines", "LaunchJobsInPlatformVpc"), ("Notebooks", "LaunchExperimentsInPlatformVpc")])
+@pytest.mark.parametrize("name, sid", [("Pipelines", "LaunchEncryptedJobsInPlatformVpc"), ("Notebooks", "LaunchExperimentsInPlatformVpc")])
 def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
     (statement,) = [s for s in statements_of(template, name) if s.get("Sid") == sid]
     assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob",
@@ -156,6 +156,8 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
     assert len(subnets) >= 2 and all("WorkloadsSubnet" in s["Fn::ImportValue"] for s in subnets)
     (group,) = condition["ForAllValues:StringEquals"]["sagemaker:VpcSecurityGroupIds"]
     assert "WorkloadSecurityGroup" in group["Fn::ImportValue"]
+    if name == "Pipelines":  # the pipeline's jobs must also encrypt the traffic between their instances
+        assert condition["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
     for other in statements_of(template, name):
         if other.get("Sid") != sid:
             assert not {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"} & actions([other])
