@@ -8,13 +8,13 @@ cross-region reference. Versioned, encrypted, TLS-only, access-logged like every
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
-from stacks.shared.removal import stateful_removal_policy
+from stacks.shared.removal import key_pending_window, stateful_removal_policy
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
 
@@ -28,7 +28,7 @@ class DataReplicaStack(Stack):
         self.key = kms.Key(
             self, "ReplicaKey", enable_key_rotation=True, removal_policy=removal,
             description=f"Encrypts the {env_config.name} model-artifact replica",
-            pending_window=Duration.days(7 if removal == RemovalPolicy.DESTROY else 30),
+            pending_window=key_pending_window(removal),
         )
         self.key.add_alias(naming.replica_key_alias(env_config.name))
         logs = access_logs_bucket(

@@ -6,7 +6,7 @@ whose logical IDs are pinned by tests, stays put.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -17,7 +17,7 @@ import naming
 from config import EnvironmentConfig
 from stacks.contracts import DataExports
 from stacks.shared.compliance import acknowledge
-from stacks.shared.removal import stateful_removal_policy
+from stacks.shared.removal import key_pending_window, stateful_removal_policy
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
 
@@ -35,8 +35,7 @@ class DataStack(Stack):
             description=f"Encrypts the {env_config.name} SageMaker platform's data, volumes and logs",
             enable_key_rotation=True,
             removal_policy=removal,
-            # Shortest window where data is disposable; the maximum where it is not.
-            pending_window=Duration.days(7 if removal == RemovalPolicy.DESTROY else 30),
+            pending_window=key_pending_window(removal),
         )
         self.key.add_alias(naming.data_key_alias(env_config.name))
         # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The

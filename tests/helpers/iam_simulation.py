@@ -95,10 +95,6 @@ class Environment:
             result.templates[stack] = resolved
         return result
 
-    @property
-    def templates_with_pipelines(self) -> dict[str, list[dict]]:
-        return {stack: list(resources.values()) for stack, resources in self.templates.items()}
-
     def role_arn(self, stack: str, logical_prefix: str) -> str:
         (name,) = [r["Physical"] for k, r in self.templates[stack].items()
                    if r["Type"] == "AWS::IAM::Role" and k.startswith(logical_prefix)]
@@ -171,9 +167,14 @@ def simulate(env: Environment, calls: list[Call]) -> list[str]:
                         "resource": {"accountId": env.account, "resource": call.resource},
                         "contextVariables": {"aws:SecureTransport": "true", **call.context}},
         })
+    return run_simulations(simulations, [call.what for call in calls])
+
+
+def run_simulations(simulations: list[dict], names: list[str]) -> list[str]:
+    """iam-simulate's verdict on each simulation (its Simulation shape); a validation error fails the test."""
     out = subprocess.run([str(NODE), "tools/iam_simulate.cjs"], cwd=ROOT, input=json.dumps(simulations),
                          capture_output=True, text=True, timeout=120, check=True)
     results = json.loads(out.stdout)
-    errors = [f"{call.what}: {r['errors']}" for call, r in zip(calls, results, strict=True) if "errors" in r]
+    errors = [f"{name}: {r['errors']}" for name, r in zip(names, results, strict=True) if "errors" in r]
     assert not errors, "\n".join(errors)
     return [r["result"] for r in results]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.configs import EXAMPLE, TRAINING
-from tests.helpers.iam_simulation import Call, Environment, simulate
+from tests.helpers.iam_simulation import Call, Environment, run_simulations, simulate
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ALLOWED = "Allowed"
@@ -29,7 +29,7 @@ def dev(assembly) -> Environment:
 
 
 def definition(env: Environment) -> dict:
-    (pipeline,) = [r for r in env.templates_with_pipelines[TRAINING] if r["Type"] == "AWS::SageMaker::Pipeline"]
+    (pipeline,) = [r for r in env.templates[TRAINING].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
     return dict(json.loads(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]))
 
 
@@ -335,20 +335,10 @@ def test_the_smoke_test_role_is_assumed_only_from_the_pipeline_account_and_invok
 def simulate_cross_account(env: Environment, calls: list[Call]) -> list[str]:
     """An AssumeRole from another account: the caller's own policy allows it (as CDK Pipelines' step role's does),
     so the trust policy decides."""
-    import json
-    import subprocess
-
-    from tests.helpers.iam_simulation import NODE
-    from tests.helpers.paths import ROOT
-
     allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
     simulations = [{"identityPolicies": [{"name": "caller", "policy": allow}], "serviceControlPolicies": [],
                     "resourceControlPolicies": [], "resourcePolicy": call.resource_policy,
                     "request": {"action": call.action, "principal": call.principal,
                                 "resource": {"accountId": env.account, "resource": call.resource}, "contextVariables": {}}}
                    for call in calls]
-    out = subprocess.run([str(NODE), "tools/iam_simulate.cjs"], cwd=ROOT, input=json.dumps(simulations),
-                         capture_output=True, text=True, timeout=120, check=True)
-    results = json.loads(out.stdout)
-    assert all("errors" not in r for r in results), results
-    return [r["result"] for r in results]
+    return run_simulations(simulations, [call.what for call in calls])
