@@ -90,14 +90,14 @@ def bench(model_dir: Path, test_dir: Path) -> int:
         if over_http(bodies[1000]).decode() != in_process(bodies[1000]):
             sys.exit("HTTP and in-process predictions differ")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"model with {model.num_features()} features, {model.num_boosted_rounds()} trees")
+              f"model with {model.num_features} features, {model.booster.num_boosted_rounds()} trees")
         ratios = {}
         for rows, count in ((1, 2000), (1000, 200)):
             print(f"{rows}-row text/csv requests ({len(bodies[rows])} bytes), {count} each:")
             body, parsed = bodies[rows], batch[:rows]
             http_rate = report("HTTP, keep-alive, serve.py in its own process", rows, measure(partial(over_http, body), count))
             local_rate = report("in process: input_fn -> predict_fn -> output_fn", rows, measure(partial(in_process, body), count))
-            report("booster alone: inplace_predict(parsed array)", rows, measure(partial(model.inplace_predict, parsed), count))
+            report("booster alone: inplace_predict(parsed array)", rows, measure(partial(model.booster.inplace_predict, parsed), count))
             ratios[rows] = http_rate / local_rate
             print(f"  HTTP / in-process throughput: {ratios[rows]:.2f}")
         print(f"targets: 1-row p99 < 10 ms (above); 1000-row ratio >= 0.5: {ratios[1000]:.2f}")

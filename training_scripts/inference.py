@@ -1,38 +1,68 @@
 """Serving functions for SageMaker's XGBoost container (model_fn, input_fn, predict_fn, output_fn).
 
-train.py copies this file into the model as code/inference.py, so a model package carries
-its own serving code. Requests are feature rows without the label: text/csv (one row a
-line) or application/json ({"instances": [[...], ...]} or a bare list of rows). The answer
-is one probability a row.
+train.py copies this file into the model as code/inference.py, and preprocess.py's fitted
+preprocessing (features.json: input columns, medians, category levels, feature order) as
+preprocessing.json, so a model package carries its own serving code and the transformation
+it was trained behind. The answer is one probability a row. A request holds rows in one of
+three forms:
+
+- **Raw rows**, the dataset's own columns minus the label and the dropped columns:
+  text/csv with a header line (columns in any order, matched by name) or without one
+  (columns in the dataset's order); or application/json records keyed by column name,
+  ``{"instances": [{"age": 41, "plan": "3"}, ...]}`` or a bare list of them. Missing values
+  (an empty cell, null, or any of pandas' NA spellings, as training read them) take the
+  training split's median or the 'missing' category; a level not seen in training encodes
+  as all zeros, as it did in training.
+- **Preprocessed vectors**, as the train/validation/test splits hold them (one-hot levels,
+  imputed values, in the model's feature order): text/csv without a header, or JSON lists.
+- The rule that tells headerless rows apart: a row with as many fields as the dataset has
+  input columns is raw; one with as many as the model has features is a vector. Where the
+  two counts are equal (no categorical columns: the encoding leaves numbers as they are) a
+  row is read as raw, which for a vector only imputes what is missing. A CSV first line is
+  a header when any of its fields is the name of an input column.
 
 Malformed input is a RequestError: a ValueError that carries the HTTP status it deserves
-(400 malformed, 406 unsupported accept type, 413 too large, 415 unsupported content type)
-and a message naming the problem. serve.py (local mode and tests) answers with that status.
+(400 malformed, naming the row and column; 406 unsupported accept type; 413 too large; 415
+unsupported content type). serve.py (local mode and tests) answers with that status.
 SageMaker's XGBoost container answers anything its user functions raise with a 500, but it
 passes a response object that output_fn returns straight to the client; so inside the
 container (sagemaker_containers importable) input_fn and predict_fn hand the error on
 instead of raising, and output_fn turns it into a response with that status.
 
+Text is parsed by Apache Arrow's CSV reader and encoded column by column with numpy: the
+XGBoost 3.0-5 image ships pyarrow 22.0.0, numpy and pandas (docker/3.0-5/base/Dockerfile.cpu
+in github.com/aws/sagemaker-xgboost-container), and requirements.txt pins the same pyarrow.
 Self-contained on purpose: nothing else from training_scripts/ travels with the model.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import math
 import os
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import xgboost as xgb
 
 MODEL_FILE = "xgboost-model.json"
+PREPROCESSING_FILE = "preprocessing.json"
 CSV, JSON = "text/csv", "application/json"
-#: SageMaker real-time endpoints accept request payloads of at most 6 MB.
+#: SageMaker real-time endpoints accept request payloads of at most 6 MB (the XGBoost container's
+#: serving.py sets SAGEMAKER_MAX_REQUEST_SIZE to MAX_PAYLOAD_IN_MB * 1024 * 1024 with MAX_PAYLOAD_IN_MB = 6).
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))
+#: What pandas.read_csv reads as missing by default (pandas' STR_NA_VALUES), so a cell training saw as
+#: missing is missing here too; a test checks this against the installed pandas.
+NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+             "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+MISSING_LEVEL = "missing"  # preprocess.py's category for a missing value
 
 try:  # Inside SageMaker's XGBoost container: the response type its transformer passes through.
     # beta.framework binds `worker` to sagemaker_containers._worker; it is a name, not a module.
@@ -62,7 +92,106 @@ def _refuse(error: RequestError):
     return error
 
 
-def model_fn(model_dir: str) -> xgb.Booster:
+# -- the model and its preprocessing --------------------------------------------------------
+class Preprocessing:
+    """preprocess.py's fitted transformation (its features.json), applied column by column."""
+
+    def __init__(self, spec: dict) -> None:
+        self.features: list[str] = list(spec["features"])
+        self.columns: list[str] = [c["name"] for c in spec["columns"]]
+        self.categorical = [c["name"] for c in spec["columns"] if c["kind"] == "categorical"]
+        self.numeric = [c for c in self.columns if c not in self.categorical]
+        self.medians = {c: float(spec["medians"][c]) for c in self.numeric}
+        self.label = spec.get("label", {}).get("column")
+        self.dropped = list(spec.get("dropped_columns", []))
+        position = {name: i for i, name in enumerate(self.features)}
+        self.numeric_position = np.array([position[c] for c in self.numeric], dtype=np.intp)
+        # Per categorical column: level text -> feature position, and the numeric value of levels that
+        # are numbers, so 3, "3" and 3.0 find the level training read as "3" (or "3.0").
+        self.levels: dict[str, dict[str, int]] = {}
+        self.numeric_levels: dict[str, dict[float, int]] = {}
+        for column in self.categorical:
+            levels = {str(level): position[f"{column}={level}"] for level in spec["categories"][column]}
+            self.levels[column] = levels
+            self.numeric_levels[column] = {value: pos for level, pos in levels.items() if (value := _as_float(level)) is not None}
+        self.raw_types = {c: (pa.string() if c in self.categorical else pa.float64()) for c in self.columns}
+
+    @classmethod
+    def load(cls, path: Path) -> Preprocessing:
+        spec = json.loads(path.read_text())
+        if "columns" not in spec:
+            raise ValueError(f"{path} has no 'columns'; it must come from preprocess.py (metadata/features.json)")
+        return cls(spec)
+
+    def columns_hint(self) -> str:
+        shown = ", ".join(self.columns[:8]) + (", ..." if len(self.columns) > 8 else "")
+        return f"{len(self.columns)} input columns ({shown})"
+
+    def unknown_column(self, name: str) -> RequestError:
+        if name == self.label:
+            return RequestError(f"column {name!r} is the label; send the input columns only, without it")
+        if name in self.dropped:
+            return RequestError(f"column {name!r} is not an input of this model (dropped in training); leave it out")
+        close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return RequestError(f"column {name!r} is not an input of this model{hint} (it takes the {self.columns_hint()})")
+
+    def check_columns(self, names: list[str]) -> None:
+        """Names from a header or JSON records: each input column exactly once, nothing else."""
+        seen = set()
+        for name in names:
+            if name not in self.raw_types:
+                raise self.unknown_column(name)
+            if name in seen:
+                raise RequestError(f"column {name!r} appears twice; send each input column once")
+            seen.add(name)
+        missing = [c for c in self.columns if c not in seen]
+        if missing:
+            raise RequestError(f"column {missing[0]!r} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                               + f"; send all {self.columns_hint()}")
+
+    def encode(self, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """Raw columns (numbers with NaN for missing; level text with None for missing) -> feature matrix."""
+        matrix = np.zeros((rows, len(self.features)), dtype=np.float32)
+        if self.numeric:
+            values = np.column_stack([numeric[c] for c in self.numeric])
+            medians = np.array([self.medians[c] for c in self.numeric])
+            matrix[:, self.numeric_position] = np.where(np.isnan(values), medians, values)
+        every_row = np.arange(rows)
+        for column in self.categorical:
+            uniques, inverse = np.unique(categorical[column], return_inverse=True)
+            positions = np.array([self.level_position(column, value) for value in uniques], dtype=np.intp)[inverse.ravel()]
+            known = positions >= 0
+            matrix[every_row[known], positions[known]] = 1.0
+        return matrix
+
+    def level_position(self, column: str, value: str) -> int:
+        """The one-hot feature of a level, or -1 for a level training never saw (all zeros, as in training)."""
+        if (position := self.levels[column].get(value)) is not None:
+            return position
+        number = _as_float(value)
+        return self.numeric_levels[column].get(number, -1) if number is not None else -1
+
+
+class Model:
+    """What model_fn loads: the booster and, when the archive has it, its preprocessing."""
+
+    def __init__(self, booster: xgb.Booster, preprocessing: Preprocessing | None) -> None:
+        self.booster = booster
+        self.preprocessing = preprocessing
+        self.num_features = booster.num_features()
+        raw = len(preprocessing.columns) if preprocessing else None
+        if preprocessing and len(preprocessing.features) != self.num_features:
+            raise ValueError(f"{PREPROCESSING_FILE} lists {len(preprocessing.features)} features but the booster has "
+                             f"{self.num_features}; both must come from the same pipeline run")
+        self.raw_width = raw
+
+    def accepted(self) -> str:
+        vectors = f"{self.num_features} preprocessed features"
+        return f"the {self.preprocessing.columns_hint()} or {vectors}" if self.preprocessing else vectors
+
+
+def model_fn(model_dir: str) -> Model:
     path = Path(model_dir) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {MODEL_FILE} in {model_dir}; the model archive must come from train.py")
@@ -70,7 +199,8 @@ def model_fn(model_dir: str) -> xgb.Booster:
     booster.load_model(str(path))
     # The device is a run-time setting, not saved with the model: on a GPU instance, predict there.
     booster.set_param({"device": device()})
-    return booster
+    spec = Path(model_dir) / PREPROCESSING_FILE
+    return Model(booster, Preprocessing.load(spec) if spec.is_file() else None)
 
 
 def device() -> str:
@@ -80,6 +210,7 @@ def device() -> str:
     return "cuda" if has_gpu and xgb.build_info().get("USE_CUDA") else "cpu"
 
 
+# -- content negotiation ---------------------------------------------------------------------
 def media_type(header: str | None) -> str:
     return (header or CSV).split(";")[0].strip().lower()
 
@@ -108,6 +239,16 @@ def negotiate(accept: str | None) -> str | None:
     return min(ranked)[2] if ranked else None
 
 
+# -- requests ----------------------------------------------------------------------------------
+@dataclass
+class Payload:
+    """A request body that passed the checks needing no model: size, type, text, JSON syntax.
+    predict_fn reads it against the model's columns (input_fn is not given the model)."""
+
+    kind: str
+    data: bytes | list
+
+
 def input_fn(body, content_type: str = CSV):
     try:
         return parse(body, content_type)
@@ -115,7 +256,7 @@ def input_fn(body, content_type: str = CSV):
         return _refuse(error)
 
 
-def parse(body, content_type: str = CSV) -> np.ndarray:
+def parse(body, content_type: str = CSV) -> Payload:
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}", 413)
     kind = media_type(content_type)
@@ -123,70 +264,210 @@ def parse(body, content_type: str = CSV) -> np.ndarray:
         raise RequestError(f"content type {content_type!r} is not supported; send {CSV} or {JSON}", 415)
     data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if not data.strip():
-        raise RequestError("request body is empty; send at least one row of features")
+        raise RequestError("request body is empty; send at least one row")
     if kind == CSV:
-        return _csv_matrix(data)
-    return _matrix(_json_rows(data))
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError("request body is not UTF-8 text") from None
+        return Payload(CSV, data)
+    return Payload(JSON, _json_rows(data))
 
 
-def _csv_matrix(data: bytes) -> np.ndarray:
-    # numpy's C parser first (1000 rows of 131 features in ~7 ms, five times faster than the csv
-    # module); when it refuses the input, the slow path finds the row and says what is wrong.
-    try:
-        matrix = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=np.float64, ndmin=2)
-        if matrix.shape[0]:
-            return matrix
-    except ValueError:
-        pass
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError("request body is not UTF-8 text") from None
-    return _matrix([row for row in csv.reader(io.StringIO(text)) if row])
-
-
-def _json_rows(data: bytes) -> list[list]:
+def _json_rows(data: bytes) -> list:
     try:
         payload = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         detail = f"{error.msg} at character {error.pos}" if isinstance(error, json.JSONDecodeError) else "not UTF-8"
         raise RequestError(f"request body is not valid JSON: {detail}") from None
     rows = payload.get("instances") if isinstance(payload, dict) else payload
-    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-        raise RequestError('JSON body must be {"instances": [[feature, ...], ...]} or a list of rows')
+    if rows == []:
+        raise RequestError("request has no rows; send at least one row")
+    if not isinstance(rows, list) or not (all(isinstance(r, list) for r in rows) or all(isinstance(r, dict) for r in rows)):
+        raise RequestError('JSON body must be {"instances": [...]} or a list, of records keyed by column name '
+                           "or of rows of values, one kind throughout")
     return rows
 
 
-def _matrix(rows: list[list]) -> np.ndarray:
-    if not rows:
-        raise RequestError("request has no rows; send at least one row of features")
+def features(payload: Payload, model: Model) -> np.ndarray:
+    """The feature matrix of a request: raw rows encoded, vectors as they are."""
+    if payload.kind == CSV:
+        return _csv_features(payload.data, model)
+    rows = payload.data
+    if isinstance(rows[0], dict):
+        if model.preprocessing is None:
+            raise RequestError(f"this model has no {PREPROCESSING_FILE} (trained before raw rows were served); "
+                               "send rows of its preprocessed features")
+        return _json_records(rows, model.preprocessing)
     width = len(rows[0])
-    values = []
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
-            raise RequestError(f"row {number} has {len(row)} features, row 1 has {width}; every row needs the same number")
-        try:
-            values.append([_number(cell) for cell in row])
-        except (TypeError, ValueError):
-            raise RequestError(f"row {number} has a value that is not a number; features must be numeric") from None
-    return np.asarray(values, dtype=np.float64)
+            raise RequestError(f"row {number} has {len(row)} values, row 1 has {width}; every row needs the same number")
+    if width == model.raw_width:
+        assert model.preprocessing is not None
+        names = model.preprocessing.columns
+        return _json_records([dict(zip(names, row, strict=True)) for row in rows], model.preprocessing)
+    if width == model.num_features:
+        return _vectors(rows)
+    raise RequestError(f"rows have {width} values; this model takes {model.accepted()} (no label)")
 
 
-def _number(cell) -> float:
-    if cell in ("", None):
+def _first_line(data: bytes) -> list[str]:
+    line = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    return next(csv.reader([line], skipinitialspace=True), [])
+
+
+def _csv_features(data: bytes, model: Model) -> np.ndarray:
+    first = _first_line(data)
+    prep = model.preprocessing
+    header = prep is not None and any(field.strip() in prep.raw_types or field.strip() == prep.label for field in first)
+    if header:
+        assert prep is not None
+        names = [field.strip() for field in first]
+        prep.check_columns(names)
+        return _csv_raw(data, prep, names, skip_header=True)
+    width = len(first)
+    if width == model.raw_width:
+        assert prep is not None
+        return _csv_raw(data, prep, prep.columns, skip_header=False)
+    if width == model.num_features:
+        return _csv_vectors(data, width)
+    raise RequestError(f"rows have {width} values; this model takes {model.accepted()} (no label)")
+
+
+def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
+    try:
+        return pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if skip_header else 0, use_threads=False),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True,
+                                                  quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise _locate_csv_error(data, names, types, skip_header) from None
+
+
+def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool) -> RequestError:
+    """Arrow refused the body: find the first row and column at fault, slowly, to say which."""
+    lines = [row for row in csv.reader(io.StringIO(data.decode("utf-8")), skipinitialspace=True) if row]
+    vectors = names[0] == VECTOR_NAMES[0]
+    for number, row in enumerate(lines[1:] if skip_header else lines, start=1):
+        if len(row) != len(names):
+            return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}, as row 1 has")
+        for index, (name, cell) in enumerate(zip(names, row, strict=True)):
+            if types[name] == pa.float64() and cell.strip() not in NA_VALUES and _as_float(cell) is None:
+                where = f"feature {index}" if vectors else f"column {name!r}"
+                kind = "preprocessed features are numeric" if vectors else "the column is numeric (leave it empty when unknown)"
+                return RequestError(f"row {number}, {where}: {cell!r} is not a number; {kind}")
+    return RequestError("request body is not valid CSV: check quoting and line breaks")
+
+
+def _csv_raw(data: bytes, prep: Preprocessing, names: list[str], skip_header: bool) -> np.ndarray:
+    table = _read_csv(data, names, prep.raw_types, skip_header)
+    if not table.num_rows:
+        raise RequestError("request has a header but no rows; send at least one row")
+    numeric = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in prep.numeric}
+    categorical = {c: _levels(table.column(c).to_pylist()) for c in prep.categorical}
+    return prep.encode(numeric, categorical, table.num_rows)
+
+
+VECTOR_NAMES = [f"\x00feature {i}" for i in range(4096)]  # no input column can be called this
+
+
+def _csv_vectors(data: bytes, width: int) -> np.ndarray:
+    names = VECTOR_NAMES[:width] if width <= len(VECTOR_NAMES) else [f"\x00feature {i}" for i in range(width)]
+    table = _read_csv(data, names, dict.fromkeys(names, pa.float64()), skip_header=False)
+    return np.column_stack([column.to_numpy(zero_copy_only=False) for column in table.columns]).astype(np.float32)
+
+
+def _levels(values: list) -> np.ndarray:
+    """Level text as training read it (stripped; missing is the 'missing' level)."""
+    return np.array([MISSING_LEVEL if v is None else str(v).strip() for v in values], dtype=object)
+
+
+def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
+    prep.check_columns(list(rows[0]))
+    for number, row in enumerate(rows[1:], start=2):
+        if row.keys() != rows[0].keys():
+            extra = next((k for k in row if k not in rows[0]), None)
+            missing = next((k for k in rows[0] if k not in row), None)
+            raise RequestError(f"row {number}: " + (f"column {missing!r} is missing" if missing else f"column {extra!r} is not an input")
+                               + "; every record needs the same input columns")
+    numeric = {}
+    for column in prep.numeric:
+        values = np.empty(len(rows))
+        for number, row in enumerate(rows, start=1):
+            values[number - 1] = _json_number(row[column], number, column)
+        numeric[column] = values
+    categorical = {}
+    for column in prep.categorical:
+        cells = []
+        for number, row in enumerate(rows, start=1):
+            value = row[column]
+            if isinstance(value, bool) or isinstance(value, (list, dict)):
+                raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a level; send text or a number")
+            cells.append(None if value is None or (isinstance(value, str) and value.strip() in NA_VALUES) else value)
+        categorical[column] = _levels([_level_text(v) for v in cells])
+    return prep.encode(numeric, categorical, len(rows))
+
+
+def _level_text(value) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JSON 3.0 is the level "3"; level_position also matches "3.0" by value
+    return None if value is None else str(value)
+
+
+def _json_number(value, number: int, column: str) -> float:
+    if value is None:
         return math.nan
-    if isinstance(cell, bool):  # JSON true/false would pass float() as 1.0/0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a number; the column is numeric")
+    if isinstance(value, str):
+        if value.strip() in NA_VALUES:
+            return math.nan
+        parsed = _as_float(value)
+        if parsed is None:
+            raise RequestError(f"row {number}, column {column!r}: {value!r} is not a number; the column is numeric")
+        return parsed
+    return float(value)
+
+
+def _vectors(rows: list[list]) -> np.ndarray:
+    try:
+        return np.array([[math.nan if cell is None else _vector_cell(cell) for cell in row] for row in rows], dtype=np.float32)
+    except (TypeError, ValueError):
+        for number, row in enumerate(rows, start=1):
+            for index, cell in enumerate(row):
+                if cell is not None and (isinstance(cell, bool) or _as_float(cell) is None):
+                    raise RequestError(f"row {number}, feature {index}: {json.dumps(cell)} is not a number; "
+                                       "preprocessed features are numeric") from None
+        raise
+
+
+def _vector_cell(cell) -> float:
+    if isinstance(cell, bool):
         raise TypeError(cell)
     return float(cell)
 
 
-def predict_fn(features, model: xgb.Booster):
-    if isinstance(features, RequestError):
-        return features
-    expected = model.num_features()
-    if features.shape[1] != expected:
-        return _refuse(RequestError(f"rows have {features.shape[1]} features; this model expects {expected} (no label column)"))
-    return model.inplace_predict(features)
+def _as_float(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if not math.isnan(number) else None
+
+
+# -- prediction and answer --------------------------------------------------------------------
+def predict_fn(payload, model: Model):
+    if isinstance(payload, RequestError):
+        return payload
+    try:
+        matrix = features(payload, model)
+    except RequestError as error:
+        return _refuse(error)
+    return model.booster.inplace_predict(matrix)
 
 
 def output_fn(predictions, accept: str | None = CSV):

@@ -11,8 +11,10 @@ and locally with the same arguments. What it does, in order:
   in --categorical-columns) with the training split's categories; a category seen only
   later encodes as all zeros;
 - writes train (in --train-shards files, for ShardedByS3Key across training instances),
-  validation and test as label-first headerless CSVs, and metadata/features.json that
-  records the feature order, medians and categories for serving and lineage;
+  validation and test as label-first headerless CSVs, test-raw/ (the test rows' own input
+  columns after the label, for batch transform and the endpoint), and metadata/features.json that
+  records the input columns and their kinds, the feature order, medians and categories:
+  train.py puts it into the model (preprocessing.json), so an endpoint takes raw rows;
 - writes baseline/statistics.json and baseline/constraints.json, Model Monitor's
   data-quality baseline of the training features (baseline.py).
 """
@@ -124,6 +126,7 @@ class FeatureEncoder:
     """Medians and categories learned from the training split only, applied to every split."""
 
     def __init__(self, train: pd.DataFrame, categorical: list[str]) -> None:
+        self.columns = list(train.columns)  # the input columns a raw request carries, in the data's order
         self.categorical = [c for c in train.columns if c in categorical or not is_numeric(train[c])]
         self.numeric = [c for c in train.columns if c not in self.categorical]
         self.medians: dict[str, float] = {}
@@ -150,7 +153,12 @@ class FeatureEncoder:
         return pd.DataFrame(columns, index=frame.index)[self.feature_names]
 
     def describe(self) -> dict:
-        return {"features": self.feature_names, "medians": self.medians, "categories": self.categories}
+        return {
+            "features": self.feature_names,
+            "columns": [{"name": c, "kind": "categorical" if c in self.categorical else "numeric"} for c in self.columns],
+            "medians": self.medians,
+            "categories": self.categories,
+        }
 
 
 def is_numeric(column: pd.Series) -> bool:
@@ -214,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_split(train_features, y_train, out / "train", shards=args.train_shards)
     write_split(encoder.transform(x_val), y_val, out / "validation")
     write_split(encoder.transform(x_test), y_test, out / "test")
+    # The same test rows as they arrived (label 0/1 first, then the input columns, headerless): what batch
+    # transform sends the endpoint's own preprocessing, and what the demo sends the endpoint.
+    write_split(x_test, y_test, out / "test-raw")
     write_json(
         out / "metadata" / "features.json",
         {

@@ -26,6 +26,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import importlib.util
+from types import ModuleType
+
 import inference  # beside this file: on the path when run as a script, and in the project's editable install
 
 # This server answers HTTP itself: bad requests must raise RequestError here, even where
@@ -46,7 +49,8 @@ class InferenceServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], model_dir: str) -> None:
-        self.model = inference.model_fn(model_dir)
+        self.handlers = handlers_for(model_dir)
+        self.model = self.handlers.model_fn(model_dir)
         self.model_dir = model_dir
         super().__init__(address, InvocationHandler)
 
@@ -54,6 +58,21 @@ class InferenceServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+
+def handlers_for(model_dir: str) -> ModuleType:
+    """The model's own code/inference.py, as SageMaker's container loads it (SAGEMAKER_PROGRAM), else the
+    one beside this file: a registered version answers with the serving code it was trained with."""
+    shipped = Path(model_dir) / "code" / "inference.py"
+    if not shipped.is_file():
+        return inference
+    spec = importlib.util.spec_from_file_location(f"model_inference_{abs(hash(str(shipped.resolve())))}", shipped)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the body runs
+    spec.loader.exec_module(module)
+    module.ContainerResponse = None  # type: ignore[attr-defined]
+    return module
 
 
 class InvocationHandler(BaseHTTPRequestHandler):
@@ -74,14 +93,23 @@ class InvocationHandler(BaseHTTPRequestHandler):
         if self.path != "/invocations":
             self._drain()
             return self._error(HTTPStatus.NOT_FOUND, f"no such path {self.path!r}; POST /invocations")
+        handlers = self.server.handlers
+        self.body_read = False
         try:
             body = self._read_body()
             # Without a Content-Type SageMaker's container reads JSON; without an Accept it answers in
             # SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (text/csv in the registered model). serve.py does the same.
-            features = inference.input_fn(body, self.headers.get("Content-Type") or inference.JSON)
-            predictions = inference.predict_fn(features, self.server.model)
-            answer, content_type = inference.output_fn(predictions, self.headers.get("Accept"))
-        except inference.RequestError as error:
+            payload = handlers.input_fn(body, self.headers.get("Content-Type") or inference.JSON)
+            predictions = handlers.predict_fn(payload, self.server.model)
+            answer, content_type = handlers.output_fn(predictions, self.headers.get("Accept"))
+        except (inference.RequestError, handlers.RequestError) as error:
+            if error.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE and not self.close_connection:
+                # The answer first, then the unread body drained (up to a bound) before the connection closes:
+                # a client that writes the whole body before reading still finds the 413 waiting.
+                self.close_connection = True
+                self._send(error.status, error.to_json().encode("utf-8"), inference.JSON)
+                self.wfile.flush()
+                return self._drain()
             return self._send(error.status, error.to_json().encode("utf-8"), inference.JSON)
         except Exception:
             LOG.exception("invocation failed")
@@ -101,19 +129,34 @@ class InvocationHandler(BaseHTTPRequestHandler):
             raise inference.RequestError("Content-Length is required (a non-negative integer)", HTTPStatus.LENGTH_REQUIRED)
         size = int(length)
         if size > inference.MAX_BODY_BYTES:
-            self._drain()
-            raise inference.RequestError(
-                f"request body is {size} bytes; the limit is {inference.MAX_BODY_BYTES}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-            )
+            raise self.too_large(size)
+        self.body_read = True
         return self.rfile.read(size)
+
+    @staticmethod
+    def too_large(size: int) -> inference.RequestError:
+        return inference.RequestError(f"request body is {size} bytes; the limit is {inference.MAX_BODY_BYTES} "
+                                      "(SageMaker's 6 MB invocation payload): send fewer rows a request",
+                                      HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+
+    def handle_expect_100(self) -> bool:
+        """A client that asks first (Expect: 100-continue, as curl does above 1 MB) hears 413 before sending a byte."""
+        length = self.headers.get("Content-Length", "")
+        if self.command == "POST" and length.isdigit() and int(length) > inference.MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self.too_large(int(length)).to_json().encode("utf-8"), inference.JSON)
+            return False
+        return super().handle_expect_100()
 
     def _drain(self) -> None:
         """Read and drop a body we will not use, so the client gets our answer instead of a reset."""
+        if getattr(self, "body_read", False):
+            return
         length = self.headers.get("Content-Length", "0")
         size = int(length) if length.isdigit() else 0
         if size > DRAIN_LIMIT_BYTES:  # not worth reading: answer, then hang up
             self.close_connection = True
-            return
+            size = DRAIN_LIMIT_BYTES  # read what a well-behaved client has in flight, then hang up
         while size > 0:
             chunk = self.rfile.read(min(size, 1 << 16))
             if not chunk:

@@ -14,12 +14,16 @@
   a restarted job resumes from the last checkpoint instead of starting again, and keeps the
   best round over all of them, before the checkpoint included.
 - The model dir gets `xgboost-model.json`, `metadata.json` and `code/inference.py`, which
-  is what the XGBoost serving container loads (SAGEMAKER_PROGRAM=inference.py).
+  is what the XGBoost serving container loads (SAGEMAKER_PROGRAM=inference.py), and, from the
+  `metadata` channel (preprocess.py's features.json), `preprocessing.json`: the fitted
+  transformation inference.py applies to raw rows. Without that channel the model serves
+  preprocessed vectors only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import socket
@@ -37,6 +41,8 @@ import sm_contract
 from sm_contract import InputError, run_main, write_json
 
 MODEL_FILE = "xgboost-model.json"
+PREPROCESSING_FILE = "preprocessing.json"  # inference.PREPROCESSING_FILE
+FEATURES_FILE = "features.json"  # preprocess.py's metadata output
 CHECKPOINT_NAME = "xgboost-checkpoint"
 #: Evaluation, the gate and serving read the model's output as a probability.
 OBJECTIVES = ("binary:logistic",)
@@ -243,6 +249,9 @@ def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, fea
     booster.save_model(str(out / MODEL_FILE))
     (out / "code").mkdir(exist_ok=True)
     shutil.copy2(Path(__file__).with_name("inference.py"), out / "code" / "inference.py")
+    preprocessing = fitted_preprocessing(features)
+    if preprocessing is not None:
+        shutil.copy2(preprocessing, out / PREPROCESSING_FILE)
     write_json(
         out / "metadata.json",
         {
@@ -256,6 +265,22 @@ def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, fea
             "training_seconds": round(seconds, 3),
         },
     )
+
+
+def fitted_preprocessing(features: int) -> Path | None:
+    """features.json from the metadata channel, checked against the trained feature count; None without the channel."""
+    channel = sm_contract.channel_dir("metadata")
+    if not channel.is_dir():
+        print("no metadata channel: the model will serve preprocessed vectors only, not raw rows")
+        return None
+    found = sorted(channel.rglob(FEATURES_FILE))
+    if not found:
+        raise InputError(f"metadata channel {channel} has no {FEATURES_FILE}; it must be preprocess.py's metadata output")
+    listed = len(json.loads(found[0].read_text()).get("features", []))
+    if listed != features:
+        raise InputError(f"metadata channel's {FEATURES_FILE} lists {listed} features but the train channel has {features}; "
+                         "both must come from the same preprocessing run")
+    return found[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

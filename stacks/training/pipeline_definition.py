@@ -179,7 +179,7 @@ class DefinitionBuilder:
              "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
-            ["train", "validation", "test", "metadata", "baseline"],
+            ["train", "validation", "test", "test-raw", "metadata", "baseline"],
         )
 
     def channels(self) -> list[dict]:
@@ -187,7 +187,7 @@ class DefinitionBuilder:
             return {
                 "ChannelName": name,
                 "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": distribution}},
-                **({"ContentType": "text/csv"} if name != "code" else {}),
+                **({"ContentType": "text/csv"} if name in ("train", "validation") else {}),
             }
 
         # Above one instance each host trains on its own files (preprocess wrote one per host).
@@ -195,6 +195,8 @@ class DefinitionBuilder:
         return [
             channel("train", output_uri("Preprocess", "train"), sharding),
             channel("validation", output_uri("Preprocess", "validation")),
+            # The fitted preprocessing (features.json): train.py puts it into the model, which then takes raw rows.
+            channel("metadata", output_uri("Preprocess", "metadata")),
             # With network isolation the container cannot fetch its code: it comes as a channel.
             channel("code", self.res.code_uri),
         ]
@@ -374,7 +376,9 @@ class DefinitionBuilder:
             "Arguments": {
                 "ModelName": get("Steps.CreateModel.ModelName"),
                 "TransformInput": {
-                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output_uri("Preprocess", "test")}},
+                    # The test split as the business's own rows (label first, then the input columns): the
+                    # endpoint's preprocessing, not the pipeline's, turns them into features.
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output_uri("Preprocess", "test-raw")}},
                     "ContentType": "text/csv",
                     "SplitType": "Line",
                 },

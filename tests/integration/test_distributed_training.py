@@ -97,8 +97,8 @@ def test_two_hosts_train_one_model_through_the_collective(sharded_splits, tmp_pa
     assert not (tmp_path / "host-1" / "model").exists()  # one model, written by the first host
     meta = json.loads((tmp_path / "host-0" / "model" / "metadata.json").read_text())
     assert meta["trained_on"] == {"device": "cpu", "hosts": 2}
-    booster = inference.model_fn(str(tmp_path / "host-0" / "model"))
+    booster = inference.model_fn(str(tmp_path / "host-0" / "model")).booster
     features, labels = sm_contract.read_label_first_csv(shards / "test", "test")
     from sklearn.metrics import roc_auc_score
 
-    assert roc_auc_score(labels, inference.predict_fn(features, booster)) > 0.7
+    assert roc_auc_score(labels, booster.inplace_predict(features)) > 0.7

@@ -218,6 +218,16 @@ def test_several_instances_shard_the_training_data():
     assert args[args.index("--train-shards") + 1] == "3"  # one file per instance
 
 
+def test_training_gets_the_fitted_preprocessing_to_put_into_the_model():
+    for definition in (build_definition(CONFIGS["dev"], RESOURCES), build_definition(pipeline(training={"tuning": {"enabled": True}}), RESOURCES)):
+        job = next(s for s in definition["Steps"] if s["Name"] in ("Train", "Tune"))["Arguments"]
+        job = job.get("TrainingJobDefinition", job)
+        channels = {c["ChannelName"]: c for c in job["InputDataConfig"]}
+        assert channels["metadata"]["DataSource"]["S3DataSource"]["S3Uri"] == {
+            "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['metadata'].S3Output.S3Uri"}
+        assert "ContentType" not in channels["metadata"]  # JSON, not the CSV the data channels declare
+
+
 def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
     train = step(build_definition(CONFIGS["dev"], RESOURCES), "Train")["Arguments"]
     channels = {c["ChannelName"]: c for c in train["InputDataConfig"]}
@@ -287,17 +297,18 @@ def test_registration_carries_metrics_serving_code_and_approval():
     assert register["ModelMetrics"]["ModelDataQuality"] == expected
     assert register["DriftCheckBaselines"] == {"ModelDataQuality": expected}
     outputs = step(build_definition(CONFIGS["dev"], RESOURCES), "Preprocess")["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "metadata", "baseline"]
+    assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "test-raw", "metadata", "baseline"]
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                                         "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
 
 
-def test_batch_transform_scores_the_test_split_without_its_label():
+def test_batch_transform_scores_the_raw_test_rows_without_their_label():
+    """The test split as the business's rows: the model's own preprocessing turns them into features."""
     transform = step(build_definition(CONFIGS["dev"], RESOURCES), "BatchTransform")["Arguments"]
     source = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-    assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}
+    assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test-raw'].S3Output.S3Uri"}
     assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
 
 

@@ -131,9 +131,9 @@ BIG = b"1," * (inference.MAX_BODY_BYTES // 2 + 1)
 @pytest.mark.parametrize(
     "body, headers, status, message",
     [
-        (b"1,2,3", {"Content-Type": "text/csv"}, 400, f"rows have 3 features; this model expects {FEATURES}"),
-        (b"1,2,3,4,5,6,7\n1,2", {"Content-Type": "text/csv"}, 400, "row 2 has 2 features, row 1 has 7"),
-        (b"1,2,x,4,5,6,7", {"Content-Type": "text/csv"}, 400, "row 1 has a value that is not a number"),
+        (b"1,2,3", {"Content-Type": "text/csv"}, 400, f"rows have 3 values; this model takes {FEATURES} preprocessed features (no label)"),
+        (b"1,2,3,4,5,6,7\n1,2", {"Content-Type": "text/csv"}, 400, "row 2 has 2 values; every row needs 7, as row 1 has"),
+        (b"1,2,x,4,5,6,7", {"Content-Type": "text/csv"}, 400, "row 1, feature 2: 'x' is not a number; preprocessed features are numeric"),
         (b"", {"Content-Type": "text/csv"}, 400, "request body is empty"),
         (b"\n \n", {"Content-Type": "text/csv"}, 400, "request body is empty"),
         (b"\xff\xfe,1", {"Content-Type": "text/csv"}, 400, "request body is not UTF-8 text"),
@@ -253,3 +253,28 @@ def test_inside_the_container_errors_become_responses_with_their_status(monkeypa
     finally:
         monkeypatch.undo()
         importlib.reload(inference)
+
+
+@pytest.mark.parametrize("size_mb", [7, 40])
+def test_an_oversized_request_gets_a_413_the_client_reads(server, rows, size_mb):
+    """A body over SageMaker's 6 MB payload limit (the XGBoost container's serving.py: MAX_PAYLOAD_IN_MB = 6)
+    is answered 413 with the limit in the message, which a real HTTP client (urllib3, what botocore uses)
+    reads whole: the answer goes out before the connection closes and the unread body is drained."""
+    import urllib3
+
+    host, port = server.server_address[:2]
+    body = b"1," * (size_mb * 1024 * 1024 // 2)
+    answer = urllib3.PoolManager().request("POST", f"http://{host}:{port}/invocations", body=body,
+                                           headers={"Content-Type": "text/csv"}, retries=False)
+    assert answer.status == 413 and answer.headers["Connection"] == "close"
+    assert f"request body is {len(body)} bytes; the limit is {6 * 1024 * 1024}" in json.loads(answer.data)["message"]
+    assert call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})[0] == 200
+
+
+def test_a_client_that_asks_before_sending_hears_413_without_sending_the_body(server):
+    """Expect: 100-continue (RFC 9110 10.1.1; curl sends it above 1 MB): the refusal comes before any body byte."""
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                     b"Content-Length: 7340032\r\nExpect: 100-continue\r\n\r\n")
+        answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"the limit is 6291456" in answer

@@ -64,7 +64,8 @@ def pipeline_run(tmp_path_factory):
     # saving two interpreter starts; tests/integration/test_serving.py runs preprocess.py as a process).
     # train.py reads the SM_* contract from its environment: as SageMaker starts it, a process.
     prep = run_in_process(preprocess.main, ["--input-dir", str(raw), "--output-dir", str(splits)])
-    trained = run_script("train.py", env=sm_env(root, splits / "train", splits / "validation"))
+    trained = run_script("train.py", env=sm_env(root, splits / "train", splits / "validation",
+                                                SM_CHANNEL_METADATA=str(splits / "metadata")))
     evaluation = root / "evaluation"
     evaluated = run_in_process(evaluate.main, [
         "--model-dir", str(root / "model"), "--validation-dir", str(splits / "validation"),
@@ -170,11 +171,12 @@ def test_preprocess_fills_missing_values_and_encodes_text_categories(tmp_path):
 
 def test_train_writes_the_model_the_serving_code_loads(pipeline_run):
     model_dir = pipeline_run["root"] / "model"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "metadata.json", "xgboost-model.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["code", "metadata.json", "preprocessing.json", "xgboost-model.json"]
+    assert (model_dir / "preprocessing.json").read_bytes() == (pipeline_run["splits"] / "metadata" / "features.json").read_bytes()
     assert (model_dir / "code" / "inference.py").read_bytes() == (SCRIPTS / "inference.py").read_bytes()
     meta = json.loads((model_dir / "metadata.json").read_text())
     assert meta["trained_on"] == {"device": "cpu", "hosts": 1}
-    booster = inference.model_fn(str(model_dir))
+    booster = inference.model_fn(str(model_dir)).booster
     # The saved model stops at the best round: serving never uses the rounds after it.
     assert booster.num_boosted_rounds() == meta["best_iteration"] + 1
 
@@ -276,7 +278,7 @@ def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"resuming from checkpoint {latest.name} after 11 rounds" in out
     assert len(re.findall(r"^\[\d+\]\t", out, flags=re.M)) == 1
-    assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == 12
+    assert inference.model_fn(str(tmp_path / "model")).booster.num_boosted_rounds() == 12
 
 
 # --- evaluate ------------------------------------------------------------------------------
@@ -405,8 +407,8 @@ def test_inference_answers_csv_and_json(pipeline_run):
 @pytest.mark.parametrize(
     "body, content_type, expected",
     [
-        ("1,2,3", "text/csv", "rows have 3 features; this model expects"),
-        ("a,b", "text/csv", "row 1 has a value that is not a number"),
+        ("1,2,3", "text/csv", "rows have 3 values; this model takes the 85 input columns (MOSTYPE, MAANTHUI, "),
+        ("a,b", "text/csv", "rows have 2 values; this model takes"),
         ("{not json", "application/json", "request body is not valid JSON"),
         ('{"rows": []}', "application/json", 'JSON body must be {"instances"'),
         ("", "text/csv", "request body is empty"),
@@ -449,7 +451,7 @@ def test_a_resumed_job_keeps_the_best_round_from_before_its_checkpoint(tmp_path,
     assert "resuming from checkpoint" in capsys.readouterr().out
     saved = json.loads((tmp_path / "model" / "metadata.json").read_text())
     assert saved["best_iteration"] == losses.index(min(losses))
-    assert inference.model_fn(str(tmp_path / "model")).num_boosted_rounds() == saved["best_iteration"] + 1
+    assert inference.model_fn(str(tmp_path / "model")).booster.num_boosted_rounds() == saved["best_iteration"] + 1
 
 
 def test_dropped_columns_are_not_features_and_imputed_values_are_counted(pipeline_run, tmp_path, capsys):

@@ -1,0 +1,190 @@
+"""Endpoints take the business's own rows: every bundled model, trained as the pipeline trains it, answers
+raw rows (CSV with or without a header, JSON records) exactly as it answers the preprocessed rows they
+become, and refuses a missing, extra or mistyped column with a 400 that names it.
+
+preprocess.py runs with each model's dataset config; train.py runs as SageMaker starts it, with the
+metadata channel the pipeline gives it, and puts the fitted preprocessing into the model. The raw rows
+are preprocess.py's test-raw split (the test rows as they arrived), the vectors its test split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from config import load_environment
+from tests.helpers.containers import sm_env
+from tests.helpers.paths import CONFIG_DIR, SCRIPTS
+
+import inference
+import preprocess
+import serve
+
+DEV = load_environment(CONFIG_DIR / "dev.yaml")
+
+
+@pytest.fixture(scope="module", params=list(DEV.models))
+def trained(request, tmp_path_factory) -> dict:
+    model = DEV.models[request.param]
+    data = model.dataset
+    root = tmp_path_factory.mktemp(request.param)
+    raw = root / "raw"
+    raw.mkdir()
+    assert data.source.path is not None
+    shutil.copy(data.source.path, raw / data.source.file_name)
+    splits = root / "splits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        preprocess.main(["--input-dir", str(raw), "--output-dir", str(splits), "--label-column", data.label_column,
+                         "--positive-label", data.positive_label, "--categorical-columns", ",".join(data.categorical_columns),
+                         "--drop-columns", ",".join(data.drop_columns)])
+    env = sm_env(root, splits / "train", splits / "validation", SM_CHANNEL_METADATA=str(splits / "metadata"))
+    subprocess.run([sys.executable, "train.py", "--num_round", "30", "--early_stopping_rounds", "0", "--max_depth", "4"],
+                   cwd=SCRIPTS, env={**os.environ, **env}, check=True, capture_output=True, timeout=180)
+    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    columns = [c["name"] for c in spec["columns"]]
+    raw_rows = [row[1:] for row in csv.reader(io.StringIO((splits / "test-raw" / "test-raw.csv").read_text())) if row]
+    vectors = np.loadtxt(splits / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
+    return {"name": request.param, "model_dir": root / "model", "model": inference.model_fn(str(root / "model")),
+            "spec": spec, "columns": columns, "raw": raw_rows, "vectors": vectors, "config": model}
+
+
+def predict(model, body: bytes | str, content_type: str = "text/csv") -> np.ndarray:
+    return np.asarray(inference.predict_fn(inference.input_fn(body, content_type), model))
+
+
+def csv_text(rows: list[list[str]], header: list[str] | None = None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def vector_body(vectors: np.ndarray) -> str:
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in vectors)
+
+
+def refusal(model, body, content_type: str = "text/csv") -> str:
+    with pytest.raises(inference.RequestError) as error:
+        predict(model, body, content_type)
+    assert error.value.status == 400
+    return error.value.message
+
+
+def test_the_model_archive_carries_the_fitted_preprocessing(trained):
+    shipped = json.loads((trained["model_dir"] / inference.PREPROCESSING_FILE).read_text())
+    assert shipped == trained["spec"]
+    data = trained["config"].dataset
+    assert set(trained["columns"]).isdisjoint({data.label_column, *data.drop_columns})
+    kinds = {c["name"]: c["kind"] for c in shipped["columns"]}
+    assert all(kinds[c] == "categorical" for c in data.categorical_columns)
+    assert shipped["dropped_columns"] == data.drop_columns and shipped["medians"] and shipped["categories"]
+
+
+def test_raw_rows_predict_exactly_what_their_preprocessed_rows_predict(trained):
+    model, raw, columns = trained["model"], trained["raw"], trained["columns"]
+    expected = predict(model, vector_body(trained["vectors"]))
+    assert len(expected) == len(raw) == len(trained["vectors"])
+    np.testing.assert_array_equal(predict(model, csv_text(raw)), expected)  # no header: the dataset's column order
+    order = list(reversed(range(len(columns))))  # a header: columns by name, in any order
+    np.testing.assert_array_equal(predict(model, csv_text([[r[i] for i in order] for r in raw], [columns[i] for i in order])),
+                                  expected)
+    frame = pd.read_csv(io.StringIO(csv_text(raw, columns)), dtype=str, keep_default_na=False)
+    records = [{k: (None if v == "" else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    np.testing.assert_array_equal(predict(model, json.dumps({"instances": records}), "application/json"), expected)
+    typed = pd.read_csv(io.StringIO(csv_text(raw, columns))).astype(object).where(lambda f: f.notna(), None)
+    np.testing.assert_array_equal(predict(model, json.dumps(typed.to_dict("records")), "application/json"), expected)
+
+
+def test_raw_rows_over_http_through_serve_py_with_the_models_own_code(trained):
+    server = serve.start(str(trained["model_dir"]))
+    try:
+        import urllib3
+
+        body = csv_text(trained["raw"][:50], trained["columns"]).encode()
+        answer = urllib3.PoolManager().request("POST", f"{server.url}/invocations", body=body,
+                                               headers={"Content-Type": "text/csv", "Accept": "application/json"})
+        assert answer.status == 200
+        expected = predict(trained["model"], vector_body(trained["vectors"][:50]))
+        np.testing.assert_allclose(json.loads(answer.data)["predictions"], expected, rtol=1e-7)
+        bad = urllib3.PoolManager().request("POST", f"{server.url}/invocations", body=b"1,2,3", headers={"Content-Type": "text/csv"})
+        assert bad.status == 400 and f"{len(trained['columns'])} input columns" in json.loads(bad.data)["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_missing_values_and_unseen_levels_are_handled_as_in_training(trained):
+    model, spec, columns = trained["model"], trained["spec"], trained["columns"]
+    numeric = next(c["name"] for c in spec["columns"] if c["kind"] == "numeric")
+    categorical = next(c["name"] for c in spec["columns"] if c["kind"] == "categorical")
+    row = list(trained["raw"][0])
+    row[columns.index(numeric)] = ""  # missing: the training split's median
+    row[columns.index(categorical)] = "a level never seen"  # unseen: all of the column's one-hot features 0
+    vector = trained["vectors"][0].copy()
+    features = spec["features"]
+    vector[features.index(numeric)] = spec["medians"][numeric]
+    for i, name in enumerate(features):
+        if name.startswith(f"{categorical}="):
+            vector[i] = 0.0
+    np.testing.assert_array_equal(predict(model, csv_text([row])), predict(model, vector_body(vector[None, :])))
+    missing_level = list(trained["raw"][0])
+    missing_level[columns.index(categorical)] = "NA"  # pandas' NA spelling: training's 'missing' level
+    record = dict(zip(columns, missing_level, strict=True))
+    record[categorical] = None
+    assert predict(model, csv_text([missing_level])) == pytest.approx(predict(model, json.dumps([record]), "application/json"))
+
+
+def test_a_missing_extra_or_mistyped_column_is_a_400_that_names_it(trained):
+    model, columns, raw = trained["model"], trained["columns"], trained["raw"]
+    data, spec = trained["config"].dataset, trained["spec"]
+    numeric = next(c["name"] for c in spec["columns"] if c["kind"] == "numeric")
+    assert refusal(model, csv_text([r[1:] for r in raw[:3]], columns[1:])).startswith(f"column {columns[0]!r} is missing")
+    with_label = csv_text([[*r, "1"] for r in raw[:3]], [*columns, data.label_column])
+    assert refusal(model, with_label) == f"column {data.label_column!r} is the label; send the input columns only, without it"
+    typo = [*columns[:-1], columns[-1] + "x"]
+    assert refusal(model, csv_text(raw[:3], typo)).startswith(f"column {typo[-1]!r} is not an input of this model; did you mean {columns[-1]!r}?")
+    bad = [list(r) for r in raw[:3]]
+    bad[1][columns.index(numeric)] = "lots"
+    assert refusal(model, csv_text(bad)) == (f"row 2, column {numeric!r}: 'lots' is not a number; the column is numeric "
+                                             "(leave it empty when unknown)")
+    record = dict(zip(columns, raw[0], strict=True))
+    assert refusal(model, json.dumps([{**record, numeric: True}]), "application/json").startswith(f"row 1, column {numeric!r}: true")
+    del record[columns[-1]]
+    assert refusal(model, json.dumps([record]), "application/json").startswith(f"column {columns[-1]!r} is missing")
+    message = refusal(model, csv_text([r[:-1] for r in raw[:2]]))
+    assert message == (f"rows have {len(columns) - 1} values; this model takes {model.accepted()} (no label)")
+    if data.drop_columns:
+        dropped = [*columns, data.drop_columns[0]]
+        assert "dropped in training" in refusal(model, csv_text([[*r, "0"] for r in raw[:2]], dropped))
+
+
+def test_na_spellings_are_pandas_own():
+    """A cell training read as missing (pandas.read_csv's default NA values) is missing when served."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    assert set(inference.NA_VALUES) == set(STR_NA_VALUES)
+
+
+def test_a_model_without_preprocessing_still_serves_vectors_and_says_why_records_fail(trained, tmp_path):
+    legacy = tmp_path / "model"
+    shutil.copytree(trained["model_dir"], legacy)
+    (legacy / inference.PREPROCESSING_FILE).unlink()
+    model = inference.model_fn(str(legacy))
+    np.testing.assert_array_equal(predict(model, vector_body(trained["vectors"][:5])),
+                                  predict(trained["model"], vector_body(trained["vectors"][:5])))
+    record = dict(zip(trained["columns"], trained["raw"][0], strict=True))
+    assert "has no preprocessing.json" in refusal(model, json.dumps([record]), "application/json")
+    assert Path(legacy / "code" / "inference.py").is_file()
