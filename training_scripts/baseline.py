@@ -4,8 +4,10 @@ Model Monitor's analyzer compares each hour of captured requests with two files:
 statistics.json (per feature: counts, mean, sum, std_dev, min, max and a KLL quantile sketch
 with 10 histogram buckets) and constraints.json (per feature: type, completeness,
 non-negativity; plus the monitoring settings). This writes both in the analyzer's format for
-the features a request carries: headerless CSV, so features are named _c0, _c1, ... in
-request column order, the names the analyzer gives captured columns. preprocess.py calls it
+the columns a request carries: the raw input columns (what clients send and data capture
+records), headerless CSV, so they are named _c0, _c1, ... in the dataset's column order, the
+names the analyzer gives captured columns; preprocess.py writes columns.json beside them with
+the business name of each. preprocess.py calls it
 on the training split; the pipeline registers the files with the model version
 (ModelMetrics.ModelDataQuality), and the serving stack's monitoring schedule reads them.
 
@@ -55,14 +57,35 @@ def histogram(values: np.ndarray, low: float, high: float) -> list[dict]:
     return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])} for i in range(BUCKETS)]
 
 
-def data_quality_baseline(features: np.ndarray) -> tuple[dict, dict]:
-    """(statistics, constraints) for a rows x features matrix; NaN counts as missing."""
-    if features.ndim != 2 or not features.shape[0]:
+def string_column(name: str, values: np.ndarray, rows: int) -> tuple[dict, dict]:
+    """A text column (None is missing): the analyzer's String statistics and the levels as its domain."""
+    present = [str(v) for v in values if v is not None]
+    levels, counts = np.unique(np.array(present, dtype=object), return_counts=True) if present else ([], [])
+    statistics = {"name": name, "inferred_type": "String", "string_statistics": {
+        "common": {"num_present": len(present), "num_missing": rows - len(present)},
+        "distinct_count": float(len(levels)),
+        "distribution": {"categorical": {"buckets": [{"value": str(v), "count": float(c)} for v, c in zip(levels, counts, strict=True)]}},
+    }}
+    constraint = {"name": name, "inferred_type": "String", "completeness": len(present) / rows,
+                  "string_constraints": {"domains": [str(v) for v in levels]}}
+    return statistics, constraint
+
+
+def data_quality_baseline(features: np.ndarray | list[np.ndarray]) -> tuple[dict, dict]:
+    """(statistics, constraints) for a rows x columns matrix, or a list of columns in request order: a
+    float column (NaN is missing) gets numerical statistics, an object column of text (None is missing)
+    String statistics, as the analyzer infers them from captured CSV."""
+    columns = [features[:, i] for i in range(features.shape[1])] if isinstance(features, np.ndarray) and features.ndim == 2 else features
+    if not len(columns) or not len(columns[0]):
         raise ValueError("a baseline needs a non-empty two-dimensional feature matrix")
-    rows = features.shape[0]
+    rows = len(columns[0])
     statistics, constraints = [], []
-    for index in range(features.shape[1]):
-        column = features[:, index]
+    for index, column in enumerate(columns):
+        if column.dtype == object:
+            feature, constraint = string_column(feature_name(index), column, rows)
+            statistics.append(feature)
+            constraints.append(constraint)
+            continue
         present = column[~np.isnan(column)]
         integral = bool(present.size) and bool(np.all(np.floor(present) == present))
         kind = "Integral" if integral else "Fractional"

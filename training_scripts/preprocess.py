@@ -16,7 +16,8 @@ and locally with the same arguments. What it does, in order:
   records the input columns and their kinds, the feature order, medians and categories:
   train.py puts it into the model (preprocessing.json), so an endpoint takes raw rows;
 - writes baseline/statistics.json and baseline/constraints.json, Model Monitor's
-  data-quality baseline of the training features (baseline.py).
+  data-quality baseline of the training split's input columns, as endpoints receive and data
+  capture records them (baseline.py), and baseline/columns.json naming each.
 """
 
 from __future__ import annotations
@@ -171,6 +172,19 @@ def category_values(column: pd.Series) -> pd.Series:
     return column.map(lambda v: "missing" if pd.isna(v) else str(v).strip())
 
 
+def baseline_columns(train: pd.DataFrame, encoder: FeatureEncoder) -> list[np.ndarray]:
+    """The training split's input columns as requests carry them, for Model Monitor's baseline: numbers as
+    numbers (int-coded categories too: the analyzer infers captured digits as Integral), text as text."""
+    columns = []
+    for name in encoder.columns:
+        numbers = pd.to_numeric(train[name], errors="coerce")
+        if name in encoder.numeric or numbers.notna().sum() == train[name].notna().sum():
+            columns.append(numbers.to_numpy(dtype=np.float64))
+        else:
+            columns.append(np.array([None if pd.isna(v) else str(v).strip() for v in train[name]], dtype=object))
+    return columns
+
+
 def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shards: int = 1) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     table = pd.concat([labels.rename("label"), features], axis=1)
@@ -237,9 +251,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "seed": args.seed,
         },
     )
-    statistics, constraints = data_quality_baseline(train_features.to_numpy(dtype=np.float64))
+    statistics, constraints = data_quality_baseline(baseline_columns(x_train, encoder))
     write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
     write_json(out / "baseline" / "constraints.json", constraints)
+    # The analyzer names headerless captured columns _c0, _c1, ...: which input column each one is.
+    write_json(out / "baseline" / "columns.json", [{"name": f"_c{i}", "column": c} for i, c in enumerate(encoder.columns)])
     for column, counts in imputed.items():
         print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
     print(

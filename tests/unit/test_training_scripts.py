@@ -99,25 +99,47 @@ def test_preprocess_writes_label_first_headerless_stratified_splits(pipeline_run
     assert meta["positives"]["train"] + meta["positives"]["validation"] + meta["positives"]["test"] == 348
 
 
-def test_preprocess_writes_the_data_quality_baseline_of_the_training_features(pipeline_run):
+def test_preprocess_writes_the_data_quality_baseline_of_the_raw_input_columns(pipeline_run):
+    """Endpoints receive (and data capture records) the business's raw columns, so the baseline Model Monitor
+    compares captures with is of those columns, in the dataset's order, named as the analyzer names
+    headerless CSV columns (_c0, _c1, ...), with columns.json saying which input column each is."""
+    import pandas as pd
+
     splits = pipeline_run["splits"]
-    features = read_rows(splits / "train")[:, 1:]
+    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    columns = [c["name"] for c in spec["columns"]]
+    raw = pd.read_csv(pipeline_run["raw"] / "caravan.csv")
     statistics = json.loads((splits / "baseline" / "statistics.json").read_text())
     constraints = json.loads((splits / "baseline" / "constraints.json").read_text())
-    assert statistics["dataset"] == {"item_count": len(features)}
-    assert [f["name"] for f in statistics["features"]] == [f"_c{i}" for i in range(features.shape[1])]  # request columns
+    named = json.loads((splits / "baseline" / "columns.json").read_text())
+    assert named == [{"name": f"_c{i}", "column": c} for i, c in enumerate(columns)] and len(columns) == 85
+    assert statistics["dataset"] == {"item_count": 4075}
+    assert [f["name"] for f in statistics["features"]] == [f"_c{i}" for i in range(len(columns))]
     for index, feature in enumerate(statistics["features"]):
-        numbers, column = feature["numerical_statistics"], features[:, index]
-        assert numbers["common"] == {"num_present": len(column), "num_missing": 0}
-        assert numbers["mean"] == pytest.approx(column.mean()) and numbers["std_dev"] == pytest.approx(column.std())
-        assert (numbers["min"], numbers["max"]) == (column.min(), column.max())
+        numbers = feature["numerical_statistics"]
+        assert numbers["common"] == {"num_present": 4075, "num_missing": 0}
+        assert raw[columns[index]].min() <= numbers["min"] <= numbers["max"] <= raw[columns[index]].max()
         kll = numbers["distribution"]["kll"]
-        assert sum(b["count"] for b in kll["buckets"]) == len(column)
-        assert baseline.sketch_weight(kll["sketch"]["data"]) == len(column)
+        assert sum(b["count"] for b in kll["buckets"]) == 4075
+        assert baseline.sketch_weight(kll["sketch"]["data"]) == 4075
         assert all(len(level) <= baseline.SKETCH_K for level in kll["sketch"]["data"])
+    mostype = statistics["features"][columns.index("MOSTYPE")]["numerical_statistics"]
+    assert (mostype["min"], mostype["max"]) == (1, 41)  # the int-coded category itself, not its one-hot columns
     assert {f["inferred_type"] for f in constraints["features"]} <= {"Integral", "Fractional"}
     assert all(f["completeness"] == 1.0 and f["num_constraints"] == {"is_non_negative": True} for f in constraints["features"])
     assert constraints["monitoring_config"]["distribution_constraints"]["perform_comparison"] == "Enabled"
+
+
+def test_text_columns_get_the_analyzers_string_statistics():
+    levels = np.array(["yes", "no", None, "yes"], dtype=object)
+    statistics, constraints = baseline.data_quality_baseline([np.array([1.0, 2.0, 3.0, np.nan]), levels])
+    text = statistics["features"][1]
+    assert text["inferred_type"] == "String" and text["name"] == "_c1"
+    assert text["string_statistics"]["common"] == {"num_present": 3, "num_missing": 1}
+    assert text["string_statistics"]["distribution"]["categorical"]["buckets"] == [{"value": "no", "count": 1.0},
+                                                                                    {"value": "yes", "count": 2.0}]
+    assert constraints["features"][1] == {"name": "_c1", "inferred_type": "String", "completeness": 0.75,
+                                          "string_constraints": {"domains": ["no", "yes"]}}
 
 
 def test_baseline_sketch_estimates_quantiles_and_counts_missing_values():
