@@ -54,6 +54,7 @@ def run_once(work: Path) -> dict:
     splits, model, evaluation = work / "splits", work / "model", work / "evaluation"
     prep, _ = step("preprocess.py", ["--input-dir", str(raw), "--output-dir", str(splits)], {})
     env = {"SM_CHANNEL_TRAIN": str(splits / "train"), "SM_CHANNEL_VALIDATION": str(splits / "validation"),
+           "SM_CHANNEL_METADATA": str(splits / "metadata"),
            "SM_MODEL_DIR": str(model), "SM_OUTPUT_DIR": str(work / "output"), "SM_NUM_GPUS": os.environ.get("SM_NUM_GPUS", "0")}
     train, out = step("train.py", ["--checkpoint_dir", str(work / "no-checkpoints")], env)
     evaluate, _ = step("evaluate.py", ["--model-dir", str(model), "--validation-dir", str(splits / "validation"),

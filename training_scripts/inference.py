@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import xgboost as xgb
 
@@ -364,12 +365,26 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
 
 
 def _csv_raw(data: bytes, prep: Preprocessing, names: list[str], skip_header: bool) -> np.ndarray:
+    """Arrow columns straight into the feature matrix: numbers with their median where null (zero-copy when
+    complete), each categorical column dictionary-encoded so only its distinct levels are looked up."""
     table = _read_csv(data, names, prep.raw_types, skip_header)
-    if not table.num_rows:
+    rows = table.num_rows
+    if not rows:
         raise RequestError("request has a header but no rows; send at least one row")
-    numeric = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in prep.numeric}
-    categorical = {c: _levels(table.column(c).to_pylist()) for c in prep.categorical}
-    return prep.encode(numeric, categorical, table.num_rows)
+    matrix = np.zeros((rows, len(prep.features)), dtype=np.float32)
+    for column, position in zip(prep.numeric, prep.numeric_position, strict=True):
+        values = table.column(column)
+        if values.null_count:
+            values = pc.fill_null(values, prep.medians[column])
+        matrix[:, position] = values.to_numpy()
+    every_row = np.arange(rows)
+    for column in prep.categorical:
+        levels = pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), MISSING_LEVEL).combine_chunks().dictionary_encode()
+        lookup = np.array([prep.level_position(column, level) for level in levels.dictionary.to_pylist()] or [-1], dtype=np.intp)
+        positions = lookup[levels.indices.to_numpy()]
+        known = positions >= 0
+        matrix[every_row[known], positions[known]] = 1.0
+    return matrix
 
 
 VECTOR_NAMES = [f"\x00feature {i}" for i in range(4096)]  # no input column can be called this
@@ -477,9 +492,9 @@ def output_fn(predictions, accept: str | None = CSV):
     # 9 significant digits: every float32 score reads back exactly, so scores near each other (a model
     # of many shallow trees) are not tied by rounding, and an AUC from served scores is the report's.
     if kind == CSV:
-        return "\n".join(f"{p:.9g}" for p in predictions) + "\n", CSV
+        return "\n".join(map("{:.9g}".format, predictions.tolist())) + "\n", CSV
     if kind == JSON:
-        return json.dumps({"predictions": [float(f"{p:.9g}") for p in predictions]}), JSON
+        return json.dumps({"predictions": [float(f"{p:.9g}") for p in predictions.tolist()]}), JSON
     return _container_answer(_refuse(RequestError(f"accept type {accept!r} is not supported; ask for {CSV} or {JSON}", 406)))
 
 
