@@ -4,14 +4,17 @@ The delivery pipeline runs it after deploying an environment that declares an en
 (`python -m delivery smoke-test --env staging ...`, in CodeBuild, in the tooling account; it
 assumes the environment's smoke-test role). Checks, each failing with one line:
   1. the endpoint is InService (or Updating: autoscaling, while it serves);
-  2. CSV rows (delivery/samples/<model>.csv: preprocessed test rows, no label) get one probability each, in [0, 1];
-  3. the same rows as JSON get the same scores (both content types the container serves);
-  4. a row with the wrong number of features gets a 4xx, not a 5xx or a score.
+  2. the sample's raw rows (delivery/samples/<model>.csv: the dataset's input columns with a header
+     line, no label: what the business sends) get one probability each, in [0, 1], sent as CSV;
+  3. the same rows as JSON records keyed by column get the same scores (both content types);
+  4. a row missing its last column gets a 4xx, not a 5xx or a score.
 Only boto3 is needed (the step installs nothing else).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections.abc import Callable
@@ -46,15 +49,38 @@ class Answer:
 Invoke = Callable[[bytes, str], Answer]
 
 
-def sample_rows(path: Path) -> list[list[float]]:
+@dataclass(frozen=True)
+class Sample:
+    """Rows as the business sends them: a header line of input columns, then raw values as text."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+    def csv(self, header: bool = True) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        if header:
+            writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return out.getvalue().encode()
+
+    def records(self) -> list[dict[str, str | None]]:
+        return [{c: (v if v.strip() else None) for c, v in zip(self.columns, row, strict=True)} for row in self.rows]
+
+
+def sample_rows(path: Path) -> Sample:
     try:
         text = path.read_text()
     except OSError as exc:
         raise SmokeTestFailed(f"cannot read the sample rows {path} ({exc.strerror})") from None
-    rows = [[float(cell) for cell in line.split(",")] for line in text.splitlines() if line.strip()]
-    if not rows:
-        raise SmokeTestFailed(f"{path.name} has no rows to send")
-    return rows
+    lines = [row for row in csv.reader(io.StringIO(text)) if row]
+    if len(lines) < 2:
+        raise SmokeTestFailed(f"{path.name} needs a header line of input columns and at least one row")
+    columns, rows = lines[0], lines[1:]
+    for number, row in enumerate(rows, start=1):
+        if len(row) != len(columns):
+            raise SmokeTestFailed(f"{path.name}: row {number} has {len(row)} values for {len(columns)} columns in the header")
+    return Sample(columns, rows)
 
 
 def scores(answer: Answer, expected: int, what: str) -> list[float]:
@@ -79,24 +105,24 @@ def scores(answer: Answer, expected: int, what: str) -> list[float]:
     return result
 
 
-def check_predictions(invoke: Invoke, rows: list[list[float]]) -> list[str]:
+def check_predictions(invoke: Invoke, sample: Sample) -> list[str]:
     """Checks 2-4 above; returns one line per check passed."""
-    csv_body = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
-    by_csv = scores(invoke(csv_body, "text/csv"), len(rows), "text/csv request")
-    by_json = scores(invoke(json.dumps({"instances": rows}).encode(), "application/json"), len(rows),
+    rows = len(sample.rows)
+    by_csv = scores(invoke(sample.csv(), "text/csv"), rows, "text/csv request")
+    by_json = scores(invoke(json.dumps({"instances": sample.records()}).encode(), "application/json"), rows,
                      "application/json request")
     if any(abs(a - b) > TOLERANCE for a, b in zip(by_csv, by_json, strict=True)):
         raise SmokeTestFailed(f"CSV and JSON requests scored the same rows differently: {by_csv} vs {by_json}")
-    short = ",".join(repr(v) for v in rows[0][:-1]).encode()
+    short = Sample(sample.columns[:-1], [sample.rows[0][:-1]]).csv(header=False)
     refused = invoke(short, "text/csv")
     if not 400 <= refused.status < 500:
         raise SmokeTestFailed(
-            f"a row with {len(rows[0]) - 1} features got HTTP {refused.status} (expected a 4xx naming the problem)"
+            f"a row without its last column ({sample.columns[-1]}) got HTTP {refused.status} (expected a 4xx naming the problem)"
         )
     return [
-        f"{len(rows)} CSV rows scored: {', '.join(f'{s:.4f}' for s in by_csv)}",
-        "the same rows as JSON scored the same",
-        f"a malformed row was refused with HTTP {refused.status}",
+        f"{rows} raw rows scored (CSV with a header): {', '.join(f'{s:.4f}' for s in by_csv)}",
+        "the same rows as JSON records scored the same",
+        f"a row without its last column was refused with HTTP {refused.status}",
     ]
 
 

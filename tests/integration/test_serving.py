@@ -37,7 +37,8 @@ def trained(tmp_path_factory) -> dict:
     (root / "raw").mkdir()
     (root / "raw" / "caravan.csv").write_bytes(CARAVAN.read_bytes())
     run("preprocess.py", "--input-dir", str(root / "raw"), "--output-dir", str(root / "splits"))
-    run("train.py", env=sm_env(root, root / "splits" / "train", root / "splits" / "validation"))
+    run("train.py", env=sm_env(root, root / "splits" / "train", root / "splits" / "validation",
+                               SM_CHANNEL_METADATA=str(root / "splits" / "metadata")))
     test = np.loadtxt(root / "splits" / "test" / "test.csv", delimiter=",", ndmin=2)
     return {"model": root / "model", "features": test[:, 1:], "labels": test[:, 0]}
 
@@ -97,7 +98,7 @@ def test_bad_requests_get_a_4xx_and_the_real_model_keeps_serving(server, trained
     good = ",".join(f"{v:g}" for v in trained["features"][0]).encode()
     width = trained["features"].shape[1]
     for body, content_type, status, message in (
-        (good + b",1", "text/csv", 400, f"rows have {width + 1} features; this model expects {width}"),
+        (good + b",1", "text/csv", 400, f"rows have {width + 1} values; this model takes the 85 input columns"),
         (good.replace(b"0", b"zero", 1), "text/csv", 400, "not a number"),
         (b"", "text/csv", 400, "request body is empty"),
         (good, "application/x-npy", 415, "is not supported"),
@@ -122,17 +123,16 @@ def served_invoker(port: int):
 def test_the_delivery_smoke_test_passes_against_the_served_model(server, trained):
     from delivery.smoke_test import check_predictions, sample_file, sample_rows
 
-    rows = sample_rows(sample_file(EXAMPLE))
-    # The sample is preprocessed test rows: as wide as what the model was trained on.
-    assert {len(row) for row in rows} == {trained["features"].shape[1]}
-    lines = check_predictions(served_invoker(server), rows)
-    assert lines[0].startswith(f"{len(rows)} CSV rows scored: ")
-    assert lines[1:] == ["the same rows as JSON scored the same", "a malformed row was refused with HTTP 400"]
+    sample = sample_rows(sample_file(EXAMPLE))
+    lines = check_predictions(served_invoker(server), sample)
+    assert lines[0].startswith(f"{len(sample.rows)} raw rows scored (CSV with a header): ")
+    assert lines[1:] == ["the same rows as JSON records scored the same", "a row without its last column was refused with HTTP 400"]
 
 
-def test_the_smoke_test_fails_on_a_model_that_expects_other_features(server, trained):
-    from delivery.smoke_test import SmokeTestFailed, check_predictions, sample_file, sample_rows
+def test_the_smoke_test_fails_on_a_model_that_expects_other_columns(server, trained):
+    from delivery.smoke_test import Sample, SmokeTestFailed, check_predictions, sample_file, sample_rows
 
-    wider = [row + [0.0] for row in sample_rows(sample_file(EXAMPLE))]
-    with pytest.raises(SmokeTestFailed, match=r"^text/csv request: HTTP 400: .*features; this model expects"):
+    sample = sample_rows(sample_file(EXAMPLE))
+    wider = Sample([*sample.columns, "LOYALTY"], [[*row, "0"] for row in sample.rows])
+    with pytest.raises(SmokeTestFailed, match=r"^text/csv request: HTTP 400: .*column 'LOYALTY' is not an input of this model"):
         check_predictions(served_invoker(server), wider)

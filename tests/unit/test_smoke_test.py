@@ -38,14 +38,37 @@ def test_wrong_answers_fail_with_one_line(answer, message):
 
 
 def test_a_model_that_scores_malformed_rows_fails_the_smoke_test():
-    rows = sample_rows(sample_file(EXAMPLE))
+    sample = sample_rows(sample_file(EXAMPLE))
 
     def lenient(body: bytes, content_type: str) -> Answer:
-        n = len(json.loads(body)["instances"]) if "json" in content_type else len(body.decode().splitlines())
-        return Answer(200, ("0.5\n" * n).encode())
+        n = len(json.loads(body)["instances"]) if "json" in content_type else len(body.decode().splitlines()) - 1
+        return Answer(200, ("0.5\n" * max(n, 1)).encode())
 
-    with pytest.raises(SmokeTestFailed, match=rf"a row with {len(rows[0]) - 1} features got HTTP 200 \(expected a 4xx"):
-        check_predictions(lenient, rows)
+    with pytest.raises(SmokeTestFailed, match=rf"a row without its last column \({sample.columns[-1]}\) got HTTP 200 \(expected a 4xx"):
+        check_predictions(lenient, sample)
+
+
+@pytest.mark.parametrize("model", ["direct-marketing", "health-utilization"])
+def test_each_bundled_models_sample_is_raw_rows_of_its_input_columns(model):
+    """The samples are what the business sends: the dataset's header minus the label and dropped columns."""
+    from config import load_environment
+    from tests.helpers.paths import CONFIG_DIR
+
+    dataset = load_environment(CONFIG_DIR / "dev.yaml").models[model].dataset
+    assert dataset.source.path is not None
+    header = dataset.source.path.read_text().splitlines()[0].replace('"', "").split(",")
+    sample = sample_rows(sample_file(model))
+    assert sample.columns == [c for c in header if c not in (dataset.label_column, *dataset.drop_columns)]
+    assert len(sample.rows) >= 2 and all(len(row) == len(sample.columns) for row in sample.rows)
+
+
+def test_a_sample_without_a_header_or_with_ragged_rows_fails_with_one_line(tmp_path):
+    (tmp_path / "one.csv").write_text("a,b\n")
+    with pytest.raises(SmokeTestFailed, match=r"^one.csv needs a header line of input columns and at least one row$"):
+        sample_rows(tmp_path / "one.csv")
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2\n3\n")
+    with pytest.raises(SmokeTestFailed, match=r"^ragged.csv: row 2 has 1 values for 2 columns in the header$"):
+        sample_rows(tmp_path / "ragged.csv")
 
 
 def runtime_error(code: str, status: int, original: int | None = None):
@@ -80,7 +103,7 @@ def test_csv_and_json_disagreeing_fails_the_smoke_test():
     def inconsistent(body: bytes, content_type: str) -> Answer:
         if "json" in content_type:
             return Answer(200, json.dumps({"predictions": [0.2] * len(json.loads(body)["instances"])}).encode())
-        return Answer(200, ("0.5\n" * len(body.decode().splitlines())).encode())
+        return Answer(200, ("0.5\n" * (len(body.decode().splitlines()) - 1)).encode())
 
     with pytest.raises(SmokeTestFailed, match="CSV and JSON requests scored the same rows differently"):
         check_predictions(inconsistent, sample_rows(sample_file(EXAMPLE)))
