@@ -141,7 +141,7 @@ class DeliveryPipelineStack(Stack):
                 if not (ROOT / naming.SMOKE_SAMPLES / f"{model.name}.csv").is_file():
                     self.notices.append(
                         f"delivery: {cfg.name} has no smoke test of {model.name}: {naming.SMOKE_SAMPLES}/{model.name}.csv "
-                        "is missing (preprocessed test rows without the label, see docs/delivery.md)"
+                        "is missing (a header of input columns and a few raw rows, no label; see docs/delivery.md)"
                     )
                     continue
                 # One smoke test per endpoint, each assuming only that endpoint's role.
