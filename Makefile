@@ -16,7 +16,10 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: install lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
-install: $(PY_STAMP) $(NODE_STAMP)
+TOOLKIT_VENV := .venv-toolkit
+TOOLKIT_STAMP := $(TOOLKIT_VENV)/.installed
+
+install: $(PY_STAMP) $(NODE_STAMP) $(TOOLKIT_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt training_scripts/requirements.txt requirements-data.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required, found " + sys.version.split()[0] + "; run: make PYTHON=python3.11 ...")'
@@ -25,6 +28,16 @@ $(PY_STAMP): requirements.txt requirements-dev.txt training_scripts/requirements
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-data.txt
 	# The project itself, editable: its packages and training_scripts/ import without sys.path edits.
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# SageMaker's script-mode toolkit in its own venv, the project's venv on its path behind it (requirements-toolkit.txt).
+$(TOOLKIT_STAMP): requirements-toolkit.txt $(PY_STAMP)
+	rm -rf $(TOOLKIT_VENV)
+	$(PYTHON) -m venv $(TOOLKIT_VENV)
+	$(TOOLKIT_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-toolkit.txt
+	# The image's own patch for Python 3.10+ (docker/3.0-5/final/Dockerfile.cpu: sed collections.Mapping).
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(TOOLKIT_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
+	$(PY) -c 'import site; print(site.getsitepackages()[0])' > $$(echo $(TOOLKIT_VENV)/lib/python3*/site-packages)/zz_project_venv.pth
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)

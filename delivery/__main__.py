@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--env", required=True)
     smoke.add_argument("--region", required=True)
     smoke.add_argument("--endpoint", required=True, help="endpoint name")
-    smoke.add_argument("--sample", type=Path, required=True, help="raw rows with a header line of input columns, no label: delivery/samples/<model>.csv")
+    smoke.add_argument("--sample", type=Path, required=True,
+                       help="raw rows with a header line of input columns, no label: delivery/samples/<model>.csv")
     smoke.add_argument("--role-arn", help="role to assume in the environment's account (the pipeline's cross-account role)")
     upload = commands.add_parser("upload-data", help="upload a model's data_file to the environment's raw-data bucket")
     upload.add_argument("--env", required=True)

@@ -60,7 +60,7 @@ def histogram(values: np.ndarray, low: float, high: float) -> list[dict]:
 def string_column(name: str, values: np.ndarray, rows: int) -> tuple[dict, dict]:
     """A text column (None is missing): the analyzer's String statistics and the levels as its domain."""
     present = [str(v) for v in values if v is not None]
-    levels, counts = np.unique(np.array(present, dtype=object), return_counts=True) if present else ([], [])
+    levels, counts = np.unique(np.array(present, dtype=object), return_counts=True) if present else (np.array([]), np.array([]))
     statistics = {"name": name, "inferred_type": "String", "string_statistics": {
         "common": {"num_present": len(present), "num_missing": rows - len(present)},
         "distinct_count": float(len(levels)),
@@ -75,7 +75,8 @@ def data_quality_baseline(features: np.ndarray | list[np.ndarray]) -> tuple[dict
     """(statistics, constraints) for a rows x columns matrix, or a list of columns in request order: a
     float column (NaN is missing) gets numerical statistics, an object column of text (None is missing)
     String statistics, as the analyzer infers them from captured CSV."""
-    columns = [features[:, i] for i in range(features.shape[1])] if isinstance(features, np.ndarray) and features.ndim == 2 else features
+    columns: list[np.ndarray] = ([features[:, i] for i in range(features.shape[1])]
+                                 if isinstance(features, np.ndarray) and features.ndim == 2 else list(features))
     if not len(columns) or not len(columns[0]):
         raise ValueError("a baseline needs a non-empty two-dimensional feature matrix")
     rows = len(columns[0])

@@ -292,9 +292,9 @@ def _json_rows(data: bytes) -> list:
 
 def features(payload: Payload, model: Model) -> np.ndarray:
     """The feature matrix of a request: raw rows encoded, vectors as they are."""
-    if payload.kind == CSV:
+    if isinstance(payload.data, bytes):
         return _csv_features(payload.data, model)
-    rows = payload.data
+    rows: list = payload.data
     if isinstance(rows[0], dict):
         if model.preprocessing is None:
             raise RequestError(f"this model has no {PREPROCESSING_FILE} (trained before raw rows were served); "
