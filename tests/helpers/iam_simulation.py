@@ -70,6 +70,11 @@ class Environment:
     def of(cls, assembly: Assembly, env: str, account: str, region: str) -> Environment:
         stacks = {stack: StackTemplate(f"{env}-{stack}", assembly.template_json(env, stack), assembly.template_path(env, stack))
                   for stack in assembly.stack_names(env)}
+        return cls.of_stacks(stacks, account, region)
+
+    @classmethod
+    def of_stacks(cls, stacks: dict[str, StackTemplate], account: str, region: str) -> Environment:
+        """Any stacks deployed together in one account (a stage's, or the app-level Delivery stack)."""
         physical = {stack: {logical: _physical(t.stack_name, logical, r, account, region)
                             for logical, r in t.template.get("Resources", {}).items()} for stack, t in stacks.items()}
         exports: dict[str, str] = {}
@@ -89,7 +94,7 @@ class Environment:
             for logical, resource in template.template.get("Resources", {}).items():
                 if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role", "AWS::KMS::Key",
                                         "AWS::S3::BucketPolicy", "AWS::Lambda::Function", "AWS::S3::Bucket",
-                                        "AWS::SageMaker::Pipeline"):
+                                        "AWS::SageMaker::Pipeline", "AWS::CodeBuild::Project"):
                     resolved[logical] = {"Type": resource["Type"], "Physical": physical[stack][logical],
                                          "Properties": resolver.resolve(resource.get("Properties", {}))}
             result.templates[stack] = resolved

@@ -300,13 +300,74 @@ def test_every_job_reads_its_inputs_and_writes_its_outputs_as_the_definition_nam
 
 
 @pytest.fixture(scope="module")
-def delivered(tmp_path_factory) -> Environment:
-    """staging deployed by the delivery pipeline (its smoke-test role exists), synthesized for this module."""
+def delivered_out(tmp_path_factory):
+    """The app with delivery on and staging deployed by it (its smoke-test role exists), synthesized for this module."""
     from tests.helpers.assembly import synth_app
     from tests.helpers.delivery import delivery_config_dir
 
     config = delivery_config_dir(tmp_path_factory.mktemp("delivered") / "config", only="staging")
-    return Environment.of(synth_app(tmp_path_factory.mktemp("delivered-out"), config), "staging", "222222222222", REGION)
+    return synth_app(tmp_path_factory.mktemp("delivered-out"), config)
+
+
+@pytest.fixture(scope="module")
+def delivered(delivered_out) -> Environment:
+    return Environment.of(delivered_out, "staging", "222222222222", REGION)
+
+
+@pytest.fixture(scope="module")
+def tooling(delivered_out) -> Environment:
+    """The Delivery stack in the tooling account: the pipeline and its CodeBuild steps' roles."""
+    from local.cloud_assembly import StackTemplate
+    from tests.helpers.delivery import TOOLING
+
+    path = delivered_out.outdir / "Delivery.template.json"
+    return Environment.of_stacks({"Delivery": StackTemplate("Delivery", json.loads(path.read_text()), path)}, TOOLING, REGION)
+
+
+def codebuild_role(env: Environment, project_prefix: str) -> tuple[str, str]:
+    """(role ARN, log group ARN) of the CodeBuild project whose logical ID starts with the prefix."""
+    (project,) = [r for k, r in env.templates["Delivery"].items() if r["Type"] == "AWS::CodeBuild::Project" and k.startswith(project_prefix)]
+    log_group = f"arn:aws:logs:{env.region}:{env.account}:log-group:/aws/codebuild/{project['Physical']}"
+    return project["Properties"]["ServiceRole"], log_group
+
+
+def test_each_codebuild_steps_own_role_may_do_its_step_and_not_anothers(tooling):
+    """The identity side of the delivery steps (the smoke-test role's trust side is simulated below): each
+    CodeBuild step's role writes its own logs and reads the pipeline's artifacts (bucket and key policies
+    take part); only the smoke test may assume the environment's smoke-test role, and it may assume nothing
+    else there; only the asset step may assume the environment's file-publishing role; self-mutation may
+    assume only the tooling account's own CDK bootstrap roles (CDK Pipelines' condition on their tag)."""
+    staging = "222222222222"
+    smoke_role = f"arn:aws:iam::{staging}:role/staging-{EXAMPLE}-smoke-test"
+    deploy_role = f"arn:aws:iam::{staging}:role/cdk-hnb659fds-deploy-role-{staging}-{REGION}"
+    publishing = f"arn:aws:iam::{staging}:role/cdk-hnb659fds-file-publishing-role-{staging}-{REGION}"
+    bucket = tooling.physical("Delivery", "ArtifactsBucket", "AWS::S3::Bucket")
+    artifact = f"arn:aws:s3:::{bucket}/sagemaker-platform/Synth_Outp/abc123"
+    smoke, smoke_logs = codebuild_role(tooling, "PipelinestagingSmokeTest")
+    synth, synth_logs = codebuild_role(tooling, "PipelineBuildSynth")
+    mutate, _ = codebuild_role(tooling, "PipelineUpdatePipelineSelfMutation")
+    assets, _ = codebuild_role(tooling, "PipelineAssetsFileAsset1")
+    bootstrap_tag = {"iam:ResourceTag/aws-cdk:bootstrap-role": "deploy"}
+    expected = [
+        (Call("smoke test: write its build log", smoke, "logs:PutLogEvents", f"{smoke_logs}:log-stream:build-1"), ALLOWED),
+        (Call("smoke test: read the source artifact", smoke, "s3:GetObject", artifact), ALLOWED),
+        (Call("smoke test: assume staging's smoke-test role", smoke, "sts:AssumeRole", smoke_role), ALLOWED),
+        (Call("smoke test: assume staging's deploy role", smoke, "sts:AssumeRole", deploy_role), "ImplicitlyDenied"),
+        (Call("smoke test: overwrite an artifact", smoke, "s3:PutObject", artifact), "ImplicitlyDenied"),
+        (Call("synth: write its build log", synth, "logs:PutLogEvents", f"{synth_logs}:log-stream:build-1"), ALLOWED),
+        (Call("synth: write the cloud assembly artifact", synth, "s3:PutObject", artifact), ALLOWED),
+        (Call("synth: assume staging's smoke-test role", synth, "sts:AssumeRole", smoke_role), "ImplicitlyDenied"),
+        (Call("synth: write another step's log", synth, "logs:PutLogEvents", f"{smoke_logs}:log-stream:build-1"), "ImplicitlyDenied"),
+        (Call("self-mutation: assume the tooling account's deploy role", mutate, "sts:AssumeRole",
+              f"arn:aws:iam::{tooling.account}:role/cdk-hnb659fds-deploy-role-{tooling.account}-{REGION}", bootstrap_tag), ALLOWED),
+        (Call("self-mutation: assume an untagged tooling role", mutate, "sts:AssumeRole",
+              f"arn:aws:iam::{tooling.account}:role/admin"), "ImplicitlyDenied"),
+        (Call("self-mutation: assume staging's deploy role", mutate, "sts:AssumeRole", deploy_role, bootstrap_tag), "ImplicitlyDenied"),
+        (Call("assets: assume staging's file-publishing role", assets, "sts:AssumeRole", publishing), ALLOWED),
+        (Call("assets: assume staging's smoke-test role", assets, "sts:AssumeRole", smoke_role), "ImplicitlyDenied"),
+    ]
+    results = simulate(tooling, [call for call, _ in expected])
+    assert dict(zip([c.what for c, _ in expected], results, strict=True)) == {c.what: want for c, want in expected}
 
 
 def test_the_smoke_test_role_is_assumed_only_from_the_pipeline_account_and_invokes_only_its_endpoint(delivered):
