@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import logging
 import os
 import subprocess
@@ -25,8 +26,6 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import importlib.util
 from types import ModuleType
 
 import inference  # beside this file: on the path when run as a script, and in the project's editable install
