@@ -81,14 +81,15 @@ def main() -> int:
             if step != "Train":
                 rows.append((f"  {model}: pipeline step {step}", seconds, "s", ""))
 
-    first = next(iter(demo["steps"]))
-    serve = f".demo/serve/{first}"
-    serving = run([sys.executable, "benchmarks/serving.py", "--model-dir", f"{serve}/model", "--test-dir", f"{serve}/test"])
-    ratio = float(found(r"1000-row ratio >= 0.5: ([0-9.]+)", serving))
-    p99 = re.findall(r"p99 +([0-9.]+) ms", serving)
-    rows.append(("inference throughput, HTTP / in-process (1000-row requests)", ratio, "x", ">= 0.5"))
+    # The example model trained as the pipeline trains it, raw rows and vectors, HTTP and in process.
+    serving = run([sys.executable, "benchmarks/serving.py"])
+    rows.append(("inference throughput, HTTP / in-process (1000 raw rows a request)",
+                 float(found(r"HTTP / in-process >= 0.5: ([0-9.]+)", serving)), "x", ">= 0.5"))
+    rows.append(("inference throughput, in-process / booster alone (1000 raw rows)",
+                 float(found(r"in-process / booster alone >= 0.25: ([0-9.]+)", serving)), "x", ">= 0.25"))
+    p99 = re.search(r"1-row text/csv requests, raw rows, no header.*?\n  HTTP.*?p99 +([0-9.]+) ms", serving, re.S)
     if p99:
-        rows.append(("inference latency p99, 1-row requests over HTTP", float(p99[0]), "ms", "< 10"))
+        rows.append(("inference latency p99, 1 raw row a request over HTTP", float(p99.group(1)), "ms", "< 10"))
 
     print_table(rows)
     return 0

@@ -110,6 +110,18 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
     return out.getvalue(), changes
 
 
+def without_versions(original: str) -> str:
+    """The file with no model version named (every models.<model>.serving.model_package_arn removed)."""
+    yaml = _yaml()
+    data = yaml.load(original)
+    for model in (data.get("models") or {}).values():
+        if isinstance(model, dict) and isinstance(model.get("serving"), dict):
+            model["serving"].pop("model_package_arn", None)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
 def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client) -> list[str]:
     """Edit config/<env>.yaml so that ``model`` serves ``arn``; returns one line per change (empty: already served)."""
     config_dir = Path(config_dir)

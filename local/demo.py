@@ -8,8 +8,11 @@ then for every model of dev's catalog (or the one MODEL names):
 4. runs its deployed training pipeline locally (local/pipeline/): preprocess, train,
    evaluate, the evaluation gate, the condition, registration in the emulated Model Registry
    and a batch transform;
-5. serves the registered model version with the local inference server (serve.py) and scores
-   the test split over HTTP;
+5. names each registered version as the model's dev endpoint (what `python -m delivery promote
+   --env dev` does, in the demo's own copy of config/, .demo/config) and deploys the models'
+   Serving stacks: the emulator serves each endpoint with serve.py running that version;
+6. calls each endpoint through the SageMaker runtime API (InvokeEndpoint, as a user's boto3
+   code does) with the raw rows of its test split, and reports AUC, latency and rows per second;
 and prints a summary with one block per model. The emulator is always stopped on the way
 out, Ctrl-C included.
 
@@ -19,7 +22,8 @@ Exit code 0 on success; 1 when a phase fails or the gate rejects the model (with
 from __future__ import annotations
 
 import argparse
-import http.client
+import csv
+import io
 import json
 import shutil
 import signal
@@ -34,8 +38,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 import naming
 from config import ConfigError, EnvironmentConfig, load_environment
 from config.environment import ModelConfig
+from delivery.promote import PromotionRefused, promote, without_versions
 from local import jobs
-from local.cdk_cli import CDK_BIN, CdkError
+from local.cdk_cli import CDK_BIN, CdkError, deploy
 from local.cloud_assembly import AssemblyError
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
@@ -51,12 +56,14 @@ from local.pipeline import (
 ENV_NAME = "dev"
 WORK_DIR = DEMO_DIR
 CDK_CLI = str(CDK_BIN.relative_to(REPO_ROOT))
-#: Phases before the models' own (emulator, deploy), and each model's (upload, pipeline, serve).
-SHARED_PHASES, MODEL_PHASES = 2, 3
+#: Phases not a model's own (emulator, deploy, deploy the endpoints), and each model's (upload, pipeline, call).
+SHARED_PHASES, MODEL_PHASES = 3, 3
 #: Earlier executions' work files (logs, reports, plots) kept beside the new one; older ones are removed.
 KEPT_EXECUTIONS = 5
-#: Rows per scoring request: about 40 kB of CSV, far below the 6 MB a real-time request may carry.
+#: Rows per scoring request: about 100 kB of CSV, far below the 6 MB a real-time request may carry.
 SCORING_BATCH = 500
+#: One-row requests timed for the latency figures.
+LATENCY_REQUESTS = 100
 
 
 class DemoError(RuntimeError):
@@ -65,13 +72,16 @@ class DemoError(RuntimeError):
 
 @dataclass
 class Scoring:
-    """What serving the test split over HTTP measured: rows, time, and AUC beside the report's."""
+    """What calling the endpoint with the raw test rows measured: rows, time, latency, and AUC beside the report's."""
 
     rows: int
     seconds: float
     auc: float
     report_auc: float
     endpoint: str
+    requests: int = 0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
 
 
 @dataclass
@@ -158,20 +168,26 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
              inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None,
              model: str | None = None, env: EnvironmentConfig | None = None, config_dir: Path | None = None) -> DemoResult:
-    """Deploy, then phases 3-5 for each model, against a running emulator (the integration test runs exactly this).
-    ``show_cdk`` streams the CDK CLI's own progress (else it is kept for the error message);
-    ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file); ``config_dir`` holds
-    the environment files to deploy (default config/; the integration test deploys the fixture config)."""
-    env = env or load_environment((config_dir or REPO_ROOT / "config") / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
+    """Deploy, run each model's pipeline, serve each registered version and call it, against a running emulator
+    (the integration test runs exactly this). ``show_cdk`` streams the CDK CLI's own progress (else it is kept
+    for the error message); ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file);
+    ``config_dir`` holds the environment files to deploy (default config/; the integration test deploys the
+    fixture config). The deploys read a copy of it (work_dir/config) in which the demo names the versions it
+    serves; the user's files are never edited."""
+    source_dir = config_dir or REPO_ROOT / "config"
+    env = env or load_environment(source_dir / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
     models = models_to_run(env, model, data)
     result = result or DemoResult()
     result.cdk_out = cdk_out
     phases = phases or Phases(result, SHARED_PHASES + MODEL_PHASES * len(models))
     # and this run's executions, one per model, make KEPT_EXECUTIONS
     keep_latest_executions(work_dir / "executions", max(KEPT_EXECUTIONS - len(models), 0))
+    # A version the config names exists in an account that has run the pipeline, not in a fresh emulator:
+    # the first deploy declares no endpoint, and each model serves the version this run registers.
+    working = work_config(source_dir, work_dir / "config")
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
-    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=config_dir)
+    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=working)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
     phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items())
@@ -182,12 +198,48 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
         run = result.models[each.name] = ModelRun(each.name)
         run_model(emulator, each, run, phases, parameters=parameters, work_dir=work_dir, cdk_out=cdk_out,
                   data=data, source_file=env.source_file)
+
+    phases.start("endpoints", "name each registered version in dev's config (as `python -m delivery promote --env dev` does) "
+                 "and deploy the Serving stacks")
+    sagemaker = emulator.client("sagemaker")
+    for run in result.models.values():
+        assert run.model_package is not None
+        try:
+            promote(working, ENV_NAME, run.name, run.model_package["ModelPackageArn"], sagemaker)
+        except PromotionRefused as error:
+            raise DemoError(f"{run.name}: cannot serve the registered version: {error}") from None
+    stacks = [f"{ENV_NAME}/{naming.model_stack_id(name, naming.SERVING_STACK)}" for name in result.models]
+    # With their dependencies: the shared stacks gain the exports an endpoint imports (its role's ARN, the key).
+    deploy(emulator.env(), stacks, capture=not show_cdk, output=cdk_out, config_dir=working)
+    for stack in inventory(emulator, ENV_NAME):
+        result.stacks[stack.name] = sum(len(v) for v in stack.resources.values())
+    phases.done(", ".join(naming.endpoint_name(ENV_NAME, name) for name in result.models) + " InService")
+
+    for run in result.models.values():
+        assert run.execution is not None and run.report is not None
+        endpoint = naming.endpoint_name(ENV_NAME, run.name)
+        phases.start(f"{run.name}/endpoint", f"{run.name}: call {endpoint} through the SageMaker runtime API with the "
+                     "test split's raw rows")
+        run.scoring = call_endpoint(emulator, endpoint, run.execution, run.report["binary_classification_metrics"]["auc"]["value"])
+        s = run.scoring
+        phases.done(f"{s.rows} rows in {s.requests} requests: AUC {s.auc:.4f}, {s.rows / s.seconds:,.0f} rows/s; "
+                    f"one row a request: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms")
     return result
+
+
+def work_config(source: Path, target: Path) -> Path:
+    """A copy of the environment files with no model version named in dev: what the demo deploys first."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in sorted(source.glob("*.yaml")):
+        text = path.read_text()
+        (target / path.name).write_text(without_versions(text) if path.stem == ENV_NAME else text)
+    return target
 
 
 def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Phases, *, parameters: dict[str, str] | None,
               work_dir: Path, cdk_out: Path, data: Path | None, source_file: str) -> None:
-    """One model: upload its data, run its pipeline, serve the version it registered."""
+    """One model: upload its data, run its pipeline, read the version it registered."""
     pipeline = load_deployed_pipeline(emulator, ENV_NAME, model.name, cdk_out)
     source = dataset_for(model, data, source_file)
     if model.input_uri_key:  # the pipeline reads the raw-data bucket: upload where it reads
@@ -214,15 +266,8 @@ def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Pha
     evaluate = run.execution.step_dir("Evaluate")
     report_dir = next(evaluate.rglob("evaluation.json")).parent
     run.report_dir, run.report = report_dir, json.loads((report_dir / "evaluation.json").read_text())
-
-    phases.start(f"{model.name}/serve", f"{model.name}: serve the registered version with serve.py and score the test split over HTTP")
     arn = run.execution.properties["RegisterModel"]["ModelPackageArn"]
     run.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    test_uri = run.execution.output_uri("Preprocess", "test")
-    run.scoring = score(emulator, run.model_package, test_uri, work_dir / "serve" / model.name,
-                        run.report["binary_classification_metrics"]["auc"]["value"])
-    s = run.scoring
-    phases.done(f"{s.rows} rows in {s.seconds:.2f}s ({s.rows / s.seconds:,.0f} rows/s) at {s.endpoint}")
 
 
 def keep_latest_executions(root: Path, keep: int) -> list[Path]:
@@ -259,33 +304,49 @@ def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, models: list[str], failed
         time.sleep(3600)
 
 
-def score(emulator: Emulator, package: dict, test_uri: str, root: Path, report_auc: float) -> Scoring:
-    """The registered version's model behind serve.py; the test split's features POSTed as CSV."""
+def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult, report_auc: float) -> Scoring:
+    """The test split's raw rows (preprocess.py's raw-test: label, then the input columns) sent to the endpoint
+    through InvokeEndpoint as CSV with a header line, SCORING_BATCH rows a request."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    shutil.rmtree(root, ignore_errors=True)
     s3 = emulator.client("s3")
-    archive = root / "model.tar.gz"
-    root.mkdir(parents=True)
-    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    s3.download_file(*jobs.split_uri(url), str(archive))
-    model_dir = jobs.extract(archive, root / "model")
-    rows = [line for path in jobs.download(s3, test_uri, root / "test") for line in path.read_text().splitlines() if line]
-    labels = np.array([float(r.split(",", 1)[0]) for r in rows])
-    features = [r.split(",", 1)[1] for r in rows]
+    spec = json.loads(s3.get_object(**dict(zip(("Bucket", "Key"), jobs.split_uri(
+        execution.output_uri("Preprocess", "metadata").rstrip("/") + "/features.json"), strict=True)))["Body"].read())
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([c["name"] for c in spec["columns"]])
+    bucket, prefix = jobs.split_uri(execution.output_uri("Preprocess", "raw-test"))
+    rows: list[str] = []
+    labels: list[float] = []
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/").get("Contents", []):
+        for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
+            if line:
+                label, _, values = line.partition(",")
+                labels.append(float(label))
+                rows.append(values)
+    runtime = emulator.client("sagemaker-runtime")
+
+    def invoke(lines: list[str]) -> list[float]:
+        body = (header.getvalue() + "\n".join(lines)).encode()
+        answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="text/csv", Accept="text/csv")
+        return [float(v) for v in answer["Body"].read().decode().split()]
+
+    invoke(rows[:1])  # the first call waits for the emulator to start the endpoint's model server
     scores: list[float] = []
-    with jobs.serving(model_dir) as address:
-        connection = http.client.HTTPConnection(address, timeout=30)
-        started = time.perf_counter()
-        for i in range(0, len(features), SCORING_BATCH):
-            body = "\n".join(features[i:i + SCORING_BATCH]).encode()
-            scores += [float(v) for v in jobs.invoke(connection, body, "text/csv", "text/csv").decode().split()]
-        seconds = time.perf_counter() - started
-        connection.close()
+    started = time.perf_counter()
+    for i in range(0, len(rows), SCORING_BATCH):
+        scores += invoke(rows[i:i + SCORING_BATCH])
+    seconds = time.perf_counter() - started
     if len(scores) != len(rows):
-        raise DemoError(f"{len(rows)} test rows sent, {len(scores)} predictions back")
-    return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), f"http://{address}/invocations")
+        raise DemoError(f"{endpoint}: {len(rows)} test rows sent, {len(scores)} predictions back")
+    latencies = []  # one row a request: what a caller of a real-time endpoint waits
+    for line in rows[:LATENCY_REQUESTS]:
+        before = time.perf_counter()
+        invoke([line])
+        latencies.append(time.perf_counter() - before)
+    return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), endpoint,
+                   requests=-(-len(rows) // SCORING_BATCH), p50_ms=float(np.percentile(latencies, 50) * 1000),
+                   p99_ms=float(np.percentile(latencies, 99) * 1000))
 
 
 def summary(result: DemoResult) -> str:
@@ -315,8 +376,9 @@ def model_summary(run: ModelRun) -> list[str]:
         "  test metrics  " + "  ".join(f"{m} {metrics[m]['value']:.3f}" for m in ("auc", "precision", "recall", "f1", "accuracy") if m in metrics),
         f"  gate          {gate['decision']}: {gate['reasons']}",
         f"  registered    {package['ModelPackageArn']} ({package['ModelApprovalStatus']})",
-        f"  served        {scoring.rows} test rows over HTTP: AUC {scoring.auc:.4f} "
-        f"(the report says {scoring.report_auc:.4f}), {scoring.rows / scoring.seconds:,.0f} rows/s",
+        f"  endpoint      {scoring.endpoint} via InvokeEndpoint (the SageMaker runtime API): {scoring.rows} raw test rows in "
+        f"{scoring.requests} requests, AUC {scoring.auc:.4f} (the report says {scoring.report_auc:.4f}), "
+        f"{scoring.rows / scoring.seconds:,.0f} rows/s; one row a request p50 {scoring.p50_ms:.1f} ms, p99 {scoring.p99_ms:.1f} ms",
         f"  report        {shown(run.report_dir)}/evaluation.json (also in the emulated S3 at "
         f"{execution.output_uri('Evaluate', 'evaluation')})",
         "  plots         " + ", ".join(p.name for p in sorted(run.report_dir.glob("*.png"))) + " beside it",

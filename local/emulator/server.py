@@ -7,12 +7,15 @@ the templates say. Remove a fix once the pinned moto release has it.
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import importlib.util
 import inspect
 import json
 import sys
 from typing import Any
+
+from local.emulator import cloudformation, endpoints, hosting, serving_resources
 
 
 def _kms_key_accepts_cloudformation_tags() -> None:
@@ -39,8 +42,11 @@ def _kms_key_accepts_cloudformation_tags() -> None:
 
 def _change_sets_publish_and_import_outputs() -> None:
     """The CDK CLI deploys through change sets. moto 5.2.5 (a) creates a change set's stack
-    without the account's exports, so Fn::ImportValue fails with 'No export named ...', and
-    (b) never recomputes outputs after executing one, so a stack's exports never appear."""
+    without the account's exports, so Fn::ImportValue fails with 'No export named ...', (b) never
+    recomputes outputs after executing one, so a stack's exports never appear, and (c) keeps an executed
+    change set, so the CLI's next deploy of the stack (same change-set name) finds the old one: "After
+    you execute a change set, CloudFormation removes all change sets that are associated with the stack"
+    (CloudFormation User Guide, "Execute a change set")."""
     from moto.cloudformation import models
 
     original_init = models.Stack.__init__
@@ -58,8 +64,14 @@ def _change_sets_publish_and_import_outputs() -> None:
         self.stack.template_dict = self.template_dict
         self.stack.output_map = self.stack._create_output_map()
 
-    def execute_change_set(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_execute(self, *args, **kwargs)
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        executed = self.change_sets.get(change_set_name) or next(
+            (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name
+             and stack_name in (None, cs.stack_name, cs.stack_id)), None)
+        original_execute(self, change_set_name, stack_name)
+        if executed is not None:
+            for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == executed.stack_id]:
+                del self.change_sets[change_set_id]
         live = {
             export.name: export
             for stack in self.stacks.values()
@@ -73,6 +85,86 @@ def _change_sets_publish_and_import_outputs() -> None:
     models.Stack.__init__ = init
     models.ChangeSet.apply = apply
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def _deleted_stacks_resolve_no_outputs() -> None:
+    """moto 5.2.5 resolves a stack's outputs on every DescribeStacks, even once the stack is deleted: an output
+    that refers to a resource (a topic's Ref the serving stack imports) then creates that resource again, and
+    it is left behind. The CDK CLI describes each stack it destroys until it is gone, so every destroy leaked
+    one. A deleted stack has no outputs here."""
+    from moto.cloudformation import models
+
+    original = models.Stack.outputs
+
+    def outputs(self: Any) -> Any:
+        return None if self.status == "DELETE_COMPLETE" else original.fget(self)
+
+    models.Stack.outputs = property(outputs)
+
+
+def _change_sets_are_found_in_their_stack() -> None:
+    """moto 5.2.5 finds a change set by name alone, ignoring StackName. The CDK CLI names every stack's change
+    set cdk-deploy-change-set; on the second deploy of a changed stack it deletes that stack's old one and waits
+    until DescribeChangeSet no longer finds it, but moto finds another stack's: the CLI waits forever (and
+    ExecuteChangeSet could have run another stack's change set). A name is looked up in the named stack here,
+    and a change set that is not there is ChangeSetNotFound, as CloudFormation answers."""
+    from moto.cloudformation import exceptions, responses
+
+    class ChangeSetNotFound(exceptions.CloudFormationError):
+        code = "ChangeSetNotFoundException"  # the API model's shape: ChangeSetNotFound, HTTP 404, on the wire
+
+    def change_set_id(self: Any) -> str:
+        backend, name, stack = self.cloudformation_backend, self._get_param("ChangeSetName"), self._get_param("StackName")
+        if name in backend.change_sets or not stack:  # an ARN, or no stack to look in: moto's own lookup
+            return str(name)
+        for change_set_id, change_set in backend.change_sets.items():
+            if change_set.change_set_name == name and stack in (change_set.stack_name, change_set.stack_id):
+                return str(change_set_id)
+        raise ChangeSetNotFound(f"ChangeSet [{name}] does not exist")
+
+    def by_id(action: str) -> Any:
+        original = getattr(responses.CloudFormationResponse, action)
+
+        def call(self: Any) -> Any:
+            try:
+                found = change_set_id(self)
+            except ChangeSetNotFound:
+                # The CDK CLI deletes "cdk-deploy-change-set" before every update, whether or not one is left
+                # (there is none after an execution, which removes them all): by name that is a no-op.
+                if action == "delete_change_set" and not str(self._get_param("ChangeSetName")).startswith("arn:"):
+                    from moto.core.responses import EmptyResult
+
+                    return EmptyResult()
+                raise
+            get_param = self._get_param
+            self._get_param = lambda key, *default: found if key == "ChangeSetName" else get_param(key, *default)
+            try:
+                return original(self)
+            finally:
+                self._get_param = get_param
+
+        return call
+
+    for action in ("describe_change_set", "delete_change_set", "execute_change_set"):
+        setattr(responses.CloudFormationResponse, action, by_id(action))
+
+
+def _ssm_parameters_are_resolved_again_on_update() -> None:
+    """The CDK CLI passes BootstrapVersion (an AWS::SSM::Parameter::Value<String> parameter) with
+    UsePreviousValue on every update. moto 5.2.5 takes the previous value to be the resolved one ("30") and
+    looks that up in SSM as a parameter name: the change set fails with HTTP 500, so no deployed CDK stack can
+    be updated (a new model version never reaches its endpoint). CloudFormation keeps the parameter's value
+    (the SSM name) and resolves it again on every update; so does this."""
+    from moto.cloudformation import models
+
+    def stack_parameters(self: Any) -> dict[str, Any]:
+        values = dict(self.resource_map.resolved_parameters)
+        for key, slot in ((self.template_dict or {}).get("Parameters") or {}).items():
+            if key in values and str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+                values[key] = (self.parameters or {}).get(key, slot.get("Default"))
+        return values
+
+    models.Stack.stack_parameters = property(stack_parameters)
 
 
 def _vpc_children_are_deleted_with_their_stack() -> None:
@@ -122,63 +214,16 @@ def _security_group_rules_without_ports() -> None:
     SecurityGroupRule.__init__ = init
 
 
-_ADDED_MODELS: list[type] = []
-
-
-class _Deployed:
-    """What a stack records for a resource moto's CloudFormation gains here."""
-
-    def __init__(self, name: str, delete: Any) -> None:
-        self.physical_resource_id = name
-        self._delete = delete
-
-    def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
-        self._delete()
-
-    def is_created(self) -> bool:
-        return True
-
-
 def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
     """moto 5.2.5's CloudFormation skips AWS::SageMaker::Pipeline and ModelPackageGroup ("No Moto
     CloudFormation support") although its SageMaker API has both: the deployed platform would
-    have neither its training pipeline nor its registry group. These create them through that API."""
-    from moto.cloudformation import parsing
-    from moto.core.common_models import CloudFormationModel
+    have neither its training pipeline nor its registry group. These create them through that API;
+    a changed property re-creates the resource under its (template-given) name."""
     from moto.sagemaker.models import sagemaker_backends
 
-    def api_backed(cfn_type: str, name_property: str, create: Any) -> type:
-        """A CloudFormation model whose create(backend, name, properties) returns how to delete it."""
+    from local.emulator.cloudformation import Deployed, api_backed, register
 
-        class ApiBacked(CloudFormationModel):
-            # moto's metaclass reads the service from the module path (moto.<service>....); when this
-            # file runs as __main__ that path has no service.
-            __module__ = "moto.sagemaker.models"
-
-            @staticmethod
-            def cloudformation_type() -> str:
-                return cfn_type
-
-            @staticmethod
-            def cloudformation_name_type() -> str:
-                return name_property
-
-            @classmethod
-            def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
-                                                region_name: str, **kwargs: Any) -> _Deployed:  # noqa: ARG003 - moto's signature
-                props = cloudformation_json["Properties"]
-                name = props.get(name_property, resource_name)
-                return _Deployed(name, create(sagemaker_backends[account_id][region_name], name, props))
-
-            @classmethod
-            def update_from_cloudformation_json(cls, original_resource: _Deployed, new_resource_name: str,
-                                                cloudformation_json: Any, account_id: str, region_name: str) -> _Deployed:
-                original_resource.delete(account_id, region_name)
-                return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
-
-        return ApiBacked
-
-    def create_pipeline(backend: Any, name: str, props: dict) -> Any:
+    def create_pipeline(backend: Any, name: str, props: dict) -> Deployed:
         backend.create_pipeline(
             pipeline_name=name,
             pipeline_display_name=props.get("PipelineDisplayName", name),
@@ -189,21 +234,25 @@ def _sagemaker_pipelines_and_registry_groups_deploy() -> None:
             tags=props.get("Tags", []),
             parallelism_configuration=props.get("ParallelismConfiguration"),
         )
-        return lambda: backend.delete_pipeline(name)
+        return Deployed(name, lambda: backend.delete_pipeline(name))
 
-    def create_group(backend: Any, name: str, props: dict) -> Any:
+    def create_group(backend: Any, name: str, props: dict) -> Deployed:
         backend.create_model_package_group(name, props.get("ModelPackageGroupDescription", ""), props.get("Tags", []))
-        return lambda: backend.model_package_groups.pop(name, None)  # moto has no DeleteModelPackageGroup
+        return Deployed(name, lambda: backend.model_package_groups.pop(name, None))  # moto has no DeleteModelPackageGroup
 
-    # moto finds models through CloudFormationModel.__subclasses__(), which holds only weak
-    # references: without a strong one the garbage collector would remove these at random.
-    _ADDED_MODELS.extend((
-        api_backed("AWS::SageMaker::Pipeline", "PipelineName", create_pipeline),
-        api_backed("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupName", create_group),
-    ))
-    # The model map is cached on first use; it must see the new subclasses.
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    def recreator(create: Any) -> Any:
+        def recreate(backend: Any, deployed: Deployed, props: dict) -> Deployed:
+            deployed.delete(backend.account_id, backend.region_name)
+            return create(backend, deployed.name, props)
+
+        return recreate
+
+    register(
+        api_backed("AWS::SageMaker::Pipeline", "PipelineName", create_pipeline, backends=sagemaker_backends,
+                   replaced_by=("PipelineName",), update=recreator(create_pipeline)),
+        api_backed("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupName", create_group, backends=sagemaker_backends,
+                   replaced_by=("ModelPackageGroupName",), update=recreator(create_group)),
+    )
 
 
 #: The usages SageMaker's Service Quotas are named for ("<instance type> for <usage>"), and the botocore
@@ -283,14 +332,18 @@ def _service_quotas_list_and_grant_sagemaker_quotas() -> None:
     responses.ServiceQuotasResponse.request_service_quota_increase = request_service_quota_increase
 
 
-FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs,
-         _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
-         _sagemaker_pipelines_and_registry_groups_deploy)
+FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs, _change_sets_are_found_in_their_stack,
+         _deleted_stacks_resolve_no_outputs,
+         _ssm_parameters_are_resolved_again_on_update, _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
+         _sagemaker_pipelines_and_registry_groups_deploy, endpoints.sagemaker_endpoints_deploy,
+         serving_resources.alarms_autoscaling_and_monitoring_deploy, cloudformation.updates_reach_dependent_resources)
 #: Fixes run when their module loads (moto loads a service's models on its first request): applying
 #: the CloudFormation fixes when CloudFormation's models load (not at start) spares the 1.8 s of
 #: imports on every emulator start whose client never calls CloudFormation.
 TRIGGERS = {
     "moto.cloudformation.models": FIXES,
+    "moto.sagemaker.models": (endpoints.sagemaker_api_hosts_models_from_the_registry,),
+    "moto.sagemakerruntime.responses": (endpoints.sagemaker_runtime_invokes_the_endpoints_model,),
     "moto.servicequotas.responses": (_service_quotas_list_and_grant_sagemaker_quotas,),
 }
 
@@ -323,6 +376,9 @@ class _FixWhenLoaded(importlib.abc.MetaPathFinder):
 
 def main(argv: list[str] | None = None) -> None:
     sys.meta_path.insert(0, _FixWhenLoaded())
+    # Endpoints' model servers are this process's children in its process group, which the emulator signals
+    # as a whole; on an orderly exit (Ctrl-C in a terminal) they are stopped here too.
+    atexit.register(hosting.SERVERS.stop_all)
     from moto.server import main as moto_main
 
     moto_main(argv if argv is not None else sys.argv[1:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 from local.emulator import Emulator
 
@@ -22,3 +23,18 @@ def answers(port: int | None) -> bool:
         return True
     except OSError:
         return False
+
+
+def model_servers(emulator: Emulator) -> dict[int, int]:
+    """The serve.py processes the emulator runs for its endpoints, as {pid: port} (read from Linux's /proc)."""
+    assert emulator.process is not None, "the emulator was never started"
+    servers = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # the command name may hold spaces
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+        if parent == emulator.process.pid and any(arg.endswith(b"serve.py") for arg in argv):
+            servers[int(stat.parent.name)] = int(argv[argv.index(b"--port") + 1])
+    return servers

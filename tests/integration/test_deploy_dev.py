@@ -24,12 +24,13 @@ from local.emulator import Emulator
 from local.jobs import split_uri
 from local.pipeline import run_pipeline
 from tests.helpers.configs import EXAMPLE
-from tests.helpers.paths import CONFIG_DIR
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 pytestmark = pytest.mark.integration
 #: The fixture config's dev catalog: the demo deploys every model and runs each one's pipeline.
 MODELS = list(load_environment(CONFIG_DIR / "dev.yaml").models)
-STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(f"dev-{m}-TrainingPipeline" for m in MODELS)])
+STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(f"dev-{m}-TrainingPipeline" for m in MODELS),
+                 *(f"dev-{m}-Serving" for m in MODELS)])
 
 
 GROUP = f"dev-{EXAMPLE}"
@@ -73,8 +74,8 @@ def test_all_dev_stacks_are_created(deployed):
     emulator, _ = deployed
     cfn = emulator.client("cloudformation")
     assert stage_stack_names(emulator, "dev") == STACKS
-    for name in STACKS:
-        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    for name in STACKS:  # the shared stacks were updated with the exports the endpoints import
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
 
 def test_keys_and_buckets_exist(deployed):
@@ -177,7 +178,8 @@ def test_the_pipeline_ran_every_step_in_dependency_order(demo):
     execution = demo.model(EXAMPLE).execution
     assert execution.succeeded, execution.failure
     assert [(s.name, s.status) for s in execution.steps] == [(name, "Succeeded") for name in STEPS]
-    assert list(demo.phases) == ["deploy", *(f"{m}/{phase}" for m in MODELS for phase in ("upload", "pipeline", "serve"))]
+    assert list(demo.phases) == ["deploy", *(f"{m}/{phase}" for m in MODELS for phase in ("upload", "pipeline")), "endpoints",
+                                 *(f"{m}/endpoint" for m in MODELS)]
     gate = execution.properties["EvaluationGate"]["OutputParameters"]
     assert gate["decision"] == "promote"
     assert "no approved model in dev-direct-marketing yet" in gate["reasons"]
@@ -217,10 +219,39 @@ def test_batch_transform_wrote_label_and_probability_for_every_test_row(deployed
     assert roc_auc_score(labels, scores) == pytest.approx(demo.model(EXAMPLE).report["binary_classification_metrics"]["auc"]["value"])
 
 
-def test_the_served_version_scores_the_test_split_as_its_report_says(demo):
+def test_the_endpoint_answers_the_raw_test_rows_through_the_runtime_api_as_the_report_says(demo):
     scoring = demo.model(EXAMPLE).scoring
-    assert scoring.rows > 800 and scoring.endpoint.startswith("http://127.0.0.1:")
+    assert scoring.rows > 800 and scoring.endpoint == f"dev-{EXAMPLE}"
     assert scoring.auc == pytest.approx(scoring.report_auc, abs=1e-9)
+    assert 0 < scoring.p50_ms <= scoring.p99_ms
+
+
+def test_each_endpoint_serves_the_version_its_run_registered(deployed, demo):
+    """The Serving stack deployed from the demo's config copy: endpoint -> config -> model -> that model package."""
+    emulator, _ = deployed
+    sagemaker = emulator.client("sagemaker")
+    for name, run in demo.models.items():
+        endpoint = sagemaker.describe_endpoint(EndpointName=f"dev-{name}")
+        assert endpoint["EndpointStatus"] == "InService"
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        containers = model.get("Containers") or [model["PrimaryContainer"]]
+        assert containers[0]["ModelPackageName"] == run.model_package["ModelPackageArn"]
+
+
+def test_the_delivery_smoke_test_passes_against_the_emulated_endpoint(deployed, monkeypatch):
+    """`python -m delivery smoke-test` as the pipeline runs it, through the emulator's SageMaker and runtime APIs."""
+    import boto3
+
+    from delivery.smoke_test import run, sample_file
+
+    emulator, _ = deployed
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+    session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    for name in MODELS:
+        lines = run(env="dev", region="us-east-1", endpoint=f"dev-{name}", role_arn=None, sample=sample_file(name), session=session)
+        assert lines[0] == f"dev: endpoint dev-{name} is InService"
+        assert lines[-1] == "a row without its last column was refused with HTTP 400"
 
 
 def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, demo, tmp_path):
@@ -247,6 +278,29 @@ def test_a_second_version_is_compared_with_the_approved_champion(deployed, demo,
     assert sorted(v["ModelPackageVersion"] for v in versions(emulator)) == [1, 2]
 
 
+def test_naming_the_second_version_updates_the_endpoint_in_place(deployed, demo):
+    """What `promote` then `cdk deploy` does: same endpoint name, a new config and model, answered by version 2."""
+    from delivery.promote import promote
+    from local.cdk_cli import deploy
+
+    emulator, _ = deployed
+    sagemaker, runtime = emulator.client("sagemaker"), emulator.client("sagemaker-runtime")
+    (second,) = [v["ModelPackageArn"] for v in versions(emulator) if v["ModelPackageVersion"] == 2]
+    before = sagemaker.describe_endpoint(EndpointName=f"dev-{EXAMPLE}")
+    config_dir = demo.cdk_out.parent / "config"
+    assert promote(config_dir, "dev", EXAMPLE, second, sagemaker)
+    deploy(emulator.env(), [f"dev/{EXAMPLE}-Serving"], capture=True, output=demo.cdk_out, config_dir=config_dir)
+    after = sagemaker.describe_endpoint(EndpointName=f"dev-{EXAMPLE}")
+    assert after["EndpointArn"] == before["EndpointArn"] and after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] != before["EndpointConfigName"]
+    model = sagemaker.describe_model(ModelName=sagemaker.describe_endpoint_config(
+        EndpointConfigName=after["EndpointConfigName"])["ProductionVariants"][0]["ModelName"])
+    assert (model.get("Containers") or [model["PrimaryContainer"]])[0]["ModelPackageName"] == second
+    sample = (ROOT / "delivery" / "samples" / f"{EXAMPLE}.csv").read_bytes()
+    answer = runtime.invoke_endpoint(EndpointName=f"dev-{EXAMPLE}", Body=sample, ContentType="text/csv", Accept="text/csv")
+    assert len(answer["Body"].read().decode().split()) == len(sample.decode().splitlines()) - 1
+
+
 def empty(s3, bucket: str) -> None:
     """What the buckets' auto-delete custom resource does in AWS (moto never runs it)."""
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -259,7 +313,8 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     s3 = emulator.client("s3")
     for bucket in resources["AWS::S3::Bucket"]:
         empty(s3, bucket)
-    destroy_stage(emulator, "dev", cdk_out=demo.cdk_out)
+    # The app as the demo deployed it: its config copy names the served versions, so the Serving stacks are in it.
+    destroy_stage(emulator, "dev", cdk_out=demo.cdk_out, config_dir=demo.cdk_out.parent / "config")
     assert stage_stack_names(emulator, "dev") == []
     for bucket in resources["AWS::S3::Bucket"]:
         with pytest.raises(ClientError):
@@ -298,6 +353,7 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     assert not [f for f in lambdas if "EvaluationGate" in f["FunctionName"]]
     assert emulator.client("sns").list_topics()["Topics"] == []
     assert sagemaker.list_pipelines()["PipelineSummaries"] == []
+    assert sagemaker.list_endpoints()["Endpoints"] == []  # and their model servers: see test_emulator_endpoints.py
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []  # dev: destroy
 
 

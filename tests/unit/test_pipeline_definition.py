@@ -218,6 +218,17 @@ def test_several_instances_shard_the_training_data():
     assert args[args.index("--train-shards") + 1] == "3"  # one file per instance
 
 
+def test_no_output_prefix_is_the_start_of_another_so_a_prefix_input_reads_one_output():
+    """An S3Prefix input takes every key under its URI, so an output named test would also deliver a sibling
+    test-raw/ (S3 keys are strings, not folders): within a step, no output's name starts another's."""
+    for config in CONFIGS.values():
+        for step_ in build_definition(config, RESOURCES)["Steps"]:
+            outputs = step_["Arguments"].get("ProcessingOutputConfig", {}).get("Outputs", [])
+            names = [o["OutputName"] for o in outputs]
+            clashes = [(a, b) for a in names for b in names if a != b and b.startswith(a)]
+            assert not clashes, f"{step_['Name']}: {clashes}"
+
+
 def test_training_gets_the_fitted_preprocessing_to_put_into_the_model():
     for definition in (build_definition(CONFIGS["dev"], RESOURCES), build_definition(pipeline(training={"tuning": {"enabled": True}}), RESOURCES)):
         job = next(s for s in definition["Steps"] if s["Name"] in ("Train", "Tune"))["Arguments"]
@@ -297,7 +308,7 @@ def test_registration_carries_metrics_serving_code_and_approval():
     assert register["ModelMetrics"]["ModelDataQuality"] == expected
     assert register["DriftCheckBaselines"] == {"ModelDataQuality": expected}
     outputs = step(build_definition(CONFIGS["dev"], RESOURCES), "Preprocess")["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "test-raw", "metadata", "baseline"]
+    assert [o["OutputName"] for o in outputs] == ["train", "validation", "test", "raw-test", "metadata", "baseline"]
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                                         "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
@@ -308,7 +319,7 @@ def test_batch_transform_scores_the_raw_test_rows_without_their_label():
     """The test split as the business's rows: the model's own preprocessing turns them into features."""
     transform = step(build_definition(CONFIGS["dev"], RESOURCES), "BatchTransform")["Arguments"]
     source = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-    assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test-raw'].S3Output.S3Uri"}
+    assert source == {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['raw-test'].S3Output.S3Uri"}
     assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
 
 

@@ -4,7 +4,7 @@ become, and refuses a missing, extra or mistyped column with a 400 that names it
 
 preprocess.py runs with each model's dataset config; train.py runs as SageMaker starts it, with the
 metadata channel the pipeline gives it, and puts the fitted preprocessing into the model. The raw rows
-are preprocess.py's test-raw split (the test rows as they arrived), the vectors its test split.
+are preprocess.py's raw-test split (the test rows as they arrived), the vectors its test split.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def trained(request, tmp_path_factory) -> dict:
                    cwd=SCRIPTS, env={**os.environ, **env}, check=True, capture_output=True, timeout=180)
     spec = json.loads((splits / "metadata" / "features.json").read_text())
     columns = [c["name"] for c in spec["columns"]]
-    raw_rows = [row[1:] for row in csv.reader(io.StringIO((splits / "test-raw" / "test-raw.csv").read_text())) if row]
+    raw_rows = [row[1:] for row in csv.reader(io.StringIO((splits / "raw-test" / "raw-test.csv").read_text())) if row]
     vectors = np.loadtxt(splits / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
     return {"name": request.param, "model_dir": root / "model", "model": inference.model_fn(str(root / "model")),
             "spec": spec, "columns": columns, "raw": raw_rows, "vectors": vectors, "config": model}
