@@ -66,7 +66,7 @@ def report(label: str, rows: int, times: list[float]) -> float:
 def bodies_of(splits: Path, rows: int) -> dict[str, bytes]:
     """`rows` test rows as each request form: raw without and with a header, and preprocessed vectors."""
     spec = json.loads((splits / "metadata" / "features.json").read_text())
-    raw_lines = [line.split(",", 1)[1] for path in sorted((splits / "test-raw").glob("*.csv"))
+    raw_lines = [line.split(",", 1)[1] for path in sorted((splits / "raw-test").glob("*.csv"))
                  for line in path.read_text().splitlines() if line]
     vectors, _ = sm_contract.read_label_first_csv(splits / "test", "test")
     raw = (raw_lines * (rows // len(raw_lines) + 1))[:rows]
@@ -130,7 +130,7 @@ def bench(model_dir: Path, splits: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, help="a model directory from train.py (default: train one now)")
-    parser.add_argument("--splits", type=Path, help="preprocess.py's output for that model: test, test-raw and metadata "
+    parser.add_argument("--splits", type=Path, help="preprocess.py's output for that model: test, raw-test and metadata "
                         "(default: the new model's)")
     args = parser.parse_args()
     if args.model_dir:

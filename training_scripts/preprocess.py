@@ -11,7 +11,7 @@ and locally with the same arguments. What it does, in order:
   in --categorical-columns) with the training split's categories; a category seen only
   later encodes as all zeros;
 - writes train (in --train-shards files, for ShardedByS3Key across training instances),
-  validation and test as label-first headerless CSVs, test-raw/ (the test rows' own input
+  validation and test as label-first headerless CSVs, raw-test/ (the test rows' own input
   columns after the label, for batch transform and the endpoint), and metadata/features.json that
   records the input columns and their kinds, the feature order, medians and categories:
   train.py puts it into the model (preprocessing.json), so an endpoint takes raw rows;
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_split(encoder.transform(x_test), y_test, out / "test")
     # The same test rows as they arrived (label 0/1 first, then the input columns, headerless): what batch
     # transform sends the endpoint's own preprocessing, and what the demo sends the endpoint.
-    write_split(x_test, y_test, out / "test-raw")
+    write_split(x_test, y_test, out / "raw-test")
     write_json(
         out / "metadata" / "features.json",
         {

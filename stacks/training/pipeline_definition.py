@@ -179,7 +179,7 @@ class DefinitionBuilder:
              "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
              "--train-shards", str(self.training.instance_count)],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
-            ["train", "validation", "test", "test-raw", "metadata", "baseline"],
+            ["train", "validation", "test", "raw-test", "metadata", "baseline"],
         )
 
     def channels(self) -> list[dict]:
@@ -378,7 +378,7 @@ class DefinitionBuilder:
                 "TransformInput": {
                     # The test split as the business's own rows (label first, then the input columns): the
                     # endpoint's preprocessing, not the pipeline's, turns them into features.
-                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output_uri("Preprocess", "test-raw")}},
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output_uri("Preprocess", "raw-test")}},
                     "ContentType": "text/csv",
                     "SplitType": "Line",
                 },
