@@ -121,10 +121,52 @@ def bench(model_dir: Path, splits: Path) -> int:
         raw = figures[(1000, "raw rows, no header")]
         print(f"targets, 1000 raw rows: HTTP / in-process >= 0.5: {raw['http'] / raw['local']:.2f}; "
               f"in-process / booster alone >= 0.25: {raw['local'] / raw['booster']:.3f}; 1-row p99 < 10 ms: above")
+        through_runtime_api(model_dir, splits, figures)
     finally:
         server.terminate()
         server.wait(timeout=10)
     return 0
+
+
+def through_runtime_api(model_dir: Path, splits: Path, figures: dict) -> None:
+    """The same raw rows through the emulator's SageMaker runtime API: the model registered as a version, an
+    endpoint created from it with the SageMaker API, InvokeEndpoint with boto3 as a user's code calls it. The
+    overhead is what the API adds per request over calling serve.py directly."""
+    import io
+    import tarfile
+
+    from local.emulator import Emulator
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+    with Emulator() as emulator:
+        s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+        s3.create_bucket(Bucket="bench-models")
+        s3.put_object(Bucket="bench-models", Key="model.tar.gz", Body=archive.getvalue())
+        sagemaker.create_model_package_group(ModelPackageGroupName="bench")
+        package = sagemaker.create_model_package(
+            ModelPackageGroupName="bench", ModelApprovalStatus="Approved",
+            InferenceSpecification={"Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://bench-models/model.tar.gz"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+        sagemaker.create_model(ModelName="bench", ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
+                               Containers=[{"ModelPackageName": package}])
+        sagemaker.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[
+            {"VariantName": "primary", "ModelName": "bench", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        sagemaker.create_endpoint(EndpointName="bench", EndpointConfigName="bench")
+        runtime = emulator.client("sagemaker-runtime")
+
+        def invoke(body: bytes) -> bytes:
+            return bytes(runtime.invoke_endpoint(EndpointName="bench", Body=body, ContentType="text/csv", Accept="text/csv")["Body"].read())
+
+        for rows, count in ((1, 500), (1000, 100)):
+            body = bodies_of(splits, rows)["raw rows, no header"]
+            print(f"{rows}-row text/csv requests, raw rows, no header, through the emulated runtime API, {count} each:")
+            rate = report("InvokeEndpoint (boto3 -> emulator -> serve.py)", rows, measure(partial(invoke, body), count))
+            direct = figures[(rows, "raw rows, no header")]["http"]
+            print(f"  runtime API / serve.py directly: {rate / direct:.2f}; added per request: "
+                  f"{(rows / rate - rows / direct) * 1000:.2f} ms")
 
 
 def main() -> int:
