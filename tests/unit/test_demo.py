@@ -133,3 +133,27 @@ def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path)
     assert demo.main(["--model", first, "--data", str(tmp_path / "nope.csv")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("demo failed: DATA=") and err.endswith("nope.csv: no such file (allowed: a CSV file with a header row)")
+
+
+def test_the_demo_deploys_a_copy_of_the_config_without_the_versions_a_fresh_emulator_lacks(tmp_path):
+    """A version named in dev (what `promote --env dev` writes) exists in an account that ran the pipeline, not in
+    a fresh emulator: the demo's first deploy reads a copy without it, comments kept, other environments as they are;
+    it then names the version its own run registered. The user's files are not touched."""
+    import shutil
+
+    source = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, source)
+    dev = (source / "dev.yaml").read_text()
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-{EXAMPLE}/3"
+    named = dev.replace("    serving:\n", f"    serving:\n      model_package_arn: {arn}\n", 1)
+    assert named != dev
+    (source / "dev.yaml").write_text(named)
+    assert load_environment(source / "dev.yaml").model(EXAMPLE).serving.model_package_arn == arn
+
+    copy = demo.work_config(source, tmp_path / "work" / "config")
+    assert load_environment(copy / "dev.yaml").model(EXAMPLE).serving.model_package_arn is None
+    assert "model_package_arn: arn" not in (copy / "dev.yaml").read_text()
+    assert "# The model catalog" in (copy / "dev.yaml").read_text()  # comments survive the round trip
+    for other in ("staging.yaml", "prod.yaml"):
+        assert (copy / other).read_text() == (source / other).read_text()
+    assert (source / "dev.yaml").read_text() == named  # the user's file as it was
