@@ -264,6 +264,7 @@ def parse(body, content_type: str = CSV) -> Payload:
     if kind not in (CSV, JSON):
         raise RequestError(f"content type {content_type!r} is not supported; send {CSV} or {JSON}", 415)
     data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheets write CSV
     if not data.strip():
         raise RequestError("request body is empty; send at least one row")
     if kind == CSV:

@@ -188,3 +188,29 @@ def test_a_model_without_preprocessing_still_serves_vectors_and_says_why_records
     record = dict(zip(trained["columns"], trained["raw"][0], strict=True))
     assert "has no preprocessing.json" in refusal(model, json.dumps([record]), "application/json")
     assert Path(legacy / "code" / "inference.py").is_file()
+
+
+def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
+    """Quoted levels with commas, CRLF line ends, blank lines, spaces around fields, a UTF-8 byte-order mark
+    (Excel's "CSV UTF-8"), JSON numbers as text: each reads as the row it is."""
+    import xgboost as xgb
+
+    spec = {"features": ["age", "income", "city=Paris, FR", "city=Rome", "city=missing"],
+            "columns": [{"name": "age", "kind": "numeric"}, {"name": "city", "kind": "categorical"}, {"name": "income", "kind": "numeric"}],
+            "medians": {"age": 40.0, "income": 1000.0}, "categories": {"city": ["Paris, FR", "Rome", "missing"]},
+            "label": {"column": "bought"}, "dropped_columns": []}
+    x = np.random.default_rng(0).random((100, 5))
+    xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 3).save_model(
+        str(tmp_path / inference.MODEL_FILE))
+    (tmp_path / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    model = inference.model_fn(str(tmp_path))
+
+    def matrix(body: str, content_type: str = "text/csv") -> list:
+        return inference.features(inference.parse(body.encode("utf-8"), content_type), model).tolist()
+
+    paris, rome, missing = [41.0, 52000.0, 1.0, 0.0, 0.0], [30.0, 1000.0, 0.0, 1.0, 0.0], [41.0, 5.0, 0.0, 0.0, 1.0]
+    assert matrix('age,city,income\n41,"Paris, FR",52000\n') == [paris]
+    assert matrix('41,"Paris, FR",52000\r\n\r\n30,Rome,\r\n') == [paris, rome]
+    assert matrix('\ufeff age , city , income\n 30 , Rome ,\n') == [rome]
+    assert matrix("41,,5\n") == [missing]
+    assert matrix(json.dumps([{"age": "41", "city": None, "income": 5}]), "application/json") == [missing]
