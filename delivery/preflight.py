@@ -20,8 +20,10 @@ Checked, with the account's credentials (read-only calls):
   functions' reservations are not counted: reserve with that margin in mind).
 - Images: every container image the templates name is published for the region (the SageMaker SDK's
   image-URI data, which config validation reads too).
-- Debugger: AWS offers no call that says whether an account may use it; where a model enables the
-  profiler, a line says so for the operator to confirm.
+- Debugger and Model Monitor: both take no new customers since 2026-07-30 (AWS documentation: the
+  Debugger pages, and "Amazon SageMaker Model Monitor availability change" on the Model Monitor pages),
+  and AWS offers no call that says whether an account may still use them; where a model enables the
+  profiler or a data-quality monitor, a line says so for the operator to confirm.
 """
 
 from __future__ import annotations
@@ -203,6 +205,11 @@ def check_images(env: EnvironmentConfig, report: Report) -> None:
             images.append(model_monitor_image(env.region))
         for image in images:
             report.ok.append(f"image for {model.name}: {image} (published for {env.region})")
+        if model.serving.model_package_arn and model.serving.mode == "instances" and model.serving.monitoring.enabled:
+            report.notes.append(
+                f"models.{model.name}.serving.monitoring: a data-quality schedule is declared; SageMaker Model Monitor "
+                f"takes no new customers since 2026-07-30 and AWS has no call that tells whether {env.account} may use it: "
+                "confirm it does, or set monitoring.enabled: false (data capture keeps recording requests)")
         if model.training.debugger.profiler:
             report.notes.append(
                 f"models.{model.name}.training.debugger: the profiler is on; SageMaker Debugger takes no new customers "

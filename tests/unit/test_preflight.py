@@ -110,3 +110,31 @@ def test_reserved_gate_concurrency_must_leave_the_unreserved_minimum(emulator, t
                            "and AWS keeps at least 10 unreserved; request it:")
     assert f"--desired-value {total + 10} " in line
     quotas.request_service_quota_increase(ServiceCode="lambda", QuotaCode=LAMBDA_CONCURRENCY_QUOTA_CODE, DesiredValue=1000)
+
+
+def test_a_declared_data_quality_monitor_asks_the_operator_to_confirm_model_monitor_access(tmp_path):
+    """Model Monitor, like Debugger, takes no new customers since 2026-07-30 (AWS's "Model Monitor availability
+    change" note on its pages) and no API says whether an account may use it: preflight says so, once per monitored
+    endpoint, and says nothing where no monitor is declared."""
+    from delivery.preflight import Report, check_images
+    from tests.helpers.configs import write_config
+
+    data = __import__("yaml").safe_load((CONFIG_DIR / "staging.yaml").read_text())
+    arn = "arn:aws:sagemaker:us-east-1:{account}:model-package/staging-{model}/1"
+    monitored = [name for name, model in data["models"].items()
+                 if model.setdefault("serving", {}).get("mode", "instances") == "instances"
+                 and model["serving"].get("monitoring", {}).get("enabled", True)]
+    assert monitored
+    for name in monitored:
+        data["models"][name]["serving"]["model_package_arn"] = arn.format(account=data["account"], model=name)
+        data["models"][name]["serving"].setdefault("monitoring", {})["baseline_prefix"] = \
+            f"pipelines/staging/{name}/abcdef123456/preprocess/baseline"
+    env = load_environment(write_config(tmp_path, data, "staging"))
+    report = Report()
+    check_images(env, report)
+    lines = [n for n in report.notes if "Model Monitor" in n]
+    assert [line.split(":")[0] for line in lines] == [f"models.{name}.serving.monitoring" for name in monitored]
+    assert "takes no new customers since 2026-07-30" in lines[0] and "monitoring.enabled: false" in lines[0]
+    quiet = Report()
+    check_images(STAGING, quiet)  # no version named: no endpoint, no monitor
+    assert not [n for n in quiet.notes if "Model Monitor" in n]
