@@ -139,9 +139,16 @@ class DataCaptureConfig(StrictModel):
 
 
 class MonitoringConfig(StrictModel):
-    """A Model Monitor data-quality schedule against the training data's baseline."""
+    """A Model Monitor data-quality schedule against the training data's baseline: off unless an account asks.
 
-    enabled: bool = True
+    SageMaker Model Monitor is closed to new customers since 30 July 2026 (AWS documentation, "Amazon SageMaker
+    Model Monitor availability change"): a schedule in an account that never used it may be refused, so
+    turning it on also takes ``account_uses_model_monitor: true``, a statement that the account already has it.
+    """
+
+    enabled: bool = False
+    #: The account used Model Monitor before it closed to new customers (2026-07-30).
+    account_uses_model_monitor: bool = False
     #: Key prefix, in the model-artifacts bucket, of the statistics.json and constraints.json that the
     #: training pipeline's preprocess step wrote for the served model version (see docs/serving.md).
     baseline_prefix: Annotated[str, AfterValidator(_baseline_prefix)] | None = None
@@ -154,6 +161,15 @@ class MonitoringConfig(StrictModel):
     @property
     def schedule_expression(self) -> str:
         return MONITORING_SCHEDULES[self.schedule]
+
+    @model_validator(mode="after")
+    def _only_where_the_account_has_model_monitor(self) -> MonitoringConfig:
+        if self.enabled and not self.account_uses_model_monitor:
+            raise ValueError(
+                "enabled: SageMaker Model Monitor takes no new customers since 2026-07-30 and may refuse this account "
+                "(allowed: enabled: false; or account_uses_model_monitor: true where the account already uses Model Monitor)"
+            )
+        return self
 
 
 class ServerlessConfig(StrictModel):

@@ -94,7 +94,10 @@ def serving_config_dir(target: Path) -> Path:
         serving = example(data).setdefault("serving", {})
         serving["model_package_arn"] = model_package_arn(source.stem, data["account"])
         if serving.get("mode", "instances") == "instances":
-            serving.setdefault("monitoring", {})["baseline_prefix"] = f"pipelines/{source.stem}/{EXAMPLE}/exec-1/preprocess/baseline"
+            # Monitored, as an account that already uses Model Monitor may (it takes no new customers since 2026-07-30).
+            serving.setdefault("monitoring", {}).update(
+                enabled=True, account_uses_model_monitor=True,
+                baseline_prefix=f"pipelines/{source.stem}/{EXAMPLE}/exec-1/preprocess/baseline")
         (target / source.name).write_text(yaml.safe_dump(data, sort_keys=False))
         if source.stem == "dev":
             example(data)["serving"] = {
@@ -104,7 +107,8 @@ def serving_config_dir(target: Path) -> Path:
                 "autoscaling": {"min_instances": 1, "max_instances": 2},
                 "rollout": {"strategy": "linear", "step_percent": 50, "wait_seconds": 60, "termination_wait_seconds": 0,
                             "max_execution_seconds": 1200},
-                "monitoring": {"baseline_prefix": f"pipelines/sandbox/{EXAMPLE}/exec-1/preprocess/baseline", "schedule": "daily"},
+                "monitoring": {"enabled": True, "account_uses_model_monitor": True,
+                               "baseline_prefix": f"pipelines/sandbox/{EXAMPLE}/exec-1/preprocess/baseline", "schedule": "daily"},
             }
             data["notebooks"] = []
             data["network"]["cidr"] = "10.40.0.0/16"

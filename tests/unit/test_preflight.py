@@ -121,11 +121,10 @@ def test_a_declared_data_quality_monitor_asks_the_operator_to_confirm_model_moni
 
     data = __import__("yaml").safe_load((CONFIG_DIR / "staging.yaml").read_text())
     arn = "arn:aws:sagemaker:us-east-1:{account}:model-package/staging-{model}/1"
-    monitored = [name for name, model in data["models"].items()
-                 if model.setdefault("serving", {}).get("mode", "instances") == "instances"
-                 and model["serving"].get("monitoring", {}).get("enabled", True)]
+    monitored = [name for name, model in data["models"].items() if model.setdefault("serving", {}).get("mode", "instances") == "instances"]
     assert monitored
-    for name in monitored:
+    for name in monitored:  # as an account that already uses Model Monitor may declare it
+        data["models"][name]["serving"].setdefault("monitoring", {}).update(enabled=True, account_uses_model_monitor=True)
         data["models"][name]["serving"]["model_package_arn"] = arn.format(account=data["account"], model=name)
         data["models"][name]["serving"].setdefault("monitoring", {})["baseline_prefix"] = \
             f"pipelines/staging/{name}/abcdef123456/preprocess/baseline"

@@ -110,7 +110,7 @@ def test_a_monitored_environment_refuses_a_version_without_a_baseline(config_dir
     # dev as a monitored fleet: the edited file would have no baseline for the monitor.
     text = text.replace("      mode: serverless\n", "      mode: instances\n      instance_type: ml.m5.large\n").replace(
         "      data_capture:\n        enabled: false\n      monitoring:\n        enabled: false\n",
-        "      data_capture:\n        enabled: true\n      monitoring:\n        enabled: true\n")
+        "      data_capture:\n        enabled: true\n      monitoring:\n        enabled: true\n        account_uses_model_monitor: true\n")
     (config_dir / "dev.yaml").write_text(text)
     assert load_environment(config_dir / "dev.yaml").models[EXAMPLE].serving.monitoring.enabled
     with pytest.raises(PromotionRefused, match="has no data-quality baseline"):

@@ -17,6 +17,7 @@ from tests.helpers.configs import (
     shipped,
     write_config,
 )
+from tests.helpers.paths import CONFIG_DIR
 
 DEV_ARN = model_package_arn("dev", "123456789012")
 PROD_ARN = model_package_arn("prod", "333333333333")
@@ -28,6 +29,8 @@ def env_with(env: str, **serving) -> dict:
     """A shipped environment with the example model's serving keys replaced; dotted keys reach into sub-blocks."""
     data = shipped(env)
     block = example(data).setdefault("serving", {})
+    if block.get("mode", "instances") == "instances":  # monitored, as an account that already uses Model Monitor
+        block.setdefault("monitoring", {}).update(enabled=True, account_uses_model_monitor=True)
     for path, value in serving.items():
         node = block
         *parents, leaf = path.split("__")
@@ -130,7 +133,7 @@ def test_a_named_model_version_with_its_baseline_loads(tmp_path):
         ("prod", {"monitoring__max_runtime_minutes": 90}, f"{AT}.monitoring.max_runtime_minutes = 90: must be an integer in 1..60"),
         ("dev", {"data_capture__enabled": True},
          f"{AT}.data_capture.enabled: SageMaker serverless endpoints have no data capture (allowed with mode serverless"),
-        ("dev", {"monitoring__enabled": True, "data_capture__enabled": False},
+        ("dev", {"monitoring__enabled": True, "monitoring__account_uses_model_monitor": True, "data_capture__enabled": False},
          f"{AT}.monitoring.enabled: SageMaker serverless endpoints have no monitoring"),
         ("dev", {"serverless__memory_size_mb": 1500}, f"{AT}.serverless.memory_size_mb = 1500: allowed: one of 1024, 2048"),
         ("dev", {"serverless__max_concurrency": 500}, f"{AT}.serverless.max_concurrency = 500: must be an integer in 1..200"),
@@ -176,6 +179,7 @@ def test_region_without_the_monitor_image_must_turn_monitoring_off(tmp_path):
     example(data)["training"]["debugger"] = {"profiler": False, "rules": []}  # no Debugger image there either
     for model in data["models"].values():
         model.setdefault("training", {})["debugger"] = {"profiler": False, "rules": []}
+        model.setdefault("serving", {}).setdefault("monitoring", {}).update(enabled=True, account_uses_model_monitor=True)
     problems = config_errors(tmp_path, data, "prod")
     assert len(problems) == len(data["models"])  # every model that monitors its endpoint, each on its own line
     for name, message in zip(data["models"], problems, strict=True):
@@ -211,3 +215,14 @@ def test_endpoint_config_takes_the_key_only_without_local_nvme():
     assert endpoint_kms_key("ml.g4dn.xlarge", Key()) is None
     assert endpoint_kms_key("ml.m5.large", Key()) == Key.key_arn
     assert endpoint_kms_key("ml.p3.2xlarge", Key()) == Key.key_arn
+
+
+def test_model_monitor_is_off_unless_the_account_already_uses_it(tmp_path):
+    """Model Monitor takes no new customers since 2026-07-30 (AWS's "Model Monitor availability change" note):
+    the shipped configs declare no schedule, and turning one on takes account_uses_model_monitor: true."""
+    for env in ("staging", "prod"):
+        assert load_environment(CONFIG_DIR / f"{env}.yaml").model(EXAMPLE).serving.monitoring.enabled is False
+    message = config_error(tmp_path, env_with("prod", monitoring__account_uses_model_monitor=False), "prod")
+    assert message.endswith(f"{AT}.monitoring.enabled: SageMaker Model Monitor takes no new customers since 2026-07-30 and may "
+                            "refuse this account (allowed: enabled: false; or account_uses_model_monitor: true where the account "
+                            "already uses Model Monitor)")
