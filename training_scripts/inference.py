@@ -151,21 +151,6 @@ class Preprocessing:
             raise RequestError(f"column {missing[0]!r} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                                + f"; send all {self.columns_hint()}")
 
-    def encode(self, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        """Raw columns (numbers with NaN for missing; level text with None for missing) -> feature matrix."""
-        matrix = np.zeros((rows, len(self.features)), dtype=np.float32)
-        if self.numeric:
-            values = np.column_stack([numeric[c] for c in self.numeric])
-            medians = np.array([self.medians[c] for c in self.numeric])
-            matrix[:, self.numeric_position] = np.where(np.isnan(values), medians, values)
-        every_row = np.arange(rows)
-        for column in self.categorical:
-            uniques, inverse = np.unique(categorical[column], return_inverse=True)
-            positions = np.array([self.level_position(column, value) for value in uniques], dtype=np.intp)[inverse.ravel()]
-            known = positions >= 0
-            matrix[every_row[known], positions[known]] = 1.0
-        return matrix
-
     def level_position(self, column: str, value: str) -> int:
         """The one-hot feature of a level, or -1 for a level training never saw (all zeros, as in training)."""
         if (position := self.levels[column].get(value)) is not None:
@@ -366,12 +351,17 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
 
 
 def _csv_raw(data: bytes, prep: Preprocessing, names: list[str], skip_header: bool) -> np.ndarray:
-    """Arrow columns straight into the feature matrix: numbers with their median where null (zero-copy when
-    complete), each categorical column dictionary-encoded so only its distinct levels are looked up."""
     table = _read_csv(data, names, prep.raw_types, skip_header)
-    rows = table.num_rows
-    if not rows:
+    if not table.num_rows:
         raise RequestError("request has a header but no rows; send at least one row")
+    return _encode(table, prep)
+
+
+def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
+    """Raw columns (numbers, level text; null is missing) straight into the feature matrix: numbers with their
+    median where null (zero-copy when complete), each categorical column dictionary-encoded so only its distinct
+    levels are looked up. Both request forms of raw rows, CSV and JSON records, come here."""
+    rows = table.num_rows
     matrix = np.zeros((rows, len(prep.features)), dtype=np.float32)
     for column, position in zip(prep.numeric, prep.numeric_position, strict=True):
         values = table.column(column)
@@ -397,11 +387,6 @@ def _csv_vectors(data: bytes, width: int) -> np.ndarray:
     return np.column_stack([column.to_numpy(zero_copy_only=False) for column in table.columns]).astype(np.float32)
 
 
-def _levels(values: list) -> np.ndarray:
-    """Level text as training read it (stripped; missing is the 'missing' level)."""
-    return np.array([MISSING_LEVEL if v is None else str(v).strip() for v in values], dtype=object)
-
-
 def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
     prep.check_columns(list(rows[0]))
     for number, row in enumerate(rows[1:], start=2):
@@ -410,22 +395,19 @@ def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
             missing = next((k for k in rows[0] if k not in row), None)
             raise RequestError(f"row {number}: " + (f"column {missing!r} is missing" if missing else f"column {extra!r} is not an input")
                                + "; every record needs the same input columns")
-    numeric = {}
+    columns = {}
     for column in prep.numeric:
-        values = np.empty(len(rows))
-        for number, row in enumerate(rows, start=1):
-            values[number - 1] = _json_number(row[column], number, column)
-        numeric[column] = values
-    categorical = {}
+        numbers = [_json_number(row[column], number, column) for number, row in enumerate(rows, start=1)]
+        columns[column] = pa.array(numbers, type=pa.float64(), from_pandas=True)  # NaN is null: the median
     for column in prep.categorical:
         cells = []
         for number, row in enumerate(rows, start=1):
             value = row[column]
             if isinstance(value, bool) or isinstance(value, (list, dict)):
                 raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a level; send text or a number")
-            cells.append(None if value is None or (isinstance(value, str) and value.strip() in NA_VALUES) else value)
-        categorical[column] = _levels([_level_text(v) for v in cells])
-    return prep.encode(numeric, categorical, len(rows))
+            cells.append(None if value is None or (isinstance(value, str) and value.strip() in NA_VALUES) else _level_text(value))
+        columns[column] = pa.array(cells, type=pa.string())
+    return _encode(pa.table(columns), prep)
 
 
 def _level_text(value) -> str | None:
