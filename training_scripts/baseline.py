@@ -5,10 +5,10 @@ statistics.json (per feature: counts, mean, sum, std_dev, min, max and a KLL qua
 with 10 histogram buckets) and constraints.json (per feature: type, completeness,
 non-negativity; plus the monitoring settings). This writes both in the analyzer's format for
 the columns a request carries: the raw input columns (what clients send and data capture
-records), headerless CSV, so they are named _c0, _c1, ... in the dataset's column order, the
-names the analyzer gives captured columns; preprocess.py writes columns.json beside them with
-the business name of each. preprocess.py calls it
-on the training split; the pipeline registers the files with the model version
+records), named as the business names them. The analyzer reads captured requests through the
+record preprocessor preprocess.py writes beside these files (record_preprocessor.py), which
+keys every captured row by the same names, so a drift report names the business's columns.
+preprocess.py calls it on the training split; the pipeline registers the files with the model version
 (ModelMetrics.ModelDataQuality), and the serving stack's monitoring schedule reads them.
 
 The sketch is KLL's: level h holds items that stand for 2^h values each. It is built
@@ -28,10 +28,6 @@ BUCKETS = 10
 #: The analyzer's comparison settings: distance between baseline and captured distributions above
 #: which a feature counts as drifted; "Robust" is the analyzer's default method.
 DRIFT_THRESHOLD = 0.1
-
-
-def feature_name(index: int) -> str:
-    return f"_c{index}"
 
 
 def kll_sketch(values: np.ndarray, k: int = SKETCH_K) -> list[list[float]]:
@@ -71,26 +67,27 @@ def string_column(name: str, values: np.ndarray, rows: int) -> tuple[dict, dict]
     return statistics, constraint
 
 
-def data_quality_baseline(features: np.ndarray | list[np.ndarray]) -> tuple[dict, dict]:
-    """(statistics, constraints) for a rows x columns matrix, or a list of columns in request order: a
-    float column (NaN is missing) gets numerical statistics, an object column of text (None is missing)
-    String statistics, as the analyzer infers them from captured CSV."""
+def data_quality_baseline(features: np.ndarray | list[np.ndarray], names: list[str]) -> tuple[dict, dict]:
+    """(statistics, constraints) for a rows x columns matrix, or a list of columns in request order, with
+    each column's name: a float column (NaN is missing) gets numerical statistics, an object column of
+    text (None is missing) String statistics, as the analyzer infers them from captured rows."""
     columns: list[np.ndarray] = ([features[:, i] for i in range(features.shape[1])]
                                  if isinstance(features, np.ndarray) and features.ndim == 2 else list(features))
     if not len(columns) or not len(columns[0]):
         raise ValueError("a baseline needs a non-empty two-dimensional feature matrix")
+    if len(names) != len(columns) or len(set(names)) != len(names):
+        raise ValueError(f"a baseline needs one distinct name per column: {len(columns)} columns, names {names}")
     rows = len(columns[0])
     statistics, constraints = [], []
-    for index, column in enumerate(columns):
+    for name, column in zip(names, columns, strict=True):
         if column.dtype == object:
-            feature, constraint = string_column(feature_name(index), column, rows)
+            feature, constraint = string_column(name, column, rows)
             statistics.append(feature)
             constraints.append(constraint)
             continue
         present = column[~np.isnan(column)]
         integral = bool(present.size) and bool(np.all(np.floor(present) == present))
         kind = "Integral" if integral else "Fractional"
-        name = feature_name(index)
         numbers: dict = {"common": {"num_present": int(present.size), "num_missing": int(rows - present.size)}}
         if present.size:
             low, high = float(present.min()), float(present.max())

@@ -16,19 +16,22 @@ and locally with the same arguments. What it does, in order:
   records the input columns and their kinds, the feature order, medians and categories:
   train.py puts it into the model (preprocessing.json), so an endpoint takes raw rows;
 - writes baseline/statistics.json and baseline/constraints.json, Model Monitor's
-  data-quality baseline of the training split's input columns, as endpoints receive and data
-  capture records them (baseline.py), and baseline/columns.json naming each.
+  data-quality baseline of the training split's input columns by name, as endpoints receive and
+  data capture records them (baseline.py), and baseline/record_preprocessor.py, the monitor's
+  record preprocessor that reads captured requests as rows of those columns.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 from sklearn.model_selection import train_test_split
 
 from baseline import data_quality_baseline
@@ -185,6 +188,24 @@ def baseline_columns(train: pd.DataFrame, encoder: FeatureEncoder) -> list[np.nd
     return columns
 
 
+RECORD_PREPROCESSOR = Path(__file__).with_name("record_preprocessor.py")
+SCHEMA_LINE = 'SCHEMA: dict = {"columns": [], "label": None, "missing": []}'
+
+
+def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str) -> str:
+    """record_preprocessor.py with this dataset's SCHEMA: its input columns in order, typed as the baseline
+    types them, and the cells pandas reads as missing (what training read as missing)."""
+    source = RECORD_PREPROCESSOR.read_text()
+    if source.count(SCHEMA_LINE) != 1:
+        raise RuntimeError(f"{RECORD_PREPROCESSOR.name} has no line {SCHEMA_LINE!r} to fill in")
+    schema = {
+        "columns": [{"name": n, "type": "text" if c.dtype == object else "number"} for n, c in zip(names, columns, strict=True)],
+        "label": label,
+        "missing": sorted(STR_NA_VALUES),
+    }
+    return source.replace(SCHEMA_LINE, f"SCHEMA: dict = {json.dumps(schema)}")
+
+
 def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shards: int = 1) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     table = pd.concat([labels.rename("label"), features], axis=1)
@@ -251,11 +272,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "seed": args.seed,
         },
     )
-    statistics, constraints = data_quality_baseline(baseline_columns(x_train, encoder))
+    monitored = baseline_columns(x_train, encoder)
+    statistics, constraints = data_quality_baseline(monitored, encoder.columns)
     write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
     write_json(out / "baseline" / "constraints.json", constraints)
-    # The analyzer names headerless captured columns _c0, _c1, ...: which input column each one is.
-    write_json(out / "baseline" / "columns.json", [{"name": f"_c{i}", "column": c} for i, c in enumerate(encoder.columns)])
+    (out / "baseline" / RECORD_PREPROCESSOR.name).write_text(record_preprocessor(encoder.columns, monitored, args.label_column))
     for column, counts in imputed.items():
         print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
     print(

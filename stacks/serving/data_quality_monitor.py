@@ -2,8 +2,10 @@
 
 Every run (hourly or daily) SageMaker's analyzer reads the hour of requests the endpoint
 captured, compares them with the baseline that preprocess.py computed from the training
-features (statistics.json, constraints.json), writes a violations report and emits
-CloudWatch metrics. The job runs in the VPC, network-isolated, encrypted with the data key.
+input columns (statistics.json, constraints.json), writes a violations report and emits
+CloudWatch metrics. It reads the captures through the record preprocessor preprocess.py wrote
+beside the baseline (record_preprocessor.py), which turns every request form the endpoint takes
+into rows keyed by input column, so the report names the business's columns. The job runs in the VPC, network-isolated, encrypted with the data key.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from config.serving import MonitoringConfig
 from stacks.contracts import Workloads
 
 PROCESSING = "/opt/ml/processing"
+#: What preprocess.py writes beside the baseline: the analyzer's RecordPreprocessorSourceUri.
+RECORD_PREPROCESSOR = "record_preprocessor.py"
 
 
 class DataQualityMonitor(Construct):
@@ -46,7 +50,8 @@ class DataQualityMonitor(Construct):
         properties = dict(
             # The analyzer publishes its per-feature metrics to CloudWatch only when asked to.
             data_quality_app_specification=cfn.DataQualityAppSpecificationProperty(
-                image_uri=image_uri, environment={"publish_cloudwatch_metrics": "Enabled"}
+                image_uri=image_uri, environment={"publish_cloudwatch_metrics": "Enabled"},
+                record_preprocessor_source_uri=f"{baseline_uri}/{RECORD_PREPROCESSOR}",
             ),
             data_quality_baseline_config=cfn.DataQualityBaselineConfigProperty(
                 constraints_resource=cfn.ConstraintsResourceProperty(s3_uri=f"{baseline_uri}/constraints.json"),

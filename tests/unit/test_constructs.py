@@ -206,6 +206,8 @@ def test_monitor_runs_isolated_in_the_vpc_against_the_baseline_on_its_schedule(t
     template.has_resource_properties("AWS::SageMaker::DataQualityJobDefinition", {
         "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True,
                           "VpcConfig": Match.any_value()},
+        "DataQualityAppSpecification": Match.object_like(
+            {"RecordPreprocessorSourceUri": "s3://artifacts/baseline/record_preprocessor.py"}),
         "DataQualityBaselineConfig": {"ConstraintsResource": {"S3Uri": "s3://artifacts/baseline/constraints.json"},
                                       "StatisticsResource": {"S3Uri": "s3://artifacts/baseline/statistics.json"}},
         "DataQualityJobInput": {"EndpointInput": Match.object_like({"EndpointName": "bare-endpoint"})},

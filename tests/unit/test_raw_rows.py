@@ -9,10 +9,13 @@ are preprocess.py's raw-test split (the test rows as they arrived), the vectors 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
+import importlib.util
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -56,7 +59,7 @@ def trained(request, tmp_path_factory) -> dict:
     raw_rows = [row[1:] for row in csv.reader(io.StringIO((splits / "raw-test" / "raw-test.csv").read_text())) if row]
     vectors = np.loadtxt(splits / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
     return {"name": request.param, "model_dir": root / "model", "model": inference.model_fn(str(root / "model")),
-            "spec": spec, "columns": columns, "raw": raw_rows, "vectors": vectors, "config": model}
+            "spec": spec, "columns": columns, "raw": raw_rows, "vectors": vectors, "config": model, "splits": splits}
 
 
 def predict(model, body: bytes | str, content_type: str = "text/csv") -> np.ndarray:
@@ -214,3 +217,103 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     assert matrix('\ufeff age , city , income\n 30 , Rome ,\n') == [rome]
     assert matrix("41,,5\n") == [missing]
     assert matrix(json.dumps([{"age": "41", "city": None, "income": 5}]), "application/json") == [missing]
+
+
+# -- Model Monitor reads captured requests through the record preprocessor beside the baseline ----------------
+class EventData:
+    """A captured request or response, as AWS documents the record Model Monitor passes a record preprocessor
+    ("Preprocessing and Postprocessing", docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-pre-and-post-processing.html:
+    encoding, data, observedContentType, mode, read from captureData.endpointInput)."""
+
+    def __init__(self, data: dict) -> None:
+        self.encoding = data.get("encoding")
+        self.data = data.get("data")
+        self.observedContentType = data.get("observedContentType")
+        self.mode = data.get("mode")
+
+
+class CapturedData:
+    def __init__(self, event: dict) -> None:
+        self.endpoint_input = EventData(event["captureData"]["endpointInput"])
+        self.endpoint_output = EventData(event["captureData"]["endpointOutput"])
+
+
+def captured(body: str, content_type: str = "text/csv", encoding: str | None = None) -> CapturedData:
+    """One line of a data-capture file, as the endpoint config's CaptureContentTypeHeader sorts it."""
+    encoding = encoding or {"text/csv": "CSV", "application/json": "JSON"}[content_type]
+    data = base64.b64encode(body.encode()).decode() if encoding == "BASE64" else body
+    return CapturedData({"captureData": {
+        "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": data, "encoding": encoding},
+        "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": "0.5\n", "encoding": "CSV"}},
+        "eventMetadata": {"eventId": "e", "inferenceTime": "2026-12-01T00:00:00Z"}, "eventVersion": "0"})
+
+
+def monitor_preprocessor(splits: Path):
+    """The baseline's own copy, loaded as the analyzer loads a script from RecordPreprocessorSourceUri."""
+    spec = importlib.util.spec_from_file_location("record_preprocessor_copy", splits / "baseline" / "record_preprocessor.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_monitor_reads_every_request_form_as_the_baselines_named_columns(trained):
+    """Every form an endpoint takes becomes the same rows keyed by the baseline's own column names, typed as
+    the baseline types them (Integral columns as integers, String ones as text, missing as None), so the
+    analyzer compares like with like and its drift report names the business's columns."""
+    module = monitor_preprocessor(trained["splits"])
+    statistics = json.loads((trained["splits"] / "baseline" / "statistics.json").read_text())
+    kinds = {f["name"]: f["inferred_type"] for f in statistics["features"]}
+    columns, rows = trained["columns"], trained["raw"][:25]
+    assert list(kinds) == columns
+    reversed_header = columns[::-1]
+    forms = {
+        "headerless CSV": captured(csv_text(rows)),
+        "CSV with a header, columns reversed": captured(csv_text([row[::-1] for row in rows], reversed_header)),
+        "CSV as BASE64": captured(csv_text(rows, columns), encoding="BASE64"),
+        "JSON records": captured(json.dumps([dict(zip(columns, row, strict=True)) for row in rows]), "application/json"),
+        "JSON instances of values": captured(json.dumps({"instances": rows}), "application/json"),
+    }
+    expected = pd.read_csv(io.StringIO(csv_text(rows, columns)), dtype=str, keep_default_na=True)
+    read = {form: module.preprocess_handler(record) for form, record in forms.items()}
+    first = read.pop("headerless CSV")
+    assert all(other == first for other in read.values()), [form for form, other in read.items() if other != first]
+    assert len(first) == len(rows) and all(list(row) == columns for row in first)
+    for number, row in enumerate(first):
+        for column, value in row.items():
+            cell = expected[column][number]
+            if pd.isna(cell):
+                assert value is None, (column, value)
+            elif kinds[column] == "String":
+                assert value == cell.strip(), (column, value)
+            else:
+                assert isinstance(value, int if kinds[column] == "Integral" else (int, float)), (column, value)
+                assert value == float(cell), (column, value)
+
+
+def test_the_monitor_skips_what_has_no_business_columns_and_keeps_what_the_type_check_should_see(trained, caplog):
+    module = monitor_preprocessor(trained["splits"])
+    columns = trained["columns"]
+    with caplog.at_level(logging.INFO, logger="analyzer"):  # the analyzer may pass its logger (AWS's logging example)
+        assert module.preprocess_handler(captured(vector_body(trained["vectors"][:3])), logging.getLogger("analyzer")) == []
+    assert "preprocessed vectors" in caplog.text
+    assert module.preprocess_handler(captured("{not json", "application/json")) == []
+    assert module.preprocess_handler(captured("\xff", encoding="BASE64")) == []
+    numeric = next(c["name"] for c in module.SCHEMA["columns"] if c["type"] == "number")
+    record = {**dict(zip(columns, trained["raw"][0], strict=True)), numeric: "lots"}
+    row = module.preprocess_handler(captured(json.dumps([record]), "application/json"))[0]
+    assert row[numeric] == "lots"  # left as text: the analyzer's data-type check reports it
+    missing = module.preprocess_handler(captured(json.dumps([{numeric: "NA"}]), "application/json"))[0]
+    assert list(missing) == columns and all(value is None for value in missing.values())
+
+
+def test_the_record_preprocessor_template_is_filled_in_once(tmp_path, monkeypatch):
+    source = preprocess.RECORD_PREPROCESSOR.read_text()
+    assert source.count(preprocess.SCHEMA_LINE) == 1
+    written = preprocess.record_preprocessor(["a", "b"], [np.array([1.0]), np.array(["x"], dtype=object)], "y")
+    assert 'SCHEMA: dict = {"columns": [{"name": "a", "type": "number"}, {"name": "b", "type": "text"}], "label": "y"' in written
+    broken = tmp_path / "record_preprocessor.py"
+    broken.write_text(source.replace(preprocess.SCHEMA_LINE, "SCHEMA = {}"))
+    monkeypatch.setattr(preprocess, "RECORD_PREPROCESSOR", broken)
+    with pytest.raises(RuntimeError, match="has no line"):
+        preprocess.record_preprocessor(["a"], [np.array([1.0])], "y")

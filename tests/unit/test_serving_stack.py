@@ -234,7 +234,10 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     job_id, job = only(template, "AWS::SageMaker::DataQualityJobDefinition")
     assert job["DependsOn"] == [only(template, "AWS::SageMaker::Endpoint")[0]]
     p = job["Properties"]
-    assert p["DataQualityAppSpecification"] == {
+    app = dict(p["DataQualityAppSpecification"])
+    # preprocess.py writes the record preprocessor beside the version's baseline (tests/unit/test_raw_rows.py).
+    assert app.pop("RecordPreprocessorSourceUri")["Fn::Join"][1][-1] == f"/{monitoring.baseline_prefix}/record_preprocessor.py"
+    assert app == {
         "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer",
         "Environment": {"publish_cloudwatch_metrics": "Enabled"},
     }

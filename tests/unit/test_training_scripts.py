@@ -101,8 +101,8 @@ def test_preprocess_writes_label_first_headerless_stratified_splits(pipeline_run
 
 def test_preprocess_writes_the_data_quality_baseline_of_the_raw_input_columns(pipeline_run):
     """Endpoints receive (and data capture records) the business's raw columns, so the baseline Model Monitor
-    compares captures with is of those columns, in the dataset's order, named as the analyzer names
-    headerless CSV columns (_c0, _c1, ...), with columns.json saying which input column each is."""
+    compares captures with is of those columns, in the dataset's order and by their own names, the names
+    the record preprocessor written beside it gives captured rows (tests/unit/test_raw_rows.py)."""
     import pandas as pd
 
     splits = pipeline_run["splits"]
@@ -111,10 +111,11 @@ def test_preprocess_writes_the_data_quality_baseline_of_the_raw_input_columns(pi
     raw = pd.read_csv(pipeline_run["raw"] / "caravan.csv")
     statistics = json.loads((splits / "baseline" / "statistics.json").read_text())
     constraints = json.loads((splits / "baseline" / "constraints.json").read_text())
-    named = json.loads((splits / "baseline" / "columns.json").read_text())
-    assert named == [{"name": f"_c{i}", "column": c} for i, c in enumerate(columns)] and len(columns) == 85
+    assert sorted(path.name for path in (splits / "baseline").iterdir()) == ["constraints.json", "record_preprocessor.py",
+                                                                             "statistics.json"]
+    assert [f["name"] for f in statistics["features"]] == columns and len(columns) == 85
+    assert [f["name"] for f in constraints["features"]] == columns
     assert statistics["dataset"] == {"item_count": 4075}
-    assert [f["name"] for f in statistics["features"]] == [f"_c{i}" for i in range(len(columns))]
     for index, feature in enumerate(statistics["features"]):
         numbers = feature["numerical_statistics"]
         assert numbers["common"] == {"num_present": 4075, "num_missing": 0}
@@ -132,13 +133,13 @@ def test_preprocess_writes_the_data_quality_baseline_of_the_raw_input_columns(pi
 
 def test_text_columns_get_the_analyzers_string_statistics():
     levels = np.array(["yes", "no", None, "yes"], dtype=object)
-    statistics, constraints = baseline.data_quality_baseline([np.array([1.0, 2.0, 3.0, np.nan]), levels])
+    statistics, constraints = baseline.data_quality_baseline([np.array([1.0, 2.0, 3.0, np.nan]), levels], ["age", "channel"])
     text = statistics["features"][1]
-    assert text["inferred_type"] == "String" and text["name"] == "_c1"
+    assert text["inferred_type"] == "String" and text["name"] == "channel"
     assert text["string_statistics"]["common"] == {"num_present": 3, "num_missing": 1}
     assert text["string_statistics"]["distribution"]["categorical"]["buckets"] == [{"value": "no", "count": 1.0},
                                                                                     {"value": "yes", "count": 2.0}]
-    assert constraints["features"][1] == {"name": "_c1", "inferred_type": "String", "completeness": 0.75,
+    assert constraints["features"][1] == {"name": "channel", "inferred_type": "String", "completeness": 0.75,
                                           "string_constraints": {"domains": ["no", "yes"]}}
 
 
@@ -150,22 +151,24 @@ def test_baseline_sketch_estimates_quantiles_and_counts_missing_values():
     for q in (0.1, 0.5, 0.9):
         assert baseline.sketch_quantile(levels, q) == pytest.approx(np.quantile(values, q), abs=0.1)
     matrix = np.array([[1.0, -2.5], [np.nan, 0.5], [3.0, 1.5], [np.nan, np.nan]])
-    statistics, constraints = baseline.data_quality_baseline(matrix)
+    statistics, constraints = baseline.data_quality_baseline(matrix, ["a", "b"])
     first, second = statistics["features"]
     assert first["inferred_type"] == "Integral" and second["inferred_type"] == "Fractional"
     assert first["numerical_statistics"]["common"] == {"num_present": 2, "num_missing": 2}
     assert [c["completeness"] for c in constraints["features"]] == [0.5, 0.75]
     assert [c["num_constraints"]["is_non_negative"] for c in constraints["features"]] == [True, False]
-    assert baseline.data_quality_baseline(matrix) == (statistics, constraints)  # deterministic
+    assert baseline.data_quality_baseline(matrix, ["a", "b"]) == (statistics, constraints)  # deterministic
     with pytest.raises(ValueError, match="non-empty two-dimensional"):
-        baseline.data_quality_baseline(np.empty((0, 3)))
+        baseline.data_quality_baseline(np.empty((0, 3)), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="one distinct name per column: 2 columns"):
+        baseline.data_quality_baseline(matrix, ["a", "a"])
 
 
 def test_preprocess_is_deterministic(pipeline_run, tmp_path):
     raw = pipeline_run["root"] / "processing" / "input" / "raw"
     preprocess.main(["--input-dir", str(raw), "--output-dir", str(tmp_path)])
     for name in ("train/train.csv", "validation/validation.csv", "test/test.csv", "metadata/features.json",
-                 "baseline/statistics.json", "baseline/constraints.json"):
+                 "baseline/statistics.json", "baseline/constraints.json", "baseline/record_preprocessor.py"):
         assert (tmp_path / name).read_bytes() == (pipeline_run["splits"] / name).read_bytes(), name
 
 

@@ -1,0 +1,134 @@
+"""Model Monitor's record preprocessor: each captured request as rows of the business's named columns.
+
+SageMaker's data-quality analyzer calls preprocess_handler once per captured request (a
+CapturedData record: endpoint_input.encoding, .data, .observedContentType, as AWS documents on
+"Preprocessing and Postprocessing", docs.aws.amazon.com/sagemaker/latest/dg/
+model-monitor-pre-and-post-processing.html) and analyses what it returns: flattened JSON, one
+dict per row, whose keys become the report's column names. Endpoints take raw rows in several
+forms (CSV with or without a header line, in any column order with one; JSON records; JSON rows
+of values), which the analyzer cannot read as one table by itself; this turns every form into
+rows keyed by input column, so the drift report names the business's columns, the same names
+the baseline (baseline.py) uses.
+
+This file is a template: preprocess.py writes a copy into baseline/ with SCHEMA filled in (the
+input columns in the dataset's order, which are numbers and which text, and the cells read as
+missing), and the serving stack points the monitor's RecordPreprocessorSourceUri at that copy,
+so the version's baseline and its preprocessor always travel together. It runs in the
+analyzer's own container: standard library only.
+
+A request of preprocessed feature vectors has no business columns to report; it is skipped
+(an empty list, as AWS's custom-sampling example does) and logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import logging
+
+#: Filled in by preprocess.py: {"columns": [{"name": ..., "type": "number" | "text"}, ...] in the
+#: dataset's order, "label": the label column, "missing": the cells read as missing}.
+SCHEMA: dict = {"columns": [], "label": None, "missing": []}
+
+_log = logging.getLogger(__name__)
+
+
+def preprocess_handler(inference_record, logger=None) -> list[dict]:
+    """The rows of one captured request, each {column: number, text or None}; [] to skip the request."""
+    log = logger or _log
+    captured = inference_record.endpoint_input
+    text = _text(captured)
+    if text is None:
+        log.info("skipped a request whose body is not UTF-8 text")
+        return []
+    kind = (getattr(captured, "observedContentType", None) or "").split(";")[0].strip().lower()
+    try:
+        rows = _json_rows(text) if kind == "application/json" or captured.encoding == "JSON" else _csv_rows(text)
+    except ValueError as error:
+        log.info(f"skipped a request: {error}")
+        return []
+    return [_typed(row) for row in rows]
+
+
+def _text(captured) -> str | None:
+    data = captured.data or ""
+    if captured.encoding == "BASE64":
+        try:
+            return base64.b64decode(data).decode("utf-8-sig")
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return data.removeprefix("\ufeff")
+
+
+def _names() -> list[str]:
+    return [column["name"] for column in SCHEMA["columns"]]
+
+
+def _csv_rows(text: str) -> list[dict]:
+    lines = [row for row in csv.reader(io.StringIO(text), skipinitialspace=True) if row]
+    if not lines:
+        raise ValueError("no rows")
+    names, known = _names(), set(_names()) | {SCHEMA["label"]}
+    first = [field.strip() for field in lines[0]]
+    if any(field in known for field in first):  # a header line, in any order (the endpoint's own rule)
+        header, lines = first, lines[1:]
+    elif len(first) == len(names):
+        header = names
+    else:
+        raise ValueError(f"rows have {len(first)} values, not the {len(names)} input columns (preprocessed vectors?)")
+    return [dict(zip(header, row, strict=False)) for row in lines]
+
+
+def _json_rows(text: str) -> list[dict]:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg})") from None
+    rows = payload.get("instances") if isinstance(payload, dict) else payload
+    if not isinstance(rows, list) or not rows:
+        raise ValueError('not {"instances": [...]} or a list of rows')
+    names = _names()
+    if all(isinstance(row, dict) for row in rows):
+        return rows
+    if all(isinstance(row, list) and len(row) == len(names) for row in rows):
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    raise ValueError(f"rows are not records or lists of the {len(names)} input columns (preprocessed vectors?)")
+
+
+def _typed(row: dict) -> dict:
+    """A row with every input column, in the dataset's order: numbers as numbers (whole ones as
+    integers, as the baseline infers Integral), text stripped, missing as None. A number column's
+    cell that is not a number stays text, for the analyzer's data-type check to report."""
+    missing = set(SCHEMA["missing"])
+    typed: dict = {}
+    for column in SCHEMA["columns"]:
+        value = row.get(column["name"])
+        if isinstance(value, str):
+            value = value.strip()
+            if value in missing:
+                value = None
+        if value is None or isinstance(value, bool):
+            typed[column["name"]] = value
+        elif column["type"] == "number":
+            typed[column["name"]] = _number(value)
+        else:
+            typed[column["name"]] = _level(value)
+    return typed
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    if number != number:  # NaN
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _level(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
