@@ -100,6 +100,24 @@ def notebook_instance_name(env: str, notebook: str) -> str:
     return f"{env}-{notebook}"
 
 
+def mlflow_tracking_server_name(env: str) -> str:
+    """The environment's SageMaker MLflow tracking server: 'dev-mlflow'. TrackingServerName's pattern is
+    ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$ (CreateMlflowTrackingServer); environment names have no hyphen, so
+    '<env>-*' patterns never reach another environment's server."""
+    return f"{env}-mlflow"
+
+
+def mlflow_tracking_server_arn(env: str, region: str, account: str) -> str:
+    """What the sagemaker-mlflow plugin takes as MLFLOW_TRACKING_URI, and what its IAM actions are authorized on
+    (resource type mlflow-tracking-server, Service Authorization Reference)."""
+    return f"arn:aws:sagemaker:{region}:{account}:mlflow-tracking-server/{mlflow_tracking_server_name(env)}"
+
+
+def mlflow_experiment_name(env: str, model: str) -> str:
+    """One MLflow experiment per environment and model; each pipeline execution is a run in it."""
+    return f"{env}-{model}"
+
+
 def data_key_alias(env: str) -> str:
     return f"alias/{PROJECT}/{env}/data"
 
@@ -138,6 +156,9 @@ PIPELINES_PREFIX = "pipelines"
 DATA_CAPTURE_PREFIX = "data-capture"
 #: Model Monitor writes its reports under monitoring/<endpoint>/data-quality/...
 MONITORING_REPORTS_PREFIX = "monitoring"
+#: The tracking server's artifact store: s3://<model artifacts>/mlflow/<experiment id>/<run id>/artifacts/...
+#: (the server chooses the keys below it; MLflow clients write there directly, not through the server).
+MLFLOW_ARTIFACTS_PREFIX = "mlflow"
 #: The data-quality baseline of every run, as an IAM resource pattern (one per run).
 BASELINE_KEYS = f"{PIPELINES_PREFIX}/*/preprocess/baseline/*"
 #: What a baseline prefix looks like, for messages.

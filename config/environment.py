@@ -21,6 +21,7 @@ from catalog.images import debugger_rules_image, model_monitor_image, xgboost_im
 from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
 from config.fields import StrictModel, int_range, one_of
 from config.serving import ServingConfig
+from config.tracking import TrackingConfig
 from config.training import PipelineConfig
 from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id
 
@@ -247,6 +248,8 @@ class EnvironmentConfig(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     gate_function: GateFunctionConfig = Field(default_factory=GateFunctionConfig)
+    #: SageMaker's managed MLflow: one tracking server per environment, which every pipeline run logs to.
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
     #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)

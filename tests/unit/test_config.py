@@ -95,7 +95,8 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert ("regoin: unknown key; did you mean region? "
-            "(allowed: account, compliance, data, gate_function, models, network, notebooks, region, removal_policy, tags)") in message
+            "(allowed: account, compliance, data, gate_function, models, network, notebooks, region, removal_policy, tags, "
+            "tracking)") in message
 
 
 def test_missing_required_field(tmp_path):
