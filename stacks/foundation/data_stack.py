@@ -1,4 +1,5 @@
-"""Stateful data layer: the customer-managed key, the data lake's buckets and the model registry.
+"""Stateful data layer: the customer-managed key, the data lake's buckets, the model registry and, where the
+environment tracks its runs, the MLflow tracking server (whose run history is data too).
 
 Kept in its own stack so that compute stacks can be replaced freely while data,
 whose logical IDs are pinned by tests, stays put.
@@ -16,13 +17,15 @@ from constructs import Construct
 import naming
 from config import EnvironmentConfig
 from stacks.contracts import DataExports
+from stacks.foundation.tracking_server import MlflowTrackingServer
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import key_pending_window, stateful_removal_policy
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
 
 class DataStack(Stack):
-    """KMS key with rotation; raw-data, model-artifact and access-log buckets; the model registry group."""
+    """KMS key with rotation; raw-data, model-artifact and access-log buckets; the model registry groups; the MLflow
+    tracking server when the environment tracks its runs."""
 
     def __init__(self, scope: Construct, id_: str, *, env_config: EnvironmentConfig, **kwargs) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -92,6 +95,15 @@ class DataStack(Stack):
             )
             group.apply_removal_policy(removal)
             self.model_package_groups[model.name] = group
+
+        # The environment's MLflow tracking server: its artifact store is this stack's bucket and key.
+        self.tracking_server = None
+        if env_config.tracking.enabled:
+            self.tracking_server = MlflowTrackingServer(
+                self, "Tracking", env_name=env_config.name, config=env_config.tracking,
+                bucket=self.model_artifacts_bucket, key=self.key, removal_policy=removal,
+            )
+            CfnOutput(self, "MlflowTrackingServerArn", value=self.tracking_server.arn)
 
         self.exports = DataExports.for_environment(env_config.name)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn, export_name=self.exports.key_arn)

@@ -36,6 +36,12 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
     "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
 }
+#: With tracking on: SageMaker managed MLflow's endpoint (service aws.sagemaker.<region>.experiments). The
+#: sagemaker-mlflow plugin calls https://<region>.experiments.sagemaker.aws, which private DNS resolves to this
+#: endpoint inside the VPC (SageMaker developer guide, "Connect to an MLflow tracking server through an
+#: interface VPC endpoint": https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-interface-endpoint.html).
+#: CreatePresignedMlflowTrackingServerUrl, for the UI, goes to the SageMakerApi endpoint above.
+TRACKING_ENDPOINT = ("SageMakerExperiments", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS)
 
 
 class NetworkStack(Stack):
@@ -134,7 +140,10 @@ class NetworkStack(Stack):
             self.workload_security_group.connections.allow_internally(port, what)
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         self.workloads = Workloads(self.vpc, self.workload_subnets, self.workload_security_group)
-        for name, service in INTERFACE_ENDPOINTS.items():
+        endpoints = dict(INTERFACE_ENDPOINTS)
+        if env_config.tracking.enabled:
+            endpoints[TRACKING_ENDPOINT[0]] = TRACKING_ENDPOINT[1]
+        for name, service in endpoints.items():
             self.vpc.add_interface_endpoint(
                 name,
                 service=service,

@@ -20,6 +20,13 @@ from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
 from stacks.shared.compliance import acknowledge
+from stacks.shared.tracking_access import (
+    LOGGING_ACTIONS,
+    NOTEBOOK_ACTIONS,
+    UI_ACTION,
+    UI_URL_ACTIONS,
+    tracking_server_arn,
+)
 
 JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
 #: ARN resource types of those jobs: ProcessingJob -> processing-job, ...
@@ -165,6 +172,19 @@ class ExecutionRolesStack(Stack):
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(workloads.vpc)
         notebooks.allow_pass_role(jobs.role)
+
+        if env_config.tracking.enabled:
+            # The environment's MLflow tracking server, on its ARN only. Artifacts go to S3 directly (the client
+            # writes them under mlflow/ of the artifacts bucket): both roles already read and write that bucket.
+            server = tracking_server_arn(self, env_name)
+            jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
+            notebooks.allow("UseTrackingServer", NOTEBOOK_ACTIONS, [server])
+            notebooks.allow("OpenTrackingServerUi", UI_URL_ACTIONS, [server])
+            notebooks.allow(
+                "AccessMlflowUi", [UI_ACTION], ["*"],
+                wildcard_reason="sagemaker-mlflow:AccessUI supports no resource-level permissions (Service Authorization "
+                "Reference); which server's UI opens is decided by the presigned URL, granted on this environment's server only.",
+            )
 
         for role in (jobs, endpoints, monitoring, pipelines, notebooks):
             acknowledge(

@@ -59,7 +59,8 @@ def test_no_managed_policies_and_no_full_access(template):
 GRANT_WILDCARDS = {"s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*",
                    "kms:GenerateDataKey*", "kms:ReEncrypt*"}
 #: Statements allowed to name Resource "*", because their actions support no resource scoping.
-UNSCOPED_STATEMENTS = {"PublishSageMakerMetrics", "EcrAuthToken", "DescribeNetwork", "ManageInterfacesInPlatformVpc"}
+#: AccessMlflowUi: sagemaker-mlflow:AccessUI has no resource type (notebooks, with tracking on).
+UNSCOPED_STATEMENTS = {"PublishSageMakerMetrics", "EcrAuthToken", "DescribeNetwork", "ManageInterfacesInPlatformVpc", "AccessMlflowUi"}
 
 
 def test_no_wildcard_actions_beyond_cdk_grant_sets(template):
