@@ -2,11 +2,15 @@
 
 Its role reads evaluation reports from the artifacts bucket and lists/describes model
 packages of one registry group, and nothing else; logs go to a KMS-encrypted group with
-a retention period.
+a retention period. Where the environment tracks its runs, the function is told the MLflow
+tracking server and its model's experiment (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME) and
+may find the execution's run and tag it with its decision (reached through the VPC's SageMaker
+Experiments endpoint: it runs in the workload subnets).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -21,8 +25,23 @@ from constructs import Construct
 from stacks.contracts import Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.log_retention import retention_days
+from stacks.shared.tracking_access import GATE_ACTIONS, log_to_tracking_server
 
 CODE = Path(__file__).resolve().parents[2] / "lambda" / "evaluation_gate"
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a model's runs are logged: the environment's tracking server and the model's experiment."""
+
+    env_name: str
+    #: MLFLOW_TRACKING_URI: the server's ARN, which the sagemaker-mlflow plugin takes as the tracking URI.
+    server_arn: str
+    experiment_name: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": self.server_arn, "MLFLOW_EXPERIMENT_NAME": self.experiment_name}
 
 
 class EvaluationGate(Construct):
@@ -43,7 +62,9 @@ class EvaluationGate(Construct):
         workloads: Workloads,
         dead_letter_queue: bool = False,
         reserved_concurrency: int | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
+        """``tracking``: the environment's MLflow tracking server and this model's experiment, when it has one."""
         super().__init__(scope, id_)
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(
@@ -83,6 +104,7 @@ class EvaluationGate(Construct):
             security_groups=[workloads.security_group],
             dead_letter_queue=self.dead_letter_queue,
             reserved_concurrent_executions=reserved_concurrency,
+            environment=tracking.environment if tracking else None,
         )
         self.log_group.grant_write(self.role)
         # Its own model's runs only (pipelines/<env>/<model>/...): another model's reports are not its business.
@@ -101,6 +123,10 @@ class EvaluationGate(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(sid="ListRegisteredVersions", actions=["sagemaker:ListModelPackages"], resources=["*"])
         )
+        if tracking:
+            # Find this execution's run in the model's experiment and tag it with the decision: the one server only.
+            self.role.add_to_principal_policy(
+                log_to_tracking_server(self, tracking.env_name, GATE_ACTIONS, sid="TagRunsOnTrackingServer"))
         # Lambda attaches ENIs in the VPC itself; these calls take no resource ARNs.
         self.role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -8,6 +8,14 @@ synth time, so the same config always gives the same definition.
 Each job step's "Arguments" is the SageMaker API request the pipeline sends
 (CreateProcessingJob, CreateTrainingJob, ...) minus the job name, which the pipeline
 chooses per run; tests validate them against botocore's API model.
+
+With experiment tracking (the environment's `tracking.enabled`), the preprocess, train (or
+tune) and evaluate jobs are told the MLflow tracking server, the model's experiment and the
+execution id (a run per execution), and run without network isolation: an isolated container
+makes no outbound call at all, so it could not reach the server (SageMaker developer guide,
+"Network isolation": https://docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html).
+They stay in the workload subnets and security group (HTTPS out only). The model and batch
+transform keep isolation: they log nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +69,10 @@ class PipelineResources:
     model_package_group: str
     subnet_ids: list[str]
     security_group_ids: list[str]
+    #: With experiment tracking: the MLflow tracking server's ARN (MLFLOW_TRACKING_URI for the sagemaker-mlflow
+    #: plugin) and the model's experiment; None without.
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
 
 
 def get(path: str) -> dict:
@@ -86,6 +98,7 @@ class DefinitionBuilder:
         self.cfg, self.res = cfg, res
         self.training = cfg.training
         self.tuned = cfg.training.tuning.enabled
+        self.tracked = res.tracking_uri is not None
 
     # -- shared pieces -------------------------------------------------------------------
     def s3(self, *parts) -> dict:
@@ -96,6 +109,21 @@ class DefinitionBuilder:
     def volume_key(self, instance_types: list[str]) -> dict:
         """VolumeKmsKeyId unless the instances have local NVMe storage, where SageMaker forbids it."""
         return {} if has_local_nvme(instance_types[0]) else {"VolumeKmsKeyId": self.res.kms_key_arn}
+
+    def tracking_environment(self) -> dict:
+        """The Environment entries of a job that logs to MLflow: the server, the experiment, and the run's name."""
+        if not self.tracked:
+            return {}
+        return {"Environment": {
+            "MLFLOW_TRACKING_URI": self.res.tracking_uri,
+            "MLFLOW_EXPERIMENT_NAME": self.res.experiment_name,
+            "PIPELINE_EXECUTION_ID": get("Execution.PipelineExecutionId"),
+        }}
+
+    @property
+    def logging_jobs_isolated(self) -> bool:
+        """Network isolation of the jobs that log (preprocess, train/tune, evaluate): off only to reach the server."""
+        return not self.tracked
 
     def vpc(self) -> dict:
         return {"SecurityGroupIds": list(self.res.security_group_ids), "Subnets": list(self.res.subnet_ids)}
@@ -157,9 +185,10 @@ class DefinitionBuilder:
                 "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
                 "NetworkConfig": {
                     "EnableInterContainerTrafficEncryption": True,
-                    "EnableNetworkIsolation": True,
+                    "EnableNetworkIsolation": self.logging_jobs_isolated,
                     "VpcConfig": self.vpc(),
                 },
+                **self.tracking_environment(),
             },
             "RetryPolicies": JOB_RETRIES,
             **extra,
@@ -232,9 +261,10 @@ class DefinitionBuilder:
                 **({"MaxWaitTimeInSeconds": t.max_wait_minutes * 60} if t.spot and t.max_wait_minutes else {}),
             },
             "VpcConfig": self.vpc(),
-            "EnableNetworkIsolation": True,
+            "EnableNetworkIsolation": self.logging_jobs_isolated,
             "EnableInterContainerTrafficEncryption": True,
             **spot,
+            **self.tracking_environment(),
         }
 
     def train(self) -> dict:
@@ -317,6 +347,8 @@ class DefinitionBuilder:
                 "min_recall": param("MinRecall"),
                 "champion_metric": "auc",
                 "champion_margin": param("ChampionMargin"),
+                # The run to tag with the decision: the one the jobs of this execution logged to.
+                **({"pipeline_execution_id": get("Execution.PipelineExecutionId")} if self.tracked else {}),
             },
             "OutputParameters": [
                 {"OutputName": "decision", "OutputType": "String"},

@@ -27,7 +27,7 @@ from config.environment import ModelConfig
 from stacks.contracts import DataExports, Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
-from stacks.training.evaluation_gate import EvaluationGate
+from stacks.training.evaluation_gate import EvaluationGate, Tracking
 from stacks.training.pipeline_definition import PipelineResources, build_definition
 from stacks.training.source_tarball import SourceTarball
 
@@ -57,6 +57,13 @@ class TrainingPipelineStack(Stack):
         pipeline_name = naming.pipeline_name(cfg.name, model.name)
         raw, artifacts = data.import_buckets(self, data_key)
 
+        tracking = None
+        if cfg.tracking.enabled:
+            tracking = Tracking(
+                env_name=cfg.name,
+                server_arn=naming.mlflow_tracking_server_arn(cfg.name, self.region, self.account),
+                experiment_name=naming.mlflow_experiment_name(cfg.name, model.name),
+            )
         # The model's own code folder (default: the bundled training_scripts/), as its own asset.
         code = SourceTarball(self, "TrainingCode", source=(ROOT / model.code_dir).resolve())
         gate = EvaluationGate(
@@ -73,6 +80,7 @@ class TrainingPipelineStack(Stack):
             workloads=workloads,
             dead_letter_queue=cfg.gate_function.dead_letter_queue,
             reserved_concurrency=cfg.gate_function.reserved_concurrency,
+            tracking=tracking,
         )
 
         source = model.dataset.source
@@ -95,6 +103,8 @@ class TrainingPipelineStack(Stack):
                 model_package_group=group,
                 subnet_ids=workloads.subnet_ids,
                 security_group_ids=[workloads.security_group.security_group_id],
+                tracking_uri=tracking.server_arn if tracking else None,
+                experiment_name=tracking.experiment_name if tracking else None,
             ),
         )
         self.pipeline = sagemaker.CfnPipeline(

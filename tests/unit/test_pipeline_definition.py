@@ -8,6 +8,7 @@ does not check enums).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -80,9 +81,15 @@ def resolve(value, shape, problems: list, path: str):
     return value
 
 
+#: The same resources with experiment tracking on: the jobs' Environment entries must fit the API too.
+TRACKED = dataclasses.replace(RESOURCES, tracking_uri="arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/dev-mlflow",
+                              experiment_name="dev-direct-marketing")
+
+
+@pytest.mark.parametrize("tracked", [False, True], ids=["untracked", "tracked"])
 @pytest.mark.parametrize("config_name", sorted(CONFIGS))
-def test_every_step_request_matches_the_sagemaker_api(config_name):
-    definition = build_definition(CONFIGS[config_name], RESOURCES)
+def test_every_step_request_matches_the_sagemaker_api(config_name, tracked):
+    definition = build_definition(CONFIGS[config_name], TRACKED if tracked else RESOURCES)
     checked = set()
     for s in steps(definition):
         if s["Type"] not in OPERATIONS:
@@ -175,6 +182,41 @@ def test_every_job_is_isolated_encrypted_and_inside_the_platform_vpc():
     assert (model["VpcConfig"], model["EnableNetworkIsolation"]) == (vpc, True)
     transform = step(definition, "BatchTransform")["Arguments"]
     assert transform["TransformOutput"]["KmsKeyId"] == transform["TransformResources"]["VolumeKmsKeyId"] == KEY
+
+
+@pytest.mark.parametrize("config_name", ["dev", "tuned"])
+def test_with_tracking_the_logging_jobs_know_the_server_and_run_and_leave_isolation_for_it(config_name):
+    """Preprocess, Train (or each tuning job) and Evaluate log to MLflow: they get the server's ARN (the sagemaker-mlflow
+    plugin's tracking URI), the model's experiment and the execution id (the run's name), and run without network
+    isolation, which blocks every outbound call (https://docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html),
+    still in the platform's subnets and security group. The model and the batch transform keep isolation."""
+    definition = build_definition(CONFIGS[config_name], TRACKED)
+    expected = {"MLFLOW_TRACKING_URI": TRACKED.tracking_uri, "MLFLOW_EXPERIMENT_NAME": "dev-direct-marketing",
+                "PIPELINE_EXECUTION_ID": {"Get": "Execution.PipelineExecutionId"}}
+    vpc = {"SecurityGroupIds": ["sg-0123"], "Subnets": ["subnet-0a", "subnet-0b"]}
+    for name in ("Preprocess", "Evaluate"):
+        args = step(definition, name)["Arguments"]
+        assert args["Environment"] == expected
+        assert args["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": False, "VpcConfig": vpc}
+    job = (step(definition, "Tune")["Arguments"]["TrainingJobDefinition"] if config_name == "tuned"
+           else step(definition, "Train")["Arguments"])
+    assert job["Environment"] == expected
+    assert (job["EnableNetworkIsolation"], job["EnableInterContainerTrafficEncryption"], job["VpcConfig"]) == (False, True, vpc)
+    model = step(definition, "CreateModel")["Arguments"]
+    assert model["EnableNetworkIsolation"] is True and "Environment" not in step(definition, "BatchTransform")["Arguments"]
+    assert step(definition, "EvaluationGate")["Arguments"]["pipeline_execution_id"] == {"Get": "Execution.PipelineExecutionId"}
+
+
+def test_without_tracking_nothing_logs_and_every_job_stays_isolated():
+    for config in CONFIGS.values():
+        definition = build_definition(config, RESOURCES)
+        for s in steps(definition):
+            args = s.get("Arguments", {})
+            job = args.get("TrainingJobDefinition", args)
+            assert "Environment" not in job or "MLFLOW_TRACKING_URI" not in job["Environment"], s["Name"]
+            isolation = job.get("NetworkConfig", job).get("EnableNetworkIsolation")
+            assert isolation in (True, None), s["Name"]
+        assert "pipeline_execution_id" not in step(definition, "EvaluationGate")["Arguments"]
 
 
 def test_nvme_instances_get_no_volume_key():
