@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from local.emulator import ACCOUNT, Emulator, EmulatorError, endpoints, serving_resources
+from local.emulator import ACCOUNT, Emulator, EmulatorError, endpoints, serving_resources, tracking_resources
 from local.emulator.cloudformation import changed_properties, generated_name
 from local.emulator.hosting import (
     Deployment,
@@ -371,7 +371,8 @@ def registry_schema(cfn_type: str) -> dict:
     return dict(json.loads((schemas / "resources" / f"{reference}.json").read_text()))
 
 
-@pytest.mark.parametrize("cfn_type, replaced_by", [*endpoints.REPLACED_BY.items(), *serving_resources.REPLACED_BY.items()])
+@pytest.mark.parametrize("cfn_type, replaced_by", [*endpoints.REPLACED_BY.items(), *serving_resources.REPLACED_BY.items(),
+                                                         *tracking_resources.REPLACED_BY.items()])
 def test_what_replaces_a_resource_is_what_its_registry_schema_says(cfn_type, replaced_by):
     create_only = {p.removeprefix("/properties/") for p in registry_schema(cfn_type)["createOnlyProperties"]}
     assert set(replaced_by) == create_only
@@ -401,3 +402,25 @@ def test_change_sets_go_with_their_execution_and_the_clis_cleanup_of_none_is_a_n
     cfn.delete_stack(StackName="change-sets")
     assert "Outputs" not in cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
     assert not [t for t in sns.list_topics()["Topics"] if "change-sets" in t["TopicArn"]]
+
+
+def test_a_tracking_server_deploys_answers_get_att_and_goes_with_its_stack(emu):
+    """AWS::SageMaker::MlflowTrackingServer (the Data stack's, with tracking on): Ref is its name, Fn::GetAtt
+    TrackingServerArn its ARN (the type's template reference); a second server of the same name is refused, and
+    deleting the stack removes it."""
+    import json
+
+    server = {"Type": "AWS::SageMaker::MlflowTrackingServer", "Properties": {
+        "TrackingServerName": "dev-mlflow", "ArtifactStoreUri": "s3://artifacts/mlflow", "TrackingServerSize": "Small",
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/tracking", "MlflowVersion": "3.0", "WeeklyMaintenanceWindowStart": "Sun:03:30"}}
+    template = json.dumps({"Resources": {"Server": server}, "Outputs": {
+        "Name": {"Value": {"Ref": "Server"}}, "Arn": {"Value": {"Fn::GetAtt": ["Server", "TrackingServerArn"]}}}})
+    cfn = emu.client("cloudformation")
+    cfn.create_stack(StackName="tracking", TemplateBody=template)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="tracking")["Stacks"][0]["Outputs"]}
+    assert outputs == {"Name": "dev-mlflow", "Arn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:mlflow-tracking-server/dev-mlflow"}
+    with pytest.raises(Exception, match="already exists"):
+        cfn.create_stack(StackName="tracking-again", TemplateBody=template)
+    cfn.delete_stack(StackName="tracking")
+    cfn.create_stack(StackName="tracking-after-delete", TemplateBody=template)  # the name is free again
+    cfn.delete_stack(StackName="tracking-after-delete")
