@@ -58,6 +58,12 @@ def _single_model_layout(data: dict) -> None:
     data["pipeline"] = model
 
 
+def _tracking(**changes: object) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        data.setdefault("tracking", {}).update(changes)
+    return change
+
+
 def _without_approval(delivery: dict) -> None:
     delivery["stages"] = [{**stage, "approval": False} for stage in delivery["stages"]]
 
@@ -71,6 +77,8 @@ MISTAKES: dict[tuple[str, str], Callable[[dict], None]] = {
     ("dev", "models.churn.dataset.label_column"): _churn_with_a_misspelt_label,
     ("dev", "pipeline"): _single_model_layout,
     ("delivery", "stages[2].approval"): _without_approval,
+    ("dev", "tracking.size"): _tracking(size="Tiny"),
+    ("dev", "tracking.mlflow_version"): _tracking(mlflow_version=3.0),
 }
 
 
