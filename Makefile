@@ -14,10 +14,12 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install install-tracking lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 TOOLKIT_VENV := .venv-toolkit
 TOOLKIT_STAMP := $(TOOLKIT_VENV)/.installed
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
 
 install: $(PY_STAMP) $(NODE_STAMP) $(TOOLKIT_STAMP)
 
@@ -38,6 +40,17 @@ $(TOOLKIT_STAMP): requirements-toolkit.txt $(PY_STAMP)
 	# The image's own patch for Python 3.10+ (docker/3.0-5/final/Dockerfile.cpu: sed collections.Mapping).
 	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' $(TOOLKIT_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
 	$(PY) -c 'import site; print(site.getsitepackages()[0])' > $$(echo $(TOOLKIT_VENV)/lib/python3*/site-packages)/zz_project_venv.pth
+	touch $@
+
+## install-tracking: the local MLflow tracking server, in its own venv (requirements-tracking.txt); make demo
+## and make test install it, make install does not
+install-tracking: $(MLFLOW_STAMP)
+
+$(MLFLOW_STAMP): requirements-tracking.txt $(PY_STAMP)
+	rm -rf $(MLFLOW_VENV)
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(PY) -c 'import site; print(site.getsitepackages()[0])' > $$(echo $(MLFLOW_VENV)/lib/python3*/site-packages)/zz_project_venv.pth
+	$(MLFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-tracking.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
@@ -69,19 +82,19 @@ lint: install
 	$(VENV)/bin/mypy
 
 ## test: lint, then unit tests, template assertions, compliance, and the emulator deploy
-test: lint
+test: lint $(MLFLOW_STAMP)
 	$(PYTEST) tests
 
 unit: lint
 	$(PYTEST) tests/unit
 
-integration: install
+integration: install $(MLFLOW_STAMP)
 	$(PYTEST) tests/integration
 
 ## demo: deploy the dev environment to the embedded AWS emulator, run its training pipeline end to
 ## end, serve the registered model and score the test split (ARGS="-p MinAuc=0.9" passes options;
 ## MODEL=name runs one model of dev's catalog; MODEL=name DATA=path/to.csv trains it on your CSV)
-demo: install
+demo: install $(MLFLOW_STAMP)
 	$(PY) -m local.demo $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(ARGS)
 
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio

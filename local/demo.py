@@ -22,9 +22,11 @@ Exit code 0 on success; 1 when a phase fails or the gate rejects the model (with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import os
 import shutil
 import signal
 import sys
@@ -44,6 +46,7 @@ from local.cdk_cli import CDK_BIN, CdkError, deploy
 from local.cloud_assembly import AssemblyError
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
+from local.jobs.container import LOCAL_TRACKING_URI
 from local.paths import CDK_OUT, DEMO_DIR, REPO_ROOT, shown
 from local.pipeline import (
     ExecutionResult,
@@ -52,6 +55,7 @@ from local.pipeline import (
     load_deployed_pipeline,
     parse_assignments,
 )
+from local.tracking_server import TrackingServer, TrackingServerError
 
 ENV_NAME = "dev"
 WORK_DIR = DEMO_DIR
@@ -95,6 +99,7 @@ class ModelRun:
     report_dir: Path | None = None
     scoring: Scoring | None = None
     uploaded: str = ""  # "<local file> -> s3://..."
+    tracked: str = ""  # the MLflow run of its pipeline execution, as a UI link
 
 
 @dataclass
@@ -106,6 +111,7 @@ class DemoResult:
     phases: dict[str, float] = field(default_factory=dict)
     cdk_out: Path | None = None  # the cloud assembly the stage was deployed from
     pruned: list[str] = field(default_factory=list)  # stacks of models no longer in the catalog
+    tracking_url: str | None = None  # the local MLflow server every run logged to
 
     def model(self, name: str | None = None) -> ModelRun:
         """A model's run; without a name, the only one."""
@@ -167,18 +173,40 @@ def dataset_for(model: ModelConfig, data: Path | None, source_file: str) -> Path
 def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, work_dir: Path = WORK_DIR,
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
              inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None,
-             model: str | None = None, env: EnvironmentConfig | None = None, config_dir: Path | None = None) -> DemoResult:
+             model: str | None = None, env: EnvironmentConfig | None = None, config_dir: Path | None = None,
+             tracking_url: str | None = None) -> DemoResult:
     """Deploy, run each model's pipeline, serve each registered version and call it, against a running emulator
     (the integration test runs exactly this). ``show_cdk`` streams the CDK CLI's own progress (else it is kept
     for the error message); ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file);
     ``config_dir`` holds the environment files to deploy (default config/; the integration test deploys the
     fixture config). The deploys read a copy of it (work_dir/config) in which the demo names the versions it
-    serves; the user's files are never edited."""
+    serves; the user's files are never edited. With ``tracking_url`` (a running local MLflow server) every step
+    that logs to the environment's tracking server logs there instead."""
+    previous = os.environ.get(LOCAL_TRACKING_URI)
+    if tracking_url:
+        os.environ[LOCAL_TRACKING_URI] = tracking_url
+    else:
+        os.environ.pop(LOCAL_TRACKING_URI, None)
+    try:
+        return _run_demo(emulator, parameters=parameters, work_dir=work_dir, phases=phases, result=result, show_cdk=show_cdk,
+                         inventory_listing=inventory_listing, cdk_out=cdk_out, data=data, model=model, env=env,
+                         config_dir=config_dir, tracking_url=tracking_url)
+    finally:
+        if previous is None:
+            os.environ.pop(LOCAL_TRACKING_URI, None)
+        else:
+            os.environ[LOCAL_TRACKING_URI] = previous
+
+
+def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir: Path, phases: Phases | None,
+              result: DemoResult | None, show_cdk: bool, inventory_listing: bool, cdk_out: Path, data: Path | None,
+              model: str | None, env: EnvironmentConfig | None, config_dir: Path | None, tracking_url: str | None) -> DemoResult:
     source_dir = config_dir or REPO_ROOT / "config"
     env = env or load_environment(source_dir / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
     models = models_to_run(env, model, data)
     result = result or DemoResult()
     result.cdk_out = cdk_out
+    result.tracking_url = tracking_url if env.tracking.enabled else None
     phases = phases or Phases(result, SHARED_PHASES + MODEL_PHASES * len(models))
     # and this run's executions, one per model, make KEPT_EXECUTIONS
     keep_latest_executions(work_dir / "executions", max(KEPT_EXECUTIONS - len(models), 0))
@@ -198,6 +226,9 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
         run = result.models[each.name] = ModelRun(each.name)
         run_model(emulator, each, run, phases, parameters=parameters, work_dir=work_dir, cdk_out=cdk_out,
                   data=data, source_file=env.source_file)
+        if result.tracking_url and run.execution:
+            run.tracked = tracked_run(result.tracking_url, naming.mlflow_experiment_name(ENV_NAME, each.name),
+                                      run.execution.execution_id)
 
     phases.start("endpoints", "name each registered version in dev's config (as `python -m delivery promote --env dev` does) "
                  "and deploy the Serving stacks")
@@ -225,6 +256,21 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
         phases.done(f"{s.rows} rows in {s.requests} requests: AUC {s.auc:.4f}, {s.rows / s.seconds:,.0f} rows/s; "
                     f"one row a request: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms")
     return result
+
+
+def tracked_run(url: str, experiment: str, execution_id: str) -> str:
+    """The UI link of the MLflow run a pipeline execution logged to; DemoError when it logged none."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], max_results=1, filter_string=(
+        f"tags.`sagemaker.pipeline_execution_id` = '{execution_id}' and tags.`sagemaker.run_kind` = 'pipeline execution'"
+    )) if found else []
+    if found is None or not runs:
+        raise DemoError(f"execution {execution_id} logged no run to experiment {experiment} on {url}; "
+                        "its step logs (tracking: lines) say why")
+    return f"{url}/#/experiments/{found.experiment_id}/runs/{runs[0].info.run_id}"
 
 
 def work_config(source: Path, target: Path) -> Path:
@@ -356,6 +402,9 @@ def summary(result: DemoResult) -> str:
         "Summary",
         f"  deployed      {len(result.stacks)} stacks of '{ENV_NAME}' to the emulator: {', '.join(result.stacks)}",
     ]
+    if result.tracking_url:
+        lines.append(f"  MLflow UI     {result.tracking_url} (every run of every model; runs kept in {shown(DEMO_DIR / 'mlflow')}; "
+                     "stops with the demo, --keep-running keeps it up)")
     if result.pruned:
         lines.append(f"  removed       {', '.join(result.pruned)} (models no longer in the catalog)")
     for run in result.models.values():
@@ -383,11 +432,13 @@ def model_summary(run: ModelRun) -> list[str]:
         f"{execution.output_uri('Evaluate', 'evaluation')})",
         "  plots         " + ", ".join(p.name for p in sorted(run.report_dir.glob("*.png"))) + " beside it",
         f"  step logs     {shown(execution.work_dir)}/<step>/job.log",
+        *([f"  tracking      {run.tracked}"] if run.tracked else []),
     ]
 
 
 #: What ends the demo with one line (the emulator's answers and missing files included), not a traceback.
-FAILURES = (EmulatorError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed, BotoCoreError, ClientError, OSError)
+FAILURES = (EmulatorError, TrackingServerError, CdkError, PipelineError, AssemblyError, DemoError, jobs.JobFailed, BotoCoreError,
+            ClientError, OSError)
 
 
 def one_line(prefix: str, error: BaseException) -> str:
@@ -403,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a pipeline parameter, e.g. -p MinAuc=0.9 (the gate then rejects the model)")
     parser.add_argument("--keep-running", action="store_true",
                         help="leave the emulator up until Ctrl-C, after a failure too, and print how to retry")
+    parser.add_argument("--no-tracking", action="store_true", help="start no MLflow server: the steps log nothing "
+                        "(dev's tracking.enabled: false does the same)")
     parser.add_argument("--inventory", action="store_true", help="list every deployed resource after the deploy")
     parser.add_argument("--show-cdk", action="store_true", help="stream the CDK CLI's deploy events")
     parser.add_argument("--cdk-out", type=Path, default=CDK_OUT, help="the cloud assembly directory (default cdk.out)")
@@ -425,12 +478,16 @@ def main(argv: list[str] | None = None) -> int:
             dataset_for(model, args.data, dev.source_file)
         models = [model.name for model in chosen]
         phases = Phases(result, SHARED_PHASES + MODEL_PHASES * len(chosen))
-        phases.start("emulator", "start the embedded AWS emulator (moto server) on localhost")
-        with Emulator(port=args.port) as emulator:
-            phases.done(emulator.endpoint_url)
+        tracked = dev.tracking.enabled and not args.no_tracking
+        phases.start("emulator", "start the embedded AWS emulator (moto server)"
+                     + (" and an MLflow tracking server" if tracked else "") + " on localhost")
+        with Emulator(port=args.port) as emulator, contextlib.ExitStack() as servers:
+            mlflow = servers.enter_context(TrackingServer(DEMO_DIR / "mlflow")) if tracked else None
+            phases.done(emulator.endpoint_url + (f"; MLflow {mlflow.url}" if mlflow else ""))
             try:
                 run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
-                         inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data, model=args.model, env=dev)
+                         inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data, model=args.model, env=dev,
+                         tracking_url=mlflow.url if mlflow else None)
             except FAILURES as error:
                 if not args.keep_running:
                     raise

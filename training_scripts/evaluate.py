@@ -16,6 +16,7 @@ log_loss_vs_cutoff.png with the chosen cutoff marked.
 from __future__ import annotations
 
 import argparse
+import json
 import tarfile
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display in a processing container
 import matplotlib.pyplot as plt
 import numpy as np
+import tracking
 import xgboost as xgb
 from sklearn import metrics
 
@@ -224,6 +226,39 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"test auc:{summary['auc']['value']:.4f} precision:{summary['precision']['value']:.4f} "
         f"recall:{summary['recall']['value']:.4f} f1:{summary['f1']['value']:.4f} at cutoff {cutoff:.2f} ({args.cutoff_rule})"
     )
+    track(args, evaluation)
+
+
+def track(args: argparse.Namespace, evaluation: dict) -> None:
+    """Into the pipeline execution's run: the evaluated model's hyperparameters (as train.py recorded them),
+    every test metric with its bootstrap standard deviation, the report and plots, and the model itself."""
+    if not tracking.configured():
+        return
+    run = tracking.pipeline_run("evaluate.py")
+    with tempfile.TemporaryDirectory(prefix="model-") as scratch:
+        model = unpacked_model(args.model_dir, Path(scratch))
+        recorded = json.loads((model / "metadata.json").read_text()) if (model / "metadata.json").is_file() else {}
+        run.params({**{name: value for name, value in recorded.get("params", {}).items()},
+                    "best_iteration": recorded.get("best_iteration"), "cutoff_rule": args.cutoff_rule,
+                    "hyperparameters_chosen_by": evaluation["hyperparameters"]["chosen_by"]})
+        scores = {}
+        for name, entry in evaluation["binary_classification_metrics"].items():
+            if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
+                scores[f"test-{name}"] = entry["value"]
+                if "standard_deviation" in entry:
+                    scores[f"test-{name}-std"] = entry["standard_deviation"]
+        run.metrics({**scores, "test-rows": evaluation["rows"]["test"]})
+        run.artifacts(args.output_dir, "evaluation")
+        run.artifacts(model, "model")
+
+
+def unpacked_model(model_dir: Path, scratch: Path) -> Path:
+    """The training job's model directory: as it is, or model.tar.gz unpacked into scratch."""
+    if (model_dir / "model.tar.gz").is_file() and not (model_dir / MODEL_FILE).is_file():
+        with tarfile.open(model_dir / "model.tar.gz") as archive:
+            archive.extractall(scratch, filter="data")
+        return scratch
+    return model_dir
 
 
 if __name__ == "__main__":

@@ -67,6 +67,14 @@ def current_host() -> str:
     return host
 
 
+def job_name() -> str:
+    """This training job's name, from the toolkit's SM_TRAINING_ENV ("train" outside SageMaker)."""
+    try:
+        return str(json.loads(os.environ.get("SM_TRAINING_ENV", "{}")).get("job_name") or "train")
+    except json.JSONDecodeError:
+        return "train"
+
+
 def csv_files(directory: Path, what: str) -> list[Path]:
     """The CSV files of a channel or processing input, in a stable order."""
     if not directory.is_dir():

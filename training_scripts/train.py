@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import tracking
 import xgboost as xgb
 from xgboost import collective
 from xgboost.tracker import RabitTracker
@@ -197,6 +198,7 @@ def train(args: argparse.Namespace) -> None:
         print(f"resuming from checkpoint {resume_from.name} after {done} rounds")
 
     params = booster_params(args, gpus)
+    history: dict = {}
     started = time.perf_counter()
     booster = xgb.train(
         params,
@@ -207,6 +209,7 @@ def train(args: argparse.Namespace) -> None:
         verbose_eval=True,
         xgb_model=initial,
         callbacks=callbacks,
+        evals_result=history,
     )
     seconds = time.perf_counter() - started
     if not args.early_stopping_rounds:
@@ -227,6 +230,25 @@ def train(args: argparse.Namespace) -> None:
             print(f"{name}:{value:.6f}")
         print(f"training_seconds:{seconds:.3f}")
         save_model(booster, params, best, summary, x_train.shape[1], seconds)
+        track(args, params, history, done, best, summary, seconds)
+
+
+HYPERPARAMETERS = ("max_depth", "eta", "gamma", "min_child_weight", "subsample", "colsample_bytree", "scale_pos_weight",
+                   "objective", "eval_metric", "num_round", "early_stopping_rounds", "seed")
+
+
+def track(args: argparse.Namespace, params: dict, history: dict, done: int, best: int, summary: dict, seconds: float) -> None:
+    """This training job's run, nested under the pipeline execution's: the hyperparameters it ran with, every
+    round's train and validation metrics (step = boosting round), and the best round's scores."""
+    if not tracking.configured():
+        return
+    run = tracking.pipeline_run("train.py", job=sm_contract.job_name())
+    run.params({**{name: getattr(args, name) for name in HYPERPARAMETERS}, "device": params["device"],
+                "hosts": collective.get_world_size()})
+    run.history({f"{split}-{metric}": values for split, metrics in history.items() for metric, values in metrics.items()},
+                first_step=done)
+    run.metrics({"best_iteration": best, "training_seconds": seconds, **{f"best-{name}": value for name, value in summary.items()}})
+    run.finish()
 
 
 def best_round(booster: xgb.Booster, dval: xgb.DMatrix, metric: str) -> int:

@@ -8,6 +8,8 @@ line records it. The pipeline reads "decision" and "reasons" as String outputs.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import boto3
@@ -33,4 +35,32 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
         "evaluation_uri": fields.get("evaluation_uri"),
         "model_package_group_name": fields.get("model_package_group_name"),
     }, default=str))
+    track(fields, result)
     return result
+
+
+def track(event: dict, result: dict) -> None:
+    """The decision and its reasons as tags of the pipeline execution's MLflow run (training_scripts/tracking.py
+    opens it), when the function has MLFLOW_TRACKING_URI. Never fails the gate: a failure is one log line."""
+    execution, experiment = event.get("pipeline_execution_id"), os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not os.environ.get("MLFLOW_TRACKING_URI") or not execution or not experiment:
+        return
+    try:
+        from mlflow import MlflowClient
+        from mlflow.entities import RunTag
+
+        client = MlflowClient()
+        known = client.get_experiment_by_name(experiment)
+        if known is None:
+            raise LookupError(f"no experiment {experiment}")
+        found = client.search_runs(
+            [known.experiment_id], max_results=1,
+            filter_string=f"tags.`sagemaker.pipeline_execution_id` = '{execution}' and tags.`sagemaker.run_kind` = 'pipeline execution'")
+        if not found:
+            raise LookupError(f"no run of execution {execution} in experiment {experiment}")
+        champion = result.get("champion")
+        tags = {"gate.decision": result["decision"], "gate.reasons": "; ".join(result["reason_list"]) or "none",
+                "gate.champion": json.dumps(champion, default=str) if champion else "none"}
+        client.log_batch(found[0].info.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+    except Exception as error:  # noqa: BLE001 - the gate's decision stands whether or not it is logged
+        print(f"tracking: the gate's decision was not logged ({type(error).__name__}: {error})", file=sys.stderr)

@@ -23,6 +23,25 @@ CONTAINER_PATH = re.compile(r"(?<![\w./-])(/opt/ml|/tmp)(?=/|$|[^\w.-])")
 #: What a job directory may contain: it is pasted into shell lines (the processing runner) unquoted.
 SAFE_ROOT = re.compile(r"[\w./-]+")
 HOST = "algo-1"
+#: Names the local MLflow server (local/tracking_server.py) that local jobs log to in place of the
+#: environment's SageMaker tracking server, whose ARN the pipeline gives them.
+LOCAL_TRACKING_URI = "LOCAL_MLFLOW_TRACKING_URI"
+
+
+def local_tracking(env: dict[str, str]) -> dict[str, str]:
+    """A job's environment with MLFLOW_TRACKING_URI as a local job must see it: the pipeline names the
+    environment's tracking server (an ARN, which the sagemaker-mlflow plugin would resolve to AWS); here it is
+    the local MLflow server when one runs, and no tracking at all when none does. Nothing local calls AWS."""
+    result = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    if env.get("MLFLOW_TRACKING_URI") and os.environ.get(LOCAL_TRACKING_URI):
+        result["MLFLOW_TRACKING_URI"] = os.environ[LOCAL_TRACKING_URI]
+    return result
+
+
+def inherited_env(*dropped_prefixes: str) -> dict[str, str]:
+    """This process's environment as a job inherits it: no credentials or job variables of our own, and never
+    a tracking server of the user's (a job logs where its pipeline says, see local_tracking)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(dropped_prefixes) and k != "MLFLOW_TRACKING_URI"}
 
 
 def extract(archive: Path, target: Path) -> Path:
@@ -56,8 +75,8 @@ class Container:
         """Run the entry point (``command`` in container paths, mapped here; ``env`` holds local paths
         already); its output goes to ``log``; JobFailed with its error line on failure."""
         venv_bin = str(Path(sys.executable).parent)
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "SAGEMAKER_"))}
-        full_env.update(env)
+        full_env = inherited_env("AWS_", "SM_", "SAGEMAKER_")
+        full_env.update(local_tracking(env))
         full_env["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", os.defpath)])
         full_env.setdefault("PYTHONDONTWRITEBYTECODE", "1")  # no caches in the code directory
         self.path("/tmp").mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from local.jobs.container import inherited_env, local_tracking
 from local.jobs.errors import JobFailed
 
 
@@ -23,10 +23,10 @@ def lambda_invoke(code_dir: Path, handler: str, event: dict, env: dict[str, str]
         "result = handler(json.load(sys.stdin), None)\n"
         "print('\\n' + json.dumps(result))\n"
     )
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    base = inherited_env("AWS_")
     try:
         proc = subprocess.run([sys.executable, "-c", runner], input=json.dumps(event), text=True, capture_output=True,
-                              env={**base, **env, "LAMBDA_TASK_ROOT": str(code_dir), "PYTHONDONTWRITEBYTECODE": "1"},
+                              env={**base, **local_tracking(env), "LAMBDA_TASK_ROOT": str(code_dir), "PYTHONDONTWRITEBYTECODE": "1"},
                               cwd=code_dir, timeout=timeout + 5)  # + interpreter start
     except subprocess.TimeoutExpired:
         raise JobFailed(f"handler {handler} ran longer than the function's timeout of {timeout:g} s") from None

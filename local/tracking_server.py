@@ -1,0 +1,104 @@
+"""A real MLflow tracking server on localhost, for local mode: the stand-in for an environment's SageMaker
+managed MLflow tracking server. A child process that is always stopped on the way out, like the emulator.
+
+    with TrackingServer(DEMO_DIR / "mlflow") as server:
+        os.environ[LOCAL_TRACKING_URI] = server.url   # local jobs log here (local/jobs/container.py)
+
+The server is MLflow itself, pinned in requirements-tracking.txt to the release SageMaker runs for
+tracking servers of MlflowVersion 3.0, installed in its own virtualenv (.venv-mlflow: its pandas and
+SQLAlchemy pins differ from the project's) by `make demo` and `make test`. Its runs live in a SQLite
+file and its artifacts in a folder under the given directory, so they outlast the demo; the server
+proxies artifact uploads (mlflow-artifacts:), so clients need no access to that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from local.emulator import HOST, free_port
+from local.paths import REPO_ROOT
+
+MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class TrackingServerError(RuntimeError):
+    """Why the local MLflow server could not start, in one line."""
+
+
+class TrackingServer:
+    """One local MLflow server: start it, give its URL to local jobs, and always stop it."""
+
+    def __init__(self, root: Path, port: int | None = None, *, timeout: float = 90.0, venv: Path = MLFLOW_VENV) -> None:
+        self.root, self.port, self.timeout, self.venv = root, port, timeout, venv
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "server.log"
+
+    def __enter__(self) -> TrackingServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> TrackingServer:
+        executable = self.venv / "bin" / "mlflow"
+        if not executable.is_file():
+            raise TrackingServerError(f"the local MLflow server is not installed ({executable} is missing); "
+                                      "run `make install-tracking` (make demo and make test do)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        command = [str(executable), "server", "--host", HOST, "--port", str(self.port), "--workers", "1",
+                   "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
+                   "--artifacts-destination", str((self.root / "artifacts").resolve())]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env=env, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+                self.process = None
+                raise TrackingServerError(f"the local MLflow server exited at start: {tail[0]} (log {self.log_path})")
+            if self.healthy():
+                return self
+            time.sleep(0.25)
+        self.stop()
+        raise TrackingServerError(f"the local MLflow server did not answer on {self.url} within {self.timeout:g}s "
+                                  f"(log {self.log_path})")
+
+    def healthy(self) -> bool:
+        try:
+            with _NO_PROXY.open(f"{self.url}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server and its workers (its own process group)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue

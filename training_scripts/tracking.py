@@ -1,0 +1,151 @@
+"""Experiment tracking: what each pipeline step logs to MLflow, and nothing at all when tracking is off.
+
+The pipeline gives its steps three variables when the environment's `tracking` is on:
+MLFLOW_TRACKING_URI (the environment's SageMaker MLflow tracking server ARN in AWS, which the
+sagemaker-mlflow plugin resolves and signs; the local MLflow server's URL in local mode),
+MLFLOW_EXPERIMENT_NAME (<env>-<model>) and PIPELINE_EXECUTION_ID. Every step of one pipeline
+execution logs into one run of that experiment, named by the execution id:
+preprocess.py its data summary, evaluate.py the evaluation and the chosen model, the gate
+its decision; each training job (one, or one per tuning job) logs its hyperparameters and its
+per-round metrics into a run of its own nested under it, named by the job.
+
+Without MLFLOW_TRACKING_URI nothing is imported or logged and the scripts run as before.
+Tracking never fails a job: a failed call is reported on stderr (the job's log) once, and the
+job goes on without tracking.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+#: Fewer, shorter retries than MLflow's defaults (7 retries, 120 s timeout): an unreachable server
+#: costs a job seconds, not minutes. A variable the job sets itself wins.
+CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+EXECUTION_TAG = "sagemaker.pipeline_execution_id"
+KIND_TAG = "sagemaker.run_kind"  # "pipeline execution" or "training job"
+
+
+def key(name: object) -> str:
+    """A parameter, metric or tag name MLflow accepts (letters, digits, _ - . / and space; 250 characters)."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", str(name))[:250]
+
+
+def _warn(message: str) -> None:
+    print(f"tracking: {message}", file=sys.stderr, flush=True)
+
+
+class Run:
+    """One MLflow run that this job logs to, or a stand-in that logs nothing."""
+
+    def __init__(self, step: str, client: Any = None, run_id: str | None = None) -> None:
+        self.step, self.client, self.run_id = step, client, run_id
+
+    @property
+    def active(self) -> bool:
+        return self.client is not None and self.run_id is not None
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        if not self.active:
+            return None
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - tracking must never fail the job
+            _warn(f"{self.step}: could not {what} ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                  "the job goes on without tracking")
+            self.client = None
+            return None
+
+    def params(self, values: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(key(k), str(v)[:6000]) for k, v in values.items()]
+        self._call("log parameters", lambda: [self.client.log_batch(self.run_id, params=items[i:i + 100])
+                                              for i in range(0, len(items), 100)])
+
+    def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
+        self.history({name: [value] for name, value in values.items()}, first_step=step)
+
+    def history(self, series: Mapping[str, Iterable[float]], first_step: int = 0) -> None:
+        """Metric series, one value per step (a boosting round), in batches of MLflow's limit of 1000."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(key(name), float(value), now, first_step + step)
+                 for name, values in series.items() for step, value in enumerate(values)]
+        self._call("log metrics", lambda: [self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
+                                           for i in range(0, len(items), 1000)])
+
+    def tags(self, values: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(key(k), str(v)) for k, v in values.items()]
+        self._call("set tags", lambda: self.client.log_batch(self.run_id, tags=items))
+
+    def artifacts(self, path: Path, artifact_path: str | None = None) -> None:
+        """A file or a directory's files."""
+        if path.is_dir():
+            self._call(f"log {path.name}/", lambda: self.client.log_artifacts(self.run_id, str(path), artifact_path))
+        elif path.is_file():
+            self._call(f"log {path.name}", lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self._call("end the run", lambda: self.client.set_terminated(self.run_id, status))
+
+
+def configured() -> bool:
+    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def pipeline_run(step: str, job: str | None = None) -> Run:
+    """This pipeline execution's run (created by whichever step comes first), or, with `job`, a run for this
+    job nested under it. A stand-in that logs nothing when tracking is off or the server cannot be reached."""
+    if not configured():
+        return Run(step)
+    experiment_name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    execution = os.environ.get("PIPELINE_EXECUTION_ID") or "no-pipeline"
+    if not experiment_name:
+        _warn(f"{step}: MLFLOW_TRACKING_URI is set but MLFLOW_EXPERIMENT_NAME is not; nothing is logged")
+        return Run(step)
+    for name, value in CLIENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    try:
+        import mlflow
+        from mlflow import MlflowClient
+    except ImportError:
+        _warn(f"{step}: mlflow is not installed in this job's environment (training_scripts/requirements.txt pins "
+              "mlflow-skinny and sagemaker-mlflow); nothing is logged")
+        return Run(step)
+    if not os.environ["MLFLOW_TRACKING_URI"].startswith("arn:"):
+        # sagemaker-mlflow's header provider assumes an ARN and warns on every call to any other server.
+        logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
+    run = Run(step, MlflowClient(), run_id="pending")
+
+    def open_run() -> str:
+        experiment = mlflow.get_experiment_by_name(experiment_name)
+        experiment_id = experiment.experiment_id if experiment else run.client.create_experiment(experiment_name)
+        parent = _find(run.client, experiment_id, f"tags.`{EXECUTION_TAG}` = '{execution}' and tags.`{KIND_TAG}` = 'pipeline execution'")
+        if parent is None:
+            parent = run.client.create_run(experiment_id, run_name=execution, tags={
+                EXECUTION_TAG: execution, KIND_TAG: "pipeline execution"}).info.run_id
+        if job is None:
+            return parent
+        child = _find(run.client, experiment_id, f"tags.`mlflow.parentRunId` = '{parent}' and tags.`mlflow.runName` = '{job}'")
+        return child or run.client.create_run(experiment_id, run_name=job, tags={
+            EXECUTION_TAG: execution, KIND_TAG: "training job", "mlflow.parentRunId": parent}).info.run_id
+
+    run.run_id = run._call(f"open run {execution} of experiment {experiment_name}", open_run)
+    return run
+
+
+def _find(client: Any, experiment_id: str, query: str) -> str | None:
+    found = client.search_runs([experiment_id], filter_string=query, max_results=1, order_by=["attributes.start_time ASC"])
+    return found[0].info.run_id if found else None
