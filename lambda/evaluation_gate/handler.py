@@ -41,7 +41,8 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
 
 def track(event: dict, result: dict) -> None:
     """The decision and its reasons as tags of the pipeline execution's MLflow run (training_scripts/tracking.py
-    opens it), when the function has MLFLOW_TRACKING_URI. Never fails the gate: a failure is one log line."""
+    opens it), which ends there, when the function has MLFLOW_TRACKING_URI. Never fails the gate: a failure is
+    one log line."""
     execution, experiment = event.get("pipeline_execution_id"), os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if not os.environ.get("MLFLOW_TRACKING_URI") or not execution or not experiment:
         return
@@ -62,5 +63,6 @@ def track(event: dict, result: dict) -> None:
         tags = {"gate.decision": result["decision"], "gate.reasons": "; ".join(result["reason_list"]) or "none",
                 "gate.champion": json.dumps(champion, default=str) if champion else "none"}
         client.log_batch(found[0].info.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        client.set_terminated(found[0].info.run_id, "FINISHED")  # the steps after the gate log nothing
     except Exception as error:  # noqa: BLE001 - the gate's decision stands whether or not it is logged
         print(f"tracking: the gate's decision was not logged ({type(error).__name__}: {error})", file=sys.stderr)

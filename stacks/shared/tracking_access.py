@@ -22,21 +22,26 @@ def _actions(*names: str) -> list[str]:
     return [f"sagemaker-mlflow:{name}" for name in names]
 
 
-#: A pipeline job's run: find or create the model's experiment, start the run named by the execution id,
-#: log parameters, metrics per boosting round, inputs, artifacts' listing and the model (MLflow 3: a logged
-#: model, finalized and linked to the run as an output), and end the run.
-LOGGING_ACTIONS = _actions(
+#: A pipeline job's run, as training_scripts/tracking.py logs it: find or create the model's experiment
+#: (GetExperimentByName, CreateExperiment), find or start the execution's run (SearchRuns, CreateRun), read
+#: its artifact location (GetRun; the client then writes the artifacts to S3 itself), log parameters,
+#: metrics and tags in batches (LogBatch) and end the run (UpdateRun). Nothing else: the scripts log the
+#: model's files as artifacts, not as an MLflow logged model. tests/integration/test_tracking_runs.py
+#: records the calls the scripts make and checks each one's action is here.
+LOGGING_ACTIONS = _actions("GetExperimentByName", "CreateExperiment", "SearchRuns", "CreateRun", "GetRun", "LogBatch", "UpdateRun")
+#: The evaluation gate (lambda/evaluation_gate/handler.py): find the execution's run, tag it with the decision
+#: and reasons in one LogBatch, and end it (GetRun, UpdateRun: MLflow's client reads the run to end it): the
+#: steps after the gate log nothing.
+GATE_ACTIONS = _actions("GetExperimentByName", "SearchRuns", "LogBatch", "GetRun", "UpdateRun")
+#: Notebooks work interactively: everything MLflow's client does to log and read runs, experiments and
+#: logged models (MLflow 3), and to compare runs.
+NOTEBOOK_ACTIONS = sorted(_actions(
     "CreateExperiment", "GetExperiment", "GetExperimentByName", "SearchExperiments",
     "CreateRun", "UpdateRun", "GetRun", "SearchRuns",
     "LogBatch", "LogMetric", "LogParam", "LogInputs", "LogOutputs", "SetTag", "LogModel",
     "FinalizeLoggedModel", "LogLoggedModelParams", "SetLoggedModelTags", "GetLoggedModel", "SearchLoggedModels",
-    "ListArtifacts",
-)
-#: The evaluation gate: find the execution's run and tag it with its decision and reasons (SetTag per tag;
-#: mlflow.set_tags sends them as one LogBatch).
-GATE_ACTIONS = _actions("GetExperimentByName", "GetExperiment", "SearchRuns", "GetRun", "SetTag", "LogBatch")
-#: Notebooks also compare runs: metric histories, artifacts and logged models.
-NOTEBOOK_ACTIONS = sorted({*LOGGING_ACTIONS, *_actions("GetMetricHistory", "ListLoggedModelArtifacts")})
+    "ListArtifacts", "GetMetricHistory", "ListLoggedModelArtifacts",
+))
 #: Opening the UI from a notebook: a presigned URL for the server (SageMaker API), then the UI itself.
 UI_URL_ACTIONS = ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"]
 UI_ACTION = "sagemaker-mlflow:AccessUI"

@@ -23,6 +23,7 @@ from local.deployment import destroy_stage, inventory, stage_stack_names
 from local.emulator import Emulator
 from local.jobs import split_uri
 from local.pipeline import run_pipeline
+from local.tracking_server import TrackingServer
 from tests.helpers.configs import EXAMPLE
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
@@ -41,9 +42,9 @@ STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation",
 def stage(tmp_path_factory):
     """The demo's phases, as `make demo` runs them, on an emulator this module keeps."""
     work = tmp_path_factory.mktemp("demo")
-    with Emulator() as emulator:
+    with Emulator() as emulator, TrackingServer(work / "mlflow") as mlflow:
         # Its own cloud assembly: other tests' CDK CLIs on cdk.out would wait for or refuse this one.
-        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out", config_dir=CONFIG_DIR)
+        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out", config_dir=CONFIG_DIR, tracking_url=mlflow.url)
         by_type: dict[str, list[str]] = {}
         for stack in inventory(emulator, "dev"):
             for resource_type, pairs in stack.resources.items():
@@ -371,3 +372,24 @@ def test_every_model_of_the_catalog_trained_registered_and_served_on_its_own_dat
         assert f"pipelines/dev/{name}/{run.execution.execution_id}/" in run.execution.output_uri("Evaluate", "evaluation")
     text = summary(demo)
     assert [line.strip() for line in text.splitlines() if line.strip().startswith("model ")] == [f"model {m}" for m in MODELS]
+
+
+def test_every_models_run_is_logged_to_mlflow_with_the_reports_metrics(demo):
+    """The deployed pipelines, run by the local runner with the variables their definitions give each step, log
+    every model's execution to the (local) tracking server; read back through MLflow's client."""
+    from mlflow import MlflowClient
+
+    assert demo.tracking_url
+    client = MlflowClient(tracking_uri=demo.tracking_url)
+    for run in demo.models.values():
+        assert run.execution is not None and run.report is not None
+        run_id = run.tracked.rsplit("/", 1)[-1]
+        logged = client.get_run(run_id)
+        assert logged.info.run_name == run.execution.execution_id and logged.info.status == "FINISHED"
+        assert logged.data.metrics["test-auc"] == pytest.approx(run.report["binary_classification_metrics"]["auc"]["value"])
+        gate = run.execution.properties["EvaluationGate"]["OutputParameters"]
+        assert logged.data.tags["gate.decision"] == gate["decision"]
+        experiment = client.get_experiment(logged.info.experiment_id)
+        assert experiment.name == f"dev-{run.name}"
+        jobs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'")
+        assert [job.info.run_name for job in jobs] and all(job.data.params for job in jobs)

@@ -200,7 +200,7 @@ def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev):
     allowed = [
         Call("create the run", jobs, "sagemaker-mlflow:CreateRun", server_arn("dev")),
         Call("log metrics per round", jobs, "sagemaker-mlflow:LogBatch", server_arn("dev")),
-        Call("log the model (MLflow 3)", jobs, "sagemaker-mlflow:FinalizeLoggedModel", server_arn("dev")),
+        Call("end the run", jobs, "sagemaker-mlflow:UpdateRun", server_arn("dev")),
         Call("write an artifact (the client writes to S3)", jobs, "s3:PutObject",
              f"arn:aws:s3:::{artifacts}/mlflow/1/0123abcd/artifacts/evaluation.json"),
     ]
@@ -210,6 +210,8 @@ def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev):
         Call("open the UI", jobs, UI_ACTION, "*"),
         Call("presign a UI URL", jobs, "sagemaker:CreatePresignedMlflowTrackingServerUrl", server_arn("dev")),
         Call("delete a run", jobs, "sagemaker-mlflow:DeleteRun", server_arn("dev")),
+        Call("log an MLflow model (the scripts log the model's files as artifacts)", jobs, "sagemaker-mlflow:LogModel",
+             server_arn("dev")),
     ]
     assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
     assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
@@ -232,9 +234,11 @@ def test_a_notebook_opens_its_environments_ui_and_compares_runs(dev):
 def test_the_gate_tags_its_run_and_does_no_more(dev):
     gate = dev.role_arn(TRAINING, "EvaluationGateRole")
     allowed = [Call("find the run", gate, "sagemaker-mlflow:SearchRuns", server_arn("dev")),
-               Call("tag the decision", gate, "sagemaker-mlflow:SetTag", server_arn("dev"))]
+               Call("tag the decision (one batch)", gate, "sagemaker-mlflow:LogBatch", server_arn("dev")),
+               Call("end the run", gate, "sagemaker-mlflow:UpdateRun", server_arn("dev"))]
     denied = [Call("log a model", gate, "sagemaker-mlflow:LogModel", server_arn("dev")),
-              Call("tag on staging's server", gate, "sagemaker-mlflow:SetTag", server_arn("staging")),
+              Call("tag on staging's server", gate, "sagemaker-mlflow:LogBatch", server_arn("staging")),
+              Call("create a run", gate, "sagemaker-mlflow:CreateRun", server_arn("dev")),
               Call("open the UI", gate, UI_ACTION, "*")]
     assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
     assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)

@@ -1,0 +1,65 @@
+"""Tracking off is tracking absent: without MLFLOW_TRACKING_URI the scripts import no MLflow and run as before;
+local jobs never log to the ARN the pipeline names (the sagemaker-mlflow plugin would resolve it to AWS), only
+to the local MLflow server when one runs. What the scripts log is read back in tests/integration/test_tracking_runs.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import tracking
+from local.jobs.container import LOCAL_TRACKING_URI, inherited_env, local_tracking
+from tests.helpers.containers import CARAVAN
+from tests.helpers.paths import SCRIPTS
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/dev-mlflow"
+
+
+def test_without_a_tracking_uri_the_scripts_import_no_mlflow(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(CARAVAN, raw / "caravan.csv")
+    probe = ("import sys; sys.path.insert(0, '.'); import preprocess; "
+             f"preprocess.main(['--input-dir', {str(raw)!r}, '--output-dir', {str(tmp_path / 'out')!r}]); "
+             "print('mlflow imported' if 'mlflow' in sys.modules else 'no mlflow')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "no mlflow" and "tracking:" not in done.stderr
+
+
+def test_an_inactive_run_logs_nothing_and_says_why_once(monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tracking.pipeline_run("train.py")
+    assert not run.active
+    run.params({"eta": 0.1})
+    run.history({"validation-auc": [0.7, 0.8]})
+    run.finish()
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    assert not tracking.pipeline_run("train.py").active
+    assert capsys.readouterr().err == "tracking: train.py: MLFLOW_TRACKING_URI is set but MLFLOW_EXPERIMENT_NAME is not; nothing is logged\n"
+
+
+@pytest.mark.parametrize(("name", "key"), [("validation-auc", "validation-auc"), ("imputed-age (years)", "imputed-age _years_"),
+                                           ("data.label_column", "data.label_column"), ("x" * 300, "x" * 250)])
+def test_names_become_keys_mlflow_accepts(name, key):
+    assert tracking.key(name) == key
+
+
+def test_local_jobs_log_to_the_local_server_and_never_to_the_arn(monkeypatch):
+    monkeypatch.delenv(LOCAL_TRACKING_URI, raising=False)
+    job = {"MLFLOW_TRACKING_URI": ARN, "MLFLOW_EXPERIMENT_NAME": "dev-m", "PIPELINE_EXECUTION_ID": "e1"}
+    assert local_tracking(job) == {"MLFLOW_EXPERIMENT_NAME": "dev-m", "PIPELINE_EXECUTION_ID": "e1"}
+    monkeypatch.setenv(LOCAL_TRACKING_URI, "http://127.0.0.1:5000")
+    assert local_tracking(job)["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
+    assert "MLFLOW_TRACKING_URI" not in local_tracking({"PIPELINE_EXECUTION_ID": "e1"})  # tracking off in the pipeline
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://tracking.example.com")  # the user's own server
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA")
+    inherited = inherited_env("AWS_")
+    assert "MLFLOW_TRACKING_URI" not in inherited and "AWS_ACCESS_KEY_ID" not in inherited and "PATH" in inherited
