@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install install-tracking lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install install-tracking screenshot-mlflow lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 TOOLKIT_VENV := .venv-toolkit
 TOOLKIT_STAMP := $(TOOLKIT_VENV)/.installed
@@ -96,6 +96,11 @@ integration: install $(MLFLOW_STAMP)
 ## MODEL=name runs one model of dev's catalog; MODEL=name DATA=path/to.csv trains it on your CSV)
 demo: install $(MLFLOW_STAMP)
 	$(PY) -m local.demo $(if $(MODEL),--model "$(MODEL)") $(if $(DATA),--data "$(DATA)") $(ARGS)
+
+## screenshot-mlflow: docs/images/mlflow-compare-runs.png, MLflow's UI comparing two runs of the example model,
+## taken with a headless Chromium (install it with your system's packages)
+screenshot-mlflow: install $(MLFLOW_STAMP)
+	$(PY) -m local.screenshot $(ARGS)
 
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install

@@ -55,7 +55,7 @@ from local.pipeline import (
     load_deployed_pipeline,
     parse_assignments,
 )
-from local.tracking_server import TrackingServer, TrackingServerError
+from local.tracking_server import TrackingServer, TrackingServerError, quiet_plugin_warnings
 
 ENV_NAME = "dev"
 WORK_DIR = DEMO_DIR
@@ -260,12 +260,9 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
 
 def tracked_run(url: str, experiment: str, execution_id: str) -> str:
     """The UI link of the MLflow run a pipeline execution logged to; DemoError when it logged none."""
-    import logging
-
     from mlflow import MlflowClient
 
-    # sagemaker-mlflow's header provider assumes an ARN and warns on every call to any other server.
-    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
+    quiet_plugin_warnings()
     client = MlflowClient(tracking_uri=url)
     found = client.get_experiment_by_name(experiment)
     runs = client.search_runs([found.experiment_id], max_results=1, filter_string=(

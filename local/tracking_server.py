@@ -13,6 +13,7 @@ proxies artifact uploads (mlflow-artifacts:), so clients need no access to that 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -26,6 +27,11 @@ from local.paths import REPO_ROOT
 
 MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def quiet_plugin_warnings() -> None:
+    """sagemaker-mlflow's request-header provider assumes an ARN and warns on every call to any other server."""
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
 
 
 class TrackingServerError(RuntimeError):

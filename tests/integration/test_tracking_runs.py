@@ -24,22 +24,24 @@ import pytest
 
 from config import load_environment
 from local.emulator import free_port
+from local.tracking_runs import log_execution
 from local.tracking_server import TrackingServer
 from stacks.shared.tracking_access import GATE_ACTIONS, LOGGING_ACTIONS
 from tests.helpers.configs import EXAMPLE
-from tests.helpers.containers import sm_env
-from tests.helpers.paths import CONFIG_DIR, ROOT, SCRIPTS
+from tests.helpers.paths import CONFIG_DIR, SCRIPTS
 
 pytestmark = pytest.mark.integration
 EXPERIMENT = f"dev-{EXAMPLE}"
 ROUNDS = 12
+DECISION = {"decision": "promote", "reason_list": ["auc 0.79 >= min_auc 0.7"], "champion": None}
 
 
 class Recorder(ThreadingHTTPServer):
     """Forwards every request to the MLflow server and remembers its method and path."""
 
     def __init__(self, upstream: int) -> None:
-        self.upstream, self.calls = upstream, []
+        self.upstream = upstream
+        self.calls: list[tuple[str, str]] = []
         super().__init__(("127.0.0.1", free_port()), Forward)
 
     @property
@@ -95,13 +97,10 @@ def actions(calls: list[tuple[str, str]]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
-    """Two pipeline executions of the example model, each step as its job runs it, logging through the recorder."""
+    """Two pipeline executions of the example model, each step as its job runs it (local/tracking_runs.py),
+    logging through the recorder."""
     root = tmp_path_factory.mktemp("tracking")
     model = load_environment(CONFIG_DIR / "dev.yaml").models[EXAMPLE]
-    raw = root / "raw"
-    raw.mkdir()
-    assert model.dataset.source.path is not None
-    shutil.copy(model.dataset.source.path, raw / model.dataset.source.file_name)
     with TrackingServer(root / "mlflow") as server:
         recorder = Recorder(server.port or 0)
         threading.Thread(target=recorder.serve_forever, daemon=True).start()
@@ -109,54 +108,26 @@ def logged(tmp_path_factory):
             calls: dict[str, list] = {"scripts": [], "gate": []}
             runs = {}
             for execution, eta in (("exec-one", "0.3"), ("exec-two", "0.1")):
-                env = {"MLFLOW_TRACKING_URI": recorder.url, "MLFLOW_EXPERIMENT_NAME": EXPERIMENT, "PIPELINE_EXECUTION_ID": execution}
-                work = root / execution
-                splits, evaluation = work / "splits", work / "evaluation"
-                data = model.dataset
-                script("preprocess.py", env, "--input-dir", str(raw), "--output-dir", str(splits), "--label-column",
-                       data.label_column, "--positive-label", data.positive_label,
-                       "--categorical-columns", ",".join(data.categorical_columns))
-                script("train.py", {**env, **sm_env(work, splits / "train", splits / "validation",
-                                                     SM_CHANNEL_METADATA=str(splits / "metadata"),
-                                                     SM_TRAINING_ENV=json.dumps({"job_name": f"pipelines-{execution}-Train"}))},
-                       "--num_round", str(ROUNDS), "--early_stopping_rounds", "0", "--max_depth", "3", "--eta", eta)
-                script("evaluate.py", env, "--model-dir", str(work / "model"), "--validation-dir", str(splits / "validation"),
-                       "--test-dir", str(splits / "test"), "--output-dir", str(evaluation))
-                calls["scripts"] += recorder.calls
+                gate_calls_from = None
+
+                def before_gate() -> None:
+                    nonlocal gate_calls_from
+                    gate_calls_from = len(recorder.calls)
+
+                logged = log_execution(recorder.url, model, execution, root, hyperparameters={
+                    "num_round": str(ROUNDS), "early_stopping_rounds": "0", "max_depth": "3", "eta": eta},
+                    decision=DECISION, before_gate=before_gate)
+                assert "tracking:" not in (logged.work / "stderr.log").read_text()  # nothing failed to log
+                calls["scripts"] += recorder.calls[:gate_calls_from]
+                calls["gate"] += recorder.calls[gate_calls_from:]
                 recorder.calls = []
-                gate(env, execution)
-                calls["gate"] += recorder.calls
-                recorder.calls = []
-                runs[execution] = {"work": work, "evaluation": json.loads((evaluation / "evaluation.json").read_text()),
-                                   "metadata": json.loads((work / "model" / "metadata.json").read_text()), "eta": eta}
+                runs[execution] = {"work": logged.work, "evaluation": logged.evaluation, "metadata": logged.metadata, "eta": eta}
             os.environ["MLFLOW_TRACKING_URI"] = server.url  # artifact listing resolves mlflow-artifacts: through it
             yield server, runs, calls
         finally:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
             recorder.shutdown()
             recorder.server_close()
-
-
-def script(name: str, env: dict, *args: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SM_", "AWS_"))}
-    done = subprocess.run([sys.executable, name, *args], cwd=SCRIPTS, env={**clean, **env}, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "tracking:" not in done.stderr, done.stderr  # nothing failed to log
-    return done
-
-
-def gate(env: dict, execution: str) -> None:
-    """The gate's tracking call as its handler makes it after deciding (the decision itself is tested elsewhere)."""
-    code = ROOT / "lambda" / "evaluation_gate"
-    runner = ("import json, sys; sys.path.insert(0, sys.argv[1]); from handler import track; "
-              "track(json.loads(sys.argv[2]), json.loads(sys.argv[3]))")
-    result = {"decision": "promote", "reason_list": ["auc 0.79 >= min_auc 0.7"], "champion": None}
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    done = subprocess.run([sys.executable, "-c", runner, str(code), json.dumps({"pipeline_execution_id": execution}),
-                           json.dumps(result)], env={**clean, **{k: v for k, v in env.items() if k != "PIPELINE_EXECUTION_ID"}},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "tracking:" not in done.stderr, done.stderr
 
 
 def client():

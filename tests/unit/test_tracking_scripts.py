@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-
 import tracking
+
 from local.jobs.container import LOCAL_TRACKING_URI, inherited_env, local_tracking
 from tests.helpers.containers import CARAVAN
 from tests.helpers.paths import SCRIPTS
