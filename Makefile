@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install install-tracking screenshot-mlflow lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install install-tracking screenshot-mlflow bench-tracking lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 TOOLKIT_VENV := .venv-toolkit
 TOOLKIT_STAMP := $(TOOLKIT_VENV)/.installed
@@ -101,6 +101,10 @@ demo: install $(MLFLOW_STAMP)
 ## taken with a headless Chromium (install it with your system's packages)
 screenshot-mlflow: install $(MLFLOW_STAMP)
 	$(PY) -m local.screenshot $(ARGS)
+
+## bench-tracking: the demo with and without its MLflow server, and the installs tracking adds
+bench-tracking: install $(MLFLOW_STAMP)
+	$(PY) benchmarks/tracking.py $(ARGS)
 
 ## bench: one table: synth, unit tests, the demo per phase, training, inference throughput ratio
 bench: install
