@@ -174,23 +174,23 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
              phases: Phases | None = None, result: DemoResult | None = None, show_cdk: bool = False,
              inventory_listing: bool = False, cdk_out: Path = CDK_OUT, data: Path | None = None,
              model: str | None = None, env: EnvironmentConfig | None = None, config_dir: Path | None = None,
-             tracking_url: str | None = None) -> DemoResult:
+             tracking: TrackingServer | None = None) -> DemoResult:
     """Deploy, run each model's pipeline, serve each registered version and call it, against a running emulator
     (the integration test runs exactly this). ``show_cdk`` streams the CDK CLI's own progress (else it is kept
     for the error message); ``data`` is the CSV to train ``model`` on (default: each model's dataset.data_file);
     ``config_dir`` holds the environment files to deploy (default config/; the integration test deploys the
     fixture config). The deploys read a copy of it (work_dir/config) in which the demo names the versions it
-    serves; the user's files are never edited. With ``tracking_url`` (a running local MLflow server) every step
-    that logs to the environment's tracking server logs there instead."""
+    serves; the user's files are never edited. With ``tracking`` (a started local MLflow server, waited for
+    before the first pipeline) every step that logs to the environment's tracking server logs there instead."""
     previous = os.environ.get(LOCAL_TRACKING_URI)
-    if tracking_url:
-        os.environ[LOCAL_TRACKING_URI] = tracking_url
+    if tracking:
+        os.environ[LOCAL_TRACKING_URI] = tracking.url
     else:
         os.environ.pop(LOCAL_TRACKING_URI, None)
     try:
         return _run_demo(emulator, parameters=parameters, work_dir=work_dir, phases=phases, result=result, show_cdk=show_cdk,
                          inventory_listing=inventory_listing, cdk_out=cdk_out, data=data, model=model, env=env,
-                         config_dir=config_dir, tracking_url=tracking_url)
+                         config_dir=config_dir, tracking=tracking)
     finally:
         if previous is None:
             os.environ.pop(LOCAL_TRACKING_URI, None)
@@ -200,13 +200,14 @@ def run_demo(emulator: Emulator, *, parameters: dict[str, str] | None = None, wo
 
 def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir: Path, phases: Phases | None,
               result: DemoResult | None, show_cdk: bool, inventory_listing: bool, cdk_out: Path, data: Path | None,
-              model: str | None, env: EnvironmentConfig | None, config_dir: Path | None, tracking_url: str | None) -> DemoResult:
+              model: str | None, env: EnvironmentConfig | None, config_dir: Path | None,
+              tracking: TrackingServer | None) -> DemoResult:
     source_dir = config_dir or REPO_ROOT / "config"
     env = env or load_environment(source_dir / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
     models = models_to_run(env, model, data)
     result = result or DemoResult()
     result.cdk_out = cdk_out
-    result.tracking_url = tracking_url if env.tracking.enabled else None
+    result.tracking_url = tracking.url if tracking and env.tracking.enabled else None
     phases = phases or Phases(result, SHARED_PHASES + MODEL_PHASES * len(models))
     # and this run's executions, one per model, make KEPT_EXECUTIONS
     keep_latest_executions(work_dir / "executions", max(KEPT_EXECUTIONS - len(models), 0))
@@ -222,6 +223,8 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
                 + (f"; removed {', '.join(result.pruned)} (no longer in the catalog)" if result.pruned else ""))
     if inventory_listing:
         print(format_inventory(deployed))
+    if tracking and result.tracking_url:
+        tracking.ready()
     for each in models:
         run = result.models[each.name] = ModelRun(each.name)
         run_model(emulator, each, run, phases, parameters=parameters, work_dir=work_dir, cdk_out=cdk_out,
@@ -482,13 +485,18 @@ def main(argv: list[str] | None = None) -> int:
         tracked = dev.tracking.enabled and not args.no_tracking
         phases.start("emulator", "start the embedded AWS emulator (moto server)"
                      + (" and an MLflow tracking server" if tracked else "") + " on localhost")
-        with Emulator(port=args.port) as emulator, contextlib.ExitStack() as servers:
-            mlflow = servers.enter_context(TrackingServer(DEMO_DIR / "mlflow")) if tracked else None
+        with contextlib.ExitStack() as servers:
+            # MLflow starts first and comes up while the emulator starts and the stage deploys (run_demo waits).
+            mlflow = TrackingServer(DEMO_DIR / "mlflow") if tracked else None
+            if mlflow:
+                servers.callback(mlflow.stop)
+                mlflow.start(wait=False)
+            emulator = servers.enter_context(Emulator(port=args.port))
             phases.done(emulator.endpoint_url + (f"; MLflow {mlflow.url}" if mlflow else ""))
             try:
                 run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
                          inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data, model=args.model, env=dev,
-                         tracking_url=mlflow.url if mlflow else None)
+                         tracking=mlflow)
             except FAILURES as error:
                 if not args.keep_running:
                     raise

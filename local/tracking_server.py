@@ -44,6 +44,7 @@ class TrackingServer:
     def __init__(self, root: Path, port: int | None = None, *, timeout: float = 90.0, venv: Path = MLFLOW_VENV) -> None:
         self.root, self.port, self.timeout, self.venv = root, port, timeout, venv
         self.process: subprocess.Popen[bytes] | None = None
+        self._deadline = 0.0
 
     @property
     def url(self) -> str:
@@ -59,7 +60,8 @@ class TrackingServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> TrackingServer:
+    def start(self, wait: bool = True) -> TrackingServer:
+        """Start the server; with ``wait`` (the default) return once it answers, else at once (see ready)."""
         executable = self.venv / "bin" / "mlflow"
         if not executable.is_file():
             raise TrackingServerError(f"the local MLflow server is not installed ({executable} is missing); "
@@ -73,9 +75,13 @@ class TrackingServer:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             env=env, start_new_session=True)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        self._deadline = time.monotonic() + self.timeout
+        return self.ready() if wait else self
+
+    def ready(self) -> TrackingServer:
+        """Wait until the started server answers; TrackingServerError (server stopped) when it exits or stays silent."""
+        while time.monotonic() < self._deadline:
+            if self.process is None or self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
                 self.process = None
                 raise TrackingServerError(f"the local MLflow server exited at start: {tail[0]} (log {self.log_path})")

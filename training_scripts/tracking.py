@@ -16,10 +16,15 @@ job goes on without tracking.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 import re
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,11 @@ from typing import Any
 #: costs a job seconds, not minutes. A variable the job sets itself wins.
 CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+#: The MLflow client, pinned as requirements.txt pins it (a test checks they agree): the release AWS pins for a
+#: tracking server of MlflowVersion 3.0, and the plugin that resolves the server's ARN and signs requests.
+CLIENT = ("mlflow-skinny==3.0.1", "sagemaker-mlflow==0.5.0")
+PACKAGES = Path(tempfile.gettempdir()) / "tracking-packages"
+INSTALL_TIMEOUT = 300
 EXECUTION_TAG = "sagemaker.pipeline_execution_id"
 KIND_TAG = "sagemaker.run_kind"  # "pipeline execution" or "training job"
 
@@ -74,8 +84,6 @@ class Run:
 
     def history(self, series: Mapping[str, Iterable[float]], first_step: int = 0) -> None:
         """Metric series, one value per step (a boosting round), in batches of MLflow's limit of 1000."""
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -101,6 +109,36 @@ class Run:
         self._call("end the run", lambda: self.client.set_terminated(self.run_id, status))
 
 
+def client_importable(step: str) -> bool:
+    """Whether MLflow's client imports, installing CLIENT first when it does not: SageMaker's framework images do
+    not ship it. The install goes to a folder of its own, behind the image's packages on the import path, from
+    the package index the job reaches (PyPI through the environment's NAT gateway, or PIP_INDEX_URL)."""
+    modules = ("mlflow", "sagemaker_mlflow") if os.environ.get("MLFLOW_TRACKING_URI", "").startswith("arn:") else ("mlflow",)
+    if all(importlib.util.find_spec(module) for module in modules):
+        return True
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                               "--no-input", "--target", str(PACKAGES), *CLIENT], capture_output=True, text=True,
+                              timeout=INSTALL_TIMEOUT)
+        failure = (done.stderr.strip().splitlines() or ["pip failed"])[-1] if done.returncode else None
+    except (OSError, subprocess.TimeoutExpired) as error:
+        failure = f"{type(error).__name__}: {error}"
+    if failure:
+        _warn(f"{step}: the MLflow client is not in this image and could not be installed ({failure}); nothing is "
+              "logged (an environment without NAT gateways needs it in the image, or a package index in the VPC)")
+        return False
+    if str(PACKAGES) not in sys.path:
+        sys.path.append(str(PACKAGES))  # the image's own packages keep precedence
+    importlib.invalidate_caches()
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        _warn(f"{step}: the MLflow client was installed but {', '.join(missing)} is not found; nothing is logged")
+        return False
+    print(f"tracking: installed {' '.join(CLIENT)} in {time.monotonic() - started:.0f}s", flush=True)
+    return True
+
+
 def configured() -> bool:
     return bool(os.environ.get("MLFLOW_TRACKING_URI"))
 
@@ -117,13 +155,11 @@ def pipeline_run(step: str, job: str | None = None) -> Run:
         return Run(step)
     for name, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    try:
-        import mlflow
-        from mlflow import MlflowClient
-    except ImportError:
-        _warn(f"{step}: mlflow is not installed in this job's environment (training_scripts/requirements.txt pins "
-              "mlflow-skinny and sagemaker-mlflow); nothing is logged")
+    if not client_importable(step):
         return Run(step)
+    import mlflow
+    from mlflow import MlflowClient
+
     if not os.environ["MLFLOW_TRACKING_URI"].startswith("arn:"):
         # sagemaker-mlflow's header provider assumes an ARN and warns on every call to any other server.
         logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)

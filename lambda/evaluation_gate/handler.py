@@ -39,6 +39,29 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:  # noqa: ARG001 
     return result
 
 
+#: The MLflow client, as training_scripts/tracking.py pins it (a test checks they agree). Lambda's Python runtime
+#: lacks it: the function installs it into /tmp on first use, from the package index its NAT gateway reaches.
+CLIENT = ("mlflow-skinny==3.0.1", "sagemaker-mlflow==0.5.0")
+PACKAGES = "/tmp/tracking-packages"
+INSTALL_TIMEOUT = 90  # of the function's 180 s with tracking on
+
+
+def client_importable() -> bool:
+    import importlib.util
+    import subprocess
+
+    modules = ("mlflow", "sagemaker_mlflow") if os.environ["MLFLOW_TRACKING_URI"].startswith("arn:") else ("mlflow",)
+    if all(importlib.util.find_spec(module) for module in modules):
+        return True
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
+                           "--target", PACKAGES, *CLIENT], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+    if done.returncode:
+        raise ImportError(f"the MLflow client could not be installed: {(done.stderr.strip().splitlines() or ['pip failed'])[-1]}")
+    sys.path.append(PACKAGES)
+    importlib.invalidate_caches()
+    return True
+
+
 def track(event: dict, result: dict) -> None:
     """The decision and its reasons as tags of the pipeline execution's MLflow run (training_scripts/tracking.py
     opens it), which ends there, when the function has MLFLOW_TRACKING_URI. Never fails the gate: a failure is
@@ -46,7 +69,10 @@ def track(event: dict, result: dict) -> None:
     execution, experiment = event.get("pipeline_execution_id"), os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if not os.environ.get("MLFLOW_TRACKING_URI") or not execution or not experiment:
         return
+    for name, value in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}.items():
+        os.environ.setdefault(name, value)
     try:
+        client_importable()
         from mlflow import MlflowClient
         from mlflow.entities import RunTag
 

@@ -96,8 +96,9 @@ class EvaluationGate(Construct):
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(CODE), exclude=["__pycache__", "*.pyc"]),
             role=self.role,
-            timeout=Duration.seconds(60),
-            memory_size=256,
+            # With tracking, the first call of a fresh instance installs MLflow's client (handler.py: up to 90 s).
+            timeout=Duration.seconds(180 if tracking else 60),
+            memory_size=512 if tracking else 256,
             log_group=self.log_group,
             vpc=workloads.vpc,
             vpc_subnets=workloads.subnets,

@@ -44,7 +44,7 @@ def stage(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
     with Emulator() as emulator, TrackingServer(work / "mlflow") as mlflow:
         # Its own cloud assembly: other tests' CDK CLIs on cdk.out would wait for or refuse this one.
-        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out", config_dir=CONFIG_DIR, tracking_url=mlflow.url)
+        demo = run_demo(emulator, work_dir=work, cdk_out=work / "cdk.out", config_dir=CONFIG_DIR, tracking=mlflow)
         by_type: dict[str, list[str]] = {}
         for stack in inventory(emulator, "dev"):
             for resource_type, pairs in stack.resources.items():
