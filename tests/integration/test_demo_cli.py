@@ -1,5 +1,5 @@
 """`make demo` as a user runs it: one clear line when the emulator cannot start, and Ctrl-C
-stops everything (the emulator included) at any point. The demo's full path is asserted in
+stops everything (the emulator and the MLflow server included) at any point. The demo's full path is asserted in
 test_deploy_dev.py."""
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):
         assert match, lines
         port = int(match.group(1))
         assert answers(port)
+        tracking = re.search(r"MLflow http://127\.0\.0\.1:(\d+)", lines[1])  # dev's tracking is on
+        assert tracking, lines
         time.sleep(2)  # inside `cdk bootstrap`
         os.killpg(demo.pid, signal.SIGINT)
         _, err = demo.communicate(timeout=60)
@@ -64,3 +66,5 @@ def test_ctrl_c_during_the_deploy_stops_the_demo_and_its_emulator(tmp_path):
     assert demo.returncode == 130, err
     assert err.strip().splitlines()[-1] == "stopped; the emulator is shut down"
     assert not answers(port)
+    with pytest.raises(OSError):  # the MLflow server went with it
+        socket.create_connection(("127.0.0.1", int(tracking.group(1))), timeout=2).close()
