@@ -51,9 +51,10 @@ def run_script(name: str, env: dict[str, str], *args: str) -> subprocess.Complet
 
 def log_execution(tracking_uri: str, model: ModelConfig, execution_id: str, root: Path, *, env_name: str = "dev",
                   hyperparameters: dict[str, str] | None = None, decision: dict | None = None,
-                  before_gate: Callable[[], None] | None = None) -> LoggedExecution:
+                  before_gate: Callable[[], None] | None = None, extra_env: dict[str, str] | None = None) -> LoggedExecution:
     """One execution of ``model``'s pipeline steps on its bundled dataset (preprocess, train, evaluate), logging to
-    ``tracking_uri``, then the gate's tracking call with ``decision``. Stderr of each step is kept in root."""
+    ``tracking_uri``, then the gate's tracking call with ``decision``; ``extra_env`` reaches every step (this
+    process's MLFLOW_, AWS_, SM_ variables do not). Stderr of each step is kept in root."""
     work = root / execution_id
     raw = work / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,7 @@ def log_execution(tracking_uri: str, model: ModelConfig, execution_id: str, root
         raise ValueError(f"{model.name}'s dataset is not a local file ({source.value})")
     shutil.copy(source.path, raw / source.file_name)
     env = {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_EXPERIMENT_NAME": naming.mlflow_experiment_name(env_name, model.name),
-           "PIPELINE_EXECUTION_ID": execution_id}
+           "PIPELINE_EXECUTION_ID": execution_id, **(extra_env or {})}
     splits, evaluation, data = work / "splits", work / "evaluation", model.dataset
     logs = [run_script("preprocess.py", env, "--input-dir", str(raw), "--output-dir", str(splits), "--label-column",
                        data.label_column, "--positive-label", data.positive_label,

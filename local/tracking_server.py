@@ -41,8 +41,12 @@ class TrackingServerError(RuntimeError):
 class TrackingServer:
     """One local MLflow server: start it, give its URL to local jobs, and always stop it."""
 
-    def __init__(self, root: Path, port: int | None = None, *, timeout: float = 90.0, venv: Path = MLFLOW_VENV) -> None:
-        self.root, self.port, self.timeout, self.venv = root, port, timeout, venv
+    def __init__(self, root: Path, port: int | None = None, *, timeout: float = 90.0, venv: Path = MLFLOW_VENV,
+                 artifact_root: str | None = None) -> None:
+        """``artifact_root`` (s3://bucket/prefix) makes it store artifacts as SageMaker's managed server does: it
+        only records where they go, and clients write them to S3 themselves. Without it the server keeps them
+        under ``root`` and proxies uploads (mlflow-artifacts:), which outlasts the emulator's S3."""
+        self.root, self.port, self.timeout, self.venv, self.artifact_root = root, port, timeout, venv, artifact_root
         self.process: subprocess.Popen[bytes] | None = None
         self._deadline = 0.0
 
@@ -68,9 +72,10 @@ class TrackingServer:
                                       "run `make install-tracking` (make demo and make test do)")
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        artifacts = (["--default-artifact-root", self.artifact_root, "--no-serve-artifacts"] if self.artifact_root
+                     else ["--artifacts-destination", str((self.root / "artifacts").resolve())])
         command = [str(executable), "server", "--host", HOST, "--port", str(self.port), "--workers", "1",
-                   "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}",
-                   "--artifacts-destination", str((self.root / "artifacts").resolve())]
+                   "--backend-store-uri", f"sqlite:///{(self.root / 'mlflow.db').resolve()}", *artifacts]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class Recorder(ThreadingHTTPServer):
     def __init__(self, upstream: int) -> None:
         self.upstream = upstream
         self.calls: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []
         super().__init__(("127.0.0.1", free_port()), Forward)
 
     @property
@@ -58,6 +60,7 @@ class Forward(BaseHTTPRequestHandler):
     def forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.calls.append((self.command, self.path.split("?")[0]))
+        self.server.headers.append(dict(self.headers.items()))
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         upstream.request(self.command, self.path, body=body, headers=headers)
@@ -228,3 +231,42 @@ def test_an_unreachable_server_costs_the_job_one_line_and_never_the_job(tmp_path
     assert (tmp_path / "splits" / "train").is_dir()
     lines = [line for line in done.stderr.splitlines() if line.startswith("tracking:")]
     assert len(lines) == 1 and "could not open run exec-down" in lines[0] and "the job goes on without tracking" in lines[0], lines
+
+
+def test_with_the_servers_arn_the_scripts_sign_every_call_as_sagemaker_mlflow_and_write_artifacts_to_s3(tmp_path):
+    """The AWS path, without AWS: the scripts get the tracking server's ARN, as the pipeline gives it, and the real
+    sagemaker-mlflow plugin resolves and signs every call (SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT points its endpoint at
+    the recorder, in front of an MLflow server that stores artifacts in S3 as SageMaker's does: the emulator's).
+    Each call carries a SigV4 signature for service sagemaker-mlflow in the server's region and the server's ARN
+    header (what IAM authorizes the sagemaker-mlflow actions on); the report and the model land in S3 under the
+    artifact store's prefix, written by the client itself."""
+    from local.emulator import Emulator
+
+    model = load_environment(CONFIG_DIR / "dev.yaml").models[EXAMPLE]
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/dev-mlflow"
+    with Emulator() as emulator:
+        s3 = emulator.client("s3")
+        s3.create_bucket(Bucket="artifacts")
+        aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": emulator.endpoint_url, "MLFLOW_S3_ENDPOINT_URL": emulator.endpoint_url}
+        with TrackingServer(tmp_path / "mlflow", artifact_root="s3://artifacts/mlflow") as server:
+            recorder = Recorder(server.port or 0)
+            threading.Thread(target=recorder.serve_forever, daemon=True).start()
+            try:
+                logged = log_execution(arn, model, "exec-arn", tmp_path, hyperparameters={"num_round": "5", "early_stopping_rounds": "0"},
+                                       decision=DECISION, extra_env={**aws, "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": recorder.url})
+            finally:
+                recorder.shutdown()
+                recorder.server_close()
+        assert "tracking:" not in (logged.work / "stderr.log").read_text()
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="artifacts", Prefix="mlflow/")
+                for o in page.get("Contents", [])]
+    tracking = [h for (_, path), h in zip(recorder.calls, recorder.headers, strict=True) if "/mlflow-artifacts/" not in path]
+    assert len(tracking) >= 10
+    for headers in tracking:
+        auth = {k.lower(): v for k, v in headers.items()}
+        assert re.match(r"AWS4-HMAC-SHA256 Credential=testing/\d{8}/us-east-1/sagemaker-mlflow/aws4_request, ", auth["authorization"])
+        assert auth["x-mlflow-sm-tracking-server-arn"] == arn
+    assert any(k.endswith("/artifacts/evaluation/evaluation.json") for k in keys), keys
+    assert any(k.endswith("/artifacts/model/xgboost-model.json") for k in keys), keys
+    assert not any("/mlflow-artifacts/" in path for _, path in recorder.calls)  # nothing went through the server
