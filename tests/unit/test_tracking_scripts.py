@@ -73,18 +73,26 @@ def test_the_client_a_job_or_the_gate_installs_is_the_one_requirements_pin():
     assert f"CLIENT = {tracking.CLIENT!r}".replace("'", '"') in gate
 
 
-def test_an_image_without_the_client_and_no_package_index_logs_nothing_and_says_so_once(tmp_path):
-    """SageMaker's images lack MLflow's client; a job installs it from the index it reaches. With none (no NAT
-    gateway), the install fails fast and the job goes on with one line."""
-    probe = ("import importlib.util, sys; sys.path.insert(0, '.'); real = importlib.util.find_spec\n"
-             "importlib.util.find_spec = lambda name, *a: None if name in ('mlflow', 'sagemaker_mlflow') else real(name, *a)\n"
-             "import tracking; tracking.PACKAGES = tracking.Path(sys.argv[1])\n"
-             "run = tracking.pipeline_run('train.py'); print('active' if run.active else 'inactive')")
+#: An interpreter in which the client's modules are not found (as in SageMaker's images and Lambda's runtime).
+NO_CLIENT = ("import importlib.util, json, sys; real = importlib.util.find_spec\n"
+             "importlib.util.find_spec = lambda name, *a: None if name in ('mlflow', 'sagemaker_mlflow') else real(name, *a)\n")
+
+
+def without_client_or_index(code: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    """``code`` run where the client is missing and the only package index is a closed port (no NAT gateway)."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PIP_"))},
            "MLFLOW_TRACKING_URI": ARN, "MLFLOW_EXPERIMENT_NAME": "dev-m", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
            "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1"}
-    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "packages")], cwd=SCRIPTS, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", NO_CLIENT + code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_an_image_without_the_client_and_no_package_index_logs_nothing_and_says_so_once(tmp_path):
+    """SageMaker's images lack MLflow's client; a job installs it from the index it reaches. With none (no NAT
+    gateway), the install fails fast and the job goes on with one line."""
+    done = without_client_or_index("sys.path.insert(0, '.'); import tracking; tracking.PACKAGES = tracking.Path(sys.argv[1])\n"
+                                   "run = tracking.pipeline_run('train.py'); print('active' if run.active else 'inactive')",
+                                   str(tmp_path / "packages"), cwd=SCRIPTS)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "inactive"
     lines = [line for line in done.stderr.splitlines() if line.startswith("tracking:")]
@@ -94,15 +102,9 @@ def test_an_image_without_the_client_and_no_package_index_logs_nothing_and_says_
 def test_the_gates_decision_stands_when_its_run_cannot_be_tagged(tmp_path):
     """Lambda's runtime lacks the client too; with no index to install it from, the gate returns its decision and
     logs one line."""
-    probe = ("import importlib.util, json, sys; sys.path.insert(0, sys.argv[1]); real = importlib.util.find_spec\n"
-             "importlib.util.find_spec = lambda name, *a: None if name in ('mlflow', 'sagemaker_mlflow') else real(name, *a)\n"
-             "import handler; handler.PACKAGES = sys.argv[2]\n"
-             "handler.track({'pipeline_execution_id': 'e1'}, {'decision': 'reject', 'reason_list': ['auc low'], 'champion': None})\n"
-             "print('returned')")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PIP_"))},
-           "MLFLOW_TRACKING_URI": ARN, "MLFLOW_EXPERIMENT_NAME": "dev-m", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-           "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_NO_CACHE_DIR": "1"}
-    done = subprocess.run([sys.executable, "-c", probe, str(ROOT / "lambda" / "evaluation_gate"), str(tmp_path / "packages")],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = without_client_or_index(
+        "sys.path.insert(0, sys.argv[1]); import handler; handler.PACKAGES = sys.argv[2]\n"
+        "handler.track({'pipeline_execution_id': 'e1'}, {'decision': 'reject', 'reason_list': ['auc low'], 'champion': None})\n"
+        "print('returned')", str(ROOT / "lambda" / "evaluation_gate"), str(tmp_path / "packages"))
     assert done.returncode == 0 and done.stdout.strip() == "returned", done.stderr[-2000:]
     assert done.stderr.count("tracking:") == 1 and "the MLflow client could not be installed" in done.stderr, done.stderr
