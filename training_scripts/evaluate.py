@@ -229,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     track(args, evaluation)
 
 
+@tracking.never_fails("evaluate.py")
 def track(args: argparse.Namespace, evaluation: dict) -> None:
     """Into the pipeline execution's run: the evaluated model's hyperparameters (as train.py recorded them),
     every test metric with its bootstrap standard deviation, the report and plots, and the model itself."""

@@ -280,22 +280,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "baseline" / RECORD_PREPROCESSOR.name).write_text(record_preprocessor(encoder.columns, monitored, args.label_column))
     for column, counts in imputed.items():
         print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
-    if tracking.configured():
-        run = tracking.pipeline_run("preprocess.py")
-        run.params({"data.label_column": args.label_column, "data.positive_label": args.positive_label,
-                    "data.categorical_columns": ",".join(requested), "data.drop_columns": ",".join(dropped),
-                    "data.validation_fraction": args.validation_fraction, "data.test_fraction": args.test_fraction,
-                    "data.seed": args.seed, "data.input_columns": len(encoder.columns), "data.features": len(encoder.feature_names)})
-        splits = {"train": y_train, "validation": y_val, "test": y_test}
-        run.metrics({**{f"rows-{split}": len(labels) for split, labels in splits.items()},
-                     **{f"positive_rate-{split}": float(labels.mean()) for split, labels in splits.items()},
-                     **{f"imputed-{column}-{split}": count for column, counts in imputed.items() for split, count in counts.items()}})
-        run.artifacts(out / "metadata" / "features.json", "data")
+    track(args, requested, dropped, encoder, imputed, {"train": y_train, "validation": y_val, "test": y_test}, out)
     print(
         f"preprocessed {len(table)} rows into {len(encoder.feature_names)} features: "
         f"train {len(y_train)}, validation {len(y_val)}, test {len(y_test)} "
         f"(positive rate {labels.mean():.4f})"
     )
+
+
+@tracking.never_fails("preprocess.py")
+def track(args: argparse.Namespace, requested: list[str], dropped: list[str], encoder: FeatureEncoder, imputed: dict,
+          splits: dict[str, pd.Series], out: Path) -> None:
+    """Into the pipeline execution's run: how the data was split and encoded, rows and positive rate per split,
+    and the values imputed per column and split."""
+    if not tracking.configured():
+        return
+    run = tracking.pipeline_run("preprocess.py")
+    run.params({"data.label_column": args.label_column, "data.positive_label": args.positive_label,
+                "data.categorical_columns": ",".join(requested), "data.drop_columns": ",".join(dropped),
+                "data.validation_fraction": args.validation_fraction, "data.test_fraction": args.test_fraction,
+                "data.seed": args.seed, "data.input_columns": len(encoder.columns), "data.features": len(encoder.feature_names)})
+    run.metrics({**{f"rows-{split}": len(labels) for split, labels in splits.items()},
+                 **{f"positive_rate-{split}": float(labels.mean()) for split, labels in splits.items()},
+                 **{f"imputed-{column}-{split}": count for column, counts in imputed.items() for split, count in counts.items()}})
+    run.artifacts(out / "metadata" / "features.json", "data")
 
 
 if __name__ == "__main__":

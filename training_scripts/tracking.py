@@ -16,6 +16,7 @@ job goes on without tracking.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -73,30 +74,38 @@ class Run:
             return None
 
     def params(self, values: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
+        def log() -> None:
+            from mlflow.entities import Param
 
-        items = [Param(key(k), str(v)[:6000]) for k, v in values.items()]
-        self._call("log parameters", lambda: [self.client.log_batch(self.run_id, params=items[i:i + 100])
-                                              for i in range(0, len(items), 100)])
+            items = [Param(key(k), str(v)[:6000]) for k, v in values.items()]
+            for i in range(0, len(items), 100):
+                self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+        self._call("log parameters", log)
 
     def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         self.history({name: [value] for name, value in values.items()}, first_step=step)
 
     def history(self, series: Mapping[str, Iterable[float]], first_step: int = 0) -> None:
         """Metric series, one value per step (a boosting round), in batches of MLflow's limit of 1000."""
-        from mlflow.entities import Metric
+        def log() -> None:
+            from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        items = [Metric(key(name), float(value), now, first_step + step)
-                 for name, values in series.items() for step, value in enumerate(values)]
-        self._call("log metrics", lambda: [self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
-                                           for i in range(0, len(items), 1000)])
+            now = int(time.time() * 1000)
+            items = [Metric(key(name), float(value), now, first_step + step)
+                     for name, values in series.items() for step, value in enumerate(values)]
+            for i in range(0, len(items), 1000):
+                self.client.log_batch(self.run_id, metrics=items[i:i + 1000])
+
+        self._call("log metrics", log)
 
     def tags(self, values: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
+        def log() -> None:
+            from mlflow.entities import RunTag
 
-        items = [RunTag(key(k), str(v)) for k, v in values.items()]
-        self._call("set tags", lambda: self.client.log_batch(self.run_id, tags=items))
+            self.client.log_batch(self.run_id, tags=[RunTag(key(k), str(v)) for k, v in values.items()])
+
+        self._call("set tags", log)
 
     def artifacts(self, path: Path, artifact_path: str | None = None) -> None:
         """A file or a directory's files."""
@@ -114,13 +123,14 @@ def client_importable(step: str) -> bool:
     not ship it. The install goes to a folder of its own, behind the image's packages on the import path, from
     the package index the job reaches (PyPI through the environment's NAT gateway, or PIP_INDEX_URL)."""
     modules = ("mlflow", "sagemaker_mlflow") if os.environ.get("MLFLOW_TRACKING_URI", "").startswith("arn:") else ("mlflow",)
-    if all(importlib.util.find_spec(module) for module in modules):
+    if all(_found(module) for module in modules):
         return True
     started = time.monotonic()
     try:
+        # Short network timeouts: without a NAT gateway the index is unreachable, and the job should know soon.
         done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                               "--no-input", "--target", str(PACKAGES), *CLIENT], capture_output=True, text=True,
-                              timeout=INSTALL_TIMEOUT)
+                               "--no-input", "--timeout", "10", "--retries", "1", "--target", str(PACKAGES), *CLIENT],
+                              capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
         failure = (done.stderr.strip().splitlines() or ["pip failed"])[-1] if done.returncode else None
     except (OSError, subprocess.TimeoutExpired) as error:
         failure = f"{type(error).__name__}: {error}"
@@ -131,12 +141,33 @@ def client_importable(step: str) -> bool:
     if str(PACKAGES) not in sys.path:
         sys.path.append(str(PACKAGES))  # the image's own packages keep precedence
     importlib.invalidate_caches()
-    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    missing = [module for module in modules if not _found(module)]
     if missing:
         _warn(f"{step}: the MLflow client was installed but {', '.join(missing)} is not found; nothing is logged")
         return False
     print(f"tracking: installed {' '.join(CLIENT)} in {time.monotonic() - started:.0f}s", flush=True)
     return True
+
+
+def never_fails(step: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A script's tracking function that can only print one line: whatever it raises, the job goes on."""
+    def wrap(function: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            try:
+                function(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - tracking must never fail the job
+                _warn(f"{step}: tracking failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                      "the job goes on without tracking")
+        return guarded
+    return wrap
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def configured() -> bool:
@@ -157,13 +188,18 @@ def pipeline_run(step: str, job: str | None = None) -> Run:
         os.environ.setdefault(name, value)
     if not client_importable(step):
         return Run(step)
-    import mlflow
-    from mlflow import MlflowClient
+    try:
+        import mlflow
+        from mlflow import MlflowClient
 
+        client = MlflowClient()
+    except Exception as error:  # noqa: BLE001 - an installed client that does not load: no tracking, the job goes on
+        _warn(f"{step}: the MLflow client does not load ({type(error).__name__}: {error}); nothing is logged")
+        return Run(step)
     if not os.environ["MLFLOW_TRACKING_URI"].startswith("arn:"):
         # sagemaker-mlflow's header provider assumes an ARN and warns on every call to any other server.
         logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
-    run = Run(step, MlflowClient(), run_id="pending")
+    run = Run(step, client, run_id="pending")
 
     def open_run() -> str:
         experiment = mlflow.get_experiment_by_name(experiment_name)

@@ -237,6 +237,7 @@ HYPERPARAMETERS = ("max_depth", "eta", "gamma", "min_child_weight", "subsample",
                    "objective", "eval_metric", "num_round", "early_stopping_rounds", "seed")
 
 
+@tracking.never_fails("train.py")
 def track(args: argparse.Namespace, params: dict, history: dict, done: int, best: int, summary: dict, seconds: float) -> None:
     """This training job's run, nested under the pipeline execution's: the hyperparameters it ran with, every
     round's train and validation metrics (step = boosting round), and the best round's scores."""

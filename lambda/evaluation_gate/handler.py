@@ -51,10 +51,14 @@ def client_importable() -> bool:
     import subprocess
 
     modules = ("mlflow", "sagemaker_mlflow") if os.environ["MLFLOW_TRACKING_URI"].startswith("arn:") else ("mlflow",)
-    if all(importlib.util.find_spec(module) for module in modules):
-        return True
+    try:
+        if all(importlib.util.find_spec(module) for module in modules):
+            return True
+    except (ImportError, ValueError):
+        pass
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-                           "--target", PACKAGES, *CLIENT], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+                           "--timeout", "10", "--retries", "1", "--target", PACKAGES, *CLIENT], capture_output=True, text=True,
+                          timeout=INSTALL_TIMEOUT)
     if done.returncode:
         raise ImportError(f"the MLflow client could not be installed: {(done.stderr.strip().splitlines() or ['pip failed'])[-1]}")
     sys.path.append(PACKAGES)

@@ -62,6 +62,9 @@ class MlflowTrackingServer(Construct):
                                 resources=[bucket.arn_for_objects(f"{prefix}/*")]),
             iam.PolicyStatement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
                                 conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}),
+            # Where the artifact store is: clients of S3 ask before they sign for the bucket's region (AWS's own
+            # setup grants the server s3:Get* on the bucket; this is the one bucket-level read it needs).
+            iam.PolicyStatement(sid="LocateArtifactStore", actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn]),
             # The bucket encrypts with the data key (SSE-KMS): reading and writing objects uses it, through S3 only.
             iam.PolicyStatement(sid="UseDataKeyThroughS3", actions=["kms:Decrypt", "kms:GenerateDataKey"],
                                 resources=[key.key_arn],

@@ -41,6 +41,9 @@ NOTEBOOK_ACTIONS = sorted(_actions(
     "LogBatch", "LogMetric", "LogParam", "LogInputs", "LogOutputs", "SetTag", "LogModel",
     "FinalizeLoggedModel", "LogLoggedModelParams", "SetLoggedModelTags", "GetLoggedModel", "SearchLoggedModels",
     "ListArtifacts", "GetMetricHistory", "ListLoggedModelArtifacts",
+    # Registering a model from a notebook: with automatic_model_registration the server copies it into the
+    # SageMaker Model Registry (its own role's grant).
+    "CreateRegisteredModel", "GetRegisteredModel", "CreateModelVersion", "GetModelVersion",
 ))
 #: Opening the UI from a notebook: a presigned URL for the server (SageMaker API), then the UI itself.
 UI_URL_ACTIONS = ["sagemaker:CreatePresignedMlflowTrackingServerUrl", "sagemaker:DescribeMlflowTrackingServer"]

@@ -383,6 +383,7 @@ def test_every_models_run_is_logged_to_mlflow_with_the_reports_metrics(demo):
     client = MlflowClient(tracking_uri=demo.tracking_url)
     for run in demo.models.values():
         assert run.execution is not None and run.report is not None
+        assert run.tracked.startswith(f"{demo.tracking_url}/#/experiments/"), run.tracked
         run_id = run.tracked.rsplit("/", 1)[-1]
         logged = client.get_run(run_id)
         assert logged.info.run_name == run.execution.execution_id and logged.info.status == "FINISHED"

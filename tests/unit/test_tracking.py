@@ -131,7 +131,9 @@ def test_the_servers_role_reaches_only_the_mlflow_prefix_and_the_data_key_throug
     found = [s for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
              for s in p["Properties"]["PolicyDocument"]["Statement"]]
     by_sid = {s["Sid"]: s for s in found}
-    assert set(by_sid) == {"ReadWriteArtifacts", "ListArtifacts", "UseDataKeyThroughS3"}  # no registry: registration is off
+    # no registry: registration is off
+    assert set(by_sid) == {"ReadWriteArtifacts", "ListArtifacts", "LocateArtifactStore", "UseDataKeyThroughS3"}
+    assert by_sid["LocateArtifactStore"]["Action"] == "s3:GetBucketLocation" and "Condition" not in by_sid["LocateArtifactStore"]
     assert by_sid["ReadWriteArtifacts"]["Action"] == ["s3:GetObject", "s3:PutObject"]
     assert by_sid["ReadWriteArtifacts"]["Resource"]["Fn::Join"][1][-1] == "/mlflow/*"
     assert by_sid["ListArtifacts"]["Condition"] == {"StringLike": {"s3:prefix": ["mlflow", "mlflow/*"]}}
