@@ -132,7 +132,7 @@ bench-training: install
 ## bench-serving: train the example model, serve it with training_scripts/serve.py, and print
 ## requests per second and p50/p99 latency for 1-row and 1000-row requests next to in-process prediction
 bench-serving: install
-	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/serving.py $(ARGS)
 
 ## serve: run the local inference server on a model directory: make serve MODEL_DIR=path/to/model
 serve: install

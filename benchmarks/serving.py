@@ -74,7 +74,7 @@ def bodies_of(splits: Path, rows: int) -> dict[str, bytes]:
     return {
         "raw rows, no header": "\n".join(raw).encode(),
         "raw rows, header": (header + "\n" + "\n".join(raw)).encode(),
-        "preprocessed vectors": "\n".join(",".join(f"{v:g}" for v in row) for row in np.resize(vectors, (rows, vectors.shape[1]))).encode(),
+        "preprocessed vectors": "\n".join(",".join(repr(float(v)) for v in row) for row in np.resize(vectors, (rows, vectors.shape[1]))).encode(),
     }
 
 
