@@ -71,6 +71,7 @@ class TrackingServer:
             raise TrackingServerError(f"the local MLflow server is not installed ({executable} is missing); "
                                       "run `make install-tracking` (make demo and make test do)")
         self.root.mkdir(parents=True, exist_ok=True)
+        self.initialize_store()
         self.port = self.port or free_port()
         artifacts = (["--default-artifact-root", self.artifact_root, "--no-serve-artifacts"] if self.artifact_root
                      else ["--artifacts-destination", str((self.root / "artifacts").resolve())])
@@ -83,13 +84,34 @@ class TrackingServer:
         self._deadline = time.monotonic() + self.timeout
         return self.ready() if wait else self
 
+    def initialize_store(self) -> None:
+        """Create mlflow.db whole or not at all. The server creates a new store's tables at start, in steps;
+        stopped in the middle (Ctrl-C during the first demo), it leaves a store that no server starts on
+        again. So a new store is built beside it, by MLflow's own store class, and renamed into place."""
+        store = self.root / "mlflow.db"
+        if store.exists():
+            return
+        building = self.root / "mlflow.db.new"
+        building.unlink(missing_ok=True)
+        code = ("import sys; from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore; "
+                "SqlAlchemyStore('sqlite:///' + sys.argv[1], sys.argv[2])")
+        done = subprocess.run([str(self.venv / "bin" / "python"), "-c", code, str(building.resolve()),
+                               str((self.root / "artifacts").resolve())], capture_output=True, text=True, timeout=self.timeout,
+                              env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))})
+        if done.returncode != 0:
+            building.unlink(missing_ok=True)
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise TrackingServerError(f"could not create the MLflow store {store}: {last}")
+        building.rename(store)
+
     def ready(self) -> TrackingServer:
         """Wait until the started server answers; TrackingServerError (server stopped) when it exits or stays silent."""
         while time.monotonic() < self._deadline:
             if self.process is None or self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
                 self.process = None
-                raise TrackingServerError(f"the local MLflow server exited at start: {tail[0]} (log {self.log_path})")
+                raise TrackingServerError(f"the local MLflow server exited at start: {tail[0]} (log {self.log_path}; a store "
+                                          f"it cannot open can be moved away: {self.root / 'mlflow.db'})")
             if self.healthy():
                 return self
             time.sleep(0.25)

@@ -270,3 +270,24 @@ def test_with_the_servers_arn_the_scripts_sign_every_call_as_sagemaker_mlflow_an
     assert any(k.endswith("/artifacts/evaluation/evaluation.json") for k in keys), keys
     assert any(k.endswith("/artifacts/model/xgboost-model.json") for k in keys), keys
     assert not any("/mlflow-artifacts/" in path for _, path in recorder.calls)  # nothing went through the server
+
+
+def test_a_new_store_is_created_whole_or_not_at_all(tmp_path):
+    """A first start stopped midway (Ctrl-C in the first demo) must not leave a store no server opens again: the
+    store is built beside its place and renamed into it; a half-built one is discarded; a failed build leaves none."""
+    from local.tracking_server import TrackingServerError
+
+    root = tmp_path / "mlflow"
+    root.mkdir()
+    (root / "mlflow.db.new").write_bytes(b"half a store, from a start that was stopped")
+    TrackingServer(root).initialize_store()
+    assert (root / "mlflow.db").stat().st_size > 0 and not (root / "mlflow.db.new").exists()
+    with TrackingServer(root) as server:
+        assert server.healthy()
+    failing = tmp_path / "venv" / "bin"
+    failing.mkdir(parents=True)
+    (failing / "python").write_text("#!/bin/sh\necho 'disk full' >&2\nexit 3\n")
+    (failing / "python").chmod(0o755)
+    with pytest.raises(TrackingServerError, match="could not create the MLflow store .*: disk full"):
+        TrackingServer(tmp_path / "other", venv=tmp_path / "venv").initialize_store()
+    assert not (tmp_path / "other" / "mlflow.db").exists() and not (tmp_path / "other" / "mlflow.db.new").exists()
