@@ -13,6 +13,7 @@ proxies artifact uploads (mlflow-artifacts:), so clients need no access to that 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -127,17 +128,22 @@ class TrackingServer:
             return False
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop the server and its workers (its own process group)."""
+        """Stop the server and everything of its process group: MLflow's CLI starts gunicorn and its workers
+        there, and one may be starting just as the stop comes (a Ctrl-C early in the demo)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        group = process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:  # whatever is left of the group, until none is
             try:
-                os.killpg(process.pid, sig)
+                os.killpg(group, signal.SIGKILL)
             except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=1.0)
