@@ -294,10 +294,16 @@ def test_without_tracking_there_is_no_server_endpoint_grant_or_logging(variants)
         assert not [r for r in resources(template, "AWS::EC2::VPCEndpoint").values()
                     if "experiments" in str(r["Properties"]["ServiceName"])], stack
     body = steps(definition(Environment.of(variants, "dev", ACCOUNTS["dev"], REGION)))
-    for name, step in body.items():
-        args = step.get("Arguments", {})
-        assert "Environment" not in args.get("TrainingJobDefinition", args) or name in ("CreateModel",), name
-        assert args.get("NetworkConfig", args).get("EnableNetworkIsolation", True) is True, name
+    isolated = {"Processing": lambda a: a["NetworkConfig"]["EnableNetworkIsolation"],
+                "Training": lambda a: a["EnableNetworkIsolation"],
+                "Tuning": lambda a: a["TrainingJobDefinition"]["EnableNetworkIsolation"]}
+    jobs = [name for name, step in body.items() if step["Type"] in isolated]
+    assert {"Preprocess", "Evaluate"} <= set(jobs) and ({"Train", "Tune"} & set(jobs)), jobs
+    for name in jobs:
+        step = body[name]
+        args = step["Arguments"]
+        assert isolated[step["Type"]](args) is True, name  # present and on: every job isolated again
+        assert not any(k.startswith(("MLFLOW_", "PIPELINE_")) for k in args.get("TrainingJobDefinition", args).get("Environment", {})), name
     assert "pipeline_execution_id" not in body["EvaluationGate"]["Arguments"]
 
 
