@@ -9,7 +9,6 @@ variables in a few seconds, for tests that read back what was logged.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import naming
 from config.environment import ModelConfig
+from local.jobs.container import inherited_env
 from local.paths import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "training_scripts"
@@ -37,8 +37,7 @@ class LoggedExecution:
 
 def job_env(env: dict[str, str]) -> dict[str, str]:
     """This process's environment without anything of its own tracking, SageMaker or AWS, plus ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SM_", "AWS_", "PIPELINE_"))}
-    return {**clean, **env}
+    return {**inherited_env("MLFLOW_", "SM_", "AWS_", "PIPELINE_"), **env}
 
 
 def run_script(name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

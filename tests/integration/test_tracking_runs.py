@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,11 +23,11 @@ import pytest
 
 from config import load_environment
 from local.emulator import free_port
-from local.tracking_runs import log_execution
+from local.tracking_runs import log_execution, run_script
 from local.tracking_server import TrackingServer
 from stacks.shared.tracking_access import GATE_ACTIONS, LOGGING_ACTIONS
 from tests.helpers.configs import EXAMPLE
-from tests.helpers.paths import CONFIG_DIR, SCRIPTS
+from tests.helpers.paths import CONFIG_DIR
 
 pytestmark = pytest.mark.integration
 EXPERIMENT = f"dev-{EXAMPLE}"
@@ -224,10 +222,7 @@ def test_an_unreachable_server_costs_the_job_one_line_and_never_the_job(tmp_path
     shutil.copy(CARAVAN, raw / "caravan.csv")
     env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "MLFLOW_EXPERIMENT_NAME": EXPERIMENT,
            "PIPELINE_EXECUTION_ID": "exec-down", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SM_", "AWS_"))}
-    done = subprocess.run([sys.executable, "preprocess.py", "--input-dir", str(raw), "--output-dir", str(tmp_path / "splits")],
-                          cwd=SCRIPTS, env={**clean, **env}, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_script("preprocess.py", env, "--input-dir", str(raw), "--output-dir", str(tmp_path / "splits"))
     assert (tmp_path / "splits" / "train").is_dir()
     lines = [line for line in done.stderr.splitlines() if line.startswith("tracking:")]
     assert len(lines) == 1 and "could not open run exec-down" in lines[0] and "the job goes on without tracking" in lines[0], lines
