@@ -8,6 +8,8 @@ here renames a deployed resource: the snapshot and logical-ID tests show which.
 
 from __future__ import annotations
 
+import hashlib
+
 #: Prefix of every export, alias and project-wide name (one AWS account may hold several environments).
 PROJECT = "sagemaker-platform"
 
@@ -18,6 +20,7 @@ DATA_STACK = "Data"
 NETWORK_STACK = "Network"
 ROLES_STACK = "Roles"
 NOTEBOOKS_STACK = "Notebooks"
+STUDIO_STACK = "Studio"
 #: In the disaster-recovery region, when the environment replicates its model artifacts.
 DATA_REPLICA_STACK = "DataReplica"
 #: Each model of an environment's catalog has its own two stacks: "<model>-TrainingPipeline" and
@@ -116,6 +119,23 @@ def mlflow_tracking_server_arn(env: str, region: str, account: str) -> str:
 def mlflow_experiment_name(env: str, model: str) -> str:
     """One MLflow experiment per environment and model; each pipeline execution is a run in it."""
     return f"{env}-{model}"
+
+
+def studio_domain_name(env: str) -> str:
+    """The environment's SageMaker Studio domain (DomainName: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})."""
+    return f"{env}-studio"
+
+
+def studio_lifecycle_config_name(env: str, team: str, content: str) -> str:
+    """A team's JupyterLab lifecycle configuration: 'dev-marketing-jupyterlab-<8 hex digits of the script's SHA-256>'. Its
+    content is create-only (CloudFormation's resource schema), and a named resource can only be replaced under a new
+    name: the digest gives a changed script one, so CloudFormation creates it, points the team's profiles and spaces at
+    it, and deletes the old one. At most 15 + 16 + 20 characters (StudioLifecycleConfigName: 63)."""
+    return f"{env}-{team}-jupyterlab-{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+
+
+#: The tag every Studio user profile and space carries, whose value is its team: the team roles' conditions read it.
+STUDIO_TEAM_TAG = "studio-team"
 
 
 def data_key_alias(env: str) -> str:

@@ -87,3 +87,28 @@ def notebook_platforms() -> tuple[str, ...]:
     pattern = model.shape_for("PlatformIdentifier").metadata.get("pattern", "")
     return tuple(sorted(set(re.findall(r"notebook-[a-z0-9]+-v\d+", pattern))))
 
+
+
+#: ResourceSpec.InstanceType of CreateApp/CreateSpace (JupyterLab spaces among them).
+APP_SHAPE = "AppInstanceType"
+#: Members of AppInstanceType that no JupyterLab space can run on: "system" is the JupyterServer app of
+#: Studio Classic (no instance), ml.geospatial.interactive the geospatial image's own (SageMaker developer guide,
+#: "Amazon SageMaker Studio instance types" and "Geospatial capabilities").
+NOT_JUPYTERLAB = frozenset({"system", "ml.geospatial.interactive"})
+
+
+@cache
+def jupyterlab_instance_types() -> tuple[str, ...]:
+    """The instance types a JupyterLab space may run on: botocore's AppInstanceType enum, less NOT_JUPYTERLAB."""
+    return tuple(t for t in allowed_instance_types(APP_SHAPE) if t not in NOT_JUPYTERLAB)
+
+
+def check_jupyterlab_instance_type(value: str) -> str:
+    allowed = jupyterlab_instance_types()
+    if value not in allowed:
+        hint = suggest(value, allowed)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        why = " (it runs no JupyterLab app)" if value in NOT_JUPYTERLAB else ""
+        raise ValueError(f"not a JupyterLab instance type{why} (allowed: the {len(allowed)} types of botocore's {APP_SHAPE} "
+                         f"enum but {', '.join(sorted(NOT_JUPYTERLAB))}, e.g. ml.t3.medium, ml.m5.xlarge, ml.g5.xlarge){did_you_mean}")
+    return value

@@ -21,6 +21,7 @@ from catalog.images import debugger_rules_image, model_monitor_image, xgboost_im
 from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
 from config.fields import StrictModel, int_range, one_of
 from config.serving import ServingConfig
+from config.studio import StudioConfig
 from config.tracking import TrackingConfig
 from config.training import PipelineConfig
 from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id
@@ -251,6 +252,8 @@ class EnvironmentConfig(StrictModel):
     #: SageMaker's managed MLflow: one tracking server per environment, which every pipeline run logs to.
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     notebooks: list[NotebookConfig] = Field(default_factory=list)
+    #: SageMaker Studio: a VPC-only domain, teams with their own roles, and one JupyterLab space per member.
+    studio: StudioConfig = Field(default_factory=StudioConfig)
     #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)
     #: The file this was read from, as messages show it (set by the loader; not a key of the file).
@@ -290,7 +293,7 @@ class EnvironmentConfig(StrictModel):
         for name, model in self.models.items():
             model._name = name
         rules: list[Callable[[], None]] = [self._check_protection, self._check_zones, self._check_notebooks, self._check_model_names,
-                                           self._check_replication]
+                                           self._check_replication, self._check_studio]
         for model in self.models.values():
             rules += [partial(self._check_images, model), partial(self._check_serving, model)]
         problems = []
@@ -335,6 +338,28 @@ class EnvironmentConfig(StrictModel):
                                      "(allowed: a logical ID no other model of the environment has)")
                 raise ValueError(f"models.{name}: differs from model {other!r} only in hyphens (allowed: names that differ "
                                  "in their letters or digits)")
+
+    def _check_studio(self) -> None:
+        from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
+
+        for team, config in self.studio.teams.items():
+            at = f"studio.teams.{team}"
+            unknown = [m for m in config.models if m not in self.models]
+            if unknown:
+                raise ValueError(f"{at}.models: {', '.join(map(repr, unknown))} is not a model of this environment's models block "
+                                 f"(allowed: {', '.join(self.models) or 'none: the models block is empty'})")
+            for index, package in enumerate(config.packages):
+                if not PINNED_PACKAGE.fullmatch(package):
+                    raise ValueError(f"{at}.packages[{index}] = {package!r}: must be a pinned pip requirement 'name==version' "
+                                     "(e.g. xgboost==3.4.1)")
+            if config.packages and self.network.nat_gateways == 0:
+                raise ValueError(f"{at}.packages: installing packages needs egress to a package index, but network.nat_gateways "
+                                 "is 0 (allowed: packages with nat_gateways >= 1, or no packages)")
+            try:
+                render_jupyterlab_on_start(packages=list(config.packages))
+            except ValueError as exc:
+                raise ValueError(f"{at}.packages: {len(config.packages)} packages make the lifecycle script too long ({exc}; "
+                                 f"allowed: a script of at most {MAX_SCRIPT_CHARS} base64 characters)") from None
 
     def _check_images(self, model: ModelConfig) -> None:
         try:

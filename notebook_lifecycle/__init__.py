@@ -1,4 +1,4 @@
-"""Notebook-instance lifecycle scripts, rendered from the real files next to this module.
+"""Lifecycle scripts of notebook instances and of Studio JupyterLab spaces, rendered from the real files next to this module.
 
 No CDK imports: the stacks put the rendered text into
 AWS::SageMaker::NotebookInstanceLifecycleConfig (base64), and tests can render and run it.
@@ -76,3 +76,12 @@ def render_on_start(*, idle_minutes: int, packages: list[str]) -> str:
         # The heredoc adds the final newline back.
         values["AUTOSTOP_PY"] = autostop[:-1]
     return _checked("on_start.sh", _fill(script, values))
+
+
+def render_jupyterlab_on_start(*, packages: list[str]) -> str:
+    """The Studio JupyterLab lifecycle script of a team: installs its packages in the background at app start.
+    The same MAX_SCRIPT_CHARS limit applies (StudioLifecycleConfigContent: base64, at most 16384 characters)."""
+    if not all(isinstance(package, str) and package for package in packages):
+        raise ValueError(f"packages must be non-empty strings, got {packages!r}")
+    values = {"PACKAGES": " ".join(shlex.quote(package) for package in packages)}
+    return _checked("jupyterlab_on_start.sh", _fill(_read("jupyterlab_on_start.sh"), values))

@@ -12,13 +12,14 @@ from stacks.foundation.data_stack import DataStack
 from stacks.foundation.network_stack import NetworkStack
 from stacks.foundation.notebook_stack import NotebookStack
 from stacks.foundation.roles_stack import ExecutionRolesStack
+from stacks.foundation.studio_stack import StudioStack
 from stacks.serving.serving_stack import ServingStack
 from stacks.shared.compliance import add_compliance_checks
 from stacks.training.training_pipeline_stack import TrainingPipelineStack
 
 
 class PlatformStage(Stage):
-    """Data → Network → Roles → Notebooks, then per model TrainingPipeline → Serving, for one environment
+    """Data → Network → Roles → Notebooks → Studio, then per model TrainingPipeline → Serving, for one environment
     (stacks deploy in that order)."""
 
     def __init__(
@@ -71,6 +72,17 @@ class PlatformStage(Stage):
                 key=self.data.key,
                 description=f"{cfg.name}: SageMaker notebook instances with lifecycle configs",
             )
+        self.studio = None
+        if cfg.studio.enabled:
+            self.studio = StudioStack(
+                self,
+                naming.STUDIO_STACK,
+                env_config=cfg,
+                data=self.data.exports,
+                workloads=self.network.workloads,
+                description=f"{cfg.name}: SageMaker Studio (VPC only): teams' roles, user profiles and JupyterLab spaces",
+            )
+            self.studio.add_stack_dependency(self.data)
         #: Each model of the catalog: its own training stack and, once it names a version to serve, its serving stack.
         self.training: dict[str, TrainingPipelineStack] = {}
         self.serving: dict[str, ServingStack] = {}

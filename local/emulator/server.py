@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from local.emulator import cloudformation, endpoints, hosting, serving_resources, tracking_resources
+from local.emulator import cloudformation, endpoints, hosting, serving_resources, studio_resources, tracking_resources
 
 
 def _kms_key_accepts_cloudformation_tags() -> None:
@@ -337,6 +337,7 @@ FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_o
          _ssm_parameters_are_resolved_again_on_update, _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
          _sagemaker_pipelines_and_registry_groups_deploy, endpoints.sagemaker_endpoints_deploy,
          serving_resources.alarms_autoscaling_and_monitoring_deploy, tracking_resources.mlflow_tracking_servers_deploy,
+         studio_resources.studio_deploys,
          cloudformation.updates_reach_dependent_resources)
 #: Fixes run when their module loads (moto loads a service's models on its first request): applying
 #: the CloudFormation fixes when CloudFormation's models load (not at start) spares the 1.8 s of
@@ -344,6 +345,7 @@ FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_o
 TRIGGERS = {
     "moto.cloudformation.models": FIXES,
     "moto.sagemaker.models": (endpoints.sagemaker_api_hosts_models_from_the_registry,),
+    "moto.sagemaker.responses": (studio_resources.studio_api,),
     "moto.sagemakerruntime.responses": (endpoints.sagemaker_runtime_invokes_the_endpoints_model,),
     "moto.servicequotas.responses": (_service_quotas_list_and_grant_sagemaker_quotas,),
 }

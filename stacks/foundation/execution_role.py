@@ -43,14 +43,17 @@ class SageMakerExecutionRole(Construct):
         conditions: dict | None = None,
         *,
         wildcard_reason: str | None = None,
+        token_wildcards: tuple[str, ...] = (),
     ) -> None:
-        """Add one statement; any wildcard in it must come with the reason it cannot be narrower."""
+        """Add one statement; any wildcard in it must come with the reason it cannot be narrower. A wildcard in a
+        resource built from a token (an import, another resource's attribute) is named in ``token_wildcards`` as
+        cdk-nag shows it: ``<export name>/prefix/*`` or ``...:space/<Domain.DomainId>/team-*``."""
         self.role.add_to_principal_policy(
             iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
         )
         wildcards = [f"Action::{a}" for a in actions if "*" in a] + [
             f"Resource::{r}" for r in resources if not Token.is_unresolved(r) and "*" in r
-        ]
+        ] + [f"Resource::{r}" for r in token_wildcards]
         if wildcards and not wildcard_reason:
             raise ValueError(f"statement {sid} has wildcards {wildcards} but no wildcard_reason")
         if wildcards:

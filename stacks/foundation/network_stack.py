@@ -43,6 +43,17 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 #: CreatePresignedMlflowTrackingServerUrl, for the UI, goes to the SageMakerApi endpoint above.
 TRACKING_ENDPOINT = ("SageMakerExperiments", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_EXPERIMENTS)
 
+#: With Studio on: the endpoint the Studio web UI and its apps reach SageMaker Studio through (aws.sagemaker.<region>.studio,
+#: private DNS on: "Connect to Studio Through an Interface VPC Endpoint",
+#: https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html).
+STUDIO_ENDPOINT = ("SageMakerStudio", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO)
+#: What a VPC-only Studio domain needs (SageMaker developer guide, "Connect Amazon SageMaker Studio in a VPC to external
+#: resources", https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-and-internet-access.html): the SageMaker API
+#: and runtime, S3, Studio, and for jobs started from a notebook STS and CloudWatch Logs. The features the platform uses
+#: add the rest of INTERFACE_ENDPOINTS (ECR for images, KMS for the data key, CloudWatch metrics) and, with tracking,
+#: MLflow's. Service Catalog (SageMaker Projects) is not used. tests/unit/test_studio.py checks this list is deployed.
+STUDIO_REQUIRED_SERVICES = ("sagemaker.api", "sagemaker.runtime", "s3", "studio", "sts", "logs")
+
 
 class NetworkStack(Stack):
     """VPC across the configured zones, flow logs, and the endpoints of section 4 of the design."""
@@ -143,6 +154,8 @@ class NetworkStack(Stack):
         endpoints = dict(INTERFACE_ENDPOINTS)
         if env_config.tracking.enabled:
             endpoints[TRACKING_ENDPOINT[0]] = TRACKING_ENDPOINT[1]
+        if env_config.studio.enabled:
+            endpoints[STUDIO_ENDPOINT[0]] = STUDIO_ENDPOINT[1]
         for name, service in endpoints.items():
             self.vpc.add_interface_endpoint(
                 name,

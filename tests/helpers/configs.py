@@ -119,12 +119,12 @@ def serving_config_dir(target: Path) -> Path:
 
 def expected_stack_count(config_dir: Path = CONFIG_DIR) -> int:
     """How many stacks the environments of config_dir synthesize: Data, Network, Roles, Notebooks when there
-    are notebooks, DataReplica when it replicates, and per model a training stack plus a serving stack once it
+    are notebooks, Studio when it is enabled, DataReplica when it replicates, and per model a training stack plus a serving stack once it
     names a version."""
     from config import load_environments
 
     return sum(
-        3 + bool(env.notebooks) + bool(env.data.replication) + len(env.models)
+        3 + bool(env.notebooks) + env.studio.enabled + bool(env.data.replication) + len(env.models)
         + sum(bool(m.serving.model_package_arn) for m in env.models.values())
         for env in load_environments(config_dir)
     )

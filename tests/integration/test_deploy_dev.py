@@ -29,9 +29,10 @@ from tests.helpers.paths import CONFIG_DIR, ROOT
 
 pytestmark = pytest.mark.integration
 #: The fixture config's dev catalog: the demo deploys every model and runs each one's pipeline.
-MODELS = list(load_environment(CONFIG_DIR / "dev.yaml").models)
-STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(f"dev-{m}-TrainingPipeline" for m in MODELS),
-                 *(f"dev-{m}-Serving" for m in MODELS)])
+DEV = load_environment(CONFIG_DIR / "dev.yaml")
+MODELS = list(DEV.models)
+STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(["dev-Studio"] if DEV.studio.enabled else []),
+                 *(f"dev-{m}-TrainingPipeline" for m in MODELS), *(f"dev-{m}-Serving" for m in MODELS)])
 
 
 GROUP = f"dev-{EXAMPLE}"
@@ -119,6 +120,31 @@ def test_notebook_and_lifecycle_config_exist(deployed):
         NotebookInstanceLifecycleConfigName=lifecycle_arn.split("/")[-1]
     )
     assert "autostop" in base64.b64decode(lifecycle["OnStart"][0]["Content"]).decode()
+
+
+def test_the_studio_domain_its_profiles_and_spaces_are_deployed_as_configured(deployed):
+    """The fixture's dev Studio: a VPC-only domain in the platform's VPC, and per member of each team a profile with the
+    team's role and a private JupyterLab space named <team>-<member>, read back through SageMaker's API."""
+    emulator, resources = deployed
+    sagemaker = emulator.client("sagemaker")
+    (domain_id,) = resources["AWS::SageMaker::Domain"]
+    domain = sagemaker.describe_domain(DomainId=domain_id)
+    (vpc_id,) = resources["AWS::EC2::VPC"]
+    assert (domain["DomainName"], domain["AppNetworkAccessType"], domain["VpcId"]) == ("dev-studio", "VpcOnly", vpc_id)
+    members = {member: team for team, config in DEV.studio.teams.items() for member in config.members}
+    profiles = sagemaker.list_user_profiles(DomainIdEquals=domain_id)["UserProfiles"]
+    assert sorted(p["UserProfileName"] for p in profiles) == sorted(members)
+    roles = {name for name in resources["AWS::IAM::Role"] if name.startswith("dev-Studio-")}
+    for member, team in members.items():
+        settings = sagemaker.describe_user_profile(DomainId=domain_id, UserProfileName=member)["UserSettings"]
+        assert settings["ExecutionRole"].split("/")[-1] in roles
+        assert f"{team.capitalize()}Execution" in settings["ExecutionRole"]
+        space = sagemaker.describe_space(DomainId=domain_id, SpaceName=f"{team}-{member}")
+        assert (space["SpaceSharingSettings"], space["OwnershipSettings"]) == ({"SharingType": "Private"}, {"OwnerUserProfileName": member})
+        spec = space["SpaceSettings"]["JupyterLabAppSettings"]["DefaultResourceSpec"]
+        assert spec["InstanceType"] == DEV.studio.teams[team].instance_types[0]
+        lifecycle = sagemaker.describe_studio_lifecycle_config(StudioLifecycleConfigName=spec["LifecycleConfigArn"].split("/")[-1])
+        assert lifecycle["StudioLifecycleConfigAppType"] == "JupyterLab"
 
 
 def test_training_pipeline_pieces_are_deployed(deployed):
@@ -356,6 +382,9 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     assert sagemaker.list_pipelines()["PipelineSummaries"] == []
     assert sagemaker.list_endpoints()["Endpoints"] == []  # and their model servers: see test_emulator_endpoints.py
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []  # dev: destroy
+    assert sagemaker.list_domains()["Domains"] == []  # dev: destroy; the profiles and spaces went first
+    assert sagemaker.list_spaces()["Spaces"] == [] and sagemaker.list_user_profiles()["UserProfiles"] == []
+    assert sagemaker.list_studio_lifecycle_configs()["StudioLifecycleConfigs"] == []
 
 
 def test_every_model_of_the_catalog_trained_registered_and_served_on_its_own_data(demo):

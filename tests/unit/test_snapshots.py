@@ -11,8 +11,8 @@ import pytest
 from tests.helpers.configs import ENVIRONMENTS, TRAINING
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
 
-STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", TRAINING)
-          if not (env == "prod" and stack == "Notebooks")]
+STACKS = [(env, stack) for env in ENVIRONMENTS for stack in ("Data", "Network", "Roles", "Notebooks", "Studio", TRAINING)
+          if not (env == "prod" and stack in ("Notebooks", "Studio"))]
 
 
 @pytest.mark.parametrize("env, stack", STACKS)

@@ -1,0 +1,330 @@
+"""SageMaker Studio in the emulator: the domain, user profiles, spaces and Studio lifecycle configurations.
+
+moto 5.2.5 has a Domain API (CreateDomain, DescribeDomain, ListDomains, DeleteDomain) but no CloudFormation for any
+of the four types ("No Moto CloudFormation support"), and no API at all for profiles, spaces or Studio lifecycle
+configurations: a Studio stack would deploy nothing. These deploy the domain through moto's own API and keep the
+other three on moto's SageMaker backend, with the Describe/List calls a user's boto3 code makes to see them
+(DescribeUserProfile, ListUserProfiles, DescribeSpace, ListSpaces, DescribeStudioLifecycleConfig,
+ListStudioLifecycleConfigs), answered in the shapes of botocore's SageMaker model.
+
+What SageMaker refuses is refused here too, so a wrong stack fails in the emulator as it would in AWS: a profile or
+space in a domain that does not exist, a private space whose owner profile does not exist, a lifecycle config ARN
+that names none, a second profile or space of the same name, and deleting a domain that still has profiles or spaces
+("DeleteDomain: ... you must delete all user profiles and spaces first", SageMaker API Reference), or a profile
+that still owns a space. No app ever runs: JupyterLab itself is not emulated. Remove this once the pinned moto
+release has these types.
+"""
+
+# Patching moto's models and responses at run time is what this module is for (as server.py; each fix says why).
+# mypy: disable-error-code="attr-defined"
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+
+#: createOnlyProperties of each type's CloudFormation registry schema (as cfn-lint ships it): a change replaces it.
+#: Nested paths are the schema's own: the RStudio settings they name are never set by the platform.
+REPLACED_BY = {
+    "AWS::SageMaker::Domain": ("AuthMode", "DomainName", "DomainSettings/RStudioServerProDomainSettings/DefaultResourceSpec",
+                               "KmsKeyId"),
+    "AWS::SageMaker::UserProfile": ("DomainId", "UserProfileName", "UserSettings/RStudioServerProAppSettings/AccessStatus",
+                                    "SingleSignOnUserIdentifier", "SingleSignOnUserValue",
+                                    "UserSettings/RStudioServerProAppSettings/UserGroup"),
+    "AWS::SageMaker::Space": ("DomainId", "SpaceName", "SpaceSharingSettings", "OwnershipSettings"),
+    "AWS::SageMaker::StudioLifecycleConfig": ("StudioLifecycleConfigAppType", "StudioLifecycleConfigContent",
+                                              "StudioLifecycleConfigName", "Tags"),
+}
+#: StudioLifecycleConfigContent: base64, at most 16384 characters (CreateStudioLifecycleConfig).
+MAX_LIFECYCLE_CONTENT = 16384
+LIFECYCLE_APP_TYPES = ("JupyterServer", "KernelGateway", "CodeEditor", "JupyterLab")
+
+
+def utcnow() -> Any:
+    from moto.core.utils import utcnow as moto_utcnow  # moto loads only inside the emulator's server
+
+    return moto_utcnow()
+
+
+class StudioError(Exception):
+    """A request SageMaker would refuse (moto's error types need a request context this code does not have)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def studio(backend: Any) -> dict[str, dict]:
+    """The backend's profiles, spaces and lifecycle configs (added on first use)."""
+    if not hasattr(backend, "studio"):
+        backend.studio = {"profiles": {}, "spaces": {}, "lifecycle_configs": {}}
+    return dict(backend.studio)
+
+
+def _arn(backend: Any, resource: str) -> str:
+    return f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:{resource}"
+
+
+def _domain(backend: Any, domain_id: str) -> Any:
+    if domain_id not in backend.domains:
+        raise StudioError("ResourceNotFound", f"Domain {domain_id} does not exist")
+    return backend.domains[domain_id]
+
+
+def _lifecycle_arns(settings: Any) -> list[str]:
+    """Every StudioLifecycleConfig ARN a settings block names (DefaultResourceSpec.LifecycleConfigArn, LifecycleConfigArns)."""
+    found: list[str] = []
+    if isinstance(settings, dict):
+        for key, value in settings.items():
+            if key == "LifecycleConfigArn" and isinstance(value, str):
+                found.append(value)
+            elif key == "LifecycleConfigArns" and isinstance(value, list):
+                found += [v for v in value if isinstance(v, str)]
+            else:
+                found += _lifecycle_arns(value)
+    elif isinstance(settings, list):
+        for value in settings:
+            found += _lifecycle_arns(value)
+    return found
+
+
+def _check_lifecycle_configs(backend: Any, settings: Any, what: str) -> None:
+    known = {config["StudioLifecycleConfigArn"] for config in studio(backend)["lifecycle_configs"].values()}
+    for arn in _lifecycle_arns(settings):
+        if arn not in known:
+            raise StudioError("ResourceNotFound", f"{what}: lifecycle config {arn} does not exist")
+
+
+def create_lifecycle_config(backend: Any, name: str, props: dict) -> dict:
+    configs = studio(backend)["lifecycle_configs"]
+    if name in configs:
+        raise StudioError("ResourceInUse", f"Studio lifecycle config {name} already exists")
+    app_type, content = props.get("StudioLifecycleConfigAppType"), str(props.get("StudioLifecycleConfigContent", ""))
+    if app_type not in LIFECYCLE_APP_TYPES:
+        raise StudioError("ValidationException", f"StudioLifecycleConfigAppType {app_type!r} is not one of {', '.join(LIFECYCLE_APP_TYPES)}")
+    if not content or len(content) > MAX_LIFECYCLE_CONTENT:
+        raise StudioError("ValidationException", f"StudioLifecycleConfigContent must be 1-{MAX_LIFECYCLE_CONTENT} characters")
+    try:
+        base64.b64decode(content, validate=True)
+    except binascii.Error:
+        raise StudioError("ValidationException", "StudioLifecycleConfigContent is not base64") from None
+    now = utcnow()
+    configs[name] = {"StudioLifecycleConfigArn": _arn(backend, f"studio-lifecycle-config/{name}"), "StudioLifecycleConfigName": name,
+                     "StudioLifecycleConfigAppType": app_type, "StudioLifecycleConfigContent": content,
+                     "CreationTime": now, "LastModifiedTime": now}
+    return configs[name]
+
+
+def delete_lifecycle_config(backend: Any, name: str) -> None:
+    studio(backend)["lifecycle_configs"].pop(name, None)
+
+
+def create_profile(backend: Any, name: str, props: dict) -> dict:
+    domain_id = str(props.get("DomainId"))
+    _domain(backend, domain_id)
+    profiles = studio(backend)["profiles"]
+    if (domain_id, name) in profiles:
+        raise StudioError("ResourceInUse", f"User profile {name} already exists in domain {domain_id}")
+    _check_lifecycle_configs(backend, props.get("UserSettings"), f"user profile {name}")
+    now = utcnow()
+    profiles[(domain_id, name)] = {
+        "DomainId": domain_id, "UserProfileArn": _arn(backend, f"user-profile/{domain_id}/{name}"), "UserProfileName": name,
+        "Status": "InService", "CreationTime": now, "LastModifiedTime": now,
+        "UserSettings": props.get("UserSettings") or {},
+        **({"SingleSignOnUserIdentifier": props["SingleSignOnUserIdentifier"]} if props.get("SingleSignOnUserIdentifier") else {}),
+        **({"SingleSignOnUserValue": props["SingleSignOnUserValue"]} if props.get("SingleSignOnUserValue") else {}),
+        "Tags": props.get("Tags") or [],
+    }
+    return profiles[(domain_id, name)]
+
+
+def update_profile(backend: Any, domain_id: str, name: str, props: dict) -> None:
+    _check_lifecycle_configs(backend, props.get("UserSettings"), f"user profile {name}")
+    profile = studio(backend)["profiles"][(domain_id, name)]
+    profile.update(UserSettings=props.get("UserSettings") or {}, Tags=props.get("Tags") or [], LastModifiedTime=utcnow())
+
+
+def delete_profile(backend: Any, domain_id: str, name: str) -> None:
+    owned = sorted(space_name for (space_domain, space_name), space in studio(backend)["spaces"].items()
+                   if space_domain == domain_id and space.get("OwnershipSettings", {}).get("OwnerUserProfileName") == name)
+    if owned:
+        raise StudioError("ResourceInUse", f"User profile {name} still owns spaces {', '.join(owned)}: delete them first")
+    studio(backend)["profiles"].pop((domain_id, name), None)
+
+
+def create_space(backend: Any, name: str, props: dict) -> dict:
+    domain_id = str(props.get("DomainId"))
+    _domain(backend, domain_id)
+    spaces = studio(backend)["spaces"]
+    if (domain_id, name) in spaces:
+        raise StudioError("ResourceInUse", f"Space {name} already exists in domain {domain_id}")
+    sharing = (props.get("SpaceSharingSettings") or {}).get("SharingType", "Shared")
+    owner = (props.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
+    if sharing == "Private" and not owner:
+        raise StudioError("ValidationException", f"Space {name}: a private space needs OwnershipSettings.OwnerUserProfileName")
+    if owner and (domain_id, owner) not in studio(backend)["profiles"]:
+        raise StudioError("ResourceNotFound", f"Space {name}: owner user profile {owner} does not exist in domain {domain_id}")
+    _check_lifecycle_configs(backend, props.get("SpaceSettings"), f"space {name}")
+    now = utcnow()
+    spaces[(domain_id, name)] = {
+        "DomainId": domain_id, "SpaceArn": _arn(backend, f"space/{domain_id}/{name}"), "SpaceName": name,
+        "SpaceDisplayName": props.get("SpaceDisplayName", name), "Status": "InService", "CreationTime": now, "LastModifiedTime": now,
+        "SpaceSettings": props.get("SpaceSettings") or {}, "SpaceSharingSettings": {"SharingType": sharing},
+        **({"OwnershipSettings": {"OwnerUserProfileName": owner}} if owner else {}),
+        "Url": f"https://{domain_id}.studio.{backend.region_name}.sagemaker.aws/jupyterlab/default/spaces/{name}",
+        "Tags": props.get("Tags") or [],
+    }
+    return spaces[(domain_id, name)]
+
+
+def update_space(backend: Any, domain_id: str, name: str, props: dict) -> None:
+    _check_lifecycle_configs(backend, props.get("SpaceSettings"), f"space {name}")
+    space = studio(backend)["spaces"][(domain_id, name)]
+    space.update(SpaceSettings=props.get("SpaceSettings") or {}, SpaceDisplayName=props.get("SpaceDisplayName", name),
+                 Tags=props.get("Tags") or [], LastModifiedTime=utcnow())
+
+
+def delete_space(backend: Any, domain_id: str, name: str) -> None:
+    studio(backend)["spaces"].pop((domain_id, name), None)
+
+
+def studio_deploys() -> None:
+    """The four CloudFormation types (see the module docstring); Ref and Fn::GetAtt as their template references
+    document them: a domain's Ref and DomainId are its ID, a profile's and a space's attributes their ARNs."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from local.emulator.cloudformation import Deployed, api_backed, register
+
+    def create_domain(backend: Any, name: str, props: dict) -> Deployed:
+        backend.create_domain(
+            domain_name=name, auth_mode=props.get("AuthMode"), default_user_settings=props.get("DefaultUserSettings") or {},
+            subnet_ids=props.get("SubnetIds") or [], vpc_id=props.get("VpcId"), domain_settings=props.get("DomainSettings"),
+            tags=props.get("Tags") or [], app_network_access_type=props.get("AppNetworkAccessType"),
+            home_efs_file_system_kms_key_id=None, kms_key_id=props.get("KmsKeyId"),
+            app_security_group_management=props.get("AppSecurityGroupManagement"),
+            default_space_settings=props.get("DefaultSpaceSettings"),
+        )
+        (domain,) = [d for d in backend.domains.values() if d.domain_name == name]
+        attributes = {"DomainId": domain.id, "DomainArn": domain.arn, "Url": domain.url, "HomeEfsFileSystemId": domain.home_efs_file_system_id,
+                      "SecurityGroupIdForDomainBoundary": domain.security_group_id_for_domain_boundary,
+                      "SingleSignOnManagedApplicationInstanceId": domain.single_sign_on_managed_application_instance_id,
+                      "SingleSignOnApplicationArn": domain.single_sign_on_managed_application_arn}
+        return Deployed(domain.id, lambda: backend.delete_domain(domain.id, None), attributes, name=name)
+
+    def update_domain(backend: Any, deployed: Deployed, props: dict) -> Deployed:
+        # UpdateDomain changes the default user and space settings, subnets and tags in place.
+        domain = backend.domains[deployed.physical_resource_id]
+        domain.default_user_settings = props.get("DefaultUserSettings") or {}
+        domain.default_space_settings = props.get("DefaultSpaceSettings")
+        domain.subnet_ids, domain.vpc_id, domain.tags = props.get("SubnetIds") or [], props.get("VpcId"), props.get("Tags") or []
+        domain.app_network_access_type = props.get("AppNetworkAccessType") or domain.app_network_access_type
+        domain.last_modified_time = utcnow()
+        return deployed
+
+    def created_lifecycle_config(backend: Any, name: str, props: dict) -> Deployed:
+        config = create_lifecycle_config(backend, name, props)
+        arn = config["StudioLifecycleConfigArn"]
+        return Deployed(name, lambda: delete_lifecycle_config(backend, name), {"StudioLifecycleConfigArn": arn}, name=name)
+
+    def created_profile(backend: Any, name: str, props: dict) -> Deployed:
+        profile = create_profile(backend, name, props)
+        domain_id = profile["DomainId"]
+        return Deployed(profile["UserProfileArn"], lambda: delete_profile(backend, domain_id, name),
+                        {"UserProfileArn": profile["UserProfileArn"]}, name=name)
+
+    def updated_profile(backend: Any, deployed: Deployed, props: dict) -> Deployed:
+        update_profile(backend, str(props.get("DomainId")), deployed.name, props)
+        return deployed
+
+    def created_space(backend: Any, name: str, props: dict) -> Deployed:
+        space = create_space(backend, name, props)
+        domain_id = space["DomainId"]
+        return Deployed(space["SpaceArn"], lambda: delete_space(backend, domain_id, name),
+                        {"SpaceArn": space["SpaceArn"], "Url": space["Url"]}, name=name)
+
+    def updated_space(backend: Any, deployed: Deployed, props: dict) -> Deployed:
+        update_space(backend, str(props.get("DomainId")), deployed.name, props)
+        return deployed
+
+    register(
+        api_backed("AWS::SageMaker::Domain", "DomainName", create_domain, backends=sagemaker_backends,
+                   attributes=("DomainId", "DomainArn", "Url", "HomeEfsFileSystemId", "SecurityGroupIdForDomainBoundary",
+                               "SingleSignOnManagedApplicationInstanceId", "SingleSignOnApplicationArn"),
+                   replaced_by=REPLACED_BY["AWS::SageMaker::Domain"], update=update_domain),
+        api_backed("AWS::SageMaker::StudioLifecycleConfig", "StudioLifecycleConfigName", created_lifecycle_config,
+                   backends=sagemaker_backends, attributes=("StudioLifecycleConfigArn",),
+                   replaced_by=REPLACED_BY["AWS::SageMaker::StudioLifecycleConfig"]),
+        api_backed("AWS::SageMaker::UserProfile", "UserProfileName", created_profile, backends=sagemaker_backends,
+                   attributes=("UserProfileArn",), replaced_by=REPLACED_BY["AWS::SageMaker::UserProfile"], update=updated_profile),
+        api_backed("AWS::SageMaker::Space", "SpaceName", created_space, backends=sagemaker_backends,
+                   attributes=("SpaceArn", "Url"), replaced_by=REPLACED_BY["AWS::SageMaker::Space"], update=updated_space),
+    )
+
+
+def studio_api() -> None:
+    """DeleteDomain refuses while profiles or spaces remain, and the Describe/List calls of profiles, spaces and
+    Studio lifecycle configs answer (see the module docstring)."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker import models, responses
+    from moto.sagemaker.exceptions import ValidationError
+
+    original_delete_domain = models.SageMakerModelBackend.delete_domain
+
+    def delete_domain(self: Any, domain_id: str, retention_policy: Any) -> None:
+        held = studio(self)
+        left = sorted([f"user profile {n}" for d, n in held["profiles"] if d == domain_id]
+                      + [f"space {n}" for d, n in held["spaces"] if d == domain_id])
+        if left:
+            raise ValidationError(message=f"Domain {domain_id} still has {', '.join(left)}: delete them first")
+        original_delete_domain(self, domain_id, retention_policy)
+
+    def found(held: dict, key: Any, what: str) -> dict:
+        # botocore's output shape picks the members it has (Tags, for one, is not in a Describe answer).
+        if key not in held:
+            raise ValidationError(message=f"{what} does not exist")
+        return dict(held[key])
+
+    def describe_user_profile(self: Any) -> ActionResult:
+        domain_id, name = self._get_param("DomainId"), self._get_param("UserProfileName")
+        return ActionResult(found(studio(self.sagemaker_backend)["profiles"], (domain_id, name), f"User profile {name} in domain {domain_id}"))
+
+    def list_user_profiles(self: Any) -> ActionResult:
+        domain_id = self._get_param("DomainIdEquals")
+        profiles = [{k: p[k] for k in ("DomainId", "UserProfileName", "Status", "CreationTime", "LastModifiedTime")}
+                    for (d, _), p in sorted(studio(self.sagemaker_backend)["profiles"].items()) if not domain_id or d == domain_id]
+        return ActionResult({"UserProfiles": profiles})
+
+    def describe_space(self: Any) -> ActionResult:
+        domain_id, name = self._get_param("DomainId"), self._get_param("SpaceName")
+        return ActionResult(found(studio(self.sagemaker_backend)["spaces"], (domain_id, name), f"Space {name} in domain {domain_id}"))
+
+    def list_spaces(self: Any) -> ActionResult:
+        domain_id = self._get_param("DomainIdEquals")
+        spaces = []
+        for (d, _), s in sorted(studio(self.sagemaker_backend)["spaces"].items()):
+            if domain_id and d != domain_id:
+                continue
+            summary = {k: s[k] for k in ("DomainId", "SpaceName", "SpaceDisplayName", "Status", "CreationTime", "LastModifiedTime",
+                                         "SpaceSharingSettings") if k in s}
+            summary["SpaceSharingSettingsSummary"] = summary.pop("SpaceSharingSettings")
+            if "OwnershipSettings" in s:
+                summary["OwnershipSettingsSummary"] = s["OwnershipSettings"]
+            summary["SpaceSettingsSummary"] = {"AppType": s["SpaceSettings"].get("AppType")} if s["SpaceSettings"].get("AppType") else {}
+            spaces.append(summary)
+        return ActionResult({"Spaces": spaces})
+
+    def describe_studio_lifecycle_config(self: Any) -> ActionResult:
+        name = self._get_param("StudioLifecycleConfigName")
+        return ActionResult(found(studio(self.sagemaker_backend)["lifecycle_configs"], name, f"Studio lifecycle config {name}"))
+
+    def list_studio_lifecycle_configs(self: Any) -> ActionResult:
+        configs = [{k: v for k, v in c.items() if k != "StudioLifecycleConfigContent"}
+                   for _, c in sorted(studio(self.sagemaker_backend)["lifecycle_configs"].items())]
+        return ActionResult({"StudioLifecycleConfigs": configs})
+
+    models.SageMakerModelBackend.delete_domain = delete_domain
+    for handler in (describe_user_profile, list_user_profiles, describe_space, list_spaces, describe_studio_lifecycle_config,
+                    list_studio_lifecycle_configs):
+        setattr(responses.SageMakerResponse, handler.__name__, handler)

