@@ -40,7 +40,8 @@ PIPELINE_EXECUTION_ACTIONS = ["sagemaker:DescribePipelineExecution", "sagemaker:
 REGISTRY_ACTIONS = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"]
 #: Spaces of the team (names <team>-*, tagged with the team): what Studio's UI calls as the space's role.
 SPACE_ACTIONS = ["sagemaker:DescribeSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"]
-APP_ACTIONS = ["sagemaker:CreateApp", "sagemaker:DeleteApp", "sagemaker:DescribeApp"]
+#: Apps in those spaces: CreateApp is the call that takes sagemaker:InstanceTypes (held to the team's types).
+APP_ACTIONS = ["sagemaker:DeleteApp", "sagemaker:DescribeApp"]
 #: Listing calls with no resource type (Service Authorization Reference): Studio's home page makes them.
 LIST_ACTIONS = ["sagemaker:ListSpaces", "sagemaker:ListApps", "sagemaker:ListUserProfiles", "sagemaker:ListPipelines", "sagemaker:ListModelPackages",
                 "sagemaker:ListModelPackageGroups"]
@@ -209,7 +210,7 @@ class StudioStack(Stack):
                 statements=[iam.PolicyStatement(
                     sid="OpenOwnTeamsProfiles", actions=ACCESS_ACTIONS,
                     resources=[self.format_arn(service="sagemaker", resource="user-profile", resource_name=f"{domain_id}/*")],
-                    conditions={"StringEquals": {f"sagemaker:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}},
+                    conditions={"StringEquals": {f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}},
                 )],
             )
             acknowledge(access, f"The domain's user profiles carrying the {naming.STUDIO_TEAM_TAG}={team} tag: profile names are "
@@ -290,9 +291,11 @@ def grant_team_spaces(role: SageMakerExecutionRole, team: str, config: TeamConfi
                [role.arn("sagemaker", f"user-profile/{domain_id}/*")], tagged,
                wildcard_reason="the domain's profiles carrying the team's tag (profile names are the members').",
                token_wildcards=(_shown_with_domain(role, "user-profile", "*"),))
-    role.allow("RunAppsOnAllowedInstanceTypes", APP_ACTIONS, [role.arn("sagemaker", f"app/{domain_id}/{team}-*/*")],
+    apps, shown_apps = role.arn("sagemaker", f"app/{domain_id}/{team}-*/*"), _shown_with_domain(role, "app", f"{team}-*/*")
+    role.allow("StartAppsOnAllowedInstanceTypes", ["sagemaker:CreateApp"], [apps],
                {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": list(config.instance_types)}}, wildcard_reason=reason,
-               token_wildcards=(_shown_with_domain(role, "app", f"{team}-*/*"),))
+               token_wildcards=(shown_apps,))
+    role.allow("UseOwnTeamsApps", APP_ACTIONS, [apps], wildcard_reason=reason, token_wildcards=(shown_apps,))
 
 
 def _shown_with_domain(scope: Construct, resource_type: str, rest: str) -> str:

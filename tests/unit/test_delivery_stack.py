@@ -95,9 +95,11 @@ def deploy_actions(actions: list[dict]) -> list[dict]:
 def test_each_environment_deploys_every_stack_with_its_own_accounts_deploy_role(pipeline, env):
     actions = stage(pipeline, env)
     deploys = deploy_actions(actions)
-    models = list(load_environment(CONFIG_DIR / f"{env}.yaml").models)
+    cfg = load_environment(CONFIG_DIR / f"{env}.yaml")
+    models = list(cfg.models)
     assert sorted(a["Name"] for a in deploys) == sorted(
-        [f"{s}.Deploy" for s in ("Data", "Network", "Roles") + (("Notebooks",) if env != "prod" else ())]
+        [f"{s}.Deploy" for s in ("Data", "Network", "Roles") + (("Notebooks",) if cfg.notebooks else ())
+         + (("Studio",) if cfg.studio.enabled else ())]
         + [f"{m}-TrainingPipeline.Deploy" for m in models] + [f"{SERVING}.Deploy"]  # the delivery config serves the example
     )
     for action in deploys:
@@ -226,9 +228,9 @@ def test_environment_stacks_keep_their_names_and_selectors_with_the_pipeline(out
     assert {"assembly-dev", "assembly-staging", "assembly-prod", "Delivery"} <= set(manifest["artifacts"])
     dev = json.loads((out / "assembly-dev" / "manifest.json").read_text())
     names = sorted(a["displayName"] for a in dev["artifacts"].values() if a.get("type") == "aws:cloudformation:stack")
-    models = list(load_environment(CONFIG_DIR / "dev.yaml").models)
-    assert names == sorted(["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", f"dev/{SERVING}",
-                            *(f"dev/{m}-TrainingPipeline" for m in models)])
+    cfg = load_environment(CONFIG_DIR / "dev.yaml")
+    assert names == sorted(["dev/Data", "dev/Network", "dev/Notebooks", "dev/Roles", *(["dev/Studio"] if cfg.studio.enabled else []),
+                            f"dev/{SERVING}", *(f"dev/{m}-TrainingPipeline" for m in cfg.models)])
 
 
 def test_without_delivery_yaml_the_app_has_no_pipeline(serving_assembly):

@@ -116,6 +116,8 @@ def without_nat(tmp_path_factory):
     data["network"]["nat_gateways"] = 0
     for notebook in data["notebooks"]:
         notebook["packages"] = []
+    for team in data.get("studio", {}).get("teams", {}).values():
+        team["packages"] = []
     config_dir = tmp_path_factory.mktemp("config-no-nat")
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(data))
     outdir = tmp_path_factory.mktemp("cdk.out-no-nat")

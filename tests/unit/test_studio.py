@@ -321,6 +321,7 @@ def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], lis
         Call("update own space", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{my_space}", {tag: team}),
         Call("start JupyterLab on an allowed type", role, "sagemaker:CreateApp",
              f"{arn}:app/{domain}/{my_space}/jupyterlab/default", {"sagemaker:InstanceTypes": [mine.instance_types[-1]]}),
+        Call("stop own JupyterLab", role, "sagemaker:DeleteApp", f"{arn}:app/{domain}/{my_space}/jupyterlab/default"),
         Call("describe a teammate's profile", role, "sagemaker:DescribeUserProfile", f"{arn}:user-profile/{domain}/{mine.members[0]}",
              {tag: team}),
     ]
@@ -336,6 +337,7 @@ def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], lis
         Call("delete the other team's space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/{their_space}", {tag: other}),
         Call("start JupyterLab in the other team's space", role, "sagemaker:CreateApp", f"{arn}:app/{domain}/{their_space}/jupyterlab/default",
              {"sagemaker:InstanceTypes": [mine.instance_types[0]]}),
+        Call("stop JupyterLab in the other team's space", role, "sagemaker:DeleteApp", f"{arn}:app/{domain}/{their_space}/jupyterlab/default"),
         Call("start JupyterLab on a type not allowed", role, "sagemaker:CreateApp", f"{arn}:app/{domain}/{my_space}/jupyterlab/default",
              {"sagemaker:InstanceTypes": [other_types[0]]}),
         Call("describe another team's profile", role, "sagemaker:DescribeUserProfile", f"{arn}:user-profile/{domain}/{theirs.members[0]}",
@@ -362,7 +364,7 @@ def test_a_teams_people_open_only_their_teams_profiles(dev, assembly):
     domain = domain_id(dev, role)
     (logical,) = [k for k in policies if k.startswith("MarketingAccess")]
     profile = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/alice"
-    tag = f"sagemaker:ResourceTag/{naming.STUDIO_TEAM_TAG}"
+    tag = f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}"
     (statement,) = policies[logical]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Condition"] == {"StringEquals": {tag: "marketing"}}
     person = f"arn:aws:iam::{ACCOUNTS['dev']}:user/alice"
