@@ -170,12 +170,32 @@ def register(*models: type) -> None:
     from moto.cloudformation import parsing
 
     ADDED_MODELS.extend(models)
+    _custom_types_added_here_come_first()
     # The model map is cached on first use; it must see the new subclasses. It is built from
     # CloudFormationModel.__subclasses__() in creation order, so for a type moto also has, the one made here wins.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     for model in models:
         assert parsing.get_model_map()[model.cloudformation_type()] is model, model.cloudformation_type()
+
+
+def _custom_types_added_here_come_first() -> None:
+    """moto treats every Custom:: type as a Lambda-backed custom resource and invokes its function, which it cannot
+    run without Docker; a Custom:: type added here (the emulator runs its handler itself) is taken instead."""
+    from moto.cloudformation import parsing
+
+    if getattr(parsing.resource_class_from_type, "_emulator", False):
+        return
+    original = parsing.resource_class_from_type
+
+    def resource_class_from_type(resource_type: str) -> Any:
+        for model in ADDED_MODELS:
+            if resource_type.startswith("Custom::") and model.cloudformation_type() == resource_type:
+                return model
+        return original(resource_type)
+
+    resource_class_from_type._emulator = True
+    parsing.resource_class_from_type = resource_class_from_type
 
 
 def resolved_properties(resource_json: Mapping[str, Any], resources: Any) -> Any:

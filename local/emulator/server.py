@@ -195,6 +195,35 @@ def _vpc_children_are_deleted_with_their_stack() -> None:
     RouteTable.delete = delete_route_table
 
 
+def _a_stack_whose_resources_cannot_be_deleted_is_delete_failed() -> None:
+    """moto 5.2.5 takes a stack out of its list before deleting its resources: when one cannot be deleted (a space
+    with a running app, a domain that still has profiles), the request fails, the stack is gone from every list and
+    what it still held stays in the account, unseen. CloudFormation keeps such a stack as DELETE_FAILED with the
+    resource's error, and deleting it again retries (User Guide, "Delete a stack"); so does this."""
+    from moto.cloudformation import models
+
+    original = models.CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        stacks = [s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)]
+        if not stacks:
+            return original(self, name_or_stack_id)
+        stack = stacks[0]
+        try:
+            original(self, stack.stack_id)
+        except Exception as error:  # noqa: BLE001 - whatever a resource's delete raised is the stack's failure reason
+            self.deleted_stacks.pop(stack.stack_id, None)
+            self.stacks[stack.stack_id] = stack
+            for export in stack.exports:
+                self.exports[export.name] = export
+            reason = getattr(error, "message", None) or str(error)
+            stack.status, stack.status_reason = "DELETE_FAILED", f"The following resource(s) failed to delete: {reason}"
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=stack.status_reason)
+        return None
+
+    models.CloudFormationBackend.delete_stack = delete_stack
+
+
 def _security_group_rules_without_ports() -> None:
     """A rule for a protocol without ports (ESP, IP protocol 50, for IPsec) has no FromPort/ToPort,
     which EC2 and CloudFormation accept; moto 5.2.5 calls int(None) on them and fails the stack."""
@@ -333,7 +362,7 @@ def _service_quotas_list_and_grant_sagemaker_quotas() -> None:
 
 
 FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_outputs, _change_sets_are_found_in_their_stack,
-         _deleted_stacks_resolve_no_outputs,
+         _deleted_stacks_resolve_no_outputs, _a_stack_whose_resources_cannot_be_deleted_is_delete_failed,
          _ssm_parameters_are_resolved_again_on_update, _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
          _sagemaker_pipelines_and_registry_groups_deploy, endpoints.sagemaker_endpoints_deploy,
          serving_resources.alarms_autoscaling_and_monitoring_deploy, tracking_resources.mlflow_tracking_servers_deploy,

@@ -13,17 +13,26 @@ that names none, a second profile or space of the same name, and deleting a doma
 ("DeleteDomain: ... you must delete all user profiles and spaces first", SageMaker API Reference), or a profile
 that still owns a space. No app ever runs: JupyterLab itself is not emulated. Remove this once the pinned moto
 release has these types.
+
+What SageMaker leaves behind is left here too, so the platform's clean-up is tested against it: a domain in a VPC gets
+its home EFS volume (tagged ManagedByAmazonSageMakerResource with the domain's ARN) with a mount target in each of its
+subnets and the two NFS security groups SageMaker creates (security-group-for-inbound-nfs-<domain id>, ...-outbound-...,
+each referring to the other); DeleteDomain deletes the volume only with RetentionPolicy HomeEfsFileSystem=Delete, and
+the security groups never. Apps can be created, listed and deleted through the API (CreateApp, DescribeApp, ListApps,
+DeleteApp, as a JupyterLab space's start and stop make them), and a space with an app that is not deleted cannot be
+deleted. Custom::StudioTeardown (lambda/studio_teardown) runs its handler's teardown here, against this emulator: moto
+runs no Lambda function.
 """
 
 # Patching moto's models and responses at run time is what this module is for (as server.py; each fix says why).
-# mypy: disable-error-code="attr-defined"
+# mypy: disable-error-code="attr-defined, method-assign"
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
-
 
 #: createOnlyProperties of each type's CloudFormation registry schema (as cfn-lint ships it): a change replaces it.
 #: Nested paths are the schema's own: the RStudio settings they name are never set by the platform.
@@ -59,7 +68,7 @@ class StudioError(Exception):
 def studio(backend: Any) -> dict[str, dict]:
     """The backend's profiles, spaces and lifecycle configs (added on first use)."""
     if not hasattr(backend, "studio"):
-        backend.studio = {"profiles": {}, "spaces": {}, "lifecycle_configs": {}}
+        backend.studio = {"profiles": {}, "spaces": {}, "lifecycle_configs": {}, "apps": {}}
     return dict(backend.studio)
 
 
@@ -186,8 +195,77 @@ def update_space(backend: Any, domain_id: str, name: str, props: dict) -> None:
                  Tags=props.get("Tags") or [], LastModifiedTime=utcnow())
 
 
+def live_apps(backend: Any, domain_id: str, owner: str) -> list[str]:
+    return sorted(f"{app['AppType']}/{app['AppName']}" for (d, o, _, _), app in studio(backend)["apps"].items()
+                  if d == domain_id and o == owner and app["Status"] not in ("Deleted", "Failed"))
+
+
 def delete_space(backend: Any, domain_id: str, name: str) -> None:
+    running = live_apps(backend, domain_id, name)
+    if running:
+        raise StudioError("ResourceInUse", f"Space {name} has apps that are not deleted ({', '.join(running)}): delete them first")
     studio(backend)["spaces"].pop((domain_id, name), None)
+
+
+def create_app(backend: Any, domain_id: str, owner: str, app_type: str, app_name: str, spec: dict | None) -> dict:
+    """CreateApp in a space (or a profile, as Studio Classic did); the app is InService at once."""
+    _domain(backend, domain_id)
+    held = studio(backend)
+    if (domain_id, owner) not in held["spaces"] and (domain_id, owner) not in held["profiles"]:
+        raise StudioError("ResourceNotFound", f"Space or user profile {owner} does not exist in domain {domain_id}")
+    key = (domain_id, owner, app_type, app_name)
+    if key in held["apps"] and held["apps"][key]["Status"] not in ("Deleted", "Failed"):
+        raise StudioError("ResourceInUse", f"App {app_type}/{app_name} already exists in {owner}")
+    arn = _arn(backend, f"app/{domain_id}/{owner}/{app_type.lower()}/{app_name}")
+    owner_key = "SpaceName" if (domain_id, owner) in held["spaces"] else "UserProfileName"
+    held["apps"][key] = {"AppArn": arn, "DomainId": domain_id, owner_key: owner, "AppType": app_type, "AppName": app_name,
+                         "Status": "InService", "CreationTime": utcnow(), "ResourceSpec": spec or {}}
+    return held["apps"][key]
+
+
+def delete_app(backend: Any, domain_id: str, owner: str, app_type: str, app_name: str) -> None:
+    app = studio(backend)["apps"].get((domain_id, owner, app_type, app_name))
+    if app is None or app["Status"] == "Deleted":
+        raise StudioError("ResourceNotFound", f"App {app_type}/{app_name} does not exist in {owner}")
+    app["Status"] = "Deleted"
+
+
+def home_file_system(backend: Any, domain: Any) -> None:
+    """What CreateDomain makes in a VPC of this emulator: the home EFS volume, a mount target per subnet, and the two
+    NFS security groups (see the module docstring). Nothing for a VPC the emulator does not hold."""
+    from moto.ec2.models import ec2_backends
+    from moto.efs.models import efs_backends
+
+    ec2, efs = ec2_backends[backend.account_id][backend.region_name], efs_backends[backend.account_id][backend.region_name]
+    if not domain.vpc_id or domain.vpc_id not in ec2.vpcs:
+        return
+    inbound = ec2.create_security_group(f"security-group-for-inbound-nfs-{domain.id}", "NFS from Studio apps to the home volume",
+                                        vpc_id=domain.vpc_id)
+    outbound = ec2.create_security_group(f"security-group-for-outbound-nfs-{domain.id}", "NFS from Studio apps to the home volume",
+                                         vpc_id=domain.vpc_id)
+    ec2.authorize_security_group_ingress(inbound.id, "tcp", "2049", "2049", [], source_groups=[{"GroupId": outbound.id}])
+    ec2.authorize_security_group_egress(outbound.id, "tcp", "2049", "2049", [], source_groups=[{"GroupId": inbound.id}])
+    volume = efs.create_file_system(creation_token=f"{domain.id}-home", performance_mode="generalPurpose", encrypted=True,
+                                    kms_key_id=domain.kms_key_id, throughput_mode="bursting", provisioned_throughput_in_mibps=0,
+                                    availability_zone_name="", backup=False,
+                                    tags=[{"Key": "ManagedByAmazonSageMakerResource", "Value": domain.arn}])
+    for subnet in domain.subnet_ids:
+        efs.create_mount_target(volume.file_system_id, subnet, security_groups=[inbound.id])
+    domain.home_efs_file_system_id = volume.file_system_id
+
+
+def delete_home_file_system(backend: Any, domain: Any) -> None:
+    """RetentionPolicy HomeEfsFileSystem=Delete: the volume and its mount targets go; the security groups stay."""
+    from moto.efs.models import efs_backends
+
+    efs = efs_backends[backend.account_id][backend.region_name]
+    volume = efs.file_systems_by_id.get(domain.home_efs_file_system_id)
+    if volume is None:
+        return
+    for target in efs.describe_mount_targets(max_items=1000, file_system_id=volume.file_system_id, mount_target_id=None,
+                                             access_point_id=None, marker=None)[1]:
+        efs.delete_mount_target(target.mount_target_id)
+    efs.delete_file_system(volume.file_system_id)
 
 
 def studio_deploys() -> None:
@@ -207,11 +285,17 @@ def studio_deploys() -> None:
             default_space_settings=props.get("DefaultSpaceSettings"),
         )
         (domain,) = [d for d in backend.domains.values() if d.domain_name == name]
+        home_file_system(backend, domain)
         attributes = {"DomainId": domain.id, "DomainArn": domain.arn, "Url": domain.url, "HomeEfsFileSystemId": domain.home_efs_file_system_id,
                       "SecurityGroupIdForDomainBoundary": domain.security_group_id_for_domain_boundary,
                       "SingleSignOnManagedApplicationInstanceId": domain.single_sign_on_managed_application_instance_id,
                       "SingleSignOnApplicationArn": domain.single_sign_on_managed_application_arn}
-        return Deployed(domain.id, lambda: backend.delete_domain(domain.id, None), attributes, name=name)
+        def delete() -> None:
+            # Already gone (Custom::StudioTeardown deleted it) counts as deleted, as in CloudFormation's handler contract.
+            if domain.id in backend.domains:
+                backend.delete_domain(domain.id, None)
+
+        return Deployed(domain.id, delete, attributes, name=name)
 
     def update_domain(backend: Any, deployed: Deployed, props: dict) -> Deployed:
         # UpdateDomain changes the default user and space settings, subnets and tags in place.
@@ -248,7 +332,12 @@ def studio_deploys() -> None:
         update_space(backend, str(props.get("DomainId")), deployed.name, props)
         return deployed
 
+    def teardown_resource(backend: Any, name: str, props: dict) -> Deployed:
+        domain_id = str(props.get("DomainId"))
+        return Deployed(f"studio-teardown-{domain_id}", lambda: run_teardown(backend, domain_id), name=name)
+
     register(
+        api_backed("Custom::StudioTeardown", "", teardown_resource, backends=sagemaker_backends),
         api_backed("AWS::SageMaker::Domain", "DomainName", create_domain, backends=sagemaker_backends,
                    attributes=("DomainId", "DomainArn", "Url", "HomeEfsFileSystemId", "SecurityGroupIdForDomainBoundary",
                                "SingleSignOnManagedApplicationInstanceId", "SingleSignOnApplicationArn"),
@@ -261,6 +350,25 @@ def studio_deploys() -> None:
         api_backed("AWS::SageMaker::Space", "SpaceName", created_space, backends=sagemaker_backends,
                    attributes=("SpaceArn", "Url"), replaced_by=REPLACED_BY["AWS::SageMaker::Space"], update=updated_space),
     )
+
+
+def run_teardown(backend: Any, domain_id: str) -> None:
+    """Custom::StudioTeardown's Delete: the handler's own steps, with clients of this emulator (moto runs no Lambda)."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    import boto3
+
+    path = Path(__file__).resolve().parents[2] / "lambda" / "studio_teardown" / "handler.py"
+    spec = importlib.util.spec_from_file_location("studio_teardown_handler", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
+    clients = [boto3.client(service, endpoint_url=endpoint, region_name=backend.region_name, aws_access_key_id="testing",
+                            aws_secret_access_key="testing") for service in ("sagemaker", "ec2")]
+    module.Teardown(*clients, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None).run()
 
 
 def studio_api() -> None:
@@ -278,7 +386,10 @@ def studio_api() -> None:
                       + [f"space {n}" for d, n in held["spaces"] if d == domain_id])
         if left:
             raise ValidationError(message=f"Domain {domain_id} still has {', '.join(left)}: delete them first")
+        domain = self.domains.get(domain_id)
         original_delete_domain(self, domain_id, retention_policy)
+        if (retention_policy or {}).get("HomeEfsFileSystem") == "Delete":
+            delete_home_file_system(self, domain)
 
     def found(held: dict, key: Any, what: str) -> dict:
         # botocore's output shape picks the members it has (Tags, for one, is not in a Describe answer).
@@ -286,21 +397,21 @@ def studio_api() -> None:
             raise ValidationError(message=f"{what} does not exist")
         return dict(held[key])
 
-    def describe_user_profile(self: Any) -> ActionResult:
+    def api_describe_user_profile(self: Any) -> ActionResult:
         domain_id, name = self._get_param("DomainId"), self._get_param("UserProfileName")
         return ActionResult(found(studio(self.sagemaker_backend)["profiles"], (domain_id, name), f"User profile {name} in domain {domain_id}"))
 
-    def list_user_profiles(self: Any) -> ActionResult:
+    def api_list_user_profiles(self: Any) -> ActionResult:
         domain_id = self._get_param("DomainIdEquals")
         profiles = [{k: p[k] for k in ("DomainId", "UserProfileName", "Status", "CreationTime", "LastModifiedTime")}
                     for (d, _), p in sorted(studio(self.sagemaker_backend)["profiles"].items()) if not domain_id or d == domain_id]
         return ActionResult({"UserProfiles": profiles})
 
-    def describe_space(self: Any) -> ActionResult:
+    def api_describe_space(self: Any) -> ActionResult:
         domain_id, name = self._get_param("DomainId"), self._get_param("SpaceName")
         return ActionResult(found(studio(self.sagemaker_backend)["spaces"], (domain_id, name), f"Space {name} in domain {domain_id}"))
 
-    def list_spaces(self: Any) -> ActionResult:
+    def api_list_spaces(self: Any) -> ActionResult:
         domain_id = self._get_param("DomainIdEquals")
         spaces = []
         for (d, _), s in sorted(studio(self.sagemaker_backend)["spaces"].items()):
@@ -315,16 +426,58 @@ def studio_api() -> None:
             spaces.append(summary)
         return ActionResult({"Spaces": spaces})
 
-    def describe_studio_lifecycle_config(self: Any) -> ActionResult:
+    def api_describe_studio_lifecycle_config(self: Any) -> ActionResult:
         name = self._get_param("StudioLifecycleConfigName")
         return ActionResult(found(studio(self.sagemaker_backend)["lifecycle_configs"], name, f"Studio lifecycle config {name}"))
 
-    def list_studio_lifecycle_configs(self: Any) -> ActionResult:
+    def api_list_studio_lifecycle_configs(self: Any) -> ActionResult:
         configs = [{k: v for k, v in c.items() if k != "StudioLifecycleConfigContent"}
                    for _, c in sorted(studio(self.sagemaker_backend)["lifecycle_configs"].items())]
         return ActionResult({"StudioLifecycleConfigs": configs})
 
+    def refused(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except StudioError as error:
+            raise ValidationError(message=error.message) from None
+
+    def api_create_app(self: Any) -> ActionResult:
+        owner = self._get_param("SpaceName") or self._get_param("UserProfileName")
+        app = refused(lambda: create_app(self.sagemaker_backend, self._get_param("DomainId"), owner,
+                                                      self._get_param("AppType"), self._get_param("AppName"),
+                                                      self._get_param("ResourceSpec")))
+        return ActionResult({"AppArn": app["AppArn"]})
+
+    def api_describe_app(self: Any) -> ActionResult:
+        owner = self._get_param("SpaceName") or self._get_param("UserProfileName")
+        key = (self._get_param("DomainId"), owner, self._get_param("AppType"), self._get_param("AppName"))
+        return ActionResult(found(studio(self.sagemaker_backend)["apps"], key, f"App {key[2]}/{key[3]} in {owner}"))
+
+    def api_list_apps(self: Any) -> ActionResult:
+        domain_id = self._get_param("DomainIdEquals")
+        apps = [a for (d, _, _, _), a in sorted(studio(self.sagemaker_backend)["apps"].items()) if not domain_id or d == domain_id]
+        return ActionResult({"Apps": apps})
+
+    def api_delete_app(self: Any) -> ActionResult:
+        owner = self._get_param("SpaceName") or self._get_param("UserProfileName")
+        refused(lambda: delete_app(self.sagemaker_backend, self._get_param("DomainId"), owner, self._get_param("AppType"),
+                                                self._get_param("AppName")))
+        return ActionResult({})
+
+    def api_delete_space(self: Any) -> ActionResult:
+        domain_id, name = self._get_param("DomainId"), self._get_param("SpaceName")
+        found(studio(self.sagemaker_backend)["spaces"], (domain_id, name), f"Space {name} in domain {domain_id}")
+        refused(lambda: delete_space(self.sagemaker_backend, domain_id, name))
+        return ActionResult({})
+
+    def api_delete_user_profile(self: Any) -> ActionResult:
+        domain_id, name = self._get_param("DomainId"), self._get_param("UserProfileName")
+        found(studio(self.sagemaker_backend)["profiles"], (domain_id, name), f"User profile {name} in domain {domain_id}")
+        refused(lambda: delete_profile(self.sagemaker_backend, domain_id, name))
+        return ActionResult({})
+
     models.SageMakerModelBackend.delete_domain = delete_domain
-    for handler in (describe_user_profile, list_user_profiles, describe_space, list_spaces, describe_studio_lifecycle_config,
-                    list_studio_lifecycle_configs):
-        setattr(responses.SageMakerResponse, handler.__name__, handler)
+    for handler in (api_describe_user_profile, api_list_user_profiles, api_describe_space, api_list_spaces,
+                    api_describe_studio_lifecycle_config, api_list_studio_lifecycle_configs, api_create_app, api_describe_app,
+                    api_list_apps, api_delete_app, api_delete_space, api_delete_user_profile):
+        setattr(responses.SageMakerResponse, handler.__name__.removeprefix("api_"), handler)

@@ -14,9 +14,14 @@ and that carry its tag (naming.STUDIO_TEAM_TAG), on the instance types the team 
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Fn, Stack, Tags
+from pathlib import Path
+
+from aws_cdk import CfnOutput, CustomResource, Duration, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sso as sso
 from constructs import Construct
@@ -28,6 +33,7 @@ from notebook_lifecycle import render_jupyterlab_on_start
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
 from stacks.shared.compliance import acknowledge
+from stacks.shared.log_retention import retention_days
 from stacks.shared.removal import stateful_removal_policy
 from stacks.shared.tracking_access import NOTEBOOK_ACTIONS, UI_ACTION, UI_URL_ACTIONS, tracking_server_arn
 
@@ -45,6 +51,8 @@ APP_ACTIONS = ["sagemaker:DeleteApp", "sagemaker:DescribeApp"]
 #: Listing calls with no resource type (Service Authorization Reference): Studio's home page makes them.
 LIST_ACTIONS = ["sagemaker:ListSpaces", "sagemaker:ListApps", "sagemaker:ListUserProfiles", "sagemaker:ListPipelines", "sagemaker:ListModelPackages",
                 "sagemaker:ListModelPackageGroups"]
+#: lambda/studio_teardown: what deletes a disposable environment's domain cleanly (its module docstring says why).
+TEARDOWN_CODE = Path(__file__).resolve().parents[2] / "lambda" / "studio_teardown"
 #: What a person of the team needs in IAM authentication mode to open Studio as their profile (console or CLI).
 ACCESS_ACTIONS = ["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserProfile"]
 
@@ -68,7 +76,8 @@ class StudioStack(Stack):
         key_arn = Fn.import_value(data.key_arn)
         idle = studio.idle_shutdown
 
-        self.security_group = studio_security_group(self, "SecurityGroup", workloads.vpc, f"{cfg.name} Studio: profiles without a team, shared spaces")
+        self.security_group = studio_security_group(self, "SecurityGroup", workloads.vpc,
+                                                    f"{cfg.name} Studio: profiles without a team, shared spaces")
         self.workloads = workloads
 
         # A profile without a team (created by hand) and shared spaces get this role: it may write its logs, nothing else.
@@ -127,8 +136,70 @@ class StudioStack(Stack):
                 )
 
         self.team_roles: dict[str, iam.IRole] = {}
+        #: The profiles and spaces, which the teardown (disposable environments) is ordered before.
+        self.members: list[sagemaker.CfnUserProfile | sagemaker.CfnSpace] = []
         for team, team_config in studio.teams.items():
             self._team(cfg, team, team_config, data, key_arn, domain_id, removal)
+        if removal == RemovalPolicy.DESTROY:
+            self._teardown(cfg, key_arn, domain_id, workloads)
+
+    def _teardown(self, cfg: EnvironmentConfig, key_arn: str, domain_id: str, workloads: Workloads) -> None:
+        """Custom::StudioTeardown (lambda/studio_teardown/handler.py): on stack deletion, apps, spaces, profiles, the domain
+        with its home volume, and SageMaker's NFS security groups; ordered after all of them, so deleted first."""
+        log_group = logs.LogGroup(self, "TeardownLogs", encryption_key=kms.Key.from_key_arn(self, "DataKey", key_arn),
+                                  retention=retention_days(cfg.network.flow_log_retention_days), removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, "TeardownRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"{cfg.name}: delete the Studio domain's apps, spaces, profiles, domain and NFS groups")
+        log_group.grant_write(role)
+        arn = lambda resource: self.format_arn(service="sagemaker", resource=resource)
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListTheDomainsContents", actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+            resources=["*"]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="DeleteTheDomainsContents", actions=["sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"],
+            resources=[arn(f"app/{domain_id}/*"), arn(f"space/{domain_id}/*"), arn(f"user-profile/{domain_id}/*")]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="DeleteTheDomain", actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"], resources=[arn(f"domain/{domain_id}")]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="FindSecurityGroups", actions=["ec2:DescribeSecurityGroups"], resources=["*"]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="DeleteNfsSecurityGroupsInPlatformVpc",
+            actions=["ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup"],
+            resources=[self.format_arn(service="ec2", resource="security-group/*")],
+            conditions={"ArnEquals": {"ec2:Vpc": workloads.vpc.vpc_arn}}))
+        function = lambda_.Function(
+            self, "TeardownFunction",
+            description=f"{cfg.name}: on stack deletion, delete the Studio domain and what CloudFormation cannot",
+            runtime=lambda_.Runtime.PYTHON_3_14, architecture=lambda_.Architecture.ARM_64, handler="handler.handler",
+            code=lambda_.Code.from_asset(str(TEARDOWN_CODE), exclude=["__pycache__", "*.pyc"]),
+            role=role, timeout=Duration.minutes(15), memory_size=256, log_group=log_group,
+        )
+        teardown = CustomResource(self, "Teardown", service_token=function.function_arn, resource_type="Custom::StudioTeardown",
+                                  properties={"DomainId": domain_id})
+        # Deleted before every profile and space (the domain is ordered by the DomainId it reads).
+        teardown.node.add_dependency(*self.members)
+        # The function reads its role with GetAtt, which orders them (cfn-lint W3005): keep only the policy, which the
+        # function needs at deletion too.
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        function.node.default_child.add_override("DependsOn", [self.get_logical_id(policy)])
+        acknowledge(role, "Inline policy written by CDK for this one role only; created and deleted with the role.",
+                    "NIST.800.53.R5-IAMNoInlinePolicy")
+        acknowledge(
+            role,
+            "The List calls and ec2:DescribeSecurityGroups support no resource-level permissions (Service Authorization "
+            "Reference); the deletes are held to this domain's apps, spaces and profiles (their names are people's and "
+            "generated) and to security groups of the platform VPC (ec2:Vpc condition); the log stream names are Lambda's.",
+            "AwsSolutions-IAM5[Resource::*]",
+            f"AwsSolutions-IAM5[Resource::arn:{self.partition}:ec2:{self.region}:{self.account}:security-group/*]",
+            *(f"AwsSolutions-IAM5[Resource::{_shown_with_domain(self, kind, '*')}]" for kind in ("app", "space", "user-profile")),
+        )
+        acknowledge(function, "Runs once, when the stack is deleted, and only calls the SageMaker and EC2 control-plane APIs: "
+                    "it touches no data, and outside the VPC it needs no EC2 endpoint or NAT gateway to reach them.",
+                    "NIST.800.53.R5-LambdaInsideVPC", "HIPAA.Security-LambdaInsideVPC", "PCI.DSS.321-LambdaInsideVPC")
+        acknowledge(function, "Invoked by CloudFormation, which reports a failure on the stack (the stack's deletion stops "
+                    "there); a dead-letter queue applies to asynchronous invocations only.", "NIST.800.53.R5-LambdaDLQ")
+        acknowledge(function, "Runs once per stack deletion: reserving concurrency would take from the account's unreserved "
+                    "pool for a function that is idle all its life.", "NIST.800.53.R5-LambdaConcurrency")
 
     def _team(self, cfg: EnvironmentConfig, team: str, config: TeamConfig, data: DataExports, key_arn: str,
               domain_id: str, removal) -> None:
@@ -183,6 +254,7 @@ class StudioStack(Stack):
                 tags=[team_tag],
             )
             profile.apply_removal_policy(removal)
+            self.members.append(profile)
             space = sagemaker.CfnSpace(
                 scope, f"Space{_construct_id(member)}",
                 domain_id=domain_id,
@@ -203,6 +275,7 @@ class StudioStack(Stack):
             # A space's volume is its owner's work: kept where the environment keeps its data.
             space.apply_removal_policy(removal)
             space.node.add_dependency(profile)
+            self.members.append(space)
 
         if cfg.studio.auth.mode == "IAM":
             access = iam.ManagedPolicy(

@@ -340,6 +340,12 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     s3 = emulator.client("s3")
     for bucket in resources["AWS::S3::Bucket"]:
         empty(s3, bucket)
+    sagemaker = emulator.client("sagemaker")
+    if DEV.studio.enabled:
+        # Someone's JupyterLab still running: the Studio stack's teardown deletes it (CloudFormation alone cannot).
+        (domain_id,) = resources["AWS::SageMaker::Domain"]
+        team, config = next(iter(DEV.studio.teams.items()))
+        sagemaker.create_app(DomainId=domain_id, SpaceName=f"{team}-{config.members[0]}", AppType="JupyterLab", AppName="default")
     # The app as the demo deployed it: its config copy names the served versions, so the Serving stacks are in it.
     destroy_stage(emulator, "dev", cdk_out=demo.cdk_out, config_dir=demo.cdk_out.parent / "config")
     assert stage_stack_names(emulator, "dev") == []
@@ -350,7 +356,6 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     for role in resources["AWS::IAM::Role"]:
         with pytest.raises(ClientError):
             iam.get_role(RoleName=role)
-    sagemaker = emulator.client("sagemaker")
     assert sagemaker.list_notebook_instances()["NotebookInstances"] == []
     for lifecycle_arn in resources["AWS::SageMaker::NotebookInstanceLifecycleConfig"]:
         with pytest.raises(ClientError) as gone:
@@ -385,6 +390,9 @@ def test_destroy_leaves_nothing_behind(deployed, demo):
     assert sagemaker.list_domains()["Domains"] == []  # dev: destroy; the profiles and spaces went first
     assert sagemaker.list_spaces()["Spaces"] == [] and sagemaker.list_user_profiles()["UserProfiles"] == []
     assert sagemaker.list_studio_lifecycle_configs()["StudioLifecycleConfigs"] == []
+    # The domain's home volume and SageMaker's NFS security groups went with it (Custom::StudioTeardown).
+    assert emulator.client("efs").describe_file_systems()["FileSystems"] == []
+    assert not [g for g in emulator.client("ec2").describe_security_groups()["SecurityGroups"] if "-nfs-" in g["GroupName"]]
 
 
 def test_every_model_of_the_catalog_trained_registered_and_served_on_its_own_data(demo):

@@ -432,16 +432,17 @@ def test_idle_shutdown_is_the_domains_not_a_script():
 
 
 # -- the emulator: deploy, update and destroy ---------------------------------------------------------------------------
-def studio_stack_template(packages: str = "", owner: str = "alice", space_types: str = "ml.t3.medium") -> str:
-    """A domain, a lifecycle config named after its script, a profile and its private space, as the Studio stack has them."""
+def studio_stack_template(packages: str = "", owner: str = "alice", space_types: str = "ml.t3.medium", name: str = "emu") -> str:
+    """A domain ("<name>-studio"), a lifecycle config named after its script, a profile and its private space, as the
+    Studio stack has them."""
     import json
 
     content = base64.b64encode(f"#!/bin/bash\necho {packages or 'nothing'}\n".encode()).decode()
-    lifecycle = naming.studio_lifecycle_config_name("emu", "team", content)
+    lifecycle = naming.studio_lifecycle_config_name(name, "team", content)
     spec = {"InstanceType": space_types, "LifecycleConfigArn": {"Fn::GetAtt": ["Lifecycle", "StudioLifecycleConfigArn"]}}
     return json.dumps({"Resources": {
         "Domain": {"Type": "AWS::SageMaker::Domain", "Properties": {
-            "DomainName": "emu-studio", "AuthMode": "IAM", "AppNetworkAccessType": "VpcOnly", "VpcId": "vpc-1", "SubnetIds": ["subnet-1"],
+            "DomainName": f"{name}-studio", "AuthMode": "IAM", "AppNetworkAccessType": "VpcOnly", "VpcId": "vpc-1", "SubnetIds": ["subnet-1"],
             "DefaultUserSettings": {"ExecutionRole": "arn:aws:iam::123456789012:role/none", "SecurityGroups": ["sg-1"]}}},
         "Lifecycle": {"Type": "AWS::SageMaker::StudioLifecycleConfig", "Properties": {
             "StudioLifecycleConfigName": lifecycle, "StudioLifecycleConfigAppType": "JupyterLab", "StudioLifecycleConfigContent": content}},
@@ -496,6 +497,204 @@ def test_the_emulator_deploys_updates_and_destroys_a_domain_its_profiles_and_spa
 
 
 def test_the_emulator_refuses_a_space_whose_owner_has_no_profile(emulator):
+    import json
+
     cfn = emulator.client("cloudformation")
+    template = json.loads(studio_stack_template(owner="bob", name="orphan"))
+    template.pop("Outputs")  # a failed stack's outputs would name the space that was refused
     with pytest.raises(Exception, match="owner user profile bob does not exist"):
-        cfn.create_stack(StackName="studio-orphan", TemplateBody=studio_stack_template(owner="bob"))
+        cfn.create_stack(StackName="studio-orphan", TemplateBody=json.dumps(template))
+    cfn.delete_stack(StackName="studio-orphan")
+    assert "studio-orphan" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+
+
+# -- Custom::StudioTeardown: a disposable environment's domain leaves nothing behind --------------------------------
+def teardown_module():
+    """lambda/studio_teardown/handler.py, imported from its folder as Lambda does ('lambda' is no package name)."""
+    import importlib.util
+
+    from tests.helpers.paths import ROOT
+
+    spec = importlib.util.spec_from_file_location("studio_teardown_handler", ROOT / "lambda" / "studio_teardown" / "handler.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def vpc_domain(emulator, name: str) -> tuple[str, str]:
+    """A domain in a VPC of the emulator (which then makes its home EFS volume and NFS groups, as SageMaker does), with a
+    profile, its private space and a running JupyterLab app in it. (domain id, VPC id)"""
+    import json
+
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.50.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    template = json.loads(studio_stack_template(name=name))
+    template["Resources"]["Domain"]["Properties"].update(VpcId=vpc, SubnetIds=subnets)
+    emulator.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    domain = emulator.client("sagemaker").list_domains()["Domains"]
+    (domain_id,) = [d["DomainId"] for d in domain if d["DomainName"] == f"{name}-studio"]
+    emulator.client("sagemaker").create_app(DomainId=domain_id, SpaceName="team-alice", AppType="JupyterLab", AppName="default",
+                                            ResourceSpec={"InstanceType": "ml.t3.medium"})
+    return domain_id, vpc
+
+
+def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emulator):
+    """What SageMaker leaves (its docs and the issues the handler's docstring cites), reproduced by the emulator; then the
+    teardown deletes the app, space, profile, the domain with its volume, and the two NFS groups, and nothing else."""
+    sagemaker, ec2, efs = emulator.client("sagemaker"), emulator.client("ec2"), emulator.client("efs")
+    domain_id, vpc = vpc_domain(emulator, "teardown")
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
+    nfs = {f"security-group-for-inbound-nfs-{domain_id}", f"security-group-for-outbound-nfs-{domain_id}"}
+    assert nfs <= set(groups)
+    (volume,) = [f for f in efs.describe_file_systems()["FileSystems"]
+                 if {"Key": "ManagedByAmazonSageMakerResource", "Value": f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:domain/{domain_id}"}
+                 in f["Tags"]]
+    assert volume["NumberOfMountTargets"] == 2
+    unrelated = ec2.create_security_group(GroupName="unrelated", Description="kept", VpcId=vpc)["GroupId"]
+    # A space with a running app cannot be deleted: CloudFormation alone would fail here.
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="has apps that are not deleted"):
+        sagemaker.delete_space(DomainId=domain_id, SpaceName="team-alice")
+
+    module = teardown_module()
+    said: list[str] = []
+    module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
+    assert [a["Status"] for a in sagemaker.list_apps(DomainIdEquals=domain_id)["Apps"]] == ["Deleted"]
+    assert sagemaker.list_spaces(DomainIdEquals=domain_id)["Spaces"] == []
+    assert sagemaker.list_user_profiles(DomainIdEquals=domain_id)["UserProfiles"] == []
+    assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
+    assert volume["FileSystemId"] not in [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]]
+    left = {g["GroupName"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
+    assert not nfs & left and "unrelated" in left and unrelated
+    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith("deleting security group")
+    # Idempotent: a second deletion (after one that ran out of time) finds nothing left and succeeds.
+    module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
+    cfn = emulator.client("cloudformation")
+    cfn.delete_stack(StackName="teardown")  # the stack's own deletes find them gone: deleted, not DELETE_FAILED
+    assert "teardown" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+
+
+def test_a_teardown_that_runs_out_of_time_says_to_delete_the_stack_again():
+    module = teardown_module()
+    teardown = module.Teardown(None, None, "d-x", seconds_left=lambda: float(module.MARGIN_SECONDS), sleep=lambda _: None)
+    with pytest.raises(module.OutOfTime, match="apps: still deleting when the function had to answer; delete the stack again"):
+        teardown.wait("apps", lambda: False)
+
+
+def test_the_handler_answers_cloudformation_and_does_nothing_on_create(emulator, monkeypatch):
+    """The custom resource's answer is a PUT of CloudFormation's response object to the presigned URL (CloudFormation User
+    Guide, "Custom resource response objects"); here a local HTTP server stands in for S3's presigned URL."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    module = teardown_module()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 900_000
+
+    event = {"RequestType": "Create", "ResponseURL": f"http://127.0.0.1:{server.server_port}/answer", "StackId": "stack",
+             "RequestId": "r1", "LogicalResourceId": "Teardown", "ResourceProperties": {"DomainId": "d-none"}}
+    try:
+        module.handler(event, Context())
+        module.handler({**event, "RequestType": "Delete", "PhysicalResourceId": "studio-teardown-d-none", "RequestId": "r2"}, Context())
+        domain_id, _ = vpc_domain(emulator, "handler")
+        module.handler({**event, "RequestType": "Delete", "RequestId": "r3", "ResourceProperties": {"DomainId": domain_id}}, Context())
+    finally:
+        server.shutdown()
+    assert [(r["RequestId"], r["Status"], r["PhysicalResourceId"]) for r in received] == [
+        ("r1", "SUCCESS", "studio-teardown-d-none"), ("r2", "SUCCESS", "studio-teardown-d-none"),
+        ("r3", "SUCCESS", f"studio-teardown-{domain_id}")]
+    assert domain_id not in [d["DomainId"] for d in emulator.client("sagemaker").list_domains()["Domains"]]
+
+
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_only_disposable_environments_tear_their_domain_down_and_it_goes_first(assembly, env):
+    template = studio_template(assembly, env)
+    teardowns = resources(template, "Custom::StudioTeardown")
+    if CONFIGS[env].removal_policy == "retain":
+        assert teardowns == {} and not resources(template, "AWS::Lambda::Function")
+        return
+    ((_, teardown),) = teardowns.items()
+    domain, _ = only(template, "AWS::SageMaker::Domain")
+    members = set(resources(template, "AWS::SageMaker::UserProfile")) | set(resources(template, "AWS::SageMaker::Space"))
+    # It depends on all of them (the domain through the DomainId it reads), so CloudFormation deletes it before any of them.
+    assert members <= set(teardown["DependsOn"])
+    assert teardown["Properties"]["DomainId"] == {"Fn::GetAtt": [domain, "DomainId"]}
+    function = template["Resources"][teardown["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
+    assert (function["Handler"], function["Runtime"], function["Timeout"]) == ("handler.handler", "python3.14", 900)
+
+
+def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_the_platform_vpc(dev):
+    role = dev.role_arn(naming.STUDIO_STACK, "TeardownRole")
+    domain = None
+    for policy in dev.identity_policies(role):
+        for statement in as_list(policy["policy"]["Statement"]):
+            for resource in as_list(statement["Resource"]):
+                if ":domain/" in resource:
+                    domain = resource.split(":domain/")[1]
+    assert domain
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}"
+    group = f"arn:aws:ec2:{REGION}:{ACCOUNTS['dev']}:security-group/sg-0123"
+    (vpc_arn,) = {s["Condition"]["ArnEquals"]["ec2:Vpc"] for p in dev.identity_policies(role)
+                  for s in as_list(p["policy"]["Statement"]) if "Condition" in s}
+    allowed = [
+        Call("list the apps", role, "sagemaker:ListApps", "*"),
+        Call("delete an app", role, "sagemaker:DeleteApp", f"{arn}:app/{domain}/marketing-alice/jupyterlab/default"),
+        Call("delete a space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/marketing-alice"),
+        Call("delete a profile", role, "sagemaker:DeleteUserProfile", f"{arn}:user-profile/{domain}/alice"),
+        Call("delete the domain", role, "sagemaker:DeleteDomain", f"{arn}:domain/{domain}"),
+        Call("delete an NFS group of the platform VPC", role, "ec2:DeleteSecurityGroup", group, {"ec2:Vpc": vpc_arn}),
+        Call("revoke its rules", role, "ec2:RevokeSecurityGroupIngress", group, {"ec2:Vpc": vpc_arn}),
+    ]
+    denied = [
+        Call("delete another domain", role, "sagemaker:DeleteDomain", f"{arn}:domain/d-other"),
+        Call("delete another domain's space", role, "sagemaker:DeleteSpace", f"{arn}:space/d-other/x"),
+        Call("delete a group of another VPC", role, "ec2:DeleteSecurityGroup", group,
+             {"ec2:Vpc": f"arn:aws:ec2:{REGION}:{ACCOUNTS['dev']}:vpc/vpc-other"}),
+        Call("delete a file system itself", role, "elasticfilesystem:DeleteFileSystem",
+             f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNTS['dev']}:file-system/fs-1"),
+    ]
+    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
+    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+def test_without_a_teardown_a_running_app_fails_the_stacks_deletion_and_a_retry_finishes_it(emulator):
+    """What a retained environment's operator meets (CloudFormation User Guide, "Delete a stack": DELETE_FAILED, then
+    retry): the emulator keeps the stack, DELETE_FAILED with the space's error, until the app is gone."""
+    cfn, sagemaker = emulator.client("cloudformation"), emulator.client("sagemaker")
+    cfn.create_stack(StackName="studio-running", TemplateBody=studio_stack_template(name="running"))
+    domain_id = cfn.describe_stacks(StackName="studio-running")["Stacks"][0]["Outputs"]
+    (domain_id,) = [o["OutputValue"] for o in domain_id if o["OutputKey"] == "DomainId"]
+    sagemaker.create_app(DomainId=domain_id, SpaceName="team-alice", AppType="JupyterLab", AppName="default")
+    cfn.delete_stack(StackName="studio-running")
+    (stack,) = [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "studio-running"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    events = cfn.describe_stack_events(StackName="studio-running")["StackEvents"]
+    reasons = [e.get("ResourceStatusReason", "") for e in events if e["ResourceStatus"] == "DELETE_FAILED"]
+    assert reasons and "failed to delete" in reasons[0] and "team-alice" in reasons[0], reasons
+    assert sagemaker.describe_space(DomainId=domain_id, SpaceName="team-alice")["SpaceName"] == "team-alice"
+    sagemaker.delete_app(DomainId=domain_id, SpaceName="team-alice", AppType="JupyterLab", AppName="default")
+    cfn.delete_stack(StackName="studio-running")
+    assert "studio-running" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
