@@ -14,7 +14,7 @@ PY_STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install install-tracking screenshot-mlflow bench-tracking lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-speed bench-training bench-serving serve snapshot-update constraints clean
+.PHONY: install install-tracking screenshot-mlflow bench-tracking lint preflight synth diff test unit integration demo bench bench-catalog bench-cv bench-studio bench-speed bench-training bench-serving serve snapshot-update constraints clean
 
 TOOLKIT_VENV := .venv-toolkit
 TOOLKIT_STAMP := $(TOOLKIT_VENV)/.installed
@@ -118,6 +118,10 @@ bench-speed: install
 ## bench-catalog: full-app synth with one model per environment against two, and the demo per model and for all
 bench-catalog: install
 	$(PY) benchmarks/model_catalog.py $(ARGS)
+
+## bench-studio: full-app synth with SageMaker Studio in every environment against none
+bench-studio: install
+	$(PY) benchmarks/studio.py $(ARGS)
 
 ## bench-cv: choose each dev model's hyperparameters by 5-fold cross-validation on its training split;
 ## print the grid as AUC mean ± sd and the lines to put in its config (ARGS="--model NAME --folds 10")

@@ -64,6 +64,18 @@ def _tracking(**changes: object) -> Callable[[dict], None]:
     return change
 
 
+def _studio_team(team: str, **changes: object) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        data["studio"]["teams"][team].update(changes)
+    return change
+
+
+def _studio_idle(**changes: object) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        data["studio"]["idle_shutdown"].update(changes)
+    return change
+
+
 def _without_approval(delivery: dict) -> None:
     delivery["stages"] = [{**stage, "approval": False} for stage in delivery["stages"]]
 
@@ -79,6 +91,10 @@ MISTAKES: dict[tuple[str, str], Callable[[dict], None]] = {
     ("delivery", "stages[2].approval"): _without_approval,
     ("dev", "tracking.size"): _tracking(size="Tiny"),
     ("dev", "tracking.mlflow_version"): _tracking(mlflow_version=3.0),
+    ("dev", "studio.teams.health.members"): _studio_team("health", members=["alice"]),
+    ("dev", "studio.teams.marketing.models"): _studio_team("marketing", models=["churn"]),
+    ("dev", "studio.idle_shutdown.default_minutes"): _studio_idle(default_minutes=30),
+    ("dev", "studio.teams.marketing.instance_types[0]"): _studio_team("marketing", instance_types=["system"]),
 }
 
 

@@ -13,6 +13,7 @@ Reference says, cfn-lint clean templates, and one line per problem in a broken c
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,11 @@ def customized(target: Path) -> Path:
                            "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
         if name == "qa":  # there, the team's data is already in S3, outside the platform's buckets
             models["churn"]["dataset"]["data_file"] = TEAM_S3_DATA
+        # The churn team in Studio, beside whatever teams the file has.
+        studio = env.setdefault("studio", {}) or {}
+        env["studio"] = studio
+        studio["enabled"] = True
+        studio.setdefault("teams", {})["churners"] = {"members": ["dana"], "models": ["churn"], "instance_types": ["ml.m5.large"]}
         for model_name, model in models.items():
             model.setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
             serving = model.setdefault("serving", {})
@@ -116,6 +122,44 @@ def test_the_customized_config_synthesizes_every_environment_with_its_stacks(app
             assert naming.model_stack_id(model.name, naming.TRAINING_STACK) in stacks
             assert (naming.model_stack_id(model.name, naming.SERVING_STACK) in stacks) == bool(model.serving.model_package_arn)
         assert len([s for s in stacks if s.endswith(naming.TRAINING_STACK)]) == len(environments[env].models)
+
+
+def test_studio_is_vpc_only_encrypted_and_each_teams_role_reaches_only_its_models(app):
+    """For every environment with Studio: the domain is VPC-only on the data key with idle shutdown on; every member has a
+    profile with their team's role and a private space, both tagged with the team; a team role's S3 and SageMaker
+    resources name only its own models (and its team's scratch prefix, and MLflow's shared store, read-only)."""
+    assembly, names = app
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    studios = [env for env in names if environments[env].studio.enabled]
+    assert "qa" in studios
+    for env in studios:
+        cfg, template = environments[env], assembly.template_json(env, naming.STUDIO_STACK)
+        (domain,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Domain"]
+        assert (domain["AppNetworkAccessType"], domain["KmsKeyId"]) == ("VpcOnly", {"Fn::ImportValue": naming.data_key_export(env)})
+        for settings in (domain["DefaultUserSettings"], domain["DefaultSpaceSettings"]):
+            assert settings["SecurityGroups"]
+            assert settings["JupyterLabAppSettings"]["AppLifecycleManagement"]["IdleSettings"]["LifecycleManagement"] == "ENABLED"
+        profiles = {r["Properties"]["UserProfileName"]: r["Properties"] for r in template["Resources"].values()
+                    if r["Type"] == "AWS::SageMaker::UserProfile"}
+        for team, config in cfg.studio.teams.items():
+            tag = {"Key": naming.STUDIO_TEAM_TAG, "Value": team}
+            others = [m for m in cfg.models if m not in config.models]
+            roles = set()
+            for member in config.members:
+                assert tag in profiles[member]["Tags"]
+                roles.add(profiles[member]["UserSettings"]["ExecutionRole"]["Fn::GetAtt"][0])
+            (role,) = roles
+            policy = json.dumps([r["Properties"]["PolicyDocument"] for r in template["Resources"].values()
+                                 if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]])
+            for model in others:  # another team's model appears nowhere in this role's grants
+                for text in (f"{naming.pipeline_runs_prefix(env, model)}/", f'"/{model}/*"', naming.pipeline_name(env, model)):
+                    assert text not in policy, (env, team, model, text)
+            for model in config.models:  # and its own do: raw data, runs, pipeline, registry group
+                for text in (f"{naming.pipeline_runs_prefix(env, model)}/", f'"/{model}/*"', naming.model_package_group_name(env, model)):
+                    assert text in policy, (env, team, model, text)
+        for space in (r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Space"):
+            assert space["SpaceSharingSettings"] == {"SharingType": "Private"}
+            assert any(t["Key"] == naming.STUDIO_TEAM_TAG for t in space["Tags"])
 
 
 def test_buckets_are_encrypted_private_and_versioned(app):
