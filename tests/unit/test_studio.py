@@ -698,3 +698,40 @@ def test_without_a_teardown_a_running_app_fails_the_stacks_deletion_and_a_retry_
     cfn.delete_stack(StackName="studio-running")
     assert "studio-running" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
+
+
+# -- IAM Identity Center ------------------------------------------------------------------------------------------------
+GROUPS = ["90677cafd1-7c8b9a10-1234-4d4b-8f2a-0123456789ab", "90677cafd1-00000000-1234-4d4b-8f2a-0123456789ab"]
+
+
+@pytest.fixture(scope="module")
+def sso(tmp_path_factory) -> dict:
+    """dev alone, with Studio signing people in through IAM Identity Center and two groups assigned."""
+    from tests.helpers.assembly import synth_app
+
+    data = shipped("dev")
+    data["studio"]["auth"] = {"mode": "SSO", "groups": GROUPS}
+    config_dir = tmp_path_factory.mktemp("config-sso")
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return synth_app(tmp_path_factory.mktemp("cdk.out-sso"), config_dir).template_json("dev", naming.STUDIO_STACK)
+
+
+def test_with_identity_center_each_group_is_assigned_and_each_profile_is_its_members_user(sso):
+    """AWS::SSO::ApplicationAssignment on the domain's SingleSignOnApplicationArn per group; a profile names its Identity
+    Center user (SingleSignOnUserIdentifier is always "UserName": botocore's pattern); no IAM access policy is made."""
+    domain, props = only(sso, "AWS::SageMaker::Domain")
+    assert props["Properties"]["AuthMode"] == "SSO"
+    assignments = [r["Properties"] for r in resources(sso, "AWS::SSO::ApplicationAssignment").values()]
+    assert sorted(a["PrincipalId"] for a in assignments) == sorted(GROUPS)
+    assert all(a["PrincipalType"] == "GROUP" and a["ApplicationArn"] == {"Fn::GetAtt": [domain, "SingleSignOnApplicationArn"]}
+               for a in assignments)
+    for profile in resources(sso, "AWS::SageMaker::UserProfile").values():
+        p = profile["Properties"]
+        assert (p["SingleSignOnUserIdentifier"], p["SingleSignOnUserValue"]) == ("UserName", p["UserProfileName"])
+    assert resources(sso, "AWS::IAM::ManagedPolicy") == {}
+
+
+def test_with_iam_authentication_profiles_name_no_identity_center_user(assembly):
+    for profile in resources(studio_template(assembly, "dev"), "AWS::SageMaker::UserProfile").values():
+        assert "SingleSignOnUserIdentifier" not in profile["Properties"] and "SingleSignOnUserValue" not in profile["Properties"]
+    assert resources(studio_template(assembly, "dev"), "AWS::SSO::ApplicationAssignment") == {}
