@@ -112,6 +112,7 @@ class DemoResult:
     cdk_out: Path | None = None  # the cloud assembly the stage was deployed from
     pruned: list[str] = field(default_factory=list)  # stacks of models no longer in the catalog
     tracking_url: str | None = None  # the local MLflow server every run logged to
+    studio: str | None = None  # the deployed Studio domain, its profiles and spaces, in one line
 
     def model(self, name: str | None = None) -> ModelRun:
         """A model's run; without a name, the only one."""
@@ -223,6 +224,8 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
                 + (f"; removed {', '.join(result.pruned)} (no longer in the catalog)" if result.pruned else ""))
     if inventory_listing:
         print(format_inventory(deployed))
+    if env.studio.enabled:
+        result.studio = studio_line(emulator)
     if tracking and result.tracking_url:
         tracking.ready()
     for each in models:
@@ -398,6 +401,19 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
                    p99_ms=float(np.percentile(latencies, 99) * 1000))
 
 
+def studio_line(emulator: Emulator) -> str:
+    """The Studio domain as SageMaker's API describes it, its profiles and spaces: what a team would open."""
+    sagemaker = emulator.client("sagemaker")
+    (domain,) = [d for d in sagemaker.list_domains()["Domains"] if d["DomainName"] == naming.studio_domain_name(ENV_NAME)]
+    domain_id = domain["DomainId"]
+    described = sagemaker.describe_domain(DomainId=domain_id)
+    profiles = [p["UserProfileName"] for p in sagemaker.list_user_profiles(DomainIdEquals=domain_id)["UserProfiles"]]
+    spaces = [s["SpaceName"] for s in sagemaker.list_spaces(DomainIdEquals=domain_id)["Spaces"]]
+    return (f"domain {domain_id} ({described['AppNetworkAccessType']}), profiles {', '.join(profiles)}; private JupyterLab spaces "
+            f"{', '.join(spaces)} (in AWS: aws sagemaker create-presigned-domain-url --domain-id <id> --user-profile-name "
+            f"{profiles[0] if profiles else '<member>'}; no JupyterLab runs in the emulator)")
+
+
 def summary(result: DemoResult) -> str:
     """One block for the deploy, then one per model."""
     lines = [
@@ -408,6 +424,8 @@ def summary(result: DemoResult) -> str:
     if result.tracking_url:
         lines.append(f"  MLflow UI     {result.tracking_url} (every run of every model; runs kept in {shown(DEMO_DIR / 'mlflow')}; "
                      "stops with the demo, --keep-running keeps it up)")
+    if result.studio:
+        lines.append(f"  Studio        {result.studio}")
     if result.pruned:
         lines.append(f"  removed       {', '.join(result.pruned)} (models no longer in the catalog)")
     for run in result.models.values():

@@ -122,7 +122,7 @@ def test_notebook_and_lifecycle_config_exist(deployed):
     assert "autostop" in base64.b64decode(lifecycle["OnStart"][0]["Content"]).decode()
 
 
-def test_the_studio_domain_its_profiles_and_spaces_are_deployed_as_configured(deployed):
+def test_the_studio_domain_its_profiles_and_spaces_are_deployed_as_configured(deployed, demo):
     """The fixture's dev Studio: a VPC-only domain in the platform's VPC, and per member of each team a profile with the
     team's role and a private JupyterLab space named <team>-<member>, read back through SageMaker's API."""
     emulator, resources = deployed
@@ -145,6 +145,9 @@ def test_the_studio_domain_its_profiles_and_spaces_are_deployed_as_configured(de
         assert spec["InstanceType"] == DEV.studio.teams[team].instance_types[0]
         lifecycle = sagemaker.describe_studio_lifecycle_config(StudioLifecycleConfigName=spec["LifecycleConfigArn"].split("/")[-1])
         assert lifecycle["StudioLifecycleConfigAppType"] == "JupyterLab"
+    # The demo's summary says what a team would open, as the API describes it.
+    assert demo.studio and f"domain {domain_id} (VpcOnly)" in demo.studio
+    assert all(member in demo.studio and f"{team}-{member}" in demo.studio for member, team in members.items())
 
 
 def test_training_pipeline_pieces_are_deployed(deployed):
