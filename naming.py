@@ -136,6 +136,10 @@ def studio_lifecycle_config_name(env: str, team: str, content: str) -> str:
 
 #: The tag every Studio user profile and space carries, whose value is its team: the team roles' conditions read it.
 STUDIO_TEAM_TAG = "studio-team"
+#: The tag a user profile carries whose value is its member: who may open it (the team's access policy) reads it.
+STUDIO_USER_TAG = "studio-user"
+#: A Studio team's own read-write prefix in the model-artifacts bucket: studio/<team>/.
+STUDIO_SCRATCH_PREFIX = "studio"
 
 
 def data_key_alias(env: str) -> str:

@@ -59,14 +59,22 @@ class StudioAuthConfig(StrictModel):
     """How people sign in: IAM (a presigned URL per user profile) or IAM Identity Center (SSO)."""
 
     mode: Literal["IAM", "SSO"] = "IAM"
-    #: SSO only: Identity Center groups assigned to the domain's application (members are Identity Center user names).
+    #: SSO only: Identity Center groups assigned to the domain's application.
     groups: list[Annotated[str, AfterValidator(_check_group)]] = Field(default_factory=list)
+    #: SSO only: a member's Identity Center user name where it is not the member's name (often an email address, which a
+    #: profile name cannot be), e.g. {alice: alice@example.com}.
+    user_names: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _groups_need_sso(self) -> StudioAuthConfig:
-        if self.groups and self.mode != "SSO":
-            raise ValueError("groups: Identity Center groups need mode: SSO (allowed with mode IAM: no groups)")
+    def _sso_only(self) -> StudioAuthConfig:
+        for field in ("groups", "user_names"):
+            if getattr(self, field) and self.mode != "SSO":
+                raise ValueError(f"{field}: Identity Center {field.replace('_', ' ')} need mode: SSO (allowed with mode IAM: none)")
         return self
+
+    def user_name(self, member: str) -> str:
+        """The member's Identity Center user name (SSO)."""
+        return self.user_names.get(member, member)
 
 
 class IdleShutdownConfig(StrictModel):
@@ -122,17 +130,25 @@ class StudioConfig(StrictModel):
         if self.enabled and not self.teams:
             raise ValueError("teams: no team (allowed: at least one team when enabled is true; each member's profile and role "
                              "come from a team)")
-        seen: dict[str, str] = {}
+        seen: dict[str, tuple[str, str]] = {}
         for team, config in self.teams.items():
             for member in config.members:
-                other = seen.setdefault(member.lower(), team)
-                if other != team:
-                    raise ValueError(f"teams.{team}.members: {member!r} is also in team {other!r} (allowed: each person in one "
+                # Profiles' logical IDs drop hyphens and CloudFormation's IDs and SageMaker's names are matched without
+                # regard to case here: j-doe and jDoe would be one resource.
+                other_team, other = seen.setdefault(member.replace("-", "").lower(), (team, member))
+                if other == member and other_team != team:
+                    raise ValueError(f"teams.{team}.members: {member!r} is also in team {other_team!r} (allowed: each person in one "
                                      "team; a user profile carries one team's role)")
+                if other != member:
+                    raise ValueError(f"teams.{team}.members: {member!r} differs from {other!r} (team {other_team}) only in case or "
+                                     "hyphens (allowed: member names that differ in their letters or digits)")
                 space = space_name(team, member)
                 if len(space) > PROFILE_NAME_MAX:
                     raise ValueError(f"teams.{team}.members: {member!r} makes the space name {space!r} {len(space)} characters "
                                      f"(allowed: team and member names of at most {PROFILE_NAME_MAX} together, with the hyphen)")
+        unknown = sorted(set(self.auth.user_names) - {m for config in self.teams.values() for m in config.members})
+        if unknown:
+            raise ValueError(f"auth.user_names: {', '.join(map(repr, unknown))} is no team's member (allowed: members of studio.teams)")
         for team in self.teams:
             for other in self.teams:
                 if other != team and other.startswith(f"{team}-"):

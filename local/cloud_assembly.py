@@ -66,7 +66,7 @@ class Resolver:
     against a deployed stack: ``physical`` maps logical ids to physical ids, ``exports`` the
     account's export names to values."""
 
-    PSEUDO = ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::NoValue")
+    PSEUDO = ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId", "AWS::NoValue")
 
     def __init__(self, stack: StackTemplate, *, physical: dict[str, str], exports: dict[str, str], account: str, region: str) -> None:
         self.stack = stack
@@ -75,6 +75,8 @@ class Resolver:
         self.pseudo = {
             "AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack.stack_name,
+            # The stack's ID is its ARN; the unique part CloudFormation adds is made up here, as physical IDs are.
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack.stack_name}/00000000-0000-0000-0000-000000000000",
         }
 
     @classmethod

@@ -14,8 +14,10 @@ if ((${#PACKAGES[@]} == 0)); then
   exit 0
 fi
 mkdir -p "$LOG_DIR"
-# The image's own Python (SageMaker Distribution: /opt/conda/bin/python), which the space's kernels run.
+# The image's own Python (SageMaker Distribution: /opt/conda/bin/python), which the space's kernels run. --user puts the
+# packages under ~/.local on the space's own volume: they are not written under the running JupyterLab server's
+# environment, and they stay across restarts (the next start finds them installed).
 PYTHON="$(command -v python3 || command -v python)"
-echo "lifecycle: installing ${#PACKAGES[@]} package(s) in the background with $PYTHON; log: $LOG_DIR/pip-install.log"
-nohup "$PYTHON" -m pip install --no-input --disable-pip-version-check "${PACKAGES[@]}" \
+echo "lifecycle: installing ${#PACKAGES[@]} package(s) in the background with $PYTHON --user; log: $LOG_DIR/pip-install.log"
+nohup "$PYTHON" -m pip install --user --no-input --disable-pip-version-check "${PACKAGES[@]}" \
   >>"$LOG_DIR/pip-install.log" 2>&1 </dev/null &

@@ -3,17 +3,22 @@
 CloudFormation alone cannot delete a Studio domain cleanly:
 - a space or profile with a running app cannot be deleted ("the user profile or space cannot contain any non-failed
   apps", SageMaker developer guide, "Delete a domain"), and a JupyterLab app runs until it idles out;
-- AWS::SageMaker::Domain's delete handler calls DeleteDomain without a RetentionPolicy, whose default keeps the home
-  EFS volume ("By default, all resources are retained", SageMaker API Reference, DeleteDomain); its mount targets in
-  the private subnets then keep the network stack from being deleted (aws-cloudformation/cloudformation-coverage-roadmap#1085);
+- AWS::SageMaker::Domain's delete handler (aws-cloudformation-resource-providers-sagemaker) calls DeleteDomain without a
+  RetentionPolicy, whose default keeps the home EFS volume ("By default, all resources are retained", SageMaker API
+  Reference, DeleteDomain); its mount targets in the private subnets then keep the network stack from being deleted
+  (aws-cloudformation/cloudformation-coverage-roadmap#1085). Whatever a later handler does, deleting with Delete here
+  first leaves nothing to depend on it;
 - the two security groups SageMaker makes for that volume (security-group-for-inbound-nfs-<domain id> and
   security-group-for-outbound-nfs-<domain id>) stay in the VPC, each referring to the other.
 
-This resource depends on the domain, its profiles and spaces, so CloudFormation deletes it first. Its Delete does
-what the stack's own deletes cannot, in order: deletes every app of the domain and waits, deletes the spaces, the
-profiles, then the domain with RetentionPolicy HomeEfsFileSystem=Delete (SageMaker deletes the volume), and the NFS
-security groups. CloudFormation's own deletes of those resources then find them gone, which its resource handler
-contract counts as deleted. Every step is idempotent: a deletion that ran out of time is finished by deleting the
+This resource depends on the domain, its profiles and spaces, so CloudFormation deletes it first. CloudFormation also
+sends Delete when the resource leaves the template or an update that added it rolls back: the teardown runs only when
+its stack itself is going (DELETE_IN_PROGRESS, or ROLLBACK_IN_PROGRESS of a failed create), else it answers SUCCESS and
+keeps everything. When it runs, it does what the stack's own deletes cannot, in order: deletes every app of the domain
+and waits, deletes the spaces, the profiles, then the domain with RetentionPolicy HomeEfsFileSystem=Delete (SageMaker
+deletes the volume), and the NFS security groups (retrying while the volume's network interfaces still hold them).
+CloudFormation's own deletes of those resources then find them gone, which its resource handler contract counts as
+deleted. Every step is idempotent: a deletion that ran out of time is finished by deleting the
 stack again. Create and Update do nothing.
 
 Standard library and boto3 only (Lambda's Python runtime has both).
@@ -32,6 +37,10 @@ from botocore.exceptions import ClientError
 
 #: App states that need no more deleting.
 APP_DONE = ("Deleted", "Failed")
+#: The stack statuses in which the stack itself is going away: only then does a Delete tear the domain down.
+STACK_GOING = ("DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+#: Error codes that mean "already gone" (SageMaker's ResourceNotFound; EC2's for groups and rules).
+GONE = ("ResourceNotFound", "ResourceNotFoundException", "InvalidGroup.NotFound", "InvalidPermission.NotFound")
 #: Seconds between polls, and how much of the Lambda's time is kept to answer CloudFormation.
 POLL_SECONDS = 10
 MARGIN_SECONDS = 30
@@ -42,11 +51,12 @@ class OutOfTime(Exception):
     """A deletion still running when the Lambda must answer: deleting the stack again finishes it."""
 
 
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def _gone(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "")
-    return code in ("ResourceNotFound", "ResourceNotFoundException", "InvalidGroup.NotFound") or "does not exist" in message \
-        or "Could not find" in message
+    return _code(error) in GONE
 
 
 def _pages(call: Callable[..., dict], key: str, **kwargs: Any) -> list[dict]:
@@ -59,12 +69,18 @@ def _pages(call: Callable[..., dict], key: str, **kwargs: Any) -> list[dict]:
             return items
 
 
+def stack_is_going(cloudformation: Any, stack_id: str) -> bool:
+    """Whether the stack is being deleted (or a failed create rolled back): the only time to tear down."""
+    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    return str(stack["StackStatus"]) in STACK_GOING
+
+
 class Teardown:
     """The steps of the module docstring, against a SageMaker and an EC2 client, within ``seconds_left()``."""
 
     def __init__(self, sagemaker: Any, ec2: Any, domain_id: str, seconds_left: Callable[[], float],
-                 sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> None:
-        self.sagemaker, self.ec2, self.domain_id = sagemaker, ec2, domain_id
+                 sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print, vpc_id: str | None = None) -> None:
+        self.sagemaker, self.ec2, self.domain_id, self.vpc_id = sagemaker, ec2, domain_id, vpc_id
         self.seconds_left, self.sleep, self.log = seconds_left, sleep, log
 
     def run(self) -> None:
@@ -84,17 +100,26 @@ class Teardown:
         return _pages(self.sagemaker.list_apps, "Apps", DomainIdEquals=self.domain_id)
 
     def delete_apps(self) -> None:
-        for app in self.apps():
-            if app.get("Status") in (*APP_DONE, "Deleting"):
-                continue
-            owner = {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {"UserProfileName": app["UserProfileName"]}
-            self.log(f"deleting app {app['AppType']}/{app['AppName']} of {next(iter(owner.values()))}")
-            try:
-                self.sagemaker.delete_app(DomainId=self.domain_id, AppType=app["AppType"], AppName=app["AppName"], **owner)
-            except ClientError as error:
-                if not _gone(error):
-                    raise
-        self.wait("apps", lambda: all(app.get("Status") in APP_DONE for app in self.apps()))
+        asked: set[tuple[str, str, str]] = set()
+
+        def pass_() -> bool:
+            """Ask to delete every app in service (a Pending one is asked once it is); True when none is left."""
+            left = False
+            for app in self.apps():
+                status = app.get("Status")
+                if status in APP_DONE:
+                    continue
+                left = True
+                owner = {"SpaceName": app["SpaceName"]} if app.get("SpaceName") else {"UserProfileName": app["UserProfileName"]}
+                key = (next(iter(owner.values())), app["AppType"], app["AppName"])
+                if status == "InService" and key not in asked:
+                    asked.add(key)
+                    self.log(f"deleting app {app['AppType']}/{app['AppName']} of {key[0]}")
+                    self._delete(lambda a=app, o=owner: self.sagemaker.delete_app(
+                        DomainId=self.domain_id, AppType=a["AppType"], AppName=a["AppName"], **o))
+            return not left
+
+        self.wait("apps", pass_)
 
     def delete_spaces(self) -> None:
         spaces = _pages(self.sagemaker.list_spaces, "Spaces", DomainIdEquals=self.domain_id)
@@ -113,34 +138,55 @@ class Teardown:
                     DomainId=self.domain_id, UserProfileName=name))
         self.wait("user profiles", lambda: not _pages(self.sagemaker.list_user_profiles, "UserProfiles", DomainIdEquals=self.domain_id))
 
-    def domain_exists(self) -> bool:
+    def domain_status(self) -> str | None:
+        """The domain's status; None once it is gone. A failed deletion is an error with SageMaker's reason."""
         try:
-            self.sagemaker.describe_domain(DomainId=self.domain_id)
+            domain = self.sagemaker.describe_domain(DomainId=self.domain_id)
         except ClientError as error:
             if _gone(error):
-                return False
+                return None
             raise
-        return True
+        if domain.get("Status") == "Delete_Failed":
+            raise RuntimeError(f"domain {self.domain_id}: deletion failed: {domain.get('FailureReason', 'no reason given')}")
+        return str(domain.get("Status", ""))
 
     def delete_domain(self) -> None:
-        if not self.domain_exists():
+        status = self.domain_status()
+        if status is None:
             return
-        self.log(f"deleting domain {self.domain_id} and its home EFS volume")
-        self._delete(lambda: self.sagemaker.delete_domain(DomainId=self.domain_id, RetentionPolicy={"HomeEfsFileSystem": "Delete"}))
-        self.wait("domain", lambda: not self.domain_exists())
+        if status != "Deleting":
+            self.log(f"deleting domain {self.domain_id} and its home EFS volume")
+            self._delete(lambda: self.sagemaker.delete_domain(DomainId=self.domain_id,
+                                                              RetentionPolicy={"HomeEfsFileSystem": "Delete"}))
+        self.wait("domain", lambda: self.domain_status() is None)
+
+    def nfs_security_groups(self) -> list[dict]:
+        names = [name.format(self.domain_id) for name in NFS_GROUPS]
+        filters = [{"Name": "group-name", "Values": names}] + ([{"Name": "vpc-id", "Values": [self.vpc_id]}] if self.vpc_id else [])
+        return list(self.ec2.describe_security_groups(Filters=filters)["SecurityGroups"])
 
     def delete_nfs_security_groups(self) -> None:
-        names = [name.format(self.domain_id) for name in NFS_GROUPS]
-        groups = self.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": names}])["SecurityGroups"]
+        groups = self.nfs_security_groups()
         # Each group's rules name the other: no group can go while a rule refers to it.
         for group in groups:
             if group.get("IpPermissions"):
-                self.ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+                self._delete(lambda g=group: self.ec2.revoke_security_group_ingress(GroupId=g["GroupId"], IpPermissions=g["IpPermissions"]))
             if group.get("IpPermissionsEgress"):
-                self.ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
-        for group in groups:
-            self.log(f"deleting security group {group['GroupName']} ({group['GroupId']})")
-            self._delete(lambda group_id=group["GroupId"]: self.ec2.delete_security_group(GroupId=group_id))
+                self._delete(lambda g=group: self.ec2.revoke_security_group_egress(
+                    GroupId=g["GroupId"], IpPermissions=g["IpPermissionsEgress"]))
+
+        def pass_() -> bool:
+            """Delete what is left; the home volume's network interfaces may still hold a group (DependencyViolation)."""
+            for group in self.nfs_security_groups():
+                try:
+                    self.ec2.delete_security_group(GroupId=group["GroupId"])
+                    self.log(f"deleted security group {group['GroupName']} ({group['GroupId']})")
+                except ClientError as error:
+                    if _code(error) != "DependencyViolation" and not _gone(error):
+                        raise
+            return not self.nfs_security_groups()
+
+        self.wait("NFS security groups", pass_)
 
     @staticmethod
     def _delete(call: Callable[[], Any]) -> None:
@@ -163,11 +209,21 @@ def respond(event: dict, status: str, reason: str = "") -> None:
         answer.read()
 
 
+def on_delete(cloudformation: Any, sagemaker: Any, ec2: Any, stack_id: str, properties: dict, seconds_left: Callable[[], float],
+              sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print) -> bool:
+    """A Delete: tear the domain down if the stack itself is going; True if it did."""
+    if not stack_is_going(cloudformation, stack_id):
+        log(f"stack {stack_id} is not being deleted: the domain {properties['DomainId']} stays")
+        return False
+    Teardown(sagemaker, ec2, properties["DomainId"], seconds_left, sleep=sleep, log=log, vpc_id=properties.get("VpcId")).run()
+    return True
+
+
 def handler(event: dict, context: Any) -> None:
     try:
         if event["RequestType"] == "Delete":
-            Teardown(boto3.client("sagemaker"), boto3.client("ec2"), event["ResourceProperties"]["DomainId"],
-                     lambda: context.get_remaining_time_in_millis() / 1000).run()
+            on_delete(boto3.client("cloudformation"), boto3.client("sagemaker"), boto3.client("ec2"), event["StackId"],
+                      event["ResourceProperties"], lambda: context.get_remaining_time_in_millis() / 1000)
     except Exception as error:  # noqa: BLE001 - every failure is CloudFormation's to report, in one line
         print(f"teardown failed: {error}")
         respond(event, "FAILED", f"{type(error).__name__}: {error}")

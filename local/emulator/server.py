@@ -91,13 +91,13 @@ def _deleted_stacks_resolve_no_outputs() -> None:
     """moto 5.2.5 resolves a stack's outputs on every DescribeStacks, even once the stack is deleted: an output
     that refers to a resource (a topic's Ref the serving stack imports) then creates that resource again, and
     it is left behind. The CDK CLI describes each stack it destroys until it is gone, so every destroy leaked
-    one. A deleted stack has no outputs here."""
+    one. A stack being deleted or deleted has no outputs here."""
     from moto.cloudformation import models
 
     original = models.Stack.outputs
 
     def outputs(self: Any) -> Any:
-        return None if self.status == "DELETE_COMPLETE" else original.fget(self)
+        return None if self.status in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE") else original.fget(self)
 
     models.Stack.outputs = property(outputs)
 
@@ -196,30 +196,29 @@ def _vpc_children_are_deleted_with_their_stack() -> None:
 
 
 def _a_stack_whose_resources_cannot_be_deleted_is_delete_failed() -> None:
-    """moto 5.2.5 takes a stack out of its list before deleting its resources: when one cannot be deleted (a space
-    with a running app, a domain that still has profiles), the request fails, the stack is gone from every list and
-    what it still held stays in the account, unseen. CloudFormation keeps such a stack as DELETE_FAILED with the
-    resource's error, and deleting it again retries (User Guide, "Delete a stack"); so does this."""
+    """moto 5.2.5 takes a stack out of its list before deleting its resources: while they are deleted DescribeStacks no
+    longer finds it, and when one cannot be deleted (a space with a running app, a domain that still has profiles) the
+    request fails, the stack is gone from every list and what it still held stays in the account, unseen.
+    CloudFormation shows the stack DELETE_IN_PROGRESS while it deletes, keeps a stack it could not empty as
+    DELETE_FAILED with the resource's error, and deleting it again retries (User Guide, "Delete a stack"); so does this."""
     from moto.cloudformation import models
 
-    original = models.CloudFormationBackend.delete_stack
-
     def delete_stack(self: Any, name_or_stack_id: str) -> None:
-        stacks = [s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)]
-        if not stacks:
-            return original(self, name_or_stack_id)
-        stack = stacks[0]
-        try:
-            original(self, stack.stack_id)
-        except Exception as error:  # noqa: BLE001 - whatever a resource's delete raised is the stack's failure reason
-            self.deleted_stacks.pop(stack.stack_id, None)
-            self.stacks[stack.stack_id] = stack
-            for export in stack.exports:
-                self.exports[export.name] = export
-            reason = getattr(error, "message", None) or str(error)
-            stack.status, stack.status_reason = "DELETE_FAILED", f"The following resource(s) failed to delete: {reason}"
-            stack._add_stack_event("DELETE_FAILED", resource_status_reason=stack.status_reason)
-        return None
+        # Every stack of that name, as moto's own (a change set's review stack shares its name).
+        for stack in [s for s in list(self.stacks.values()) if name_or_stack_id in (s.stack_id, s.name)]:
+            export_names = [export.name for export in stack.exports]  # read while its outputs still resolve
+            stack.status = "DELETE_IN_PROGRESS"
+            try:
+                stack.delete()
+            except Exception as error:  # noqa: BLE001 - whatever a resource's delete raised is the stack's failure reason
+                reason = getattr(error, "message", None) or str(error)
+                stack.status, stack.status_reason = "DELETE_FAILED", f"The following resource(s) failed to delete: {reason}"
+                stack._add_stack_event("DELETE_FAILED", resource_status_reason=stack.status_reason)
+                continue
+            self.stacks.pop(stack.stack_id, None)
+            self.deleted_stacks[stack.stack_id] = stack
+            for name in export_names:
+                self.exports.pop(name, None)
 
     models.CloudFormationBackend.delete_stack = delete_stack
 

@@ -332,12 +332,8 @@ def studio_deploys() -> None:
         update_space(backend, str(props.get("DomainId")), deployed.name, props)
         return deployed
 
-    def teardown_resource(backend: Any, name: str, props: dict) -> Deployed:
-        domain_id = str(props.get("DomainId"))
-        return Deployed(f"studio-teardown-{domain_id}", lambda: run_teardown(backend, domain_id), name=name)
-
     register(
-        api_backed("Custom::StudioTeardown", "", teardown_resource, backends=sagemaker_backends),
+        teardown_type(),
         api_backed("AWS::SageMaker::Domain", "DomainName", create_domain, backends=sagemaker_backends,
                    attributes=("DomainId", "DomainArn", "Url", "HomeEfsFileSystemId", "SecurityGroupIdForDomainBoundary",
                                "SingleSignOnManagedApplicationInstanceId", "SingleSignOnApplicationArn"),
@@ -352,23 +348,74 @@ def studio_deploys() -> None:
     )
 
 
-def run_teardown(backend: Any, domain_id: str) -> None:
-    """Custom::StudioTeardown's Delete: the handler's own steps, with clients of this emulator (moto runs no Lambda)."""
-    import importlib.util
-    import os
-    from pathlib import Path
+def teardown_type() -> type:
+    """Custom::StudioTeardown as CloudFormation runs it: the handler's on_delete (lambda/studio_teardown/handler.py), with
+    the stack's ID and the resource's properties as the Delete event carries them, and clients of this emulator (moto
+    runs no Lambda). So it tears down only while its stack is DELETE_IN_PROGRESS, as in AWS."""
+    from moto.core.common_models import CloudFormationModel
 
-    import boto3
+    class StudioTeardown(CloudFormationModel):
+        __module__ = "moto.cloudformation.models"
+
+        def __init__(self, stack_id: str, properties: dict, account_id: str, region_name: str) -> None:
+            self.stack_id, self.properties = stack_id, properties
+            self.account_id, self.region_name = account_id, region_name
+            self.physical_resource_id = f"studio-teardown-{properties.get('DomainId')}"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "Custom::StudioTeardown"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:  # noqa: ARG003 - moto's signature
+            return False
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # noqa: ARG003
+                                            region_name: str, **kwargs: Any) -> StudioTeardown:
+            return cls(kwargs["StackId"], dict(cloudformation_json.get("Properties") or {}), account_id, region_name)
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource: StudioTeardown, new_resource_name: str,  # noqa: ARG003
+                                            cloudformation_json: Any, account_id: str, region_name: str) -> StudioTeardown:  # noqa: ARG003
+            original_resource.properties = dict(cloudformation_json.get("Properties") or {})  # Update does nothing
+            return original_resource
+
+        def is_created(self) -> bool:
+            return True
+
+        def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
+            module = _handler_module()
+            clients = _emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
+            module.on_delete(*clients, self.stack_id, self.properties, seconds_left=lambda: 900.0, sleep=lambda _: None)
+
+    return StudioTeardown
+
+
+def _handler_module() -> Any:
+    import importlib.util
+    from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "lambda" / "studio_teardown" / "handler.py"
     spec = importlib.util.spec_from_file_location("studio_teardown_handler", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _emulator_clients(region_name: str, *services: str) -> list[Any]:
+    import os
+
+    import boto3
+
     endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
-    clients = [boto3.client(service, endpoint_url=endpoint, region_name=backend.region_name, aws_access_key_id="testing",
-                            aws_secret_access_key="testing") for service in ("sagemaker", "ec2")]
-    module.Teardown(*clients, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None).run()
+    return [boto3.client(service, endpoint_url=endpoint, region_name=region_name, aws_access_key_id="testing",
+                         aws_secret_access_key="testing") for service in services]
 
 
 def studio_api() -> None:
@@ -376,9 +423,17 @@ def studio_api() -> None:
     Studio lifecycle configs answer (see the module docstring)."""
     from moto.core.responses import ActionResult
     from moto.sagemaker import models, responses
-    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 
     original_delete_domain = models.SageMakerModelBackend.delete_domain
+    original_describe_domain = models.SageMakerModelBackend.describe_domain
+
+    def describe_domain(self: Any, domain_id: str) -> dict[str, Any]:
+        # SageMaker answers ResourceNotFound for a domain that does not exist (botocore: DescribeDomain's errors); moto
+        # answered ValidationException.
+        if domain_id not in self.domains:
+            raise ResourceNotFound(message=f"Could not find domain '{domain_id}'.")
+        return dict(original_describe_domain(self, domain_id))
 
     def delete_domain(self: Any, domain_id: str, retention_policy: Any) -> None:
         held = studio(self)
@@ -386,6 +441,8 @@ def studio_api() -> None:
                       + [f"space {n}" for d, n in held["spaces"] if d == domain_id])
         if left:
             raise ValidationError(message=f"Domain {domain_id} still has {', '.join(left)}: delete them first")
+        if domain_id not in self.domains:
+            raise ResourceNotFound(message=f"Could not find domain '{domain_id}'.")
         domain = self.domains.get(domain_id)
         original_delete_domain(self, domain_id, retention_policy)
         if (retention_policy or {}).get("HomeEfsFileSystem") == "Delete":
@@ -394,7 +451,7 @@ def studio_api() -> None:
     def found(held: dict, key: Any, what: str) -> dict:
         # botocore's output shape picks the members it has (Tags, for one, is not in a Describe answer).
         if key not in held:
-            raise ValidationError(message=f"{what} does not exist")
+            raise ResourceNotFound(message=f"{what} does not exist")
         return dict(held[key])
 
     def api_describe_user_profile(self: Any) -> ActionResult:
@@ -439,7 +496,7 @@ def studio_api() -> None:
         try:
             return call()
         except StudioError as error:
-            raise ValidationError(message=error.message) from None
+            raise (ResourceNotFound if error.code == "ResourceNotFound" else ValidationError)(message=error.message) from None
 
     def api_create_app(self: Any) -> ActionResult:
         owner = self._get_param("SpaceName") or self._get_param("UserProfileName")
@@ -477,6 +534,7 @@ def studio_api() -> None:
         return ActionResult({})
 
     models.SageMakerModelBackend.delete_domain = delete_domain
+    models.SageMakerModelBackend.describe_domain = describe_domain
     for handler in (api_describe_user_profile, api_list_user_profiles, api_describe_space, api_list_spaces,
                     api_describe_studio_lifecycle_config, api_list_studio_lifecycle_configs, api_create_app, api_describe_app,
                     api_list_apps, api_delete_app, api_delete_space, api_delete_user_profile):

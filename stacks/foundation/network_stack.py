@@ -47,12 +47,9 @@ TRACKING_ENDPOINT = ("SageMakerExperiments", ec2.InterfaceVpcEndpointAwsService.
 #: private DNS on: "Connect to Studio Through an Interface VPC Endpoint",
 #: https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html).
 STUDIO_ENDPOINT = ("SageMakerStudio", ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_STUDIO)
-#: What a VPC-only Studio domain needs (SageMaker developer guide, "Connect Amazon SageMaker Studio in a VPC to external
-#: resources", https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-and-internet-access.html): the SageMaker API
-#: and runtime, S3, Studio, and for jobs started from a notebook STS and CloudWatch Logs. The features the platform uses
-#: add the rest of INTERFACE_ENDPOINTS (ECR for images, KMS for the data key, CloudWatch metrics) and, with tracking,
-#: MLflow's. Service Catalog (SageMaker Projects) is not used. tests/unit/test_studio.py checks this list is deployed.
-STUDIO_REQUIRED_SERVICES = ("sagemaker.api", "sagemaker.runtime", "s3", "studio", "sts", "logs")
+#: A VPC-only Studio domain needs the SageMaker API and runtime, S3, Studio, and for jobs started from a notebook STS and
+#: CloudWatch Logs (SageMaker developer guide, "Connect Amazon SageMaker Studio in a VPC to external resources"): all but
+#: Studio's are in INTERFACE_ENDPOINTS already. tests/unit/test_studio.py checks AWS's list against what is deployed.
 
 
 class NetworkStack(Stack):

@@ -45,12 +45,12 @@ PIPELINE_EXECUTION_ACTIONS = ["sagemaker:DescribePipelineExecution", "sagemaker:
 #: Registry: read a model's group and its versions (approving stays with the delivery process).
 REGISTRY_ACTIONS = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"]
 #: Spaces of the team (names <team>-*, tagged with the team): what Studio's UI calls as the space's role.
-SPACE_ACTIONS = ["sagemaker:DescribeSpace", "sagemaker:UpdateSpace", "sagemaker:DeleteSpace"]
+SPACE_ACTIONS = ["sagemaker:DescribeSpace", "sagemaker:DeleteSpace"]
 #: Apps in those spaces: CreateApp is the call that takes sagemaker:InstanceTypes (held to the team's types).
 APP_ACTIONS = ["sagemaker:DeleteApp", "sagemaker:DescribeApp"]
 #: Listing calls with no resource type (Service Authorization Reference): Studio's home page makes them.
 LIST_ACTIONS = ["sagemaker:ListSpaces", "sagemaker:ListApps", "sagemaker:ListUserProfiles", "sagemaker:ListPipelines", "sagemaker:ListModelPackages",
-                "sagemaker:ListModelPackageGroups"]
+                "sagemaker:ListModelPackageGroups", "sagemaker:ListStudioLifecycleConfigs"]
 #: lambda/studio_teardown: what deletes a disposable environment's domain cleanly (its module docstring says why).
 TEARDOWN_CODE = Path(__file__).resolve().parents[2] / "lambda" / "studio_teardown"
 #: What a person of the team needs in IAM authentication mode to open Studio as their profile (console or CLI).
@@ -162,6 +162,9 @@ class StudioStack(Stack):
             sid="DeleteTheDomain", actions=["sagemaker:DescribeDomain", "sagemaker:DeleteDomain"], resources=[arn(f"domain/{domain_id}")]))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="FindSecurityGroups", actions=["ec2:DescribeSecurityGroups"], resources=["*"]))
+        # It tears down only when its own stack is being deleted (not when it leaves the template or an update rolls back).
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ReadOwnStacksStatus", actions=["cloudformation:DescribeStacks"], resources=[self.stack_id]))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="DeleteNfsSecurityGroupsInPlatformVpc",
             actions=["ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup"],
@@ -175,7 +178,9 @@ class StudioStack(Stack):
             role=role, timeout=Duration.minutes(15), memory_size=256, log_group=log_group,
         )
         teardown = CustomResource(self, "Teardown", service_token=function.function_arn, resource_type="Custom::StudioTeardown",
-                                  properties={"DomainId": domain_id})
+                                  properties={"DomainId": domain_id, "VpcId": workloads.vpc.vpc_id},
+                                  # A function that dies without answering fails the stack after this, not after an hour.
+                                  service_timeout=Duration.minutes(20))
         # Deleted before every profile and space (the domain is ordered by the DomainId it reads).
         teardown.node.add_dependency(*self.members)
         # The function reads its role with GetAtt, which orders them (cfn-lint W3005): keep only the policy, which the
@@ -207,14 +212,17 @@ class StudioStack(Stack):
         # AWS recommends a security group per profile rather than the domain's ("Connect Amazon SageMaker Studio in a VPC
         # to external resources"): one per team keeps one team's apps from reaching another's.
         sg = [studio_security_group(scope, "SecurityGroup", self.workloads.vpc, f"{cfg.name} Studio team {team}").security_group_id]
+        script = render_jupyterlab_on_start(packages=list(config.packages))
         role = SageMakerExecutionRole(scope, "Execution", description=f"{cfg.name}: Studio team {team} (models "
                                       f"{', '.join(config.models)})", source_account_condition=False)
         Tags.of(role.role).add(naming.STUDIO_TEAM_TAG, team)
         self.team_roles[team] = role.role
         grant_team_data(role, cfg, config.models, team, data, key_arn)
         grant_team_models(role, cfg, config.models)
-        grant_team_spaces(role, team, config, domain_id)
+        grant_team_spaces(role, team, config, domain_id, [naming.studio_lifecycle_config_name(cfg.name, team, script)])
         role.allow_log_groups("studio")
+        # Spaces' EBS volumes are encrypted with the data key (the domain's KmsKeyId): SageMaker attaches them under grants.
+        role.allow_key_grants_for_aws_resources(kms.Key.from_key_arn(scope, "DataKey", key_arn))
         if cfg.tracking.enabled:
             # sagemaker-mlflow actions are authorized on the server only (no experiment-level resource or condition
             # key in the Service Authorization Reference): a team logs and reads on its environment's server.
@@ -226,7 +234,6 @@ class StudioStack(Stack):
                        "this environment's server only.")
         acknowledge(role.role, "Inline policy written by CDK for this one role only.", "NIST.800.53.R5-IAMNoInlinePolicy")
 
-        script = render_jupyterlab_on_start(packages=list(config.packages))
         lifecycle = sagemaker.CfnStudioLifecycleConfig(
             scope, "LifecycleConfig",
             studio_lifecycle_config_name=naming.studio_lifecycle_config_name(cfg.name, team, script),
@@ -237,12 +244,14 @@ class StudioStack(Stack):
                         "lifecycle_config_arn": lifecycle.attr_studio_lifecycle_config_arn}
         team_tag = {"key": naming.STUDIO_TEAM_TAG, "value": team}
         for member in config.members:
+            # Keyed by the member alone, at stack scope: moving someone to another team updates their profile in place
+            # (a new logical ID would create a second profile of the same name first, which SageMaker refuses).
             profile = sagemaker.CfnUserProfile(
-                scope, f"Profile{_construct_id(member)}",
+                self, f"Profile{_construct_id(member)}",
                 domain_id=domain_id,
                 user_profile_name=member,
                 single_sign_on_user_identifier="UserName" if cfg.studio.auth.mode == "SSO" else None,
-                single_sign_on_user_value=member if cfg.studio.auth.mode == "SSO" else None,
+                single_sign_on_user_value=cfg.studio.auth.user_name(member) if cfg.studio.auth.mode == "SSO" else None,
                 user_settings=sagemaker.CfnUserProfile.UserSettingsProperty(
                     execution_role=role.role.role_arn,
                     security_groups=sg,
@@ -251,12 +260,12 @@ class StudioStack(Stack):
                         lifecycle_config_arns=[lifecycle.attr_studio_lifecycle_config_arn],
                     ),
                 ),
-                tags=[team_tag],
+                tags=[team_tag, {"key": naming.STUDIO_USER_TAG, "value": member}],
             )
             profile.apply_removal_policy(removal)
             self.members.append(profile)
             space = sagemaker.CfnSpace(
-                scope, f"Space{_construct_id(member)}",
+                self, f"Space{_construct_id(member)}",
                 domain_id=domain_id,
                 space_name=space_name(team, member),
                 space_display_name=f"{member} ({team})",
@@ -278,16 +287,24 @@ class StudioStack(Stack):
             self.members.append(space)
 
         if cfg.studio.auth.mode == "IAM":
+            # A person opens only their own profile: the profile's studio-user tag must be their IAM user name, or the
+            # studio-user tag of the role session they signed in with (an identity provider's session tag). AWS's pattern
+            # for per-user Studio access ("Control access to the Studio domain by user profile", aws:ResourceTag and
+            # policy variables).
+            profiles = self.format_arn(service="sagemaker", resource="user-profile", resource_name=f"{domain_id}/*")
+            own = {f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}
             access = iam.ManagedPolicy(
-                scope, "Access", description=f"{cfg.name}: open Studio as a member of team {team} (attach to the team's people)",
-                statements=[iam.PolicyStatement(
-                    sid="OpenOwnTeamsProfiles", actions=ACCESS_ACTIONS,
-                    resources=[self.format_arn(service="sagemaker", resource="user-profile", resource_name=f"{domain_id}/*")],
-                    conditions={"StringEquals": {f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}},
-                )],
+                scope, "Access", description=f"{cfg.name}: open one's own Studio profile in team {team} (attach to the team's people)",
+                statements=[
+                    iam.PolicyStatement(sid="OpenOwnProfileAsIamUser", actions=ACCESS_ACTIONS, resources=[profiles],
+                                        conditions={"StringEquals": {**own, f"aws:ResourceTag/{naming.STUDIO_USER_TAG}": "${aws:username}"}}),
+                    iam.PolicyStatement(sid="OpenOwnProfileAsTaggedSession", actions=ACCESS_ACTIONS, resources=[profiles],
+                                        conditions={"StringEquals": {**own, f"aws:ResourceTag/{naming.STUDIO_USER_TAG}":
+                                                                     f"${{aws:PrincipalTag/{naming.STUDIO_USER_TAG}}}"}}),
+                ],
             )
-            acknowledge(access, f"The domain's user profiles carrying the {naming.STUDIO_TEAM_TAG}={team} tag: profile names are "
-                        "the members', and the tag condition keeps it to this team.",
+            acknowledge(access, f"The domain's user profiles tagged {naming.STUDIO_TEAM_TAG}={team} whose {naming.STUDIO_USER_TAG} tag "
+                        "is the caller's own name: profile names are the members', and the tag conditions pick the one.",
                         f"AwsSolutions-IAM5[Resource::{_shown_with_domain(self, 'user-profile', '*')}]")
             CfnOutput(self, f"{_construct_id(team)}AccessPolicy", value=access.managed_policy_arn,
                       description=f"Attach to team {team}'s people (IAM authentication): opens their Studio profiles")
@@ -311,10 +328,12 @@ def grant_team_data(role: SageMakerExecutionRole, cfg: EnvironmentConfig, models
     """S3 under the team's models' prefixes only, and the data key through S3 only."""
     raw, artifacts = Fn.import_value(data.raw_data_bucket_arn), Fn.import_value(data.model_artifacts_bucket_arn)
     raw_prefixes = [f"{model}/" for model in models]
-    written = [naming.pipeline_runs_prefix(cfg.name, model) + "/" for model in models] + [f"studio/{team}/"]
-    read_only = [f"{naming.data_capture_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models] + [
-        f"{naming.monitoring_reports_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models] + [
-        f"{naming.MLFLOW_ARTIFACTS_PREFIX}/"]
+    # Writes: the team's data and its scratch prefix only. A run's outputs (models, reports, baselines) are what the
+    # gate and the registry trust: the team reads them, only the pipeline writes them.
+    written = [f"{naming.STUDIO_SCRATCH_PREFIX}/{team}/"]
+    read_only = [naming.pipeline_runs_prefix(cfg.name, m) + "/" for m in models] + [
+        f"{naming.data_capture_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models] + [
+        f"{naming.monitoring_reports_prefix(naming.endpoint_name(cfg.name, m))}/" for m in models]
     reason = ("object keys under the team's models' prefixes are data, chosen per run; the prefixes name the models "
               "(and the team's scratch space), in the environment's two buckets only.")
     role.allow("ReadWriteOwnModelsData", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
@@ -323,7 +342,7 @@ def grant_team_data(role: SageMakerExecutionRole, cfg: EnvironmentConfig, models
                token_wildcards=tuple(f"{data.raw_data_bucket_arn}/{p}*" for p in raw_prefixes)
                + tuple(f"{data.model_artifacts_bucket_arn}/{p}*" for p in written))
     role.allow("ReadOwnModelsOutputs", ["s3:GetObject"], [Fn.join("", [artifacts, "/", p, "*"]) for p in read_only],
-               wildcard_reason=reason + " MLflow's artifacts (mlflow/) are read-only: the server has no finer scope.",
+               wildcard_reason=reason,
                token_wildcards=tuple(f"{data.model_artifacts_bucket_arn}/{p}*" for p in read_only))
     for sid, bucket, prefixes in (("ListOwnModelsRawData", raw, raw_prefixes),
                                   ("ListOwnModelsArtifacts", artifacts, written + read_only)):
@@ -346,8 +365,9 @@ def grant_team_models(role: SageMakerExecutionRole, cfg: EnvironmentConfig, mode
                wildcard_reason="version numbers are assigned per registration; under the team's models' groups only.")
 
 
-def grant_team_spaces(role: SageMakerExecutionRole, team: str, config: TeamConfig, domain_id: str) -> None:
-    """In Studio: the team's spaces only (names <team>-*, tagged with the team), apps on its allowed instance types."""
+def grant_team_spaces(role: SageMakerExecutionRole, team: str, config: TeamConfig, domain_id: str, lifecycle_configs: list[str]) -> None:
+    """In Studio: the team's spaces only (names <team>-*, tagged with the team, private to one of its members), apps and
+    space defaults on its allowed instance types."""
     spaces = role.arn("sagemaker", f"space/{domain_id}/{team}-*")
     shown = _shown_with_domain(role, "space", f"{team}-*")
     tagged = {"StringEquals": {f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}": team}}
@@ -357,9 +377,21 @@ def grant_team_spaces(role: SageMakerExecutionRole, team: str, config: TeamConfi
     role.allow("ListStudioAndModels", LIST_ACTIONS, ["*"],
                wildcard_reason="these List calls support no resource-level permissions (Service Authorization Reference); "
                "they return names, and every Describe or change is scoped by the statements around this one.")
-    role.allow("CreateOwnTeamsSpaces", ["sagemaker:CreateSpace", "sagemaker:AddTags"], [spaces],
+    # ForAllValues alone holds when a request names no instance type; a space's default is then the one it has, which
+    # CreateSpace and UpdateSpace (the calls that set it) hold to the team's types too.
+    types = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": list(config.instance_types)}}
+    owners = [role.arn("sagemaker", f"user-profile/{domain_id}/{member}") for member in config.members]
+    role.allow("CreateOwnTeamsSpaces", ["sagemaker:CreateSpace"], [spaces],
+               {"StringEquals": {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team, "sagemaker:SpaceSharingType": "Private"},
+                "ArnEquals": {"sagemaker:OwnerUserProfileArn": owners}, **types},
+               wildcard_reason=reason, token_wildcards=(shown,))
+    role.allow("TagNewTeamSpaces", ["sagemaker:AddTags"], [spaces],
                {"StringEquals": {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}}, wildcard_reason=reason, token_wildcards=(shown,))
+    role.allow("UpdateOwnTeamsSpaces", ["sagemaker:UpdateSpace"], [spaces], {**tagged, **types}, wildcard_reason=reason,
+               token_wildcards=(shown,))
     role.allow("UseOwnTeamsSpaces", SPACE_ACTIONS, [spaces], tagged, wildcard_reason=reason, token_wildcards=(shown,))
+    role.allow("ReadOwnLifecycleConfigs", ["sagemaker:DescribeStudioLifecycleConfig"],
+               [role.arn("sagemaker", f"studio-lifecycle-config/{name}") for name in lifecycle_configs])
     role.allow("DescribeOwnTeamsProfiles", ["sagemaker:DescribeUserProfile"],
                [role.arn("sagemaker", f"user-profile/{domain_id}/*")], tagged,
                wildcard_reason="the domain's profiles carrying the team's tag (profile names are the members').",

@@ -35,12 +35,16 @@ from catalog.instance_types import jupyterlab_instance_types
 from config import load_environment
 from config.studio import space_name
 from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
-from stacks.foundation.network_stack import STUDIO_REQUIRED_SERVICES
 from tests.helpers.configs import ENVIRONMENTS, config_error, shipped
 from tests.helpers.iam_simulation import Call, Environment, simulate
 from tests.helpers.paths import CONFIG_DIR
 from tests.helpers.templates import as_list, only, resources
 
+#: What a VPC-only domain needs, as AWS lists it ("Connect Amazon SageMaker Studio in a VPC to external resources",
+#: https://docs.aws.amazon.com/sagemaker/latest/dg/studio-updated-and-internet-access.html): com.amazonaws.<region>.sagemaker.api,
+#: .sagemaker.runtime, .s3, aws.sagemaker.<region>.studio, and for jobs started from notebooks .sts and .logs (Service Catalog
+#: only for SageMaker Projects, which the platform does not use).
+STUDIO_REQUIRED_SERVICES = ("sagemaker.api", "sagemaker.runtime", "s3", "studio", "sts", "logs")
 REGION = "us-east-1"
 ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333"}
 CONFIGS = {env: load_environment(CONFIG_DIR / f"{env}.yaml") for env in ENVIRONMENTS}
@@ -91,7 +95,13 @@ def _team(**changes) -> dict:
     ({"teams": {"a": _team(instance_types=["ml.t3.medium", "ml.t3.medium"])}},
      "studio.teams.a.instance_types: each once; repeated: ml.t3.medium"),
     ({"auth": {"groups": ["90677cafd1-7c8b9a10-1234-4d4b-8f2a-0123456789ab"]}, "teams": {"a": _team()}},
-     "studio.auth.groups: Identity Center groups need mode: SSO (allowed with mode IAM: no groups)"),
+     "studio.auth.groups: Identity Center groups need mode: SSO (allowed with mode IAM: none)"),
+    ({"auth": {"user_names": {"dana": "dana@example.com"}}, "teams": {"a": _team()}},
+     "studio.auth.user_names: Identity Center user names need mode: SSO (allowed with mode IAM: none)"),
+    ({"auth": {"mode": "SSO", "user_names": {"erin": "erin@example.com"}}, "teams": {"a": _team()}},
+     "studio.auth.user_names: 'erin' is no team's member (allowed: members of studio.teams)"),
+    ({"teams": {"a": _team(members=["j-doe"]), "b": _team(members=["jDoe"], models=["health-utilization"])}},
+     "studio.teams.b.members: 'jDoe' differs from 'j-doe' (team a) only in case or hyphens"),
     ({"auth": {"mode": "SSO", "groups": ["admins"]}, "teams": {"a": _team()}},
      "studio.auth.groups[0] = 'admins': not an IAM Identity Center group ID"),
     ({"auth": {"mode": "OIDC"}, "teams": {"a": _team()}}, "studio.auth.mode = 'OIDC': "),
@@ -279,6 +289,16 @@ def domain_id(env: Environment, role: str) -> str:
     raise AssertionError("no DescribeDomain statement")
 
 
+def lifecycle_name(env: str, team: str, packages) -> str:
+    return naming.studio_lifecycle_config_name(env, team, render_jupyterlab_on_start(packages=list(packages)))
+
+
+def new_space(team: str, owner: str, domain: str) -> dict:
+    """What CreateSpace sends for a private space of ``owner`` tagged with ``team`` (Service Authorization Reference keys)."""
+    return {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team, "sagemaker:SpaceSharingType": "Private",
+            "sagemaker:OwnerUserProfileArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/{owner}"}
+
+
 def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], list[Call]]:
     cfg = CONFIGS["dev"]
     mine, theirs = cfg.studio.teams[team], cfg.studio.teams[other]
@@ -299,9 +319,13 @@ def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], lis
             Call(f"read a {model} version", role, "sagemaker:DescribeModelPackage", f"{arn}:model-package/{group}/1"),
             Call(f"list {model}'s versions (no resource)", role, "sagemaker:ListModelPackages", "*"),
             Call(f"read {model}'s data", role, "s3:GetObject", f"arn:aws:s3:::{raw}/{model}/data.csv"),
-            Call(f"write under {model}'s runs", role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{model}/exp/x.csv"),
+            Call(f"read a {model} run's report", role, "s3:GetObject",
+                 f"arn:aws:s3:::{artifacts}/pipelines/dev/{model}/exec-1/evaluate/evaluation/evaluation.json"),
             Call(f"list {model}'s runs", role, "s3:ListBucket", f"arn:aws:s3:::{artifacts}", {"s3:prefix": f"pipelines/dev/{model}/"}),
         ]
+        # A run's outputs are what the gate and the registry trust: only the pipeline writes them.
+        denied += [Call(f"overwrite a {model} run's model", role, "s3:PutObject",
+                        f"arn:aws:s3:::{artifacts}/pipelines/dev/{model}/exec-1/train/model.tar.gz")]
     for model in theirs.models:
         pipeline, group = naming.pipeline_name("dev", model), naming.model_package_group_name("dev", model)
         denied += [
@@ -316,9 +340,14 @@ def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], lis
     my_space, their_space = space_name(team, mine.members[0]), space_name(other, theirs.members[0])
     allowed += [
         Call("encrypt through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
-        Call("create a team space", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks",
-             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}),
-        Call("update own space", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{my_space}", {tag: team}),
+        Call("write in the team's scratch prefix", role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/studio/{team}/notes.csv"),
+        Call("create a private team space", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks",
+             {**new_space(team, mine.members[0], domain), "sagemaker:InstanceTypes": [mine.instance_types[0]]}),
+        Call("tag it", role, "sagemaker:AddTags", f"{arn}:space/{domain}/{team}-notebooks", {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}),
+        Call("switch own space to an allowed type", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{my_space}",
+             {tag: team, "sagemaker:InstanceTypes": [mine.instance_types[-1]]}),
+        Call("read the team's lifecycle config", role, "sagemaker:DescribeStudioLifecycleConfig",
+             f"{arn}:studio-lifecycle-config/{lifecycle_name('dev', team, mine.packages)}"),
         Call("start JupyterLab on an allowed type", role, "sagemaker:CreateApp",
              f"{arn}:app/{domain}/{my_space}/jupyterlab/default", {"sagemaker:InstanceTypes": [mine.instance_types[-1]]}),
         Call("stop own JupyterLab", role, "sagemaker:DeleteApp", f"{arn}:app/{domain}/{my_space}/jupyterlab/default"),
@@ -328,11 +357,24 @@ def team_calls(env: Environment, team: str, other: str) -> tuple[list[Call], lis
     other_types = [t for t in theirs.instance_types if t not in mine.instance_types] or ["ml.p5.48xlarge"]
     denied += [
         Call("decrypt outside S3", role, "kms:Decrypt", key),
-        Call("create a space without the team tag", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks"),
+        Call("write in the other team's scratch prefix", role, "s3:PutObject", f"arn:aws:s3:::{artifacts}/studio/{other}/notes.csv"),
+        Call("create a space without the team tag", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-notebooks",
+             {k: v for k, v in new_space(team, mine.members[0], domain).items() if not k.startswith("aws:RequestTag")}),
         Call("create a space tagged for the other team", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-x",
-             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": other}),
+             {**new_space(team, mine.members[0], domain), f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": other}),
         Call("create a space under the other team's names", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{other}-x",
-             {f"aws:RequestTag/{naming.STUDIO_TEAM_TAG}": team}),
+             new_space(team, mine.members[0], domain)),
+        Call("create a team space owned by the other team's member", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-x",
+             new_space(team, theirs.members[0], domain)),
+        Call("create a shared team space", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-x",
+             {**new_space(team, mine.members[0], domain), "sagemaker:SpaceSharingType": "Shared"}),
+        Call("create a team space on a type not allowed", role, "sagemaker:CreateSpace", f"{arn}:space/{domain}/{team}-x",
+             {**new_space(team, mine.members[0], domain), "sagemaker:InstanceTypes": ["ml.p5.48xlarge"]}),
+        Call("switch own space to a type not allowed", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{my_space}",
+             {tag: team, "sagemaker:InstanceTypes": ["ml.p5.48xlarge"]}),
+        Call("update a space under the team's names tagged for the other team", role, "sagemaker:UpdateSpace",
+             f"{arn}:space/{domain}/{team}-planted", {tag: other}),
+        Call("delete an untagged space under the team's names", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/{team}-planted"),
         Call("update the other team's space", role, "sagemaker:UpdateSpace", f"{arn}:space/{domain}/{their_space}", {tag: other}),
         Call("delete the other team's space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/{their_space}", {tag: other}),
         Call("start JupyterLab in the other team's space", role, "sagemaker:CreateApp", f"{arn}:app/{domain}/{their_space}/jupyterlab/default",
@@ -355,33 +397,42 @@ def test_a_teams_role_is_allowed_its_own_models_and_spaces_and_denied_the_other_
     assert dict(zip([c.what for c in denied], simulate(dev, denied), strict=True)) == {c.what: "ImplicitlyDenied" for c in denied}
 
 
-def test_a_teams_people_open_only_their_teams_profiles(dev, assembly):
-    """IAM authentication: the team's managed policy, attached to its people, presigns only profiles tagged with the team."""
-    template = studio_template(assembly, "dev")
-    policies = {k: r for k, r in resources(template, "AWS::IAM::ManagedPolicy").items()}
-    assert len(policies) == len(CONFIGS["dev"].studio.teams)
-    role = dev.role_arn(naming.STUDIO_STACK, "MarketingExecutionRole")
-    domain = domain_id(dev, role)
-    (logical,) = [k for k in policies if k.startswith("MarketingAccess")]
-    profile = f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/alice"
-    tag = f"aws:ResourceTag/{naming.STUDIO_TEAM_TAG}"
-    (statement,) = policies[logical]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Condition"] == {"StringEquals": {tag: "marketing"}}
-    person = f"arn:aws:iam::{ACCOUNTS['dev']}:user/alice"
-    resolved = [r for r in dev.templates[naming.STUDIO_STACK].values() if r["Type"] == "AWS::IAM::ManagedPolicy"
-                and r["Physical"].startswith(f"dev-Studio-{logical}")]
-    (policy,) = resolved
+def test_each_person_opens_only_their_own_profile(dev, assembly):
+    """IAM authentication: the team's managed policy, attached to its people, presigns a profile only if it carries the team's
+    tag and the caller's own name in its studio-user tag (their IAM user name, or their session's studio-user tag)."""
     from tests.helpers.iam_simulation import run_simulations
 
-    def simulation(resource_tag: str) -> dict:
+    template = studio_template(assembly, "dev")
+    assert len(resources(template, "AWS::IAM::ManagedPolicy")) == len(CONFIGS["dev"].studio.teams)
+    domain = domain_id(dev, dev.role_arn(naming.STUDIO_STACK, "MarketingExecutionRole"))
+    (policy,) = [r for r in dev.templates[naming.STUDIO_STACK].values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+                 and r["Physical"].startswith("dev-Studio-MarketingAccess")]
+    profiles = {p["Properties"]["UserProfileName"]: p["Properties"]["Tags"] for p in resources(template, "AWS::SageMaker::UserProfile").values()}
+
+    def simulation(principal: str, profile: str, principal_tags: dict | None = None) -> dict:
+        tags = {f"aws:ResourceTag/{t['Key']}": t["Value"] for t in profiles[profile]}
+        context = {"aws:SecureTransport": "true", **tags, **{f"aws:PrincipalTag/{k}": v for k, v in (principal_tags or {}).items()}}
+        if ":user/" in principal:
+            context["aws:username"] = principal.rsplit("/", 1)[1]
         return {"identityPolicies": [{"name": "access", "policy": policy["Properties"]["PolicyDocument"]}],
                 "serviceControlPolicies": [], "resourceControlPolicies": [],
-                "request": {"action": "sagemaker:CreatePresignedDomainUrl", "principal": person,
-                            "resource": {"accountId": ACCOUNTS["dev"], "resource": profile},
-                            "contextVariables": {"aws:SecureTransport": "true", tag: resource_tag}}}
+                "request": {"action": "sagemaker:CreatePresignedDomainUrl", "principal": principal,
+                            "resource": {"accountId": ACCOUNTS["dev"], "resource":
+                                         f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:user-profile/{domain}/{profile}"},
+                            "contextVariables": context}}
 
-    assert run_simulations([simulation("marketing"), simulation("health")], ["own team", "other team"]) == [
-        "Allowed", "ImplicitlyDenied"]
+    user = f"arn:aws:iam::{ACCOUNTS['dev']}:user/"
+    session = f"arn:aws:sts::{ACCOUNTS['dev']}:assumed-role/people/session"
+    cases = {
+        "alice (IAM user) opens her profile": (simulation(user + "alice", "alice"), "Allowed"),
+        "alice (IAM user) opens bob's": (simulation(user + "alice", "bob"), "ImplicitlyDenied"),
+        "alice (IAM user) opens carol's, of the other team": (simulation(user + "alice", "carol"), "ImplicitlyDenied"),
+        "bob's session (studio-user tag) opens his profile": (simulation(session, "bob", {naming.STUDIO_USER_TAG: "bob"}), "Allowed"),
+        "bob's session opens alice's": (simulation(session, "alice", {naming.STUDIO_USER_TAG: "bob"}), "ImplicitlyDenied"),
+        "an untagged session opens alice's": (simulation(session, "alice"), "ImplicitlyDenied"),
+    }
+    results = run_simulations([c[0] for c in cases.values()], list(cases))
+    assert dict(zip(cases, results, strict=True)) == {name: expected for name, (_, expected) in cases.items()}
 
 
 # -- the lifecycle script ---------------------------------------------------------------------------------------------
@@ -406,13 +457,13 @@ def test_the_lifecycle_script_installs_the_teams_pinned_packages_in_the_backgrou
     path.write_text(script)
     done = subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True, timeout=10, check=False)
     assert done.returncode == 0, done.stderr
-    assert "installing 2 package(s) in the background" in done.stdout
+    assert "installing 2 package(s) in the background" in done.stdout and "--user" in done.stdout
     for _ in range(100):  # the install runs in the background: wait for it
-        if (tmp_path / "args").is_file() and (tmp_path / "args").read_text().count("\n") >= 6:
+        if (tmp_path / "args").is_file() and (tmp_path / "args").read_text().count("\n") >= 7:
             break
         subprocess.run(["sleep", "0.05"], check=True)
     args = (tmp_path / "args").read_text().splitlines()
-    assert args == ["-m", "pip", "install", "--no-input", "--disable-pip-version-check", *packages]  # each one word, not run
+    assert args == ["-m", "pip", "install", "--user", "--no-input", "--disable-pip-version-check", *packages]  # each one word
     assert (home / ".lifecycle").is_dir()
 
 
@@ -522,9 +573,10 @@ def teardown_module():
     return module
 
 
-def vpc_domain(emulator, name: str) -> tuple[str, str]:
+def vpc_domain(emulator, name: str, *, teardown: bool = False) -> tuple[str, str]:
     """A domain in a VPC of the emulator (which then makes its home EFS volume and NFS groups, as SageMaker does), with a
-    profile, its private space and a running JupyterLab app in it. (domain id, VPC id)"""
+    profile, its private space and a running JupyterLab app in it, and with ``teardown`` the stack's
+    Custom::StudioTeardown. (domain id, VPC id)"""
     import json
 
     ec2 = emulator.client("ec2")
@@ -533,6 +585,10 @@ def vpc_domain(emulator, name: str) -> tuple[str, str]:
                for i, z in enumerate("ab")]
     template = json.loads(studio_stack_template(name=name))
     template["Resources"]["Domain"]["Properties"].update(VpcId=vpc, SubnetIds=subnets)
+    if teardown:
+        template["Resources"]["Teardown"] = {"Type": "Custom::StudioTeardown", "DependsOn": ["Profile", "Space"], "Properties": {
+            "ServiceToken": f"arn:aws:lambda:{REGION}:{ACCOUNTS['dev']}:function:teardown",
+            "DomainId": {"Fn::GetAtt": ["Domain", "DomainId"]}, "VpcId": vpc}}
     emulator.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
     domain = emulator.client("sagemaker").list_domains()["Domains"]
     (domain_id,) = [d["DomainId"] for d in domain if d["DomainName"] == f"{name}-studio"]
@@ -570,7 +626,7 @@ def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emu
     assert volume["FileSystemId"] not in [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]]
     left = {g["GroupName"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
     assert not nfs & left and "unrelated" in left and unrelated
-    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith("deleting security group")
+    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith("deleted security group")
     # Idempotent: a second deletion (after one that ran out of time) finds nothing left and succeeds.
     module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
     cfn = emulator.client("cloudformation")
@@ -585,10 +641,32 @@ def test_a_teardown_that_runs_out_of_time_says_to_delete_the_stack_again():
         teardown.wait("apps", lambda: False)
 
 
-def test_the_handler_answers_cloudformation_and_does_nothing_on_create(emulator, monkeypatch):
-    """The custom resource's answer is a PUT of CloudFormation's response object to the presigned URL (CloudFormation User
-    Guide, "Custom resource response objects"); here a local HTTP server stands in for S3's presigned URL."""
+def test_deleting_the_stack_runs_the_teardown_and_leaving_the_template_does_not(emulator):
+    """Custom::StudioTeardown as CloudFormation drives it (the emulator runs the handler's on_delete with the stack's ID):
+    removed from the template by an update, it keeps the domain; deleting the stack, with an app running, leaves nothing."""
     import json
+
+    cfn, sagemaker, efs = emulator.client("cloudformation"), emulator.client("sagemaker"), emulator.client("efs")
+    domain_id, vpc = vpc_domain(emulator, "going", teardown=True)
+    body = cfn.get_template(StackName="going")["TemplateBody"]
+    template = json.loads(body) if isinstance(body, str) else dict(body)
+    kept = {k: v for k, v in template["Resources"].items() if k != "Teardown"}
+    cfn.update_stack(StackName="going", TemplateBody=json.dumps({**template, "Resources": kept}))
+    assert sagemaker.describe_domain(DomainId=domain_id)["DomainId"] == domain_id  # an update is no deletion
+    cfn.update_stack(StackName="going", TemplateBody=json.dumps(template))  # the teardown back
+    cfn.delete_stack(StackName="going")
+    assert "going" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
+    assert not [f for f in efs.describe_file_systems()["FileSystems"] if domain_id in str(f["Tags"])]
+    left = emulator.client("ec2").describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    assert not [g for g in left if "-nfs-" in g["GroupName"]]
+
+
+def test_the_handler_answers_cloudformation_and_keeps_the_domain_unless_its_stack_is_going(emulator, monkeypatch):
+    """The custom resource's answer is a PUT of CloudFormation's response object to the presigned URL (CloudFormation User
+    Guide, "Custom resource response objects"); here a local HTTP server stands in for S3's presigned URL. Create does
+    nothing; a Delete while the stack stays (CREATE_COMPLETE: the resource left the template) keeps the domain; a stack
+    that cannot be read is a FAILED answer naming the error."""
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -596,6 +674,8 @@ def test_the_handler_answers_cloudformation_and_does_nothing_on_create(emulator,
 
     class Answer(BaseHTTPRequestHandler):
         def do_PUT(self):
+            import json
+
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
@@ -613,19 +693,23 @@ def test_the_handler_answers_cloudformation_and_does_nothing_on_create(emulator,
         def get_remaining_time_in_millis(self):
             return 900_000
 
-    event = {"RequestType": "Create", "ResponseURL": f"http://127.0.0.1:{server.server_port}/answer", "StackId": "stack",
-             "RequestId": "r1", "LogicalResourceId": "Teardown", "ResourceProperties": {"DomainId": "d-none"}}
+    domain_id, vpc = vpc_domain(emulator, "staying")
+    stack_id = emulator.client("cloudformation").describe_stacks(StackName="staying")["Stacks"][0]["StackId"]
+    event = {"RequestType": "Create", "ResponseURL": f"http://127.0.0.1:{server.server_port}/answer", "StackId": stack_id,
+             "RequestId": "r1", "LogicalResourceId": "Teardown", "ResourceProperties": {"DomainId": domain_id, "VpcId": vpc}}
     try:
         module.handler(event, Context())
-        module.handler({**event, "RequestType": "Delete", "PhysicalResourceId": "studio-teardown-d-none", "RequestId": "r2"}, Context())
-        domain_id, _ = vpc_domain(emulator, "handler")
-        module.handler({**event, "RequestType": "Delete", "RequestId": "r3", "ResourceProperties": {"DomainId": domain_id}}, Context())
+        module.handler({**event, "RequestType": "Delete", "PhysicalResourceId": f"studio-teardown-{domain_id}", "RequestId": "r2"},
+                       Context())
+        module.handler({**event, "RequestType": "Delete", "RequestId": "r3", "StackId": "arn:aws:cloudformation:us-east-1:"
+                        f"{ACCOUNTS['dev']}:stack/none/0"}, Context())
     finally:
         server.shutdown()
     assert [(r["RequestId"], r["Status"], r["PhysicalResourceId"]) for r in received] == [
-        ("r1", "SUCCESS", "studio-teardown-d-none"), ("r2", "SUCCESS", "studio-teardown-d-none"),
-        ("r3", "SUCCESS", f"studio-teardown-{domain_id}")]
-    assert domain_id not in [d["DomainId"] for d in emulator.client("sagemaker").list_domains()["Domains"]]
+        ("r1", "SUCCESS", f"studio-teardown-{domain_id}"), ("r2", "SUCCESS", f"studio-teardown-{domain_id}"),
+        ("r3", "FAILED", f"studio-teardown-{domain_id}")]
+    assert "does not exist" in received[2]["Reason"]
+    assert emulator.client("sagemaker").describe_domain(DomainId=domain_id)["DomainId"] == domain_id  # kept
 
 
 @pytest.mark.parametrize("env", STUDIO_ENVS)
@@ -664,6 +748,8 @@ def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_
         Call("delete a space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/marketing-alice"),
         Call("delete a profile", role, "sagemaker:DeleteUserProfile", f"{arn}:user-profile/{domain}/alice"),
         Call("delete the domain", role, "sagemaker:DeleteDomain", f"{arn}:domain/{domain}"),
+        Call("read its own stack's status", role, "cloudformation:DescribeStacks",
+             f"arn:aws:cloudformation:{REGION}:{ACCOUNTS['dev']}:stack/dev-Studio/00000000-0000-0000-0000-000000000000"),
         Call("delete an NFS group of the platform VPC", role, "ec2:DeleteSecurityGroup", group, {"ec2:Vpc": vpc_arn}),
         Call("revoke its rules", role, "ec2:RevokeSecurityGroupIngress", group, {"ec2:Vpc": vpc_arn}),
     ]
@@ -672,6 +758,8 @@ def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_
         Call("delete another domain's space", role, "sagemaker:DeleteSpace", f"{arn}:space/d-other/x"),
         Call("delete a group of another VPC", role, "ec2:DeleteSecurityGroup", group,
              {"ec2:Vpc": f"arn:aws:ec2:{REGION}:{ACCOUNTS['dev']}:vpc/vpc-other"}),
+        Call("read another stack", role, "cloudformation:DescribeStacks",
+             f"arn:aws:cloudformation:{REGION}:{ACCOUNTS['dev']}:stack/dev-Data/00000000-0000-0000-0000-000000000000"),
         Call("delete a file system itself", role, "elasticfilesystem:DeleteFileSystem",
              f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNTS['dev']}:file-system/fs-1"),
     ]
@@ -710,7 +798,7 @@ def sso(tmp_path_factory) -> dict:
     from tests.helpers.assembly import synth_app
 
     data = shipped("dev")
-    data["studio"]["auth"] = {"mode": "SSO", "groups": GROUPS}
+    data["studio"]["auth"] = {"mode": "SSO", "groups": GROUPS, "user_names": {"alice": "alice@example.com"}}
     config_dir = tmp_path_factory.mktemp("config-sso")
     (config_dir / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return synth_app(tmp_path_factory.mktemp("cdk.out-sso"), config_dir).template_json("dev", naming.STUDIO_STACK)
@@ -727,7 +815,8 @@ def test_with_identity_center_each_group_is_assigned_and_each_profile_is_its_mem
                for a in assignments)
     for profile in resources(sso, "AWS::SageMaker::UserProfile").values():
         p = profile["Properties"]
-        assert (p["SingleSignOnUserIdentifier"], p["SingleSignOnUserValue"]) == ("UserName", p["UserProfileName"])
+        expected = "alice@example.com" if p["UserProfileName"] == "alice" else p["UserProfileName"]  # named, or the member's own
+        assert (p["SingleSignOnUserIdentifier"], p["SingleSignOnUserValue"]) == ("UserName", expected)
     assert resources(sso, "AWS::IAM::ManagedPolicy") == {}
 
 
