@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--train-shards", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--input-uri", default=None, help="the S3 URI the input was read from (the InputDataUri parameter)")
+    parser.add_argument("--allowed-input", action="append", default=[],
+                        help="an S3 prefix (ending in /) or object this model's pipeline may read; repeatable")
     args = parser.parse_args(argv)
     held_out = args.validation_fraction + args.test_fraction
     if not (0 < args.validation_fraction < 1 and 0 < args.test_fraction < 1 and held_out < 0.9):
@@ -215,8 +218,20 @@ def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shar
         table.iloc[part].to_csv(directory / name, header=False, index=False, float_format="%.10g")
 
 
+def check_input_uri(uri: str | None, allowed: Sequence[str]) -> None:
+    """A pipeline reads only its own model's data: the execution's InputDataUri must be under one of the allowed
+    prefixes (or be the allowed object). The jobs role reads every model's raw data; whoever may start this model's
+    pipeline (a Studio team) must not reach another model's through it."""
+    if uri is None or not allowed:
+        return
+    if not any(uri == a or (a.endswith("/") and uri.startswith(a)) for a in allowed):
+        shown = " or ".join(a + "..." if a.endswith("/") else a for a in allowed)
+        raise InputError(f"InputDataUri {uri} is not this model's data (allowed: {shown}; a pipeline reads only its own model's data)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    check_input_uri(args.input_uri, args.allowed_input)
     table = read_raw(args.input_dir)
     source = args.config_source
     labels = binary_labels(table, args.label_column, args.positive_label, source)

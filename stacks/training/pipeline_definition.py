@@ -57,6 +57,8 @@ class PipelineResources:
     model_name: str
     config_file: str
     input_uri: str
+    #: What an execution's InputDataUri may be: the model's prefix of the raw-data bucket, and its data_file when in S3.
+    allowed_inputs: tuple[str, ...]
     image_uri: str
     #: Only needed (and only published in some regions) when profiler rules are configured.
     debugger_image_uri: str | None
@@ -206,7 +208,10 @@ class DefinitionBuilder:
              "--drop-columns", ",".join(data.drop_columns),
              # Errors about the data then name the config field to fix, not a script flag.
              "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
-             "--train-shards", str(self.training.instance_count)],
+             "--train-shards", str(self.training.instance_count),
+             # The execution's data must be this model's: preprocess refuses any other InputDataUri (the jobs role reads
+             # every model's raw data, and a Studio team may start its model's pipeline with any parameter value).
+             "--input-uri", param("InputDataUri"), *[a for allowed in self.res.allowed_inputs for a in ("--allowed-input", allowed)]],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
             ["train", "validation", "test", "raw-test", "metadata", "baseline"],
         )

@@ -92,6 +92,7 @@ class TrainingPipelineStack(Stack):
                 model_name=model.name,
                 config_file=cfg.source_file,
                 input_uri=input_uri,
+                allowed_inputs=(f"s3://{raw.bucket_name}/{model.name}/", *((source.uri,) if source.uri else ())),
                 image_uri=xgboost_image(cfg.region, model.framework_version),
                 debugger_image_uri=debugger_rules_image(cfg.region) if model.training.debugger.rules else None,
                 jobs_role_arn=jobs_role.role_arn,

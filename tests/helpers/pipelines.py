@@ -17,6 +17,7 @@ RESOURCES = PipelineResources(
     model_name=EXAMPLE,
     config_file="config/dev.yaml",
     input_uri=f"s3://dev-raw/{EXAMPLE}/Caravan.csv",
+    allowed_inputs=(f"s3://dev-raw/{EXAMPLE}/",),
     image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
     debugger_image_uri="503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest",
     jobs_role_arn="arn:aws:iam::123456789012:role/dev-jobs",

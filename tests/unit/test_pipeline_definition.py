@@ -20,6 +20,7 @@ from stacks.training.pipeline_definition import (
     METRIC_DEFINITIONS,
     build_definition,
 )
+from tests.helpers.configs import EXAMPLE
 from tests.helpers.pipelines import KEY, RESOURCES, pipeline
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -377,3 +378,26 @@ def test_the_evaluation_report_is_told_how_the_hyperparameters_were_chosen():
 
     with pytest.raises(ValidationError, match="at most 200 characters"):
         pipeline(training={"hyperparameters_chosen_by": "x" * 201})
+
+
+def test_preprocess_reads_only_its_own_models_data_whatever_the_execution_asks():
+    """Whoever may start a model's pipeline (a Studio team's role) chooses InputDataUri; the jobs role reads every model's
+    raw data. The definition hands preprocess the execution's InputDataUri and what this model may read (its prefix of
+    the raw-data bucket; its data_file where that is in S3), and preprocess refuses anything else before reading."""
+    import preprocess
+    from sm_contract import InputError
+
+    args = step(build_definition(CONFIGS["dev"], RESOURCES), "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert args[args.index("--input-uri") + 1] == {"Get": "Parameters.InputDataUri"}
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--allowed-input"] == list(RESOURCES.allowed_inputs)
+    own = f"s3://dev-raw/{EXAMPLE}/"
+    preprocess.check_input_uri(f"{own}Caravan.csv", [own])
+    preprocess.check_input_uri("s3://team-bucket/exports/churn.csv", [own, "s3://team-bucket/exports/churn.csv"])
+    for other in ("s3://dev-raw/health-utilization/randhie.csv", f"s3://dev-raw/{EXAMPLE}-v2/x.csv", "s3://elsewhere/x.csv",
+                  "s3://team-bucket/exports/churn.csv.bak"):
+        with pytest.raises(InputError) as refused:
+            preprocess.check_input_uri(other, [own, "s3://team-bucket/exports/churn.csv"])
+        assert str(refused.value) == (f"InputDataUri {other} is not this model's data (allowed: {own}... or "
+                                      "s3://team-bucket/exports/churn.csv; a pipeline reads only its own model's data)")
+    with pytest.raises(InputError, match="is not this model's data"):  # before the data is read at all
+        preprocess.main(["--input-dir", "/nonexistent", "--input-uri", "s3://dev-raw/other/x.csv", "--allowed-input", own])
