@@ -46,8 +46,9 @@ PIPELINE_EXECUTION_ACTIONS = ["sagemaker:DescribePipelineExecution", "sagemaker:
 REGISTRY_ACTIONS = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"]
 #: Spaces of the team (names <team>-*, tagged with the team): what Studio's UI calls as the space's role.
 SPACE_ACTIONS = ["sagemaker:DescribeSpace", "sagemaker:DeleteSpace"]
-#: Apps in those spaces: CreateApp is the call that takes sagemaker:InstanceTypes (held to the team's types).
-APP_ACTIONS = ["sagemaker:DeleteApp", "sagemaker:DescribeApp"]
+#: Apps in those spaces: CreateApp is the call that takes sagemaker:InstanceTypes (held to the team's types). AddTags:
+#: with the domain's TagPropagation on, an app is created with the tags that reach it from its domain and space.
+APP_ACTIONS = ["sagemaker:DeleteApp", "sagemaker:DescribeApp", "sagemaker:AddTags"]
 #: Listing calls with no resource type (Service Authorization Reference): Studio's home page makes them.
 LIST_ACTIONS = ["sagemaker:ListSpaces", "sagemaker:ListApps", "sagemaker:ListUserProfiles", "sagemaker:ListPipelines", "sagemaker:ListModelPackages",
                 "sagemaker:ListModelPackageGroups", "sagemaker:ListStudioLifecycleConfigs"]
