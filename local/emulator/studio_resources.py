@@ -130,12 +130,18 @@ def delete_lifecycle_config(backend: Any, name: str) -> None:
     studio(backend)["lifecycle_configs"].pop(name, None)
 
 
-def create_profile(backend: Any, name: str, props: dict) -> dict:
+def _new_in_domain(backend: Any, kind: str, what: str, name: str, props: dict) -> tuple[str, dict]:
+    """(domain id, the store) for a new profile or space: its domain exists and the name is free there."""
     domain_id = str(props.get("DomainId"))
     _domain(backend, domain_id)
-    profiles = studio(backend)["profiles"]
-    if (domain_id, name) in profiles:
-        raise StudioError("ResourceInUse", f"User profile {name} already exists in domain {domain_id}")
+    held = studio(backend)[kind]
+    if (domain_id, name) in held:
+        raise StudioError("ResourceInUse", f"{what} {name} already exists in domain {domain_id}")
+    return domain_id, held
+
+
+def create_profile(backend: Any, name: str, props: dict) -> dict:
+    domain_id, profiles = _new_in_domain(backend, "profiles", "User profile", name, props)
     _check_lifecycle_configs(backend, props.get("UserSettings"), f"user profile {name}")
     now = utcnow()
     profiles[(domain_id, name)] = {
@@ -164,11 +170,7 @@ def delete_profile(backend: Any, domain_id: str, name: str) -> None:
 
 
 def create_space(backend: Any, name: str, props: dict) -> dict:
-    domain_id = str(props.get("DomainId"))
-    _domain(backend, domain_id)
-    spaces = studio(backend)["spaces"]
-    if (domain_id, name) in spaces:
-        raise StudioError("ResourceInUse", f"Space {name} already exists in domain {domain_id}")
+    domain_id, spaces = _new_in_domain(backend, "spaces", "Space", name, props)
     sharing = (props.get("SpaceSharingSettings") or {}).get("SharingType", "Shared")
     owner = (props.get("OwnershipSettings") or {}).get("OwnerUserProfileName")
     if sharing == "Private" and not owner:
