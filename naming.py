@@ -126,12 +126,17 @@ def studio_domain_name(env: str) -> str:
     return f"{env}-studio"
 
 
+def studio_lifecycle_config_prefix(env: str, team: str) -> str:
+    """What every JupyterLab lifecycle config of a team starts with, whatever its script: 'dev-marketing-jupyterlab-'."""
+    return f"{env}-{team}-jupyterlab-"
+
+
 def studio_lifecycle_config_name(env: str, team: str, content: str) -> str:
     """A team's JupyterLab lifecycle configuration: 'dev-marketing-jupyterlab-<8 hex digits of the script's SHA-256>'. Its
     content is create-only (CloudFormation's resource schema), and a named resource can only be replaced under a new
     name: the digest gives a changed script one, so CloudFormation creates it, points the team's profiles and spaces at
     it, and deletes the old one. At most 15 + 16 + 20 characters (StudioLifecycleConfigName: 63)."""
-    return f"{env}-{team}-jupyterlab-{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+    return f"{studio_lifecycle_config_prefix(env, team)}{hashlib.sha256(content.encode()).hexdigest()[:8]}"
 
 
 #: The tag every Studio user profile and space carries, whose value is its team: the team roles' conditions read it.

@@ -16,7 +16,8 @@ sends Delete when the resource leaves the template or an update that added it ro
 its stack itself is going (DELETE_IN_PROGRESS, or ROLLBACK_IN_PROGRESS of a failed create), else it answers SUCCESS and
 keeps everything. When it runs, it does what the stack's own deletes cannot, in order: deletes every app of the domain
 and waits, deletes the spaces, the profiles, then the domain with RetentionPolicy HomeEfsFileSystem=Delete (SageMaker
-deletes the volume), and the NFS security groups (retrying while the volume's network interfaces still hold them).
+deletes the volume), the NFS security groups (retrying while the volume's network interfaces still hold them), and the
+environment's JupyterLab lifecycle configs that an in-use replacement left behind.
 CloudFormation's own deletes of those resources then find them gone, which its resource handler contract counts as
 deleted. Every step is idempotent: a deletion that ran out of time is finished by deleting the
 stack again. Create and Update do nothing.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import boto3
@@ -79,8 +80,10 @@ class Teardown:
     """The steps of the module docstring, against a SageMaker and an EC2 client, within ``seconds_left()``."""
 
     def __init__(self, sagemaker: Any, ec2: Any, domain_id: str, seconds_left: Callable[[], float],
-                 sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print, vpc_id: str | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = print, vpc_id: str | None = None,
+                 lifecycle_prefixes: Sequence[str] = ()) -> None:
         self.sagemaker, self.ec2, self.domain_id, self.vpc_id = sagemaker, ec2, domain_id, vpc_id
+        self.lifecycle_prefixes = tuple(lifecycle_prefixes)
         self.seconds_left, self.sleep, self.log = seconds_left, sleep, log
 
     def run(self) -> None:
@@ -89,6 +92,7 @@ class Teardown:
         self.delete_profiles()
         self.delete_domain()
         self.delete_nfs_security_groups()
+        self.delete_lifecycle_configs()
 
     def wait(self, what: str, done: Callable[[], bool]) -> None:
         while not done():
@@ -188,6 +192,16 @@ class Teardown:
 
         self.wait("NFS security groups", pass_)
 
+    def delete_lifecycle_configs(self) -> None:
+        """The teams' JupyterLab lifecycle configs (named <prefix><digest>, one prefix a team): a changed team script
+        replaces its config, and CloudFormation's deletion of the old one fails while a running app uses it."""
+        for prefix in self.lifecycle_prefixes:
+            configs = _pages(self.sagemaker.list_studio_lifecycle_configs, "StudioLifecycleConfigs", NameContains=prefix)
+            for name in (c["StudioLifecycleConfigName"] for c in configs):
+                if name.startswith(prefix):
+                    self.log(f"deleting lifecycle config {name}")
+                    self._delete(lambda n=name: self.sagemaker.delete_studio_lifecycle_config(StudioLifecycleConfigName=n))
+
     @staticmethod
     def _delete(call: Callable[[], Any]) -> None:
         try:
@@ -215,7 +229,8 @@ def on_delete(cloudformation: Any, sagemaker: Any, ec2: Any, stack_id: str, prop
     if not stack_is_going(cloudformation, stack_id):
         log(f"stack {stack_id} is not being deleted: the domain {properties['DomainId']} stays")
         return False
-    Teardown(sagemaker, ec2, properties["DomainId"], seconds_left, sleep=sleep, log=log, vpc_id=properties.get("VpcId")).run()
+    Teardown(sagemaker, ec2, properties["DomainId"], seconds_left, sleep=sleep, log=log, vpc_id=properties.get("VpcId"),
+             lifecycle_prefixes=properties.get("LifecycleConfigPrefixes") or ()).run()
     return True
 
 

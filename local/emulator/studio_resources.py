@@ -130,6 +130,17 @@ def delete_lifecycle_config(backend: Any, name: str) -> None:
     studio(backend)["lifecycle_configs"].pop(name, None)
 
 
+def delete_unused_lifecycle_config(backend: Any, name: str, arn: str) -> None:
+    """DeleteStudioLifecycleConfig: refused while a profile or space still names it ("You must also remove the Lifecycle
+    Configuration from UserSettings in all Domains and UserProfiles", SageMaker API Reference)."""
+    held = studio(backend)
+    users = sorted(n for (_, n), p in held["profiles"].items() if arn in _lifecycle_arns(p.get("UserSettings")))
+    users += sorted(n for (_, n), sp in held["spaces"].items() if arn in _lifecycle_arns(sp.get("SpaceSettings")))
+    if users:
+        raise StudioError("ResourceInUse", f"Studio lifecycle config {name} is used by {', '.join(users)}")
+    delete_lifecycle_config(backend, name)
+
+
 def _new_in_domain(backend: Any, kind: str, what: str, name: str, props: dict) -> tuple[str, dict]:
     """(domain id, the store) for a new profile or space: its domain exists and the name is free there."""
     domain_id = str(props.get("DomainId"))
@@ -490,9 +501,16 @@ def studio_api() -> None:
         return ActionResult(found(studio(self.sagemaker_backend)["lifecycle_configs"], name, f"Studio lifecycle config {name}"))
 
     def api_list_studio_lifecycle_configs(self: Any) -> ActionResult:
+        contains = self._get_param("NameContains") or ""
         configs = [{k: v for k, v in c.items() if k != "StudioLifecycleConfigContent"}
-                   for _, c in sorted(studio(self.sagemaker_backend)["lifecycle_configs"].items())]
+                   for name, c in sorted(studio(self.sagemaker_backend)["lifecycle_configs"].items()) if contains in name]
         return ActionResult({"StudioLifecycleConfigs": configs})
+
+    def api_delete_studio_lifecycle_config(self: Any) -> ActionResult:
+        name = self._get_param("StudioLifecycleConfigName")
+        config = found(studio(self.sagemaker_backend)["lifecycle_configs"], name, f"Studio lifecycle config {name}")
+        refused(lambda: delete_unused_lifecycle_config(self.sagemaker_backend, name, config["StudioLifecycleConfigArn"]))
+        return ActionResult({})
 
     def refused(call: Callable[[], Any]) -> Any:
         try:
@@ -539,5 +557,5 @@ def studio_api() -> None:
     models.SageMakerModelBackend.describe_domain = describe_domain
     for handler in (api_describe_user_profile, api_list_user_profiles, api_describe_space, api_list_spaces,
                     api_describe_studio_lifecycle_config, api_list_studio_lifecycle_configs, api_create_app, api_describe_app,
-                    api_list_apps, api_delete_app, api_delete_space, api_delete_user_profile):
+                    api_list_apps, api_delete_app, api_delete_space, api_delete_user_profile, api_delete_studio_lifecycle_config):
         setattr(responses.SageMakerResponse, handler.__name__.removeprefix("api_"), handler)

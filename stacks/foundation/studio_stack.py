@@ -154,8 +154,12 @@ class StudioStack(Stack):
         log_group.grant_write(role)
         arn = lambda resource: self.format_arn(service="sagemaker", resource=resource)
         role.add_to_principal_policy(iam.PolicyStatement(
-            sid="ListTheDomainsContents", actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles"],
+            sid="ListTheDomainsContents", actions=["sagemaker:ListApps", "sagemaker:ListSpaces", "sagemaker:ListUserProfiles",
+                                                   "sagemaker:ListStudioLifecycleConfigs"],
             resources=["*"]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="DeleteTheEnvironmentsLifecycleConfigs", actions=["sagemaker:DeleteStudioLifecycleConfig"],
+            resources=[arn(f"studio-lifecycle-config/{naming.studio_lifecycle_config_prefix(cfg.name, team)}*") for team in cfg.studio.teams]))
         role.add_to_principal_policy(iam.PolicyStatement(
             sid="DeleteTheDomainsContents", actions=["sagemaker:DeleteApp", "sagemaker:DeleteSpace", "sagemaker:DeleteUserProfile"],
             resources=[arn(f"app/{domain_id}/*"), arn(f"space/{domain_id}/*"), arn(f"user-profile/{domain_id}/*")]))
@@ -179,7 +183,9 @@ class StudioStack(Stack):
             role=role, timeout=Duration.minutes(15), memory_size=256, log_group=log_group,
         )
         teardown = CustomResource(self, "Teardown", service_token=function.function_arn, resource_type="Custom::StudioTeardown",
-                                  properties={"DomainId": domain_id, "VpcId": workloads.vpc.vpc_id},
+                                  properties={"DomainId": domain_id, "VpcId": workloads.vpc.vpc_id,
+                                              "LifecycleConfigPrefixes": [naming.studio_lifecycle_config_prefix(cfg.name, team)
+                                                                          for team in cfg.studio.teams]},
                                   # A function that dies without answering fails the stack after this, not after an hour.
                                   service_timeout=Duration.minutes(20))
         # Deleted before every profile and space (the domain is ordered by the DomainId it reads).
@@ -198,6 +204,8 @@ class StudioStack(Stack):
             "AwsSolutions-IAM5[Resource::*]",
             f"AwsSolutions-IAM5[Resource::arn:{self.partition}:ec2:{self.region}:{self.account}:security-group/*]",
             *(f"AwsSolutions-IAM5[Resource::{_shown_with_domain(self, kind, '*')}]" for kind in ("app", "space", "user-profile")),
+            *(f"AwsSolutions-IAM5[Resource::arn:{self.partition}:sagemaker:{self.region}:{self.account}:studio-lifecycle-config/"
+              f"{naming.studio_lifecycle_config_prefix(cfg.name, team)}*]" for team in cfg.studio.teams),
         )
         acknowledge(function, "Runs once, when the stack is deleted, and only calls the SageMaker and EC2 control-plane APIs: "
                     "it touches no data, and outside the VPC it needs no EC2 endpoint or NAT gateway to reach them.",

@@ -618,7 +618,13 @@ def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emu
 
     module = teardown_module()
     said: list[str] = []
-    module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
+    prefix = naming.studio_lifecycle_config_prefix("teardown", "team")
+    with pytest.raises(ClientError, match="is used by alice, team-alice"):  # refused while a profile and a space name it
+        (config,) = [c for c in sagemaker.list_studio_lifecycle_configs(NameContains=prefix)["StudioLifecycleConfigs"]]
+        sagemaker.delete_studio_lifecycle_config(StudioLifecycleConfigName=config["StudioLifecycleConfigName"])
+    module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append,
+                    lifecycle_prefixes=[prefix]).run()
+    assert sagemaker.list_studio_lifecycle_configs(NameContains=prefix)["StudioLifecycleConfigs"] == []
     assert [a["Status"] for a in sagemaker.list_apps(DomainIdEquals=domain_id)["Apps"]] == ["Deleted"]
     assert sagemaker.list_spaces(DomainIdEquals=domain_id)["Spaces"] == []
     assert sagemaker.list_user_profiles(DomainIdEquals=domain_id)["UserProfiles"] == []
@@ -626,7 +632,7 @@ def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emu
     assert volume["FileSystemId"] not in [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]]
     left = {g["GroupName"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
     assert not nfs & left and "unrelated" in left and unrelated
-    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith("deleted security group")
+    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith(f"deleting lifecycle config {prefix}")
     # Idempotent: a second deletion (after one that ran out of time) finds nothing left and succeeds.
     module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
     cfn = emulator.client("cloudformation")
@@ -725,6 +731,8 @@ def test_only_disposable_environments_tear_their_domain_down_and_it_goes_first(a
     # It depends on all of them (the domain through the DomainId it reads), so CloudFormation deletes it before any of them.
     assert members <= set(teardown["DependsOn"])
     assert teardown["Properties"]["DomainId"] == {"Fn::GetAtt": [domain, "DomainId"]}
+    assert teardown["Properties"]["LifecycleConfigPrefixes"] == [naming.studio_lifecycle_config_prefix(env, team)
+                                                                 for team in CONFIGS[env].studio.teams]
     function = template["Resources"][teardown["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
     assert (function["Handler"], function["Runtime"], function["Timeout"]) == ("handler.handler", "python3.14", 900)
 
@@ -748,6 +756,8 @@ def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_
         Call("delete a space", role, "sagemaker:DeleteSpace", f"{arn}:space/{domain}/marketing-alice"),
         Call("delete a profile", role, "sagemaker:DeleteUserProfile", f"{arn}:user-profile/{domain}/alice"),
         Call("delete the domain", role, "sagemaker:DeleteDomain", f"{arn}:domain/{domain}"),
+        Call("delete a leftover lifecycle config of a team", role, "sagemaker:DeleteStudioLifecycleConfig",
+             f"{arn}:studio-lifecycle-config/{naming.studio_lifecycle_config_prefix('dev', 'marketing')}0123abcd"),
         Call("read its own stack's status", role, "cloudformation:DescribeStacks",
              f"arn:aws:cloudformation:{REGION}:{ACCOUNTS['dev']}:stack/dev-Studio/00000000-0000-0000-0000-000000000000"),
         Call("delete an NFS group of the platform VPC", role, "ec2:DeleteSecurityGroup", group, {"ec2:Vpc": vpc_arn}),
@@ -758,6 +768,8 @@ def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_
         Call("delete another domain's space", role, "sagemaker:DeleteSpace", f"{arn}:space/d-other/x"),
         Call("delete a group of another VPC", role, "ec2:DeleteSecurityGroup", group,
              {"ec2:Vpc": f"arn:aws:ec2:{REGION}:{ACCOUNTS['dev']}:vpc/vpc-other"}),
+        Call("delete another lifecycle config", role, "sagemaker:DeleteStudioLifecycleConfig",
+             f"{arn}:studio-lifecycle-config/dev-someone-elses"),
         Call("read another stack", role, "cloudformation:DescribeStacks",
              f"arn:aws:cloudformation:{REGION}:{ACCOUNTS['dev']}:stack/dev-Data/00000000-0000-0000-0000-000000000000"),
         Call("delete a file system itself", role, "elasticfilesystem:DeleteFileSystem",
