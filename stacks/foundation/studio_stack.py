@@ -93,6 +93,9 @@ class StudioStack(Stack):
             "min_idle_timeout_in_minutes": idle.min_minutes,
             "max_idle_timeout_in_minutes": idle.max_minutes,
         }
+        # Idle shutdown lives here only: CloudFormation's UserProfile and Space schemas take no AppLifecycleManagement in
+        # their JupyterLab settings (tests/unit/test_studio.py watches them), and a profile without its own takes the
+        # domain's DefaultUserSettings, as do the private spaces it owns (DefaultSpaceSettings cover shared spaces).
         sg = [self.security_group.security_group_id]
         max_volume = max((team.volume_size_gb for team in studio.teams.values()), default=5)
         self.domain = sagemaker.CfnDomain(

@@ -836,3 +836,24 @@ def test_with_iam_authentication_profiles_name_no_identity_center_user(assembly)
     for profile in resources(studio_template(assembly, "dev"), "AWS::SageMaker::UserProfile").values():
         assert "SingleSignOnUserIdentifier" not in profile["Properties"] and "SingleSignOnUserValue" not in profile["Properties"]
     assert resources(studio_template(assembly, "dev"), "AWS::SSO::ApplicationAssignment") == {}
+
+
+def test_idle_shutdown_is_the_domains_because_cloudformation_takes_it_nowhere_else():
+    """CloudFormation's registry schemas (cfn-lint's copy) take AppLifecycleManagement in a domain's JupyterLab settings
+    only, not in a user profile's or a space's: so the domain's DefaultUserSettings carry it (profiles, and the private
+    spaces they own, take those). When CloudFormation adds it to profiles and spaces this fails: state it there too."""
+    import json
+    from pathlib import Path
+
+    import cfnlint.data.schemas
+
+    schemas = Path(cfnlint.data.schemas.__file__).parent
+    reference = json.loads((schemas / "providers" / "us-east-1.json").read_text())
+
+    def lab_settings(cfn_type: str, definition: str) -> set[str]:
+        schema = json.loads((schemas / "resources" / f"{reference[cfn_type]}.json").read_text())
+        return set(schema["definitions"][definition]["properties"])
+
+    assert "AppLifecycleManagement" in lab_settings("AWS::SageMaker::Domain", "JupyterLabAppSettings")
+    assert "AppLifecycleManagement" not in lab_settings("AWS::SageMaker::UserProfile", "JupyterLabAppSettings")
+    assert "AppLifecycleManagement" not in lab_settings("AWS::SageMaker::Space", "SpaceJupyterLabAppSettings")
