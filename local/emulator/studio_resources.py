@@ -19,9 +19,10 @@ its home EFS volume (tagged ManagedByAmazonSageMakerResource with the domain's A
 subnets and the two NFS security groups SageMaker creates (security-group-for-inbound-nfs-<domain id>, ...-outbound-...,
 each referring to the other); DeleteDomain deletes the volume only with RetentionPolicy HomeEfsFileSystem=Delete, and
 the security groups never. Apps can be created, listed and deleted through the API (CreateApp, DescribeApp, ListApps,
-DeleteApp, as a JupyterLab space's start and stop make them), and a space with an app that is not deleted cannot be
-deleted. Custom::StudioTeardown (lambda/studio_teardown) runs its handler's teardown here, against this emulator: moto
-runs no Lambda function.
+DeleteApp, as a JupyterLab space's start and stop make them; a deleted app is Deleting until the next look, and the
+List calls answer in SageMaker's pages of 10), and a space with an app that is not deleted cannot be deleted.
+Custom::StudioTeardown (lambda/studio_teardown) runs its handler's teardown here, against this emulator: moto runs no
+Lambda function.
 """
 
 # Patching moto's models and responses at run time is what this module is for (as server.py; each fix says why).
@@ -237,10 +238,31 @@ def create_app(backend: Any, domain_id: str, owner: str, app_type: str, app_name
 
 
 def delete_app(backend: Any, domain_id: str, owner: str, app_type: str, app_name: str) -> None:
+    """DeleteApp: the app is Deleting, and Deleted once someone looks again (as SageMaker takes minutes to stop one)."""
     app = studio(backend)["apps"].get((domain_id, owner, app_type, app_name))
     if app is None or app["Status"] == "Deleted":
         raise StudioError("ResourceNotFound", f"App {app_type}/{app_name} does not exist in {owner}")
-    app["Status"] = "Deleted"
+    if app["Status"] == "Deleting":
+        raise StudioError("ResourceInUse", f"App {app_type}/{app_name} of {owner} is already being deleted")
+    app["Status"] = "Deleting"
+
+
+def looked_at(app: dict) -> dict:
+    """An app as a Describe or List call sees it: a Deleting one has finished by the next look."""
+    seen = dict(app)
+    if app["Status"] == "Deleting":
+        app["Status"] = "Deleted"
+    return seen
+
+
+#: MaxResults' default in SageMaker's List calls (ListApps, ListSpaces, ListUserProfiles): answers come in pages of 10.
+PAGE = 10
+
+
+def page(items: list[dict], token: str | None, size: int | None) -> dict:
+    """One page of a List answer: items from ``token`` (an offset), and NextToken while more remain."""
+    start, size = int(token or 0), size or PAGE
+    return {"items": items[start:start + size], **({"NextToken": str(start + size)} if start + size < len(items) else {})}
 
 
 def home_file_system(backend: Any, domain: Any) -> None:
@@ -475,7 +497,8 @@ def studio_api() -> None:
         domain_id = self._get_param("DomainIdEquals")
         profiles = [{k: p[k] for k in ("DomainId", "UserProfileName", "Status", "CreationTime", "LastModifiedTime")}
                     for (d, _), p in sorted(studio(self.sagemaker_backend)["profiles"].items()) if not domain_id or d == domain_id]
-        return ActionResult({"UserProfiles": profiles})
+        one = page(profiles, self._get_param("NextToken"), self._get_param("MaxResults"))
+        return ActionResult({"UserProfiles": one.pop("items"), **one})
 
     def api_describe_space(self: Any) -> ActionResult:
         domain_id, name = self._get_param("DomainId"), self._get_param("SpaceName")
@@ -494,7 +517,8 @@ def studio_api() -> None:
                 summary["OwnershipSettingsSummary"] = s["OwnershipSettings"]
             summary["SpaceSettingsSummary"] = {"AppType": s["SpaceSettings"].get("AppType")} if s["SpaceSettings"].get("AppType") else {}
             spaces.append(summary)
-        return ActionResult({"Spaces": spaces})
+        one = page(spaces, self._get_param("NextToken"), self._get_param("MaxResults"))
+        return ActionResult({"Spaces": one.pop("items"), **one})
 
     def api_describe_studio_lifecycle_config(self: Any) -> ActionResult:
         name = self._get_param("StudioLifecycleConfigName")
@@ -528,12 +552,15 @@ def studio_api() -> None:
     def api_describe_app(self: Any) -> ActionResult:
         owner = self._get_param("SpaceName") or self._get_param("UserProfileName")
         key = (self._get_param("DomainId"), owner, self._get_param("AppType"), self._get_param("AppName"))
-        return ActionResult(found(studio(self.sagemaker_backend)["apps"], key, f"App {key[2]}/{key[3]} in {owner}"))
+        apps = studio(self.sagemaker_backend)["apps"]
+        found(apps, key, f"App {key[2]}/{key[3]} in {owner}")
+        return ActionResult(looked_at(apps[key]))
 
     def api_list_apps(self: Any) -> ActionResult:
         domain_id = self._get_param("DomainIdEquals")
         apps = [a for (d, _, _, _), a in sorted(studio(self.sagemaker_backend)["apps"].items()) if not domain_id or d == domain_id]
-        return ActionResult({"Apps": apps})
+        one = page(apps, self._get_param("NextToken"), self._get_param("MaxResults"))
+        return ActionResult({"Apps": [looked_at(a) for a in one.pop("items")], **one})
 
     def api_delete_app(self: Any) -> ActionResult:
         owner = self._get_param("SpaceName") or self._get_param("UserProfileName")

@@ -616,6 +616,9 @@ def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emu
     with pytest.raises(ClientError, match="has apps that are not deleted"):
         sagemaker.delete_space(DomainId=domain_id, SpaceName="team-alice")
 
+    # More apps than one page of ListApps holds (SageMaker's default 10), each Deleting before it is Deleted.
+    for index in range(11):
+        sagemaker.create_app(DomainId=domain_id, SpaceName="team-alice", AppType="CodeEditor", AppName=f"editor-{index}")
     module = teardown_module()
     said: list[str] = []
     prefix = naming.studio_lifecycle_config_prefix("teardown", "team")
@@ -625,14 +628,16 @@ def test_a_vpc_domain_leaves_its_home_volume_and_nfs_groups_unless_torn_down(emu
     module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append,
                     lifecycle_prefixes=[prefix]).run()
     assert sagemaker.list_studio_lifecycle_configs(NameContains=prefix)["StudioLifecycleConfigs"] == []
-    assert [a["Status"] for a in sagemaker.list_apps(DomainIdEquals=domain_id)["Apps"]] == ["Deleted"]
+    apps = [a for p in sagemaker.get_paginator("list_apps").paginate(DomainIdEquals=domain_id) for a in p["Apps"]]
+    assert len(apps) == 12 and {a["Status"] for a in apps} == {"Deleted"}
+    assert len([line for line in said if line.startswith("deleting app")]) == 12  # each asked once, through the pages
     assert sagemaker.list_spaces(DomainIdEquals=domain_id)["Spaces"] == []
     assert sagemaker.list_user_profiles(DomainIdEquals=domain_id)["UserProfiles"] == []
     assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
     assert volume["FileSystemId"] not in [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]]
     left = {g["GroupName"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
     assert not nfs & left and "unrelated" in left and unrelated
-    assert said[0] == "deleting app JupyterLab/default of team-alice" and said[-1].startswith(f"deleting lifecycle config {prefix}")
+    assert said[0] == "deleting app CodeEditor/editor-0 of team-alice" and said[-1].startswith(f"deleting lifecycle config {prefix}")
     # Idempotent: a second deletion (after one that ran out of time) finds nothing left and succeeds.
     module.Teardown(sagemaker, ec2, domain_id, seconds_left=lambda: 900.0, sleep=lambda _: None, log=said.append).run()
     cfn = emulator.client("cloudformation")
@@ -795,6 +800,11 @@ def test_without_a_teardown_a_running_app_fails_the_stacks_deletion_and_a_retry_
     assert reasons and "failed to delete" in reasons[0] and "team-alice" in reasons[0], reasons
     assert sagemaker.describe_space(DomainId=domain_id, SpaceName="team-alice")["SpaceName"] == "team-alice"
     sagemaker.delete_app(DomainId=domain_id, SpaceName="team-alice", AppType="JupyterLab", AppName="default")
+    cfn.delete_stack(StackName="studio-running")  # the app is still stopping: SageMaker takes a while
+    assert [s["StackStatus"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "studio-running"] == ["DELETE_FAILED"]
+    app = {"DomainId": domain_id, "SpaceName": "team-alice", "AppType": "JupyterLab", "AppName": "default"}
+    assert sagemaker.describe_app(**app)["Status"] == "Deleting"
+    assert sagemaker.describe_app(**app)["Status"] == "Deleted"
     cfn.delete_stack(StackName="studio-running")
     assert "studio-running" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     assert domain_id not in [d["DomainId"] for d in sagemaker.list_domains()["Domains"]]
