@@ -424,14 +424,15 @@ def teardown_type() -> type:
             return True
 
         def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
-            module = _handler_module()
+            module = teardown_handler_module()
             clients = _emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
             module.on_delete(*clients, self.stack_id, self.properties, seconds_left=lambda: 900.0, sleep=lambda _: None)
 
     return StudioTeardown
 
 
-def _handler_module() -> Any:
+def teardown_handler_module() -> Any:
+    """lambda/studio_teardown/handler.py, imported from its folder as Lambda does ('lambda' is no package name)."""
     import importlib.util
     from pathlib import Path
 

@@ -561,16 +561,10 @@ def test_the_emulator_refuses_a_space_whose_owner_has_no_profile(emulator):
 
 # -- Custom::StudioTeardown: a disposable environment's domain leaves nothing behind --------------------------------
 def teardown_module():
-    """lambda/studio_teardown/handler.py, imported from its folder as Lambda does ('lambda' is no package name)."""
-    import importlib.util
+    """The teardown handler as the emulator runs it (local/emulator/studio_resources.teardown_handler_module)."""
+    from local.emulator.studio_resources import teardown_handler_module
 
-    from tests.helpers.paths import ROOT
-
-    spec = importlib.util.spec_from_file_location("studio_teardown_handler", ROOT / "lambda" / "studio_teardown" / "handler.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return teardown_handler_module()
 
 
 def vpc_domain(emulator, name: str, *, teardown: bool = False) -> tuple[str, str]:
