@@ -6,6 +6,7 @@ over real HTTP. Bad input gets a 4xx with a message and the server keeps answeri
 
 from __future__ import annotations
 
+import decimal
 import http.client
 import importlib
 import json
@@ -80,6 +81,27 @@ def test_csv_request_returns_one_probability_a_row(server, model_dir, rows):
     status, content_type, body = call(server, "POST", "/invocations", csv_body(rows), {"Content-Type": "text/csv"})
     assert (status, content_type) == (200, "text/csv")
     assert [float(v) for v in body.split()] == pytest.approx(expected(model_dir, rows), abs=1e-6)
+
+
+def test_csv_scores_read_back_as_the_very_float32_the_model_gave():
+    """Served scores must not be rounded: an AUC from them is the evaluation report's, and scores of a
+    model of many shallow trees sit close together. numpy is the reference for both the value (its
+    float32 parse) and the digits of each line (its shortest round-trip repr, Dragon4 "unique")."""
+    rng = np.random.default_rng(7)
+    scores = np.concatenate([
+        rng.random(2000, dtype=np.float32),
+        np.array([0, 1, 0.5, 1e-38, 1.4e-45, 3.4028235e38, -2.5, 1e-7, 0.1, 123456.79, np.float32(1) / 3], dtype=np.float32),
+        (rng.standard_normal(200) * 10.0 ** rng.integers(-20, 20, 200)).astype(np.float32),
+    ])
+    text, content_type = inference.output_fn(scores, "text/csv")
+    lines = text.split("\n")
+    assert content_type == "text/csv" and lines[-1] == "" and len(lines) == scores.size + 1
+    assert np.array_equal(np.array(lines[:-1], dtype=np.float32), scores)
+    def digits(text: str) -> tuple[int, ...]:
+        return decimal.Decimal(text).normalize().as_tuple().digits
+
+    assert [(line, v) for line, v in zip(lines[:-1], scores, strict=True)
+            if digits(line) != digits(np.format_float_scientific(v, unique=True))] == []
 
 
 def test_json_request_and_json_accept(server, model_dir, rows):
