@@ -121,11 +121,48 @@ def bench(model_dir: Path, splits: Path) -> int:
         raw = figures[(1000, "raw rows, no header")]
         print(f"targets, 1000 raw rows: HTTP / in-process >= 0.5: {raw['http'] / raw['local']:.2f}; "
               f"in-process / booster alone >= 0.25: {raw['local'] / raw['booster']:.3f}; 1-row p99 < 10 ms: above")
+        csv_readers(bodies_of(splits, 1000)["raw rows, no header"], model, raw["booster"])
         through_runtime_api(model_dir, splits, figures)
     finally:
         server.terminate()
         server.wait(timeout=10)
     return 0
+
+
+def csv_readers(body: bytes, model, booster_rate: float, count: int = 200) -> None:
+    """Parsing the 1000-row body alone, with inference.py's reader and the others a container could use, and
+    the ratio each would leave at best: booster alone / (parse + booster), as if encoding and writing the
+    answer were free. Shows whether a different library would reach the 0.25 target."""
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    prep = model.preprocessing
+    if prep is None:
+        return
+    readers = {
+        "Arrow (inference.py's call)": lambda: inference._read_csv(body, prep.columns, prep.raw_types, skip_header=False),
+        "Arrow, its thread pool": lambda: pa_csv.read_csv(io.BytesIO(body), read_options=pa_csv.ReadOptions(
+            column_names=prep.columns, use_threads=True), convert_options=pa_csv.ConvertOptions(column_types=prep.raw_types)),
+        f"pandas {pd.__version__} read_csv, C engine": lambda: pd.read_csv(io.BytesIO(body), header=None, names=prep.columns,
+                                                                           dtype=dict.fromkeys(prep.categorical, str)),
+    }
+    if not prep.categorical:
+        readers[f"numpy {np.__version__} loadtxt"] = lambda: np.loadtxt(io.BytesIO(body), delimiter=",", ndmin=2)
+    try:  # not in the XGBoost image nor in requirements: measured only where someone installed it
+        import polars as pl  # type: ignore[import-not-found]
+
+        schema = {c: (pl.String if c in prep.categorical else pl.Float64) for c in prep.columns}
+        readers[f"polars {pl.__version__} read_csv"] = lambda: pl.read_csv(io.BytesIO(body), has_header=False, schema=schema)
+    except ImportError:
+        pass
+    print(f"1000-row raw body ({len(body)} bytes, {len(prep.columns)} columns) parsed alone, {count} each "
+          f"(pyarrow {pa.__version__}):")
+    for label, read in readers.items():
+        rate = report(label, 1000, measure(read, count))
+        print(f"  best in-process / booster alone with this reader: {1 / (1 + booster_rate / rate):.3f}")
 
 
 def through_runtime_api(model_dir: Path, splits: Path, figures: dict) -> None:
