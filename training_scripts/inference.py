@@ -133,8 +133,9 @@ class Preprocessing:
             return RequestError(f"column {name!r} is the label; send the input columns only, without it")
         if name in self.dropped:
             return RequestError(f"column {name!r} is not an input of this model (dropped in training); leave it out")
-        close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        same_letters = [c for c in self.columns if c.casefold() == name.casefold()]
+        close = same_letters or difflib.get_close_matches(name, self.columns, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}{' (names are case-sensitive)' if same_letters else ''}?" if close else ""
         return RequestError(f"column {name!r} is not an input of this model{hint} (it takes the {self.columns_hint()})")
 
     def check_columns(self, names: list[str]) -> None:
@@ -307,11 +308,11 @@ def _first_line(data: bytes) -> list[str]:
 def _csv_features(data: bytes, model: Model) -> np.ndarray:
     first = _first_line(data)
     prep = model.preprocessing
-    header = prep is not None and any(field.strip() in prep.raw_types or field.strip() == prep.label for field in first)
-    if header:
-        assert prep is not None
+    if prep is not None and _is_header(first, prep):
         names = [field.strip() for field in first]
         prep.check_columns(names)
+        if not data.lstrip(b"\r\n").partition(b"\n")[2].strip():
+            raise RequestError("request has a header but no rows; send at least one row")
         return _csv_raw(data, prep, names, skip_header=True)
     width = len(first)
     if width == model.raw_width:
@@ -319,7 +320,20 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
         return _csv_raw(data, prep, prep.columns, skip_header=False)
     if width == model.num_features:
         return _csv_vectors(data, width)
+    other = next((s for s in (";", "\t", "|") if s in first[0]), None) if width == 1 else None
+    if other:
+        raise RequestError(f"rows have 1 value: separate values with commas, not {other!r} (this model takes {model.accepted()})")
     raise RequestError(f"rows have {width} values; this model takes {model.accepted()} (no label)")
+
+
+def _is_header(first: list[str], prep: Preprocessing) -> bool:
+    """A first line naming any input column (or the label) is a header; so is one whose every field names one
+    but for case, which check_columns then refuses saying so, instead of reading the names as values."""
+    fields = [field.strip() for field in first]
+    if any(field in prep.raw_types or field == prep.label for field in fields):
+        return True
+    names = {c.casefold() for c in [*prep.columns, *([prep.label] if prep.label else [])]}
+    return all(field and field.casefold() in names for field in fields)
 
 
 def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:

@@ -193,9 +193,8 @@ def test_a_model_without_preprocessing_still_serves_vectors_and_says_why_records
     assert Path(legacy / "code" / "inference.py").is_file()
 
 
-def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
-    """Quoted levels with commas, CRLF line ends, blank lines, spaces around fields, a UTF-8 byte-order mark
-    (Excel's "CSV UTF-8"), JSON numbers as text: each reads as the row it is."""
+def small_model(directory: Path) -> inference.Model:
+    """A model of three input columns (age, city, income) whose one-hot level contains a comma."""
     import xgboost as xgb
 
     spec = {"features": ["age", "income", "city=Paris, FR", "city=Rome", "city=missing"],
@@ -204,9 +203,15 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
             "label": {"column": "bought"}, "dropped_columns": []}
     x = np.random.default_rng(0).random((100, 5))
     xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 3).save_model(
-        str(tmp_path / inference.MODEL_FILE))
-    (tmp_path / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
-    model = inference.model_fn(str(tmp_path))
+        str(directory / inference.MODEL_FILE))
+    (directory / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    return inference.model_fn(str(directory))
+
+
+def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
+    """Quoted levels with commas, CRLF line ends, blank lines, spaces around fields, a UTF-8 byte-order mark
+    (Excel's "CSV UTF-8"), JSON numbers as text: each reads as the row it is."""
+    model = small_model(tmp_path)
 
     def matrix(body: str, content_type: str = "text/csv") -> list:
         return inference.features(inference.parse(body.encode("utf-8"), content_type), model).tolist()
@@ -217,6 +222,37 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     assert matrix('\ufeff age , city , income\n 30 , Rome ,\n') == [rome]
     assert matrix("41,,5\n") == [missing]
     assert matrix(json.dumps([{"age": "41", "city": None, "income": 5}]), "application/json") == [missing]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("AGE,CITY,INCOME\n41,Rome,5\n", "column 'AGE' is not an input of this model; did you mean 'age' (names are case-sensitive)?"),
+    ("age,City,income\n41,Rome,5\n", "column 'City' is not an input of this model; did you mean 'city' (names are case-sensitive)?"),
+    ("age,city,income\n", "request has a header but no rows; send at least one row"),
+    ("age,city,income\r\n\r\n", "request has a header but no rows; send at least one row"),
+    ("41;Rome;5\n", "rows have 1 value: separate values with commas, not ';' (this model takes the 3 input columns"),
+    ("41\tRome\t5\n", "rows have 1 value: separate values with commas, not '\\t' (this model takes the 3 input columns"),
+    ("41,Rome,5,\n", "rows have 4 values; this model takes the 3 input columns (age, city, income) or 5 preprocessed features"),
+])
+def test_common_csv_mistakes_get_a_400_that_says_what_to_fix(tmp_path, body, message):
+    """A header in another case is not read as a row of values (which would blame a value), a header alone
+    is not "invalid CSV", and a semicolon- or tab-separated file (a spreadsheet's other export) is named."""
+    with pytest.raises(inference.RequestError) as refused:
+        inference.features(inference.parse(body.encode(), "text/csv"), small_model(tmp_path))
+    assert refused.value.status == 400 and refused.value.message.startswith(message)
+
+
+def test_a_row_of_values_is_not_taken_for_a_header_in_another_case(tmp_path):
+    """Only a line whose every field names an input column but for case counts as a mis-cased header: a level
+    that happens to spell a column name leaves the row a row."""
+    model = small_model(tmp_path)
+    (tmp_path / "other").mkdir()
+    spec = json.loads((tmp_path / inference.PREPROCESSING_FILE).read_text())
+    spec["categories"]["city"] = ["Paris, FR", "Age", "missing"]
+    spec["features"][3] = "city=Age"
+    (tmp_path / "other" / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    shutil.copy(tmp_path / inference.MODEL_FILE, tmp_path / "other" / inference.MODEL_FILE)
+    model = inference.model_fn(str(tmp_path / "other"))
+    assert inference.features(inference.parse(b"41,Age,5\n", "text/csv"), model).tolist() == [[41.0, 5.0, 0.0, 1.0, 0.0]]
 
 
 # -- Model Monitor reads captured requests through the record preprocessor beside the baseline ----------------
