@@ -74,6 +74,8 @@ def _csv_rows(text: str) -> list[dict]:
     first = [field.strip() for field in lines[0]]
     if any(field in known for field in first):  # a header line, in any order (the endpoint's own rule)
         header, lines = first, lines[1:]
+    elif all(field and field.casefold() in {name.casefold() for name in known if name} for field in first):
+        raise ValueError("its header names the input columns in another case (the endpoint refused it)")
     elif len(first) == len(names):
         header = names
     else:

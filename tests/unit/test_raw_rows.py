@@ -333,6 +333,10 @@ def test_the_monitor_skips_what_has_no_business_columns_and_keeps_what_the_type_
     with caplog.at_level(logging.INFO, logger="analyzer"):  # the analyzer may pass its logger (AWS's logging example)
         assert module.preprocess_handler(captured(vector_body(trained["vectors"][:3])), logging.getLogger("analyzer")) == []
     assert "preprocessed vectors" in caplog.text
+    mis_cased = csv_text(trained["raw"][:2], [c.upper() if c.upper() != c else c.lower() for c in columns])
+    with caplog.at_level(logging.INFO, logger="analyzer"):
+        assert module.preprocess_handler(captured(mis_cased), logging.getLogger("analyzer")) == []
+    assert "in another case" in caplog.text
     assert module.preprocess_handler(captured("{not json", "application/json")) == []
     assert module.preprocess_handler(captured("\xff", encoding="BASE64")) == []
     numeric = next(c["name"] for c in module.SCHEMA["columns"] if c["type"] == "number")
