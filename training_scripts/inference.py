@@ -9,17 +9,20 @@ three forms:
 - **Raw rows**, the dataset's own columns minus the label and the dropped columns:
   text/csv with a header line (columns in any order, matched by name) or without one
   (columns in the dataset's order); or application/json records keyed by column name,
-  ``{"instances": [{"age": 41, "plan": "3"}, ...]}`` or a bare list of them. Missing values
-  (an empty cell, null, or any of pandas' NA spellings, as training read them) take the
-  training split's median or the 'missing' category; a level not seen in training encodes
-  as all zeros, as it did in training.
+  ``{"instances": [{"age": 41, "plan": "3"}, ...]}`` or a bare list of them; or JSON lists
+  of values in the dataset's order. Cells read as preprocess.py's pandas read them (leading
+  spaces skipped, then pandas' NA spellings, then stripped): a missing value (an empty cell,
+  null, NaN, or an NA spelling) takes the training split's median or the 'missing'
+  category; a level not seen in training encodes as all zeros, as it did in training. A
+  categorical column pandas read as numbers matches levels by value (3, "3" and 3.0 are one
+  level); one it read as text matches by text, as training did.
 - **Preprocessed vectors**, as the train/validation/test splits hold them (one-hot levels,
   imputed values, in the model's feature order): text/csv without a header, or JSON lists.
 - The rule that tells headerless rows apart: a row with as many fields as the dataset has
   input columns is raw; one with as many as the model has features is a vector. Where the
-  two counts are equal (no categorical columns: the encoding leaves numbers as they are) a
-  row is read as raw, which for a vector only imputes what is missing. A CSV first line is
-  a header when any of its fields is the name of an input column.
+  two counts are equal (no categorical column, or each has a single level) a row is read as
+  raw: such a model takes vectors only where they are its raw rows. A CSV first line is a
+  header when any of its fields is the name of an input column.
 
 Malformed input is a RequestError: a ValueError that carries the HTTP status it deserves
 (400 malformed, naming the row and column; 406 unsupported accept type; 413 too large; 415
@@ -63,6 +66,7 @@ MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))
 #: missing is missing here too; a test checks this against the installed pandas.
 NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+NA_SET = frozenset(NA_VALUES)
 MISSING_LEVEL = "missing"  # preprocess.py's category for a missing value
 
 try:  # Inside SageMaker's XGBoost container: the response type its transformer passes through.
@@ -107,14 +111,19 @@ class Preprocessing:
         self.dropped = list(spec.get("dropped_columns", []))
         position = {name: i for i, name in enumerate(self.features)}
         self.numeric_position = np.array([position[c] for c in self.numeric], dtype=np.intp)
+        self.median_row = np.array([self.medians[c] for c in self.numeric], dtype=np.float32)
         # Per categorical column: level text -> feature position, and the numeric value of levels that
         # are numbers, so 3, "3" and 3.0 find the level training read as "3" (or "3.0").
         self.levels: dict[str, dict[str, int]] = {}
         self.numeric_levels: dict[str, dict[float, int]] = {}
+        # A column pandas read as text (its "values": "text") matches levels by text only, as training did; one
+        # it read as numbers, or a model from before the key, also by value.
+        text_coded = {c["name"] for c in spec["columns"] if c.get("values") == "text"}
         for column in self.categorical:
             levels = {str(level): position[f"{column}={level}"] for level in spec["categories"][column]}
             self.levels[column] = levels
-            self.numeric_levels[column] = {value: pos for level, pos in levels.items() if (value := _as_float(level)) is not None}
+            self.numeric_levels[column] = {} if column in text_coded else {
+                value: pos for level, pos in levels.items() if (value := _as_float(level)) is not None}
         self.raw_types = {c: (pa.string() if c in self.categorical else pa.float64()) for c in self.columns}
 
     @classmethod
@@ -265,8 +274,13 @@ def parse(body, content_type: str = CSV) -> Payload:
 def _json_rows(data: bytes) -> list:
     try:
         payload = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        detail = f"{error.msg} at character {error.pos}" if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, an int over Python's digit limit
+        if isinstance(error, json.JSONDecodeError):
+            detail = f"{error.msg} at character {error.pos}"
+        elif isinstance(error, UnicodeDecodeError):
+            detail = "not UTF-8"
+        else:
+            detail = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
         raise RequestError(f"request body is not valid JSON: {detail}") from None
     rows = payload.get("instances") if isinstance(payload, dict) else payload
     if rows == []:
@@ -310,7 +324,14 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
     prep = model.preprocessing
     if prep is not None and _is_header(first, prep):
         names = [field.strip() for field in first]
-        prep.check_columns(names)
+        try:
+            prep.check_columns(names)
+        except RequestError as error:
+            named = [name for name in names if name in prep.raw_types or name == prep.label]
+            if named and len(named) * 2 < len(names):  # mostly values: a row whose level happens to be a column's name
+                raise RequestError(f"{error.message}. The first line is read as a header because it names column "
+                                   f"{named[0]!r}; send a header line first") from None
+            raise
         if not data.lstrip(b"\r\n").partition(b"\n")[2].strip():
             raise RequestError("request has a header but no rows; send at least one row")
         return _csv_raw(data, prep, names, skip_header=True)
@@ -337,16 +358,43 @@ def _is_header(first: list[str], prep: Preprocessing) -> bool:
 
 
 def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
+    """Typed in one pass; where that fails (a cell that is not a number, or an NA spelling with spaces around
+    it in a numeric column, which pandas reads as missing), cell by cell as text."""
     try:
-        return pa_csv.read_csv(
-            io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if skip_header else 0, use_threads=False),
-            parse_options=pa_csv.ParseOptions(ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True,
-                                                  quoted_strings_can_be_null=True),
-        )
+        return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
+            column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _read_csv_as_text(data, names, types, skip_header)
+
+
+def _arrow_csv(data: bytes, names: list[str], skip_header: bool, convert: pa_csv.ConvertOptions) -> pa.Table:
+    return pa_csv.read_csv(
+        io.BytesIO(data),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if skip_header else 0, use_threads=False),
+        parse_options=pa_csv.ParseOptions(ignore_empty_lines=True),
+        convert_options=convert,
+    )
+
+
+def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
+    try:
+        text = _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), null_values=[], strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise _locate_csv_error(data, names, types, skip_header) from None
+    na = pa.array(NA_VALUES, type=pa.string())
+    columns = {}
+    for name in names:
+        cells = text.column(name)
+        if types[name] != pa.float64():
+            columns[name] = cells  # levels: _encode reads missing and spaces as training did
+            continue
+        trimmed = pc.utf8_trim_whitespace(cells)
+        try:
+            columns[name] = pc.cast(pc.if_else(pc.is_in(trimmed, value_set=na), pa.scalar(None, pa.string()), trimmed), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise _locate_csv_error(data, names, types, skip_header) from None
+    return pa.table(columns)
 
 
 def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool) -> RequestError:
@@ -357,7 +405,7 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
         if len(row) != len(names):
             return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}, as row 1 has")
         for index, (name, cell) in enumerate(zip(names, row, strict=True)):
-            if types[name] == pa.float64() and cell.strip() not in NA_VALUES and _as_float(cell) is None:
+            if types[name] == pa.float64() and cell.strip() not in NA_SET and _as_float(cell.strip()) is None:
                 where = f"feature {index}" if vectors else f"column {name!r}"
                 kind = "preprocessed features are numeric" if vectors else "the column is numeric (leave it empty when unknown)"
                 return RequestError(f"row {number}, {where}: {cell!r} is not a number; {kind}")
@@ -382,14 +430,25 @@ def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
         if values.null_count:
             values = pc.fill_null(values, prep.medians[column])
         matrix[:, position] = values.to_numpy()
+    if np.isnan(matrix).any():  # a NaN that is not an NA spelling (NAN, -NAN): missing too, as pandas' fillna has it
+        numbers = matrix[:, prep.numeric_position]
+        matrix[:, prep.numeric_position] = np.where(np.isnan(numbers), prep.median_row, numbers)
     every_row = np.arange(rows)
     for column in prep.categorical:
-        levels = pc.fill_null(pc.utf8_trim_whitespace(table.column(column)), MISSING_LEVEL).combine_chunks().dictionary_encode()
-        lookup = np.array([prep.level_position(column, level) for level in levels.dictionary.to_pylist()] or [-1], dtype=np.intp)
-        positions = lookup[levels.indices.to_numpy()]
+        levels = table.column(column).combine_chunks().dictionary_encode()
+        missing = prep.level_position(column, MISSING_LEVEL)
+        lookup = np.array([prep.level_position(column, category_text(level)) for level in levels.dictionary.to_pylist()]
+                          + [missing], dtype=np.intp)
+        positions = lookup[levels.indices.fill_null(len(levels.dictionary)).to_numpy()]
         known = positions >= 0
         matrix[every_row[known], positions[known]] = 1.0
     return matrix
+
+
+def category_text(text: str | None) -> str:
+    """A cell of a categorical column as preprocess.py's pandas read it (skipinitialspace=True, then its NA
+    spellings, then str.strip()): the level text, or 'missing'."""
+    return MISSING_LEVEL if text is None or text.lstrip(" ") in NA_SET else text.strip()
 
 
 VECTOR_NAMES = [f"\x00feature {i}" for i in range(4096)]  # no input column can be called this
@@ -419,15 +478,18 @@ def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
             value = row[column]
             if isinstance(value, bool) or isinstance(value, (list, dict)):
                 raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a level; send text or a number")
-            cells.append(None if value is None or (isinstance(value, str) and value.strip() in NA_VALUES) else _level_text(value))
+            cells.append(_level_text(value))
         columns[column] = pa.array(cells, type=pa.string())
     return _encode(pa.table(columns), prep)
 
 
 def _level_text(value) -> str | None:
+    """A JSON value of a categorical column as CSV text would carry it; None (NaN too) is missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # JSON 3.0 is the level "3"; level_position also matches "3.0" by value
-    return None if value is None else str(value)
+    return str(value)
 
 
 def _json_number(value, number: int, column: str) -> float:
@@ -436,19 +498,22 @@ def _json_number(value, number: int, column: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a number; the column is numeric")
     if isinstance(value, str):
-        if value.strip() in NA_VALUES:
+        if value.strip() in NA_SET:
             return math.nan
-        parsed = _as_float(value)
+        parsed = _as_float(value.strip())
         if parsed is None:
             raise RequestError(f"row {number}, column {column!r}: {value!r} is not a number; the column is numeric")
         return parsed
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise RequestError(f"row {number}, column {column!r}: {value} is too large for a 64-bit float") from None
 
 
 def _vectors(rows: list[list]) -> np.ndarray:
     try:
         return np.array([[math.nan if cell is None else _vector_cell(cell) for cell in row] for row in rows], dtype=np.float32)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         for number, row in enumerate(rows, start=1):
             for index, cell in enumerate(row):
                 if cell is not None and (isinstance(cell, bool) or _as_float(cell) is None):
@@ -464,9 +529,13 @@ def _vector_cell(cell) -> float:
 
 
 def _as_float(value) -> float | None:
+    """A number as Arrow's and pandas' readers take it: Python's float() without what only it accepts (digits
+    of other scripts, underscores between digits); None otherwise and for NaN."""
+    if isinstance(value, str) and (not value.isascii() or "_" in value):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if not math.isnan(number) else None
 

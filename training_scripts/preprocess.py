@@ -144,6 +144,9 @@ class FeatureEncoder:
         self.categories: dict[str, list[str]] = {
             column: sorted(category_values(train[column]).unique().tolist()) for column in self.categorical
         }
+        # Whether pandas read a categorical column as numbers (int-coded, levels "3" or "3.0") or as text: the
+        # server matches a request's "3.0" to the level "3" only in the first case, as this encoding would.
+        self.number_coded = {c for c in self.categorical if pd.api.types.is_numeric_dtype(train[c])}
 
     @property
     def feature_names(self) -> list[str]:
@@ -163,7 +166,9 @@ class FeatureEncoder:
     def describe(self) -> dict:
         return {
             "features": self.feature_names,
-            "columns": [{"name": c, "kind": "categorical" if c in self.categorical else "numeric"} for c in self.columns],
+            "columns": [{"name": c, "kind": "numeric"} if c in self.numeric else
+                        {"name": c, "kind": "categorical", "values": "numbers" if c in self.number_coded else "text"}
+                        for c in self.columns],
             "medians": self.medians,
             "categories": self.categories,
         }

@@ -232,6 +232,8 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     ("41;Rome;5\n", "rows have 1 value: separate values with commas, not ';' (this model takes the 3 input columns"),
     ("41\tRome\t5\n", "rows have 1 value: separate values with commas, not '\\t' (this model takes the 3 input columns"),
     ("41,Rome,5,\n", "rows have 4 values; this model takes the 3 input columns (age, city, income) or 5 preprocessed features"),
+    ("41,age,5\n", "column '41' is not an input of this model (it takes the 3 input columns (age, city, income)). "
+                    "The first line is read as a header because it names column 'age'; send a header line first"),
 ])
 def test_common_csv_mistakes_get_a_400_that_says_what_to_fix(tmp_path, body, message):
     """A header in another case is not read as a row of values (which would blame a value), a header alone
@@ -253,6 +255,127 @@ def test_a_row_of_values_is_not_taken_for_a_header_in_another_case(tmp_path):
     shutil.copy(tmp_path / inference.MODEL_FILE, tmp_path / "other" / inference.MODEL_FILE)
     model = inference.model_fn(str(tmp_path / "other"))
     assert inference.features(inference.parse(b"41,Age,5\n", "text/csv"), model).tolist() == [[41.0, 5.0, 0.0, 1.0, 0.0]]
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory) -> dict:
+    """preprocess.py on a dataset the bundled ones lack: a numeric column with missing values, an int-coded
+    categorical with missing values (pandas reads it as floats: levels '1.0', ...), a text categorical whose
+    levels include a number, accents and spaces, NA spellings, and a booster over its features."""
+    import xgboost as xgb
+
+    root = tmp_path_factory.mktemp("tricky")
+    (root / "raw").mkdir()
+    rng = np.random.default_rng(3)
+    cities = ["Paris", "Zürich", "3", "Rome", "x y", "NA"]
+    lines = ["size,grade,city,bought"]
+    for i in range(300):
+        size = "" if i % 11 == 0 else str(int(rng.integers(1, 90)))
+        grade = "" if i % 7 == 0 else str(int(rng.integers(1, 5)))
+        lines.append(f"{size},{grade},{cities[i % len(cities)]},{'yes' if rng.random() < 0.4 else 'no'}")
+    (root / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
+    splits = root / "splits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        preprocess.main(["--input-dir", str(root / "raw"), "--output-dir", str(splits), "--label-column", "bought",
+                         "--positive-label", "yes", "--categorical-columns", "grade"])
+    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    model_dir = root / "model"
+    model_dir.mkdir()
+    x = np.random.default_rng(0).random((50, len(spec["features"])))
+    xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 2).save_model(
+        str(model_dir / inference.MODEL_FILE))
+    (model_dir / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    train = pd.read_csv(root / "raw" / "data.csv", skipinitialspace=True).drop(columns=["bought"])
+    encoder = preprocess.FeatureEncoder(train, ["grade"])  # the kinds of the whole file; the split's figures:
+    encoder.medians, encoder.categories = spec["medians"], spec["categories"]
+    return {"model": inference.model_fn(str(model_dir)), "spec": spec, "encoder": encoder, "dtypes": train.dtypes.to_dict()}
+
+
+def test_the_tricky_columns_are_described_as_pandas_read_them(tricky):
+    kinds = {c["name"]: (c["kind"], c.get("values")) for c in tricky["spec"]["columns"]}
+    assert kinds == {"size": ("numeric", None), "grade": ("categorical", "numbers"), "city": ("categorical", "text")}
+    assert tricky["spec"]["categories"]["grade"] == ["1.0", "2.0", "3.0", "4.0", "missing"]
+    assert "missing" in tricky["spec"]["categories"]["city"] and "NA" not in tricky["spec"]["categories"]["city"]
+
+
+# Request rows (size, grade, city) and what each shows. The reference is preprocess.py's own encoder on what
+# pandas reads from the same text with the training split's column types (read_csv, skipinitialspace=True,
+# as preprocess.read_raw reads): the encoding the model was trained behind.
+TRICKY_ROWS = [
+    ("12,2,Paris", "plain"),
+    (" 12 , 2 , Rome", "spaces around numbers and levels"),
+    (" NA,2,Paris", "an NA spelling after a space is missing (pandas' skipinitialspace)"),
+    ("12,,NA", "empty and NA: the median, the 'missing' level"),
+    ("12,2, NA", "a level NA after a space is missing"),
+    ("12,2,NAN", "NAN is not one of pandas' NA spellings: an unseen level"),
+    ("NAN,2,Paris", "NAN in a numeric column reads as NaN: the median"),
+    ("12,3.0,3", "an int-coded level as 3.0 is the level 3.0; the text level 3 is itself"),
+    ("12,3,3.0", "int-coded 3 is the level 3.0 by value; text 3.0 is not the level 3"),
+    ("1e2,4,Zürich", "exponent notation, a non-ASCII level"),
+    ("12,9,Oslo", "levels training never saw: all zeros"),
+    ("inf,1,x y", "inf stays inf, as pandas reads it"),
+]
+
+
+def test_each_cell_is_read_as_training_read_it(tricky):
+    """The CSV reader (Arrow, typed, or cell by cell as text where the typed pass fails) against pandas and the
+    training encoder, row by row."""
+    header = "size,grade,city"
+    for line, why in TRICKY_ROWS:
+        text = f"{header}\n{line}\n"
+        try:
+            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype=tricky["dtypes"])
+        except (TypeError, ValueError):  # NAN does not fit a float column: pandas reads it as text, the encoder coerces
+            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype={**tricky["dtypes"], "size": object})
+        expected = tricky["encoder"].transform(frame).to_numpy(np.float32)
+        served = inference.features(inference.parse(line.encode(), "text/csv"), tricky["model"])
+        assert served.tolist() == expected.tolist(), f"{line!r}: {why}"
+    body = "\n".join(line for line, _ in TRICKY_ROWS).encode()
+    whole = inference.features(inference.parse(body, "text/csv"), tricky["model"])
+    each = np.vstack([inference.features(inference.parse(line.encode(), "text/csv"), tricky["model"]) for line, _ in TRICKY_ROWS])
+    assert whole.tolist() == each.tolist()  # one body takes the text pass for all rows; the same answers
+
+
+def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
+    model = tricky["model"]
+
+    def matrix(records: list) -> list:
+        return inference.features(inference.parse(json.dumps(records).encode(), "application/json"), model).tolist()
+
+    def csv_matrix(line: str) -> list:
+        return inference.features(inference.parse(line.encode(), "text/csv"), model).tolist()
+
+    assert matrix([{"size": float("nan"), "grade": float("nan"), "city": float("nan")}]) == csv_matrix(",,")
+    assert matrix([{"size": None, "grade": 3.0, "city": " NA"}]) == csv_matrix(",3, NA")
+    assert matrix([{"size": " 12 ", "grade": "3", "city": 3}]) == csv_matrix("12,3,3")
+    assert matrix([{"size": 12, "grade": 3, "city": "3.0"}]) == csv_matrix("12,3,3.0")
+
+
+@pytest.mark.parametrize(("records", "message"), [
+    ([{"size": 10**400, "grade": 1, "city": "Rome"}], "row 1, column 'size': 1000"),
+    ([{"size": "1_000", "grade": 1, "city": "Rome"}], "row 1, column 'size': '1_000' is not a number"),
+    ([{"size": "١٢٣", "grade": 1, "city": "Rome"}], "row 1, column 'size': '١٢٣' is not a number"),
+])
+def test_numbers_only_python_reads_are_refused_by_name(tricky, records, message):
+    """Python's float() takes underscores, other scripts' digits and ints past a float's range; Arrow (the CSV
+    reader) and pandas do not, so neither do JSON requests: a 400 naming the cell, not a 500."""
+    with pytest.raises(inference.RequestError) as refused:
+        inference.features(inference.parse(json.dumps(records).encode(), "application/json"), tricky["model"])
+    assert refused.value.status == 400 and refused.value.message.startswith(message)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("[" + "1" * 5000 + "]", "request body is not valid JSON: Exceeds the limit"),
+    ("[" * 100_000 + "]" * 100_000, "request body is not valid JSON: nested too deeply"),
+    ("[[1e999, 1, 2]]", None),
+])
+def test_json_python_cannot_hold_is_a_400(tricky, body, message):
+    try:
+        matrix = inference.features(inference.parse(body.encode(), "application/json"), tricky["model"])
+    except inference.RequestError as refused:
+        assert refused.status == 400 and message and refused.message.startswith(message)
+    else:
+        assert message is None and np.isinf(matrix[0, 0])  # 1e999 is inf to json, as to pandas
 
 
 # -- Model Monitor reads captured requests through the record preprocessor beside the baseline ----------------
@@ -337,6 +460,12 @@ def test_the_monitor_skips_what_has_no_business_columns_and_keeps_what_the_type_
     with caplog.at_level(logging.INFO, logger="analyzer"):
         assert module.preprocess_handler(captured(mis_cased), logging.getLogger("analyzer")) == []
     assert "in another case" in caplog.text
+    ragged = csv_text([trained["raw"][0], trained["raw"][1][:-1]], columns)
+    with caplog.at_level(logging.INFO, logger="analyzer"):
+        assert module.preprocess_handler(captured(ragged), logging.getLogger("analyzer")) == []
+    assert f"row 2 has {len(columns) - 1} values, not {len(columns)}" in caplog.text  # the endpoint refused it too
+    nan_record = {**dict(zip(columns, trained["raw"][0], strict=True)), columns[-1]: float("nan")}
+    assert module.preprocess_handler(captured(json.dumps([nan_record]), "application/json"))[0][columns[-1]] is None
     assert module.preprocess_handler(captured("{not json", "application/json")) == []
     assert module.preprocess_handler(captured("\xff", encoding="BASE64")) == []
     numeric = next(c["name"] for c in module.SCHEMA["columns"] if c["type"] == "number")
