@@ -80,7 +80,10 @@ def _csv_rows(text: str) -> list[dict]:
         header = names
     else:
         raise ValueError(f"rows have {len(first)} values, not the {len(names)} input columns (preprocessed vectors?)")
-    return [dict(zip(header, row, strict=False)) for row in lines]
+    for number, row in enumerate(lines, start=1):
+        if len(row) != len(header):  # the endpoint refused such a request
+            raise ValueError(f"row {number} has {len(row)} values, not {len(header)}")
+    return [dict(zip(header, row, strict=True)) for row in lines]
 
 
 def _json_rows(text: str) -> list[dict]:
@@ -107,10 +110,11 @@ def _typed(row: dict) -> dict:
     typed: dict = {}
     for column in SCHEMA["columns"]:
         value = row.get(column["name"])
-        if isinstance(value, str):
-            value = value.strip()
-            if value in missing:
-                value = None
+        if isinstance(value, str):  # missing as the endpoint reads it: pandas' reading (leading spaces skipped)
+            spaced = value.strip() if column["type"] == "number" else value.lstrip(" ")
+            value = None if spaced in missing else value.strip()
+        if isinstance(value, float) and value != value:  # JSON NaN
+            value = None
         if value is None or isinstance(value, bool):
             typed[column["name"]] = value
         elif column["type"] == "number":
@@ -121,9 +125,11 @@ def _typed(row: dict) -> dict:
 
 
 def _number(value):
+    if isinstance(value, str) and (not value.isascii() or "_" in value):
+        return value  # what float() alone reads as a number; the endpoint refused it
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return value
     if number != number:  # NaN
         return None
