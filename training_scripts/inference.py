@@ -15,7 +15,8 @@ three forms:
   null, NaN, or an NA spelling) takes the training split's median or the 'missing'
   category; a level not seen in training encodes as all zeros, as it did in training. A
   categorical column pandas read as numbers matches levels by value (3, "3" and 3.0 are one
-  level); one it read as text matches by text, as training did.
+  level); one it read as text matches by text, as training did. A numeric column it read as
+  True/False takes true and false in any case, and 1 and 0.
 - **Preprocessed vectors**, as the train/validation/test splits hold them (one-hot levels,
   imputed values, in the model's feature order): text/csv without a header, or JSON lists.
 - The rule that tells headerless rows apart: a row with as many fields as the dataset has
@@ -67,6 +68,9 @@ MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))
 NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 NA_SET = frozenset(NA_VALUES)
+#: What pandas.read_csv reads as True and False (true and false in any case), in a column training read as
+#: booleans: 1 and 0. A test checks this against the installed pandas.
+BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}
 MISSING_LEVEL = "missing"  # preprocess.py's category for a missing value
 
 try:  # Inside SageMaker's XGBoost container: the response type its transformer passes through.
@@ -124,7 +128,9 @@ class Preprocessing:
             self.levels[column] = levels
             self.numeric_levels[column] = {} if column in text_coded else {
                 value: pos for level, pos in levels.items() if (value := _as_float(level)) is not None}
-        self.raw_types = {c: (pa.string() if c in self.categorical else pa.float64()) for c in self.columns}
+        self.booleans = {c["name"] for c in spec["columns"] if c.get("values") == "booleans"}
+        self.raw_types = {c: pa.string() if c in self.categorical else pa.bool_() if c in self.booleans else pa.float64()
+                          for c in self.columns}
 
     @classmethod
     def load(cls, path: Path) -> Preprocessing:
@@ -362,7 +368,8 @@ def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> 
     it in a numeric column, which pandas reads as missing), cell by cell as text."""
     try:
         return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
-            column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True))
+            column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True,
+            true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"]))  # other cases: the text pass
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _read_csv_as_text(data, names, types, skip_header)
 
@@ -386,10 +393,13 @@ def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: b
     columns = {}
     for name in names:
         cells = text.column(name)
-        if types[name] != pa.float64():
+        if types[name] == pa.string():
             columns[name] = cells  # levels: _encode reads missing and spaces as training did
             continue
         trimmed = pc.utf8_trim_whitespace(cells)
+        if types[name] == pa.bool_():  # True and False as 1 and 0; numbers as they are
+            lowered = pc.utf8_lower(trimmed)
+            trimmed = pc.if_else(pc.equal(lowered, "true"), "1", pc.if_else(pc.equal(lowered, "false"), "0", trimmed))
         try:
             columns[name] = pc.cast(pc.if_else(pc.is_in(trimmed, value_set=na), pa.scalar(None, pa.string()), trimmed), pa.float64())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -405,10 +415,16 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
         if len(row) != len(names):
             return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}, as row 1 has")
         for index, (name, cell) in enumerate(zip(names, row, strict=True)):
-            if types[name] == pa.float64() and cell.strip() not in NA_SET and _as_float(cell.strip()) is None:
-                where = f"feature {index}" if vectors else f"column {name!r}"
-                kind = "preprocessed features are numeric" if vectors else "the column is numeric (leave it empty when unknown)"
-                return RequestError(f"row {number}, {where}: {cell!r} is not a number; {kind}")
+            if types[name] == pa.string() or cell.strip() in NA_SET or _as_float(cell.strip()) is not None:
+                continue
+            where = f"feature {index}" if vectors else f"column {name!r}"
+            if types[name] == pa.bool_():
+                if cell.strip().lower() not in BOOLEAN_WORDS:
+                    return RequestError(f"row {number}, {where}: {cell!r} is not true, false or a number; "
+                                        "the column is boolean (true or false in any case, 1 or 0)")
+                continue
+            kind = "preprocessed features are numeric" if vectors else "the column is numeric (leave it empty when unknown)"
+            return RequestError(f"row {number}, {where}: {cell!r} is not a number; {kind}")
     return RequestError("request body is not valid CSV: check quoting and line breaks")
 
 
@@ -427,6 +443,8 @@ def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
     matrix = np.zeros((rows, len(prep.features)), dtype=np.float32)
     for column, position in zip(prep.numeric, prep.numeric_position, strict=True):
         values = table.column(column)
+        if values.type != pa.float64():
+            values = pc.cast(values, pa.float64())  # booleans: 1 and 0
         if values.null_count:
             values = pc.fill_null(values, prep.medians[column])
         matrix[:, position] = values.to_numpy()
@@ -470,7 +488,7 @@ def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
                                + "; every record needs the same input columns")
     columns = {}
     for column in prep.numeric:
-        numbers = [_json_number(row[column], number, column) for number, row in enumerate(rows, start=1)]
+        numbers = [_json_number(row[column], number, column, column in prep.booleans) for number, row in enumerate(rows, start=1)]
         columns[column] = pa.array(numbers, type=pa.float64(), from_pandas=True)  # NaN is null: the median
     for column in prep.categorical:
         cells = []
@@ -492,9 +510,13 @@ def _level_text(value) -> str | None:
     return str(value)
 
 
-def _json_number(value, number: int, column: str) -> float:
+def _json_number(value, number: int, column: str, boolean: bool = False) -> float:
     if value is None:
         return math.nan
+    if boolean and isinstance(value, bool):
+        return float(value)
+    if boolean and isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[value.strip().lower()]
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a number; the column is numeric")
     if isinstance(value, str):

@@ -147,6 +147,9 @@ class FeatureEncoder:
         # Whether pandas read a categorical column as numbers (int-coded, levels "3" or "3.0") or as text: the
         # server matches a request's "3.0" to the level "3" only in the first case, as this encoding would.
         self.number_coded = {c for c in self.categorical if pd.api.types.is_numeric_dtype(train[c])}
+        # Numeric columns pandas read as True/False (a bool column, or object with missing values): the server
+        # reads pandas' spellings of them as 1 and 0, as this encoding's to_numeric does.
+        self.booleans = {c for c in self.numeric if is_boolean(train[c])}
 
     @property
     def feature_names(self) -> list[str]:
@@ -166,7 +169,7 @@ class FeatureEncoder:
     def describe(self) -> dict:
         return {
             "features": self.feature_names,
-            "columns": [{"name": c, "kind": "numeric"} if c in self.numeric else
+            "columns": [{"name": c, "kind": "numeric", **({"values": "booleans"} if c in self.booleans else {})} if c in self.numeric else
                         {"name": c, "kind": "categorical", "values": "numbers" if c in self.number_coded else "text"}
                         for c in self.columns],
             "medians": self.medians,
@@ -177,6 +180,11 @@ class FeatureEncoder:
 def is_numeric(column: pd.Series) -> bool:
     present = column.dropna()
     return bool(len(present)) and bool(pd.to_numeric(present, errors="coerce").notna().all())
+
+
+def is_boolean(column: pd.Series) -> bool:
+    present = column.dropna()
+    return bool(len(present)) and bool(present.map(lambda v: isinstance(v, (bool, np.bool_))).all())
 
 
 def category_values(column: pd.Series) -> pd.Series:

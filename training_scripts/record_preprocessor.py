@@ -33,6 +33,8 @@ import logging
 SCHEMA: dict = {"columns": [], "label": None, "missing": []}
 
 _log = logging.getLogger(__name__)
+#: What pandas reads as True and False, in any case (inference.BOOLEAN_WORDS): 1 and 0 in a number column.
+_BOOLEANS = {"true": 1, "false": 0}
 
 
 def preprocess_handler(inference_record, logger=None) -> list[dict]:
@@ -115,6 +117,8 @@ def _typed(row: dict) -> dict:
             value = None if spaced in missing else value.strip()
         if isinstance(value, float) and value != value:  # JSON NaN
             value = None
+        if column["type"] == "number" and (isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEANS)):
+            value = _BOOLEANS[value.lower()] if isinstance(value, str) else int(value)  # a boolean column: 1 and 0
         if value is None or isinstance(value, bool):
             typed[column["name"]] = value
         elif column["type"] == "number":

@@ -261,18 +261,20 @@ def test_a_row_of_values_is_not_taken_for_a_header_in_another_case(tmp_path):
 def tricky(tmp_path_factory) -> dict:
     """preprocess.py on a dataset the bundled ones lack: a numeric column with missing values, an int-coded
     categorical with missing values (pandas reads it as floats: levels '1.0', ...), a text categorical whose
-    levels include a number, accents and spaces, NA spellings, and a booster over its features."""
+    levels include a number, accents and spaces, NA spellings, a True/False column with missing values (pandas
+    reads it as booleans), and a booster over its features."""
     import xgboost as xgb
 
     root = tmp_path_factory.mktemp("tricky")
     (root / "raw").mkdir()
     rng = np.random.default_rng(3)
     cities = ["Paris", "Zürich", "3", "Rome", "x y", "NA"]
-    lines = ["size,grade,city,bought"]
+    lines = ["size,grade,city,member,bought"]
     for i in range(300):
         size = "" if i % 11 == 0 else str(int(rng.integers(1, 90)))
         grade = "" if i % 7 == 0 else str(int(rng.integers(1, 5)))
-        lines.append(f"{size},{grade},{cities[i % len(cities)]},{'yes' if rng.random() < 0.4 else 'no'}")
+        member = "" if i % 13 == 0 else ("True" if rng.random() < 0.3 else "False")
+        lines.append(f"{size},{grade},{cities[i % len(cities)]},{member},{'yes' if rng.random() < 0.4 else 'no'}")
     (root / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
     splits = root / "splits"
     with contextlib.redirect_stdout(io.StringIO()):
@@ -288,12 +290,14 @@ def tricky(tmp_path_factory) -> dict:
     train = pd.read_csv(root / "raw" / "data.csv", skipinitialspace=True).drop(columns=["bought"])
     encoder = preprocess.FeatureEncoder(train, ["grade"])  # the kinds of the whole file; the split's figures:
     encoder.medians, encoder.categories = spec["medians"], spec["categories"]
-    return {"model": inference.model_fn(str(model_dir)), "spec": spec, "encoder": encoder, "dtypes": train.dtypes.to_dict()}
+    return {"model": inference.model_fn(str(model_dir)), "spec": spec, "encoder": encoder, "dtypes": train.dtypes.to_dict(),
+            "splits": splits}
 
 
 def test_the_tricky_columns_are_described_as_pandas_read_them(tricky):
     kinds = {c["name"]: (c["kind"], c.get("values")) for c in tricky["spec"]["columns"]}
-    assert kinds == {"size": ("numeric", None), "grade": ("categorical", "numbers"), "city": ("categorical", "text")}
+    assert kinds == {"size": ("numeric", None), "grade": ("categorical", "numbers"), "city": ("categorical", "text"),
+                     "member": ("numeric", "booleans")}
     assert tricky["spec"]["categories"]["grade"] == ["1.0", "2.0", "3.0", "4.0", "missing"]
     assert "missing" in tricky["spec"]["categories"]["city"] and "NA" not in tricky["spec"]["categories"]["city"]
 
@@ -302,31 +306,30 @@ def test_the_tricky_columns_are_described_as_pandas_read_them(tricky):
 # pandas reads from the same text with the training split's column types (read_csv, skipinitialspace=True,
 # as preprocess.read_raw reads): the encoding the model was trained behind.
 TRICKY_ROWS = [
-    ("12,2,Paris", "plain"),
-    (" 12 , 2 , Rome", "spaces around numbers and levels"),
-    (" NA,2,Paris", "an NA spelling after a space is missing (pandas' skipinitialspace)"),
-    ("12,,NA", "empty and NA: the median, the 'missing' level"),
-    ("12,2, NA", "a level NA after a space is missing"),
-    ("12,2,NAN", "NAN is not one of pandas' NA spellings: an unseen level"),
-    ("NAN,2,Paris", "NAN in a numeric column reads as NaN: the median"),
-    ("12,3.0,3", "an int-coded level as 3.0 is the level 3.0; the text level 3 is itself"),
-    ("12,3,3.0", "int-coded 3 is the level 3.0 by value; text 3.0 is not the level 3"),
-    ("1e2,4,Zürich", "exponent notation, a non-ASCII level"),
-    ("12,9,Oslo", "levels training never saw: all zeros"),
-    ("inf,1,x y", "inf stays inf, as pandas reads it"),
+    ("12,2,Paris,True", "plain"),
+    (" 12 , 2 , Rome , False", "spaces around numbers, levels and booleans"),
+    (" NA,2,Paris,TRUE", "an NA spelling after a space is missing (pandas' skipinitialspace); TRUE is True"),
+    ("12,,NA,", "empty and NA: the median, the 'missing' level, the median"),
+    ("12,2, NA,false", "a level NA after a space is missing"),
+    ("12,2,NAN,NA", "NAN is not one of pandas' NA spellings: an unseen level"),
+    ("NAN,2,Paris,1", "NAN in a numeric column reads as NaN: the median; 1 in a boolean column is 1"),
+    ("12,3.0,3,0", "an int-coded level as 3.0 is the level 3.0; the text level 3 is itself"),
+    ("12,3,3.0,True", "int-coded 3 is the level 3.0 by value; text 3.0 is not the level 3"),
+    ("1e2,4,Zürich,False", "exponent notation, a non-ASCII level"),
+    ("12,9,Oslo,True", "levels training never saw: all zeros"),
+    ("inf,1,x y,False", "inf stays inf, as pandas reads it"),
 ]
 
 
 def test_each_cell_is_read_as_training_read_it(tricky):
     """The CSV reader (Arrow, typed, or cell by cell as text where the typed pass fails) against pandas and the
     training encoder, row by row."""
-    header = "size,grade,city"
+    header = "size,grade,city,member"
     for line, why in TRICKY_ROWS:
-        text = f"{header}\n{line}\n"
-        try:
-            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype=tricky["dtypes"])
-        except (TypeError, ValueError):  # NAN does not fit a float column: pandas reads it as text, the encoder coerces
-            frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype={**tricky["dtypes"], "size": object})
+        # The categorical columns as training typed them; the numeric ones as pandas reads the cell (the encoder
+        # coerces whatever it finds: NAN stays text and becomes NaN, True a boolean and 1).
+        frame = pd.read_csv(io.StringIO(f"{header}\n{line}\n"), skipinitialspace=True,
+                            dtype={c: tricky["dtypes"][c] for c in ("grade", "city")})
         expected = tricky["encoder"].transform(frame).to_numpy(np.float32)
         served = inference.features(inference.parse(line.encode(), "text/csv"), tricky["model"])
         assert served.tolist() == expected.tolist(), f"{line!r}: {why}"
@@ -334,6 +337,35 @@ def test_each_cell_is_read_as_training_read_it(tricky):
     whole = inference.features(inference.parse(body, "text/csv"), tricky["model"])
     each = np.vstack([inference.features(inference.parse(line.encode(), "text/csv"), tricky["model"]) for line, _ in TRICKY_ROWS])
     assert whole.tolist() == each.tolist()  # one body takes the text pass for all rows; the same answers
+
+
+def test_a_boolean_column_takes_pandas_spellings_and_numbers_and_refuses_the_rest(tricky):
+    """What pandas reads as booleans (true and false in any case: checked against the installed pandas) is 1
+    and 0 in a column training read as booleans; raw-test's own rows (True/False as pandas writes them) are
+    served; 'yes' is a 400."""
+    spellings = ["True", "TRUE", "true", "tRuE", "False", "FALSE", "false", "fAlSe"]
+    parsed = pd.read_csv(io.StringIO("b\n" + "\n".join(spellings) + "\n"))["b"]
+    assert parsed.dtype == bool and parsed.tolist() == [inference.BOOLEAN_WORDS[w.lower()] == 1 for w in spellings]
+    for other in ("yes", "T", "t", "1", "on"):  # nothing else is a boolean to pandas
+        assert pd.read_csv(io.StringIO(f"b\n{other}\nTrue\n"))["b"].dtype != bool
+    model = tricky["model"]
+    mixed = inference.features(inference.parse("\n".join(f"12,2,Rome,{w}" for w in spellings).encode(), "text/csv"), model)
+    member = tricky["spec"]["features"].index("member")
+    assert mixed[:, member].tolist() == [1.0] * 4 + [0.0] * 4
+    with pytest.raises(inference.RequestError) as refused:
+        inference.features(inference.parse(b"12,2,Rome,yes\n", "text/csv"), model)
+    assert refused.value.message == ("row 1, column 'member': 'yes' is not true, false or a number; "
+                                     "the column is boolean (true or false in any case, 1 or 0)")
+    raw_test = (tricky["splits"] / "raw-test" / "raw-test.csv").read_text()
+    assert "True" in raw_test
+    rows = [line.split(",", 1)[1] for line in raw_test.splitlines() if line]
+    served = inference.features(inference.parse("\n".join(rows).encode(), "text/csv"), model)
+    test = np.loadtxt(tricky["splits"] / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
+    np.testing.assert_array_equal(served, test.astype(np.float32))
+    monitor = monitor_preprocessor(tricky["splits"])  # the monitor sees 1 and 0, as the baseline has them
+    assert [monitor.preprocess_handler(captured(f"12,2,Rome,{w}"))[0]["member"] for w in ("tRUE", "false")] == [1, 0]
+    assert monitor.preprocess_handler(captured(json.dumps([{"size": 1, "grade": 1, "city": "x", "member": True}]),
+                                               "application/json"))[0]["member"] == 1
 
 
 def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
@@ -345,16 +377,18 @@ def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
     def csv_matrix(line: str) -> list:
         return inference.features(inference.parse(line.encode(), "text/csv"), model).tolist()
 
-    assert matrix([{"size": float("nan"), "grade": float("nan"), "city": float("nan")}]) == csv_matrix(",,")
-    assert matrix([{"size": None, "grade": 3.0, "city": " NA"}]) == csv_matrix(",3, NA")
-    assert matrix([{"size": " 12 ", "grade": "3", "city": 3}]) == csv_matrix("12,3,3")
-    assert matrix([{"size": 12, "grade": 3, "city": "3.0"}]) == csv_matrix("12,3,3.0")
+    assert matrix([{"size": float("nan"), "grade": float("nan"), "city": float("nan"), "member": float("nan")}]) == csv_matrix(",,,")
+    assert matrix([{"size": None, "grade": 3.0, "city": " NA", "member": True}]) == csv_matrix(",3, NA,True")
+    assert matrix([{"size": " 12 ", "grade": "3", "city": 3, "member": "false"}]) == csv_matrix("12,3,3,false")
+    assert matrix([{"size": 12, "grade": 3, "city": "3.0", "member": 0}]) == csv_matrix("12,3,3.0,0")
 
 
 @pytest.mark.parametrize(("records", "message"), [
-    ([{"size": 10**400, "grade": 1, "city": "Rome"}], "row 1, column 'size': 1000"),
-    ([{"size": "1_000", "grade": 1, "city": "Rome"}], "row 1, column 'size': '1_000' is not a number"),
-    ([{"size": "١٢٣", "grade": 1, "city": "Rome"}], "row 1, column 'size': '١٢٣' is not a number"),
+    ([{"size": 10**400, "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': 1000"),
+    ([{"size": "1_000", "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': '1_000' is not a number"),
+    ([{"size": "١٢٣", "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': '١٢٣' is not a number"),
+    ([{"size": True, "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': true is not a number"),
+    ([{"size": 1, "grade": 1, "city": "Rome", "member": "yes"}], "row 1, column 'member': 'yes' is not a number"),
 ])
 def test_numbers_only_python_reads_are_refused_by_name(tricky, records, message):
     """Python's float() takes underscores, other scripts' digits and ints past a float's range; Arrow (the CSV
@@ -367,7 +401,7 @@ def test_numbers_only_python_reads_are_refused_by_name(tricky, records, message)
 @pytest.mark.parametrize(("body", "message"), [
     ("[" + "1" * 5000 + "]", "request body is not valid JSON: Exceeds the limit"),
     ("[" * 100_000 + "]" * 100_000, "request body is not valid JSON: nested too deeply"),
-    ("[[1e999, 1, 2]]", None),
+    ("[[1e999, 1, 2, true]]", None),
 ])
 def test_json_python_cannot_hold_is_a_400(tricky, body, message):
     try:
