@@ -166,6 +166,11 @@ class FeatureEncoder:
                 columns[f"{column}={value}"] = (values == value).astype(float)
         return pd.DataFrame(columns, index=frame.index)[self.feature_names]
 
+    def as_levels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows with each categorical cell as the text its level was made from (empty where missing), so
+        writing them does not round a float-coded level (98765432109.0 under %.10g) into one never seen."""
+        return frame.assign(**{c: frame[c].map(lambda v: "" if pd.isna(v) else str(v)) for c in self.categorical})
+
     def describe(self) -> dict:
         return {
             "features": self.feature_names,
@@ -288,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_split(encoder.transform(x_test), y_test, out / "test")
     # The same test rows as they arrived (label 0/1 first, then the input columns, headerless): what batch
     # transform sends the endpoint's own preprocessing, and what the demo sends the endpoint.
-    write_split(x_test, y_test, out / "raw-test")
+    write_split(encoder.as_levels(x_test), y_test, out / "raw-test")
     write_json(
         out / "metadata" / "features.json",
         {

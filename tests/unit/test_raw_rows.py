@@ -368,6 +368,33 @@ def test_a_boolean_column_takes_pandas_spellings_and_numbers_and_refuses_the_res
                                                "application/json"))[0]["member"] == 1
 
 
+def test_raw_test_keeps_float_coded_levels_whole_so_batch_transform_reads_what_evaluate_read(tmp_path):
+    """raw-test is written with the splits' %.10g float format; an int-coded categorical with missing values is
+    float to pandas, and 12345678901.0 under %.10g would be 1.23456789e+10: a level training never saw. Its
+    rows must encode to exactly the test split's rows, or batch transform would score other rows than Evaluate."""
+    import xgboost as xgb
+
+    (tmp_path / "raw").mkdir()
+    rng = np.random.default_rng(5)
+    codes = ["12345678901", "12345678902", "98765432109", ""]
+    lines = ["amount,code,bought"] + [f"{rng.random() * 1000:.6f},{codes[i % 4]},{'y' if i % 3 else 'n'}" for i in range(120)]
+    (tmp_path / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
+    splits = tmp_path / "splits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        preprocess.main(["--input-dir", str(tmp_path / "raw"), "--output-dir", str(splits), "--label-column", "bought",
+                         "--positive-label", "y", "--categorical-columns", "code"])
+    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    assert "code=12345678901.0" in spec["features"]
+    (tmp_path / "model").mkdir()
+    x = np.random.default_rng(0).random((20, len(spec["features"])))
+    xgb.train({"nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 1).save_model(str(tmp_path / "model" / inference.MODEL_FILE))
+    (tmp_path / "model" / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    rows = [line.split(",", 1)[1] for line in (splits / "raw-test" / "raw-test.csv").read_text().splitlines() if line]
+    served = inference.features(inference.parse("\n".join(rows).encode(), "text/csv"), inference.model_fn(str(tmp_path / "model")))
+    test = np.loadtxt(splits / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
+    np.testing.assert_array_equal(served, test.astype(np.float32))
+
+
 def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
     model = tricky["model"]
 
