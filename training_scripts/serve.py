@@ -81,6 +81,9 @@ class InvocationHandler(BaseHTTPRequestHandler):
     # Headers and body leave in separate writes; with Nagle's algorithm on, the body then waits
     # for the client's delayed ACK: 40 ms a request on Linux loopback.
     disable_nagle_algorithm = True
+    #: Seconds of silence before a connection is given up: a body that stops arriving gets a 408 instead of
+    #: holding a thread for good, and an idle keep-alive connection closes (SageMaker allows an invocation 60 s).
+    timeout = 60
     server: InferenceServer
 
     def do_GET(self) -> None:
@@ -130,7 +133,12 @@ class InvocationHandler(BaseHTTPRequestHandler):
         if size > inference.MAX_BODY_BYTES:
             raise self.too_large(size)
         self.body_read = True
-        return self.rfile.read(size)
+        try:
+            return self.rfile.read(size)
+        except TimeoutError:
+            self.close_connection = True
+            raise inference.RequestError(f"the request body stopped arriving ({self.timeout:g} s without data; "
+                                         f"Content-Length said {size} bytes)", HTTPStatus.REQUEST_TIMEOUT) from None
 
     @staticmethod
     def too_large(size: int) -> inference.RequestError:

@@ -191,6 +191,21 @@ def test_keep_alive_connection_survives_a_bad_request(server, rows):
     assert statuses == [400, 200, 400, 200]
 
 
+def test_a_body_that_stops_arriving_gets_a_408_and_frees_its_thread(server, monkeypatch):
+    """A client that declares a body and stalls would hold a server thread for good; after the handler's
+    timeout it gets a 408 naming the wait, the connection closes, and the server keeps serving."""
+    monkeypatch.setattr(serve.InvocationHandler, "timeout", 0.5)
+    with socket.create_connection(server.server_address[:2], timeout=10) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in answer
+    assert b"the request body stopped arriving (0.5 s without data; Content-Length said 100 bytes)" in answer
+    monkeypatch.undo()
+    assert call(server, "GET", "/ping")[0] == 200
+
+
 def test_a_body_without_content_length_is_refused(server):
     with socket.create_connection(server.server_address[:2], timeout=10) as sock:
         sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n"
