@@ -47,6 +47,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -122,13 +123,15 @@ class Preprocessing:
         self.numeric_levels: dict[str, dict[float, int]] = {}
         # A column pandas read as text (its "values": "text") matches levels by text only, as training did; one
         # it read as numbers, or a model from before the key, also by value.
-        text_coded = {c["name"] for c in spec["columns"] if c.get("values") == "text"}
+        text_coded = {c["name"] for c in spec["columns"] if c.get("values") in ("text", "booleans")}
+        # Categorical columns pandas read as True/False: true and false in any case are the levels True and False.
+        self.boolean_levels = {c["name"] for c in spec["columns"] if c["kind"] == "categorical" and c.get("values") == "booleans"}
         for column in self.categorical:
             levels = {str(level): position[f"{column}={level}"] for level in spec["categories"][column]}
             self.levels[column] = levels
             self.numeric_levels[column] = {} if column in text_coded else {
                 value: pos for level, pos in levels.items() if (value := _as_float(level)) is not None}
-        self.booleans = {c["name"] for c in spec["columns"] if c.get("values") == "booleans"}
+        self.booleans = {c["name"] for c in spec["columns"] if c["kind"] == "numeric" and c.get("values") == "booleans"}
         self.raw_types = {c: pa.string() if c in self.categorical else pa.bool_() if c in self.booleans else pa.float64()
                           for c in self.columns}
 
@@ -169,6 +172,8 @@ class Preprocessing:
 
     def level_position(self, column: str, value: str) -> int:
         """The one-hot feature of a level, or -1 for a level training never saw (all zeros, as in training)."""
+        if column in self.boolean_levels and value.lower() in BOOLEAN_WORDS:
+            value = str(value.lower() == "true")
         if (position := self.levels[column].get(value)) is not None:
             return position
         number = _as_float(value)
@@ -320,9 +325,13 @@ def features(payload: Payload, model: Model) -> np.ndarray:
     raise RequestError(f"rows have {width} values; this model takes {model.accepted()} (no label)")
 
 
+def _lines(data: bytes) -> list[bytes]:
+    """The first line and the rest, after any line end Arrow reads: \n, \r\n or \r alone (old Mac exports)."""
+    return re.split(rb"\r\n|\r|\n", data.lstrip(b"\r\n"), maxsplit=1)
+
+
 def _first_line(data: bytes) -> list[str]:
-    line = data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
-    return next(csv.reader([line], skipinitialspace=True), [])
+    return next(csv.reader([_lines(data)[0].decode("utf-8")], skipinitialspace=True), [])
 
 
 def _csv_features(data: bytes, model: Model) -> np.ndarray:
@@ -338,7 +347,7 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
                 raise RequestError(f"{error.message}. The first line is read as a header because it names column "
                                    f"{named[0]!r}; send a header line first") from None
             raise
-        if not data.lstrip(b"\r\n").partition(b"\n")[2].strip():
+        if not _lines(data)[1:] or not _lines(data)[1].strip():
             raise RequestError("request has a header but no rows; send at least one row")
         return _csv_raw(data, prep, names, skip_header=True)
     width = len(first)
@@ -347,9 +356,10 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
         return _csv_raw(data, prep, prep.columns, skip_header=False)
     if width == model.num_features:
         return _csv_vectors(data, width)
-    other = next((s for s in (";", "\t", "|") if s in first[0]), None) if width == 1 else None
+    other = next((s for s in (";", "\t", "|") if any(s in field for field in first)), None)
     if other:
-        raise RequestError(f"rows have 1 value: separate values with commas, not {other!r} (this model takes {model.accepted()})")
+        raise RequestError(f"rows have {width} value{'s' if width > 1 else ''}: separate values with commas, not {other!r} "
+                           f"(this model takes {model.accepted()})")
     raise RequestError(f"rows have {width} values; this model takes {model.accepted()} (no label)")
 
 
@@ -369,7 +379,7 @@ def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> 
     try:
         return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
             column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True,
-            true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"]))  # other cases: the text pass
+            true_values=["True", "TRUE", "true", "1"], false_values=["False", "FALSE", "false", "0"]))  # others: the text pass
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _read_csv_as_text(data, names, types, skip_header)
 
@@ -409,13 +419,13 @@ def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: b
 
 def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool) -> RequestError:
     """Arrow refused the body: find the first row and column at fault, slowly, to say which."""
-    lines = [row for row in csv.reader(io.StringIO(data.decode("utf-8")), skipinitialspace=True) if row]
+    lines = [row for row in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True) if row]
     vectors = names[0] == VECTOR_NAMES[0]
     for number, row in enumerate(lines[1:] if skip_header else lines, start=1):
         if len(row) != len(names):
             return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}, as row 1 has")
         for index, (name, cell) in enumerate(zip(names, row, strict=True)):
-            if types[name] == pa.string() or cell.strip() in NA_SET or _as_float(cell.strip()) is not None:
+            if types[name] == pa.string() or cell.strip() in NA_SET or _parses_as_number(cell.strip()):
                 continue
             where = f"feature {index}" if vectors else f"column {name!r}"
             if types[name] == pa.bool_():
@@ -494,7 +504,7 @@ def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
         cells = []
         for number, row in enumerate(rows, start=1):
             value = row[column]
-            if isinstance(value, bool) or isinstance(value, (list, dict)):
+            if (isinstance(value, bool) and column not in prep.boolean_levels) or isinstance(value, (list, dict)):
                 raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a level; send text or a number")
             cells.append(_level_text(value))
         columns[column] = pa.array(cells, type=pa.string())
@@ -505,9 +515,7 @@ def _level_text(value) -> str | None:
     """A JSON value of a categorical column as CSV text would carry it; None (NaN too) is missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # JSON 3.0 is the level "3"; level_position also matches "3.0" by value
-    return str(value)
+    return str(value)  # JSON 3.0 is "3.0", as in CSV; a column pandas read as numbers matches levels by value
 
 
 def _json_number(value, number: int, column: str, boolean: bool = False) -> float:
@@ -522,10 +530,9 @@ def _json_number(value, number: int, column: str, boolean: bool = False) -> floa
     if isinstance(value, str):
         if value.strip() in NA_SET:
             return math.nan
-        parsed = _as_float(value.strip())
-        if parsed is None:
+        if not _parses_as_number(value.strip()):
             raise RequestError(f"row {number}, column {column!r}: {value!r} is not a number; the column is numeric")
-        return parsed
+        return float(value.strip())  # NaN (NAN, +nan) is missing: the median, as in CSV
     try:
         return float(value)
     except OverflowError:
@@ -548,6 +555,18 @@ def _vector_cell(cell) -> float:
     if isinstance(cell, bool):
         raise TypeError(cell)
     return float(cell)
+
+
+def _parses_as_number(text: str) -> bool:
+    """Whether Arrow's and pandas' readers take this text as a number, NaN (which is missing) included."""
+    return text.isascii() and "_" not in text and _float_or_none(text) is not None
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _as_float(value) -> float | None:

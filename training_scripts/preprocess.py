@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +149,7 @@ class FeatureEncoder:
         self.number_coded = {c for c in self.categorical if pd.api.types.is_numeric_dtype(train[c])}
         # Numeric columns pandas read as True/False (a bool column, or object with missing values): the server
         # reads pandas' spellings of them as 1 and 0, as this encoding's to_numeric does.
-        self.booleans = {c for c in self.numeric if is_boolean(train[c])}
+        self.booleans = {c for c in self.columns if is_boolean(train[c])}  # categorical ones too: levels True, False
 
     @property
     def feature_names(self) -> list[str]:
@@ -175,7 +175,8 @@ class FeatureEncoder:
         return {
             "features": self.feature_names,
             "columns": [{"name": c, "kind": "numeric", **({"values": "booleans"} if c in self.booleans else {})} if c in self.numeric else
-                        {"name": c, "kind": "categorical", "values": "numbers" if c in self.number_coded else "text"}
+                        {"name": c, "kind": "categorical",
+                         "values": "booleans" if c in self.booleans else "numbers" if c in self.number_coded else "text"}
                         for c in self.columns],
             "medians": self.medians,
             "categories": self.categories,
@@ -214,7 +215,7 @@ RECORD_PREPROCESSOR = Path(__file__).with_name("record_preprocessor.py")
 SCHEMA_LINE = 'SCHEMA: dict = {"columns": [], "label": None, "missing": []}'
 
 
-def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str) -> str:
+def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str, booleans: Iterable[str] = ()) -> str:
     """record_preprocessor.py with this dataset's SCHEMA: its input columns in order, typed as the baseline
     types them, and the cells pandas reads as missing (what training read as missing)."""
     source = RECORD_PREPROCESSOR.read_text()
@@ -224,6 +225,7 @@ def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str)
         "columns": [{"name": n, "type": "text" if c.dtype == object else "number"} for n, c in zip(names, columns, strict=True)],
         "label": label,
         "missing": sorted(STR_NA_VALUES),
+        "booleans": sorted(booleans),
     }
     return source.replace(SCHEMA_LINE, f"SCHEMA: dict = {json.dumps(schema)}")
 
@@ -310,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     statistics, constraints = data_quality_baseline(monitored, encoder.columns)
     write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
     write_json(out / "baseline" / "constraints.json", constraints)
-    (out / "baseline" / RECORD_PREPROCESSOR.name).write_text(record_preprocessor(encoder.columns, monitored, args.label_column))
+    (out / "baseline" / RECORD_PREPROCESSOR.name).write_text(record_preprocessor(encoder.columns, monitored, args.label_column,
+                                                                                encoder.booleans))
     for column, counts in imputed.items():
         print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
     track(args, requested, dropped, encoder, imputed, {"train": y_train, "validation": y_val, "test": y_test}, out)

@@ -33,7 +33,7 @@ import logging
 SCHEMA: dict = {"columns": [], "label": None, "missing": []}
 
 _log = logging.getLogger(__name__)
-#: What pandas reads as True and False, in any case (inference.BOOLEAN_WORDS): 1 and 0 in a number column.
+#: What pandas reads as True and False, in any case (inference.BOOLEAN_WORDS): 1 and 0 in a boolean column.
 _BOOLEANS = {"true": 1, "false": 0}
 
 
@@ -109,6 +109,7 @@ def _typed(row: dict) -> dict:
     integers, as the baseline infers Integral), text stripped, missing as None. A number column's
     cell that is not a number stays text, for the analyzer's data-type check to report."""
     missing = set(SCHEMA["missing"])
+    booleans = set(SCHEMA.get("booleans", []))  # the columns pandas read as True/False
     typed: dict = {}
     for column in SCHEMA["columns"]:
         value = row.get(column["name"])
@@ -117,8 +118,8 @@ def _typed(row: dict) -> dict:
             value = None if spaced in missing else value.strip()
         if isinstance(value, float) and value != value:  # JSON NaN
             value = None
-        if column["type"] == "number" and (isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEANS)):
-            value = _BOOLEANS[value.lower()] if isinstance(value, str) else int(value)  # a boolean column: 1 and 0
+        if column["name"] in booleans and (isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEANS)):
+            value = _BOOLEANS[value.lower()] if isinstance(value, str) else int(value)  # 1 and 0, as the baseline has them
         if value is None or isinstance(value, bool):
             typed[column["name"]] = value
         elif column["type"] == "number":

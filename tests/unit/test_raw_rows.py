@@ -219,6 +219,7 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     paris, rome, missing = [41.0, 52000.0, 1.0, 0.0, 0.0], [30.0, 1000.0, 0.0, 1.0, 0.0], [41.0, 5.0, 0.0, 0.0, 1.0]
     assert matrix('age,city,income\n41,"Paris, FR",52000\n') == [paris]
     assert matrix('41,"Paris, FR",52000\r\n\r\n30,Rome,\r\n') == [paris, rome]
+    assert matrix('age,city,income\r41,"Paris, FR",52000\r30,Rome,\r') == [paris, rome]  # old Mac line ends
     assert matrix('\ufeff age , city , income\n 30 , Rome ,\n') == [rome]
     assert matrix("41,,5\n") == [missing]
     assert matrix(json.dumps([{"age": "41", "city": None, "income": 5}]), "application/json") == [missing]
@@ -231,6 +232,8 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     ("age,city,income\r\n\r\n", "request has a header but no rows; send at least one row"),
     ("41;Rome;5\n", "rows have 1 value: separate values with commas, not ';' (this model takes the 3 input columns"),
     ("41\tRome\t5\n", "rows have 1 value: separate values with commas, not '\\t' (this model takes the 3 input columns"),
+    ("41,5;Rome;5\n", "rows have 2 values: separate values with commas, not ';'"),  # a decimal-comma export
+    ("41,Rome,5\r42,Rome,lots\r", "row 2, column 'income': 'lots' is not a number"),
     ("41,Rome,5,\n", "rows have 4 values; this model takes the 3 input columns (age, city, income) or 5 preprocessed features"),
     ("41,age,5\n", "column '41' is not an input of this model (it takes the 3 input columns (age, city, income)). "
                     "The first line is read as a header because it names column 'age'; send a header line first"),
@@ -364,6 +367,7 @@ def test_a_boolean_column_takes_pandas_spellings_and_numbers_and_refuses_the_res
     np.testing.assert_array_equal(served, test.astype(np.float32))
     monitor = monitor_preprocessor(tricky["splits"])  # the monitor sees 1 and 0, as the baseline has them
     assert [monitor.preprocess_handler(captured(f"12,2,Rome,{w}"))[0]["member"] for w in ("tRUE", "false")] == [1, 0]
+    assert monitor.preprocess_handler(captured("true,2,Rome,True"))[0]["size"] == "true"  # not boolean: for the type check
     assert monitor.preprocess_handler(captured(json.dumps([{"size": 1, "grade": 1, "city": "x", "member": True}]),
                                                "application/json"))[0]["member"] == 1
 
@@ -372,27 +376,48 @@ def test_raw_test_keeps_float_coded_levels_whole_so_batch_transform_reads_what_e
     """raw-test is written with the splits' %.10g float format; an int-coded categorical with missing values is
     float to pandas, and 12345678901.0 under %.10g would be 1.23456789e+10: a level training never saw. Its
     rows must encode to exactly the test split's rows, or batch transform would score other rows than Evaluate."""
-    import xgboost as xgb
-
-    (tmp_path / "raw").mkdir()
     rng = np.random.default_rng(5)
     codes = ["12345678901", "12345678902", "98765432109", ""]
-    lines = ["amount,code,bought"] + [f"{rng.random() * 1000:.6f},{codes[i % 4]},{'y' if i % 3 else 'n'}" for i in range(120)]
-    (tmp_path / "raw" / "data.csv").write_text("\n".join(lines) + "\n")
-    splits = tmp_path / "splits"
-    with contextlib.redirect_stdout(io.StringIO()):
-        preprocess.main(["--input-dir", str(tmp_path / "raw"), "--output-dir", str(splits), "--label-column", "bought",
-                         "--positive-label", "y", "--categorical-columns", "code"])
-    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    splits, spec, model = preprocessed(tmp_path, [f"{rng.random() * 1000:.6f},{codes[i % 4]}" for i in range(120)], "amount,code", "code")
     assert "code=12345678901.0" in spec["features"]
-    (tmp_path / "model").mkdir()
-    x = np.random.default_rng(0).random((20, len(spec["features"])))
-    xgb.train({"nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 1).save_model(str(tmp_path / "model" / inference.MODEL_FILE))
-    (tmp_path / "model" / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
     rows = [line.split(",", 1)[1] for line in (splits / "raw-test" / "raw-test.csv").read_text().splitlines() if line]
-    served = inference.features(inference.parse("\n".join(rows).encode(), "text/csv"), inference.model_fn(str(tmp_path / "model")))
+    served = inference.features(inference.parse("\n".join(rows).encode(), "text/csv"), model)
     test = np.loadtxt(splits / "test" / "test.csv", delimiter=",", ndmin=2)[:, 1:]
     np.testing.assert_array_equal(served, test.astype(np.float32))
+
+
+def test_a_true_false_column_listed_as_categorical_takes_what_pandas_reads_as_true_and_false(tmp_path):
+    """Its levels are the text of pandas' booleans, True and False; true or FALSE (pandas reads them as booleans)
+    and JSON true are those levels, not unseen ones."""
+    splits, spec, model = preprocessed(tmp_path, [f"{i % 50},{['True', 'False', ''][i % 3]}" for i in range(120)], "age,member", "member")
+    assert {"name": "member", "kind": "categorical", "values": "booleans"} in spec["columns"]
+    assert spec["categories"]["member"] == ["False", "True", "missing"]
+
+    def matrix(body: str, content_type: str = "text/csv") -> list:
+        return inference.features(inference.parse(body.encode(), content_type), model).tolist()
+
+    true, false = matrix("3,True\n")[0], matrix("3,False\n")[0]
+    assert true != false and matrix("3,tRUE\n3,false\n") == [true, false]
+    assert matrix(json.dumps([{"age": 3, "member": True}, {"age": 3, "member": "FALSE"}]), "application/json") == [true, false]
+
+
+def preprocessed(directory: Path, rows: list[str], header: str, categorical: str) -> tuple[Path, dict, inference.Model]:
+    """preprocess.py on these rows (a label is added) and a model over its features, as the pipeline would make."""
+    import xgboost as xgb
+
+    (directory / "raw").mkdir()
+    labelled = [f"{row},{'y' if i % 3 else 'n'}" for i, row in enumerate(rows)]
+    (directory / "raw" / "data.csv").write_text("\n".join([f"{header},bought", *labelled]) + "\n")
+    splits = directory / "splits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        preprocess.main(["--input-dir", str(directory / "raw"), "--output-dir", str(splits), "--label-column", "bought",
+                         "--positive-label", "y", "--categorical-columns", categorical])
+    spec = json.loads((splits / "metadata" / "features.json").read_text())
+    (directory / "model").mkdir()
+    x = np.random.default_rng(0).random((20, len(spec["features"])))
+    xgb.train({"nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 1).save_model(str(directory / "model" / inference.MODEL_FILE))
+    (directory / "model" / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    return splits, spec, inference.model_fn(str(directory / "model"))
 
 
 def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
@@ -408,6 +433,25 @@ def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
     assert matrix([{"size": None, "grade": 3.0, "city": " NA", "member": True}]) == csv_matrix(",3, NA,True")
     assert matrix([{"size": " 12 ", "grade": "3", "city": 3, "member": "false"}]) == csv_matrix("12,3,3,false")
     assert matrix([{"size": 12, "grade": 3, "city": "3.0", "member": 0}]) == csv_matrix("12,3,3.0,0")
+    assert matrix([{"size": 12, "grade": 3.0, "city": 3.0, "member": 0}]) == csv_matrix("12,3.0,3.0,0")
+    assert matrix([{"size": "NAN", "grade": 1, "city": "x y", "member": "+nan"}]) == csv_matrix("NAN,1,x y,+nan")
+
+
+def test_an_error_names_the_cell_at_fault_not_a_nan_before_it(tricky):
+    with pytest.raises(inference.RequestError) as refused:
+        inference.features(inference.parse(b"NAN,2,Paris,True\n12,2,Paris,True\n1 2,2,Paris,True\n", "text/csv"), tricky["model"])
+    assert refused.value.message.startswith("row 3, column 'size': '1 2' is not a number")
+
+
+def test_booleans_as_1_and_0_take_the_typed_pass(tricky, monkeypatch):
+    """The test split's vectors of a model without categorical columns are read as raw rows, and hold 1 and 0:
+    they must not make every such body parse twice."""
+    def no_text_pass(*args):
+        raise AssertionError("took the text pass")
+
+    monkeypatch.setattr(inference, "_read_csv_as_text", no_text_pass)
+    matrix = inference.features(inference.parse(b"12,2,Rome,1\n12,2,Rome,0\n12,2,Rome,True\n", "text/csv"), tricky["model"])
+    assert matrix[:, tricky["spec"]["features"].index("member")].tolist() == [1.0, 0.0, 1.0]
 
 
 @pytest.mark.parametrize(("records", "message"), [
