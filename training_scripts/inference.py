@@ -545,15 +545,23 @@ def _vectors(rows: list[list]) -> np.ndarray:
     except (TypeError, ValueError, OverflowError):
         for number, row in enumerate(rows, start=1):
             for index, cell in enumerate(row):
-                if cell is not None and (isinstance(cell, bool) or _as_float(cell) is None):
+                try:
+                    _ = cell is None or _vector_cell(cell)
+                except (TypeError, ValueError, OverflowError):
                     raise RequestError(f"row {number}, feature {index}: {json.dumps(cell)} is not a number; "
                                        "preprocessed features are numeric") from None
         raise
 
 
 def _vector_cell(cell) -> float:
+    """A JSON vector's value as a CSV vector's cell reads: a number, text Arrow reads as one, or an NA spelling (NaN)."""
     if isinstance(cell, bool):
         raise TypeError(cell)
+    if isinstance(cell, str):
+        if cell.strip() in NA_SET:
+            return math.nan
+        if not _parses_as_number(cell.strip()):
+            raise ValueError(cell)
     return float(cell)
 
 

@@ -437,6 +437,18 @@ def test_json_records_read_nan_null_and_numbers_as_csv_does(tricky):
     assert matrix([{"size": "NAN", "grade": 1, "city": "x y", "member": "+nan"}]) == csv_matrix("NAN,1,x y,+nan")
 
 
+def test_json_vectors_read_their_cells_as_csv_vectors_do(trained):
+    """NA spellings are missing and only what Arrow reads is a number, in a JSON list as in a CSV row."""
+    model, vector = trained["model"], [float(v) for v in trained["vectors"][0]]
+    as_csv = inference.features(inference.parse(",".join(["NA", *map(repr, vector[1:])]).encode(), "text/csv"), model)
+    as_json = inference.features(inference.parse(json.dumps([["NA", *vector[1:]]]).encode(), "application/json"), model)
+    np.testing.assert_array_equal(as_json, as_csv)
+    for bad in ("1_000", "١٢", True):
+        with pytest.raises(inference.RequestError) as refused:
+            inference.features(inference.parse(json.dumps([[*vector[:-1], bad]]).encode(), "application/json"), model)
+        assert refused.value.message.startswith(f"row 1, feature {len(vector) - 1}: {json.dumps(bad)} is not a number")
+
+
 def test_an_error_names_the_cell_at_fault_not_a_nan_before_it(tricky):
     with pytest.raises(inference.RequestError) as refused:
         inference.features(inference.parse(b"NAN,2,Paris,True\n12,2,Paris,True\n1 2,2,Paris,True\n", "text/csv"), tricky["model"])
