@@ -39,6 +39,30 @@ TEAM_CSV = "customer_id,plan,region,tenure_months,monthly_spend,churned\n" + "".
 TEAM_S3_DATA = "s3://team-data/churn/customers.csv"
 
 
+def unused(preferred: list[str], taken: set[str]) -> str:
+    """The first of these names that the team's config/ uses nowhere, nor as a prefix of it or with it as one
+    (Studio refuses team names that prefix one another, and member names that differ only in case or hyphens):
+    the edits below add to the team's config; they must not collide with it."""
+    def key(name: str) -> str:
+        return name.lower().replace("-", "")
+
+    for name in preferred:
+        if not any(key(name).startswith(key(t)) or key(t).startswith(key(name)) for t in taken):
+            return name
+    raise AssertionError(f"config/ uses every name of {preferred}; add another to this list")
+
+
+USER_CONFIG = {path.stem: yaml.safe_load(path.read_text()) or {} for path in environment_files(USER_CONFIG_DIR)}
+_STUDIOS = [env.get("studio") or {} for env in USER_CONFIG.values()]
+QA = unused(["qa", "qainvariants", "zzinvariants"], set(USER_CONFIG))
+CHURN = unused(["churn", "attrition", "zz-churn"], {m for env in USER_CONFIG.values() for m in env.get("models") or {}})
+NOTEBOOK = unused(["research", "exploration", "zz-notebook"],
+                  {nb.get("name", "") for env in USER_CONFIG.values() for nb in env.get("notebooks") or []})
+TEAM = unused(["churners", "retention", "zz-team"], {t for studio in _STUDIOS for t in studio.get("teams") or {}})
+MEMBER = unused(["dana", "erin", "zz-member"], {str(m) for studio in _STUDIOS for team in (studio.get("teams") or {}).values()
+                                              for m in (team or {}).get("members") or []})
+
+
 def customized(target: Path) -> Path:
     """config/ as the user has it, plus the edits a team makes first (each where it applies)."""
     target.mkdir(parents=True)
@@ -48,8 +72,7 @@ def customized(target: Path) -> Path:
     team_code = target.parent / "churn_code"
     shutil.copytree(SCRIPTS, team_code, ignore=shutil.ignore_patterns("__pycache__"))
     (team_code / "train.py").write_text((team_code / "train.py").read_text() + "\n# the churn team's change\n")
-    files = environment_files(USER_CONFIG_DIR)
-    data = {path.stem: yaml.safe_load(path.read_text()) for path in files}
+    data = yaml.safe_load(yaml.safe_dump(USER_CONFIG))
     base = data.get("dev") or next(iter(data.values()))
     # A new environment, in another account.
     qa = yaml.safe_load(yaml.safe_dump(base))
@@ -58,26 +81,26 @@ def customized(target: Path) -> Path:
     qa.get("tags", {}).pop("environment", None)
     for model in (qa.get("models") or {}).values():
         model.get("serving", {}).pop("model_package_arn", None)
-    data["qa"] = qa
+    data[QA] = qa
     for name, env in data.items():
         if name.startswith(("prod", "staging")):
             env["account"] = "555555555555" if name.startswith("staging") else env["account"]
             continue
         # A notebook more; a model of the team's own; GPU training; a model version to serve, as `promote` would name it.
         env.setdefault("notebooks", []).append(
-            {"name": "research", "instance_type": "ml.t3.large", "volume_size_gb": 10, "idle_minutes": 30})
+            {"name": NOTEBOOK, "instance_type": "ml.t3.large", "volume_size_gb": 10, "idle_minutes": 30})
         models = env.setdefault("models", {}) or {}
         env["models"] = models
-        models["churn"] = {"code_dir": str(team_code), "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
+        models[CHURN] = {"code_dir": str(team_code), "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
                                        "categorical_columns": ["plan"], "drop_columns": ["customer_id"]},
                            "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
-        if name == "qa":  # there, the team's data is already in S3, outside the platform's buckets
-            models["churn"]["dataset"]["data_file"] = TEAM_S3_DATA
+        if name == QA:  # there, the team's data is already in S3, outside the platform's buckets
+            models[CHURN]["dataset"]["data_file"] = TEAM_S3_DATA
         # The churn team in Studio, beside whatever teams the file has.
         studio = env.setdefault("studio", {}) or {}
         env["studio"] = studio
         studio["enabled"] = True
-        studio.setdefault("teams", {})["churners"] = {"members": ["dana"], "models": ["churn"], "instance_types": ["ml.m5.large"]}
+        studio.setdefault("teams", {})[TEAM] = {"members": [MEMBER], "models": [CHURN], "instance_types": ["ml.m5.large"]}
         for model_name, model in models.items():
             model.setdefault("training", {})["instance_types"] = ["ml.g5.xlarge"]
             serving = model.setdefault("serving", {})
@@ -112,7 +135,7 @@ def every_stack(app: tuple[Assembly, list[str]]):
 
 def test_the_customized_config_synthesizes_every_environment_with_its_stacks(app):
     assembly, names = app
-    assert "qa" in names
+    assert QA in names
     environments = {env.name: env for env in load_environments(assembly_config(assembly))}
     for env in names:
         stacks = set(assembly.stack_names(env))
@@ -131,7 +154,7 @@ def test_studio_is_vpc_only_encrypted_and_each_teams_role_reaches_only_its_model
     assembly, names = app
     environments = {env.name: env for env in load_environments(assembly_config(assembly))}
     studios = [env for env in names if environments[env].studio.enabled]
-    assert "qa" in studios
+    assert QA in studios
     for env in studios:
         cfg, template = environments[env], assembly.template_json(env, naming.STUDIO_STACK)
         (domain,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Domain"]
@@ -244,7 +267,7 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
     assembly, _ = app
 
     def shipped_train_py(stack: str) -> str:
-        template = assembly.template_json("dev", stack)
+        template = assembly.template_json(QA, stack)
         (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
         body = "".join(p if isinstance(p, str) else "" for p in pipeline["Properties"]["PipelineDefinition"]
                        ["PipelineDefinitionBody"]["Fn::Join"][1])
@@ -256,10 +279,10 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
             assert member is not None
             return member.read().decode()
 
-    churn = shipped_train_py(naming.model_stack_id("churn", naming.TRAINING_STACK))
+    churn = shipped_train_py(naming.model_stack_id(CHURN, naming.TRAINING_STACK))
     assert churn.endswith("# the churn team's change\n")
-    dev = next(env for env in load_environments(assembly_config(assembly)) if env.name == "dev")
-    for model in (m for m in dev.models if m != "churn"):
+    qa = next(env for env in load_environments(assembly_config(assembly)) if env.name == QA)
+    for model in (m for m in qa.models if m != CHURN):
         assert shipped_train_py(naming.model_stack_id(model, naming.TRAINING_STACK)) == (SCRIPTS / "train.py").read_text()
 
 
@@ -286,12 +309,12 @@ def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environme
 
 def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
     assembly, _ = app
-    template = assembly.template_json("qa", naming.model_stack_id("churn", naming.TRAINING_STACK))
+    template = assembly.template_json(QA, naming.model_stack_id(CHURN, naming.TRAINING_STACK))
     (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
     body = "".join(p if isinstance(p, str) else "" for p in pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1])
     assert f'"Name":"InputDataUri","Type":"String","DefaultValue":"{TEAM_S3_DATA}"' in body
     (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("JobsReadInputData")]
-    assert policy["PolicyName"] == "churn-read-input-data"
+    assert policy["PolicyName"] == f"{CHURN}-read-input-data"
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     bucket, key = TEAM_S3_DATA.removeprefix("s3://").split("/", 1)
     assert statements["ReadInputData"]["Action"] == "s3:GetObject"
