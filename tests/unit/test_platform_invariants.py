@@ -14,6 +14,7 @@ Reference says, cfn-lint clean templates, and one line per problem in a broken c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -175,8 +176,11 @@ def test_studio_is_vpc_only_encrypted_and_each_teams_role_reaches_only_its_model
             policy = json.dumps([r["Properties"]["PolicyDocument"] for r in template["Resources"].values()
                                  if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]])
             for model in others:  # another team's model appears nowhere in this role's grants
-                for text in (f"{naming.pipeline_runs_prefix(env, model)}/", f'"/{model}/*"', naming.pipeline_name(env, model)):
+                for text in (f"{naming.pipeline_runs_prefix(env, model)}/", f'"/{model}/*"'):
                     assert text not in policy, (env, team, model, text)
+                # Its pipeline's name, whole: dev-churn must not match dev-churners (a team's own scratch names).
+                pipeline = re.compile(re.escape(naming.pipeline_name(env, model)) + r"(?![a-z0-9-])")
+                assert not pipeline.search(policy), (env, team, model, pipeline.pattern)
             for model in config.models:  # and its own do: raw data, runs, pipeline, registry group
                 for text in (f"{naming.pipeline_runs_prefix(env, model)}/", f'"/{model}/*"', naming.model_package_group_name(env, model)):
                     assert text in policy, (env, team, model, text)
