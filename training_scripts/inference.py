@@ -347,7 +347,7 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
                 raise RequestError(f"{error.message}. The first line is read as a header because it names column "
                                    f"{named[0]!r}; send a header line first") from None
             raise
-        if not _lines(data)[1:] or not _lines(data)[1].strip():
+        if not b"".join(_lines(data)[1:]).strip():
             raise RequestError("request has a header but no rows; send at least one row")
         return _csv_raw(data, prep, names, skip_header=True)
     width = len(first)
