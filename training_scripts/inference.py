@@ -374,17 +374,24 @@ def _is_header(first: list[str], prep: Preprocessing) -> bool:
 
 
 def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
-    """Typed in one pass; where that fails (a cell that is not a number, or an NA spelling with spaces around
-    it in a numeric column, which pandas reads as missing), cell by cell as text."""
-    try:
-        return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
-            column_types=types, null_values=list(NA_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True,
-            true_values=["True", "TRUE", "true", "1"], false_values=["False", "FALSE", "false", "0"]))  # others: the text pass
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _read_csv_as_text(data, names, types, skip_header)
+    """Typed in one pass, first taking only an empty cell for missing (a third faster than matching every cell
+    against pandas' NA spellings; NaN spellings read as NaN, which _encode makes missing too, and level text is
+    read by category_text); where a numeric cell is an NA spelling, typed again with all of them; where that
+    fails too (a cell that is not a number, or an NA spelling with spaces around it in a numeric column, which
+    pandas reads as missing), cell by cell as text."""
+    for nulls in ([""], NA_VALUES):
+        try:
+            return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
+                column_types=types, null_values=list(nulls), strings_can_be_null=True, quoted_strings_can_be_null=True,
+                true_values=["True", "TRUE", "true", "1"], false_values=["False", "FALSE", "false", "0"]))  # others: the text pass
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+    return _read_csv_as_text(data, names, types, skip_header)
 
 
 def _arrow_csv(data: bytes, names: list[str], skip_header: bool, convert: pa_csv.ConvertOptions) -> pa.Table:
+    # One thread: Arrow's thread pool gains nothing measurable on a 1000-row body here (BENCHMARKS.md), and a
+    # row longer than its block ("straddling object") has aborted the process at exit with xgboost loaded.
     return pa_csv.read_csv(
         io.BytesIO(data),
         read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1 if skip_header else 0, use_threads=False),
@@ -451,16 +458,10 @@ def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
     levels are looked up. Both request forms of raw rows, CSV and JSON records, come here."""
     rows = table.num_rows
     matrix = np.zeros((rows, len(prep.features)), dtype=np.float32)
-    for column, position in zip(prep.numeric, prep.numeric_position, strict=True):
-        values = table.column(column)
-        if values.type != pa.float64():
-            values = pc.cast(values, pa.float64())  # booleans: 1 and 0
-        if values.null_count:
-            values = pc.fill_null(values, prep.medians[column])
-        matrix[:, position] = values.to_numpy()
-    if np.isnan(matrix).any():  # a NaN that is not an NA spelling (NAN, -NAN): missing too, as pandas' fillna has it
-        numbers = matrix[:, prep.numeric_position]
-        matrix[:, prep.numeric_position] = np.where(np.isnan(numbers), prep.median_row, numbers)
+    if prep.numeric:
+        numbers = _numbers(table.select(prep.numeric))
+        missing = np.isnan(numbers)  # null, and NaN (NAN, -NAN), which pandas' fillna fills too
+        matrix[:, prep.numeric_position] = np.where(missing, prep.median_row, numbers) if missing.any() else numbers
     every_row = np.arange(rows)
     for column in prep.categorical:
         levels = table.column(column).combine_chunks().dictionary_encode()
@@ -471,6 +472,15 @@ def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
         known = positions >= 0
         matrix[every_row[known], positions[known]] = 1.0
     return matrix
+
+
+def _numbers(table: pa.Table) -> np.ndarray:
+    """Numeric Arrow columns as one row-major float64 array, null as NaN, each record batch in one C++ pass
+    (RecordBatch.to_tensor); booleans as 1 and 0."""
+    if any(kind != pa.float64() for kind in table.schema.types):
+        table = table.cast(pa.schema([(name, pa.float64()) for name in table.column_names]))
+    parts = [batch.to_tensor(null_to_nan=True, row_major=True).to_numpy() for batch in table.to_batches() if batch.num_rows]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def category_text(text: str | None) -> str:
@@ -485,7 +495,7 @@ VECTOR_NAMES = [f"\x00feature {i}" for i in range(4096)]  # no input column can 
 def _csv_vectors(data: bytes, width: int) -> np.ndarray:
     names = VECTOR_NAMES[:width] if width <= len(VECTOR_NAMES) else [f"\x00feature {i}" for i in range(width)]
     table = _read_csv(data, names, dict.fromkeys(names, pa.float64()), skip_header=False)
-    return np.column_stack([column.to_numpy(zero_copy_only=False) for column in table.columns]).astype(np.float32)
+    return _numbers(table).astype(np.float32)
 
 
 def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:

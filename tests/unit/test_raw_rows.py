@@ -466,6 +466,29 @@ def test_booleans_as_1_and_0_take_the_typed_pass(tricky, monkeypatch):
     assert matrix[:, tricky["spec"]["features"].index("member")].tolist() == [1.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize(("body", "passes"), [
+    (b"12,2,Rome,1\n,,,\nNAN,NA,NA,False\n-nan,3, NA,\n", [[""]]),  # NA spellings only in level text: one pass
+    (b"12,2,Rome,1\nNA,2,Rome,0\n", [[""], list(inference.NA_VALUES)]),  # an NA spelling in a number: typed again
+])
+def test_a_body_is_read_once_unless_a_number_is_an_na_spelling(tricky, body, passes, monkeypatch):
+    """The first typed pass takes only an empty cell for missing (matching every cell against pandas' NA
+    spellings costs a third of the read); what it reads as NaN is missing all the same, as pandas has it."""
+    read, calls = inference._arrow_csv, []
+
+    def counted(data, names, skip_header, convert):
+        calls.append(list(convert.null_values))
+        return read(data, names, skip_header, convert)
+
+    monkeypatch.setattr(inference, "_arrow_csv", counted)
+    served = inference.features(inference.parse(body, "text/csv"), tricky["model"])
+    assert calls == passes
+    monkeypatch.setattr(inference, "_arrow_csv", read)
+    each = [inference.features(inference.parse(line + b"\n", "text/csv"), tricky["model"]) for line in body.splitlines()]
+    assert served.tolist() == np.vstack(each).tolist()
+    size = served[:, tricky["spec"]["features"].index("size")]
+    assert size.tolist() == [12.0] + [np.float32(tricky["spec"]["medians"]["size"])] * (len(size) - 1)  # empty, NaN, NA
+
+
 @pytest.mark.parametrize(("records", "message"), [
     ([{"size": 10**400, "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': 1000"),
     ([{"size": "1_000", "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': '1_000' is not a number"),
