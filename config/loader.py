@@ -9,8 +9,10 @@ in the order the file has them; a misspelt key says which key it probably meant,
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,18 +91,35 @@ def _shown(value: Any) -> str:
 
 
 def _allowed_keys(model: type, loc: tuple) -> list[str]:
-    """Walk the schema along loc (minus its last part) to list the keys allowed there."""
+    """Walk the schema along loc (minus its last part) to list the keys allowed there. A list item's index
+    and a name-keyed block's name (models.<model>, studio.teams.<team>) are steps into the item's schema."""
     current: Any = model
+    named = False  # the part before was a mapping of names to blocks: this part is a name
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or named:
+            named = False
             continue
         field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
         if field is None:
             return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        current = next((a for a in args if hasattr(a, "model_fields")), annotation)
+        current, named = _block_schema(field.annotation)
+        if current is None:
+            return []
     return sorted(getattr(current, "model_fields", {}))
+
+
+def _block_schema(annotation: Any) -> tuple[Any, bool]:
+    """The pydantic model a field's annotation holds (through Optional, list and Annotated), and whether it
+    holds it as the values of a mapping keyed by name (dict[ModelName, ModelConfig])."""
+    if hasattr(annotation, "model_fields"):
+        return annotation, False
+    if typing.get_origin(annotation) in (dict, collections.abc.Mapping):
+        return _block_schema(typing.get_args(annotation)[1])[0], True
+    for arg in typing.get_args(annotation):
+        found, named = _block_schema(arg)
+        if found is not None:
+            return found, named
+    return None, False
 
 
 def _suggestion(key: object, allowed: list[str]) -> str | None:

@@ -92,6 +92,25 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
     assert "allowed: availability_zone, idle_minutes, instance_type, name, packages, volume_size_gb" in message
 
 
+@pytest.mark.parametrize(("path", "typo", "meant", "allowed"), [
+    (("models", EXAMPLE, "dataset"), "positive_lable", "positive_label",
+     "categorical_columns, data_file, drop_columns, label_column, positive_label"),
+    (("models", EXAMPLE, "training", "hyperparameters"), "early_stopping_round", "early_stopping_rounds",
+     "colsample_bytree, early_stopping_rounds, eta, gamma"),
+    (("studio", "teams", "health"), "membrs", "members", "instance_types, members, models, packages, volume_size_gb"),
+])
+def test_a_misspelt_key_in_a_named_block_gets_its_blocks_keys_and_a_suggestion(tmp_path, path, typo, meant, allowed):
+    """Inside models.<model> and studio.teams.<team> the block's name is a step into its schema, not a field:
+    the typo lists that block's keys (it used to say 'allowed: ' with none) and hides the missing-key line."""
+    data = shipped("dev")
+    block = data
+    for part in path:
+        block = block[part]
+    block[typo] = block.pop(meant) if meant in block else 5
+    message = config_error(tmp_path, data)
+    assert f"{'.'.join(path)}.{typo}: unknown key; did you mean {meant}? (allowed: {allowed}" in message
+
+
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, {**VALID, "regoin": "us-east-1"})
     assert ("regoin: unknown key; did you mean region? "
