@@ -233,8 +233,25 @@ def _validate(model: type[ModelT], data: dict, shown: Path, lines: dict[tuple, i
         raise ConfigError(list(dict.fromkeys(problems))) from None
 
 
+#: In a directory of working copies of environment files (the demo's .demo/config, which names no model version in
+#: dev), the directory the originals are in: messages, and the config source the pipeline's steps quote, name the
+#: file a user edits, not a copy the next run overwrites.
+COPY_OF_FILE = ".copy-of"
+
+
+def mark_as_copy(copies: Path, originals: Path) -> None:
+    """Say that the environment files in ``copies`` are working copies of those in ``originals``."""
+    (copies / COPY_OF_FILE).write_text(f"{originals.resolve()}\n")
+
+
 def _shown_path(path: Path, display_root: Path | None) -> Path:
-    return path.relative_to(display_root) if display_root and path.is_relative_to(display_root) else path
+    marker = path.parent / COPY_OF_FILE
+    if marker.is_file():
+        path = Path(marker.read_text().strip()) / path.name
+    for root in (display_root, display_root.resolve()) if display_root else ():
+        if path.is_relative_to(root):
+            return path.relative_to(root)
+    return path
 
 
 def load_environment(path: Path | str, display_root: Path | None = None) -> EnvironmentConfig:

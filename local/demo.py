@@ -40,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 import naming
 from config import ConfigError, EnvironmentConfig, load_environment
 from config.environment import ModelConfig
+from config.loader import mark_as_copy
 from delivery.promote import PromotionRefused, promote, without_versions
 from local import jobs
 from local.cdk_cli import CDK_BIN, CdkError, deploy
@@ -286,6 +287,7 @@ def work_config(source: Path, target: Path) -> Path:
     for path in sorted(source.glob("*.yaml")):
         text = path.read_text()
         (target / path.name).write_text(without_versions(text) if path.stem == ENV_NAME else text)
+    mark_as_copy(target, source)  # a data or config error names the user's file, not this copy
     return target
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config import load_environment
+from config import ConfigError, load_environment
 from local import demo
 from tests.helpers.configs import EXAMPLE, example, like_example, shipped, write_config
 from tests.helpers.emulator import answers
@@ -159,3 +159,22 @@ def test_the_demo_deploys_a_copy_of_the_config_without_the_versions_a_fresh_emul
     for other in ("staging.yaml", "prod.yaml"):
         assert (copy / other).read_text() == (source / other).read_text()
     assert (source / "dev.yaml").read_text() == named  # the user's file as it was
+
+
+def test_a_problem_in_the_demos_copy_of_the_config_names_the_users_file(tmp_path):
+    """The pipeline's Preprocess step quotes the config source in its data errors, and the app's config errors name
+    the file: from the demo's copy (.demo/config) both must name the file the user edits, not a copy the next run
+    overwrites (a team adding a model was told to fix .demo/config/dev.yaml)."""
+    import shutil
+
+    source = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, source)
+    copy = demo.work_config(source, tmp_path / ".demo" / "config")
+    assert load_environment(copy / "dev.yaml", display_root=tmp_path).source_file == "config/dev.yaml"
+    assert load_environment(copy / "dev.yaml").source_file == str(source.resolve() / "dev.yaml")
+    data = (copy / "dev.yaml").read_text().replace("region:", "regoin:", 1)
+    (copy / "dev.yaml").write_text(data)
+    with pytest.raises(ConfigError) as refused:
+        load_environment(copy / "dev.yaml", display_root=tmp_path)
+    assert refused.value.problems[0].startswith("config/dev.yaml: regoin: unknown key")
+    assert load_environment(source / "dev.yaml", display_root=tmp_path).source_file == "config/dev.yaml"  # no marker there
