@@ -480,7 +480,7 @@ def _numbers(table: pa.Table) -> np.ndarray:
     if any(kind != pa.float64() for kind in table.schema.types):
         table = table.cast(pa.schema([(name, pa.float64()) for name in table.column_names]))
     parts = [batch.to_tensor(null_to_nan=True, row_major=True).to_numpy() for batch in table.to_batches() if batch.num_rows]
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty((0, table.num_columns))
 
 
 def category_text(text: str | None) -> str:

@@ -466,6 +466,18 @@ def test_booleans_as_1_and_0_take_the_typed_pass(tricky, monkeypatch):
     assert matrix[:, tricky["spec"]["features"].index("member")].tolist() == [1.0, 0.0, 1.0]
 
 
+def test_a_body_over_one_arrow_block_reads_as_its_rows_do(tricky):
+    """Arrow reads a body in blocks of 1 MB, each its own chunk of the table; a body of several (the limit is
+    6 MB) encodes row for row as its rows do on their own, with missing numbers filled in every chunk."""
+    rows = b"12,2,Paris,True\n,3.0,Rome,\nNAN,,NA,False\n 7 , 4 , x y ,TRUE\n"
+    body = rows * (1_500_000 // len(rows))
+    assert len(body) > 1 << 20
+    served = inference.features(inference.parse(body, "text/csv"), tricky["model"])
+    alone = inference.features(inference.parse(rows, "text/csv"), tricky["model"])
+    assert served.shape[0] == 4 * (1_500_000 // len(rows))
+    assert np.array_equal(served, np.tile(alone, (served.shape[0] // 4, 1)))
+
+
 @pytest.mark.parametrize(("body", "passes"), [
     (b"12,2,Rome,1\n,,,\nNAN,NA,NA,False\n-nan,3, NA,\n", [[""]]),  # NA spellings only in level text: one pass
     (b"12,2,Rome,1\nNA,2,Rome,0\n", [[""], list(inference.NA_VALUES)]),  # an NA spelling in a number: typed again
