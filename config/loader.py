@@ -139,7 +139,9 @@ def _describe(error: dict, model: type) -> list[str]:
         allowed = [k for k in _allowed_keys(model, loc) if not (model is EnvironmentConfig and len(loc) == 1 and k == "name")]
         meant = _suggestion(loc[-1], allowed)
         did_you_mean = f"; did you mean {meant}?" if meant else ""
-        return [f"{field}: unknown key{did_you_mean} (allowed: {', '.join(allowed)})"]
+        own = ("; a hyperparameter only your own code_dir's train.py reads goes in training.extra_hyperparameters"
+               if len(loc) > 1 and loc[-2] == "hyperparameters" else "")
+        return [f"{field}: unknown key{did_you_mean} (allowed: {', '.join(allowed)}){own}"]
     if kind == "missing":
         return [f"{field}: required field is missing"]
     if kind == "value_error" and isinstance(error.get("input"), dict):

@@ -7,9 +7,11 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -92,6 +94,34 @@ class Hyperparameters(StrictModel):
     objective: Literal["binary:logistic"] = "binary:logistic"
     num_round: Annotated[int, int_range(1, 10000)] = 100
     early_stopping_rounds: Annotated[int, int_range(0, 1000, "; 0 turns early stopping off")] = 10
+
+
+#: A hyperparameter a team's own train.py reads (a code_dir of its own): SageMaker passes each as `--<name> <value>`.
+EXTRA_HYPERPARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: SageMaker's limit on a hyperparameter value (CreateTrainingJob HyperParameters: 2500 characters).
+EXTRA_HYPERPARAMETER_CHARS = 2500
+
+
+def _check_extra_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
+    """Each problem a line that starts with the key it is about (the loader puts the field's path before it)."""
+    problems = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not EXTRA_HYPERPARAMETER_NAME.fullmatch(name):
+            problems.append(f"{name}: not a hyperparameter name (allowed: a lowercase letter, then up to 63 lowercase "
+                            "letters, digits or underscores, as argparse reads --<name>)")
+        elif name in Hyperparameters.model_fields:
+            problems.append(f"{name}: set it in training.hyperparameters (allowed here: a hyperparameter only your own "
+                            "train.py reads)")
+        elif name.startswith("sagemaker_"):
+            problems.append(f"{name}: SageMaker's own settings start with sagemaker_ (allowed: another name)")
+        elif not isinstance(value, (str, int, float, bool)):
+            problems.append(f"{name} = {value!r}: not a single value (allowed: text, a number, or true or false; "
+                            "passed to train.py as text)")
+        elif len(str(value)) > EXTRA_HYPERPARAMETER_CHARS:
+            problems.append(f"{name}: the value has {len(str(value))} characters (allowed: at most {EXTRA_HYPERPARAMETER_CHARS})")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return values
 
 
 class ParameterRange(StrictModel):
@@ -186,6 +216,8 @@ class TrainingConfig(StrictModel):
     spot: bool = False
     max_wait_minutes: Annotated[int, int_range(1, 7200)] | None = None
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    #: Hyperparameters a team's own train.py reads (a code_dir of its own), passed to it as text beside the above.
+    extra_hyperparameters: Annotated[dict[str, Any], AfterValidator(_check_extra_hyperparameters)] = Field(default_factory=dict)
     #: How those values were chosen (e.g. benchmarks/cv.py's k-fold result); written into every evaluation report.
     hyperparameters_chosen_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     tuning: TuningConfig = Field(default_factory=TuningConfig)
@@ -292,11 +324,18 @@ ENTRY_POINTS = ("preprocess.py", "train.py", "evaluate.py", "inference.py")
 
 
 def _check_code_dir(value: str) -> str:
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else data_files.REPO_ROOT / path
+    allowed = f"allowed: a folder in the repo, relative to its root, holding {', '.join(ENTRY_POINTS)}"
+    # The delivery pipeline synthesizes from the repository: a folder elsewhere works on one machine only.
+    if value.startswith("~") or Path(value).is_absolute():
+        raise ValueError(f"is not relative to the repo root; the delivery pipeline builds from the repository, where a "
+                         f"folder elsewhere on this machine does not exist ({allowed})")
+    root = data_files.REPO_ROOT
+    path = (root / value).resolve()
+    # Out and back in (../<this clone's folder name>/...) too: a clone elsewhere has another name.
+    if Path(os.path.normpath(value)).parts[:1] == ("..",) or not path.is_relative_to(root):
+        raise ValueError(f"leads outside the repo ({path}); the delivery pipeline builds from the repository alone ({allowed})")
     if not path.is_dir():
-        raise ValueError(f"no such folder {path} (allowed: a folder in the repo, relative to its root, holding "
-                         f"{', '.join(ENTRY_POINTS)})")
+        raise ValueError(f"no such folder {path} ({allowed})")
     missing = [name for name in ENTRY_POINTS if not (path / name).is_file()]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)} (allowed: a folder with every entry point of the container "
@@ -327,3 +366,11 @@ class PipelineConfig(StrictModel):
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @model_validator(mode="after")
+    def _extra_hyperparameters_need_own_code(self) -> PipelineConfig:
+        extra = self.training.extra_hyperparameters
+        if extra and (data_files.REPO_ROOT / self.code_dir).resolve() == (data_files.REPO_ROOT / "training_scripts").resolve():
+            raise ValueError(f"training.extra_hyperparameters: {', '.join(extra)}: the bundled training_scripts/train.py reads "
+                             "only training.hyperparameters (allowed: with a code_dir of your own whose train.py reads them)")
+        return self

@@ -236,7 +236,7 @@ class DefinitionBuilder:
         ]
 
     def hyperparameters(self, exclude: tuple[str, ...] = ()) -> dict:
-        values = self.training.hyperparameters.model_dump()
+        values = {**self.training.hyperparameters.model_dump(), **self.training.extra_hyperparameters}
         hyper = {name: str(value) for name, value in sorted(values.items()) if name not in exclude}
         hyper["sagemaker_program"] = "train.py"
         hyper["sagemaker_submit_directory"] = f"{CODE_CHANNEL}/{self.res.code_file}"

@@ -3,8 +3,11 @@ and the one-line error a bad one gives."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 import yaml
 
 from config import ConfigError, environment_files, load_environment
-from tests.helpers.paths import CONFIG_DIR
+from tests.helpers.paths import CONFIG_DIR, ROOT, SCRIPTS
 
 #: The environments the repository ships.
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -128,3 +131,16 @@ def expected_stack_count(config_dir: Path = CONFIG_DIR) -> int:
         + sum(bool(m.serving.model_package_arn) for m in env.models.values())
         for env in load_environments(config_dir)
     )
+
+
+@contextlib.contextmanager
+def own_code_dir(change: str = "") -> Iterator[Path]:
+    """A team's own training-code folder: the bundled scripts (``change`` appended to train.py), in the repo as
+    code_dir must be, under build/ (which git ignores), removed afterwards. Yields the folder's absolute path."""
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="team-code-", dir=ROOT / "build") as folder:
+        code = Path(folder) / "code"
+        shutil.copytree(SCRIPTS, code, ignore=shutil.ignore_patterns("__pycache__"))
+        if change:
+            (code / "train.py").write_text((code / "train.py").read_text() + change)
+        yield code

@@ -30,6 +30,7 @@ import pytest
 
 from stacks.training.pipeline_definition import build_definition
 from stacks.training.source_tarball import write_tarball
+from tests.helpers.configs import own_code_dir
 from tests.helpers.containers import CARAVAN
 from tests.helpers.paths import ROOT, SCRIPTS
 from tests.helpers.pipelines import RESOURCES, pipeline
@@ -61,11 +62,11 @@ def train_step() -> dict:
     return next(s for s in definition["Steps"] if s["Name"] == "Train")["Arguments"]
 
 
-def lay_out(base: Path, splits: Path, hyperparameters: dict) -> None:
+def lay_out(base: Path, splits: Path, hyperparameters: dict, code: Path = SCRIPTS, arguments: dict | None = None) -> None:
     """/opt/ml as SageMaker writes it for a one-instance training job (input/config and input/data/<channel>)."""
     config = base / "input" / "config"
     config.mkdir(parents=True)
-    arguments = train_step()
+    arguments = arguments or train_step()
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     channels = {c["ChannelName"]: {k: v for k, v in (("ContentType", c.get("ContentType")),) if v} |
                 {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
@@ -77,7 +78,8 @@ def lay_out(base: Path, splits: Path, hyperparameters: dict) -> None:
     for name in ("train", "validation", "metadata"):
         shutil.copytree(splits / name, data / name)
     (data / "code").mkdir(parents=True)
-    write_tarball(SCRIPTS, data / "code" / RESOURCES.code_file)
+    write_tarball(code, data / "code" / RESOURCES.code_file)
+    (base / "model").mkdir()  # SageMaker creates SM_MODEL_DIR before the program starts
 
 
 def run_toolkit(base: Path) -> subprocess.CompletedProcess:
@@ -114,3 +116,35 @@ def test_train_py_runs_through_the_images_toolkit_offline_with_the_definitions_h
     for name in ("max_depth", "eta", "gamma", "min_child_weight", "subsample", "objective"):
         assert str(params[name]) == chosen[name] or float(params[name]) == float(chosen[name]), name
     assert json.loads((model / "metadata.json").read_text())["best_iteration"] == 11  # num_round 12, no early stopping
+
+
+#: A team's own train.py that adds arguments of its own (and reads one of the standard ones), and writes what it
+#: received into the model directory.
+TEAM_TRAIN = """import argparse, json, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--max_delta_step", type=float, required=True)
+parser.add_argument("--feature_set", required=True)
+parser.add_argument("--max_depth", type=int, required=True)
+args, _ = parser.parse_known_args()
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "received.json"), "w") as out:
+    json.dump(vars(args), out)
+"""
+
+
+def test_a_teams_own_train_py_gets_its_extra_hyperparameters_through_the_toolkit(splits, tmp_path):
+    """training.extra_hyperparameters (with a code_dir of the team's own) reach its train.py as the image's toolkit
+    passes hyperparameters: `--name value` on the command line, beside the standard ones."""
+    with own_code_dir() as code:
+        (code / "train.py").write_text(TEAM_TRAIN)
+        config = pipeline(code_dir=str(code.relative_to(ROOT)),
+                          training={"extra_hyperparameters": {"max_delta_step": 2, "feature_set": "v2 (no ids)"}})
+        arguments = next(s for s in build_definition(config, RESOURCES)["Steps"] if s["Name"] == "Train")["Arguments"]
+        hyperparameters = dict(arguments["HyperParameters"])
+        submit = hyperparameters["sagemaker_submit_directory"]
+        hyperparameters["sagemaker_submit_directory"] = str(tmp_path / "opt" / "ml" / submit.removeprefix("/opt/ml/"))
+        base = tmp_path / "opt" / "ml"
+        lay_out(base, splits, hyperparameters, code=code, arguments=arguments)
+    done = run_toolkit(base)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    received = json.loads((base / "model" / "received.json").read_text())
+    assert received == {"max_delta_step": 2.0, "feature_set": "v2 (no ids)", "max_depth": config.training.hyperparameters.max_depth}

@@ -428,6 +428,20 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
          "this account (allowed: profiler: false; or account_uses_debugger: true where the account already uses Debugger)"),
         ("code_dir", "no/such/folder", "code_dir = 'no/such/folder': no such folder"),
         ("code_dir", "docs", "lacks preprocess.py, train.py, evaluate.py, inference.py (allowed: a folder with every entry point"),
+        # A folder the delivery pipeline (which builds from the repository) would not have: refused even where it exists.
+        ("code_dir", str(ROOT / "training_scripts"), "code_dir = '" + str(ROOT / "training_scripts") + "': is not relative to the repo root"),
+        ("code_dir", "~/training_scripts", "code_dir = '~/training_scripts': is not relative to the repo root"),
+        ("training.extra_hyperparameters", {"max_delta_step": 2}, "models.direct-marketing.training.extra_hyperparameters: "
+         "max_delta_step: the bundled training_scripts/train.py reads only training.hyperparameters (allowed: with a code_dir of your own"),
+        ("training.extra_hyperparameters", {"eta": 0.1}, "eta: set it in training.hyperparameters"),
+        ("training.extra_hyperparameters", {"sagemaker_program": "x.py"}, "SageMaker's own settings start with sagemaker_"),
+        ("training.extra_hyperparameters", {"Max-Step": 1}, "training.extra_hyperparameters.Max-Step: not a hyperparameter name"),
+        ("training.extra_hyperparameters", {"steps": [1, 2]}, "extra_hyperparameters.steps = [1, 2]: not a single value (allowed: text"),
+        ("training.extra_hyperparameters", {"notes": "x" * 2501}, "notes: the value has 2501 characters (allowed: at most 2500)"),
+        ("training.hyperparameters.max_delta_step", 2, "a hyperparameter only your own code_dir's train.py reads goes in "
+         "training.extra_hyperparameters"),
+        ("code_dir", f"../{ROOT.name}/training_scripts", "leads outside the repo"),
+        ("code_dir", "training_scripts/../..", "leads outside the repo"),
         ("dataset.data_file", "s3://bucket/key", "dataset.data_file = 's3://bucket/key': not an S3 URI of a CSV object"),
         ("dataset.data_file", "data/missing.csv", "dataset.data_file = 'data/missing.csv': no such file"),
         ("dataset.data_file", "package:NoSuchDist/x.csv", "Python distribution 'NoSuchDist' is not installed"),

@@ -20,7 +20,8 @@ from stacks.training.pipeline_definition import (
     METRIC_DEFINITIONS,
     build_definition,
 )
-from tests.helpers.configs import EXAMPLE
+from tests.helpers.configs import EXAMPLE, own_code_dir
+from tests.helpers.paths import ROOT
 from tests.helpers.pipelines import KEY, RESOURCES, pipeline
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -291,6 +292,26 @@ def test_script_mode_code_arrives_as_a_channel_under_network_isolation():
     hyper = CONFIGS["dev"].training.hyperparameters
     assert (train["HyperParameters"]["max_depth"], train["HyperParameters"]["eta"]) == (str(hyper.max_depth), str(hyper.eta))
     assert train["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+
+
+def test_extra_hyperparameters_reach_a_teams_own_train_py_beside_the_others():
+    """A team's own train.py may read arguments of its own: SageMaker passes every HyperParameters entry to a
+    script-mode program as `--name value` (the training toolkit's to_cmd_args; local/jobs/training.py does the
+    same), so training.extra_hyperparameters go into the training job, and into a tuning job's static ones."""
+    extra = {"max_delta_step": 2, "feature_set": "v2", "use_monotone": True}
+    with own_code_dir() as code:
+        own = pipeline(code_dir=str(code.relative_to(ROOT)), training={"extra_hyperparameters": extra})
+        tuned = pipeline(code_dir=str(code.relative_to(ROOT)), training={
+            "extra_hyperparameters": extra, "tuning": {"enabled": True, "ranges": {"eta": {"min": 0.05, "max": 0.5}}}})
+    for definition, job in ((build_definition(own, RESOURCES), ("Train", "HyperParameters")),
+                            (build_definition(tuned, RESOURCES), ("Tune", "TrainingJobDefinition", "StaticHyperParameters"))):
+        arguments = step(definition, job[0])["Arguments"]
+        hyper = arguments[job[1]] if len(job) == 2 else arguments[job[1]][job[2]]
+        assert {k: hyper[k] for k in extra} == {"max_delta_step": "2", "feature_set": "v2", "use_monotone": "True"}
+        assert hyper["max_depth"] == str(own.training.hyperparameters.max_depth)
+        # The map validates against botocore's shape of HyperParameters (string to string, at most 2500 characters).
+        shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
+        assert not ParamValidator().validate(hyper, shape).has_errors()
 
 
 def test_the_profiler_is_off_unless_an_account_that_uses_debugger_asks():

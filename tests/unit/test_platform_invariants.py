@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,9 @@ import yaml
 import naming
 from config import ConfigError, environment_files, load_environments
 from tests.helpers.assembly import Assembly, synth_app
+from tests.helpers.configs import own_code_dir
 from tests.helpers.iam_reference import problems_of, statements
-from tests.helpers.paths import SCRIPTS, USER_CONFIG_DIR
+from tests.helpers.paths import ROOT, USER_CONFIG_DIR
 from tests.helpers.templates import resources
 
 #: The team's own data: a categorical column, an identifier to drop, missing values, a yes/no label.
@@ -64,15 +65,19 @@ MEMBER = unused(["dana", "erin", "zz-member"], {str(m) for studio in _STUDIOS fo
                                               for m in (team or {}).get("members") or []})
 
 
-def customized(target: Path) -> Path:
+@pytest.fixture(scope="module")
+def team_code() -> Iterator[Path]:
+    """The team's own training code: the bundled scripts, changed, in a folder of their own, in the repo (code_dir is
+    relative to its root), under build/, which git ignores; removed afterwards."""
+    with own_code_dir("\n# the churn team's change\n") as code:
+        yield code
+
+
+def customized(target: Path, team_code: Path) -> Path:
     """config/ as the user has it, plus the edits a team makes first (each where it applies)."""
     target.mkdir(parents=True)
     team_csv = target.parent / "customers.csv"
     team_csv.write_text(TEAM_CSV)
-    # The team's own training code: the bundled scripts, changed, in a folder of their own.
-    team_code = target.parent / "churn_code"
-    shutil.copytree(SCRIPTS, team_code, ignore=shutil.ignore_patterns("__pycache__"))
-    (team_code / "train.py").write_text((team_code / "train.py").read_text() + "\n# the churn team's change\n")
     data = yaml.safe_load(yaml.safe_dump(USER_CONFIG))
     base = data.get("dev") or next(iter(data.values()))
     # A new environment, in another account.
@@ -92,9 +97,10 @@ def customized(target: Path) -> Path:
             {"name": NOTEBOOK, "instance_type": "ml.t3.large", "volume_size_gb": 10, "idle_minutes": 30})
         models = env.setdefault("models", {}) or {}
         env["models"] = models
-        models[CHURN] = {"code_dir": str(team_code), "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
-                                       "categorical_columns": ["plan"], "drop_columns": ["customer_id"]},
-                           "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
+        models[CHURN] = {"code_dir": str(team_code.relative_to(ROOT)),
+                         "dataset": {"data_file": str(team_csv), "label_column": "churned", "positive_label": "yes",
+                                     "categorical_columns": ["plan"], "drop_columns": ["customer_id"]},
+                         "serving": {"mode": "serverless", "data_capture": {"enabled": False}, "monitoring": {"enabled": False}}}
         if name == QA:  # there, the team's data is already in S3, outside the platform's buckets
             models[CHURN]["dataset"]["data_file"] = TEAM_S3_DATA
         # The churn team in Studio, beside whatever teams the file has.
@@ -115,8 +121,8 @@ def customized(target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assembly, list[str]]:
-    config_dir = customized(tmp_path_factory.mktemp("config") / "config")
+def app(tmp_path_factory: pytest.TempPathFactory, team_code: Path) -> tuple[Assembly, list[str]]:
+    config_dir = customized(tmp_path_factory.mktemp("config") / "config", team_code)
     names = sorted(env.name for env in load_environments(config_dir))
     assembly = synth_app(tmp_path_factory.mktemp("cdk.out"), config_dir)
     assembly.config_dir = config_dir  # type: ignore[attr-defined]  # read back by assembly_config
@@ -253,8 +259,8 @@ def test_cfn_lint_finds_nothing(app):
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def test_a_broken_user_config_gives_one_line_per_problem(tmp_path):
-    config_dir = customized(tmp_path / "config")
+def test_a_broken_user_config_gives_one_line_per_problem(tmp_path, team_code):
+    config_dir = customized(tmp_path / "config", team_code)
     first = sorted(config_dir.glob("*.yaml"))[0]
     data = yaml.safe_load(first.read_text())
     data["regoin"] = data.pop("region")
@@ -267,7 +273,8 @@ def test_a_broken_user_config_gives_one_line_per_problem(tmp_path):
 
 
 def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_one(app):
-    """Each model's pipeline points at its own asset: the churn team's folder for churn, training_scripts/ otherwise."""
+    """Each model's pipeline points at its own asset: the churn team's folder for churn, and each other model its own
+    code_dir (training_scripts/ unless the user's config names a folder of its own)."""
     assembly, _ = app
 
     def shipped_train_py(stack: str) -> str:
@@ -286,8 +293,9 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
     churn = shipped_train_py(naming.model_stack_id(CHURN, naming.TRAINING_STACK))
     assert churn.endswith("# the churn team's change\n")
     qa = next(env for env in load_environments(assembly_config(assembly)) if env.name == QA)
-    for model in (m for m in qa.models if m != CHURN):
-        assert shipped_train_py(naming.model_stack_id(model, naming.TRAINING_STACK)) == (SCRIPTS / "train.py").read_text()
+    for name, model in qa.models.items():  # the others: each its own code_dir's (training_scripts/ unless the user set one)
+        if name != CHURN:
+            assert shipped_train_py(naming.model_stack_id(name, naming.TRAINING_STACK)) == (ROOT / model.code_dir / "train.py").read_text()
 
 
 def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environments_stacks(app):
