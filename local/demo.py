@@ -260,7 +260,7 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
                      "test split's raw rows")
         run.scoring = call_endpoint(emulator, endpoint, run.execution, run.report["binary_classification_metrics"]["auc"]["value"])
         s = run.scoring
-        phases.done(f"{s.rows} rows in {s.requests} requests: AUC {s.auc:.4f}, {s.rows / s.seconds:,.0f} rows/s; "
+        phases.done(f"{s.rows} rows in {s.requests} request{'s' if s.requests != 1 else ''}: AUC {s.auc:.4f}, {s.rows / s.seconds:,.0f} rows/s; "
                     f"one row a request: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms")
     return result
 
@@ -449,7 +449,7 @@ def model_summary(run: ModelRun) -> list[str]:
         f"  gate          {gate['decision']}: {gate['reasons']}",
         f"  registered    {package['ModelPackageArn']} ({package['ModelApprovalStatus']})",
         f"  endpoint      {scoring.endpoint} via InvokeEndpoint (the SageMaker runtime API): {scoring.rows} raw test rows in "
-        f"{scoring.requests} requests, AUC {scoring.auc:.4f} (the report says {scoring.report_auc:.4f}), "
+        f"{scoring.requests} request{'s' if scoring.requests != 1 else ''}, AUC {scoring.auc:.4f} (the report says {scoring.report_auc:.4f}), "
         f"{scoring.rows / scoring.seconds:,.0f} rows/s; one row a request p50 {scoring.p50_ms:.1f} ms, p99 {scoring.p99_ms:.1f} ms",
         f"  report        {shown(run.report_dir)}/evaluation.json (also in the emulated S3 at "
         f"{execution.output_uri('Evaluate', 'evaluation')})",
