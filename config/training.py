@@ -97,9 +97,12 @@ class Hyperparameters(StrictModel):
 
 
 #: A hyperparameter a team's own train.py reads (a code_dir of its own): SageMaker passes each as `--<name> <value>`.
-EXTRA_HYPERPARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+EXTRA_HYPERPARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]{1,63}")  # two letters at least: the toolkit writes -x for one
 #: SageMaker's limit on a hyperparameter value (CreateTrainingJob HyperParameters: 2500 characters).
 EXTRA_HYPERPARAMETER_CHARS = 2500
+#: CreateTrainingJob takes at most 100 HyperParameters (botocore's shape): the rest of them are the standard ones and
+#: the two script-mode settings.
+EXTRA_HYPERPARAMETERS_AT_MOST = 100 - len(Hyperparameters.model_fields) - 2
 
 
 def _check_extra_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +110,8 @@ def _check_extra_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
     problems = []
     for name, value in values.items():
         if not isinstance(name, str) or not EXTRA_HYPERPARAMETER_NAME.fullmatch(name):
-            problems.append(f"{name}: not a hyperparameter name (allowed: a lowercase letter, then up to 63 lowercase "
-                            "letters, digits or underscores, as argparse reads --<name>)")
+            problems.append(f"{name}: not a hyperparameter name (allowed: a lowercase letter, then 1 to 63 lowercase "
+                            "letters, digits or underscores, passed as --<name>)")
         elif name in Hyperparameters.model_fields:
             problems.append(f"{name}: set it in training.hyperparameters (allowed here: a hyperparameter only your own "
                             "train.py reads)")
@@ -119,6 +122,11 @@ def _check_extra_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
                             "passed to train.py as text)")
         elif len(str(value)) > EXTRA_HYPERPARAMETER_CHARS:
             problems.append(f"{name}: the value has {len(str(value))} characters (allowed: at most {EXTRA_HYPERPARAMETER_CHARS})")
+    room = EXTRA_HYPERPARAMETERS_AT_MOST
+    if len(values) > room:
+        problems.append(f"{list(values)[room]}: one of {len(values)}, past the room a training job has (allowed: at most {room} "
+                        f"here: it takes 100 hyperparameters, {100 - room} of them training.hyperparameters and SageMaker's "
+                        "sagemaker_program and sagemaker_submit_directory)")
     if problems:
         raise ValueError("\n".join(problems))
     return values

@@ -65,8 +65,7 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str) -> dict:
         "SM_MODULE_NAME": program.removesuffix(".py"),
         "SM_TRAINING_ENV": json.dumps({"job_name": job_name, "hosts": [HOST], "current_host": HOST}),
     }
-    # As the toolkit's to_cmd_args writes them: --name value (-n value for one-letter names).
-    args = [part for name, value in user.items() for part in (f"{'-' if len(name) == 1 else '--'}{name}", str(value))]
+    args = command_args(user)
     # CheckpointConfig: SageMaker syncs /opt/ml/checkpoints with S3. Locally that path does not exist,
     # so the script sees no checkpoint directory; the command line stays exactly the toolkit's.
     try:
@@ -94,3 +93,20 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str) -> dict:
         "HyperParameters": hyper,
     }
 
+
+
+def command_args(hyperparameters: dict[str, str]) -> list[str]:
+    """The program's command line, as the training toolkit of SageMaker's XGBoost image builds it (sagemaker-containers
+    2.8.6: _env.read_hyperparameters reads each value as JSON where it parses, then _mapping.to_cmd_args writes
+    --name value, -n for a one-letter name, in name order; a mapping as k=v,...). A test compares it with the toolkit."""
+    def decoded(text: str) -> str:
+        try:
+            value = json.loads(text)
+        except (ValueError, TypeError):
+            return text
+        if isinstance(value, dict):
+            return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+        return "" if value is None else str(value)
+
+    return [part for name, text in sorted(hyperparameters.items())
+            for part in (f"{'-' if len(name) == 1 else '--'}{name}", decoded(text))]

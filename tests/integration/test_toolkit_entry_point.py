@@ -148,3 +148,23 @@ def test_a_teams_own_train_py_gets_its_extra_hyperparameters_through_the_toolkit
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     received = json.loads((base / "model" / "received.json").read_text())
     assert received == {"max_delta_step": 2.0, "feature_set": "v2 (no ids)", "max_depth": config.training.hyperparameters.max_depth}
+
+
+def test_the_local_training_job_writes_the_command_line_the_toolkit_writes(tmp_path):
+    """local/jobs/training.py runs the program with the arguments the image's toolkit would give it: each value read
+    as JSON where it parses (_env.read_hyperparameters), then _mapping.to_cmd_args; compared on values a team might
+    set in training.extra_hyperparameters (which the pipeline definition carries as text)."""
+    from local.jobs.training import command_args
+
+    hyperparameters = {"max_depth": "5", "eta": "0.2", "objective": "binary:logistic", "flag": "True", "json_true": "true",
+                       "none": "null", "exp": "1e5", "mapping": '{"b": 2, "a": 1}', "listed": "[1, 2]", "text": "v2 (no ids)",
+                       "quoted": '"x"', "n": "3"}
+    config = tmp_path / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    code = ("import json; from sagemaker_containers import _env, _mapping; "
+            "print(json.dumps(_mapping.to_cmd_args(_env.read_hyperparameters())))")
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([str(TOOLKIT_PYTHON), "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert command_args(hyperparameters) == json.loads(done.stdout.strip().splitlines()[-1])

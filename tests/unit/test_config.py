@@ -438,6 +438,10 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("training.extra_hyperparameters", {"Max-Step": 1}, "training.extra_hyperparameters.Max-Step: not a hyperparameter name"),
         ("training.extra_hyperparameters", {"steps": [1, 2]}, "extra_hyperparameters.steps = [1, 2]: not a single value (allowed: text"),
         ("training.extra_hyperparameters", {"notes": "x" * 2501}, "notes: the value has 2501 characters (allowed: at most 2500)"),
+        ("training.extra_hyperparameters", {"h": 1}, "extra_hyperparameters.h: not a hyperparameter name (allowed: a lowercase letter, "
+         "then 1 to 63"),
+        ("training.extra_hyperparameters", {f"x{i}": i for i in range(89)}, "extra_hyperparameters.x88: one of 89, past the room a "
+         "training job has (allowed: at most 88 here"),
         ("training.hyperparameters.max_delta_step", 2, "a hyperparameter only your own code_dir's train.py reads goes in "
          "training.extra_hyperparameters"),
         ("code_dir", f"../{ROOT.name}/training_scripts", "leads outside the repo"),

@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from config.training import EXTRA_HYPERPARAMETERS_AT_MOST
 from stacks.training.pipeline_definition import (
     METRIC_DEFINITIONS,
     build_definition,
@@ -312,6 +313,12 @@ def test_extra_hyperparameters_reach_a_teams_own_train_py_beside_the_others():
         # The map validates against botocore's shape of HyperParameters (string to string, at most 2500 characters).
         shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
         assert not ParamValidator().validate(hyper, shape).has_errors()
+    # As many as config allows fill the job's HyperParameters to botocore's maximum (ParamValidator checks no maximum).
+    with own_code_dir() as code:
+        full = pipeline(code_dir=str(code.relative_to(ROOT)), training={"extra_hyperparameters": {
+            f"x{i}": i for i in range(EXTRA_HYPERPARAMETERS_AT_MOST)}})
+    shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
+    assert len(step(build_definition(full, RESOURCES), "Train")["Arguments"]["HyperParameters"]) == shape.metadata["max"] == 100
 
 
 def test_the_profiler_is_off_unless_an_account_that_uses_debugger_asks():
