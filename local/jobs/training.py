@@ -94,7 +94,6 @@ def training_job(s3: Any, request: dict, root: Path, job_name: str) -> dict:
     }
 
 
-
 def command_args(hyperparameters: dict[str, str]) -> list[str]:
     """The program's command line, as the training toolkit of SageMaker's XGBoost image builds it (sagemaker-containers
     2.8.6: _env.read_hyperparameters reads each value as JSON where it parses, then _mapping.to_cmd_args writes
