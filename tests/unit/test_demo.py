@@ -33,7 +33,8 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
 
     monkeypatch.setattr(demo, "run_demo", failing_run)
     monkeypatch.setattr(demo.time, "sleep", sleep)
-    assert demo.main(["--keep-running", "--cdk-out", str(tmp_path / "cdk.out")]) == 130
+    # --no-tracking: about the emulator's life, not MLflow's (which `make unit` does not install)
+    assert demo.main(["--keep-running", "--no-tracking", "--cdk-out", str(tmp_path / "cdk.out")]) == 130
     captured = capsys.readouterr()
     assert "demo failed: step Train (Training) failed: exit code 1: train channel is empty" in captured.err
     assert seen["up while waiting"] is True
@@ -52,7 +53,7 @@ def test_without_keep_running_a_failure_ends_the_demo_and_the_emulator(monkeypat
         raise demo.DemoError("the gate rejected the model")
 
     monkeypatch.setattr(demo, "run_demo", failing_run)
-    assert demo.main(["--cdk-out", str(tmp_path / "cdk.out")]) == 1
+    assert demo.main(["--no-tracking", "--cdk-out", str(tmp_path / "cdk.out")]) == 1
     assert capsys.readouterr().err.strip() == "demo failed: the gate rejected the model"
     assert not answers(seen["port"])
 

@@ -90,7 +90,10 @@ def customized(target: Path, team_code: Path) -> Path:
     data[QA] = qa
     for name, env in data.items():
         if name.startswith(("prod", "staging")):
-            env["account"] = "555555555555" if name.startswith("staging") else env["account"]
+            if name.startswith("staging"):  # another account: a version the user promoted there is in the old one
+                env["account"] = "555555555555"
+                for model in (env.get("models") or {}).values():
+                    (model.get("serving") or {}).pop("model_package_arn", None)
             continue
         # A notebook more; a model of the team's own; GPU training; a model version to serve, as `promote` would name it.
         env.setdefault("notebooks", []).append(
