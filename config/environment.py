@@ -102,6 +102,25 @@ TagKey = Annotated[str, AfterValidator(_check_tag_key)]
 TagValue = Annotated[str, Field(max_length=256)]
 
 
+#: The subnets the network stack gives each zone (stacks/foundation/network_stack.py): workloads (jobs, notebooks,
+#: endpoints) a /20, and with NAT gateways a public /24 for their egress.
+WORKLOAD_SUBNET_MASK = 20
+EGRESS_SUBNET_MASK = 24
+
+
+def subnets_fit(cidr: str, zones: int, nat: bool) -> bool:
+    """Whether the VPC's CIDR holds every subnet as CDK allocates them (NetworkBuilder in aws-cdk-lib's ec2: each
+    configuration in turn, a block a zone, each block aligned to its size after the one before)."""
+    network = ipaddress.IPv4Network(cidr)
+    masks = ([EGRESS_SUBNET_MASK] * zones if nat else []) + [WORKLOAD_SUBNET_MASK] * zones
+    start = 0
+    for mask in masks:
+        size = 2 ** (32 - mask)
+        start = -(-start // size) * size  # aligned up to the block's size
+        start += size
+    return start <= network.num_addresses
+
+
 class NetworkConfig(StrictModel):
     """The VPC that notebooks, jobs and endpoints run in, without direct internet access."""
 
@@ -118,6 +137,15 @@ class NetworkConfig(StrictModel):
             raise ValueError(
                 f"nat_gateways: {self.nat_gateways} exceeds the {len(self.availability_zones)} availability zones "
                 "(allowed: 0 up to one per zone)"
+            )
+        zones, nat = len(self.availability_zones), self.nat_gateways > 0
+        if not subnets_fit(self.cidr, zones, nat):
+            network = ipaddress.IPv4Network(self.cidr)
+            largest = max(p for p in range(16, 25) if subnets_fit(f"10.0.0.0/{p}", zones, nat))
+            egress = f" and a /{EGRESS_SUBNET_MASK} for NAT egress" if nat else ""
+            raise ValueError(
+                f"cidr: {self.cidr} has no room for the subnets of {zones} zones (each gets a /{WORKLOAD_SUBNET_MASK} for "
+                f"workloads{egress}) (allowed: /{largest} or larger, e.g. {network.supernet(new_prefix=largest)})"
             )
         return self
 

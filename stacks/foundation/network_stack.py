@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.environment import EGRESS_SUBNET_MASK, WORKLOAD_SUBNET_MASK
 from stacks.contracts import WORKLOADS, Workloads
 from stacks.shared.compliance import acknowledge
 from stacks.shared.log_retention import retention_days
@@ -66,14 +67,14 @@ class NetworkStack(Stack):
             ec2.SubnetConfiguration(
                 name=WORKLOADS,
                 subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if has_nat else ec2.SubnetType.PRIVATE_ISOLATED,
-                cidr_mask=20,
+                cidr_mask=WORKLOAD_SUBNET_MASK,
             )
         ]
         if has_nat:
             subnets.insert(
                 0,
                 ec2.SubnetConfiguration(
-                    name="Egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24, map_public_ip_on_launch=False
+                    name="Egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=EGRESS_SUBNET_MASK, map_public_ip_on_launch=False
                 ),
             )
 

@@ -142,3 +142,63 @@ def test_without_nat_the_endpoints_still_serve_the_workloads(without_nat):
     notebook = without_nat.template("dev", "Notebooks").find_resources("AWS::SageMaker::NotebookInstance")
     (props,) = [n["Properties"] for n in notebook.values()]
     assert "VpcWorkloadsSubnet" in props["SubnetId"]["Fn::ImportValue"]
+
+
+def network_template(cfg) -> dict:
+    """The Network stack alone for an environment config (not validated again: a CIDR the loader refuses too)."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+
+    from stacks.foundation.network_stack import NetworkStack
+
+    app = cdk.App(context={f"availability-zones:account={cfg.account}:region={cfg.region}": list(cfg.network.availability_zones)})
+    where = cdk.Environment(account=cfg.account, region=cfg.region)
+    key = kms.Key(cdk.Stack(app, "Key", env=where), "Key")
+    stack = NetworkStack(app, "Network", env_config=cfg, log_key=key, env=where)
+    return cdk.assertions.Template.from_stack(stack).to_json()
+
+
+@pytest.mark.parametrize(("zones", "nat"), [(2, 0), (2, 1), (3, 3), (6, 6)])
+def test_the_smallest_cidr_the_loader_accepts_holds_every_subnet_cdk_allocates(tmp_path, zones, nat):
+    """The loader's room check against CDK's own allocation (aws-cdk-lib's ec2 NetworkBuilder): at the smallest
+    prefix the loader accepts, every subnet CDK declares lies inside the VPC and none overlap; one bit smaller is
+    refused by the loader with that smallest prefix named, and CDK cannot allocate it either."""
+    import ipaddress
+
+    from tests.helpers.configs import config_error, shipped, write_config
+
+    data = shipped("dev")
+    data["network"].update(availability_zones=[f"us-east-1{z}" for z in "abcdef"[:zones]], nat_gateways=nat)
+    if not nat:  # without egress, nothing installs packages
+        for holder in [*data.get("notebooks", []), *((data.get("studio") or {}).get("teams") or {}).values()]:
+            holder.pop("packages", None)
+    accepted = [p for p in range(16, 25) if _loads(tmp_path, data, f"10.10.0.0/{p}")]
+    smallest = max(accepted)
+    assert accepted == list(range(16, smallest + 1))
+    data["network"]["cidr"] = f"10.10.0.0/{smallest}"
+    cfg = load_environment(write_config(tmp_path, data))
+    subnets = [ipaddress.IPv4Network(s["Properties"]["CidrBlock"]) for s in
+               network_template(cfg)["Resources"].values() if s["Type"] == "AWS::EC2::Subnet"]
+    vpc = ipaddress.IPv4Network(cfg.network.cidr)
+    assert len(subnets) == zones * (2 if nat else 1)
+    assert all(s.subnet_of(vpc) for s in subnets)
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
+    if smallest < 24:
+        data["network"]["cidr"] = f"10.10.0.0/{smallest + 1}"
+        assert f"(allowed: /{smallest} or larger, e.g. 10.10.0.0/{smallest})" in config_error(tmp_path, data)
+        too_small = cfg.model_copy(update={"network": cfg.network.model_copy(update={"cidr": f"10.10.0.0/{smallest + 1}"})})
+        with pytest.raises(RuntimeError, match="exceeds remaining space"):
+            network_template(too_small)
+
+
+def _loads(tmp_path, data: dict, cidr: str) -> bool:
+    from config import ConfigError
+    from tests.helpers.configs import write_config
+
+    data["network"]["cidr"] = cidr
+    try:
+        load_environment(write_config(tmp_path, data))
+    except ConfigError as error:
+        assert "has no room for the subnets" in str(error), str(error)
+        return False
+    return True
