@@ -13,7 +13,7 @@ from config import ConfigError, load_environment
 from local import demo
 from tests.helpers.configs import EXAMPLE, example, like_example, shipped, write_config
 from tests.helpers.emulator import answers
-from tests.helpers.paths import CONFIG_DIR, ROOT
+from tests.helpers.paths import CONFIG_DIR, USER_CONFIG_DIR
 
 
 def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retry(monkeypatch, capsys, tmp_path):
@@ -40,7 +40,7 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
     assert seen["up while waiting"] is True
     assert not answers(seen["port"])  # type: ignore[arg-type]  # Ctrl-C stopped it
     assert "the demo failed; the emulator is still running. Ctrl-C stops it." in captured.out
-    first = next(iter(load_environment(ROOT / "config" / "dev.yaml").models))  # whatever dev's catalog holds first
+    first = next(iter(load_environment(USER_CONFIG_DIR / "dev.yaml").models))  # whatever dev's catalog holds first
     assert f"python -m local.pipeline --env dev --model {first} --endpoint-url http://localhost:{seen['port']}" in captured.out
     assert f"AWS_ENDPOINT_URL=http://localhost:{seen['port']}" in captured.out
 
@@ -128,11 +128,11 @@ def test_the_demo_runs_every_model_or_the_one_named(tmp_path):
 def test_an_unknown_model_is_refused_before_anything_starts(capsys):
     assert demo.main(["--model", "nope"]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"demo failed: MODEL=nope: no model 'nope' in config/dev.yaml (allowed: {', '.join(load_environment(ROOT / 'config' / 'dev.yaml').models)})")
+        f"demo failed: MODEL=nope: no model 'nope' in config/dev.yaml (allowed: {', '.join(load_environment(USER_CONFIG_DIR / 'dev.yaml').models)})")
 
 
 def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path):
-    first = next(iter(load_environment(ROOT / "config" / "dev.yaml").models))  # whatever dev's catalog holds
+    first = next(iter(load_environment(USER_CONFIG_DIR / "dev.yaml").models))  # whatever dev's catalog holds
     assert demo.main(["--model", first, "--data", str(tmp_path / "nope.csv")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("demo failed: DATA=") and err.endswith("nope.csv: no such file (allowed: a CSV file with a header row)")

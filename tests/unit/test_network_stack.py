@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import ipaddress
 
-from config import load_environment
-from tests.helpers.configs import ENVIRONMENTS
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+
+from config import ConfigError, load_environment
+from stacks.foundation.network_stack import NetworkStack
+from tests.helpers.configs import ENVIRONMENTS, config_error, shipped, write_config
 from tests.helpers.paths import CONFIG_DIR
 
 REQUIRED_INTERFACE_ENDPOINTS = {
@@ -146,11 +151,6 @@ def test_without_nat_the_endpoints_still_serve_the_workloads(without_nat):
 
 def network_template(cfg) -> dict:
     """The Network stack alone for an environment config (not validated again: a CIDR the loader refuses too)."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_kms as kms
-
-    from stacks.foundation.network_stack import NetworkStack
-
     app = cdk.App(context={f"availability-zones:account={cfg.account}:region={cfg.region}": list(cfg.network.availability_zones)})
     where = cdk.Environment(account=cfg.account, region=cfg.region)
     key = kms.Key(cdk.Stack(app, "Key", env=where), "Key")
@@ -163,10 +163,6 @@ def test_the_smallest_cidr_the_loader_accepts_holds_every_subnet_cdk_allocates(t
     """The loader's room check against CDK's own allocation (aws-cdk-lib's ec2 NetworkBuilder): at the smallest
     prefix the loader accepts, every subnet CDK declares lies inside the VPC and none overlap; one bit smaller is
     refused by the loader with that smallest prefix named, and CDK cannot allocate it either."""
-    import ipaddress
-
-    from tests.helpers.configs import config_error, shipped, write_config
-
     data = shipped("dev")
     data["network"].update(availability_zones=[f"us-east-1{z}" for z in "abcdef"[:zones]], nat_gateways=nat)
     if not nat:  # without egress, nothing installs packages
@@ -192,9 +188,6 @@ def test_the_smallest_cidr_the_loader_accepts_holds_every_subnet_cdk_allocates(t
 
 
 def _loads(tmp_path, data: dict, cidr: str) -> bool:
-    from config import ConfigError
-    from tests.helpers.configs import write_config
-
     data["network"]["cidr"] = cidr
     try:
         load_environment(write_config(tmp_path, data))

@@ -301,23 +301,22 @@ def test_extra_hyperparameters_reach_a_teams_own_train_py_beside_the_others():
     same), so training.extra_hyperparameters go into the training job, and into a tuning job's static ones."""
     extra = {"max_delta_step": 2, "feature_set": "v2", "use_monotone": True}
     with own_code_dir() as code:
-        own = pipeline(code_dir=str(code.relative_to(ROOT)), training={"extra_hyperparameters": extra})
-        tuned = pipeline(code_dir=str(code.relative_to(ROOT)), training={
+        own = {"code_dir": str(code.relative_to(ROOT))}
+        plain = pipeline(**own, training={"extra_hyperparameters": extra})
+        tuned = pipeline(**own, training={
             "extra_hyperparameters": extra, "tuning": {"enabled": True, "ranges": {"eta": {"min": 0.05, "max": 0.5}}}})
-    for definition, job in ((build_definition(own, RESOURCES), ("Train", "HyperParameters")),
+        # As many as config allows: they must fill the job's HyperParameters to botocore's maximum, not past it.
+        full = pipeline(**own, training={"extra_hyperparameters": {f"x{i}": i for i in range(EXTRA_HYPERPARAMETERS_AT_MOST)}})
+    shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
+    for definition, job in ((build_definition(plain, RESOURCES), ("Train", "HyperParameters")),
                             (build_definition(tuned, RESOURCES), ("Tune", "TrainingJobDefinition", "StaticHyperParameters"))):
         arguments = step(definition, job[0])["Arguments"]
         hyper = arguments[job[1]] if len(job) == 2 else arguments[job[1]][job[2]]
         assert {k: hyper[k] for k in extra} == {"max_delta_step": "2", "feature_set": "v2", "use_monotone": "True"}
-        assert hyper["max_depth"] == str(own.training.hyperparameters.max_depth)
+        assert hyper["max_depth"] == str(plain.training.hyperparameters.max_depth)
         # The map validates against botocore's shape of HyperParameters (string to string, at most 2500 characters).
-        shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
         assert not ParamValidator().validate(hyper, shape).has_errors()
-    # As many as config allows fill the job's HyperParameters to botocore's maximum (ParamValidator checks no maximum).
-    with own_code_dir() as code:
-        full = pipeline(code_dir=str(code.relative_to(ROOT)), training={"extra_hyperparameters": {
-            f"x{i}": i for i in range(EXTRA_HYPERPARAMETERS_AT_MOST)}})
-    shape = MODEL.operation_model("CreateTrainingJob").input_shape.members["HyperParameters"]
+    # ParamValidator checks no maximum: the count is compared with the shape's.
     assert len(step(build_definition(full, RESOURCES), "Train")["Arguments"]["HyperParameters"]) == shape.metadata["max"] == 100
 
 
