@@ -91,33 +91,36 @@ class DeliveryConfig(StrictModel):
             raise ValueError(f"stages: each environment is deployed once; repeated: {', '.join(repeated)}")
         return self
 
-    def check_environments(self, environments: list[EnvironmentConfig]) -> None:
-        """Stages must name environment files that exist; prod* environments must wait for approval."""
+    def check_environments(self, environments: list[EnvironmentConfig]) -> list[str]:
+        """What is wrong with the stages against the environment files, every stage's problems in stage order (empty
+        when nothing is): each must name an environment file in the pipeline's region, without cross-region
+        replication; prod* environments must wait for approval."""
         known = {env.name: env for env in environments}
+        problems = []
         for index, stage in enumerate(self.stages):
             if stage.environment not in known:
-                raise ValueError(
+                problems.append(
                     f"stages[{index}].environment = {stage.environment!r}: no such environment "
                     f"(allowed: {', '.join(sorted(known))})"
                 )
-            if known[stage.environment].region != self.region:
-                raise ValueError(
+            elif known[stage.environment].region != self.region:
+                problems.append(
                     f"stages[{index}].environment: {stage.environment} is in {known[stage.environment].region}, the "
                     f"pipeline in {self.region} (allowed: environments in the pipeline's region; another region needs "
                     "a pipeline of its own)"
                 )
-            replication = known[stage.environment].data.replication
-            if replication is not None:
-                raise ValueError(
+            elif (replication := known[stage.environment].data.replication) is not None:
+                problems.append(
                     f"stages[{index}].environment: {stage.environment} replicates its model artifacts to "
                     f"{replication.region} (data.replication), a stack in another region, which this pipeline does not "
                     "deploy yet (allowed: an environment without data.replication; deploy that one with cdk deploy)"
                 )
             if stage.environment.startswith(APPROVAL_REQUIRED) and not stage.approval:
-                raise ValueError(
+                problems.append(
                     f"stages[{index}].approval: {stage.environment} deploys to production and must wait for a "
                     "person (allowed: true)"
                 )
+        return problems
 
 
 def delivery_file(config_dir: Path) -> Path:

@@ -316,8 +316,7 @@ def load_delivery(
     shown = _shown_path(path, display_root)
     data, lines = _read_mapping(path, shown, "account, region, repository, branch, ...")
     delivery = _validate(DeliveryConfig, data, shown, lines)
-    try:
-        delivery.check_environments(environments)
-    except ValueError as exc:
-        raise ConfigError(f"{shown}: {exc}") from None
+    problems = delivery.check_environments(environments)
+    if problems:  # every stage's, as an environment file reports every problem at once
+        raise ConfigError([f"{shown}: {text}" for text in problems])
     return delivery

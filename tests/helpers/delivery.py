@@ -36,3 +36,12 @@ def delivery_config_dir(target: Path, delivery: dict = DELIVERY, only: str | Non
         delivery = {**delivery, "stages": [s for s in delivery["stages"] if s["environment"] == only]}
     (target / "delivery.yaml").write_text(yaml.safe_dump(delivery, sort_keys=False))
     return target
+
+
+def pipeline_actions(pipeline: dict, name: str) -> list[dict]:
+    """The actions of the pipeline's stage ``name`` (the CodePipeline resource's Properties)."""
+    return next(s["Actions"] for s in pipeline["Stages"] if s["Name"] == name)
+
+
+def deploy_actions(actions: list[dict]) -> list[dict]:
+    return [a for a in actions if a["ActionTypeId"]["Provider"] == "CloudFormation"]

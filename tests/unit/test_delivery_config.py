@@ -58,7 +58,8 @@ def without(key: str) -> dict:
      "stages: each environment is deployed once; repeated: dev"),
     ({**DELIVERY, "stages": [{"environment": "qa"}]},
      "stages[0].environment = 'qa': no such environment (allowed: dev, prod, staging)"),
-    ({**DELIVERY, "region": "eu-west-1", "connection_arn": CONNECTION.replace("us-east-1", "eu-west-1")},
+    ({**DELIVERY, "region": "eu-west-1", "connection_arn": CONNECTION.replace("us-east-1", "eu-west-1"),
+      "stages": [{"environment": "dev"}]},
      "stages[0].environment: dev is in us-east-1, the pipeline in eu-west-1 (allowed: environments in the pipeline's region"),
     ({**DELIVERY, "stages": [{"environment": "prod", "smoke_test": True}]},
      "stages[0].approval: prod deploys to production and must wait for a person (allowed: true)"),
@@ -72,6 +73,19 @@ def test_incomplete_or_malformed_delivery_config_fails_with_one_line(config_dir,
         load(config_dir, delivery)
     assert message in str(error.value), str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_every_bad_stage_is_reported_at_once_in_stage_order(config_dir):
+    """As an environment file reports every problem, delivery.yaml reports every stage's, one line each: a user
+    fixing the first of three bad stages does not find the next one only at the next synth."""
+    with pytest.raises(ConfigError) as error:
+        load(config_dir, {**DELIVERY, "stages": [{"environment": "qa"}, {"environment": "dev"},
+                                                 {"environment": "prod"}, {"environment": "stagging"}]})
+    assert [line.replace(f"{config_dir}/", "") for line in error.value.problems] == [
+        "delivery.yaml: stages[0].environment = 'qa': no such environment (allowed: dev, prod, staging)",
+        "delivery.yaml: stages[2].approval: prod deploys to production and must wait for a person (allowed: true)",
+        "delivery.yaml: stages[3].environment = 'stagging': no such environment (allowed: dev, prod, staging)",
+    ]
 
 
 def test_an_environment_file_named_delivery_is_not_an_environment(config_dir):

@@ -1,0 +1,146 @@
+"""The delivery pipeline's invariants over whatever config/ holds.
+
+test_delivery_stack checks the pipeline of a fixture delivery.yaml in detail. This module checks what
+must hold for any valid one, on the user's own config/: their delivery.yaml when they have committed
+one, otherwise one that deploys each of their environments in the first one's region (others first,
+prod* last and approved, smoke-tested where an endpoint is served). So a team that edits its
+environments or its pipeline finds out in `make unit`, not in its tooling account, whether its
+pipeline still deploys every stack of each environment with that environment's own deploy role, in
+the order it listed, behind an approval where it asked for one, with smoke tests after the deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import environment_files, load_delivery, load_environments
+from config.delivery import APPROVAL_REQUIRED, DELIVERY_FILE, DeliveryConfig
+from tests.helpers.assembly import synth_app
+from tests.helpers.delivery import deploy_actions, pipeline_actions
+from tests.helpers.paths import USER_CONFIG_DIR
+from tests.helpers.templates import resources
+
+TOOLING = "111111111111"
+
+
+def generated_delivery(config_dir: Path) -> dict:
+    """A delivery.yaml for the user's environments, as the loader accepts it (docs/delivery.md's rules)."""
+    environments = load_environments(config_dir)
+    region = environments[0].region
+    deployable = [env for env in environments if env.region == region and env.data.replication is None]
+    ordered = sorted(deployable, key=lambda env: (env.name.startswith(APPROVAL_REQUIRED), env.name))
+    return {
+        "account": TOOLING,
+        "region": region,
+        "repository": "my-org/sagemaker-platform",
+        "branch": "main",
+        "connection_arn": f"arn:aws:codeconnections:{region}:{TOOLING}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+        "stages": [{"environment": env.name, "approval": env.name.startswith(APPROVAL_REQUIRED),
+                    "smoke_test": index > 0} for index, env in enumerate(ordered)],
+    }
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("config")
+    for source in environment_files(USER_CONFIG_DIR):
+        shutil.copy(source, target / source.name)
+    if (USER_CONFIG_DIR / DELIVERY_FILE).is_file():
+        shutil.copy(USER_CONFIG_DIR / DELIVERY_FILE, target / DELIVERY_FILE)
+    else:
+        (target / DELIVERY_FILE).write_text(yaml.safe_dump(generated_delivery(target), sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="module")
+def delivery(config_dir) -> DeliveryConfig:
+    loaded = load_delivery(config_dir, load_environments(config_dir))
+    assert loaded is not None
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory, config_dir) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out.delivery-invariants")
+    synth_app(outdir, config_dir)
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def template(out) -> dict:
+    return json.loads((out / "Delivery.template.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def pipeline(template) -> dict:
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
+    return pipeline["Properties"]
+
+
+def stacks_of(out: Path, env: str) -> dict[str, str]:
+    """The environment's stacks as synthesized: stack name -> aws://account/region."""
+    manifest = json.loads((out / f"assembly-{env}" / "manifest.json").read_text())
+    return {a["properties"]["stackName"]: a["environment"] for a in manifest["artifacts"].values()
+            if a["type"] == "aws:cloudformation:stack"}
+
+
+def test_the_pipeline_deploys_the_environments_in_the_order_listed_after_its_own_update(pipeline, delivery):
+    assert [s["Name"] for s in pipeline["Stages"]] == [
+        "Source", "Build", "UpdatePipeline", "Assets", *(stage.environment for stage in delivery.stages)]
+
+
+def test_each_environment_deploys_every_one_of_its_stacks_with_its_own_accounts_deploy_role(pipeline, delivery, out):
+    for stage in delivery.stages:
+        stacks = stacks_of(out, stage.environment)
+        actions = deploy_actions(pipeline_actions(pipeline, stage.environment))
+        assert sorted(a["Configuration"]["StackName"] for a in actions) == sorted(stacks), stage.environment
+        for action in actions:
+            account, region = stacks[action["Configuration"]["StackName"]].removeprefix("aws://").split("/")
+            role = json.dumps(action["RoleArn"])
+            assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-{region}" in role, action["Name"]
+
+
+def test_an_approval_comes_before_any_deploy_exactly_where_the_stage_asks_for_one(pipeline, delivery):
+    for stage in delivery.stages:
+        actions = pipeline_actions(pipeline, stage.environment)
+        approvals = [a for a in actions if a["ActionTypeId"]["Category"] == "Approval"]
+        assert len(approvals) == (1 if stage.approval else 0), stage.environment
+        if stage.environment.startswith(APPROVAL_REQUIRED):
+            assert stage.approval  # the loader refuses a prod* stage without one
+        for approval in approvals:
+            assert approval["ActionTypeId"]["Provider"] == "Manual"
+            assert approval["RunOrder"] < min(a["RunOrder"] for a in deploy_actions(actions))
+
+
+def test_smoke_tests_follow_every_deploy_one_per_served_model_and_only_where_asked(pipeline, delivery, out):
+    samples = Path(__file__).resolve().parents[2] / "delivery" / "samples"
+    for stage in delivery.stages:
+        actions = pipeline_actions(pipeline, stage.environment)
+        smoke = [a for a in actions if a["ActionTypeId"]["Provider"] == "CodeBuild"]
+        served = sorted(name.removeprefix(f"{stage.environment}-").removesuffix("-Serving")
+                        for name in stacks_of(out, stage.environment) if name.endswith("-Serving"))
+        expected = [m for m in served if (samples / f"{m}.csv").is_file()] if stage.smoke_test else []
+        assert sorted(a["Name"] for a in smoke) == [f"SmokeTest-{m}" for m in expected], stage.environment
+        for action in smoke:
+            assert action["RunOrder"] > max(a["RunOrder"] for a in deploy_actions(actions))
+
+
+def test_the_pipeline_template_is_cfn_lint_clean_and_grants_no_admin_rights(out, template):
+    """No wildcard action, no IAM action and no AWS-managed policy on any role CDK Pipelines writes."""
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), "--format", "parseable", "--", str(out / "Delivery.template.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+    for policy in [*resources(template, "AWS::IAM::Policy").values(), *resources(template, "AWS::IAM::ManagedPolicy").values()]:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not [a for a in actions if a == "*" or a.endswith(":*") or a.startswith("iam:")], statement
+    for role in resources(template, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
