@@ -26,6 +26,7 @@ import yaml
 
 import naming
 from config import ConfigError, environment_files, load_environments
+from config.training import ENTRY_POINTS
 from tests.helpers.assembly import Assembly, synth_app
 from tests.helpers.configs import own_code_dir
 from tests.helpers.iam_reference import problems_of, statements
@@ -335,3 +336,26 @@ def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_objec
     assert statements["ReadInputData"]["Action"] == "s3:GetObject"
     assert statements["ReadInputData"]["Resource"] == f"arn:aws:s3:::{bucket}/{key}"  # the stack's partition, resolved
     assert statements["ListInputData"]["Condition"] == {"StringEquals": {"s3:prefix": [key]}}
+
+
+def git_ignored_code(config_dir: Path) -> list[str]:
+    """The entry points of each model's code_dir in config_dir that git ignores here, as '<env>.<model>: <path>'."""
+    wanted = {f"{model.code_dir}/{entry}": f"{env.name}.{name}" for env in load_environments(config_dir)
+              for name, model in env.models.items() for entry in ENTRY_POINTS}
+    result = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "--", *wanted], capture_output=True, text=True, timeout=60)
+    assert result.returncode in (0, 1), result.stderr  # 1: none ignored
+    return [f"{wanted[path]}: {path}" for path in result.stdout.splitlines()]
+
+
+def test_every_models_training_code_is_in_what_git_delivers(app, team_code):
+    """The delivery pipeline builds from the repository: a code_dir that git ignores (build/, a venv, a folder in
+    .gitignore) synthesizes on the machine that has it and is missing from the pipeline's source, so its synth
+    fails there. The loader cannot see git (the pipeline's source has no .git); this test does, in every checkout
+    `make unit` runs in. It passes on config/ as it is, and finds the test team's folder, which is under build/."""
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-inside-work-tree"], capture_output=True).returncode:
+        # The pipeline's own source (a CodeConnections zip, no .git): what is there is what git delivered.
+        assert not (ROOT / ".git").exists()
+        return
+    assert git_ignored_code(USER_CONFIG_DIR) == [], "git ignores these; commit the folder or move it out of .gitignore"
+    team = team_code.relative_to(ROOT)
+    assert git_ignored_code(assembly_config(app[0])) == [f"{QA}.{CHURN}: {team}/{entry}" for entry in ENTRY_POINTS]
