@@ -9,6 +9,7 @@ by server.py's triggers when the moto module they patch loads. The serving itsel
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -30,6 +31,14 @@ from local.emulator.hosting import (
 
 #: InvokeEndpoint's answer header naming the variant that answered (botocore: InvokedProductionVariant).
 INVOKED_VARIANT_HEADER = "x-Amzn-Invoked-Production-Variant"
+#: InvokeEndpoint's Body: at most 6 MB (botocore's sagemaker-runtime model: BodyBlob max 6291456). SageMaker's front
+#: end refuses a longer one itself, before any container, with HTTP 413 "HTTP content length exceeded <limit>
+#: bytes." and no error type (as users report it: aws/sagemaker-python-sdk#171, aws/amazon-sagemaker-examples#245).
+MAX_BODY = 6 * 1024 * 1024
+#: A serverless endpoint's request: at most 4 MB ("Invoke a serverless endpoint": "The maximum request and response
+#: payload size for serverless invocations is 4 MB"); above it, ValidationError "Request <id> has oversize body."
+#: (aws/sagemaker-python-sdk#4271).
+MAX_SERVERLESS_BODY = 4 * 1024 * 1024
 TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 
 
@@ -300,6 +309,8 @@ def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[s
     """InvokeEndpoint: resolve the endpoint to its model archive, make sure a server runs it, forward the request."""
     from moto.sagemaker.models import sagemaker_backends
 
+    if len(body) > MAX_BODY:
+        return too_long()
     backend = sagemaker_backends[account][region]
     endpoint = backend.endpoints.get(name)
     if endpoint is None:
@@ -317,6 +328,9 @@ def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[s
         # As SageMaker does with an endpoint whose model cannot start: Failed, and the reason in DescribeEndpoint.
         endpoint.endpoint_status, endpoint.failure_reason = "Failed", str(error)
         return client_error("ValidationError", f"Endpoint {name} of account {account} is Failed, not InService: {error}")
+    if deployment.serverless and len(body) > MAX_SERVERLESS_BODY:
+        return client_error("ValidationError", f"Request {uuid.uuid4()} has oversize body. (A serverless endpoint takes "
+                            f"at most {MAX_SERVERLESS_BODY} bytes a request, this one has {len(body)}: send fewer rows a request.)")
     try:
         status, answer_headers, answer = forward(port, bytes(body), headers)
     except TimeoutError:
@@ -328,6 +342,13 @@ def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[s
         return model_error(status, answer.decode("utf-8", errors="replace"), endpoint=name, account=account, region=region)
     answer_headers[INVOKED_VARIANT_HEADER] = deployment.variant
     return 200, answer_headers, answer
+
+
+def too_long() -> tuple[int, dict[str, str], str]:
+    """SageMaker's front end refusing a body over 6 MB: HTTP 413, no error type (botocore names the error "413")."""
+    import json
+
+    return 413, {"Content-Type": "application/json"}, json.dumps({"message": f"HTTP content length exceeded {MAX_BODY} bytes."})
 
 
 def resolve(backend: Any, endpoint: Any, target_variant: str | None = None) -> Deployment:
@@ -353,7 +374,8 @@ def resolve(backend: Any, endpoint: Any, target_variant: str | None = None) -> D
             raise HostingError(f"the model package {name} of model {model.model_name} does not exist") from error
 
     return Deployment(endpoint=endpoint.endpoint_name, config=config.endpoint_config_name, variant=str(variant.get("VariantName")),
-                      model=model.model_name, model_data_url=model_data_url(containers[0], describe_package))
+                      model=model.model_name, model_data_url=model_data_url(containers[0], describe_package),
+                      serverless=bool(variant.get("ServerlessConfig")))
 
 
 def fetch(account: str, region: str, url: str) -> bytes:

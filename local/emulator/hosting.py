@@ -58,6 +58,8 @@ class Deployment:
     variant: str
     model: str
     model_data_url: str
+    #: The variant is serverless (ServerlessConfig): its requests may be 4 MB, not 6.
+    serverless: bool = False
 
 
 # -- resolving an endpoint to its model archive (pure: dicts in, strings out) ---------------------------

@@ -347,6 +347,49 @@ def test_the_api_hosts_a_model_package_version_and_updates_the_endpoint_to_anoth
     assert model_error(emulator, "api-endpoint", csv_body())["Error"]["Code"] == "ValidationError"
 
 
+def body_of(size: int) -> bytes:
+    """CSV rows of the test features, whole lines, as close to ``size`` bytes as they come without passing it."""
+    line = csv_body(ROWS[:1]) + b"\n"
+    return line * (size // len(line))
+
+
+def test_payload_limits_are_sagemakers_6_mb_and_4_mb_for_a_serverless_endpoint(emulator, versions):
+    """Above 6 MB SageMaker's front end refuses the request itself, before any container: HTTP 413 "HTTP content
+    length exceeded 6291456 bytes." (botocore's BodyBlob max; the answer as users report it, aws/sagemaker-python-sdk
+    #171). A serverless endpoint takes 4 MB ("Invoke a serverless endpoint": "The maximum request and response
+    payload size for serverless invocations is 4 MB"), and refuses more with ValidationError "Request <id> has
+    oversize body." (aws/sagemaker-python-sdk#4271). A batch that fits locally then fits in AWS."""
+    from local.emulator.endpoints import MAX_BODY, MAX_SERVERLESS_BODY
+
+    assert MAX_BODY == 6291456 and MAX_SERVERLESS_BODY == 4194304
+    sagemaker, runtime = emulator.client("sagemaker"), emulator.client("sagemaker-runtime")
+    sagemaker.create_model(ModelName="limits", ExecutionRoleArn=ROLE, Containers=[{"ModelPackageName": versions[0].arn}])
+    for name, variant in (("limits-instances", {"InstanceType": "ml.m5.large", "InitialInstanceCount": 1}),
+                          ("limits-serverless", {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}})):
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "primary", "ModelName": "limits", **variant}])
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    try:
+        for name, limit in (("limits-instances", MAX_BODY), ("limits-serverless", MAX_SERVERLESS_BODY)):
+            body = body_of(limit)
+            answer = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv")
+            assert len(answer["Body"].read().split()) == body.count(b"\n")  # up to the limit: every row scored
+            error = model_error(emulator, name, body + b"0" * (limit - len(body) + 1))
+            if name == "limits-instances":
+                assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+                assert error["Error"] == {"Code": "413", "Message": "HTTP content length exceeded 6291456 bytes."}
+            else:
+                assert error["ResponseMetadata"]["HTTPStatusCode"] == 400 and error["Error"]["Code"] == "ValidationError"
+                assert re.fullmatch(r"Request [0-9a-f-]{36} has oversize body\. \(A serverless endpoint takes at most "
+                                    r"4194304 bytes a request, this one has 4194305: send fewer rows a request\.\)",
+                                    error["Error"]["Message"]), error["Error"]["Message"]
+        # Over 6 MB the refusal comes before the endpoint is looked up, as SageMaker's front end's does.
+        assert model_error(emulator, "no-such-endpoint", b"0" * (MAX_BODY + 1))["Error"]["Code"] == "413"
+    finally:
+        for name in ("limits-instances", "limits-serverless"):
+            sagemaker.delete_endpoint(EndpointName=name)
+
+
 def test_an_archive_that_cannot_be_served_fails_the_endpoint_with_the_reason(emulator, versions):
     sagemaker = emulator.client("sagemaker")
     sagemaker.create_model(ModelName="missing-archive", ExecutionRoleArn=ROLE,
