@@ -47,6 +47,7 @@ from local.cdk_cli import CDK_BIN, CdkError, deploy
 from local.cloud_assembly import AssemblyError
 from local.deployment import deploy_stage, format_inventory, inventory
 from local.emulator import Emulator, EmulatorError
+from local.emulator.endpoints import MAX_SERVERLESS_BODY
 from local.jobs.container import LOCAL_TRACKING_URI
 from local.paths import CDK_OUT, DEMO_DIR, REPO_ROOT, shown
 from local.pipeline import (
@@ -65,7 +66,8 @@ CDK_CLI = str(CDK_BIN.relative_to(REPO_ROOT))
 SHARED_PHASES, MODEL_PHASES = 3, 3
 #: Earlier executions' work files (logs, reports, plots) kept beside the new one; older ones are removed.
 KEPT_EXECUTIONS = 5
-#: Rows per scoring request: about 100 kB of CSV, far below the 6 MB a real-time request may carry.
+#: Rows per scoring request at most (about 100 kB of the bundled models' CSV), and never more bytes than the
+#: smallest InvokeEndpoint limit, a serverless endpoint's 4 MB: a team's wide rows make smaller requests.
 SCORING_BATCH = 500
 #: One-row requests timed for the latency figures.
 LATENCY_REQUESTS = 100
@@ -358,9 +360,29 @@ def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, models: list[str], failed
         time.sleep(3600)
 
 
+def scoring_batches(lines: list[str], header: str, most_rows: int = SCORING_BATCH,
+                    most_bytes: int = MAX_SERVERLESS_BODY) -> list[list[str]]:
+    """The rows cut into requests of at most ``most_rows`` rows and ``most_bytes`` bytes with the header line; a
+    row that alone does not fit is a DemoError naming it (no endpoint type would take it)."""
+    header_size = len(header.encode())
+    batches: list[list[str]] = []
+    size = header_size
+    for number, line in enumerate(lines, start=1):
+        length = len(line.encode()) + 1
+        if header_size + length > most_bytes:
+            raise DemoError(f"test row {number} is {length} bytes, more than a request may carry with the header "
+                            f"({most_bytes} bytes, a serverless endpoint's limit)")
+        if not batches or len(batches[-1]) == most_rows or size + length > most_bytes:
+            batches.append([])
+            size = header_size
+        batches[-1].append(line)
+        size += length
+    return batches
+
+
 def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult, report_auc: float) -> Scoring:
     """The test split's raw rows (preprocess.py's raw-test: label, then the input columns) sent to the endpoint
-    through InvokeEndpoint as CSV with a header line, SCORING_BATCH rows a request."""
+    through InvokeEndpoint as CSV with a header line, in requests of SCORING_BATCH rows and 4 MB at most."""
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
@@ -388,8 +410,9 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
     invoke(rows[:1])  # the first call waits for the emulator to start the endpoint's model server
     scores: list[float] = []
     started = time.perf_counter()
-    for i in range(0, len(rows), SCORING_BATCH):
-        scores += invoke(rows[i:i + SCORING_BATCH])
+    batches = scoring_batches(rows, header.getvalue())
+    for batch in batches:
+        scores += invoke(batch)
     seconds = time.perf_counter() - started
     if len(scores) != len(rows):
         raise DemoError(f"{endpoint}: {len(rows)} test rows sent, {len(scores)} predictions back")
@@ -399,7 +422,7 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
         invoke([line])
         latencies.append(time.perf_counter() - before)
     return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), endpoint,
-                   requests=-(-len(rows) // SCORING_BATCH), p50_ms=float(np.percentile(latencies, 50) * 1000),
+                   requests=len(batches), p50_ms=float(np.percentile(latencies, 50) * 1000),
                    p99_ms=float(np.percentile(latencies, 99) * 1000))
 
 

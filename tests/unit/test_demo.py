@@ -11,6 +11,7 @@ import pytest
 
 from config import ConfigError, load_environment
 from local import demo
+from local.emulator.endpoints import MAX_SERVERLESS_BODY
 from tests.helpers.configs import EXAMPLE, example, like_example, shipped, write_config
 from tests.helpers.emulator import answers
 from tests.helpers.paths import CONFIG_DIR, USER_CONFIG_DIR
@@ -179,3 +180,18 @@ def test_a_problem_in_the_demos_copy_of_the_config_names_the_users_file(tmp_path
         load_environment(copy / "dev.yaml", display_root=tmp_path)
     assert refused.value.problems[0].startswith("config/dev.yaml: regoin: unknown key")
     assert load_environment(source / "dev.yaml", display_root=tmp_path).source_file == "config/dev.yaml"  # no marker there
+
+
+def test_scoring_requests_stay_within_a_serverless_endpoints_4_mb_whatever_the_row_width():
+    """500 rows of the bundled models' CSV are about 100 kB, but a team's rows may be wide: the demo's requests
+    to dev's serverless endpoint keep under the 4 MB SageMaker takes there (local/emulator/endpoints.py)."""
+    header = "a,b\n"
+    narrow = [f"{i},x" for i in range(1201)]
+    assert [len(b) for b in demo.scoring_batches(narrow, header)] == [500, 500, 201]
+    wide = ["9" * 100_000] * 130  # 100 kB a row: 41 rows fill 4 MB with the header
+    batches = demo.scoring_batches(wide, header)
+    assert sum(batches, []) == wide and [len(b) for b in batches] == [41, 41, 41, 7]
+    for batch in batches:
+        assert len((header + "\n".join(batch)).encode()) <= MAX_SERVERLESS_BODY
+    with pytest.raises(demo.DemoError, match=r"^test row 2 is 4194305 bytes, more than a request may carry"):
+        demo.scoring_batches(["1", "9" * MAX_SERVERLESS_BODY], header)
