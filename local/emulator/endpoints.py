@@ -304,6 +304,28 @@ def sagemaker_runtime_invokes_the_endpoints_model() -> None:
     # The body is the model's input: bytes as sent (moto would decode it as UTF-8 and fail on binary payloads).
     responses.SageMakerRuntimeResponse.use_raw_body = True
 
+    # Whatever the Content-Type names, the request is InvokeEndpoint on its path, with its body as sent. moto reads
+    # application/x-www-form-urlencoded (curl --data's default) as a query-protocol call: werkzeug parses the body
+    # into form fields (leaving no body), the action is looked up in them, none is found, and moto answers an empty
+    # 404, as for no service at all. SageMaker passes any content type to the container, which refuses what it
+    # cannot read (serve.py: 415 naming what it takes).
+    setup_class = responses.SageMakerRuntimeResponse.setup_class
+    get_action = responses.SageMakerRuntimeResponse._get_action
+
+    def setup_with_the_body_as_sent(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+        body = request.get_data(cache=True, parse_form_data=False)  # read before werkzeug parses it as a form
+        setup_class(self, request, *args, **kwargs)
+        self.body = self.raw_body = body
+
+    def action_by_path(self: Any) -> str:
+        parts = self.path.split("/")
+        if self.method == "POST" and len(parts) == 4 and parts[1] == "endpoints" and parts[3] == "invocations":
+            return "InvokeEndpoint"
+        return get_action(self)
+
+    responses.SageMakerRuntimeResponse.setup_class = setup_with_the_body_as_sent
+    responses.SageMakerRuntimeResponse._get_action = action_by_path
+
 
 def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, str], Any]:
     """InvokeEndpoint: resolve the endpoint to its model archive, make sure a server runs it, forward the request."""

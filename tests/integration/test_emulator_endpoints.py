@@ -242,6 +242,11 @@ def test_a_malformed_body_is_a_model_error_with_the_containers_status(emulator, 
     assert error["LogStreamArn"] == f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{ENDPOINT}"
     # A binary body reaches the container as sent (here: .npy bytes, which are not UTF-8), and is refused there.
     assert model_error(emulator, ENDPOINT, b"\x93NUMPY\x01\x00\xff", "application/x-npy")["OriginalStatusCode"] == 415
+    # A form's content type (curl --data's default) reaches the container too, which says what it takes; moto alone
+    # read it as a query-protocol call and answered an empty 404.
+    error = model_error(emulator, ENDPOINT, csv_body(), "application/x-www-form-urlencoded")
+    assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 415
+    assert "application/x-www-form-urlencoded" in error["OriginalMessage"] and "text/csv" in error["OriginalMessage"]
 
 
 def test_an_unknown_endpoint_is_a_validation_error_in_sagemakers_words(emulator, deployed):
