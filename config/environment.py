@@ -24,7 +24,7 @@ from config.serving import ServingConfig
 from config.studio import StudioConfig
 from config.tracking import TrackingConfig
 from config.training import PipelineConfig
-from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id
+from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id, replica_bucket_name
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -38,6 +38,8 @@ LOG_RETENTION_DAYS = (
 
 # No hyphen: notebook instance names are "<env>-<notebook>" and must never collide across environments.
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,14}$")
+#: An S3 bucket name's most characters ("Bucket naming rules", Amazon S3 User Guide).
+MAX_BUCKET_NAME = 63
 NOTEBOOK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # Endpoint names are "<env>-<model>" and SageMaker caps them at 63 characters, with 13 more for the
 # monitoring schedule's suffix: 32 leaves room for any environment name.
@@ -354,6 +356,14 @@ class EnvironmentConfig(StrictModel):
         if replication and replication.region == self.region:
             raise ValueError(f"data.replication.region: '{replication.region}' is the environment's own region (allowed: "
                              "another region, for disaster recovery)")
+        if replication:
+            bucket = replica_bucket_name(self.name, self.account, replication.region)
+            if len(bucket) > MAX_BUCKET_NAME:
+                longest = MAX_BUCKET_NAME - len(bucket) + len(self.name)
+                raise ValueError(
+                    f"data.replication.region: the replica bucket {bucket} would be {len(bucket)} characters, more than "
+                    f"the {MAX_BUCKET_NAME} S3 allows (allowed: with {replication.region}, an environment name of at most "
+                    f"{longest} characters; or a region with a shorter name)")
 
     def _check_model_names(self) -> None:
         # The data stack's logical IDs drop the hyphens (registry_logical_id): they must stay distinct.

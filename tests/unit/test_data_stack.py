@@ -231,3 +231,27 @@ def test_the_delivery_pipeline_refuses_an_environment_it_cannot_deploy_yet(repli
     with pytest.raises(ConfigError, match=r"prod replicates its model artifacts to us-west-2 \(data.replication\), a stack "
                        r"in another region, which this pipeline does not deploy yet"):
         load_delivery(config, load_environments(config))
+
+
+def test_a_replica_bucket_name_over_s3s_63_characters_is_a_config_error_not_a_synth_traceback(tmp_path):
+    """The replica bucket's name carries the environment and the region (naming.replica_bucket_name); S3 takes 63
+    characters ("Bucket naming rules", Amazon S3 User Guide), which CDK checks only at synth, with a traceback."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_s3 as s3
+
+    import naming
+    from tests.helpers.configs import config_error, shipped
+
+    data = shipped("prod")
+    data["data"]["replication"] = {"region": "ap-southeast-2"}
+    data["account"] = "739104826315"
+    accepted = "sagemaker-platform-producti-739104826315-replica-ap-southeast-2"
+    assert naming.replica_bucket_name("producti", "739104826315", "ap-southeast-2") == accepted and len(accepted) == 63
+    assert config_error(tmp_path, data, "productioneu").endswith(
+        "data.replication.region: the replica bucket sagemaker-platform-productioneu-739104826315-replica-ap-southeast-2 "
+        "would be 67 characters, more than the 63 S3 allows (allowed: with ap-southeast-2, an environment name of at "
+        "most 8 characters; or a region with a shorter name)")
+    # CDK's own check agrees on both sides of the line: the longest accepted name is a valid bucket, one more is not.
+    s3.Bucket(Stack(App(), "Fits"), "Replica", bucket_name=accepted)
+    with pytest.raises(Exception, match="no more than 63 characters"):
+        s3.Bucket(Stack(App(), "TooLong"), "Replica", bucket_name=accepted.replace("producti", "productioneu"))
