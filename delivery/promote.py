@@ -73,7 +73,7 @@ def describe(arn: str, sagemaker_client) -> ModelVersion:
     return ModelVersion(arn=arn, status=package.get("ModelApprovalStatus", "unknown"), baseline_prefix=baseline_prefix_of(package))
 
 
-def _yaml():
+def round_trip_yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip: comments, key order and quoting survive the edit
@@ -87,7 +87,7 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
     """The file with models.<model>.serving.model_package_arn (and the baseline) set, and one line per change."""
     from ruamel.yaml.comments import CommentedMap
 
-    yaml = _yaml()
+    yaml = round_trip_yaml()
     data = yaml.load(original)
     serving = data["models"][model].setdefault("serving", CommentedMap())
     at = f"models.{model}.serving"
@@ -110,10 +110,13 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
     return out.getvalue(), changes
 
 
-def without_versions(original: str) -> str:
-    """The file with no model version named (every models.<model>.serving.model_package_arn removed)."""
-    yaml = _yaml()
+def without_versions(original: str, account: str | None = None) -> str:
+    """The file with no model version named (every models.<model>.serving.model_package_arn removed), and in
+    ``account`` when one is given."""
+    yaml = round_trip_yaml()
     data = yaml.load(original)
+    if account is not None:
+        data["account"] = account
     for model in (data.get("models") or {}).values():
         if isinstance(model, dict) and isinstance(model.get("serving"), dict):
             model["serving"].pop("model_package_arn", None)

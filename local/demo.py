@@ -38,7 +38,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import naming
-from config import ConfigError, EnvironmentConfig, load_environment
+from config import ConfigError, EnvironmentConfig, environment_files, load_environment
 from config.environment import ModelConfig
 from config.loader import mark_as_copy
 from delivery.promote import PromotionRefused, promote, without_versions
@@ -46,7 +46,7 @@ from local import jobs
 from local.cdk_cli import CDK_BIN, CdkError, deploy
 from local.cloud_assembly import AssemblyError
 from local.deployment import deploy_stage, format_inventory, inventory
-from local.emulator import Emulator, EmulatorError
+from local.emulator import ACCOUNT, Emulator, EmulatorError
 from local.emulator.endpoints import MAX_SERVERLESS_BODY
 from local.jobs.container import LOCAL_TRACKING_URI
 from local.paths import CDK_OUT, DEMO_DIR, REPO_ROOT, shown
@@ -283,12 +283,14 @@ def tracked_run(url: str, experiment: str, execution_id: str) -> str:
 
 
 def work_config(source: Path, target: Path) -> Path:
-    """A copy of the environment files with no model version named in dev: what the demo deploys first."""
+    """A copy of the environment files with no model version named in dev, and dev in the emulator's account (the
+    only one it bootstraps; docs/deploying.md has users put their real account in dev.yaml): what the demo deploys
+    first."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for path in sorted(source.glob("*.yaml")):
         text = path.read_text()
-        (target / path.name).write_text(without_versions(text) if path.stem == ENV_NAME else text)
+        (target / path.name).write_text(without_versions(text, account=ACCOUNT) if path.stem == ENV_NAME else text)
     mark_as_copy(target, source)  # a data or config error names the user's file, not this copy
     return target
 
@@ -493,6 +495,16 @@ def one_line(prefix: str, error: BaseException) -> str:
     return " ".join(f"{prefix}: {text}".split())
 
 
+def dev_file(config_dir: Path) -> Path:
+    """The environment the demo deploys: <config_dir>/dev.yaml, or a DemoError saying what to do without one."""
+    path = Path(config_dir) / f"{ENV_NAME}.yaml"
+    if not path.is_file():
+        others = ", ".join(sorted(f.stem for f in environment_files(config_dir))) or "none"
+        raise DemoError(f"{shown(path)}: no such file; the demo deploys the {ENV_NAME} environment to the emulator "
+                        f"(environments here: {others}; copy the one to try into {ENV_NAME}.yaml)")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="emulator port (default: a free one)")
@@ -509,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="run only this model of dev's catalog (make demo MODEL=name)")
     parser.add_argument("--data", type=Path, help="a CSV of your own to train the model on, uploaded where its pipeline "
                         "reads (make demo MODEL=name DATA=path/to.csv)")
+    parser.add_argument("--config-dir", type=Path, default=REPO_ROOT / "config",
+                        help=f"the environment files, of which the demo deploys {ENV_NAME}.yaml (default config/)")
     args = parser.parse_args(argv)
     # Ctrl-C must always stop the demo and its emulator, even if SIGINT was inherited as ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -518,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parameters = parse_assignments(args.parameter)
         # Before anything starts: the models to run and the data each trains on.
-        dev = load_environment(REPO_ROOT / "config" / f"{ENV_NAME}.yaml", display_root=REPO_ROOT)
+        dev = load_environment(dev_file(args.config_dir), display_root=REPO_ROOT)
         chosen = models_to_run(dev, args.model, args.data)
         for model in chosen:
             dataset_for(model, args.data, dev.source_file)
@@ -538,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 run_demo(emulator, parameters=parameters, phases=phases, result=result, show_cdk=args.show_cdk,
                          inventory_listing=args.inventory, cdk_out=args.cdk_out, data=args.data, model=args.model, env=dev,
-                         tracking=mlflow)
+                         tracking=mlflow, config_dir=args.config_dir)
             except FAILURES as error:
                 if not args.keep_running:
                     raise

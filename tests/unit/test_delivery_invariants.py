@@ -32,9 +32,9 @@ TOOLING = "111111111111"
 
 def generated_delivery(config_dir: Path) -> dict:
     """A delivery.yaml for the user's environments, as the loader accepts it (docs/delivery.md's rules)."""
-    environments = load_environments(config_dir)
+    environments = [env for env in load_environments(config_dir) if env.data.replication is None]  # the loader's rule
     region = environments[0].region
-    deployable = [env for env in environments if env.region == region and env.data.replication is None]
+    deployable = [env for env in environments if env.region == region]
     ordered = sorted(deployable, key=lambda env: (env.name.startswith(APPROVAL_REQUIRED), env.name))
     return {
         "account": TOOLING,

@@ -14,7 +14,7 @@ from local import demo
 from local.emulator.endpoints import MAX_SERVERLESS_BODY
 from tests.helpers.configs import EXAMPLE, example, like_example, shipped, write_config
 from tests.helpers.emulator import answers
-from tests.helpers.paths import CONFIG_DIR, USER_CONFIG_DIR
+from tests.helpers.paths import CONFIG_DIR
 
 
 def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retry(monkeypatch, capsys, tmp_path):
@@ -35,13 +35,13 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
     monkeypatch.setattr(demo, "run_demo", failing_run)
     monkeypatch.setattr(demo.time, "sleep", sleep)
     # --no-tracking: about the emulator's life, not MLflow's (which `make unit` does not install)
-    assert demo.main(["--keep-running", "--no-tracking", "--cdk-out", str(tmp_path / "cdk.out")]) == 130
+    assert demo.main(["--keep-running", "--no-tracking", "--cdk-out", str(tmp_path / "cdk.out"), "--config-dir", str(CONFIG_DIR)]) == 130
     captured = capsys.readouterr()
     assert "demo failed: step Train (Training) failed: exit code 1: train channel is empty" in captured.err
     assert seen["up while waiting"] is True
     assert not answers(seen["port"])  # type: ignore[arg-type]  # Ctrl-C stopped it
     assert "the demo failed; the emulator is still running. Ctrl-C stops it." in captured.out
-    first = next(iter(load_environment(USER_CONFIG_DIR / "dev.yaml").models))  # whatever dev's catalog holds first
+    first = next(iter(load_environment(CONFIG_DIR / "dev.yaml").models))
     assert f"python -m local.pipeline --env dev --model {first} --endpoint-url http://localhost:{seen['port']}" in captured.out
     assert f"AWS_ENDPOINT_URL=http://localhost:{seen['port']}" in captured.out
 
@@ -54,7 +54,7 @@ def test_without_keep_running_a_failure_ends_the_demo_and_the_emulator(monkeypat
         raise demo.DemoError("the gate rejected the model")
 
     monkeypatch.setattr(demo, "run_demo", failing_run)
-    assert demo.main(["--no-tracking", "--cdk-out", str(tmp_path / "cdk.out")]) == 1
+    assert demo.main(["--no-tracking", "--cdk-out", str(tmp_path / "cdk.out"), "--config-dir", str(CONFIG_DIR)]) == 1
     assert capsys.readouterr().err.strip() == "demo failed: the gate rejected the model"
     assert not answers(seen["port"])
 
@@ -127,14 +127,41 @@ def test_the_demo_runs_every_model_or_the_one_named(tmp_path):
 
 
 def test_an_unknown_model_is_refused_before_anything_starts(capsys):
-    assert demo.main(["--model", "nope"]) == 1
+    assert demo.main(["--model", "nope", "--config-dir", str(CONFIG_DIR)]) == 1
+    assert capsys.readouterr().err.strip() == ("demo failed: MODEL=nope: no model 'nope' in tests/fixtures/config/dev.yaml "
+                                               f"(allowed: {', '.join(load_environment(CONFIG_DIR / 'dev.yaml').models)})")
+
+
+def test_without_a_dev_environment_the_demo_says_what_to_do_before_anything_starts(capsys, tmp_path):
+    """A team that renamed its environments (dev.yaml gone) gets one line naming theirs, not a file error."""
+    for name in ("development", "productioneu"):
+        (tmp_path / f"{name}.yaml").write_text((CONFIG_DIR / "dev.yaml").read_text())
+    assert demo.main(["--config-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"demo failed: MODEL=nope: no model 'nope' in config/dev.yaml (allowed: {', '.join(load_environment(USER_CONFIG_DIR / 'dev.yaml').models)})")
+        f"demo failed: {tmp_path}/dev.yaml: no such file; the demo deploys the dev environment to the emulator "
+        "(environments here: development, productioneu; copy the one to try into dev.yaml)")
+
+
+def test_a_real_account_in_dev_is_the_emulators_in_the_demos_copy(tmp_path):
+    """docs/deploying.md has users put their own account id in dev.yaml; the emulator bootstraps its own account only,
+    so the demo's copy deploys there (the user's file keeps theirs)."""
+    import shutil
+
+    from local.emulator import ACCOUNT
+
+    source = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, source)
+    real = (source / "dev.yaml").read_text().replace(f'account: "{ACCOUNT}"', 'account: "410927553310"')
+    assert real != (source / "dev.yaml").read_text()
+    (source / "dev.yaml").write_text(real)
+    copy = demo.work_config(source, tmp_path / "work" / "config")
+    assert load_environment(copy / "dev.yaml").account == ACCOUNT
+    assert load_environment(source / "dev.yaml").account == "410927553310"
 
 
 def test_a_missing_data_file_is_refused_before_anything_starts(capsys, tmp_path):
-    first = next(iter(load_environment(USER_CONFIG_DIR / "dev.yaml").models))  # whatever dev's catalog holds
-    assert demo.main(["--model", first, "--data", str(tmp_path / "nope.csv")]) == 1
+    first = next(iter(load_environment(CONFIG_DIR / "dev.yaml").models))
+    assert demo.main(["--model", first, "--data", str(tmp_path / "nope.csv"), "--config-dir", str(CONFIG_DIR)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("demo failed: DATA=") and err.endswith("nope.csv: no such file (allowed: a CSV file with a header row)")
 
