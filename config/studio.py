@@ -164,3 +164,14 @@ class StudioConfig(StrictModel):
 def space_name(team: str, member: str) -> str:
     """A member's private JupyterLab space: named after the team first, which the team roles' ARNs rely on."""
     return f"{team}-{member}"
+
+
+#: CreateSpace's SpaceDisplayName: at most 64 characters (botocore's sagemaker model, NonEmptyString64).
+SPACE_DISPLAY_NAME_MAX = 64
+
+
+def space_display_name(team: str, member: str) -> str:
+    """What Studio shows for the space: "<member> (<team>)", or the space name itself where that would be longer
+    than a display name may be (a space name of 62 or 63 characters)."""
+    shown = f"{member} ({team})"
+    return shown if len(shown) <= SPACE_DISPLAY_NAME_MAX else space_name(team, member)

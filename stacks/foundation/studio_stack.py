@@ -28,7 +28,7 @@ from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
-from config.studio import TeamConfig, space_name
+from config.studio import TeamConfig, space_display_name, space_name
 from notebook_lifecycle import render_jupyterlab_on_start
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
@@ -280,7 +280,7 @@ class StudioStack(Stack):
                 self, f"Space{_construct_id(member)}",
                 domain_id=domain_id,
                 space_name=space_name(team, member),
-                space_display_name=f"{member} ({team})",
+                space_display_name=space_display_name(team, member),
                 ownership_settings=sagemaker.CfnSpace.OwnershipSettingsProperty(owner_user_profile_name=member),
                 space_sharing_settings=sagemaker.CfnSpace.SpaceSharingSettingsProperty(sharing_type="Private"),
                 space_settings=sagemaker.CfnSpace.SpaceSettingsProperty(

@@ -33,7 +33,7 @@ import yaml
 import naming
 from catalog.instance_types import jupyterlab_instance_types
 from config import load_environment
-from config.studio import space_name
+from config.studio import SPACE_DISPLAY_NAME_MAX, space_display_name, space_name
 from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
 from tests.helpers.configs import ENVIRONMENTS, config_error, shipped
 from tests.helpers.iam_simulation import Call, Environment, simulate
@@ -861,3 +861,24 @@ def test_idle_shutdown_is_the_domains_because_cloudformation_takes_it_nowhere_el
     assert "AppLifecycleManagement" in lab_settings("AWS::SageMaker::Domain", "JupyterLabAppSettings")
     assert "AppLifecycleManagement" not in lab_settings("AWS::SageMaker::UserProfile", "JupyterLabAppSettings")
     assert "AppLifecycleManagement" not in lab_settings("AWS::SageMaker::Space", "SpaceJupyterLabAppSettings")
+
+
+def test_a_space_display_name_fits_createspaces_64_characters_for_the_longest_names_the_loader_takes():
+    """"<member> (<team>)" is two characters longer than the space name, which may be 63: CreateSpace's
+    SpaceDisplayName takes 64 (botocore's sagemaker model), so the longest fall back to the space name."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    import botocore
+
+    model = json.loads(gzip.decompress((Path(botocore.__file__).parent / "data" / "sagemaker" / "2017-07-24" /
+                                        "service-2.json.gz").read_bytes()))
+    shape = model["shapes"][model["shapes"]["CreateSpaceRequest"]["members"]["SpaceDisplayName"]["shape"]]
+    assert shape["max"] == SPACE_DISPLAY_NAME_MAX
+    assert space_display_name("marketing", "alice") == "alice (marketing)"
+    team, member = "t" * 30, "m" * 32  # a 63-character space name, as the loader allows
+    assert len(space_name(team, member)) == 63 and len(f"{member} ({team})") == 65
+    assert space_display_name(team, member) == space_name(team, member)
+    assert len(space_display_name("t" * 30, "m" * 31)) == SPACE_DISPLAY_NAME_MAX  # 64 still fits as written
+    assert space_display_name("t" * 30, "m" * 31) == f"{'m' * 31} ({'t' * 30})"
