@@ -64,9 +64,12 @@ def _preflight(args: argparse.Namespace) -> int:
     import boto3
 
     session = boto3.session.Session(region_name=env.region)
+    replica = env.data.replication.region if env.data.replication else None
     report = preflight(env, sts=session.client("sts", endpoint_url=args.endpoint_url),
                        ssm=session.client("ssm", endpoint_url=args.endpoint_url),
-                       service_quotas=session.client("service-quotas", endpoint_url=args.endpoint_url))
+                       service_quotas=session.client("service-quotas", endpoint_url=args.endpoint_url),
+                       ec2=session.client("ec2", endpoint_url=args.endpoint_url),
+                       replica_ssm=session.client("ssm", region_name=replica, endpoint_url=args.endpoint_url) if replica else None)
     for line in report.ok if args.verbose else []:
         print(f"ok: {line}")
     for line in report.notes:

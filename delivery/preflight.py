@@ -8,6 +8,9 @@ Checked, with the account's credentials (read-only calls):
 - Credentials: they are the environment's account's (STS GetCallerIdentity).
 - CDK bootstrap: the version in SSM (/cdk-bootstrap/hnb659fds/version) is at least the one the
   synthesized templates require (their CheckBootstrapVersion rule).
+- CDK bootstrap of the replica region too, where data.replication deploys the DataReplica stack.
+- Availability zones: each of network.availability_zones is available to the account in the region
+  (EC2 DescribeAvailabilityZones); the config checks only their spelling.
 - Service Quotas: for every instance type and usage the config asks for, the account's SageMaker quota
   ("<type> for training job usage", "... for spot training job usage", "... for processing job usage",
   "... for transform job usage", "... for endpoint usage", "... for notebook instance usage") covers the
@@ -111,10 +114,12 @@ def check_account(env: EnvironmentConfig, sts, report: Report) -> bool:
     return True
 
 
-def check_bootstrap(env: EnvironmentConfig, ssm, report: Report, required: int = REQUIRED_BOOTSTRAP_VERSION) -> None:
+def check_bootstrap(env: EnvironmentConfig, ssm, report: Report, required: int = REQUIRED_BOOTSTRAP_VERSION,
+                    region: str | None = None) -> None:
+    """``region``: another region the environment deploys a stack to (data.replication's), read with ``ssm`` of it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    where = f"aws://{env.account}/{env.region}"
+    where = f"aws://{env.account}/{region or env.region}"
     try:
         version = int(ssm.get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"])
     except ClientError as exc:
@@ -196,6 +201,26 @@ def check_lambda_concurrency(env: EnvironmentConfig, service_quotas, report: Rep
         report.ok.append(f"Lambda: '{LAMBDA_CONCURRENCY_QUOTA}' is {quota['Value']:g}; {reserved} reserved for the gates leaves {left:g}")
 
 
+def check_zones(env: EnvironmentConfig, ec2, report: Report) -> None:
+    """The configured zones exist and are available to the account: the loader checks their spelling only, and CDK
+    takes them from the config (app.py fills its zone lookup), so a zone the region lacks fails at the subnets."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        zones = ec2.describe_availability_zones(Filters=[{"Name": "region-name", "Values": [env.region]}])["AvailabilityZones"]
+    except (ClientError, BotoCoreError) as exc:
+        report.shortfalls.append(f"availability zones: cannot call EC2 DescribeAvailabilityZones in {env.region} ({exc})")
+        return
+    available = sorted(z["ZoneName"] for z in zones if z.get("State") == "available")
+    missing = [zone for zone in env.network.availability_zones if zone not in available]
+    if missing:
+        report.shortfalls.append(
+            f"network.availability_zones: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not available to "
+            f"{env.account} in {env.region} ({env.source_file}; available: {', '.join(available) or 'none'})")
+    else:
+        report.ok.append(f"availability zones {', '.join(env.network.availability_zones)} in {env.region}")
+
+
 def check_images(env: EnvironmentConfig, report: Report) -> None:
     for model in env.models.values():
         images = [xgboost_image(env.region, model.framework_version)]
@@ -216,11 +241,17 @@ def check_images(env: EnvironmentConfig, report: Report) -> None:
                 f"since 2026-07-30 and AWS has no call that tells whether {env.account} may use it: confirm it does")
 
 
-def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas) -> Report:
-    """Every check; the account's own ones only with that account's credentials (others would mislead)."""
+def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas, ec2, replica_ssm=None) -> Report:
+    """Every check; the account's own ones only with that account's credentials (others would mislead).
+    ``replica_ssm``: SSM in data.replication's region, where the DataReplica stack deploys (needed when set)."""
     report = Report()
     if check_account(env, sts, report):
         check_bootstrap(env, ssm, report)
+        if env.data.replication is not None:
+            if replica_ssm is None:
+                raise ValueError(f"{env.name} replicates to {env.data.replication.region}: pass replica_ssm for that region")
+            check_bootstrap(env, replica_ssm, report, region=env.data.replication.region)
+        check_zones(env, ec2, report)
         check_quotas(env, service_quotas, report)
         check_lambda_concurrency(env, service_quotas, report)
     check_images(env, report)

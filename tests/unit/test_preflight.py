@@ -42,7 +42,8 @@ def test_quota_needs_cover_tuning_parallelism_blue_green_and_every_model():
 
 
 def clients(emulator):
-    return {"sts": emulator.client("sts"), "ssm": emulator.client("ssm"), "service_quotas": emulator.client("service-quotas")}
+    return {"sts": emulator.client("sts"), "ssm": emulator.client("ssm"), "service_quotas": emulator.client("service-quotas"),
+            "ec2": emulator.client("ec2")}
 
 
 def test_a_fresh_account_gets_one_line_per_shortfall_and_passes_once_they_are_fixed(emulator):
@@ -137,3 +138,36 @@ def test_a_declared_data_quality_monitor_asks_the_operator_to_confirm_model_moni
     quiet = Report()
     check_images(STAGING, quiet)  # no version named: no endpoint, no monitor
     assert not [n for n in quiet.notes if "Model Monitor" in n]
+
+
+def test_a_zone_the_region_lacks_and_an_unbootstrapped_replica_region_are_shortfalls(emulator, tmp_path):
+    """The loader checks a zone's spelling only (us-east-1g passes it), and app.py hands CDK the configured zones,
+    so EC2 would refuse the subnets at deploy: preflight asks DescribeAvailabilityZones (the emulator answers with
+    moto's zone list of the region). An environment that replicates deploys its DataReplica stack to the replica
+    region, which must be bootstrapped too; preflight names both commands."""
+    import yaml
+
+    from tests.helpers.configs import write_config
+
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    zones = [z["ZoneName"] for z in emulator.client("ec2").describe_availability_zones()["AvailabilityZones"]]
+    assert "us-east-1a" in zones and "us-east-1g" not in zones
+    data["network"]["availability_zones"] = ["us-east-1a", "us-east-1g"]
+    data["data"]["replication"] = {"region": "us-west-2"}
+    env = load_environment(write_config(tmp_path, data, "dev"))
+    replica_ssm = emulator.client("ssm", region_name="us-west-2")
+    report = preflight(env, **clients(emulator), replica_ssm=replica_ssm)
+    # (The emulator's us-east-1 may be bootstrapped by an earlier test of this module: only the replica's line is sure.)
+    assert (f"CDK bootstrap: aws://{env.account}/us-west-2 is not bootstrapped ({BOOTSTRAP_VERSION_PARAMETER} is missing); "
+            f"run: npx cdk bootstrap aws://{env.account}/us-west-2") in report.shortfalls
+    (zone_line,) = [line for line in report.shortfalls if line.startswith("network.availability_zones")]
+    assert zone_line == (f"network.availability_zones: us-east-1g is not available to {env.account} in us-east-1 "
+                         f"({env.source_file}; available: {', '.join(sorted(zones))})")
+
+    emulator.client("ssm").put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION), Type="String",
+                                         Overwrite=True)
+    replica_ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION), Type="String")
+    data["network"]["availability_zones"] = zones[:2]
+    fixed = preflight(load_environment(write_config(tmp_path, data, "dev")), **clients(emulator), replica_ssm=replica_ssm)
+    assert not [line for line in fixed.shortfalls if line.startswith(("CDK bootstrap", "network."))]
+    assert f"CDK bootstrap version {REQUIRED_BOOTSTRAP_VERSION} in aws://{env.account}/us-west-2 (need {REQUIRED_BOOTSTRAP_VERSION})" in fixed.ok
