@@ -293,13 +293,36 @@ def _json_rows(data: bytes) -> list:
         else:
             detail = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
         raise RequestError(f"request body is not valid JSON: {detail}") from None
-    rows = payload.get("instances") if isinstance(payload, dict) else payload
+    rows = json_rows(payload)
     if rows == []:
         raise RequestError("request has no rows; send at least one row")
     if not isinstance(rows, list) or not (all(isinstance(r, list) for r in rows) or all(isinstance(r, dict) for r in rows)):
         raise RequestError('JSON body must be {"instances": [...]} or a list, of records keyed by column name '
-                           "or of rows of values, one kind throughout")
+                           'or of rows of values, one kind throughout; or pandas\' to_json(orient="split")')
     return rows
+
+
+def json_rows(payload):
+    """The rows of a JSON request, as records or lists of values, from each form clients send:
+    {"instances": [...]} or a bare list of rows; one row as a flat list of values (the SageMaker SDK's
+    JSONSerializer sends a 1-D list or array so); pandas' to_json(orient="split") ({"columns", "data"}, the
+    index ignored); and SageMaker's common request format's records {"features": [...]} ("Common data formats
+    for inference", docs.aws.amazon.com/sagemaker/latest/dg/cdf-inference.html), as rows of values. Anything
+    else comes back as it is, for the caller to refuse. record_preprocessor.py reads captured requests alike."""
+    if isinstance(payload, dict):
+        if "instances" not in payload and {"columns", "data"} <= payload.keys():
+            columns, data = payload["columns"], payload["data"]
+            if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns) and isinstance(data, list)
+                    and all(isinstance(r, list) and len(r) == len(columns) for r in data)):
+                return None  # refused as a malformed body
+            return [dict(zip(columns, row, strict=True)) for row in data]
+        payload = payload.get("instances")
+    if isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
+        return [payload]
+    if isinstance(payload, list) and payload and all(isinstance(r, dict) and r.keys() == {"features"}
+                                                     and isinstance(r["features"], list) for r in payload):
+        return [r["features"] for r in payload]
+    return payload
 
 
 def features(payload: Payload, model: Model) -> np.ndarray:
@@ -342,6 +365,11 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
         try:
             prep.check_columns(names)
         except RequestError as error:
+            index = names[0]
+            if index not in prep.raw_types and index != prep.label and index not in prep.dropped and \
+                    sorted(names[1:]) == sorted(prep.columns):
+                raise RequestError(f"the first column, {index!r}, is not an input of this model and the others are all "
+                                   "of them: a DataFrame's index? Send to_csv(index=False)") from None
             named = [name for name in names if name in prep.raw_types or name == prep.label]
             if named and len(named) * 2 < len(names):  # mostly values: a row whose level happens to be a column's name
                 raise RequestError(f"{error.message}. The first line is read as a header because it names column "

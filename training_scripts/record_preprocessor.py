@@ -93,15 +93,34 @@ def _json_rows(text: str) -> list[dict]:
         payload = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error.msg})") from None
-    rows = payload.get("instances") if isinstance(payload, dict) else payload
+    rows = _request_rows(payload)
     if not isinstance(rows, list) or not rows:
-        raise ValueError('not {"instances": [...]} or a list of rows')
+        raise ValueError('not {"instances": [...]}, a list of rows or pandas\' orient="split"')
     names = _names()
     if all(isinstance(row, dict) for row in rows):
         return rows
     if all(isinstance(row, list) and len(row) == len(names) for row in rows):
         return [dict(zip(names, row, strict=True)) for row in rows]
     raise ValueError(f"rows are not records or lists of the {len(names)} input columns (preprocessed vectors?)")
+
+
+def _request_rows(payload):
+    """inference.json_rows's reading of the request's forms (this file runs without inference.py): the instances
+    or the bare list; one flat row; pandas' orient="split"; {"features": [...]} records as rows of values."""
+    if isinstance(payload, dict):
+        if "instances" not in payload and {"columns", "data"} <= payload.keys():
+            columns, data = payload["columns"], payload["data"]
+            if not (isinstance(columns, list) and isinstance(data, list) and all(isinstance(r, list) and len(r) == len(columns)
+                                                                                  for r in data)):
+                return None
+            return [dict(zip(columns, row, strict=True)) for row in data]
+        payload = payload.get("instances")
+    if isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
+        return [payload]
+    if isinstance(payload, list) and payload and all(isinstance(r, dict) and r.keys() == {"features"}
+                                                     and isinstance(r["features"], list) for r in payload):
+        return [r["features"] for r in payload]
+    return payload
 
 
 def _typed(row: dict) -> dict:

@@ -111,6 +111,33 @@ def test_raw_rows_predict_exactly_what_their_preprocessed_rows_predict(trained):
     np.testing.assert_array_equal(predict(model, json.dumps(typed.to_dict("records")), "application/json"), expected)
 
 
+def test_the_json_forms_clients_send_predict_as_their_raw_rows(trained):
+    """What client code sends besides records and instances: pandas' to_json(orient="split") (columns in any
+    order, its index ignored); one row as a flat list, as the SageMaker SDK's JSONSerializer sends a 1-D list or
+    array (sagemaker.base_serializers.JSONSerializer: json.dumps of the data as given); and the common request
+    format of SageMaker's algorithms, {"instances": [{"features": [...]}]} ("Common data formats for inference",
+    docs.aws.amazon.com/sagemaker/latest/dg/cdf-inference.html), whose values are a raw row or a vector."""
+    model, raw, columns = trained["model"], trained["raw"], trained["columns"]
+    expected = predict(model, vector_body(trained["vectors"]))
+    frame = pd.read_csv(io.StringIO(csv_text(raw, columns)))[columns[::-1]]
+    split = frame.to_json(orient="split")
+    assert json.loads(split).keys() == {"columns", "index", "data"}
+    np.testing.assert_array_equal(predict(model, split, "application/json"), expected)
+    np.testing.assert_array_equal(predict(model, frame.to_json(orient="split", index=False), "application/json"), expected)
+    first = json.loads(frame[columns].iloc[:1].to_json(orient="values"))[0]
+    assert not any(isinstance(v, list) for v in first)
+    np.testing.assert_array_equal(predict(model, json.dumps(first), "application/json"), expected[:1])
+    np.testing.assert_array_equal(predict(model, json.dumps(trained["vectors"][0].tolist()), "application/json"), expected[:1])
+    rows = json.loads(frame[columns].iloc[:5].to_json(orient="values"))
+    features = {"instances": [{"features": row} for row in rows]}
+    np.testing.assert_array_equal(predict(model, json.dumps(features), "application/json"), expected[:5])
+    vectors = {"instances": [{"features": row} for row in trained["vectors"][:5].tolist()]}
+    np.testing.assert_array_equal(predict(model, json.dumps(vectors), "application/json"), expected[:5])
+    # A split body that is not one (data rows of another length) is refused as malformed JSON rows, not misread.
+    bad = json.dumps({"columns": columns, "data": [rows[0][:-1]]})
+    assert refusal(model, bad, "application/json").startswith('JSON body must be {"instances": [...]} or a list')
+
+
 def test_raw_rows_over_http_through_serve_py_with_the_models_own_code(trained):
     server = serve.start(str(trained["model_dir"]))
     try:
@@ -235,6 +262,11 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     ("41,5;Rome;5\n", "rows have 2 values: separate values with commas, not ';'"),  # a decimal-comma export
     ("41,Rome,5\r42,Rome,lots\r", "row 2, column 'income': 'lots' is not a number"),
     ("41,Rome,5,\n", "rows have 4 values; this model takes the 3 input columns (age, city, income) or 5 preprocessed features"),
+    # pandas' to_csv() with its index: an empty or an index's name first, then every input column
+    (",age,city,income\n0,41,Rome,5\n", "the first column, '', is not an input of this model and the others are all of "
+     "them: a DataFrame's index? Send to_csv(index=False)"),
+    ("id,age,city,income\n7,41,Rome,5\n", "the first column, 'id', is not an input of this model and the others are all"),
+    ("bought,age,city,income\n1,41,Rome,5\n", "column 'bought' is the label; send the input columns only, without it"),
     ("41,age,5\n", "column '41' is not an input of this model (it takes the 3 input columns (age, city, income)). "
                     "The first line is read as a header because it names column 'age'; send a header line first"),
 ])
@@ -584,12 +616,16 @@ def test_the_monitor_reads_every_request_form_as_the_baselines_named_columns(tra
         "CSV as BASE64": captured(csv_text(rows, columns), encoding="BASE64"),
         "JSON records": captured(json.dumps([dict(zip(columns, row, strict=True)) for row in rows]), "application/json"),
         "JSON instances of values": captured(json.dumps({"instances": rows}), "application/json"),
+        "pandas orient=split, columns reversed": captured(json.dumps(
+            {"columns": reversed_header, "index": list(range(len(rows))), "data": [row[::-1] for row in rows]}), "application/json"),
+        "SageMaker's features records": captured(json.dumps({"instances": [{"features": row} for row in rows]}), "application/json"),
     }
     expected = pd.read_csv(io.StringIO(csv_text(rows, columns)), dtype=str, keep_default_na=True)
     read = {form: module.preprocess_handler(record) for form, record in forms.items()}
     first = read.pop("headerless CSV")
     assert all(other == first for other in read.values()), [form for form, other in read.items() if other != first]
     assert len(first) == len(rows) and all(list(row) == columns for row in first)
+    assert module.preprocess_handler(captured(json.dumps(rows[0]), "application/json")) == first[:1]  # one flat row
     for number, row in enumerate(first):
         for column, value in row.items():
             cell = expected[column][number]
