@@ -5,6 +5,7 @@ smoke-test      after a deploy: an endpoint is in service and scores sample rows
 upload-data     put a model's data_file where its deployed pipeline reads it (the raw-data bucket)
 import-mapping  the `cdk import --resource-mapping` file that adopts retained registry groups again
 preflight       before a deploy: CDK bootstrap, Service Quotas, images; one line per shortfall (exit 1)
+environments    the environments of config/ and their regions as JSON (the pull-request workflow's diff matrix)
 Errors are one line on stderr: exit 2 for a refused request, 1 for a failed smoke test.
 """
 
@@ -48,7 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config-dir", type=Path, default=ROOT / "config")
     check.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local emulator's http://localhost:PORT)")
     check.add_argument("--verbose", action="store_true", help="also list what is fine")
+    listing = commands.add_parser("environments", help="the environments and their regions, as a JSON list of "
+                                  '{"environment", "region"} (the pull-request workflow\'s cdk diff matrix)')
+    listing.add_argument("--config-dir", type=Path, default=ROOT / "config")
     return parser
+
+
+def _environments(args: argparse.Namespace) -> int:
+    import json
+
+    from config.loader import ConfigError, load_environments
+
+    try:
+        environments = load_environments(args.config_dir, display_root=ROOT)
+    except ConfigError as exc:
+        print(f"environments: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps([{"environment": env.name, "region": env.region} for env in environments]))
+    return 0
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -168,7 +186,7 @@ def _smoke_test(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"promote": _promote, "smoke-test": _smoke_test, "upload-data": _upload_data,
-                "import-mapping": _import_mapping, "preflight": _preflight}
+                "import-mapping": _import_mapping, "preflight": _preflight, "environments": _environments}
     return commands[args.command](args)
 
 

