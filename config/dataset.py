@@ -75,13 +75,34 @@ def resolve(value: str) -> DataFile:
 def read_header(path: Path) -> list[str]:
     """The CSV's column names (its first row), or ValueError naming what is wrong with it."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name, as pandas reads it.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"cannot read {path.name} as a UTF-8 CSV ({exc})") from None
     if not header:
         raise ValueError(f"{path.name} is empty (allowed: a CSV whose first row names its columns)")
-    return [name.strip() for name in header]
+    names = [name.strip() for name in header]  # preprocess.py strips them alike
+    problem = header_problem(names)
+    if problem:
+        raise ValueError(f"{path.name}: {problem}")
+    return names
+
+
+def header_problem(names: list[str]) -> str | None:
+    """What makes a header unusable, shared with preprocess.py's reading of the data (which must agree): another
+    separator than commas, or a name given twice (pandas would silently read the second as '<name>.1')."""
+    if len(names) == 1:
+        other = next((s for s in (";", "\t", "|") if s in names[0]), None)
+        if other:
+            return (f"its columns are separated by {other!r}, not commas (allowed: a comma-separated CSV; re-export it, "
+                    f"e.g. pandas.read_csv(path, sep={other!r}).to_csv(path, index=False))")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return f"column {name!r} is named twice (allowed: each column named once; rename one)"
+        seen.add(name)
+    return None
 
 
 def closest(name: str, columns: list[str]) -> str:

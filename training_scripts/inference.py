@@ -458,7 +458,8 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
     vectors = names[0] == VECTOR_NAMES[0]
     for number, row in enumerate(lines[1:] if skip_header else lines, start=1):
         if len(row) != len(names):
-            return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}, as row 1 has")
+            return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}"
+                                + (", as row 1 has" if number > 1 else f" ({'features' if vectors else 'input columns'})"))
         for index, (name, cell) in enumerate(zip(names, row, strict=True)):
             if types[name] == pa.string() or cell.strip() in NA_SET or _parses_as_number(cell.strip()):
                 continue

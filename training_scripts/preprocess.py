@@ -74,11 +74,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def header_names(path: Path) -> list[str]:
+    """A data file's column names as the config loader reads them (config/dataset.py's read_header, which this
+    container script cannot import): byte-order mark dropped, spaces around names stripped, each name once."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        names = [name.strip() for name in next(csv.reader(handle), [])]
+    if len(names) == 1 and (other := next((s for s in (";", "\t", "|") if s in names[0]), None)):
+        raise InputError(f"raw input: {path.name}: its columns are separated by {other!r}, not commas (allowed: a "
+                         f"comma-separated CSV; re-export it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(path, index=False))")
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        raise InputError(f"raw input: {path.name}: column {repeated!r} is named twice (allowed: each column named once; "
+                         "rename one)")
+    return names
+
+
 def read_raw(input_dir: Path) -> pd.DataFrame:
     files = csv_files(input_dir, "raw input")
     if not files:
         raise InputError(f"raw input is empty: no *.csv files under {input_dir}")
-    frames = [pd.read_csv(path, skipinitialspace=True) for path in files]
+    frames = []
+    for path in files:
+        names = header_names(path)
+        frame = pd.read_csv(path, skipinitialspace=True)
+        frame.columns = names  # stripped, and not pandas' mangled duplicates (refused above)
+        frames.append(frame)
     columns = list(frames[0].columns)
     for path, frame in zip(files, frames, strict=True):
         if list(frame.columns) != columns:
@@ -130,6 +152,22 @@ def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, s
     return labels
 
 
+def check_one_line_values(features: pd.DataFrame) -> None:
+    """Batch transform splits its input on line breaks (SplitType Line: "on a newline character boundary",
+    API_TransformInput), and raw-test holds these columns: a value with a line break in it would cut its row in
+    two there, after the model was registered. Refused here, naming the column and row."""
+    for column in features.columns:
+        values = features[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue  # text only: object or pandas 3's str dtype
+        broken = values.map(lambda v: isinstance(v, str) and ("\n" in v or "\r" in v)).fillna(False).astype(bool)
+        if broken.any():
+            row = int(np.flatnonzero(broken.to_numpy())[0]) + 1
+            raise InputError(f"column {column!r} has a value with a line break (data row {row}): batch transform reads "
+                             "one record a line, so it would split that row (allowed: values on one line; replace line "
+                             "breaks in the data, e.g. with spaces)")
+
+
 class FeatureEncoder:
     """Medians and categories learned from the training split only, applied to every split."""
 
@@ -157,6 +195,21 @@ class FeatureEncoder:
         for column in self.categorical:
             names.extend(f"{column}={value}" for value in self.categories[column])
         return names
+
+    def check_feature_names(self) -> None:
+        """Each feature's name is distinct: a column 'x' with level 'a=b' and a column 'x=a' with level 'b' (or a
+        numeric column named 'x=a=b') would both make 'x=a=b', and the server finds features by name."""
+        seen: dict[str, str] = {}
+        for column in self.numeric:
+            seen[column] = f"numeric column {column!r}"
+        for column in self.categorical:
+            for value in self.categories[column]:
+                name = f"{column}={value}"
+                if name in seen:
+                    raise InputError(f"feature {name!r} would come from both {seen[name]} and level {value!r} of column "
+                                     f"{column!r} (allowed: column names and levels that do not make the same "
+                                     "'<column>=<level>'; rename a column)")
+                seen[name] = f"level {value!r} of column {column!r}"
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         columns = {c: pd.to_numeric(frame[c], errors="coerce").fillna(self.medians[c]).astype(float) for c in self.numeric}
@@ -264,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if column not in table.columns:
                 raise not_a_column(column, list(table.columns), setting(name, source))
     features = table.drop(columns=[args.label_column, *dropped])
+    check_one_line_values(features)
 
     held_out = args.validation_fraction + args.test_fraction
     try:
@@ -284,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "every training instance needs rows (allowed: at most one shard per row)"
         )
     encoder = FeatureEncoder(x_train, requested)
+    encoder.check_feature_names()
     # Imputed with the training split's median (numbers) or the 'missing' category: counted per column and split.
     imputed = {column: {split: int(frame[column].isna().sum()) for split, frame in (("train", x_train), ("validation", x_val),
                                                                                    ("test", x_test))}

@@ -261,6 +261,7 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     ("41\tRome\t5\n", "rows have 1 value: separate values with commas, not '\\t' (this model takes the 3 input columns"),
     ("41,5;Rome;5\n", "rows have 2 values: separate values with commas, not ';'"),  # a decimal-comma export
     ("41,Rome,5\r42,Rome,lots\r", "row 2, column 'income': 'lots' is not a number"),
+    ("age,city,income\n41,Rome,5,9\n", "row 1 has 4 values; every row needs 3 (input columns)"),  # not "as row 1 has"
     ("41,Rome,5,\n", "rows have 4 values; this model takes the 3 input columns (age, city, income) or 5 preprocessed features"),
     # pandas' to_csv() with its index: an empty or an index's name first, then every input column
     (",age,city,income\n0,41,Rome,5\n", "the first column, '', is not an input of this model and the others are all of "

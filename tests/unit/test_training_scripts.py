@@ -496,3 +496,83 @@ def test_dropped_columns_are_not_features_and_imputed_values_are_counted(pipelin
     assert sum(counts.values()) == 30 and set(counts) == {"train", "validation", "test"}
     assert f"imputed MAANTHUI: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows" \
         in capsys.readouterr().out
+
+
+def team_csv(header: str = "churn,plan,tenure,notes", notes=lambda i: f"call {i % 3}") -> str:
+    """A team's churn file: 200 rows, a yes/no label, a text level, a number and a free-text column."""
+    rows = [f"{'yes' if i % 4 == 0 else 'no'},{'basic' if i % 3 else 'premium'},{i % 48},{notes(i)}" for i in range(200)]
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+def run_preprocess(tmp_path, text: str, *argv: str, encoding: str = "utf-8") -> Path:
+    raw = tmp_path / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / "customers.csv").write_text(text, encoding=encoding)
+    preprocess.main(["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "churn",
+                     "--positive-label", "yes", "--categorical-columns", "", *argv])
+    return tmp_path / "out"
+
+
+def test_preprocess_reads_a_header_as_the_config_loader_does(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark, and exports may pad names with spaces: the config loader
+    (config/dataset.py's read_header) and preprocess.py must read the same names, or a label_column that passes
+    synth fails in the pipeline (pandas' skipinitialspace strips only spaces before a name)."""
+    from config.dataset import read_header
+
+    text = team_csv("churn , plan,tenure ,notes")
+    out = run_preprocess(tmp_path, text, encoding="utf-8-sig")
+    assert (tmp_path / "raw" / "customers.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert read_header(tmp_path / "raw" / "customers.csv") == ["churn", "plan", "tenure", "notes"]
+    spec = json.loads((out / "metadata" / "features.json").read_text())
+    assert [c["name"] for c in spec["columns"]] == ["plan", "tenure", "notes"]
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("churn,plan,tenure,plan", "raw input: customers.csv: column 'plan' is named twice (allowed: each column named once"),
+    ("churn;plan;tenure;notes", "raw input: customers.csv: its columns are separated by ';', not commas"),
+])
+def test_preprocess_refuses_a_header_pandas_would_misread(tmp_path, capsys, monkeypatch, header, expected):
+    """pandas reads a repeated name as '<name>.1' without a word, which neither drop_columns nor the endpoint's
+    requests can name; a ';' file reads as one column. Both are the config loader's refusals too."""
+    from config.dataset import read_header
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_text(team_csv(header).replace(",", ";") if ";" in header else team_csv(header))
+    argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "churn", "--positive-label", "yes",
+            "--categorical-columns", ""]
+    assert expected in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError) as refused:
+        read_header(raw / "customers.csv")
+    assert str(refused.value).startswith(expected.removeprefix("raw input: "))  # synth says it first, in the same words
+
+
+def test_preprocess_refuses_a_value_with_a_line_break_before_anything_is_trained(tmp_path, capsys, monkeypatch):
+    """Batch transform splits its input on line breaks (SplitType Line, API_TransformInput: "on a newline character
+    boundary"), and raw-test carries the input columns: a quoted value with a line break trained and registered,
+    then broke the BatchTransform step. Refused first, naming the column and row; quoted commas stay fine."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_text(team_csv(notes=lambda i: '"line one\nline two"' if i == 7 else f'"called, {i % 3}"'))
+    argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "churn", "--positive-label", "yes",
+            "--categorical-columns", ""]
+    assert ("column 'notes' has a value with a line break (data row 8): batch transform reads one record a line"
+            in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path))
+    assert not (tmp_path / "out").exists()
+    out = run_preprocess(tmp_path / "fine", team_csv(notes=lambda i: f'"called, {i % 3}"'))
+    assert "called, 1" in json.loads((out / "metadata" / "features.json").read_text())["categories"]["notes"]
+
+
+def test_preprocess_refuses_two_features_of_the_same_name(tmp_path, capsys, monkeypatch):
+    """Features are named '<column>=<level>'; a column 'plan' with level 'a=b' and a column 'plan=a' with level 'b'
+    would both be 'plan=a=b', and the server finds features by name."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = [f"{'yes' if i % 4 == 0 else 'no'},{'a=b' if i % 2 else 'c'},{'b' if i % 3 else 'd'}" for i in range(200)]
+    (raw / "customers.csv").write_text("churn,plan,plan=a\n" + "\n".join(rows) + "\n")
+    argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "churn", "--positive-label", "yes",
+            "--categorical-columns", ""]
+    assert ("feature 'plan=a=b' would come from both level 'a=b' of column 'plan' and level 'b' of column 'plan=a'"
+            in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path))
+    assert not (tmp_path / "out").exists()
