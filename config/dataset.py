@@ -77,7 +77,8 @@ def read_header(path: Path) -> list[str]:
     try:
         # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name, as pandas reads it.
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
+            # As pandas reads it (skipinitialspace=True, blank lines before the header skipped).
+            header = next((row for row in csv.reader(handle, skipinitialspace=True) if row), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"cannot read {path.name} as a UTF-8 CSV ({exc})") from None
     if not header:
@@ -98,7 +99,9 @@ def header_problem(names: list[str]) -> str | None:
             return (f"its columns are separated by {other!r}, not commas (allowed: a comma-separated CSV; re-export it, "
                     f"e.g. pandas.read_csv(path, sep={other!r}).to_csv(path, index=False))")
     seen: set[str] = set()
-    for name in names:
+    for position, name in enumerate(names, start=1):
+        if not name:
+            return f"column {position} has no name (allowed: a name for every column; a trailing comma makes an unnamed one)"
         if name in seen:
             return f"column {name!r} is named twice (allowed: each column named once; rename one)"
         seen.add(name)

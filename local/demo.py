@@ -365,14 +365,14 @@ def wait_for_ctrl_c(emulator: Emulator, cdk_out: Path, models: list[str], failed
 def scoring_batches(lines: list[str], header: str, most_rows: int = SCORING_BATCH,
                     most_bytes: int = MAX_SERVERLESS_BODY) -> list[list[str]]:
     """The rows cut into requests of at most ``most_rows`` rows and ``most_bytes`` bytes with the header line; a
-    row that alone does not fit is a DemoError naming it (no endpoint type would take it)."""
+    row that alone does not fit is a DemoError naming it (dev's serverless endpoint would not take it)."""
     header_size = len(header.encode())
     batches: list[list[str]] = []
     size = header_size
     for number, line in enumerate(lines, start=1):
         length = len(line.encode()) + 1
         if header_size + length > most_bytes:
-            raise DemoError(f"test row {number} is {length} bytes, more than a request may carry with the header "
+            raise DemoError(f"test row {number} is {length - 1} bytes, more than a request may carry with the header "
                             f"({most_bytes} bytes, a serverless endpoint's limit)")
         if not batches or len(batches[-1]) == most_rows or size + length > most_bytes:
             batches.append([])

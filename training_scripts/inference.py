@@ -311,18 +311,31 @@ def json_rows(payload):
     else comes back as it is, for the caller to refuse. record_preprocessor.py reads captured requests alike."""
     if isinstance(payload, dict):
         if "instances" not in payload and {"columns", "data"} <= payload.keys():
-            columns, data = payload["columns"], payload["data"]
-            if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns) and isinstance(data, list)
-                    and all(isinstance(r, list) and len(r) == len(columns) for r in data)):
-                return None  # refused as a malformed body
-            return [dict(zip(columns, row, strict=True)) for row in data]
+            return _split_records(payload["columns"], payload["data"])
         payload = payload.get("instances")
-    if isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
-        return [payload]
+    elif isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
+        return [payload]  # a bare flat list only: {"instances": [5, 7]} is two one-value rows, as TF Serving reads it
     if isinstance(payload, list) and payload and all(isinstance(r, dict) and r.keys() == {"features"}
                                                      and isinstance(r["features"], list) for r in payload):
         return [r["features"] for r in payload]
     return payload
+
+
+def _split_records(columns, data) -> list[dict]:
+    """pandas' orient="split" body as records, or the RequestError that says what is wrong with it."""
+    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+        raise RequestError('orient="split" JSON: "columns" must be the input columns\' names (allowed: a list of text; '
+                           "a DataFrame with named columns)")
+    repeated = next((c for i, c in enumerate(columns) if c in columns[:i]), None)
+    if repeated is not None:
+        raise RequestError(f"column {repeated!r} appears twice; send each input column once")
+    if not isinstance(data, list):
+        raise RequestError('orient="split" JSON: "data" must be a list of rows')
+    for number, row in enumerate(data, start=1):
+        if not isinstance(row, list) or len(row) != len(columns):
+            got = f"{len(row)} values" if isinstance(row, list) else "not a list"
+            raise RequestError(f'orient="split" JSON: data row {number} has {got}; "columns" names {len(columns)}')
+    return [dict(zip(columns, row, strict=True)) for row in data]
 
 
 def features(payload: Payload, model: Model) -> np.ndarray:

@@ -80,10 +80,15 @@ def header_names(path: Path) -> list[str]:
     import csv
 
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        names = [name.strip() for name in next(csv.reader(handle), [])]
+        # As pandas reads it (skipinitialspace=True, blank lines before the header skipped).
+        names = [name.strip() for name in next((row for row in csv.reader(handle, skipinitialspace=True) if row), [])]
     if len(names) == 1 and (other := next((s for s in (";", "\t", "|") if s in names[0]), None)):
         raise InputError(f"raw input: {path.name}: its columns are separated by {other!r}, not commas (allowed: a "
                          f"comma-separated CSV; re-export it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(path, index=False))")
+    unnamed = next((position for position, name in enumerate(names, start=1) if not name), None)
+    if unnamed is not None:
+        raise InputError(f"raw input: {path.name}: column {unnamed} has no name (allowed: a name for every column; a "
+                         "trailing comma makes an unnamed one)")
     repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
     if repeated is not None:
         raise InputError(f"raw input: {path.name}: column {repeated!r} is named twice (allowed: each column named once; "
@@ -99,6 +104,9 @@ def read_raw(input_dir: Path) -> pd.DataFrame:
     for path in files:
         names = header_names(path)
         frame = pd.read_csv(path, skipinitialspace=True)
+        if len(frame.columns) != len(names):
+            raise InputError(f"raw input: {path.name}: pandas reads {len(frame.columns)} columns, its header names "
+                             f"{len(names)} (allowed: a header naming every column once)")
         frame.columns = names  # stripped, and not pandas' mangled duplicates (refused above)
         frames.append(frame)
     columns = list(frames[0].columns)

@@ -110,12 +110,12 @@ def _request_rows(payload):
     if isinstance(payload, dict):
         if "instances" not in payload and {"columns", "data"} <= payload.keys():
             columns, data = payload["columns"], payload["data"]
-            if not (isinstance(columns, list) and isinstance(data, list) and all(isinstance(r, list) and len(r) == len(columns)
-                                                                                  for r in data)):
-                return None
+            if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns) and len(set(columns)) == len(columns)
+                    and isinstance(data, list) and all(isinstance(r, list) and len(r) == len(columns) for r in data)):
+                return None  # the endpoint refused it
             return [dict(zip(columns, row, strict=True)) for row in data]
         payload = payload.get("instances")
-    if isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
+    elif isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
         return [payload]
     if isinstance(payload, list) and payload and all(isinstance(r, dict) and r.keys() == {"features"}
                                                      and isinstance(r["features"], list) for r in payload):

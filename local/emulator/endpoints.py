@@ -343,6 +343,10 @@ def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[s
     key = (account, region, name)
     try:
         deployment = resolve(backend, endpoint, headers.get(TARGET_VARIANT_HEADER))
+        if deployment.serverless and len(body) > MAX_SERVERLESS_BODY:  # refused before any model server starts
+            return client_error("ValidationError", f"Request {uuid.uuid4()} has oversize body. (A serverless endpoint takes "
+                                f"at most {MAX_SERVERLESS_BODY} bytes a request, this one has {len(body)}: send fewer rows "
+                                "a request.)")
         port = SERVERS.port(key, deployment, lambda url: fetch(account, region, url))
     except VariantNotFound as error:
         return client_error("ValidationError", str(error))
@@ -350,9 +354,6 @@ def invoke(account: str, region: str, name: str, body: bytes, headers: Mapping[s
         # As SageMaker does with an endpoint whose model cannot start: Failed, and the reason in DescribeEndpoint.
         endpoint.endpoint_status, endpoint.failure_reason = "Failed", str(error)
         return client_error("ValidationError", f"Endpoint {name} of account {account} is Failed, not InService: {error}")
-    if deployment.serverless and len(body) > MAX_SERVERLESS_BODY:
-        return client_error("ValidationError", f"Request {uuid.uuid4()} has oversize body. (A serverless endpoint takes "
-                            f"at most {MAX_SERVERLESS_BODY} bytes a request, this one has {len(body)}: send fewer rows a request.)")
     try:
         status, answer_headers, answer = forward(port, bytes(body), headers)
     except TimeoutError:

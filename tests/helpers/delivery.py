@@ -45,3 +45,25 @@ def pipeline_actions(pipeline: dict, name: str) -> list[dict]:
 
 def deploy_actions(actions: list[dict]) -> list[dict]:
     return [a for a in actions if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+
+
+def pipeline_grant_and_lint_problems(out: Path) -> list[str]:
+    """cfn-lint's findings on the Delivery template, and every grant CDK Pipelines wrote that is admin-like: a
+    wildcard or IAM action, or an AWS-managed policy on a role. Empty when the pipeline is clean."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers.templates import resources
+
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--",
+                             str(out / "Delivery.template.json")], capture_output=True, text=True, timeout=300)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if line] if result.returncode else []
+    template = json.loads((out / "Delivery.template.json").read_text())
+    for policy in [*resources(template, "AWS::IAM::Policy").values(), *resources(template, "AWS::IAM::ManagedPolicy").values()]:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            problems += [f"admin-like action {a} in {statement}" for a in actions if a == "*" or a.endswith(":*") or a.startswith("iam:")]
+    problems += [f"role {role_id} has managed policies" for role_id, role in resources(template, "AWS::IAM::Role").items()
+                 if "ManagedPolicyArns" in role["Properties"]]
+    return problems

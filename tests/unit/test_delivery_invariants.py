@@ -13,37 +13,42 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from config import environment_files, load_delivery, load_environments
+from config import ConfigError, environment_files, load_delivery, load_environments
 from config.delivery import APPROVAL_REQUIRED, DELIVERY_FILE, DeliveryConfig
 from tests.helpers.assembly import synth_app
-from tests.helpers.delivery import deploy_actions, pipeline_actions
+from tests.helpers.delivery import deploy_actions, pipeline_actions, pipeline_grant_and_lint_problems
 from tests.helpers.paths import USER_CONFIG_DIR
 from tests.helpers.templates import resources
 
 TOOLING = "111111111111"
 
 
-def generated_delivery(config_dir: Path) -> dict:
-    """A delivery.yaml for the user's environments, as the loader accepts it (docs/delivery.md's rules)."""
+def generated_delivery(config_dir: Path, region: str | None = None) -> dict:
+    """A delivery.yaml for the user's environments, as the loader accepts it (docs/delivery.md's rules): those in
+    ``region`` (default: the first's that does not replicate) without data.replication."""
     environments = [env for env in load_environments(config_dir) if env.data.replication is None]  # the loader's rule
-    region = environments[0].region
+    if not environments:  # every environment replicates: no pipeline can deploy any (the test below shows it refused)
+        pytest.skip("every environment of config/ sets data.replication, which the delivery pipeline does not deploy yet")
+    region = region or environments[0].region
     deployable = [env for env in environments if env.region == region]
     ordered = sorted(deployable, key=lambda env: (env.name.startswith(APPROVAL_REQUIRED), env.name))
+    return pipeline_in(region, [{"environment": env.name, "approval": env.name.startswith(APPROVAL_REQUIRED),
+                                 "smoke_test": index > 0} for index, env in enumerate(ordered)])
+
+
+def pipeline_in(region: str, stages: list[dict]) -> dict:
     return {
         "account": TOOLING,
         "region": region,
         "repository": "my-org/sagemaker-platform",
         "branch": "main",
         "connection_arn": f"arn:aws:codeconnections:{region}:{TOOLING}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
-        "stages": [{"environment": env.name, "approval": env.name.startswith(APPROVAL_REQUIRED),
-                    "smoke_test": index > 0} for index, env in enumerate(ordered)],
+        "stages": stages,
     }
 
 
@@ -132,15 +137,32 @@ def test_smoke_tests_follow_every_deploy_one_per_served_model_and_only_where_ask
             assert action["RunOrder"] > max(a["RunOrder"] for a in deploy_actions(actions))
 
 
-def test_the_pipeline_template_is_cfn_lint_clean_and_grants_no_admin_rights(out, template):
+def test_the_pipeline_template_is_cfn_lint_clean_and_grants_no_admin_rights(out):
     """No wildcard action, no IAM action and no AWS-managed policy on any role CDK Pipelines writes."""
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(cfn_lint), "--format", "parseable", "--", str(out / "Delivery.template.json")],
-                            capture_output=True, text=True, timeout=300)
-    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
-    for policy in [*resources(template, "AWS::IAM::Policy").values(), *resources(template, "AWS::IAM::ManagedPolicy").values()]:
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert not [a for a in actions if a == "*" or a.endswith(":*") or a.startswith("iam:")], statement
-    for role in resources(template, "AWS::IAM::Role").values():
-        assert "ManagedPolicyArns" not in role["Properties"]
+    assert pipeline_grant_and_lint_problems(out) == []
+
+
+def test_an_environment_the_pipeline_cannot_deploy_is_refused_as_a_stage_by_name(tmp_path):
+    """What the generated pipeline leaves out is not silently deployable: a stage naming an environment in another
+    region than the pipeline's, or one with data.replication, is refused in one line. Checked on the user's own such
+    environments and on two made from their first file (one moved to another region, one replicating)."""
+    for source in environment_files(USER_CONFIG_DIR):
+        shutil.copy(source, tmp_path / source.name)
+    first = yaml.safe_load(environment_files(USER_CONFIG_DIR)[0].read_text())
+    region = first["region"]
+    elsewhere_region = "eu-west-1" if region != "eu-west-1" else "us-west-2"
+    elsewhere = yaml.safe_load(yaml.safe_dump(first).replace(region, elsewhere_region))
+    elsewhere.get("data", {}).pop("replication", None)
+    replicating = {**first, "data": {**(first.get("data") or {}), "replication": {"region": elsewhere_region}}}
+    (tmp_path / "zzelsewhere.yaml").write_text(yaml.safe_dump(elsewhere))
+    (tmp_path / "zzreplicating.yaml").write_text(yaml.safe_dump(replicating))
+    environments = load_environments(tmp_path)
+    left_out = [env for env in environments if env.region != region or env.data.replication is not None]
+    assert {"zzelsewhere", "zzreplicating"} <= {env.name for env in left_out}
+    for env in left_out:
+        (tmp_path / DELIVERY_FILE).write_text(yaml.safe_dump(pipeline_in(region, [{"environment": env.name, "approval": True}])))
+        with pytest.raises(ConfigError) as refused:
+            load_delivery(tmp_path, environments)
+        (problem,) = refused.value.problems
+        assert problem.endswith("(allowed: environments in the pipeline's region; another region needs a pipeline of its own)"
+                                if env.region != region else "deploy that one with cdk deploy)"), problem

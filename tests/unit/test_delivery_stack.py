@@ -19,6 +19,7 @@ from tests.helpers.delivery import (
     delivery_config_dir,
     deploy_actions,
     pipeline_actions,
+    pipeline_grant_and_lint_problems,
 )
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import resources
@@ -166,6 +167,12 @@ def test_artifacts_are_encrypted_with_a_rotating_key_that_every_environment_acco
     policy = json.dumps(key["Properties"]["KeyPolicy"])
     for account in ACCOUNTS.values():
         assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in policy
+
+
+def test_the_fixture_pipeline_with_its_smoke_tests_is_cfn_lint_clean_and_grants_no_admin_rights(out):
+    """The user's config/ may serve no model (test_delivery_invariants then has no smoke-test projects to check):
+    this pipeline has them, in two stages."""
+    assert pipeline_grant_and_lint_problems(out) == []
 
 
 def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tmp_path):

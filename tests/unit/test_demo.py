@@ -220,5 +220,5 @@ def test_scoring_requests_stay_within_a_serverless_endpoints_4_mb_whatever_the_r
     assert sum(batches, []) == wide and [len(b) for b in batches] == [41, 41, 41, 7]
     for batch in batches:
         assert len((header + "\n".join(batch)).encode()) <= MAX_SERVERLESS_BODY
-    with pytest.raises(demo.DemoError, match=r"^test row 2 is 4194305 bytes, more than a request may carry"):
+    with pytest.raises(demo.DemoError, match=r"^test row 2 is 4194304 bytes, more than a request may carry"):
         demo.scoring_batches(["1", "9" * MAX_SERVERLESS_BODY], header)

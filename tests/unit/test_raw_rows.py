@@ -133,9 +133,22 @@ def test_the_json_forms_clients_send_predict_as_their_raw_rows(trained):
     np.testing.assert_array_equal(predict(model, json.dumps(features), "application/json"), expected[:5])
     vectors = {"instances": [{"features": row} for row in trained["vectors"][:5].tolist()]}
     np.testing.assert_array_equal(predict(model, json.dumps(vectors), "application/json"), expected[:5])
-    # A split body that is not one (data rows of another length) is refused as malformed JSON rows, not misread.
-    bad = json.dumps({"columns": columns, "data": [rows[0][:-1]]})
-    assert refusal(model, bad, "application/json").startswith('JSON body must be {"instances": [...]} or a list')
+    # A split body that is not one is refused, saying what is wrong, not misread; the monitor's record preprocessor
+    # skips each (it reads what the endpoint answered, and nothing else).
+    monitor = monitor_preprocessor(trained["splits"])
+    refused = {
+        json.dumps({"columns": columns, "data": [rows[0][:-1]]}): f'orient="split" JSON: data row 1 has {len(columns) - 1} '
+                                                                   f'values; "columns" names {len(columns)}',
+        json.dumps({"columns": list(range(len(columns))), "data": [rows[0]]}): 'orient="split" JSON: "columns" must be the '
+                                                                              "input columns' names",
+        json.dumps({"columns": [columns[0], *columns], "data": [[rows[0][0], *rows[0]]]}):
+            f"column {columns[0]!r} appears twice; send each input column once",
+        # In "instances", values are rows (TF Serving's reading): a flat list there is not one row.
+        json.dumps({"instances": rows[0]}): 'JSON body must be {"instances": [...]} or a list',
+    }
+    for body, message in refused.items():
+        assert refusal(model, body, "application/json").startswith(message), body
+        assert monitor.preprocess_handler(captured(body, "application/json")) == [], body
 
 
 def test_raw_rows_over_http_through_serve_py_with_the_models_own_code(trained):

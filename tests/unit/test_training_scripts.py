@@ -519,7 +519,7 @@ def test_preprocess_reads_a_header_as_the_config_loader_does(tmp_path):
     synth fails in the pipeline (pandas' skipinitialspace strips only spaces before a name)."""
     from config.dataset import read_header
 
-    text = team_csv("churn , plan,tenure ,notes")
+    text = "\n" + team_csv('churn , "plan",tenure ,notes')  # a blank line first, a quoted name after a space
     out = run_preprocess(tmp_path, text, encoding="utf-8-sig")
     assert (tmp_path / "raw" / "customers.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert read_header(tmp_path / "raw" / "customers.csv") == ["churn", "plan", "tenure", "notes"]
@@ -530,6 +530,7 @@ def test_preprocess_reads_a_header_as_the_config_loader_does(tmp_path):
 @pytest.mark.parametrize(("header", "expected"), [
     ("churn,plan,tenure,plan", "raw input: customers.csv: column 'plan' is named twice (allowed: each column named once"),
     ("churn;plan;tenure;notes", "raw input: customers.csv: its columns are separated by ';', not commas"),
+    ("churn,plan,,notes", "raw input: customers.csv: column 3 has no name (allowed: a name for every column"),
 ])
 def test_preprocess_refuses_a_header_pandas_would_misread(tmp_path, capsys, monkeypatch, header, expected):
     """pandas reads a repeated name as '<name>.1' without a word, which neither drop_columns nor the endpoint's

@@ -56,7 +56,9 @@ def test_pull_requests_run_tests_synth_with_cdk_nag_cfn_lint_and_a_diff_per_envi
     # One diff per environment of config/, in its region, whatever the team named them (a fixed [dev, staging, prod]
     # skipped renamed environments and diffed stacks that no longer exist).
     (listing,) = [s for s in jobs["synth"]["steps"] if s.get("id") == "environments"]
-    assert listing["run"] == 'echo "matrix=$(.venv/bin/python -m delivery environments)" >> "$GITHUB_OUTPUT"'
+    # Its own line, so that a failing listing fails the step (bash -e), not the diff job's fromJSON later.
+    assert listing["run"].splitlines() == ["matrix=$(.venv/bin/python -m delivery environments)",
+                                           'echo "matrix=$matrix" >> "$GITHUB_OUTPUT"']
     assert jobs["synth"]["outputs"]["environments"] == "${{ steps.environments.outputs.matrix }}"
     assert diff["needs"] == "synth"
     assert diff["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.synth.outputs.environments) }}"
