@@ -13,8 +13,10 @@ A local file or a package file is uploaded to the raw-data bucket under ``<model
 
 from __future__ import annotations
 
+import collections
 import csv
 import difflib
+import functools
 import importlib.metadata
 import re
 from dataclasses import dataclass
@@ -112,3 +114,68 @@ def closest(name: str, columns: list[str]) -> str:
     """'; did you mean X?' for the column a misspelt name most likely meant, else ''."""
     match = difflib.get_close_matches(name, columns, n=1, cutoff=0.6) or [c for c in columns if c.lower() == name.lower()]
     return f"; did you mean {match[0]}?" if match else ""
+
+
+#: pandas' default NA spellings (pandas._libs.parsers.STR_NA_VALUES; tests/unit/test_config.py holds this copy to it):
+#: preprocess.py reads a label cell spelt so as missing.
+PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                       "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+#: A local data file up to this size has its label read at synth; a larger one is checked by Preprocess only.
+LABEL_CHECK_MAX_BYTES = 100 * 1024 * 1024
+
+
+def label_problems(path: Path, label_column: str, positive_label: str) -> list[str]:
+    """What Preprocess would refuse about the label, found at synth where the file is here: missing labels, more
+    than two values, a positive_label that is none of them. Only certain refusals: each value is read generously
+    (numbers by value, true/false in any case), merging whatever pandas might read as one value, so a label
+    pandas would accept is never refused here. Files over LABEL_CHECK_MAX_BYTES are left to Preprocess."""
+    stat = path.stat()
+    if stat.st_size > LABEL_CHECK_MAX_BYTES:
+        return []
+    return list(_label_problems(str(path), stat.st_mtime_ns, stat.st_size, label_column, positive_label))
+
+
+def _generous(cell: str) -> object:
+    if cell.lower() in ("true", "false"):
+        return cell.lower()
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+@functools.cache
+def _label_problems(path: str, _mtime: int, _size: int, label_column: str, positive_label: str) -> tuple[str, ...]:
+    name = Path(path).name
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, skipinitialspace=True)
+        names = [n.strip() for n in next((row for row in reader if row), [])]
+        if label_column not in names:
+            return ()  # _columns_exist says so
+        index = names.index(label_column)
+        missing = 0
+        values: collections.Counter = collections.Counter()
+        spelt: dict[object, str] = {}  # each value as the file first writes it, for messages
+        for row in reader:
+            if not row:
+                continue  # pandas skips blank lines
+            cell = row[index].strip() if index < len(row) else ""
+            value = _generous(cell)
+            if cell in PANDAS_NA or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
+                missing += 1
+            else:
+                values[value] += 1
+                spelt.setdefault(value, cell)
+    problems = []
+    if missing:
+        problems.append(f"label_column: {label_column!r} is missing in {missing} rows of {name} (allowed: a label in every "
+                        "row; drop the unlabelled rows)")
+    texts = sorted(spelt.values(), key=lambda t: (_generous(t) if isinstance(_generous(t), float) else float("inf"), t))
+    shown = ", ".join(repr(t) for t in texts[:10]) + (", ..." if len(texts) > 10 else "")
+    if len(values) > 2:
+        problems.append(f"label_column: {label_column!r} has {len(values)} distinct values in {name} ({shown}) (allowed: "
+                        "exactly two, for binary training)")
+    elif values and _generous(positive_label.strip()) not in values:
+        problems.append(f"positive_label: {positive_label!r} is not a value of {label_column!r} in {name} (allowed: one "
+                        f"of {shown})")
+    return tuple(problems)

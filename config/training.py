@@ -323,6 +323,8 @@ class DatasetConfig(StrictModel):
             if name not in columns:
                 problems.append(f"{field}: {name!r} is not a column of {source.file_name}{data_files.closest(name, columns)} "
                                 f"(allowed: one of its {len(columns)} columns)")
+        if self.label_column in columns:
+            problems += data_files.label_problems(source.path, self.label_column, self.positive_label)
         return problems
 
 

@@ -136,7 +136,8 @@ def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, s
         raise not_a_column(label_column, list(table.columns), setting("label_column", source))
     raw = table[label_column]
     if raw.isna().any():
-        raise InputError(f"label column {label_column!r} has {int(raw.isna().sum())} empty values; every row needs a label")
+        raise InputError(f"{setting('label_column', source)}: column {label_column!r} is missing in {int(raw.isna().sum())} "
+                         "rows (allowed: a label in every row; drop the unlabelled rows)")
     values = raw.astype(str).str.strip()
     found = sorted(values.unique())
     shown = ", ".join(repr(v) for v in found[:10]) + (", ..." if len(found) > 10 else "")

@@ -453,6 +453,11 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("dataset.categorical_columns", ["MOSTYP"], "dataset.categorical_columns[0]: 'MOSTYP' is not a column of Caravan.csv; "
          "did you mean MOSTYPE?"),
         ("dataset.categorical_columns", ["Purchase"], "categorical_columns: names the label column 'Purchase'"),
+        # The label read at synth (config/dataset.py), so Preprocess does not find it after a deploy.
+        ("dataset.positive_label", "Maybe", "models.direct-marketing.dataset.positive_label: 'Maybe' is not a value of "
+         "'Purchase' in Caravan.csv (allowed: one of 'No', 'Yes')"),
+        ("dataset.label_column", "MAANTHUI", "dataset.label_column: 'MAANTHUI' has 9 distinct values in Caravan.csv ('1', "
+         "'2', '3', '4', '5', '6', '7', '8', '10') (allowed: exactly two, for binary training)"),
         ("dataset.drop_columns", ["Purchase"], "drop_columns: names the label column 'Purchase' (allowed: columns other than the label)"),
         ("dataset.drop_columns", ["MOSTYPE"], "drop_columns: MOSTYPE also in categorical_columns (allowed: a column is dropped or encoded"),
         ("dataset.drop_columns", ["MAUT1", "MAUT1"], "drop_columns: each column once; repeated: MAUT1"),

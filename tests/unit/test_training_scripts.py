@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 
@@ -577,3 +578,53 @@ def test_preprocess_refuses_two_features_of_the_same_name(tmp_path, capsys, monk
     assert ("feature 'plan=a=b' would come from both level 'a=b' of column 'plan' and level 'b' of column 'plan=a'"
             in run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path))
     assert not (tmp_path / "out").exists()
+
+
+LABEL_CASES = {  # label cells (200 rows, cycled), positive_label
+    "yes/no": (["yes", "no", "no", "no"], "yes"),
+    "yes/no, spaces": ([" yes", "no ", "no", "no"], "yes"),
+    "1/0": (["1", "0", "0", "0"], "1"),
+    "1.0/0.0, positive 1.0": (["1.0", "0.0", "0.0", "0.0"], "1.0"),
+    "1.0/0.0, positive 1": (["1.0", "0.0", "0.0", "0.0"], "1"),
+    "1/0.0 mixed": (["1", "0.0", "0", "0"], "1.0"),
+    "True/False": (["True", "False", "False", "False"], "True"),
+    "true/FALSE, positive true": (["true", "FALSE", "false", "False"], "true"),
+    "three classes": (["a", "b", "c", "c"], "a"),
+    "Yes/yes/no": (["Yes", "yes", "no", "no"], "yes"),
+    "missing empty": (["yes", "no", "", "no"], "yes"),
+    "missing NA": (["yes", "no", "NA", "no"], "yes"),
+    "NAN in numbers": (["1", "0", "NAN", "0"], "1"),
+    "positive absent": (["yes", "no", "no", "no"], "Y"),
+    "one value": (["no", "no", "no", "no"], "no"),
+}
+
+
+@pytest.mark.parametrize("case", LABEL_CASES)
+def test_the_synth_label_check_refuses_only_what_preprocess_refuses(case, tmp_path):
+    """config/dataset.py reads the label at synth without pandas, so that a 3-class or unlabelled file is refused
+    before a deploy, not in Preprocess after it. Held to preprocess.py's own reading (pandas): whatever synth
+    refuses, Preprocess refuses too (a certain refusal); what Preprocess accepts, synth accepts."""
+    from config.dataset import label_problems
+
+    cells, positive = LABEL_CASES[case]
+    path = tmp_path / "data.csv"
+    path.write_text("x,label\n" + "".join(f"{i},{cells[i % len(cells)]}\n" for i in range(200)))
+    synth = label_problems(path, "label", positive)
+    try:
+        preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True), "label", positive)
+        refused_by_preprocess = False
+    except preprocess.InputError:
+        refused_by_preprocess = True
+    assert not synth or refused_by_preprocess, synth
+    if not refused_by_preprocess:
+        assert synth == []
+    if case in ("three classes", "Yes/yes/no", "missing empty", "missing NA", "positive absent"):
+        assert synth and all("\n" not in line for line in synth), case  # these are caught at synth, one line each
+
+
+def test_the_synth_label_check_knows_pandas_na_spellings():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from config.dataset import PANDAS_NA
+
+    assert PANDAS_NA == STR_NA_VALUES
