@@ -182,6 +182,7 @@ class FeatureEncoder:
 
     def __init__(self, train: pd.DataFrame, categorical: list[str]) -> None:
         self.columns = list(train.columns)  # the input columns a raw request carries, in the data's order
+        self.requested = [c for c in categorical if c in train.columns]
         self.categorical = [c for c in train.columns if c in categorical or not is_numeric(train[c])]
         self.numeric = [c for c in train.columns if c not in self.categorical]
         self.medians: dict[str, float] = {}
@@ -204,6 +205,27 @@ class FeatureEncoder:
         for column in self.categorical:
             names.extend(f"{column}={value}" for value in self.categories[column])
         return names
+
+    def warnings(self, train: pd.DataFrame) -> list[str]:
+        """What is legal but likely a mistake, each one line: a categorical column with about a level a row (an
+        identifier or a date: as many one-hot features, none of which generalizes), and a text column that is
+        numbers but for a few cells (a '?' for missing makes pandas read the whole column as text)."""
+        rows, found = len(train), []
+        for column in self.categorical:
+            levels = len(self.categories[column])
+            if levels > 50 and levels * 2 > rows:
+                found.append(f"column {column!r} has {levels} levels in {rows} training rows, one feature each: an "
+                             "identifier or a date? (list it in dataset.drop_columns, or derive a coarser column)")
+            elif column not in self.requested:
+                present = train[column].dropna()
+                numbers = pd.to_numeric(present, errors="coerce")
+                others = present[numbers.isna()].astype(str).str.strip()
+                if len(present) and 0 < len(others) <= len(present) // 10:
+                    examples = ", ".join(repr(v) for v in sorted(others.unique())[:3])
+                    found.append(f"column {column!r} is numbers but for {len(others)} of {len(present)} training cells "
+                                 f"({examples}), so it is encoded as {levels} categories: clean those cells (if they mean "
+                                 "missing, leave them empty) to keep it numeric")
+        return found
 
     def check_feature_names(self) -> None:
         """Each feature's name is distinct: a column 'x' with level 'a=b' and a column 'x=a' with level 'b' (or a
@@ -348,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     encoder = FeatureEncoder(x_train, requested)
     encoder.check_feature_names()
+    warnings = encoder.warnings(x_train)
+    for warning in warnings:  # the job's log (CloudWatch in AWS); the local runner shows them under the step
+        print(f"warning: {warning}", flush=True)
     # Imputed with the training split's median (numbers) or the 'missing' category: counted per column and split.
     imputed = {column: {split: int(frame[column].isna().sum()) for split, frame in (("train", x_train), ("validation", x_val),
                                                                                    ("test", x_test))}
@@ -370,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "imputed": imputed,
             "positives": {"train": int(y_train.sum()), "validation": int(y_val.sum()), "test": int(y_test.sum())},
             "seed": args.seed,
+            "warnings": warnings,
         },
     )
     monitored = baseline_columns(x_train, encoder)

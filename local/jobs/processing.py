@@ -9,9 +9,14 @@ from local.jobs.container import Container, job_env
 from local.jobs.errors import JobFailed
 from local.jobs.s3 import download, upload_dir
 
+#: A line a step's script prints to say something is off but not fatal (preprocess.py: an identifier-like column):
+#: in AWS it is in the job's CloudWatch log; locally the runner shows it under the step.
+WARNING_PREFIX = "warning: "
 
-def processing_job(s3: Any, request: dict, root: Path) -> None:
-    """CreateProcessingJob, locally: inputs in, the entry point run, outputs out."""
+
+def processing_job(s3: Any, request: dict, root: Path) -> list[str]:
+    """CreateProcessingJob, locally: inputs in, the entry point run, outputs out. Returns the script's warnings
+    (its log's lines that start with WARNING_PREFIX, without it)."""
     container = Container(root)
     for item in request.get("ProcessingInputs", []):
         s3_input = item.get("S3Input")
@@ -36,4 +41,7 @@ def processing_job(s3: Any, request: dict, root: Path) -> None:
         raise
     for item in outputs:
         upload_dir(s3, container.path(item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    log = root / "job.log"
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    return [line.removeprefix(WARNING_PREFIX) for line in lines if line.startswith(WARNING_PREFIX)]
 

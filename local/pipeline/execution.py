@@ -178,11 +178,11 @@ class LocalExecution:
 
     def step_processing(self, step: dict) -> tuple[dict, str]:
         request = self.value(step["Arguments"])
-        jobs.processing_job(self.s3, request, self.result.step_dir(step["Name"]))
+        warnings = jobs.processing_job(self.s3, request, self.result.step_dir(step["Name"]))
         self.property_files[step["Name"]] = {f["PropertyFileName"]: f for f in step.get("PropertyFiles", [])}
         outputs = [o["OutputName"] for o in request.get("ProcessingOutputConfig", {}).get("Outputs", [])]
         return ({**request, "ProcessingJobName": self.job_name(step["Name"]), "ProcessingJobStatus": "Completed"},
-                f"outputs {', '.join(outputs)}")
+                f"outputs {', '.join(outputs)}" + "".join(f"\n      warning: {w}" for w in warnings))
 
     def step_training(self, step: dict) -> tuple[dict, str]:
         request = self.value(step["Arguments"])

@@ -628,3 +628,30 @@ def test_the_synth_label_check_knows_pandas_na_spellings():
     from config.dataset import PANDAS_NA
 
     assert PANDAS_NA == STR_NA_VALUES
+
+
+def test_preprocess_warns_of_an_identifier_like_column_and_of_numbers_made_text_by_a_few_cells(tmp_path, capsys):
+    """Legal but likely a mistake, so trained and said: a column with about a level a row (an ID, a date: a helper's
+    team got 5,320 one-hot features from 2,100 rows), and a numeric column pandas read as text because of a few '?'
+    cells. Each is a 'warning: ' line in the job's log, which the local runner shows under the step, and is kept in
+    features.json; a clean file has none."""
+    rows = [f"{'yes' if i % 4 == 0 else 'no'},C{i:05d},{'?' if i % 50 == 0 else i % 48},{'basic' if i % 3 else 'premium'}"
+            for i in range(400)]
+    out = run_preprocess(tmp_path, "churn,customer_id,tenure,plan\n" + "\n".join(rows) + "\n")
+    printed = [line.removeprefix("warning: ") for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    spec = json.loads((out / "metadata" / "features.json").read_text())
+    assert spec["warnings"] == printed and len(printed) == 2
+    assert printed[0].startswith("column 'customer_id' has 280 levels in 280 training rows, one feature each: an identifier")
+    assert printed[1].startswith("column 'tenure' is numbers but for ") and "('?')" in printed[1]
+    clean = run_preprocess(tmp_path / "clean", team_csv())
+    assert json.loads((clean / "metadata" / "features.json").read_text())["warnings"] == []
+
+
+def test_the_local_runner_shows_a_processing_steps_warnings(tmp_path):
+    """local/jobs/processing.py returns the script's 'warning: ' lines; the pipeline runner prints them under the
+    step's ok line (its detail)."""
+    from local.jobs import processing_job
+
+    script = "print('preprocessed'); print('warning: column x looks like an identifier'); print('warnings: not one')"
+    request = {"AppSpecification": {"ContainerEntrypoint": [sys.executable, "-c", script]}}
+    assert processing_job(None, request, tmp_path) == ["column x looks like an identifier"]
