@@ -1,4 +1,4 @@
-"""python -m delivery promote | smoke-test | upload-data | import-mapping  (see --help of each).
+"""python -m delivery promote | smoke-test | upload-data | import-mapping | preflight | environments  (see --help of each).
 
 promote         edit config/<env>.yaml so a model serves an approved version; commit it in a pull request
 smoke-test      after a deploy: an endpoint is in service and scores sample rows like a model should
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--sample", type=Path, required=True,
                        help="raw rows with a header line of input columns, no label: delivery/samples/<model>.csv")
     smoke.add_argument("--role-arn", help="role to assume in the environment's account (the pipeline's cross-account role)")
+    smoke.add_argument("--endpoint-url", help="AWS endpoint (e.g. the local emulator's http://localhost:PORT)")
     upload = commands.add_parser("upload-data", help="upload a model's data_file to the environment's raw-data bucket")
     upload.add_argument("--env", required=True)
     upload.add_argument("--model", required=True)
@@ -174,7 +175,8 @@ def _smoke_test(args: argparse.Namespace) -> int:
     from delivery.smoke_test import SmokeTestFailed, run
 
     try:
-        lines = run(env=args.env, region=args.region, endpoint=args.endpoint, role_arn=args.role_arn, sample=args.sample)
+        lines = run(env=args.env, region=args.region, endpoint=args.endpoint, role_arn=args.role_arn, sample=args.sample,
+                    endpoint_url=args.endpoint_url)
     except SmokeTestFailed as exc:
         print(f"smoke test failed: {exc}", file=sys.stderr)
         return 1

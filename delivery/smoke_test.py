@@ -146,14 +146,17 @@ def endpoint_invoker(runtime, endpoint: str) -> Invoke:
     return invoke
 
 
-def run(*, env: str, region: str, endpoint: str, role_arn: str | None, sample: Path, session=None) -> list[str]:
+def run(*, env: str, region: str, endpoint: str, role_arn: str | None, sample: Path, session=None,
+        endpoint_url: str | None = None) -> list[str]:
+    """``endpoint_url``: every AWS call goes there (the local emulator's http://localhost:PORT), as the other
+    delivery commands' --endpoint-url does."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     session = session or boto3.session.Session(region_name=region)
     try:
         if role_arn:
-            credentials = session.client("sts").assume_role(
+            credentials = session.client("sts", endpoint_url=endpoint_url).assume_role(
                 RoleArn=role_arn, RoleSessionName=f"{env}-smoke-test"
             )["Credentials"]
             session = boto3.session.Session(
@@ -162,12 +165,13 @@ def run(*, env: str, region: str, endpoint: str, role_arn: str | None, sample: P
                 aws_secret_access_key=credentials["SecretAccessKey"],
                 aws_session_token=credentials["SessionToken"],
             )
-        status = session.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+        status = session.client("sagemaker", endpoint_url=endpoint_url).describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
     except (ClientError, BotoCoreError) as exc:
         raise SmokeTestFailed(f"{env}: cannot describe endpoint {endpoint}: {exc}") from None
     # Autoscaling sets Updating while the fleet keeps serving; anything else means it does not serve.
     if status not in SERVING_STATUSES:
         raise SmokeTestFailed(f"{env}: endpoint {endpoint} is {status} (expected {' or '.join(SERVING_STATUSES)})")
     lines = [f"{env}: endpoint {endpoint} is InService"]
-    lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime"), endpoint), sample_rows(sample))
+    lines += check_predictions(endpoint_invoker(session.client("sagemaker-runtime", endpoint_url=endpoint_url), endpoint),
+                               sample_rows(sample))
     return lines

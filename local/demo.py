@@ -244,6 +244,7 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
     sagemaker = emulator.client("sagemaker")
     for run in result.models.values():
         assert run.model_package is not None
+        check_servable(run.name, run.model_package, source_dir / f"{ENV_NAME}.yaml")
         try:
             promote(working, ENV_NAME, run.name, run.model_package["ModelPackageArn"], sagemaker)
         except PromotionRefused as error:
@@ -328,6 +329,16 @@ def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Pha
     run.model_package = emulator.client("sagemaker").describe_model_package(ModelPackageName=arn)
 
 
+def check_servable(model: str, package: dict, config_file: Path) -> None:
+    """A DemoError saying what to change when the registered version waits for a person: the default of
+    evaluation.approval_status, which a team's new model in dev has unless it sets Approved."""
+    if package.get("ModelApprovalStatus") == "PendingManualApproval":
+        raise DemoError(
+            f"{model}: the registered version waits for manual approval (models.{model}.evaluation.approval_status in "
+            f"{shown(config_file)} is PendingManualApproval by default), so the demo has nothing to serve: set "
+            f"approval_status: Approved there for dev, or run `make demo MODEL={model} ARGS='-p ModelApprovalStatus=Approved'`")
+
+
 def keep_latest_executions(root: Path, keep: int) -> list[Path]:
     """Remove all but the ``keep`` newest execution directories under root; returns those removed.
     (Their S3 objects went with the emulator that ran them; the local files are what is left.)"""
@@ -343,6 +354,7 @@ def retry_commands(emulator: Emulator, cdk_out: Path, models: list[str]) -> list
     """What to run, with the emulator still up, to look around and to run a model's pipeline again."""
     env = f"AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
     return [
+        "source .venv/bin/activate   # in another shell: the project's Python and Node (the CDK CLI's) first on PATH",
         f"export {env} AWS_DEFAULT_REGION={emulator.region}",
         *(f"python -m local.pipeline --env {ENV_NAME} --model {model} --endpoint-url {emulator.endpoint_url} "
           f"--cdk-out {shown(cdk_out)} [-p NAME=VALUE]   # runs {model}'s deployed pipeline again, every step"

@@ -282,6 +282,14 @@ def test_the_delivery_smoke_test_passes_against_the_emulated_endpoint(deployed, 
         lines = run(env="dev", region="us-east-1", endpoint=f"dev-{name}", role_arn=None, sample=sample_file(name), session=session)
         assert lines[0] == f"dev: endpoint dev-{name} is InService"
         assert lines[-1] == "a row without its last column was refused with HTTP 400"
+    # The command line, pointed at the emulator by --endpoint-url alone, as the other delivery commands are.
+    env = {**emulator.env(), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # a closed port: only the flag reaches the emulator
+    name = MODELS[0]
+    done = subprocess.run([sys.executable, "-m", "delivery", "smoke-test", "--env", "dev", "--region", "us-east-1",
+                           "--endpoint", f"dev-{name}", "--sample", str(sample_file(name)), "--endpoint-url",
+                           emulator.endpoint_url], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"ok: dev: endpoint dev-{name} is InService"
 
 
 def test_a_rejected_model_ends_with_the_gate_reasons_and_a_non_zero_exit(deployed, demo, tmp_path):

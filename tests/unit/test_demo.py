@@ -44,6 +44,7 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
     first = next(iter(load_environment(CONFIG_DIR / "dev.yaml").models))
     assert f"python -m local.pipeline --env dev --model {first} --endpoint-url http://localhost:{seen['port']}" in captured.out
     assert f"AWS_ENDPOINT_URL=http://localhost:{seen['port']}" in captured.out
+    assert "  source .venv/bin/activate   # in another shell" in captured.out  # not the system's python and node
 
 
 def test_without_keep_running_a_failure_ends_the_demo_and_the_emulator(monkeypatch, capsys, tmp_path):
@@ -222,3 +223,16 @@ def test_scoring_requests_stay_within_a_serverless_endpoints_4_mb_whatever_the_r
         assert len((header + "\n".join(batch)).encode()) <= MAX_SERVERLESS_BODY
     with pytest.raises(demo.DemoError, match=r"^test row 2 is 4194304 bytes, more than a request may carry"):
         demo.scoring_batches(["1", "9" * MAX_SERVERLESS_BODY], header)
+
+
+def test_a_version_waiting_for_approval_is_refused_with_what_to_change():
+    """A team's new model in dev registers PendingManualApproval (evaluation.approval_status's default); the demo
+    says which setting, or which run option, lets it serve, instead of promote's "approve it in Studio" (the
+    emulator is gone by the time the user reads it)."""
+    demo.check_servable("churn", {"ModelApprovalStatus": "Approved"}, CONFIG_DIR / "dev.yaml")
+    with pytest.raises(demo.DemoError) as refused:
+        demo.check_servable("churn", {"ModelApprovalStatus": "PendingManualApproval"}, CONFIG_DIR / "dev.yaml")
+    assert str(refused.value) == (
+        "churn: the registered version waits for manual approval (models.churn.evaluation.approval_status in "
+        "tests/fixtures/config/dev.yaml is PendingManualApproval by default), so the demo has nothing to serve: set "
+        "approval_status: Approved there for dev, or run `make demo MODEL=churn ARGS='-p ModelApprovalStatus=Approved'`")
