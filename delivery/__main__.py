@@ -167,7 +167,11 @@ def _promote(args: argparse.Namespace) -> int:
     print(f"{shown}:")
     for change in changes:
         print(f"  {change}")
-    print(f"Next: `make diff ENV={args.env}` shows what deploying it changes; commit {shown} and open a pull request.")
+    if args.endpoint_url:  # the emulator: make diff would ask AWS
+        print(f"Next: `npx cdk deploy '{args.env}/*' --require-approval never` with the emulator's exports (as "
+              "`make demo ARGS=--keep-running` prints them) deploys it there.")
+    else:
+        print(f"Next: `make diff ENV={args.env}` shows what deploying it changes; commit {shown} and open a pull request.")
     return 0
 
 

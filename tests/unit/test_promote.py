@@ -169,4 +169,13 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     done = cli("--env", "dev", "--model", EXAMPLE, "--model-package", registry["approved"])
     assert done.returncode == 0, done.stderr
     assert f"{AT}.model_package_arn: (none) -> {registry['approved']}" in done.stdout
-    assert "Next: `make diff ENV=dev`" in done.stdout
+    # Pointed at the emulator by the flag, the next step is a deploy there (make diff would ask AWS) ...
+    assert "Next: `npx cdk deploy 'dev/*' --require-approval never` with the emulator's exports" in done.stdout
+    assert "make diff" not in done.stdout
+    # ... and without it (the SDK's own AWS_ENDPOINT_URL, as in a pipeline's shell), the pull request's diff.
+    again = subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", str(config_dir), "--env", "dev",
+                            "--model", EXAMPLE, "--model-package", registry["no_baseline"]], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env={**emulator.env(), "AWS_ENDPOINT_URL": emulator.endpoint_url})
+    assert again.returncode == 0, again.stderr
+    assert f"{AT}.model_package_arn: {registry['approved']} -> {registry['no_baseline']}" in again.stdout
+    assert "Next: `make diff ENV=dev` shows what deploying it changes" in again.stdout
