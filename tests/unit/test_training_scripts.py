@@ -652,6 +652,7 @@ def test_the_local_runner_shows_a_processing_steps_warnings(tmp_path):
     step's ok line (its detail)."""
     from local.jobs import processing_job
 
-    script = "print('preprocessed'); print('warning: column x looks like an identifier'); print('warnings: not one')"
-    request = {"AppSpecification": {"ContainerEntrypoint": [sys.executable, "-c", script]}}
+    # sh, not sys.executable: the container maps absolute paths under /tmp (a clone there) into its own root.
+    script = "echo preprocessed; echo 'warning: column x looks like an identifier'; echo 'warnings: not one'"
+    request = {"AppSpecification": {"ContainerEntrypoint": ["sh", "-c", script]}}
     assert processing_job(None, request, tmp_path) == ["column x looks like an identifier"]
