@@ -33,6 +33,11 @@ _BAD_BRANCH = re.compile(r"(^[/.-])|([/.]$)|(\.\.)|(//)|(@\{)|([\x00-\x20~^:?*\[
 #: Environments whose name starts with this deploy only after a person approves.
 APPROVAL_REQUIRED = "prod"
 
+#: Account ids that stand for "yours" in the shipped config files and in AWS's documentation examples: valid to
+#: synthesize (the tests and the emulator use them), never an account a pipeline can deploy to.
+PLACEHOLDER_ACCOUNTS = frozenset({"111111111111", "123456789012", "222222222222", "333333333333", "111122223333",
+                                  "444455556666"})
+
 
 def _connection_arn(value: str) -> str:
     if not CONNECTION_ARN.fullmatch(value):

@@ -22,6 +22,7 @@ from constructs import Construct
 
 import naming
 from config import DeliveryConfig, DeliveryStage
+from config.delivery import PLACEHOLDER_ACCOUNTS
 from stacks.shared.compliance import acknowledge
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.stage import PlatformStage
@@ -55,6 +56,9 @@ class DeliveryPipelineStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.notices: list[str] = []
+        if delivery.account in PLACEHOLDER_ACCOUNTS:
+            self.notices.append(f"delivery: the pipeline's account {delivery.account} (delivery.yaml) is a placeholder from "
+                                "the docs or AWS's examples: set your tooling account before deploying the pipeline")
         self.artifacts_key = kms.Key(
             self,
             "ArtifactsKey",
@@ -123,6 +127,9 @@ class DeliveryPipelineStack(Stack):
 
     def add_environment(self, stage_config: DeliveryStage, stage: PlatformStage) -> None:
         cfg = stage.env_config
+        if cfg.account in PLACEHOLDER_ACCOUNTS:
+            self.notices.append(f"delivery: {cfg.name}'s account {cfg.account} ({cfg.source_file}) is a placeholder from the "
+                                "shipped config or AWS's examples: set your own before deploying the pipeline")
         pre: list[pipelines.Step] = []
         post: list[pipelines.Step] = []
         if stage_config.approval:

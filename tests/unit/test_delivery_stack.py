@@ -185,6 +185,18 @@ def test_a_stage_that_asks_for_a_smoke_test_without_an_endpoint_gets_a_notice(tm
     notices = synth_app(tmp_path / "out", config).notices()
     assert (f"delivery: prod has no smoke test of {EXAMPLE} yet: no endpoint is declared "
             f"(models.{EXAMPLE}.serving.model_package_arn in {config / 'prod.yaml'})") in notices
+    # The shipped placeholder account is valid to synthesize, and said of: no pipeline can deploy to it.
+    assert (f"delivery: prod's account 333333333333 ({config / 'prod.yaml'}) is a placeholder from the shipped config "
+            "or AWS's examples: set your own before deploying the pipeline") in notices
+    data = yaml.safe_load((config / "prod.yaml").read_text())
+    data["account"] = "739104826315"
+    (config / "prod.yaml").write_text(yaml.safe_dump(data))
+    assert "delivery: the pipeline's account 111111111111 (delivery.yaml) is a placeholder from the docs or AWS's " \
+           "examples: set your tooling account before deploying the pipeline" in notices
+    delivery = yaml.safe_load((config / "delivery.yaml").read_text())
+    delivery.update(account="901234567890", connection_arn=delivery["connection_arn"].replace("111111111111", "901234567890"))
+    (config / "delivery.yaml").write_text(yaml.safe_dump(delivery))
+    assert not [n for n in synth_app(tmp_path / "out2", config).notices() if "is a placeholder" in n]
     pipeline = next(iter(resources(json.loads((tmp_path / "out" / "Delivery.template.json").read_text()),
                                    "AWS::CodePipeline::Pipeline").values()))["Properties"]
     assert [a["Name"] for a in pipeline_actions(pipeline, "prod") if a["ActionTypeId"]["Provider"] != "CloudFormation"] == ["Approve"]
