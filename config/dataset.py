@@ -124,7 +124,7 @@ PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-N
 LABEL_CHECK_MAX_BYTES = 100 * 1024 * 1024
 
 
-def label_problems(path: Path, label_column: str, positive_label: str) -> list[str]:
+def label_problems(path: Path, label_column: str, positive_label: str, missing_values: list[str] | tuple = ()) -> list[str]:
     """What Preprocess would refuse about the label, found at synth where the file is here: missing labels, more
     than two values, a positive_label that is none of them. Only certain refusals: each value is read generously
     (numbers by value, true/false in any case), merging whatever pandas might read as one value, so a label
@@ -132,7 +132,8 @@ def label_problems(path: Path, label_column: str, positive_label: str) -> list[s
     stat = path.stat()
     if stat.st_size > LABEL_CHECK_MAX_BYTES:
         return []
-    return list(_label_problems(str(path), stat.st_mtime_ns, stat.st_size, label_column, positive_label))
+    return list(_label_problems(str(path), stat.st_mtime_ns, stat.st_size, label_column, positive_label,
+                                frozenset(missing_values)))
 
 
 def _generous(cell: str) -> object:
@@ -145,7 +146,8 @@ def _generous(cell: str) -> object:
 
 
 @functools.cache
-def _label_problems(path: str, _mtime: int, _size: int, label_column: str, positive_label: str) -> tuple[str, ...]:
+def _label_problems(path: str, _mtime: int, _size: int, label_column: str, positive_label: str,
+                    missing_values: frozenset[str]) -> tuple[str, ...]:
     name = Path(path).name
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, skipinitialspace=True)
@@ -161,7 +163,7 @@ def _label_problems(path: str, _mtime: int, _size: int, label_column: str, posit
                 continue  # pandas skips blank lines
             cell = row[index].strip() if index < len(row) else ""
             value = _generous(cell)
-            if cell in PANDAS_NA or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
+            if cell in PANDAS_NA or cell in missing_values or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
                 missing += 1
             else:
                 values[value] += 1

@@ -279,6 +279,9 @@ class DatasetConfig(StrictModel):
     categorical_columns: list[COLUMN] = Field(default_factory=list)
     #: Columns that are not features: identifiers, and leakage (values known only after the outcome).
     drop_columns: list[COLUMN] = Field(default_factory=list)
+    #: Cells that mean missing in this dataset besides pandas' own spellings (e.g. "?"): read as missing in
+    #: training, by the endpoint and by the monitor, so a numeric column with them stays numeric.
+    missing_values: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list)
 
     @property
     def source(self) -> data_files.DataFile:
@@ -324,7 +327,7 @@ class DatasetConfig(StrictModel):
                 problems.append(f"{field}: {name!r} is not a column of {source.file_name}{data_files.closest(name, columns)} "
                                 f"(allowed: one of its {len(columns)} columns)")
         if self.label_column in columns:
-            problems += data_files.label_problems(source.path, self.label_column, self.positive_label)
+            problems += data_files.label_problems(source.path, self.label_column, self.positive_label, self.missing_values)
         return problems
 
 

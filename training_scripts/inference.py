@@ -134,6 +134,9 @@ class Preprocessing:
         self.booleans = {c["name"] for c in spec["columns"] if c["kind"] == "numeric" and c.get("values") == "booleans"}
         self.raw_types = {c: pa.string() if c in self.categorical else pa.bool_() if c in self.booleans else pa.float64()
                           for c in self.columns}
+        # Missing as training read it: pandas' spellings and the dataset's own (dataset.missing_values, e.g. "?").
+        self.na_values: tuple[str, ...] = NA_VALUES + tuple(v for v in spec.get("missing_values", []) if v not in NA_SET)
+        self.na_set = frozenset(self.na_values)
 
     @classmethod
     def load(cls, path: Path) -> Preprocessing:
@@ -414,20 +417,21 @@ def _is_header(first: list[str], prep: Preprocessing) -> bool:
     return all(field and field.casefold() in names for field in fields)
 
 
-def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
+def _read_csv(data: bytes, names: list[str], types: dict, skip_header: bool, na_values: tuple[str, ...] = NA_VALUES) -> pa.Table:
     """Typed in one pass, first taking only an empty cell for missing (a third faster than matching every cell
     against pandas' NA spellings; NaN spellings read as NaN, which _encode makes missing too, and level text is
     read by category_text); where a numeric cell is an NA spelling, typed again with all of them; where that
     fails too (a cell that is not a number, or an NA spelling with spaces around it in a numeric column, which
-    pandas reads as missing), cell by cell as text."""
-    for nulls in ([""], NA_VALUES):
+    pandas reads as missing), cell by cell as text. ``na_values``: pandas' spellings and the dataset's own
+    (dataset.missing_values)."""
+    for nulls in ([""], na_values):
         try:
             return _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
                 column_types=types, null_values=list(nulls), strings_can_be_null=True, quoted_strings_can_be_null=True,
                 true_values=["True", "TRUE", "true", "1"], false_values=["False", "FALSE", "false", "0"]))  # others: the text pass
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             continue
-    return _read_csv_as_text(data, names, types, skip_header)
+    return _read_csv_as_text(data, names, types, skip_header, na_values)
 
 
 def _arrow_csv(data: bytes, names: list[str], skip_header: bool, convert: pa_csv.ConvertOptions) -> pa.Table:
@@ -441,13 +445,13 @@ def _arrow_csv(data: bytes, names: list[str], skip_header: bool, convert: pa_csv
     )
 
 
-def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: bool) -> pa.Table:
+def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: bool, na_values: tuple[str, ...]) -> pa.Table:
     try:
         text = _arrow_csv(data, names, skip_header, pa_csv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()), null_values=[], strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raise _locate_csv_error(data, names, types, skip_header) from None
-    na = pa.array(NA_VALUES, type=pa.string())
+        raise _locate_csv_error(data, names, types, skip_header, frozenset(na_values)) from None
+    na = pa.array(na_values, type=pa.string())
     columns = {}
     for name in names:
         cells = text.column(name)
@@ -461,11 +465,11 @@ def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: b
         try:
             columns[name] = pc.cast(pc.if_else(pc.is_in(trimmed, value_set=na), pa.scalar(None, pa.string()), trimmed), pa.float64())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise _locate_csv_error(data, names, types, skip_header) from None
+            raise _locate_csv_error(data, names, types, skip_header, frozenset(na_values)) from None
     return pa.table(columns)
 
 
-def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool) -> RequestError:
+def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool, na_set: frozenset = NA_SET) -> RequestError:
     """Arrow refused the body: find the first row and column at fault, slowly, to say which."""
     lines = [row for row in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True) if row]
     vectors = names[0] == VECTOR_NAMES[0]
@@ -474,7 +478,7 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
             return RequestError(f"row {number} has {len(row)} values; every row needs {len(names)}"
                                 + (", as row 1 has" if number > 1 else f" ({'features' if vectors else 'input columns'})"))
         for index, (name, cell) in enumerate(zip(names, row, strict=True)):
-            if types[name] == pa.string() or cell.strip() in NA_SET or _parses_as_number(cell.strip()):
+            if types[name] == pa.string() or cell.strip() in na_set or _parses_as_number(cell.strip()):
                 continue
             where = f"feature {index}" if vectors else f"column {name!r}"
             if types[name] == pa.bool_():
@@ -488,7 +492,7 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
 
 
 def _csv_raw(data: bytes, prep: Preprocessing, names: list[str], skip_header: bool) -> np.ndarray:
-    table = _read_csv(data, names, prep.raw_types, skip_header)
+    table = _read_csv(data, names, prep.raw_types, skip_header, prep.na_values)
     if not table.num_rows:
         raise RequestError("request has a header but no rows; send at least one row")
     return _encode(table, prep)
@@ -508,7 +512,7 @@ def _encode(table: pa.Table, prep: Preprocessing) -> np.ndarray:
     for column in prep.categorical:
         levels = table.column(column).combine_chunks().dictionary_encode()
         missing = prep.level_position(column, MISSING_LEVEL)
-        lookup = np.array([prep.level_position(column, category_text(level)) for level in levels.dictionary.to_pylist()]
+        lookup = np.array([prep.level_position(column, category_text(level, prep.na_set)) for level in levels.dictionary.to_pylist()]
                           + [missing], dtype=np.intp)
         positions = lookup[levels.indices.fill_null(len(levels.dictionary)).to_numpy()]
         known = positions >= 0
@@ -525,10 +529,10 @@ def _numbers(table: pa.Table) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.empty((0, table.num_columns))
 
 
-def category_text(text: str | None) -> str:
+def category_text(text: str | None, na_set: frozenset = NA_SET) -> str:
     """A cell of a categorical column as preprocess.py's pandas read it (skipinitialspace=True, then its NA
-    spellings, then str.strip()): the level text, or 'missing'."""
-    return MISSING_LEVEL if text is None or text.lstrip(" ") in NA_SET else text.strip()
+    spellings and the dataset's own, then str.strip()): the level text, or 'missing'."""
+    return MISSING_LEVEL if text is None or text.lstrip(" ") in na_set else text.strip()
 
 
 VECTOR_NAMES = [f"\x00feature {i}" for i in range(4096)]  # no input column can be called this
@@ -550,7 +554,8 @@ def _json_records(rows: list[dict], prep: Preprocessing) -> np.ndarray:
                                + "; every record needs the same input columns")
     columns = {}
     for column in prep.numeric:
-        numbers = [_json_number(row[column], number, column, column in prep.booleans) for number, row in enumerate(rows, start=1)]
+        numbers = [_json_number(row[column], number, column, column in prep.booleans, prep.na_set)
+                   for number, row in enumerate(rows, start=1)]
         columns[column] = pa.array(numbers, type=pa.float64(), from_pandas=True)  # NaN is null: the median
     for column in prep.categorical:
         cells = []
@@ -570,7 +575,7 @@ def _level_text(value) -> str | None:
     return str(value)  # JSON 3.0 is "3.0", as in CSV; a column pandas read as numbers matches levels by value
 
 
-def _json_number(value, number: int, column: str, boolean: bool = False) -> float:
+def _json_number(value, number: int, column: str, boolean: bool = False, na_set: frozenset = NA_SET) -> float:
     if value is None:
         return math.nan
     if boolean and isinstance(value, bool):
@@ -580,7 +585,7 @@ def _json_number(value, number: int, column: str, boolean: bool = False) -> floa
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a number; the column is numeric")
     if isinstance(value, str):
-        if value.strip() in NA_SET:
+        if value.strip() in na_set:
             return math.nan
         if not _parses_as_number(value.strip()):
             raise RequestError(f"row {number}, column {column!r}: {value!r} is not a number; the column is numeric")

@@ -53,6 +53,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated integer-coded columns to one-hot encode (text columns always are)",
     )
     parser.add_argument("--drop-columns", default="", help="comma-separated columns that are not features (ids, leakage)")
+    parser.add_argument("--missing-values", type=json.loads, default=[],
+                        help='a JSON list of cells that mean missing besides pandas\' own spellings, e.g. ["?"]')
     parser.add_argument("--config-source", default=None,
                         help="where these settings come from, e.g. 'config/dev.yaml: pipeline.dataset': errors name it")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
@@ -96,14 +98,14 @@ def header_names(path: Path) -> list[str]:
     return names
 
 
-def read_raw(input_dir: Path) -> pd.DataFrame:
+def read_raw(input_dir: Path, missing_values: Sequence[str] = ()) -> pd.DataFrame:
     files = csv_files(input_dir, "raw input")
     if not files:
         raise InputError(f"raw input is empty: no *.csv files under {input_dir}")
     frames = []
     for path in files:
         names = header_names(path)
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = pd.read_csv(path, skipinitialspace=True, na_values=list(missing_values) or None)  # besides pandas' own
         if len(frame.columns) != len(names):
             raise InputError(f"raw input: {path.name}: pandas reads {len(frame.columns)} columns, its header names "
                              f"{len(names)} (allowed: a header naming every column once)")
@@ -223,8 +225,8 @@ class FeatureEncoder:
                 if len(present) and 0 < len(others) <= len(present) // 10:
                     examples = ", ".join(repr(v) for v in sorted(others.unique())[:3])
                     found.append(f"column {column!r} is numbers but for {len(others)} of {len(present)} training cells "
-                                 f"({examples}), so it is encoded as {levels} categories: clean those cells (if they mean "
-                                 "missing, leave them empty) to keep it numeric")
+                                 f"({examples}), so it is encoded as {levels} categories: if they mean missing, list them "
+                                 "in dataset.missing_values; else clean them, to keep it numeric")
         return found
 
     def check_feature_names(self) -> None:
@@ -299,7 +301,8 @@ RECORD_PREPROCESSOR = Path(__file__).with_name("record_preprocessor.py")
 SCHEMA_LINE = 'SCHEMA: dict = {"columns": [], "label": None, "missing": []}'
 
 
-def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str, booleans: Iterable[str] = ()) -> str:
+def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str, booleans: Iterable[str] = (),
+                        missing_values: Iterable[str] = ()) -> str:
     """record_preprocessor.py with this dataset's SCHEMA: its input columns in order, typed as the baseline
     types them, and the cells pandas reads as missing (what training read as missing)."""
     source = RECORD_PREPROCESSOR.read_text()
@@ -308,7 +311,7 @@ def record_preprocessor(names: list[str], columns: list[np.ndarray], label: str,
     schema = {
         "columns": [{"name": n, "type": "text" if c.dtype == object else "number"} for n, c in zip(names, columns, strict=True)],
         "label": label,
-        "missing": sorted(STR_NA_VALUES),
+        "missing": sorted(set(STR_NA_VALUES) | set(missing_values)),
         "booleans": sorted(booleans),
     }
     return source.replace(SCHEMA_LINE, f"SCHEMA: dict = {json.dumps(schema)}")
@@ -336,7 +339,9 @@ def check_input_uri(uri: str | None, allowed: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     check_input_uri(args.input_uri, args.allowed_input)
-    table = read_raw(args.input_dir)
+    if not (isinstance(args.missing_values, list) and all(isinstance(v, str) and v for v in args.missing_values)):
+        raise InputError(f"--missing-values: {args.missing_values!r} is not a JSON list of cells (allowed: e.g. [\"?\"])")
+    table = read_raw(args.input_dir, args.missing_values)
     source = args.config_source
     labels = binary_labels(table, args.label_column, args.positive_label, source)
     requested = [c.strip() for c in args.categorical_columns.split(",") if c.strip()]
@@ -395,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "imputed": imputed,
             "positives": {"train": int(y_train.sum()), "validation": int(y_val.sum()), "test": int(y_test.sum())},
             "seed": args.seed,
+            "missing_values": args.missing_values,  # besides pandas' own: the server reads them as missing too
             "warnings": warnings,
         },
     )
@@ -403,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(out / "baseline" / "statistics.json", statistics, compact=True)  # sketches: ~270k numbers
     write_json(out / "baseline" / "constraints.json", constraints)
     (out / "baseline" / RECORD_PREPROCESSOR.name).write_text(record_preprocessor(encoder.columns, monitored, args.label_column,
-                                                                                encoder.booleans))
+                                                                                encoder.booleans, args.missing_values))
     for column, counts in imputed.items():
         print(f"imputed {column}: {counts['train']} train, {counts['validation']} validation, {counts['test']} test rows")
     track(args, requested, dropped, encoder, imputed, {"train": y_train, "validation": y_val, "test": y_test}, out)

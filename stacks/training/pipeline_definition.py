@@ -20,6 +20,7 @@ transform keep isolation: they log nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from catalog.instance_types import has_local_nvme
@@ -206,6 +207,7 @@ class DefinitionBuilder:
              "--label-column", data.label_column, "--positive-label", data.positive_label,
              "--categorical-columns", ",".join(data.categorical_columns),
              "--drop-columns", ",".join(data.drop_columns),
+             *(["--missing-values", json.dumps(data.missing_values)] if data.missing_values else []),
              # Errors about the data then name the config field to fix, not a script flag.
              "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
              "--train-shards", str(self.training.instance_count),

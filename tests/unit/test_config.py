@@ -94,7 +94,7 @@ def test_unknown_key_is_a_typo_not_ignored(tmp_path):
 
 @pytest.mark.parametrize(("path", "typo", "meant", "allowed"), [
     (("models", EXAMPLE, "dataset"), "positive_lable", "positive_label",
-     "categorical_columns, data_file, drop_columns, label_column, positive_label"),
+     "categorical_columns, data_file, drop_columns, label_column, missing_values, positive_label"),
     (("models", EXAMPLE, "training", "hyperparameters"), "early_stopping_round", "early_stopping_rounds",
      "colsample_bytree, early_stopping_rounds, eta, gamma"),
     (("studio", "teams", "health"), "membrs", "members", "instance_types, members, models, packages, volume_size_gb"),

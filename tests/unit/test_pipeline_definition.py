@@ -251,6 +251,11 @@ def test_preprocess_reads_the_configured_dataset_columns(tmp_path):
         "y", "1", "job,marital", "id")
     # Errors about the data name the config file and the model's dataset block, not the script's flags.
     assert pairs["--config-source"] == f"config/dev.yaml: models.{RESOURCES.model_name}.dataset"
+    assert "--missing-values" not in pairs  # only where the dataset names its own spellings of missing
+    args = step(build_definition(pipeline(dataset={"data_file": str(data), "label_column": "y", "positive_label": "1",
+                                                    "categorical_columns": [], "missing_values": ["?", "n.a."]}), RESOURCES),
+                "Preprocess")["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert dict(zip(args[1::2], args[2::2], strict=True))["--missing-values"] == '["?", "n.a."]'
 
 
 def test_several_instances_shard_the_training_data():

@@ -8,6 +8,7 @@ cases call main() in-process on tiny synthetic data.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -656,3 +657,60 @@ def test_the_local_runner_shows_a_processing_steps_warnings(tmp_path):
     script = "echo preprocessed; echo 'warning: column x looks like an identifier'; echo 'warnings: not one'"
     request = {"AppSpecification": {"ContainerEntrypoint": ["sh", "-c", script]}}
     assert processing_job(None, request, tmp_path) == ["column x looks like an identifier"]
+
+
+def test_a_datasets_own_missing_spelling_is_missing_in_training_at_the_endpoint_and_in_the_monitor(tmp_path, capsys):
+    """dataset.missing_values (UCI files spell missing '?'): pandas reads those cells as missing in training
+    (read_csv na_values, besides its own spellings), so a numeric column with them stays numeric and takes its
+    median; the endpoint reads them so too, in CSV and JSON, numeric and categorical; the monitor's record
+    preprocessor as well. Each cell's encoding is held to preprocess.py's own encoder on the same rows."""
+    rows = [f"{'yes' if i % 4 == 0 else 'no'},{'?' if i % 9 == 0 else ('basic' if i % 3 else 'premium')},"
+            f"{'?' if i % 13 == 0 else i % 48}" for i in range(300)]
+    text = "churn,plan,tenure\n" + "\n".join(rows) + "\n"
+    out = run_preprocess(tmp_path, text, "--missing-values", '["?"]')
+    spec = json.loads((out / "metadata" / "features.json").read_text())
+    assert spec["missing_values"] == ["?"] and spec["warnings"] == []
+    assert {c["name"]: c["kind"] for c in spec["columns"]} == {"plan": "categorical", "tenure": "numeric"}
+    assert "plan=?" not in spec["features"] and "plan=missing" in spec["features"]
+    # Without the setting the same file keeps '?' as text: tenure becomes categories, with a warning that says so.
+    plain = run_preprocess(tmp_path / "plain", text)
+    warned = json.loads((plain / "metadata" / "features.json").read_text())["warnings"]
+    assert any("column 'tenure' is numbers but for" in w and "dataset.missing_values" in w for w in warned)
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    x = np.random.default_rng(0).random((50, len(spec["features"])))
+    xgb.train({"objective": "binary:logistic", "nthread": 1}, xgb.DMatrix(x, label=x[:, 0] > 0.5), 3).save_model(
+        str(model_dir / inference.MODEL_FILE))
+    model = inference.model_fn(str(model_dir))
+    requests = "plan,tenure\n?,?\n basic, ?\npremium,12\n"
+    frame = pd.read_csv(io.StringIO(requests), skipinitialspace=True, na_values=["?"])
+    train = pd.read_csv(io.StringIO(text), skipinitialspace=True, na_values=["?"]).drop(columns=["churn"])
+    encoder = preprocess.FeatureEncoder(train, [])  # kinds as preprocess found them; its fitted values below
+    encoder.medians, encoder.categories = spec["medians"], spec["categories"]
+    expected = encoder.transform(frame)[spec["features"]].to_numpy(dtype=np.float32)
+    served = inference.features(inference.parse(requests.encode(), "text/csv"), model)
+    np.testing.assert_array_equal(served, expected)
+    records = [{"plan": "?", "tenure": "?"}, {"plan": " basic", "tenure": " ?"}, {"plan": "premium", "tenure": 12}]
+    np.testing.assert_array_equal(inference.features(inference.parse(json.dumps(records).encode(), "application/json"), model),
+                                  expected)
+    # The monitor's copy reads them as missing too.
+    spec_module = importlib.util.spec_from_file_location("rp_missing", out / "baseline" / "record_preprocessor.py")
+    assert spec_module and spec_module.loader
+    module = importlib.util.module_from_spec(spec_module)
+    spec_module.loader.exec_module(module)
+    record = SimpleNamespace(endpoint_input=SimpleNamespace(data=requests, encoding="CSV", observedContentType="text/csv"))
+    assert module.preprocess_handler(record)[:2] == [{"plan": None, "tenure": None}, {"plan": "basic", "tenure": None}]
+
+
+def test_the_synth_label_check_reads_the_datasets_own_missing_spelling_as_missing(tmp_path):
+    from config.dataset import label_problems
+
+    path = tmp_path / "data.csv"
+    path.write_text("x,label\n" + "".join(f"{i},{['yes', 'no', '?', 'no'][i % 4]}\n" for i in range(200)))
+    assert label_problems(path, "label", "yes")[0].startswith("label_column: 'label' has 3 distinct values")
+    assert label_problems(path, "label", "yes", ["?"]) == [
+        "label_column: 'label' is missing in 50 rows of data.csv (allowed: a label in every row; drop the unlabelled rows)"]
+    with pytest.raises(preprocess.InputError, match="is missing in 50 rows"):  # as Preprocess reads it
+        preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True, na_values=["?"]), "label", "yes")
