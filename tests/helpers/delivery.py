@@ -67,3 +67,13 @@ def pipeline_grant_and_lint_problems(out: Path) -> list[str]:
     problems += [f"role {role_id} has managed policies" for role_id, role in resources(template, "AWS::IAM::Role").items()
                  if "ManagedPolicyArns" in role["Properties"]]
     return problems
+
+
+def pipeline_properties(out: Path) -> dict:
+    """The CodePipeline resource's Properties in the Delivery template of the ``out`` assembly."""
+    import json
+
+    from tests.helpers.templates import resources
+
+    (pipeline,) = resources(json.loads((out / "Delivery.template.json").read_text()), "AWS::CodePipeline::Pipeline").values()
+    return pipeline["Properties"]
