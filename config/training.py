@@ -245,6 +245,10 @@ class TrainingConfig(StrictModel):
         return self
 
 
+#: Model Registry statuses a pipeline registers with, from the least to the most strict.
+APPROVAL_STATUSES = ("Approved", "PendingManualApproval")
+
+
 class EvaluationConfig(StrictModel):
     """What the evaluation gate requires before a model is registered."""
 
@@ -257,6 +261,12 @@ class EvaluationConfig(StrictModel):
     #: Registry status of a model that passes: Approved deploys on its own where serving follows
     #: the registry; PendingManualApproval waits for a person.
     approval_status: Literal["Approved", "PendingManualApproval"] = "PendingManualApproval"
+
+    @property
+    def allowed_approval_statuses(self) -> list[str]:
+        """The statuses an execution may register a version with, the configured one first: it and the stricter
+        ones. A run may hold back a version the config would approve, never approve one it sends to review."""
+        return list(APPROVAL_STATUSES[APPROVAL_STATUSES.index(self.approval_status):])
 
 
 def _check_data_file(value: str) -> str:

@@ -336,7 +336,7 @@ def check_servable(model: str, package: dict, config_file: Path) -> None:
         raise DemoError(
             f"{model}: the registered version waits for manual approval (models.{model}.evaluation.approval_status in "
             f"{shown(config_file)} is PendingManualApproval by default), so the demo has nothing to serve: set "
-            f"approval_status: Approved there for dev, or run `make demo MODEL={model} ARGS='-p ModelApprovalStatus=Approved'`")
+            f"approval_status: Approved there for dev (an execution may not approve what the config sends to review)")
 
 
 def keep_latest_executions(root: Path, keep: int) -> list[Path]:

@@ -33,6 +33,9 @@ DEFAULT_CHAMPION_METRIC = "auc"
 REPORT_SECTION = "binary_classification_metrics"
 #: Float noise (0.75 - 0.76 is -0.0100000000000000009) must not turn "exactly at the margin" into a rejection.
 TOLERANCE = 1e-9
+#: Event key prefix of the values the environment's config sets (the definition's constants): a pipeline parameter
+#: may make a check stricter than these, never looser, so whoever may start an execution cannot lower the bar.
+CONFIGURED = "configured_"
 #: SageMaker Pipelines caps a Lambda step's output parameter at 1,024 characters; longer reasons are cut
 #: to fit with a marker, and the full text stays in the function's log line.
 OUTPUT_PARAMETER_LIMIT = 1024
@@ -53,6 +56,8 @@ class GateConfig:
     thresholds: dict[str, float] = field(default_factory=dict)
     champion_metric: str | None = DEFAULT_CHAMPION_METRIC
     champion_margin: float | None = 0.0
+    #: Check -> what the event asked for where that was looser than the configured value, which applies instead.
+    overridden: dict[str, float] = field(default_factory=dict)
 
 
 def to_number(value: Any, what: str) -> float:
@@ -106,7 +111,7 @@ def read_event(event: Any, failures: list[str]) -> GateConfig:
             config.thresholds[key] = to_number(value, f"threshold {key}")
         except GateError as error:
             failures.append(str(error))
-    if not any(key in THRESHOLD_KEYS for key in event):
+    if not any(isinstance(key, str) and key.removeprefix(CONFIGURED) in THRESHOLD_KEYS for key in event):
         failures.append(f"no threshold given (need at least one of {', '.join(THRESHOLD_KEYS)})")
 
     metric = event.get("champion_metric", DEFAULT_CHAMPION_METRIC)
@@ -124,7 +129,43 @@ def read_event(event: Any, failures: list[str]) -> GateConfig:
     except GateError as error:
         failures.append(str(error))
         config.champion_margin = None
+    apply_configured(event, config, failures)
     return config
+
+
+def apply_configured(event: dict, config: GateConfig, failures: list[str]) -> None:
+    """The stricter of each given check and its configured value (``configured_<key>``): a higher minimum, a
+    lower maximum, a smaller champion margin. A configured check the event leaves out applies as configured."""
+    allowed = [*THRESHOLD_KEYS, "champion_margin"]
+    for name, value in event.items():
+        if not (isinstance(name, str) and name.startswith(CONFIGURED)):
+            continue
+        key = name[len(CONFIGURED):]
+        if key not in allowed:
+            failures.append(f"unknown {name} (allowed: {', '.join(CONFIGURED + k for k in allowed)})")
+            continue
+        try:
+            floor = to_number(value, name)
+        except GateError as error:
+            failures.append(str(error))
+            continue
+        if key == "champion_margin":
+            given = config.champion_margin
+            if given is not None and given > floor + TOLERANCE:
+                config.overridden[key], config.champion_margin = given, floor
+            continue
+        given = config.thresholds.get(key)
+        stricter = max if key.startswith("min_") else min
+        if given is None:
+            config.thresholds[key] = floor
+        elif stricter(given, floor) != given:
+            config.overridden[key], config.thresholds[key] = given, floor
+
+
+def overridden_note(config: GateConfig, key: str) -> str:
+    if key not in config.overridden:
+        return ""
+    return f" (configured; the {config.overridden[key]:{NUMBER}} asked for is looser and does not apply)"
 
 
 def load_report(s3: Any, uri: str, label: str) -> dict[str, Any]:
@@ -267,14 +308,14 @@ def evaluate(event: Any, *, s3: Any, sagemaker: Any) -> dict[str, Any]:
                 ok, reason = check_threshold(key, bound, section)
             except GateError as error:
                 ok, reason = False, str(error)
-            (passed if ok else failures).append(reason)
+            (passed if ok else failures).append(reason + overridden_note(config, key))
 
     champion = None
     if config.group_name and config.champion_metric and config.champion_margin is not None:
         champion, ok, reason = compare_with_champion(
             config.group_name, config.champion_metric, config.champion_margin, section, s3=s3, sagemaker=sagemaker
         )
-        (passed if ok else failures).append(reason)
+        (passed if ok else failures).append(reason + overridden_note(config, "champion_margin"))
 
     if not failures and not passed:
         failures.append("no check was made")  # cannot happen with a valid event; never promote on nothing

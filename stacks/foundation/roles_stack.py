@@ -136,14 +136,25 @@ class ExecutionRolesStack(Stack):
             wildcard_reason=JOB_NAMES_REASON,
         )
         pipelines.allow("FollowPipelineJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
+        registry = [pipelines.arn("sagemaker", "model/*"), pipelines.arn("sagemaker", "model-package/*"),
+                    pipelines.arn("sagemaker", "model-package-group/*")]
+        registry_reason = ("model and package versions are created per pipeline run with generated names; "
+                           "scoped to those resource types in this account and region.")
         pipelines.allow(
-            "RegisterModels",
-            ["sagemaker:DescribeModel", "sagemaker:CreateModelPackage",
-             "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
-            [pipelines.arn("sagemaker", "model/*"), pipelines.arn("sagemaker", "model-package/*"),
-             pipelines.arn("sagemaker", "model-package-group/*")],
-            wildcard_reason="model and package versions are created per pipeline run with generated names; "
-            "scoped to those resource types in this account and region.",
+            "ReadRegistry",
+            ["sagemaker:DescribeModel", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup",
+             "sagemaker:AddTags"],
+            registry, wildcard_reason=registry_reason,
+        )
+        # A version registers with an approval status its model's config allows, or a stricter one: an execution
+        # started with ModelApprovalStatus=Approved cannot skip the review the config asks for. The definition
+        # offers only those values, but AWS does not document that a start outside EnumValues is refused: this is
+        # what enforces it, for a definition edited by hand too.
+        statuses = sorted({status for model in env_config.models.values()
+                           for status in model.evaluation.allowed_approval_statuses})
+        pipelines.allow(
+            "RegisterModelsWithConfiguredApproval", ["sagemaker:CreateModelPackage"], registry,
+            {"StringEquals": {"sagemaker:ModelApprovalStatus": statuses}}, wildcard_reason=registry_reason,
         )
         pipelines.allow_key_grants_for_aws_resources(key)
         # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.

@@ -42,7 +42,7 @@ METRIC_DEFINITIONS = [
 ]
 OBJECTIVE_METRIC = "validation:auc"
 CONTENT_TYPES = ["text/csv", "application/json"]
-APPROVAL_STATUSES = ("Approved", "PendingManualApproval")
+
 JOB_RETRIES = [
     {"ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"], "IntervalSeconds": 10, "BackoffRate": 2.0, "MaxAttempts": 5},
     {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT"], "IntervalSeconds": 60, "BackoffRate": 2.0, "MaxAttempts": 3},
@@ -354,6 +354,8 @@ class DefinitionBuilder:
                 "min_recall": param("MinRecall"),
                 "champion_metric": "auc",
                 "champion_margin": param("ChampionMargin"),
+                # The config's values: the parameters above may only make the gate stricter than these.
+                **{f"configured_{name}": value for name, value in self.configured_checks().items()},
                 # The run to tag with the decision: the one the jobs of this execution logged to.
                 **({"pipeline_execution_id": get("Execution.PipelineExecutionId")} if self.tracked else {}),
             },
@@ -362,6 +364,11 @@ class DefinitionBuilder:
                 {"OutputName": "reasons", "OutputType": "String"},
             ],
         }
+
+    def configured_checks(self) -> dict[str, float]:
+        ev = self.cfg.evaluation
+        return {"min_auc": ev.min_auc, "min_precision": ev.min_precision, "min_recall": ev.min_recall,
+                "champion_margin": ev.champion_margin}
 
     def register(self) -> dict:
         return {
@@ -448,6 +455,8 @@ class DefinitionBuilder:
                 "Conditions": [
                     {"Type": "Equals", "LeftValue": get("Steps.EvaluationGate.OutputParameters['decision']"), "RightValue": "promote"},
                     {"Type": "GreaterThanOrEqualTo", "LeftValue": auc, "RightValue": param("MinAuc")},
+                    # A MinAuc lowered at start does not lower the bar: the configured one holds as well.
+                    {"Type": "GreaterThanOrEqualTo", "LeftValue": auc, "RightValue": self.cfg.evaluation.min_auc},
                 ],
                 "IfSteps": [self.register(), self.create_model(), self.batch_transform()],
                 "ElseSteps": [self.reject()],
@@ -469,7 +478,9 @@ class DefinitionBuilder:
             {"Name": "MinPrecision", "Type": "Float", "DefaultValue": ev.min_precision},
             {"Name": "MinRecall", "Type": "Float", "DefaultValue": ev.min_recall},
             {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": ev.champion_margin},
-            choice("ModelApprovalStatus", [ev.approval_status, *(s for s in APPROVAL_STATUSES if s != ev.approval_status)]),
+            # Only as strict as configured or stricter: an execution may hold back an automatically approved
+            # version, never approve one that the config sends to review (the pipelines role enforces it too).
+            choice("ModelApprovalStatus", ev.allowed_approval_statuses),
         ]
 
     def build(self) -> dict:

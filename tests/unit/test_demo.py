@@ -235,4 +235,4 @@ def test_a_version_waiting_for_approval_is_refused_with_what_to_change():
     assert str(refused.value) == (
         "churn: the registered version waits for manual approval (models.churn.evaluation.approval_status in "
         "tests/fixtures/config/dev.yaml is PendingManualApproval by default), so the demo has nothing to serve: set "
-        "approval_status: Approved there for dev, or run `make demo MODEL=churn ARGS='-p ModelApprovalStatus=Approved'`")
+        "approval_status: Approved there for dev (an execution may not approve what the config sends to review)")

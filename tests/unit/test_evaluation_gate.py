@@ -277,6 +277,8 @@ def test_missing_and_unusable_metrics_all_fail_closed(lam, aws):
     ({"champion_margin": "a lot"}, "champion_margin is not a number"),
     ({"champion_metric": "roc"}, "unknown champion_metric 'roc'"),
     ({"champion_metric": ["auc"]}, "unknown champion_metric ['auc']"),
+    ({"configured_min_auroc": 0.7}, "unknown configured_min_auroc (allowed: configured_min_auc,"),
+    ({"configured_min_auc": "high"}, "configured_min_auc is not a number: 'high'"),
 ])
 def test_a_malformed_event_is_rejected_naming_the_field(lam, aws, overrides, fragment):
     result = run(lam, aws, gate_event(put_report(aws, "run/evaluation.json"), **overrides))
@@ -291,6 +293,37 @@ def test_a_malformed_event_and_a_missed_threshold_are_both_reported(lam, aws):
     uri = put_report(aws, "run/evaluation.json", {**GOOD, "auc": 0.6})
     result = run(lam, aws, gate_event(uri, champion_margin=-1))
     assert_rejected(result, "champion_margin must be >= 0", "auc 0.6 is below min_auc 0.7")
+
+
+# --- the configured checks: a parameter may make them stricter, never looser ----------------
+
+
+def test_a_threshold_lowered_below_the_configured_one_does_not_apply(lam, aws):
+    """Whoever may start an execution may pass MinAuc=0: the config's value still holds, and the reason says so."""
+    uri = put_report(aws, "run/evaluation.json", {**GOOD, "auc": 0.65})
+    result = run(lam, aws, gate_event(uri, min_auc=0.0, configured_min_auc=0.7))
+    assert_rejected(result, "auc 0.65 is below min_auc 0.7 (configured; the 0 asked for is looser and does not apply)")
+
+
+def test_a_threshold_raised_above_the_configured_one_applies(lam, aws):
+    uri = put_report(aws, "run/evaluation.json", {**GOOD, "auc": 0.76})
+    result = run(lam, aws, gate_event(uri, min_auc=0.9, configured_min_auc=0.7))
+    assert_rejected(result, "auc 0.76 is below min_auc 0.9")
+    assert "configured" not in result["reasons"]
+
+
+def test_a_configured_threshold_the_event_leaves_out_applies(lam, aws):
+    uri = put_report(aws, "run/evaluation.json", {**GOOD, "recall": 0.3})
+    result = run(lam, aws, gate_event(uri, min_recall=None, configured_min_recall=0.5))
+    assert_rejected(result, "recall 0.3 is below min_recall 0.5")
+
+
+def test_a_champion_margin_widened_beyond_the_configured_one_does_not_apply(lam, aws):
+    champion_with(aws, auc=0.80)
+    uri = put_report(aws, "run/evaluation.json", {**GOOD, "auc": 0.76})
+    assert run(lam, aws, gate_event(uri, champion_margin=0.5))["decision"] == "promote"  # nothing configured
+    result = run(lam, aws, gate_event(uri, champion_margin=0.5, configured_champion_margin=0.01))
+    assert_rejected(result, "more than champion_margin 0.01 (configured; the 0.5 asked for is looser and does not apply)")
 
 
 # --- an unusable evaluation report ---------------------------------------------------------
@@ -443,6 +476,11 @@ def test_gate_accepts_what_the_pipeline_sends_and_evaluate_writes(lam, aws, caps
     event["min_precision"] = "0.99"  # a threshold the report cannot meet: rejected, and said why
     rejected = lam.handler.handler(event)
     assert rejected["decision"] == "reject" and "min_precision 0.99" in rejected["reasons"]
+    # The definition also sends the config's own values, so MinAuc=1 may reject but MinAuc=0 cannot lower the bar.
+    assert event["configured_min_auc"] == defaults["MinAuc"]
+    event.update(min_precision=defaults["MinPrecision"], min_auc="0", configured_min_auc=0.999)
+    lowered = lam.handler.handler(event)
+    assert lowered["decision"] == "reject" and "(configured; the 0 asked for is looser" in lowered["reasons"]
 
 
 def test_reasons_longer_than_an_output_parameter_are_cut_with_a_marker_and_logged_whole(lam, aws, capsys):

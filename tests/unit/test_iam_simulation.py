@@ -68,7 +68,9 @@ def pipeline_calls(env: Environment) -> list[Call]:
     calls = []
     kinds = {"Processing": ("CreateProcessingJob", "processing-job", "ProcessingResources"),
              "Training": ("CreateTrainingJob", "training-job", "ResourceConfig")}
-    for step in steps(definition(env)):
+    body = definition(env)
+    parameters = {p["Name"]: p for p in body["Parameters"]}
+    for step in steps(body):
         args = step.get("Arguments", {})
         if step["Type"] in kinds:
             action, kind, resources = kinds[step["Type"]]
@@ -86,8 +88,10 @@ def pipeline_calls(env: Environment) -> list[Call]:
             calls.append(Call(f"{step['Name']}: invoke the gate", role, "lambda:InvokeFunction", step["FunctionArn"]))
         if step["Type"] == "RegisterModel":
             group = args["ModelPackageGroupName"]
-            calls.append(Call(f"{step['Name']}: register a version", role, "sagemaker:CreateModelPackage",
-                              f"{arn}:model-package/{group}/1"))
+            status = parameters[args["ModelApprovalStatus"]["Get"].removeprefix("Parameters.")]
+            calls += [Call(f"{step['Name']}: register a version as {value}", role, "sagemaker:CreateModelPackage",
+                           f"{arn}:model-package/{group}/1", {"sagemaker:ModelApprovalStatus": value})
+                      for value in status["EnumValues"]]
         if step["Type"] == "Model":
             calls.append(Call(f"{step['Name']}: create the model", role, "sagemaker:CreateModel", f"{arn}:model/pipelines-x-model",
                               job_context(args, "none")))
@@ -128,6 +132,18 @@ def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(de
                {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Notebooks", "Endpoints", "Monitoring", "Pipelines")),
     ]
     assert simulate(dev, calls) == ["ImplicitlyDenied"] * len(calls)
+
+
+def test_a_version_the_config_sends_to_review_cannot_be_registered_as_approved(staging):
+    """Staging's models register PendingManualApproval: a run started with ModelApprovalStatus=Approved (or a
+    definition edited to say so) is denied by the pipelines role, so a person still decides. The condition key is
+    sagemaker:ModelApprovalStatus on CreateModelPackage (Service Authorization Reference, Amazon SageMaker)."""
+    (register, *others) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateModelPackage"]
+    assert not others and register.context == {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
+    approved = Call("register as Approved", register.principal, register.action, register.resource,
+                    {"sagemaker:ModelApprovalStatus": "Approved"})
+    unstated = Call("register without a status", register.principal, register.action, register.resource, {})
+    assert simulate(staging, [register, approved, unstated]) == [ALLOWED, "ImplicitlyDenied", "ImplicitlyDenied"]
 
 
 def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, dev):

@@ -150,7 +150,11 @@ def test_steps_in_order_with_the_gate_deciding_registration():
     check = step(definition, "CheckEvaluation")["Arguments"]
     assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "CreateModel", "BatchTransform"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["RejectModel"]
-    decision, auc = check["Conditions"]
+    decision, auc, configured_auc = check["Conditions"]
+    # MinAuc may be raised at start, not lowered: the configured value is a condition of its own.
+    assert configured_auc == {**auc, "RightValue": CONFIGS["dev"].evaluation.min_auc}
+    assert gate_args_configured(definition) == {"configured_min_auc": 0.7, "configured_min_precision": 0.1,
+                                                "configured_min_recall": 0.2, "configured_champion_margin": 0.01}
     assert decision == {"Type": "Equals", "LeftValue": {"Get": "Steps.EvaluationGate.OutputParameters['decision']"}, "RightValue": "promote"}
     assert auc["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
     message = step(definition, "RejectModel")["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
@@ -168,6 +172,20 @@ def test_parameters_default_to_config_and_limit_instance_types():
     assert params["TrainingInstanceType"]["DefaultValue"] == "ml.m5.xlarge"
     assert (params["MinAuc"]["DefaultValue"], params["MinPrecision"]["DefaultValue"], params["MinRecall"]["DefaultValue"]) == (0.7, 0.1, 0.2)
     assert params["ModelApprovalStatus"]["DefaultValue"] == "Approved"
+    assert params["ModelApprovalStatus"]["EnumValues"] == ["Approved", "PendingManualApproval"]
+
+
+def test_a_model_sent_to_review_cannot_be_registered_approved_by_a_parameter():
+    """approval_status PendingManualApproval: the parameter offers that value only. AWS's pages do not say that a
+    start outside EnumValues is refused, so the pipelines role's condition on CreateModelPackage is what enforces
+    it (tests/unit/test_iam_simulation.py)."""
+    reviewed = pipeline(evaluation={"approval_status": "PendingManualApproval"})
+    params = {p["Name"]: p for p in build_definition(reviewed, RESOURCES)["Parameters"]}
+    assert params["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval"]
+
+
+def gate_args_configured(definition: dict) -> dict:
+    return {k: v for k, v in step(definition, "EvaluationGate")["Arguments"].items() if k.startswith("configured_")}
 
 
 def test_every_job_is_isolated_encrypted_and_inside_the_platform_vpc():
