@@ -128,15 +128,28 @@ class EvaluationGate(Construct):
             # Find this execution's run in the model's experiment and tag it with the decision: the one server only.
             self.role.add_to_principal_policy(
                 log_to_tracking_server(self, tracking.env_name, GATE_ACTIONS, sid="TagRunsOnTrackingServer"))
-        # Lambda attaches ENIs in the VPC itself; these calls take no resource ARNs.
+        # Lambda creates the function's network interfaces with this role (Lambda Developer Guide, "Giving Lambda
+        # functions access to resources in an Amazon VPC": the execution role's permissions). Describe works only
+        # on "*"; the others are held to this account and region, the narrowing the guide shows for
+        # DeleteNetworkInterface ("arn:aws:ec2:us-west-2:123456789012:*/*"). No ec2:Vpc condition: Lambda checks
+        # the role on network-interface/* before the interface, and so its VPC, exists.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(sid="FindNetworkInterfaces", actions=["ec2:DescribeNetworkInterfaces"], resources=["*"])
+        )
+        in_this_account = stack.format_arn(service="ec2", resource="*", resource_name="*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="AttachToPlatformVpc",
-                actions=["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+                actions=["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                          "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
-                resources=["*"],
+                resources=[in_this_account],
             )
         )
+        if self.dead_letter_queue is not None:
+            # Sending to a queue encrypted with a customer key needs GenerateDataKey too (SQS Developer Guide,
+            # "Amazon SQS key management": the producer's permissions), not only what the log grant gives.
+            self.role.add_to_principal_policy(iam.PolicyStatement(
+                sid="EncryptDeadLetters", actions=["kms:GenerateDataKey"], resources=[log_key.key_arn]))
         # Function declares DependsOn its role and the role's policy; the GetAtt on the role already
         # orders the first (cfn-lint W3005). Keep only the policy: the ENI calls need it at creation.
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
@@ -144,14 +157,16 @@ class EvaluationGate(Construct):
         acknowledge(
             self.role,
             f"Read-only grant on evaluation reports under {runs_prefix}/ of the artifacts bucket (keys are per execution); "
-            "model package versions get generated names inside the one named group; Lambda's VPC ENI calls and "
-            "ListModelPackages support no resource-level permissions (read-only listing).",
+            "model package versions get generated names inside the one named group; ec2:DescribeNetworkInterfaces and "
+            "sagemaker:ListModelPackages support no resource-level permissions (read-only); the interfaces Lambda "
+            "creates for the function get their IDs at run time and are held to this account and region.",
             "AwsSolutions-IAM5[Action::s3:GetObject*]",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]",
             "AwsSolutions-IAM5[Action::s3:List*]",
             f"AwsSolutions-IAM5[Resource::{artifacts_export}/{runs_prefix}/*]",
             f"AwsSolutions-IAM5[Resource::{packages_arn}]",
             "AwsSolutions-IAM5[Resource::*]",
+            f"AwsSolutions-IAM5[Resource::{in_this_account}]",
         )
         acknowledge(
             self.role,

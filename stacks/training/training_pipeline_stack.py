@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsii
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
@@ -215,13 +215,17 @@ class TrainingPipelineStack(Stack):
             actions=["sns:Publish"], resources=[topic.topic_arn], conditions=from_our_alarms,
         ))
         field = events.EventField.from_path
+        rules: list[events.Rule] = []
 
         def notify(id_: str, description: str, detail_type: str, detail: dict, message: str) -> None:
-            events.Rule(
+            rule = events.Rule(
                 self, id_, description=f"{cfg.name}: {description}",
                 event_pattern=events.EventPattern(source=["aws.sagemaker"], detail_type=[detail_type], detail=detail),
-                targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(message))],
             )
+            # The topic as a plain target: targets.SnsTopic would also add a topic-policy statement that lets
+            # events.amazonaws.com publish for any rule, unconditioned; the one below names these rules only.
+            rule.add_target(_TopicTarget(topic, events.RuleTargetInput.from_text(message)))
+            rules.append(rule)
 
         notify(
             "PipelineFailed", "a training pipeline execution failed",
@@ -244,4 +248,22 @@ class TrainingPipelineStack(Stack):
             f"{cfg.name}, run: {naming.promote_command(cfg.name, model, field('$.detail.ModelPackageArn'))} "
             f"and open a pull request with the change to {cfg.source_file}.",
         )
+        # EventBridge publishes for these three rules only: aws:SourceArn is the rule (EventBridge User Guide,
+        # "Using resource-based policies for Amazon EventBridge" and its confused-deputy prevention page).
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="TheseEventRules", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sns:Publish"], resources=[topic.topic_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": [rule.rule_arn for rule in rules]}},
+        ))
         return topic
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An SNS topic as a rule target, with no grant of its own (the caller's topic policy says who may publish)."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic, self._message = topic, message
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)

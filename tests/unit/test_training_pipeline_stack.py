@@ -16,7 +16,7 @@ from config import load_environment
 from stacks.training.source_tarball import write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
 from tests.helpers.paths import CONFIG_DIR, ROOT
-from tests.helpers.templates import props, resources
+from tests.helpers.templates import as_list, props, resources
 
 STACK = TRAINING
 
@@ -104,6 +104,22 @@ def test_gate_role_reads_reports_and_only_its_registry_group(assembly):
     assert s3_read["Resource"][1]["Fn::Join"][1][1] == f"/pipelines/dev/{EXAMPLE}/*"  # its own model's runs only
 
 
+def test_the_gates_network_calls_are_held_to_its_account_and_region_but_describe(assembly):
+    """Lambda Developer Guide ("Giving Lambda functions access to resources in an Amazon VPC"): the execution role
+    creates and deletes the function's interfaces, and DescribeNetworkInterfaces works only on "*"."""
+    template = assembly.template_json("dev", STACK)
+    (policy,) = [p["Properties"]["PolicyDocument"]["Statement"] for k, p in resources(template, "AWS::IAM::Policy").items()
+                 if k.startswith("EvaluationGateRole")]
+    ec2 = {s["Sid"]: s for s in policy if any(a.startswith("ec2:") for a in as_list(s["Action"]))}
+    assert ec2["FindNetworkInterfaces"] == {"Sid": "FindNetworkInterfaces", "Action": "ec2:DescribeNetworkInterfaces",
+                                            "Effect": "Allow", "Resource": "*"}
+    attach = ec2.pop("AttachToPlatformVpc")
+    assert sorted(attach["Action"]) == ["ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+                                        "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"]
+    assert attach["Resource"] == "arn:aws:ec2:us-east-1:123456789012:*/*"
+    assert sorted(ec2) == ["FindNetworkInterfaces"]
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     template = assembly.template_json(env, STACK)
@@ -113,7 +129,14 @@ def test_failures_and_new_models_notify_an_encrypted_topic(assembly, env):
     assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     topic_policy = props(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in topic_policy)
-    assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} and s["Action"] == "sns:Publish" for s in topic_policy)
+    # EventBridge may publish for this stack's three rules only (aws:SourceArn: EventBridge User Guide, "Using
+    # resource-based policies for Amazon EventBridge"): no statement lets it publish for any other rule.
+    (events_publish,) = [s for s in topic_policy if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert events_publish["Action"] == "sns:Publish" and events_publish["Resource"] == {"Ref": topic_id}
+    rule_ids = sorted(resources(template, "AWS::Events::Rule"))
+    (sources,) = events_publish["Condition"]["ArnEquals"].values()
+    assert list(events_publish["Condition"]["ArnEquals"]) == ["aws:SourceArn"]
+    assert sorted(sources, key=json.dumps) == [{"Fn::GetAtt": [r, "Arn"]} for r in rule_ids]
     key_policy = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     # EventBridge publishes to the topic through its key (CloudWatch alarms too: test_serving_stack).
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in key_policy)
@@ -196,6 +219,12 @@ def test_the_gate_gets_a_dead_letter_queue_and_reserved_concurrency_where_the_en
         (policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
         (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        # A producer of an SSE-KMS queue needs GenerateDataKey on its key (SQS Developer Guide, "Amazon SQS key
+        # management"), or Lambda's send to the dead-letter queue fails.
+        role_policy = next(p["Properties"]["PolicyDocument"]["Statement"] for k, p in resources(template, "AWS::IAM::Policy").items()
+                           if k.startswith("EvaluationGateRole"))
+        (encrypt,) = [s for s in role_policy if s.get("Sid") == "EncryptDeadLetters"]
+        assert encrypt["Action"] == "kms:GenerateDataKey" and encrypt["Resource"] == queue["Properties"]["KmsMasterKeyId"]
     else:
         assert "DeadLetterConfig" not in function and not queues
     assert function.get("ReservedConcurrentExecutions") == gate.reserved_concurrency
