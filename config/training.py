@@ -7,6 +7,7 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections.abc import Callable
@@ -366,6 +367,47 @@ def _check_code_dir(value: str) -> str:
     return value
 
 
+def declared_options(script: Path) -> set[str] | None:
+    """The --options a script's argparse declares (add_argument's literal option strings), or None where that cannot
+    be told without running it: a name built at run time, parse_known_args (which keeps what it does not know), no
+    add_argument at all, or a file that does not parse."""
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"), filename=str(script))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    options: set[str] = set()
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
+    if any(call.func.attr == "parse_known_args" for call in calls):  # type: ignore[attr-defined]
+        return None
+    adds = [call for call in calls if call.func.attr == "add_argument"]  # type: ignore[attr-defined]
+    for call in adds:
+        if any(not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)) for arg in call.args):
+            return None
+        options |= {arg.value for arg in call.args if arg.value.startswith("--")}  # type: ignore[attr-defined]
+    return options if adds else None
+
+
+def undeclared_hyperparameters(code_dir: Path, names: list[str], shown_as: str) -> list[str]:
+    """One problem per name the folder's train.py does not declare as --<name>, the form SageMaker's training
+    toolkit passes it in (the name as written, underscores and all)."""
+    declared = declared_options(code_dir / "train.py")
+    if declared is None:
+        return []
+    problems = []
+    shown = ", ".join(sorted(declared)) or "none"
+    for name in names:
+        if f"--{name}" in declared:
+            continue
+        dashed = "--" + name.replace("_", "-")
+        if dashed in declared:
+            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares {dashed}, but SageMaker "
+                            f"passes --{name}, the name as written (allowed: declare parser.add_argument(\"--{name}\"))")
+        else:
+            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares no --{name}, so its "
+                            f"job would end with 'unrecognized arguments' (allowed: the options it declares: {shown})")
+    return problems
+
+
 def _check_framework_version(value: str) -> str:
     versions = xgboost_versions()
     if value not in versions:
@@ -396,4 +438,7 @@ class PipelineConfig(StrictModel):
         if extra and (data_files.REPO_ROOT / self.code_dir).resolve() == (data_files.REPO_ROOT / "training_scripts").resolve():
             raise ValueError(f"training.extra_hyperparameters: {', '.join(extra)}: the bundled training_scripts/train.py reads "
                              "only training.hyperparameters (allowed: with a code_dir of your own whose train.py reads them)")
+        problems = undeclared_hyperparameters(data_files.REPO_ROOT / self.code_dir, list(extra), self.code_dir.rstrip("/"))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

@@ -39,6 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import naming
 from config import ConfigError, EnvironmentConfig, environment_files, load_environment
+from config.dataset import read_header
 from config.environment import ModelConfig
 from config.loader import mark_as_copy
 from delivery.promote import PromotionRefused, promote, without_versions
@@ -89,6 +90,7 @@ class Scoring:
     requests: int = 0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    columns: list[str] = field(default_factory=list)  # the endpoint's input columns (features.json)
 
 
 @dataclass
@@ -102,6 +104,7 @@ class ModelRun:
     report_dir: Path | None = None
     scoring: Scoring | None = None
     uploaded: str = ""  # "<local file> -> s3://..."
+    source: Path | None = None  # the CSV uploaded as the pipeline's input
     tracked: str = ""  # the MLflow run of its pipeline execution, as a UI link
 
 
@@ -265,6 +268,12 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
         s = run.scoring
         phases.done(f"{s.rows} rows in {s.requests} request{'s' if s.requests != 1 else ''}: AUC {s.auc:.4f}, {s.rows / s.seconds:,.0f} rows/s; "
                     f"one row a request: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms")
+        derived = columns_not_in_data(s.columns, run.source)
+        if derived and run.source is not None:
+            print(f"      warning: {endpoint} takes column{'s' if len(derived) > 1 else ''} that {shown(run.source)} lacks: "
+                  f"{', '.join(map(repr, derived))} (made by the model's own preprocess.py): every client must send "
+                  f"{'them' if len(derived) > 1 else 'it'}; to take the business's rows as they are, compute "
+                  f"{'them' if len(derived) > 1 else 'it'} in its inference.py too (training_scripts/README.md)", flush=True)
     return result
 
 
@@ -312,7 +321,7 @@ def run_model(emulator: Emulator, model: ModelConfig, run: ModelRun, phases: Pha
     named = shown(source) if data is not None or not model.dataset.data_file.startswith("package:") else model.dataset.data_file
     phases.start(f"{model.name}/upload", f"{model.name}: upload {named} to the emulated raw-data bucket")
     emulator.client("s3").upload_file(str(source), bucket, key)
-    run.uploaded = f"{named} -> {uri}"
+    run.uploaded, run.source = f"{named} -> {uri}", source
     phases.done(run.uploaded)
 
     phases.start(f"{model.name}/pipeline", f"{model.name}: run the deployed pipeline {pipeline.name} locally, step by step")
@@ -437,7 +446,19 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
         latencies.append(time.perf_counter() - before)
     return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), endpoint,
                    requests=len(batches), p50_ms=float(np.percentile(latencies, 50) * 1000),
-                   p99_ms=float(np.percentile(latencies, 99) * 1000))
+                   p99_ms=float(np.percentile(latencies, 99) * 1000), columns=[c["name"] for c in spec["columns"]])
+
+
+def columns_not_in_data(columns: list[str], source: Path | None) -> list[str]:
+    """The endpoint's input columns that the uploaded data file does not have: features a team's preprocess.py
+    derives, which the demo's test rows carry but a client sending the business's own rows does not."""
+    if source is None:
+        return []
+    try:
+        present = set(read_header(source))
+    except ValueError:
+        return []
+    return [name for name in columns if name not in present]
 
 
 def studio_line(emulator: Emulator) -> str:

@@ -59,6 +59,10 @@ class InferenceServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
 
+class ModelLoadError(ValueError):
+    """The model's own serving code cannot be imported; main() prints it as one line."""
+
+
 def handlers_for(model_dir: str) -> ModuleType:
     """The model's own code/inference.py, as SageMaker's container loads it (SAGEMAKER_PROGRAM), else the
     one beside this file: a registered version answers with the serving code it was trained with."""
@@ -69,7 +73,15 @@ def handlers_for(model_dir: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the body runs
-    spec.loader.exec_module(module)
+    # Its own folder on the path, as the container's SAGEMAKER_SUBMIT_DIRECTORY: it may import its neighbours.
+    # Appended, not first: a process serving several models (the emulator's tests) keeps finding its own modules.
+    if str(shipped.parent) not in sys.path:
+        sys.path.append(str(shipped.parent))
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as error:
+        raise ModelLoadError(f"{shipped} cannot be loaded: {type(error).__name__}: {error} (the model ships the "
+                             "modules beside its inference.py in code/; one it imports from elsewhere is not there)") from None
     module.ContainerResponse = None  # type: ignore[attr-defined]
     return module
 

@@ -12,12 +12,16 @@ Runs on the container's Python (3.10 in the XGBoost 3.0 image): no 3.11-only syn
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import csv
+import io
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -149,18 +153,51 @@ def write_json(path: Path, payload: object, compact: bool = False) -> None:
     path.write_text(json.dumps(payload, sort_keys=True, allow_nan=False, **layout) + "\n")
 
 
-def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run a script's main; bad input exits 1 with one line on stderr and in the failure file."""
+class _StderrTail(io.TextIOBase):
+    """stderr as it is, keeping its last lines: argparse says what was wrong there before it exits."""
+
+    def __init__(self, stream: IO[str], keep: int = 20) -> None:
+        self.stream, self._partial = stream, ""
+        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        *done, self._partial = (self._partial + text).split("\n")
+        self.lines.extend(line for line in done if line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def last_line(self) -> str:
+        return self._partial.strip() or (self.lines[-1] if self.lines else "")
+
+
+def _report_failure(message: str) -> None:
     try:
-        main(argv)
+        failure_file().parent.mkdir(parents=True, exist_ok=True)
+        failure_file().write_text(message + "\n")
+        # Processing jobs report /opt/ml/output/message as the job's ExitMessage.
+        failure_file().with_name("message").write_text(message + "\n")
+    except OSError:
+        pass  # no writable /opt/ml/output (a plain local run): stderr already has it
+
+
+def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Run a script's main; bad input exits 1 with one line on stderr and in the failure file. So does an
+    argument the script does not know: argparse's own one line ("train.py: error: unrecognized arguments:
+    --min_split_loss 0.5", e.g. an extra hyperparameter its train.py does not declare) becomes the job's
+    failure reason instead of the toolkit's generic exit code."""
+    tail = _StderrTail(sys.stderr)
+    try:
+        with contextlib.redirect_stderr(tail):
+            main(argv)
     except InputError as error:
         message = str(error)
         print(f"error: {message}", file=sys.stderr)
-        try:
-            failure_file().parent.mkdir(parents=True, exist_ok=True)
-            failure_file().write_text(message + "\n")
-            # Processing jobs report /opt/ml/output/message as the job's ExitMessage.
-            failure_file().with_name("message").write_text(message + "\n")
-        except OSError:
-            pass  # no writable /opt/ml/output (a plain local run): stderr already has it
+        _report_failure(message)
         sys.exit(1)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            _report_failure(exit_.code if isinstance(exit_.code, str) else tail.last_line() or f"exit code {exit_.code}")
+        raise

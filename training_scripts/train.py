@@ -270,8 +270,7 @@ def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, fea
     out = sm_contract.model_dir()
     out.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(out / MODEL_FILE))
-    (out / "code").mkdir(exist_ok=True)
-    shutil.copy2(Path(__file__).with_name("inference.py"), out / "code" / "inference.py")
+    ship_serving_code(out / "code")
     preprocessing = fitted_preprocessing(features)
     if preprocessing is not None:
         shutil.copy2(preprocessing, out / PREPROCESSING_FILE)
@@ -288,6 +287,14 @@ def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, fea
             "training_seconds": round(seconds, 3),
         },
     )
+
+
+def ship_serving_code(code: Path) -> None:
+    """inference.py and every module beside it: the serving container puts code/ on sys.path
+    (SAGEMAKER_SUBMIT_DIRECTORY), so a team's inference.py may import a module of its own folder."""
+    code.mkdir(exist_ok=True)
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        shutil.copy2(module, code / module.name)
 
 
 def fitted_preprocessing(features: int) -> Path | None:

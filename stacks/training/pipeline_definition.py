@@ -374,6 +374,10 @@ class DefinitionBuilder:
         return {
             "Name": "RegisterModel",
             "Type": "RegisterModel",
+            # Only what serves is registered: the batch transform runs the model's own serving code on the test
+            # split's raw rows first, so serving code that cannot load (a module train.py did not ship) or refuses
+            # the business's rows fails the execution instead of registering a version no endpoint can run.
+            "DependsOn": ["BatchTransform"],
             "Arguments": {
                 "ModelPackageGroupName": self.res.model_package_group,
                 "ModelPackageDescription": join("Trained by pipeline execution", get("Execution.PipelineExecutionId"), on=" "),

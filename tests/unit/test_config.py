@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from catalog.instance_types import notebook_instance_types
 from config import ConfigError, load_environment, load_environments
-from tests.helpers.configs import EXAMPLE, config_error, config_errors, example, like_example, shipped, write_config
+from tests.helpers.configs import EXAMPLE, config_error, config_errors, example, like_example, own_code_dir, shipped, write_config
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 VALID = shipped("dev")
@@ -471,6 +471,48 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
 )
 def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expected):
     assert expected in config_error(tmp_path, with_pipeline(path, value))
+
+
+TEAM_TRAIN = """import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--max_depth", type=int)
+parser.add_argument("--max_delta_step", type=float)
+parser.add_argument("--max-bin", type=int)
+args = parser.parse_args()
+"""
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"max_delta_step": 2}, None),
+    ({"min_split_loss": 0.5}, "models.direct-marketing.training.extra_hyperparameters.min_split_loss: <code>/train.py declares no "
+     "--min_split_loss, so its job would end with 'unrecognized arguments' (allowed: the options it declares: --max-bin, "
+     "--max_delta_step, --max_depth)"),
+    ({"max_bin": 64}, "training.extra_hyperparameters.max_bin: <code>/train.py declares --max-bin, but SageMaker passes --max_bin, "
+     "the name as written (allowed: declare parser.add_argument(\"--max_bin\"))"),
+])
+def test_an_extra_hyperparameter_the_teams_train_py_does_not_declare_fails_at_synth(tmp_path, extra, expected):
+    """SageMaker's training toolkit runs the program with `--<name> <value>` for each hyperparameter (its
+    _mapping.to_cmd_args; tests/integration/test_toolkit_entry_point.py): argparse refuses one it does not declare."""
+    with own_code_dir() as code:
+        (code / "train.py").write_text(TEAM_TRAIN)
+        data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
+        example(data)["training"]["extra_hyperparameters"] = extra
+        if expected is None:
+            assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].training.extra_hyperparameters == extra
+        else:
+            assert expected.replace("<code>", str(code.relative_to(ROOT))) in config_error(tmp_path, data)
+
+
+@pytest.mark.parametrize("reader", [
+    "args, _ = parser.parse_known_args()",  # keeps what it does not know
+    "for name in NAMES: parser.add_argument(name)",  # names built at run time
+])
+def test_a_train_py_whose_options_cannot_be_read_without_running_it_is_not_second_guessed(tmp_path, reader):
+    with own_code_dir() as code:
+        (code / "train.py").write_text(f"import argparse\nNAMES = ['--x']\nparser = argparse.ArgumentParser()\n{reader}\n")
+        data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
+        example(data)["training"]["extra_hyperparameters"] = {"anything_else": 1}
+        assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].training.extra_hyperparameters == {"anything_else": 1}
 
 
 def test_spot_needs_a_wait_time(tmp_path):

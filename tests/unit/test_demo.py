@@ -236,3 +236,14 @@ def test_a_version_waiting_for_approval_is_refused_with_what_to_change():
         "churn: the registered version waits for manual approval (models.churn.evaluation.approval_status in "
         "tests/fixtures/config/dev.yaml is PendingManualApproval by default), so the demo has nothing to serve: set "
         "approval_status: Approved there for dev (an execution may not approve what the config sends to review)")
+
+
+def test_columns_the_teams_preprocess_derives_are_named_as_what_every_client_must_send(tmp_path):
+    """A team's preprocess.py may add a feature computed from the data: the endpoint then takes it as an input
+    column, which the business's own rows lack. The demo scores the test split (which has it), so says so."""
+    data = tmp_path / "customers.csv"
+    data.write_text("Customer ID,Tenure (months),Total-Charges,Churn Status\n1,3,30.5,stayed\n")
+    columns = ["Tenure (months)", "Total-Charges", "Avg Charge per Month"]
+    assert demo.columns_not_in_data(columns, data) == ["Avg Charge per Month"]
+    assert demo.columns_not_in_data(columns[:2], data) == []
+    assert demo.columns_not_in_data(columns, None) == []  # nothing uploaded from here: nothing to compare with

@@ -149,6 +149,8 @@ def test_steps_in_order_with_the_gate_deciding_registration():
     assert [s["Name"] for s in definition["Steps"]] == ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation"]
     check = step(definition, "CheckEvaluation")["Arguments"]
     assert [s["Name"] for s in check["IfSteps"]] == ["RegisterModel", "CreateModel", "BatchTransform"]
+    # Registration waits for the batch transform: a version whose serving code fails on raw rows is never registered.
+    assert step(definition, "RegisterModel")["DependsOn"] == ["BatchTransform"]
     assert [s["Name"] for s in check["ElseSteps"]] == ["RejectModel"]
     decision, auc, configured_auc = check["Conditions"]
     # MinAuc may be raised at start, not lowered: the configured value is a condition of its own.
@@ -323,7 +325,8 @@ def test_extra_hyperparameters_reach_a_teams_own_train_py_beside_the_others():
     script-mode program as `--name value` (the training toolkit's to_cmd_args; local/jobs/training.py does the
     same), so training.extra_hyperparameters go into the training job, and into a tuning job's static ones."""
     extra = {"max_delta_step": 2, "feature_set": "v2", "use_monotone": True}
-    with own_code_dir() as code:
+    # A train.py that reads arguments of its own (parse_known_args: config cannot tell which, so takes any).
+    with own_code_dir("\n\ndef own_arguments(parser):\n    return parser.parse_known_args()[0]\n") as code:
         own = {"code_dir": str(code.relative_to(ROOT))}
         plain = pipeline(**own, training={"extra_hyperparameters": extra})
         tuned = pipeline(**own, training={

@@ -10,6 +10,7 @@ import decimal
 import http.client
 import importlib
 import json
+import shutil
 import socket
 import sys
 import types
@@ -21,6 +22,7 @@ import pytest
 import xgboost as xgb
 
 from local.emulator import free_port
+from tests.helpers.paths import SCRIPTS
 
 import inference
 import serve
@@ -241,6 +243,37 @@ def test_command_line_refuses_a_missing_model_and_a_taken_port(tmp_path, server,
     assert serve.main(["--model-dir", str(model_dir), "--port", str(port)]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"serve: cannot listen on 127.0.0.1:{port}: ")
+
+
+def shipped_model(model_dir: Path, target: Path, inference_text: str, neighbours: dict[str, str]) -> Path:
+    """A copy of the model with its own code/inference.py and modules beside it, as train.py ships them."""
+    shutil.copytree(model_dir, target)
+    (target / "code").mkdir()
+    (target / "code" / "inference.py").write_text(inference_text)
+    for name, text in neighbours.items():
+        (target / "code" / name).write_text(text)
+    return target
+
+
+def test_a_models_own_inference_may_import_a_module_beside_it(tmp_path, model_dir, rows):
+    """SageMaker's container puts the model's code/ on sys.path (SAGEMAKER_SUBMIT_DIRECTORY): so does serve.py."""
+    own = (SCRIPTS / "inference.py").read_text() + "\nimport churn_features_for_test as _own\nSCALE = _own.SCALE\n"
+    target = shipped_model(model_dir, tmp_path / "model", own, {"churn_features_for_test.py": "SCALE = 3\n"})
+    handlers = serve.handlers_for(str(target))
+    assert handlers.SCALE == 3
+    model = handlers.model_fn(str(target))
+    scores = handlers.predict_fn(handlers.input_fn(csv_body(rows), "text/csv"), model)
+    np.testing.assert_allclose(scores, expected(model_dir, rows), rtol=1e-6)
+
+
+def test_a_model_whose_inference_imports_what_it_did_not_ship_fails_to_load_in_one_line(tmp_path, model_dir, capsys):
+    own = "import churn_features_not_shipped\n"
+    target = shipped_model(model_dir, tmp_path / "model", own, {})
+    assert serve.main(["--model-dir", str(target)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (f"serve: cannot load the model: {target / 'code' / 'inference.py'} cannot be loaded: ModuleNotFoundError: "
+                    "No module named 'churn_features_not_shipped' (the model ships the modules beside its inference.py in "
+                    "code/; one it imports from elsewhere is not there)")
 
 
 def test_command_line_serves_on_the_port_it_is_given(model_dir):

@@ -201,6 +201,8 @@ def test_train_writes_the_model_the_serving_code_loads(pipeline_run):
     assert sorted(p.name for p in model_dir.iterdir()) == ["code", "metadata.json", "preprocessing.json", "xgboost-model.json"]
     assert (model_dir / "preprocessing.json").read_bytes() == (pipeline_run["splits"] / "metadata" / "features.json").read_bytes()
     assert (model_dir / "code" / "inference.py").read_bytes() == (SCRIPTS / "inference.py").read_bytes()
+    # Every module beside it too: a team's inference.py may import one of its own folder's.
+    assert sorted(p.name for p in (model_dir / "code").iterdir()) == sorted(p.name for p in SCRIPTS.glob("*.py"))
     meta = json.loads((model_dir / "metadata.json").read_text())
     assert meta["trained_on"] == {"device": "cpu", "hosts": 1}
     booster = inference.model_fn(str(model_dir)).booster
@@ -287,6 +289,31 @@ def test_train_rejects_bad_channels_with_one_line(train_rows, expected, tmp_path
 )
 def test_train_rejects_bad_hyperparameters(argv, expected, tmp_path, capsys, monkeypatch):
     assert expected in run_failing(train.main, argv, capsys, monkeypatch, tmp_path)
+
+
+def test_an_argument_train_does_not_declare_is_the_jobs_failure_reason(tmp_path, capsys, monkeypatch):
+    """An extra hyperparameter a team's train.py lacks: argparse exits 2 with its usage and one error line; that line
+    is the failure file's (SageMaker's FailureReason), not the toolkit's generic exit code."""
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+    with pytest.raises(SystemExit) as exit_info:
+        train.run_main(train.main, ["--min_split_loss", "0.5"])
+    assert exit_info.value.code == 2
+    error_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error_line.endswith("error: unrecognized arguments: --min_split_loss 0.5")
+    assert (tmp_path / "output" / "failure").read_text() == error_line + "\n"
+    assert (tmp_path / "output" / "message").read_text() == error_line + "\n"
+
+
+def test_a_clean_exit_writes_no_failure(tmp_path, monkeypatch):
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+
+    def main(_argv):
+        print("working", file=sys.stderr)
+        raise SystemExit(0)
+
+    with pytest.raises(SystemExit):
+        train.run_main(main, [])
+    assert not (tmp_path / "output" / "failure").exists()
 
 
 def test_train_resumes_from_a_spot_checkpoint(tmp_path, monkeypatch, capsys):
