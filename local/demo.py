@@ -359,17 +359,21 @@ def keep_latest_executions(root: Path, keep: int) -> list[Path]:
     return executions[keep:]
 
 
-def retry_commands(emulator: Emulator, cdk_out: Path, models: list[str]) -> list[str]:
-    """What to run, with the emulator still up, to look around and to run a model's pipeline again."""
+def retry_commands(emulator: Emulator, cdk_out: Path, models: list[str], config_dir: Path = WORK_DIR / "config") -> list[str]:
+    """What to run, with the emulator still up, to look around and to run a model's pipeline again. The CDK commands
+    name the demo's own copy of the config (``config_dir``), where the demo named the versions its endpoints serve:
+    the app read from config/ would be another one (no endpoints), and a destroy of it would leave them running."""
     env = f"AWS_ENDPOINT_URL={emulator.endpoint_url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+    app = f"--context config_dir={shown(config_dir)} --output {shown(cdk_out)}"
     return [
         "source .venv/bin/activate   # in another shell: the project's Python and Node (the CDK CLI's) first on PATH",
         f"export {env} AWS_DEFAULT_REGION={emulator.region}",
         *(f"python -m local.pipeline --env {ENV_NAME} --model {model} --endpoint-url {emulator.endpoint_url} "
           f"--cdk-out {shown(cdk_out)} [-p NAME=VALUE]   # runs {model}'s deployed pipeline again, every step"
           for model in models),
-        f"{CDK_CLI} deploy '{naming.stage_selector(ENV_NAME)}' --require-approval never --output {shown(cdk_out)}"
-        "   # after a change, with the exports above",
+        f"{CDK_CLI} deploy '{naming.stage_selector(ENV_NAME)}' --require-approval never {app}"
+        f"   # after a change to {shown(config_dir)}/{ENV_NAME}.yaml (the demo's copy), with the exports above",
+        f"{CDK_CLI} destroy '{naming.stage_selector(ENV_NAME)}' --force {app}   # tear it all down, endpoints first",
     ]
 
 

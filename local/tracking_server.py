@@ -28,6 +28,8 @@ from local.paths import REPO_ROOT
 
 MLFLOW_VENV = REPO_ROOT / ".venv-mlflow"
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: Seconds ready() waits at least, however long ago start() was (the demo's deploy runs in between).
+READY_GRACE = 30.0
 
 
 def quiet_plugin_warnings() -> None:
@@ -106,8 +108,11 @@ class TrackingServer:
         building.rename(store)
 
     def ready(self) -> TrackingServer:
-        """Wait until the started server answers; TrackingServerError (server stopped) when it exits or stays silent."""
-        while time.monotonic() < self._deadline:
+        """Wait until the started server answers; TrackingServerError (server stopped) when it exits or stays silent.
+        The wait runs from start() (the demo deploys meanwhile), but never ends before READY_GRACE from here: a
+        server that came up during a slow deploy is still asked, and one that is still starting gets a little longer."""
+        deadline = max(self._deadline, time.monotonic() + READY_GRACE)
+        while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
                 self.process = None
@@ -118,7 +123,7 @@ class TrackingServer:
             time.sleep(0.25)
         self.stop()
         raise TrackingServerError(f"the local MLflow server did not answer on {self.url} within {self.timeout:g}s "
-                                  f"(log {self.log_path})")
+                                  f"(log {self.log_path}; a busy machine may need longer: run again, or with --no-tracking)")
 
     def healthy(self) -> bool:
         try:

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -286,3 +287,16 @@ def test_a_new_store_is_created_whole_or_not_at_all(tmp_path):
     with pytest.raises(TrackingServerError, match="could not create the MLflow store .*: disk full"):
         TrackingServer(tmp_path / "other", venv=tmp_path / "venv").initialize_store()
     assert not (tmp_path / "other" / "mlflow.db").exists() and not (tmp_path / "other" / "mlflow.db.new").exists()
+
+
+def test_a_server_that_came_up_during_a_long_deploy_is_ready(tmp_path):
+    """The demo starts the server, deploys (87 s on a loaded machine), then asks ready(): a start() deadline that
+    passed meanwhile must not fail a server that answers."""
+    (tmp_path / "mlflow").mkdir()
+    TrackingServer(tmp_path / "mlflow").initialize_store()  # built with the normal timeout; start() then finds it
+    server = TrackingServer(tmp_path / "mlflow", timeout=1.0).start(wait=False)
+    try:
+        time.sleep(2.0)  # "the deploy": longer than the server's whole timeout
+        assert server.ready() is server and server.healthy()
+    finally:
+        server.stop()

@@ -45,6 +45,11 @@ def test_keep_running_keeps_the_emulator_up_after_a_failure_and_says_how_to_retr
     assert f"python -m local.pipeline --env dev --model {first} --endpoint-url http://localhost:{seen['port']}" in captured.out
     assert f"AWS_ENDPOINT_URL=http://localhost:{seen['port']}" in captured.out
     assert "  source .venv/bin/activate   # in another shell" in captured.out  # not the system's python and node
+    # The CDK commands name the demo's copy of the config, which names the versions its endpoints serve: the app
+    # from config/ has no endpoints, and destroying that one left them running.
+    cdk = [line.strip() for line in captured.out.splitlines() if line.strip().startswith("node_modules/.bin/cdk")]
+    assert [line.split()[1] for line in cdk] == ["deploy", "destroy"]
+    assert all("--context config_dir=.demo/config " in line for line in cdk), cdk
 
 
 def test_without_keep_running_a_failure_ends_the_demo_and_the_emulator(monkeypatch, capsys, tmp_path):
