@@ -9,6 +9,7 @@ by server.py's triggers when the moto module they patch loads. The serving itsel
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -197,6 +198,18 @@ def sagemaker_api_hosts_models_from_the_registry() -> None:
         SERVERS.stop_where(self.account_id, self.region_name)
         reset(self)
 
+    create_transform_job = backend_class.create_transform_job
+
+    def create_transform_job_and_run_it(self: Any, transform_job_name: str, model_name: str, *args: Any, **kwargs: Any) -> Any:
+        """moto records a transform job as Completed and runs nothing (no output, whatever the input): here it is
+        InProgress while the pipeline runner's own transform (local/jobs/transform.py) serves the model's archive
+        on the input, then Completed, or Failed with the reason, as DescribeTransformJob reports it."""
+        job = create_transform_job(self, transform_job_name, model_name, *args, **kwargs)
+        job.transform_job_status = "InProgress"
+        threading.Thread(target=run_transform_job, args=(self, job), name=f"transform-{transform_job_name}", daemon=True).start()
+        return job
+
+    backend_class.create_transform_job = create_transform_job_and_run_it
     backend_class.create_model = create_model_as_sagemaker
     backend_class.create_endpoint_config = create_config_once
     backend_class.create_endpoint = create_endpoint_once
@@ -399,6 +412,39 @@ def resolve(backend: Any, endpoint: Any, target_variant: str | None = None) -> D
     return Deployment(endpoint=endpoint.endpoint_name, config=config.endpoint_config_name, variant=str(variant.get("VariantName")),
                       model=model.model_name, model_data_url=model_data_url(containers[0], describe_package),
                       serverless=bool(variant.get("ServerlessConfig")))
+
+
+def run_transform_job(backend: Any, job: Any) -> None:
+    """A CreateTransformJob's work, as the pipeline's local runner does it; the job's status and FailureReason say
+    how it ended."""
+    import tempfile
+    from pathlib import Path
+
+    from local.emulator.studio_resources import _emulator_clients
+    from local.jobs import transform_job
+
+    try:
+        model = backend._models.get(job.model_name)
+        if model is None:
+            raise HostingError(f"Could not find model \"{job.model_name}\".")
+        containers = model_containers(model.primary_container, model.containers)
+        if not containers:
+            raise HostingError(f"the model {model.model_name} has no container")
+
+        def describe_package(name: str) -> dict:
+            return {"InferenceSpecification": backend.describe_model_package(name).inference_specification}
+
+        request = {"TransformInput": job.transform_input, "TransformOutput": job.transform_output,
+                   "DataProcessing": job.data_processing or {}, "BatchStrategy": job.batch_strategy or "MultiRecord",
+                   "MaxPayloadInMB": job.max_payload_in_mb or 6}
+        (s3,) = _emulator_clients(backend.region_name, "s3")
+        with tempfile.TemporaryDirectory(prefix="transform-") as root:
+            transform_job(s3, request, model_data_url(containers[0], describe_package), Path(root))
+    except Exception as error:  # noqa: BLE001 - whatever stopped the job is its FailureReason, in one line
+        job.failure_reason = " ".join(str(error).split())[:1024] or type(error).__name__
+        job.transform_job_status = "Failed"
+        return
+    job.transform_job_status = "Completed"
 
 
 def fetch(account: str, region: str, url: str) -> bytes:

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from local.emulator import cloudformation, endpoints, hosting, serving_resources, studio_resources, tracking_resources
+from local.emulator import bucket_resources, cloudformation, endpoints, hosting, serving_resources, studio_resources, tracking_resources
 
 
 def _kms_key_accepts_cloudformation_tags() -> None:
@@ -207,6 +207,15 @@ def _a_stack_whose_resources_cannot_be_deleted_is_delete_failed() -> None:
         # Every stack of that name, as moto's own (a change set's review stack shares its name).
         for stack in [s for s in list(self.stacks.values()) if name_or_stack_id in (s.stack_id, s.name)]:
             export_names = [export.name for export in stack.exports]  # read while its outputs still resolve
+            in_use = {name: importing_stacks(self, name, but=stack) for name in export_names}
+            in_use = {name: users for name, users in in_use.items() if users}
+            if in_use:
+                # CloudFormation refuses before deleting anything: the stack keeps its status, the reason names
+                # the export and who imports it (as aws/aws-cdk#604 shows it, "... and ..." for several).
+                name, users = next(iter(in_use.items()))
+                stack.status_reason = f"Export {name} cannot be deleted as it is in use by {' and '.join(users)}"
+                stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
+                continue
             stack.status = "DELETE_IN_PROGRESS"
             try:
                 stack.delete()
@@ -221,6 +230,30 @@ def _a_stack_whose_resources_cannot_be_deleted_is_delete_failed() -> None:
                 self.exports.pop(name, None)
 
     models.CloudFormationBackend.delete_stack = delete_stack
+
+    from moto.cloudformation import responses
+
+    def list_imports(self: Any) -> str:
+        """ListImports, which moto 5.2.5 lacks (HTTP 500): the live stacks that import the export."""
+        export = str(self._get_param("ExportName"))
+        if export not in self.cloudformation_backend.exports:
+            from moto.cloudformation.exceptions import ValidationError
+            raise ValidationError(message=f"Export '{export}' does not exist.")
+        members = "".join(f"<member>{name}</member>" for name in importing_stacks(self.cloudformation_backend, export))
+        return (f'<ListImportsResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><ListImportsResult>'
+                f"<Imports>{members}</Imports></ListImportsResult></ListImportsResponse>")
+
+    responses.CloudFormationResponse.list_imports = list_imports
+
+
+def importing_stacks(backend: Any, export: str, but: Any = None) -> list[str]:
+    """Names of the live stacks whose templates import ``export`` (Fn::ImportValue of that name)."""
+    def imports(node: Any) -> bool:
+        if isinstance(node, dict):
+            return node.get("Fn::ImportValue") == export or any(imports(v) for v in node.values())
+        return isinstance(node, list) and any(imports(v) for v in node)
+    return sorted({s.name for s in backend.stacks.values() if s is not but and s.status != "DELETE_COMPLETE"
+                   and s.status != "REVIEW_IN_PROGRESS" and imports(s.template_dict)})
 
 
 def _security_group_rules_without_ports() -> None:
@@ -365,14 +398,15 @@ FIXES = (_kms_key_accepts_cloudformation_tags, _change_sets_publish_and_import_o
          _ssm_parameters_are_resolved_again_on_update, _vpc_children_are_deleted_with_their_stack, _security_group_rules_without_ports,
          _sagemaker_pipelines_and_registry_groups_deploy, endpoints.sagemaker_endpoints_deploy,
          serving_resources.alarms_autoscaling_and_monitoring_deploy, tracking_resources.mlflow_tracking_servers_deploy,
-         studio_resources.studio_deploys,
+         studio_resources.studio_deploys, bucket_resources.buckets_delete_as_cloudformation_does,
          cloudformation.updates_reach_dependent_resources)
 #: Fixes run when their module loads (moto loads a service's models on its first request): applying
 #: the CloudFormation fixes when CloudFormation's models load (not at start) spares the 1.8 s of
 #: imports on every emulator start whose client never calls CloudFormation.
 TRIGGERS = {
     "moto.cloudformation.models": FIXES,
-    "moto.sagemaker.models": (endpoints.sagemaker_api_hosts_models_from_the_registry,),
+    "moto.sagemaker.models": (endpoints.sagemaker_api_hosts_models_from_the_registry,
+                              serving_resources.data_quality_summaries_name_their_endpoint),
     "moto.sagemaker.responses": (studio_resources.studio_api,),
     "moto.sagemakerruntime.responses": (endpoints.sagemaker_runtime_invokes_the_endpoints_model,),
     "moto.servicequotas.responses": (_service_quotas_list_and_grant_sagemaker_quotas,),

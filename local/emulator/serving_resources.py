@@ -39,6 +39,19 @@ def split_scalable_target_id(target_id: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def data_quality_summaries_name_their_endpoint() -> None:
+    """ListDataQualityJobDefinitions: moto 5.2.5 answers EndpointName 'EndpointName' for every definition;
+    SageMaker's MonitoringJobDefinitionSummary carries the endpoint the job's input names."""
+    from moto.sagemaker.models import FakeDataQualityJobDefinition
+
+    def summary_object(self: Any) -> dict[str, Any]:
+        return {"MonitoringJobDefinitionName": self.job_definition_name, "MonitoringJobDefinitionArn": self.arn,
+                "CreationTime": self.creation_time,
+                "EndpointName": (self.data_quality_job_input.get("EndpointInput") or {}).get("EndpointName", "")}
+
+    FakeDataQualityJobDefinition.summary_object = property(summary_object)  # type: ignore[assignment]
+
+
 def alarms_autoscaling_and_monitoring_deploy() -> None:
     """See the module docstring: the four types, through moto's CloudWatch, Application Auto Scaling and
     SageMaker backends. Ref and Fn::GetAtt as each type's template reference documents them."""

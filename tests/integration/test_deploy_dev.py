@@ -36,7 +36,8 @@ STACKS = sorted(["dev-Data", "dev-Network", "dev-Notebooks", "dev-Roles", *(["de
 
 
 GROUP = f"dev-{EXAMPLE}"
-STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation", "RegisterModel", "CreateModel", "BatchTransform"]
+# RegisterModel last: it depends on BatchTransform, so only a version whose serving code scored raw rows registers.
+STEPS = ["Preprocess", "Train", "Evaluate", "EvaluationGate", "CheckEvaluation", "CreateModel", "BatchTransform", "RegisterModel"]
 
 
 @pytest.fixture(scope="module")

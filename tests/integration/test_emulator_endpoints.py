@@ -395,6 +395,40 @@ def test_payload_limits_are_sagemakers_6_mb_and_4_mb_for_a_serverless_endpoint(e
             sagemaker.delete_endpoint(EndpointName=name)
 
 
+def wait_for_transform(sagemaker, name: str) -> dict:
+    for _ in range(600):
+        job = sagemaker.describe_transform_job(TransformJobName=name)
+        if job["TransformJobStatus"] != "InProgress":
+            return dict(job)
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still InProgress")
+
+
+def test_a_transform_job_started_through_the_api_scores_its_input_or_fails_with_the_reason(emulator, versions):
+    """CreateTransformJob outside a pipeline (a user's batch of new rows): the registered version's archive serves
+    the input's lines and SageMaker's <input key>.out lands in the output path (Batch Transform's naming). moto
+    answered Completed and wrote nothing; a job that cannot run now ends Failed with the reason."""
+    s3, sagemaker = emulator.client("s3"), emulator.client("sagemaker")
+    sagemaker.create_model(ModelName="batch-scoring", ExecutionRoleArn=ROLE, Containers=[{"ModelPackageName": versions[0].arn}])
+    rows = ROWS[:7]
+    s3.put_object(Bucket=BUCKET, Key="batch/in/new-rows.csv", Body="\n".join(",".join(repr(float(v)) for v in r) for r in rows).encode())
+    request = dict(ModelName="batch-scoring", BatchStrategy="MultiRecord", MaxPayloadInMB=6,
+                   TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+                   TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch/out", "Accept": "text/csv", "AssembleWith": "Line"})
+    sagemaker.create_transform_job(TransformJobName="scores", **request, TransformInput={
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch/in"}},
+        "ContentType": "text/csv", "SplitType": "Line"})
+    job = wait_for_transform(sagemaker, "scores")
+    assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+    scores = s3.get_object(Bucket=BUCKET, Key="batch/out/new-rows.csv.out")["Body"].read().decode().split()
+    np.testing.assert_allclose([float(v) for v in scores], versions[0].predictions(rows), rtol=1e-6)
+    sagemaker.create_transform_job(TransformJobName="no-split", **request, TransformInput={
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch/in"}}, "ContentType": "text/csv"})
+    failed = wait_for_transform(sagemaker, "no-split")
+    assert failed["TransformJobStatus"] == "Failed"
+    assert failed["FailureReason"] == "only text/csv input split by Line is supported locally"
+
+
 def test_an_archive_that_cannot_be_served_fails_the_endpoint_with_the_reason(emulator, versions):
     sagemaker = emulator.client("sagemaker")
     sagemaker.create_model(ModelName="missing-archive", ExecutionRoleArn=ROLE,

@@ -424,3 +424,80 @@ def test_a_tracking_server_deploys_answers_get_att_and_goes_with_its_stack(emu):
     cfn.delete_stack(StackName="tracking")
     cfn.create_stack(StackName="tracking-after-delete", TemplateBody=template)  # the name is free again
     cfn.delete_stack(StackName="tracking-after-delete")
+
+
+def test_a_stack_whose_export_another_imports_is_not_deleted(emu):
+    """CloudFormation refuses to delete a stack whose export another stack imports: it keeps its status, and the
+    reason names the export and its importer ("Export ... cannot be deleted as it is in use by ...", as
+    aws/aws-cdk#604 and boto/boto3#4192 show it). Before, the emulator deleted it and the importer's endpoint
+    kept serving. ListImports (which moto lacks) names the importer."""
+    import json
+
+    exporter = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                           "Outputs": {"Arn": {"Value": {"Ref": "Topic"}, "Export": {"Name": "shared-topic-arn"}}}})
+    importer = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+        "Tags": [{"Key": "topic", "Value": {"Fn::ImportValue": "shared-topic-arn"}}]}}}})
+    cfn = emu.client("cloudformation")
+    cfn.create_stack(StackName="exporter", TemplateBody=exporter)
+    cfn.create_stack(StackName="importer", TemplateBody=importer)
+    assert cfn.list_imports(ExportName="shared-topic-arn")["Imports"] == ["importer"]
+    cfn.delete_stack(StackName="exporter")
+    (stack,) = cfn.describe_stacks(StackName="exporter")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["StackStatusReason"] == "Export shared-topic-arn cannot be deleted as it is in use by importer"
+    cfn.delete_stack(StackName="importer")  # the importer first, as cdk destroy orders them
+    assert cfn.list_imports(ExportName="shared-topic-arn")["Imports"] == []
+    cfn.delete_stack(StackName="exporter")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(Exception, match="Export 'shared-topic-arn' does not exist"):
+        cfn.list_imports(ExportName="shared-topic-arn")
+
+
+def test_a_bucket_goes_with_its_stack_emptied_where_cdk_asks_and_is_kept_with_its_objects_otherwise(emu):
+    """A stack's bucket with objects: CDK's Custom::S3AutoDeleteObjects empties one tagged aws-cdk:auto-delete-objects
+    (what aws-cdk-lib's auto-delete-objects-handler does on Delete: every version, then the bucket goes); without it
+    S3 refuses ("The bucket you tried to delete is not empty") and the stack is DELETE_FAILED. Before, both stacks
+    reached DELETE_COMPLETE and left their buckets and objects behind."""
+    import json
+
+    def template(bucket: str, auto_delete: bool) -> str:
+        resources: dict = {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
+            "BucketName": bucket, "VersioningConfiguration": {"Status": "Enabled"},
+            "Tags": [{"Key": "aws-cdk:auto-delete-objects", "Value": "true"}] if auto_delete else []}}}
+        if auto_delete:
+            resources["AutoDelete"] = {"Type": "Custom::S3AutoDeleteObjects", "DependsOn": ["Bucket"], "Properties": {
+                "ServiceToken": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:provider", "BucketName": {"Ref": "Bucket"}}}
+        return json.dumps({"Resources": resources})
+
+    cfn, s3 = emu.client("cloudformation"), emu.client("s3")
+    for stack, auto_delete in (("auto-deleted", True), ("kept", False)):
+        cfn.create_stack(StackName=stack, TemplateBody=template(f"{stack}-bucket", auto_delete))
+        for body in (b"v1", b"v2"):  # two versions of one object
+            s3.put_object(Bucket=f"{stack}-bucket", Key="data/rows.csv", Body=body)
+        stack_id = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackId"]
+        cfn.delete_stack(StackName=stack)
+        (described,) = cfn.describe_stacks(StackName=stack_id)["Stacks"]
+        buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        if auto_delete:
+            assert described["StackStatus"] == "DELETE_COMPLETE" and f"{stack}-bucket" not in buckets
+        else:
+            assert described["StackStatus"] == "DELETE_FAILED"
+            assert "The bucket you tried to delete is not empty" in described["StackStatusReason"]
+            assert f"{stack}-bucket" in buckets
+            assert s3.get_object(Bucket="kept-bucket", Key="data/rows.csv")["Body"].read() == b"v2"
+
+
+def test_data_quality_job_definitions_list_with_their_endpoint(emu):
+    """MonitoringJobDefinitionSummary.EndpointName is the endpoint the definition's input names (SageMaker API
+    reference); moto answered the literal 'EndpointName' for every one."""
+    sagemaker = emu.client("sagemaker")
+    sagemaker.create_data_quality_job_definition(
+        JobDefinitionName="dev-direct-marketing-data-quality",
+        DataQualityAppSpecification={"ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"},
+        DataQualityJobInput={"EndpointInput": {"EndpointName": "dev-direct-marketing", "LocalPath": "/opt/ml/processing/input"}},
+        DataQualityJobOutputConfig={"MonitoringOutputs": [{"S3Output": {"S3Uri": "s3://b/monitoring", "LocalPath": "/opt/ml/processing/output"}}]},
+        JobResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 20}},
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/monitor")
+    (summary,) = [s for s in sagemaker.list_data_quality_job_definitions()["JobDefinitionSummaries"]
+                  if s["MonitoringJobDefinitionName"] == "dev-direct-marketing-data-quality"]
+    assert summary["EndpointName"] == "dev-direct-marketing"
