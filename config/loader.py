@@ -147,6 +147,12 @@ def _describe(error: dict, model: type) -> list[str]:
     if kind == "value_error" and isinstance(error.get("input"), dict):
         # A whole-model rule: each line of its message starts with the field it judges and shows the value.
         return [f"{field}.{line}" if field else line for line in message.splitlines()]
+    if kind == "literal_error":
+        # pydantic's "Input should be 'a' or 'b'", in the house form: what is allowed, and the likely one.
+        allowed = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        meant = _suggestion(str(error.get("input")), allowed) if allowed else None
+        did_you_mean = f"; did you mean {meant}?" if meant else ""
+        return [f"{field} = {_shown(error.get('input'))}: not an allowed value{did_you_mean} (allowed: {', '.join(allowed)})"]
     if kind in _TYPE_MESSAGES:
         message = _TYPE_MESSAGES[kind]
     elif kind == "string_pattern_mismatch":

@@ -208,7 +208,15 @@ def test_dev_may_destroy(tmp_path):
 
 def test_removal_policy_vocabulary(tmp_path):
     message = config_error(tmp_path, {**VALID, "removal_policy": "delete"})
-    assert "removal_policy = 'delete'" in message and "'retain' or 'destroy'" in message
+    assert message.endswith("removal_policy = 'delete': not an allowed value (allowed: retain, destroy)")
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("evaluation.cutoff_rule", "max-f2", "cutoff_rule = 'max-f2': not an allowed value; did you mean max-f1? (allowed: max-f1, min-log-loss)"),
+    ("evaluation.approval_status", "Rejected", "approval_status = 'Rejected': not an allowed value (allowed: Approved, PendingManualApproval)"),
+])
+def test_a_value_outside_a_fixed_set_names_the_set_and_the_likely_one(tmp_path, field, value, expected):
+    assert config_error(tmp_path, with_pipeline(field, value)).endswith(expected)
 
 
 def test_unquoted_account_is_explained(tmp_path):
@@ -627,7 +635,8 @@ def test_a_model_may_keep_the_registry_logical_id_an_earlier_layout_deployed_but
 def test_compliance_packs_are_chosen_from_the_packs_there_are_each_once(tmp_path):
     data = shipped("dev")
     data["compliance"] = {"packs": ["pci-dss-4"]}
-    assert "compliance.packs[0] = 'pci-dss-4': Input should be 'hipaa-security' or 'pci-dss-3.2.1'" in config_error(tmp_path, data)
+    assert config_error(tmp_path, data).endswith(
+        "compliance.packs[0] = 'pci-dss-4': not an allowed value; did you mean pci-dss-3.2.1? (allowed: hipaa-security, pci-dss-3.2.1)")
     data["compliance"] = {"packs": ["hipaa-security", "hipaa-security"]}
     assert config_error(tmp_path, data).endswith("compliance.packs: each pack once; repeated: hipaa-security")
     data["compliance"] = {"packs": ["hipaa-security", "pci-dss-3.2.1"]}
