@@ -7,6 +7,7 @@ the loader turns them into one line that also names the file, field and bad valu
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
 import re
@@ -310,8 +311,10 @@ class EnvironmentConfig(StrictModel):
     def model(self, name: str) -> ModelConfig:
         """A model of the catalog, or ValueError naming the ones there are."""
         if name not in self.models:
+            close = difflib.get_close_matches(name, list(self.models), n=1, cutoff=0.6)
+            meant = f"; did you mean {close[0]}?" if close else ""
             raise ValueError(
-                f"no model {name!r} in {self.source_file} (allowed: {', '.join(self.models) or 'none: the models block is empty'})"
+                f"no model {name!r} in {self.source_file}{meant} (allowed: {', '.join(self.models) or 'none: the models block is empty'})"
             )
         return self.models[name]
 

@@ -550,6 +550,8 @@ def test_each_model_of_the_catalog_knows_its_name_and_data_key(tmp_path):
     assert env.model("churn") is env.models["churn"]
     with pytest.raises(ValueError, match=r"no model 'nope' in .*dev.yaml \(allowed: direct-marketing, health-utilization, churn\)"):
         env.model("nope")
+    with pytest.raises(ValueError, match=r"no model 'churm' in .*dev.yaml; did you mean churn\? \(allowed: "):
+        env.model("churm")
 
 
 def test_the_single_model_layout_is_refused_with_where_its_blocks_moved(tmp_path):
