@@ -91,6 +91,16 @@ def smoke_test_role_arn(account: str, env: str, model: str) -> str:
     return f"arn:aws:iam::{account}:role/{smoke_test_role_name(env, model)}"
 
 
+def smoke_test_runner_role_name(env: str, model: str) -> str:
+    """The delivery pipeline's CodeBuild role that runs one endpoint's smoke test, in the tooling account: named, so
+    that the environment's smoke-test role can trust it alone (at most 15 + 1 + 32 + 13 = 61 of IAM's 64 characters)."""
+    return f"{env}-{model}-smoke-runner"
+
+
+def smoke_test_runner_role_arn(tooling_account: str, env: str, model: str) -> str:
+    return f"arn:aws:iam::{tooling_account}:role/{smoke_test_runner_role_name(env, model)}"
+
+
 def model_policy_name(model: str, purpose: str) -> str:
     """An inline policy a model's stack puts on an environment-wide role. Inline policy names are unique per
     role, and CDK would name it after its logical ID alone: the same in every model's stack, so the second

@@ -160,6 +160,11 @@ class DeliveryPipelineStack(Stack):
                     install_commands=["python -m pip install --quiet --disable-pip-version-check -c constraints.txt boto3"],
                     commands=[naming.smoke_test_command(cfg.name, model.name, cfg.region, cfg.account)],
                     partial_build_spec=self._runtime_build_spec(),
+                    # Named: the environment's smoke-test role trusts this role alone (aws:PrincipalArn), not the account.
+                    role=iam.Role(self.pipeline, f"SmokeTestRunner-{cfg.name}-{model.name}",
+                                  role_name=naming.smoke_test_runner_role_name(cfg.name, model.name),
+                                  assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+                                  description=f"{cfg.name}: runs the delivery pipeline's smoke test of the {model.name} endpoint"),
                     role_policy_statements=[iam.PolicyStatement(
                         actions=["sts:AssumeRole"], resources=[naming.smoke_test_role_arn(cfg.account, cfg.name, model.name)]
                     )],
@@ -191,13 +196,16 @@ class DeliveryPipelineStack(Stack):
         for project in self.pipeline.node.find_all():
             if isinstance(project, codebuild.CfnProject):
                 name = self.resolve(self.get_logical_id(project))
-                acknowledge(
-                    project.node.scope,
-                    "CodeBuild creates log streams and report groups at run time under the project's own "
-                    "name: the grant is limited to that name's prefix.",
-                    f"AwsSolutions-IAM5[Resource::{logs}/<{name}>:*]",
-                    f"AwsSolutions-IAM5[Resource::{reports}/<{name}>-*]",
-                )
+                owner = project.node.scope
+                role = getattr(owner, "role", None)  # a smoke test's named runner role lives outside its project
+                for holder in [owner, *([role] if isinstance(role, iam.Role) and role.node.scope is not owner else [])]:
+                    acknowledge(
+                        holder,
+                        "CodeBuild creates log streams and report groups at run time under the project's own "
+                        "name: the grant is limited to that name's prefix.",
+                        f"AwsSolutions-IAM5[Resource::{logs}/<{name}>:*]",
+                        f"AwsSolutions-IAM5[Resource::{reports}/<{name}>-*]",
+                    )
         mutation = self.pipeline.node.find_child("UpdatePipeline")
         acknowledge(
             mutation,

@@ -122,13 +122,14 @@ class ServingStack(Stack):
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)
 
     def smoke_test_role_for(self, env_name: str, model: str, account: str) -> iam.Role:
-        """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint,
-        and only from the pipeline's account."""
+        """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint, and only as the
+        pipeline's own smoke-test step (its named CodeBuild role in the tooling account), not as any principal there."""
+        runner = naming.smoke_test_runner_role_arn(account, env_name, model)
         role = iam.Role(
             self,
             "SmokeTestRole",
             role_name=naming.smoke_test_role_name(env_name, model),
-            assumed_by=iam.AccountPrincipal(account),
+            assumed_by=iam.AccountPrincipal(account).with_conditions({"ArnEquals": {"aws:PrincipalArn": runner}}),
             description=f"{env_name}: the delivery pipeline's post-deploy smoke test of the {model} endpoint",
             max_session_duration=Duration.hours(1),
         )

@@ -394,7 +394,7 @@ def test_the_smoke_test_role_is_assumed_only_from_the_pipeline_account_and_invok
     arn = f"arn:aws:iam::222222222222:role/{role['Physical']}"
     trust = role["Properties"]["AssumeRolePolicyDocument"]
     endpoint = f"arn:aws:sagemaker:{REGION}:222222222222:endpoint/staging-{EXAMPLE}"
-    codebuild = f"arn:aws:iam::{TOOLING}:role/delivery-smoke-test-codebuild"
+    codebuild = f"arn:aws:iam::{TOOLING}:role/staging-{EXAMPLE}-smoke-runner"  # the step's named role
     calls = [
         Call("describe its endpoint", arn, "sagemaker:DescribeEndpoint", endpoint),
         Call("invoke its endpoint", arn, "sagemaker:InvokeEndpoint", endpoint),
@@ -403,10 +403,13 @@ def test_the_smoke_test_role_is_assumed_only_from_the_pipeline_account_and_invok
         Call("delete its endpoint", arn, "sagemaker:DeleteEndpoint", endpoint),
     ]
     assert simulate(delivered, calls) == [ALLOWED, ALLOWED, "ImplicitlyDenied", "ImplicitlyDenied"]
-    # Assuming it: the trust policy is the resource policy; a principal of the pipeline's account may, no other.
-    assume = [Call("the pipeline's CodeBuild assumes it", codebuild, "sts:AssumeRole", arn, resource_policy=trust),
+    # Assuming it: the trust policy is the resource policy; the pipeline's smoke-test step (its named CodeBuild role)
+    # may, no other principal of the pipeline's account (aws:PrincipalArn, a global condition key) nor of any other.
+    assume = [Call("the pipeline's smoke-test step assumes it", codebuild, "sts:AssumeRole", arn, resource_policy=trust),
+              Call("another role of the pipeline's account assumes it", f"arn:aws:iam::{TOOLING}:role/admin", "sts:AssumeRole",
+                   arn, resource_policy=trust),
               Call("another account assumes it", "arn:aws:iam::999999999999:role/x", "sts:AssumeRole", arn, resource_policy=trust)]
-    assert [r for r in simulate_cross_account(delivered, assume)] == [ALLOWED, "ImplicitlyDenied"]
+    assert [r for r in simulate_cross_account(delivered, assume)] == [ALLOWED, "ImplicitlyDenied", "ImplicitlyDenied"]
 
 
 def simulate_cross_account(env: Environment, calls: list[Call]) -> list[str]:
@@ -416,6 +419,9 @@ def simulate_cross_account(env: Environment, calls: list[Call]) -> list[str]:
     simulations = [{"identityPolicies": [{"name": "caller", "policy": allow}], "serviceControlPolicies": [],
                     "resourceControlPolicies": [], "resourcePolicy": call.resource_policy,
                     "request": {"action": call.action, "principal": call.principal,
-                                "resource": {"accountId": env.account, "resource": call.resource}, "contextVariables": {}}}
+                                "resource": {"accountId": env.account, "resource": call.resource},
+                                # AWS puts the caller's ARN (a role's, for its sessions) in every request's context
+                                # (IAM User Guide, "AWS global condition context keys": aws:PrincipalArn).
+                                "contextVariables": {"aws:PrincipalArn": call.principal, **call.context}}}
                    for call in calls]
     return run_simulations(simulations, [call.what for call in calls])
