@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.emulator.cloudformation import register
+from local.emulator.cloudformation import handler_run_type, register
 from local.emulator.studio_resources import _emulator_clients
 
 #: The tag CDK puts on a bucket whose objects its custom resource may delete (the handler checks it first).
@@ -45,48 +45,14 @@ def empty_if_tagged(s3: Any, bucket: str) -> None:
 
 
 def auto_delete_objects_type() -> type:
-    from moto.core.common_models import CloudFormationModel
+    def on_delete(_stack_id: str, properties: dict, region_name: str) -> None:
+        bucket = properties.get("BucketName")
+        if not bucket:
+            raise ValueError("No BucketName was provided.")  # the handler's own words
+        (s3,) = _emulator_clients(region_name, "s3")
+        empty_if_tagged(s3, str(bucket))
 
-    class AutoDeleteObjects(CloudFormationModel):
-        __module__ = "moto.cloudformation.models"
-
-        def __init__(self, properties: dict, region_name: str) -> None:
-            self.properties, self.region_name = properties, region_name
-            self.physical_resource_id = str(properties.get("BucketName", ""))
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "Custom::S3AutoDeleteObjects"
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:  # noqa: ARG003 - moto's signature
-            return False
-
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # noqa: ARG003
-                                            region_name: str, **kwargs: Any) -> AutoDeleteObjects:  # noqa: ARG003
-            return cls(dict(cloudformation_json.get("Properties") or {}), region_name)
-
-        @classmethod
-        def update_from_cloudformation_json(cls, original_resource: AutoDeleteObjects, new_resource_name: str,  # noqa: ARG003
-                                            cloudformation_json: Any, account_id: str, region_name: str) -> AutoDeleteObjects:  # noqa: ARG003
-            return cls(dict(cloudformation_json.get("Properties") or {}), region_name)
-
-        def is_created(self) -> bool:
-            return True
-
-        def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
-            bucket = self.properties.get("BucketName")
-            if not bucket:
-                raise ValueError("No BucketName was provided.")  # the handler's own words
-            (s3,) = _emulator_clients(region_name, "s3")
-            empty_if_tagged(s3, str(bucket))
-
-    return AutoDeleteObjects
+    return handler_run_type("Custom::S3AutoDeleteObjects", lambda p: str(p.get("BucketName", "")), on_delete)
 
 
 def buckets_delete_as_cloudformation_does() -> None:

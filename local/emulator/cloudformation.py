@@ -165,6 +165,53 @@ def retire(resource: Deployed, account_id: str, region_name: str) -> None:
         pending.append((resource, account_id, region_name))
 
 
+def handler_run_type(cfn_type: str, physical_id: Callable[[dict], str],
+                     on_delete: Callable[[str, dict, str], None]) -> type:
+    """A Lambda-backed Custom:: type whose handler the emulator runs itself (moto runs no Lambda): Create and Update
+    only keep the resource's properties; Delete calls ``on_delete(stack_id, properties, region_name)``, as the
+    handler's Delete event carries them. Register it with register()."""
+    from moto.core.common_models import CloudFormationModel
+
+    class HandlerRun(CloudFormationModel):
+        __module__ = "moto.cloudformation.models"
+
+        def __init__(self, stack_id: str, properties: dict, region_name: str) -> None:
+            self.stack_id, self.properties, self.region_name = stack_id, properties, region_name
+            self.physical_resource_id = physical_id(properties)
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return cfn_type
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:  # noqa: ARG003 - moto's signature
+            return False
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # noqa: ARG003
+                                            region_name: str, **kwargs: Any) -> Any:
+            return cls(kwargs["StackId"], dict(cloudformation_json.get("Properties") or {}), region_name)
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,  # noqa: ARG003
+                                            cloudformation_json: Any, account_id: str, region_name: str) -> Any:  # noqa: ARG003
+            original_resource.properties = dict(cloudformation_json.get("Properties") or {})  # Update does nothing
+            return original_resource
+
+        def is_created(self) -> bool:
+            return True
+
+        def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
+            on_delete(self.stack_id, self.properties, region_name)
+
+    HandlerRun.__name__ = HandlerRun.__qualname__ = "HandlerRun" + cfn_type.replace("::", "")
+    return HandlerRun
+
+
 def register(*models: type) -> None:
     """Make added resource types visible to moto's CloudFormation, ahead of moto's own for the same type."""
     from moto.cloudformation import parsing

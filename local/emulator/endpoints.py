@@ -396,22 +396,29 @@ def resolve(backend: Any, endpoint: Any, target_variant: str | None = None) -> D
         variant = choose_variant(config.production_variants, target_variant)
     except HostingError as error:
         raise (VariantNotFound(str(error)) if target_variant else error) from None
-    model = backend._models.get(variant.get("ModelName"))
+    name = str(variant.get("ModelName"))
+    url = model_archive_url(backend, name, missing=f"the model {name} of variant {variant.get('VariantName')} does not exist")
+    return Deployment(endpoint=endpoint.endpoint_name, config=config.endpoint_config_name, variant=str(variant.get("VariantName")),
+                      model=name, model_data_url=url, serverless=bool(variant.get("ServerlessConfig")))
+
+
+def model_archive_url(backend: Any, name: str, missing: str) -> str:
+    """Model -> first container -> its model archive URL (its own, or its model package version's); HostingError
+    (``missing`` when there is no such model) otherwise."""
+    model = backend._models.get(name)
     if model is None:
-        raise HostingError(f"the model {variant.get('ModelName')} of variant {variant.get('VariantName')} does not exist")
+        raise HostingError(missing)
     containers = model_containers(model.primary_container, model.containers)
     if not containers:
         raise HostingError(f"the model {model.model_name} has no container")
 
-    def describe_package(name: str) -> dict:
+    def describe_package(package: str) -> dict:
         try:
-            return {"InferenceSpecification": backend.describe_model_package(name).inference_specification}
+            return {"InferenceSpecification": backend.describe_model_package(package).inference_specification}
         except Exception as error:
-            raise HostingError(f"the model package {name} of model {model.model_name} does not exist") from error
+            raise HostingError(f"the model package {package} of model {model.model_name} does not exist") from error
 
-    return Deployment(endpoint=endpoint.endpoint_name, config=config.endpoint_config_name, variant=str(variant.get("VariantName")),
-                      model=model.model_name, model_data_url=model_data_url(containers[0], describe_package),
-                      serverless=bool(variant.get("ServerlessConfig")))
+    return model_data_url(containers[0], describe_package)
 
 
 def run_transform_job(backend: Any, job: Any) -> None:
@@ -424,22 +431,13 @@ def run_transform_job(backend: Any, job: Any) -> None:
     from local.jobs import transform_job
 
     try:
-        model = backend._models.get(job.model_name)
-        if model is None:
-            raise HostingError(f"Could not find model \"{job.model_name}\".")
-        containers = model_containers(model.primary_container, model.containers)
-        if not containers:
-            raise HostingError(f"the model {model.model_name} has no container")
-
-        def describe_package(name: str) -> dict:
-            return {"InferenceSpecification": backend.describe_model_package(name).inference_specification}
-
+        url = model_archive_url(backend, job.model_name, missing=f"Could not find model \"{job.model_name}\".")
         request = {"TransformInput": job.transform_input, "TransformOutput": job.transform_output,
                    "DataProcessing": job.data_processing or {}, "BatchStrategy": job.batch_strategy or "MultiRecord",
                    "MaxPayloadInMB": job.max_payload_in_mb or 6}
         (s3,) = _emulator_clients(backend.region_name, "s3")
         with tempfile.TemporaryDirectory(prefix="transform-") as root:
-            transform_job(s3, request, model_data_url(containers[0], describe_package), Path(root))
+            transform_job(s3, request, url, Path(root))
     except Exception as error:  # noqa: BLE001 - whatever stopped the job is its FailureReason, in one line
         job.failure_reason = " ".join(str(error).split())[:1024] or type(error).__name__
         job.transform_job_status = "Failed"

@@ -387,48 +387,13 @@ def teardown_type() -> type:
     """Custom::StudioTeardown as CloudFormation runs it: the handler's on_delete (lambda/studio_teardown/handler.py), with
     the stack's ID and the resource's properties as the Delete event carries them, and clients of this emulator (moto
     runs no Lambda). So it tears down only while its stack is DELETE_IN_PROGRESS, as in AWS."""
-    from moto.core.common_models import CloudFormationModel
+    from local.emulator.cloudformation import handler_run_type
 
-    class StudioTeardown(CloudFormationModel):
-        __module__ = "moto.cloudformation.models"
+    def on_delete(stack_id: str, properties: dict, region_name: str) -> None:
+        clients = _emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
+        teardown_handler_module().on_delete(*clients, stack_id, properties, seconds_left=lambda: 900.0, sleep=lambda _: None)
 
-        def __init__(self, stack_id: str, properties: dict, account_id: str, region_name: str) -> None:
-            self.stack_id, self.properties = stack_id, properties
-            self.account_id, self.region_name = account_id, region_name
-            self.physical_resource_id = f"studio-teardown-{properties.get('DomainId')}"
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "Custom::StudioTeardown"
-
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
-        @classmethod
-        def has_cfn_attr(cls, attr: str) -> bool:  # noqa: ARG003 - moto's signature
-            return False
-
-        @classmethod
-        def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # noqa: ARG003
-                                            region_name: str, **kwargs: Any) -> StudioTeardown:
-            return cls(kwargs["StackId"], dict(cloudformation_json.get("Properties") or {}), account_id, region_name)
-
-        @classmethod
-        def update_from_cloudformation_json(cls, original_resource: StudioTeardown, new_resource_name: str,  # noqa: ARG003
-                                            cloudformation_json: Any, account_id: str, region_name: str) -> StudioTeardown:  # noqa: ARG003
-            original_resource.properties = dict(cloudformation_json.get("Properties") or {})  # Update does nothing
-            return original_resource
-
-        def is_created(self) -> bool:
-            return True
-
-        def delete(self, account_id: str, region_name: str) -> None:  # noqa: ARG002 - moto's signature
-            module = teardown_handler_module()
-            clients = _emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
-            module.on_delete(*clients, self.stack_id, self.properties, seconds_left=lambda: 900.0, sleep=lambda _: None)
-
-    return StudioTeardown
+    return handler_run_type("Custom::StudioTeardown", lambda p: f"studio-teardown-{p.get('DomainId')}", on_delete)
 
 
 def teardown_handler_module() -> Any:
