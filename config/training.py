@@ -367,44 +367,58 @@ def _check_code_dir(value: str) -> str:
     return value
 
 
-def declared_options(script: Path) -> set[str] | None:
-    """The --options a script's argparse declares (add_argument's literal option strings), or None where that cannot
-    be told without running it: a name built at run time, parse_known_args (which keeps what it does not know), no
-    add_argument at all, or a file that does not parse."""
-    try:
-        tree = ast.parse(script.read_text(encoding="utf-8"), filename=str(script))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        return None
+def declared_options(code_dir: Path) -> tuple[set[str], bool] | None:
+    """The --options the folder's argparse parsers declare (add_argument's literal option strings, in any of its
+    modules: train.py may build its parser in a module beside it) and whether argparse may take an abbreviation
+    (no ArgumentParser(allow_abbrev=False) there); None where that cannot be told without running the code: a name
+    built at run time, parse_known_args (which keeps what it does not know), no add_argument at all, or a module
+    that does not parse."""
     options: set[str] = set()
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)]
-    if any(call.func.attr == "parse_known_args" for call in calls):  # type: ignore[attr-defined]
-        return None
-    adds = [call for call in calls if call.func.attr == "add_argument"]  # type: ignore[attr-defined]
-    for call in adds:
-        if any(not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)) for arg in call.args):
+    adds = 0
+    abbreviations = True
+    for module in sorted(code_dir.glob("*.py")):
+        try:
+            tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
-        options |= {arg.value for arg in call.args if arg.value.startswith("--")}  # type: ignore[attr-defined]
-    return options if adds else None
+        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+        named = [(call, call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")) for call in calls]
+        if any(name == "parse_known_args" for _, name in named):
+            return None
+        for call, name in named:
+            if name == "ArgumentParser" and any(k.arg == "allow_abbrev" and isinstance(k.value, ast.Constant) and k.value.value is False
+                                                for k in call.keywords):
+                abbreviations = False
+            if name != "add_argument":
+                continue
+            adds += 1
+            if any(not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)) for arg in call.args):
+                return None
+            options |= {str(arg.value) for arg in call.args if isinstance(arg, ast.Constant) and str(arg.value).startswith("--")}
+    return (options, abbreviations) if adds else None
 
 
 def undeclared_hyperparameters(code_dir: Path, names: list[str], shown_as: str) -> list[str]:
-    """One problem per name the folder's train.py does not declare as --<name>, the form SageMaker's training
-    toolkit passes it in (the name as written, underscores and all)."""
-    declared = declared_options(code_dir / "train.py")
-    if declared is None:
+    """One problem per name the folder's train.py would refuse: SageMaker's training toolkit passes each as --<name>
+    (the name as written, underscores and all), which argparse takes when declared, or as the unique abbreviation
+    of a declared option unless abbreviations are off."""
+    found = declared_options(code_dir)
+    if found is None:
         return []
+    declared, abbreviations = found
     problems = []
     shown = ", ".join(sorted(declared)) or "none"
     for name in names:
-        if f"--{name}" in declared:
+        option = f"--{name}"
+        if option in declared or (abbreviations and len([d for d in declared if d.startswith(option)]) == 1):
             continue
         dashed = "--" + name.replace("_", "-")
         if dashed in declared:
-            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares {dashed}, but SageMaker "
+            problems.append(f"training.extra_hyperparameters.{name}: {shown_as} declares {dashed}, but SageMaker "
                             f"passes --{name}, the name as written (allowed: declare parser.add_argument(\"--{name}\"))")
         else:
-            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares no --{name}, so its "
-                            f"job would end with 'unrecognized arguments' (allowed: the options it declares: {shown})")
+            problems.append(f"training.extra_hyperparameters.{name}: no module of {shown_as} declares --{name}, so its "
+                            f"train.py would end with 'unrecognized arguments' (allowed: the options declared there: {shown})")
     return problems
 
 
@@ -440,5 +454,5 @@ class PipelineConfig(StrictModel):
                              "only training.hyperparameters (allowed: with a code_dir of your own whose train.py reads them)")
         problems = undeclared_hyperparameters(data_files.REPO_ROOT / self.code_dir, list(extra), self.code_dir.rstrip("/"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line each, each naming its field
         return self

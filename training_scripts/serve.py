@@ -74,7 +74,8 @@ def handlers_for(model_dir: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the body runs
     # Its own folder on the path, as the container's SAGEMAKER_SUBMIT_DIRECTORY: it may import its neighbours.
-    # Appended, not first: a process serving several models (the emulator's tests) keeps finding its own modules.
+    # Appended, not first, so this process's own modules (inference, serve) stay the ones it imports by name. One
+    # process serves one model; loaded in one process, two models' neighbours of the same name would be one module.
     if str(shipped.parent) not in sys.path:
         sys.path.append(str(shipped.parent))
     try:

@@ -239,7 +239,11 @@ def _a_stack_whose_resources_cannot_be_deleted_is_delete_failed() -> None:
         if export not in self.cloudformation_backend.exports:
             from moto.cloudformation.exceptions import ValidationError
             raise ValidationError(message=f"Export '{export}' does not exist.")
-        members = "".join(f"<member>{name}</member>" for name in importing_stacks(self.cloudformation_backend, export))
+        importers = importing_stacks(self.cloudformation_backend, export)
+        if not importers:  # CloudFormation's answer for an export nothing imports (a ValidationError, not an empty list)
+            from moto.cloudformation.exceptions import ValidationError
+            raise ValidationError(message=f"Export '{export}' is not imported by any stack.")
+        members = "".join(f"<member>{name}</member>" for name in importers)
         return (f'<ListImportsResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><ListImportsResult>'
                 f"<Imports>{members}</Imports></ListImportsResult></ListImportsResponse>")
 

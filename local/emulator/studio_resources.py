@@ -415,8 +415,11 @@ def _emulator_clients(region_name: str, *services: str) -> list[Any]:
     import boto3
 
     endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
-    return [boto3.client(service, endpoint_url=endpoint, region_name=region_name, aws_access_key_id="testing",
-                         aws_secret_access_key="testing") for service in services]
+    # A session of their own: boto3's default session is not thread-safe, and request threads and transform-job
+    # threads of this server make clients at the same time.
+    session = boto3.session.Session()
+    return [session.client(service, endpoint_url=endpoint, region_name=region_name, aws_access_key_id="testing",
+                           aws_secret_access_key="testing") for service in services]
 
 
 def studio_api() -> None:

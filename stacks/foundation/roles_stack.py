@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+import naming
 from config import EnvironmentConfig
 from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
 from stacks.contracts import DataExports, Workloads
@@ -146,16 +147,19 @@ class ExecutionRolesStack(Stack):
              "sagemaker:AddTags"],
             registry, wildcard_reason=registry_reason,
         )
-        # A version registers with an approval status its model's config allows, or a stricter one: an execution
-        # started with ModelApprovalStatus=Approved cannot skip the review the config asks for. The definition
-        # offers only those values, but AWS does not document that a start outside EnumValues is refused: this is
-        # what enforces it, for a definition edited by hand too.
-        statuses = sorted({status for model in env_config.models.values()
-                           for status in model.evaluation.allowed_approval_statuses})
-        pipelines.allow(
-            "RegisterModelsWithConfiguredApproval", ["sagemaker:CreateModelPackage"], registry,
-            {"StringEquals": {"sagemaker:ModelApprovalStatus": statuses}}, wildcard_reason=registry_reason,
-        )
+        # A version registers in its model's group with an approval status that model's config allows, or a stricter
+        # one: an execution started with ModelApprovalStatus=Approved cannot skip the review the config asks for,
+        # and one model approving automatically does not let another. The definition offers only those values, but
+        # AWS does not document that a start outside EnumValues is refused: this is what enforces it, for a
+        # definition edited by hand too. One statement per model: the role is the environment's.
+        for model in env_config.models.values():
+            group = naming.model_package_group_name(env_name, model.name)
+            pipelines.allow(
+                f"Register{''.join(part.capitalize() for part in model.name.split('-'))}WithConfiguredApproval",
+                ["sagemaker:CreateModelPackage"], [pipelines.arn("sagemaker", f"model-package/{group}/*")],
+                {"StringEquals": {"sagemaker:ModelApprovalStatus": model.evaluation.allowed_approval_statuses}},
+                wildcard_reason=f"versions of the {group} group get their numbers at registration.",
+            )
         pipelines.allow_key_grants_for_aws_resources(key)
         # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.
         pipelines.allow_pass_role(jobs.role)

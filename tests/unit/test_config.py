@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -482,27 +483,46 @@ def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expecte
 
 
 TEAM_TRAIN = """import argparse
-parser = argparse.ArgumentParser()
-parser.add_argument("--max_depth", type=int)
+from common import base_parser
+parser = base_parser()
 parser.add_argument("--max_delta_step", type=float)
 parser.add_argument("--max-bin", type=int)
+parser.add_argument("--max_leaves_count", type=int)
 args = parser.parse_args()
+"""
+#: A parser built in a module beside train.py, as a team sharing it with its other scripts would.
+TEAM_COMMON = """import argparse
+def base_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max_depth", type=int)
+    parser.add_argument("--min_split_loss", type=float)
+    return parser
 """
 
 
+def team_code(code: Path, train: str = TEAM_TRAIN, common: str = TEAM_COMMON) -> None:
+    for name in ("train.py", "common.py", "preprocess.py", "evaluate.py", "inference.py"):
+        (code / name).unlink(missing_ok=True)
+    (code / "train.py").write_text(train)
+    (code / "common.py").write_text(common)
+    for name in ("preprocess.py", "evaluate.py", "inference.py"):
+        (code / name).write_text("print('entry point')\n")
+
+
 @pytest.mark.parametrize("extra, expected", [
-    ({"max_delta_step": 2}, None),
-    ({"min_split_loss": 0.5}, "models.direct-marketing.training.extra_hyperparameters.min_split_loss: <code>/train.py declares no "
-     "--min_split_loss, so its job would end with 'unrecognized arguments' (allowed: the options it declares: --max-bin, "
-     "--max_delta_step, --max_depth)"),
-    ({"max_bin": 64}, "training.extra_hyperparameters.max_bin: <code>/train.py declares --max-bin, but SageMaker passes --max_bin, "
+    ({"max_delta_step": 2, "min_split_loss": 0.5}, None),  # the second from the module beside train.py
+    ({"max_leaves": 31}, None),  # argparse takes a unique abbreviation of --max_leaves_count
+    ({"gamma_scale": 0.5}, "models.direct-marketing.training.extra_hyperparameters.gamma_scale: no module of <code> declares "
+     "--gamma_scale, so its train.py would end with 'unrecognized arguments' (allowed: the options declared there: --host, "
+     "--max-bin, --max_delta_step, --max_depth, --max_leaves_count, --min_split_loss, --model-dir, --port)"),  # serve.py's too
+    ({"max_bin": 64}, "training.extra_hyperparameters.max_bin: <code> declares --max-bin, but SageMaker passes --max_bin, "
      "the name as written (allowed: declare parser.add_argument(\"--max_bin\"))"),
 ])
 def test_an_extra_hyperparameter_the_teams_train_py_does_not_declare_fails_at_synth(tmp_path, extra, expected):
     """SageMaker's training toolkit runs the program with `--<name> <value>` for each hyperparameter (its
     _mapping.to_cmd_args; tests/integration/test_toolkit_entry_point.py): argparse refuses one it does not declare."""
     with own_code_dir() as code:
-        (code / "train.py").write_text(TEAM_TRAIN)
+        team_code(code)
         data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
         example(data)["training"]["extra_hyperparameters"] = extra
         if expected is None:
@@ -511,13 +531,31 @@ def test_an_extra_hyperparameter_the_teams_train_py_does_not_declare_fails_at_sy
             assert expected.replace("<code>", str(code.relative_to(ROOT))) in config_error(tmp_path, data)
 
 
+def test_several_undeclared_hyperparameters_are_one_located_line_each(tmp_path):
+    with own_code_dir() as code:
+        team_code(code)
+        data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
+        example(data)["training"]["extra_hyperparameters"] = {"alpha_x": 1, "beta_y": 2}
+        problems = config_errors(tmp_path, data)
+    assert [p.split(": ", 2)[1] for p in problems] == [f"models.{EXAMPLE}.training.extra_hyperparameters.alpha_x",
+                                                       f"models.{EXAMPLE}.training.extra_hyperparameters.beta_y"]
+
+
+def test_without_abbreviations_only_the_whole_name_is_taken(tmp_path):
+    with own_code_dir() as code:
+        team_code(code, common=TEAM_COMMON.replace("argparse.ArgumentParser()", "argparse.ArgumentParser(allow_abbrev=False)"))
+        data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
+        example(data)["training"]["extra_hyperparameters"] = {"max_leaves": 31}
+        assert "extra_hyperparameters.max_leaves: no module of" in config_error(tmp_path, data)
+
+
 @pytest.mark.parametrize("reader", [
     "args, _ = parser.parse_known_args()",  # keeps what it does not know
     "for name in NAMES: parser.add_argument(name)",  # names built at run time
 ])
 def test_a_train_py_whose_options_cannot_be_read_without_running_it_is_not_second_guessed(tmp_path, reader):
     with own_code_dir() as code:
-        (code / "train.py").write_text(f"import argparse\nNAMES = ['--x']\nparser = argparse.ArgumentParser()\n{reader}\n")
+        team_code(code, train=f"import argparse\nNAMES = ['--x']\nparser = argparse.ArgumentParser()\n{reader}\n", common="")
         data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
         example(data)["training"]["extra_hyperparameters"] = {"anything_else": 1}
         assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].training.extra_hyperparameters == {"anything_else": 1}

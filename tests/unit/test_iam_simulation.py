@@ -146,6 +146,29 @@ def test_a_version_the_config_sends_to_review_cannot_be_registered_as_approved(s
     assert simulate(staging, [register, approved, unstated]) == [ALLOWED, "ImplicitlyDenied", "ImplicitlyDenied"]
 
 
+def test_one_auto_approved_model_does_not_let_another_models_versions_skip_review(tmp_path):
+    """The pipelines role is the environment's, shared by its models: each model's group takes only the statuses that
+    model's config allows, so dev's health-utilization sent to review stays reviewed beside an auto-approved model."""
+    from tests.helpers.assembly import synth_app
+    from tests.helpers.configs import shipped, write_config
+
+    data = shipped("dev")
+    data["models"]["health-utilization"].setdefault("evaluation", {})["approval_status"] = "PendingManualApproval"
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path / "config", data)
+    env = Environment.of(synth_app(tmp_path / "out", tmp_path / "config"), "dev", ACCOUNT, REGION)
+    role = env.role_arn("Roles", "PipelinesRole")
+    package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/dev-{{model}}/1"
+
+    def register(model: str, status: str) -> Call:
+        return Call(f"{model} as {status}", role, "sagemaker:CreateModelPackage", package.format(model=model),
+                    {"sagemaker:ModelApprovalStatus": status})
+
+    calls = [register(EXAMPLE, "Approved"), register("health-utilization", "PendingManualApproval"),
+             register("health-utilization", "Approved")]
+    assert simulate(env, calls) == [ALLOWED, ALLOWED, "ImplicitlyDenied"]
+
+
 def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, dev):
     jobs = dev.role_arn("Roles", "JobsRole")
     raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
