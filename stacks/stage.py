@@ -7,6 +7,7 @@ from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
+from config.dataset import REPO_ROOT
 from stacks.foundation.data_replica_stack import DataReplicaStack
 from stacks.foundation.data_stack import DataStack
 from stacks.foundation.network_stack import NetworkStack
@@ -15,6 +16,7 @@ from stacks.foundation.roles_stack import ExecutionRolesStack
 from stacks.foundation.studio_stack import StudioStack
 from stacks.serving.serving_stack import ServingStack
 from stacks.shared.compliance import add_compliance_checks
+from stacks.training.source_tarball import ARCHIVE, data_like_files
 from stacks.training.training_pipeline_stack import TrainingPipelineStack
 
 
@@ -100,6 +102,14 @@ class PlatformStage(Stage):
                 description=f"{cfg.name}: the {model.name} model's SageMaker training pipeline, evaluation gate and notifications",
             )
             training.add_stack_dependency(self.data)
+            shipped_data = data_like_files((REPO_ROOT / model.code_dir).resolve())
+            if shipped_data:
+                shown = ", ".join(shipped_data[:3]) + (f" and {len(shipped_data) - 3} more" if len(shipped_data) > 3 else "")
+                self.notices.append(
+                    f"{cfg.name}: models.{model.name}.code_dir {model.code_dir} ships data to every job in {ARCHIVE}: {shown} "
+                    "(keep the code folder to code; a dataset belongs in dataset.data_file)"
+                )
+                Annotations.of(training).add_warning(self.notices[-1])
             if model.serving.model_package_arn:
                 serving = self.serving[model.name] = ServingStack(
                     self,

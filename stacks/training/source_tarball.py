@@ -38,6 +38,18 @@ def _shipped(source: Path) -> list[Path]:
     )
 
 
+#: What data, not code, looks like in a code folder: by kind, or by size (a model, a dump).
+DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".feather", ".xlsx", ".xls", ".zip", ".gz", ".bz2", ".pkl", ".pickle",
+                 ".npy", ".npz", ".h5", ".joblib"}
+LARGE_FILE_BYTES = 5 * 1024 * 1024
+
+
+def data_like_files(source: Path) -> list[str]:
+    """Files of the folder that would ship in sourcedir.tar.gz and look like data: every job downloads them."""
+    return [path.relative_to(source).as_posix() for path in _shipped(source)
+            if path.suffix.lower() in DATA_SUFFIXES or path.stat().st_size > LARGE_FILE_BYTES]
+
+
 def write_tarball(source: Path, target: Path) -> None:
     buffer = io.BytesIO()
     shipped = {path.relative_to(source).as_posix(): path for path in _shipped(source)}

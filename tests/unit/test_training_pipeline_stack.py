@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config import load_environment
-from stacks.training.source_tarball import write_tarball
+from stacks.training.source_tarball import data_like_files, write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import as_list, props, resources
@@ -272,3 +272,23 @@ def test_the_code_asset_installs_with_the_toolkits_pip_install_and_no_index(tmp_
     shutil.copytree(ROOT / "training_scripts", bare, ignore=shutil.ignore_patterns("__pycache__", "*.md", "requirements.txt"))
     failed = toolkit_install(bare, tmp_path / "venv")
     assert failed.returncode != 0 and "setuptools" in failed.stdout + failed.stderr
+
+
+def test_data_in_a_teams_code_folder_is_named_at_synth(tmp_path):
+    """Everything in code_dir but *.md, requirements.txt and caches ships in sourcedir.tar.gz to every job: a CSV
+    (or any file over 5 MB) left there is data on every job's disk and in every execution's asset; synth says so."""
+    from tests.helpers.assembly import synth_app
+    from tests.helpers.configs import own_code_dir, shipped, write_config
+
+    with own_code_dir() as code:
+        (code / "customers.csv").write_text("a,b\n1,2\n")
+        (code / "notes.md").write_text("not shipped")
+        data = shipped("dev")
+        data["models"][EXAMPLE]["code_dir"] = str(code.relative_to(ROOT))
+        (tmp_path / "config").mkdir()
+        write_config(tmp_path / "config", data)
+        notices = synth_app(tmp_path / "out", tmp_path / "config").notices()
+    shipped_data = [n for n in notices if "ships data to every job" in n]
+    assert shipped_data == [f"dev: models.{EXAMPLE}.code_dir {code.relative_to(ROOT)} ships data to every job in sourcedir.tar.gz: "
+                            "customers.csv (keep the code folder to code; a dataset belongs in dataset.data_file)"]
+    assert data_like_files(ROOT / "training_scripts") == []  # the bundled folder gets no such notice
