@@ -68,10 +68,15 @@ def endpoint_name(env: str, model: str) -> str:
     return f"{env}-{model}"
 
 
+def pascal_case(name: str) -> str:
+    """A hyphenated name as an ID part: health-utilization -> HealthUtilization (construct IDs, policy Sids)."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
 def registry_logical_id(model: str) -> str:
     """Logical ID of a model's Model Package Group in the data stack: ModelPackageGroupChurn.
     Stable for a model name whatever else the catalog holds (see docs/configuration.md, migration)."""
-    return "ModelPackageGroup" + "".join(part.capitalize() for part in model.split("-"))
+    return "ModelPackageGroup" + pascal_case(model)
 
 
 def dashboard_name(endpoint: str) -> str:

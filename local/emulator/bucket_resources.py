@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.emulator.cloudformation import handler_run_type, register
-from local.emulator.studio_resources import _emulator_clients
+from local.emulator.cloudformation import emulator_clients, handler_run_type, register
 
 #: The tag CDK puts on a bucket whose objects its custom resource may delete (the handler checks it first).
 AUTO_DELETE_TAG = "aws-cdk:auto-delete-objects"
@@ -49,7 +48,7 @@ def auto_delete_objects_type() -> type:
         bucket = properties.get("BucketName")
         if not bucket:
             raise ValueError("No BucketName was provided.")  # the handler's own words
-        (s3,) = _emulator_clients(region_name, "s3")
+        (s3,) = emulator_clients(region_name, "s3")
         empty_if_tagged(s3, str(bucket))
 
     return handler_run_type("Custom::S3AutoDeleteObjects", lambda p: str(p.get("BucketName", "")), on_delete)

@@ -165,6 +165,20 @@ def retire(resource: Deployed, account_id: str, region_name: str) -> None:
         pending.append((resource, account_id, region_name))
 
 
+def emulator_clients(region_name: str, *services: str) -> list[Any]:
+    """boto3 clients of this emulator, for code the server runs itself (a custom resource's handler, a transform job)."""
+    import os
+
+    import boto3
+
+    endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
+    # A session of their own: boto3's default session is not thread-safe, and request threads and transform-job
+    # threads of this server make clients at the same time.
+    session = boto3.session.Session()
+    return [session.client(service, endpoint_url=endpoint, region_name=region_name, aws_access_key_id="testing",
+                           aws_secret_access_key="testing") for service in services]
+
+
 def handler_run_type(cfn_type: str, physical_id: Callable[[dict], str],
                      on_delete: Callable[[str, dict, str], None]) -> type:
     """A Lambda-backed Custom:: type whose handler the emulator runs itself (moto runs no Lambda): Create and Update

@@ -427,7 +427,7 @@ def run_transform_job(backend: Any, job: Any) -> None:
     import tempfile
     from pathlib import Path
 
-    from local.emulator.studio_resources import _emulator_clients
+    from local.emulator.cloudformation import emulator_clients
     from local.jobs import transform_job
 
     try:
@@ -435,7 +435,7 @@ def run_transform_job(backend: Any, job: Any) -> None:
         request = {"TransformInput": job.transform_input, "TransformOutput": job.transform_output,
                    "DataProcessing": job.data_processing or {}, "BatchStrategy": job.batch_strategy or "MultiRecord",
                    "MaxPayloadInMB": job.max_payload_in_mb or 6}
-        (s3,) = _emulator_clients(backend.region_name, "s3")
+        (s3,) = emulator_clients(backend.region_name, "s3")
         with tempfile.TemporaryDirectory(prefix="transform-") as root:
             transform_job(s3, request, url, Path(root))
     except Exception as error:  # noqa: BLE001 - whatever stopped the job is its FailureReason, in one line

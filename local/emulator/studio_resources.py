@@ -387,10 +387,10 @@ def teardown_type() -> type:
     """Custom::StudioTeardown as CloudFormation runs it: the handler's on_delete (lambda/studio_teardown/handler.py), with
     the stack's ID and the resource's properties as the Delete event carries them, and clients of this emulator (moto
     runs no Lambda). So it tears down only while its stack is DELETE_IN_PROGRESS, as in AWS."""
-    from local.emulator.cloudformation import handler_run_type
+    from local.emulator.cloudformation import emulator_clients, handler_run_type
 
     def on_delete(stack_id: str, properties: dict, region_name: str) -> None:
-        clients = _emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
+        clients = emulator_clients(region_name, "cloudformation", "sagemaker", "ec2")
         teardown_handler_module().on_delete(*clients, stack_id, properties, seconds_left=lambda: 900.0, sleep=lambda _: None)
 
     return handler_run_type("Custom::StudioTeardown", lambda p: f"studio-teardown-{p.get('DomainId')}", on_delete)
@@ -407,19 +407,6 @@ def teardown_handler_module() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _emulator_clients(region_name: str, *services: str) -> list[Any]:
-    import os
-
-    import boto3
-
-    endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
-    # A session of their own: boto3's default session is not thread-safe, and request threads and transform-job
-    # threads of this server make clients at the same time.
-    session = boto3.session.Session()
-    return [session.client(service, endpoint_url=endpoint, region_name=region_name, aws_access_key_id="testing",
-                           aws_secret_access_key="testing") for service in services]
 
 
 def studio_api() -> None:

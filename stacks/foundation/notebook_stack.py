@@ -47,4 +47,4 @@ class NotebookStack(Stack):
 
 
 def _construct_id(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-")) or "Notebook"
+    return naming.pascal_case(name) or "Notebook"

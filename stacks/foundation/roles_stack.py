@@ -155,7 +155,7 @@ class ExecutionRolesStack(Stack):
         for model in env_config.models.values():
             group = naming.model_package_group_name(env_name, model.name)
             pipelines.allow(
-                f"Register{''.join(part.capitalize() for part in model.name.split('-'))}WithConfiguredApproval",
+                f"Register{naming.pascal_case(model.name)}WithConfiguredApproval",
                 ["sagemaker:CreateModelPackage"], [pipelines.arn("sagemaker", f"model-package/{group}/*")],
                 {"StringEquals": {"sagemaker:ModelApprovalStatus": model.evaluation.allowed_approval_statuses}},
                 wildcard_reason=f"versions of the {group} group get their numbers at registration.",
