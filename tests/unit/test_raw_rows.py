@@ -265,6 +265,25 @@ def test_text_as_spreadsheets_and_clients_write_it(tmp_path):
     assert matrix(json.dumps([{"age": "41", "city": None, "income": 5}]), "application/json") == [missing]
 
 
+def test_features_land_where_the_models_feature_order_puts_them(tmp_path):
+    """preprocess.py lists the numeric features first, which the encoder copies as one slice; a model whose
+    features.json orders them otherwise (another preprocessing script, an older layout) still gets each value
+    in its own feature, from CSV with and without a header and from JSON records."""
+    small_model(tmp_path)
+    spec = json.loads((tmp_path / inference.PREPROCESSING_FILE).read_text())
+    spec["features"] = ["city=Rome", "income", "city=missing", "age", "city=Paris, FR"]
+    (tmp_path / inference.PREPROCESSING_FILE).write_text(json.dumps(spec))
+    model = inference.model_fn(str(tmp_path))
+    assert not isinstance(model.preprocessing.numeric_columns, slice)
+    expected = [[1.0, 52000.0, 0.0, 41.0, 0.0], [0.0, 1000.0, 1.0, 30.0, 0.0]]  # income's median where it is missing
+    for body, kind in (("41,Rome,52000\n30,,\n", "text/csv"), ("income,age,city\n52000,41,Rome\n,30,\n", "text/csv"),
+                       (json.dumps([{"age": 41, "city": "Rome", "income": 52000}, {"age": 30, "city": None, "income": None}]),
+                        "application/json")):
+        assert inference.features(inference.parse(body.encode(), kind), model).tolist() == expected, body
+    (tmp_path / "as-preprocess-writes-it").mkdir()
+    assert isinstance(small_model(tmp_path / "as-preprocess-writes-it").preprocessing.numeric_columns, slice)
+
+
 @pytest.mark.parametrize(("body", "message"), [
     ("AGE,CITY,INCOME\n41,Rome,5\n", "column 'AGE' is not an input of this model; did you mean 'age' (names are case-sensitive)?"),
     ("age,City,income\n41,Rome,5\n", "column 'City' is not an input of this model; did you mean 'city' (names are case-sensitive)?"),
