@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from config.environment import AccountId, EnvironmentConfig, Region
-from config.fields import StrictModel
+from config.environment import LOG_RETENTION_DAYS, AccountId, EnvironmentConfig, Region
+from config.fields import StrictModel, one_of
 
 #: The file's name inside the config directory; no environment may be called "delivery".
 DELIVERY_FILE = "delivery.yaml"
@@ -80,6 +80,9 @@ class DeliveryConfig(StrictModel):
     branch: Annotated[str, AfterValidator(_branch)]
     connection_arn: Annotated[str, AfterValidator(_connection_arn)]
     stages: Annotated[list[DeliveryStage], Field(min_length=1)]
+    #: How long CloudWatch Logs keeps each build's log (synth, self-mutation, assets, smoke tests): the record of
+    #: what was tested and deployed where. A CloudWatch Logs retention value.
+    log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 365
 
     @model_validator(mode="after")
     def _connection_in_pipeline_account(self) -> DeliveryConfig:

@@ -65,6 +65,7 @@ def without(key: str) -> dict:
      "stages[0].approval: prod deploys to production and must wait for a person (allowed: true)"),
     ({**DELIVERY, "stages": [{"environment": "dev", "aproval": True}]},
      "stages[0].aproval: unknown key; did you mean approval? (allowed: approval, environment, smoke_test)"),
+    ({**DELIVERY, "log_retention_days": 100}, "log_retention_days = 100: allowed: one of 1, 3, 5, 7, 14, 30, 60, 90, 120"),
     ("", "delivery.yaml: file is empty (expected a mapping of account, region, repository, branch, ...)"),
     ("stages: [\n", "delivery.yaml: not valid YAML"),
 ])

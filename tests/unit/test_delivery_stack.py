@@ -156,8 +156,9 @@ def test_the_endpoint_trusts_only_the_pipeline_account_for_describe_and_invoke(o
 
 
 def test_artifacts_are_encrypted_with_a_rotating_key_that_every_environment_account_may_use(pipeline, template):
-    (key_id, key), = resources(template, "AWS::KMS::Key").items()
-    assert key["Properties"]["EnableKeyRotation"] is True
+    key_id = pipeline["ArtifactStore"]["EncryptionKey"]["Id"]["Fn::GetAtt"][0]
+    key = template["Resources"][key_id]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
     assert pipeline["ArtifactStore"]["EncryptionKey"] == {"Id": {"Fn::GetAtt": [key_id, "Arn"]}, "Type": "KMS"}
     bucket = template["Resources"][pipeline["ArtifactStore"]["Location"]["Ref"]]["Properties"]
     (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -167,6 +168,38 @@ def test_artifacts_are_encrypted_with_a_rotating_key_that_every_environment_acco
     policy = json.dumps(key["Properties"]["KeyPolicy"])
     for account in ACCOUNTS.values():
         assert f":iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-us-east-1" in policy
+
+
+def test_every_build_logs_to_a_group_of_its_step_that_expires_and_uses_a_key_kept_in_the_tooling_account(template, pipeline):
+    """CodeBuild's default log group (/aws/codebuild/<project>) never expires and has no customer key. Each step's
+    project logs to its own group instead (the generated asset projects share one), kept for delivery.yaml's
+    log_retention_days, encrypted with a rotating key that is not the artifacts key: that one is shared with every
+    environment's deploy role. CloudWatch Logs may use the key only for this account's log groups
+    (kms:EncryptionContext:aws:logs:arn, "Encrypt log data in CloudWatch Logs using AWS KMS",
+    docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+    groups = resources(template, "AWS::Logs::LogGroup")
+    artifacts_key = pipeline["ArtifactStore"]["EncryptionKey"]["Id"]["Fn::GetAtt"][0]
+    projects = resources(template, "AWS::CodeBuild::Project")
+    group_of = {}
+    for name, project in projects.items():
+        config = project["Properties"]["LogsConfig"]["CloudWatchLogs"]
+        assert config["Status"] == "ENABLED", name
+        group_of[name] = config["GroupName"]["Ref"]
+        group = groups[group_of[name]]
+        assert group["Properties"]["RetentionInDays"] == 365 and group["DeletionPolicy"] == "Retain", name
+        key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+        assert key_id != artifacts_key and template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    own = {action["Name"]: group_of[action["Configuration"]["ProjectName"]["Ref"]]
+           for stage in pipeline["Stages"] for action in stage["Actions"] if action["ActionTypeId"]["Provider"] == "CodeBuild"
+           and not stage["Name"] == "Assets"}
+    assert {"Synth", "SelfMutate", "SmokeTest-direct-marketing"} <= own.keys()
+    assert len(set(own.values())) == len(own), f"steps share a log group: {own}"
+    assets = {group_of[a["Configuration"]["ProjectName"]["Ref"]] for a in pipeline_actions(pipeline, "Assets")}
+    assert len(assets) == 1 and not assets & set(own.values())
+    (statement,) = [s for s in template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+                    if s.get("Sid") == "AllowCloudWatchLogsInThisAccount"]
+    assert statement["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert statement["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{TOOLING}:log-group:*"}}
 
 
 def test_the_fixture_pipeline_with_its_smoke_tests_is_cfn_lint_clean_and_grants_no_admin_rights(out):
