@@ -37,6 +37,7 @@ VPC_JOB_CREATE_ACTIONS = [f"sagemaker:Create{kind}" for kind in JOB_KINDS if kin
 JOB_FOLLOW_UP_ACTIONS = [f"sagemaker:{verb}{kind}" for kind in JOB_KINDS for verb in ("Describe", "Stop")] + [
     "sagemaker:CreateTransformJob",  # runs in the VPC of its model, whose creation is VPC-bound
     "sagemaker:AddTags",
+    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",  # a tuning step reads its best training job
 ]
 JOB_NAMES_REASON = (
     "job names are chosen per run (by the pipeline or the data scientist); scoped to job resource "
@@ -151,14 +152,19 @@ class ExecutionRolesStack(Stack):
         # one: an execution started with ModelApprovalStatus=Approved cannot skip the review the config asks for,
         # and one model approving automatically does not let another. The definition offers only those values, but
         # AWS does not document that a start outside EnumValues is refused: this is what enforces it, for a
-        # definition edited by hand too. One statement per model: the role is the environment's.
+        # definition edited by hand too. One statement per set of allowed statuses, naming the groups of the models
+        # that allow exactly that set (not one per model: every model's statement adds to the role's inline
+        # policies, which IAM caps at 10,240 characters a role).
+        by_statuses: dict[tuple[str, ...], list[str]] = {}
         for model in env_config.models.values():
-            group = naming.model_package_group_name(env_name, model.name)
+            statuses = tuple(model.evaluation.allowed_approval_statuses)
+            by_statuses.setdefault(statuses, []).append(naming.model_package_group_name(env_name, model.name))
+        for statuses, groups in by_statuses.items():
             pipelines.allow(
-                f"Register{naming.pascal_case(model.name)}WithConfiguredApproval",
-                ["sagemaker:CreateModelPackage"], [pipelines.arn("sagemaker", f"model-package/{group}/*")],
-                {"StringEquals": {"sagemaker:ModelApprovalStatus": model.evaluation.allowed_approval_statuses}},
-                wildcard_reason=f"versions of the {group} group get their numbers at registration.",
+                f"Register{statuses[0]}OrStricter",  # the configured status comes first
+                ["sagemaker:CreateModelPackage"], [pipelines.arn("sagemaker", f"model-package/{group}/*") for group in groups],
+                {"StringEquals": {"sagemaker:ModelApprovalStatus": list(statuses)}},
+                wildcard_reason=f"versions of the {', '.join(groups)} group(s) get their numbers at registration.",
             )
         pipelines.allow_key_grants_for_aws_resources(key)
         # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.
