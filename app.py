@@ -76,7 +76,18 @@ def main() -> int:
     report = Path(app.outdir) / "validation-report.json"
     report.unlink(missing_ok=True)  # a stale report must not pass or fail this synth
     app.synth()
-    return failed_validation(report)
+    return max(failed_validation(report), exceeded_quotas(Path(app.outdir)))
+
+
+def exceeded_quotas(outdir: Path) -> int:
+    """1, with one line per role or policy, when IAM would refuse what the templates hold (stacks/shared/
+    iam_quotas.py): found here, before a deploy creates the stacks in front of the one that fails."""
+    from stacks.shared.iam_quotas import quota_problems
+
+    problems = quota_problems(outdir)
+    for problem in problems:
+        print(f"quota: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def failed_validation(report: Path) -> int:

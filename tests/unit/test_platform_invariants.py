@@ -323,6 +323,16 @@ def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environme
                     seen[key] = where
 
 
+def test_every_role_fits_iams_policy_quotas(app):
+    """Each model adds policies to its environment's shared roles and each Studio member to a team's role; IAM
+    refuses a role past its quotas only when the stack that crosses the line deploys. `cdk synth` checks
+    (app.py, stacks/shared/iam_quotas.py): the team's config with the customizations must pass."""
+    from stacks.shared.iam_quotas import quota_problems
+
+    assembly, _ = app
+    assert quota_problems(assembly.outdir) == []
+
+
 def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
     assembly, _ = app
     template = assembly.template_json(QA, naming.model_stack_id(CHURN, naming.TRAINING_STACK))
