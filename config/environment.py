@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable
 from functools import cache, partial
 from typing import Annotated, Literal
@@ -102,7 +103,19 @@ def _check_tag_key(value: str) -> str:
 Region = Annotated[str, AfterValidator(_check_region)]
 AccountId = Annotated[str, BeforeValidator(_check_account)]
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
-TagValue = Annotated[str, Field(max_length=256)]
+#: A tag's value as AWS takes it everywhere the platform tags (IAM's Tag.Value is the strictest: letters, numbers,
+#: spaces and _.:/=+-@, docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html).
+TagValue = Annotated[str, Field(max_length=256), AfterValidator(lambda value: _check_tag_value(value))]
+#: AWS allows 50 tags a resource; the platform adds its own to some (Studio's studio-team and studio-user, CDK's
+#: three on each subnet, the stage's), so the config's own stop below that.
+MAX_CONFIG_TAGS = 40
+
+
+def _check_tag_value(value: str) -> str:
+    bad = next((ch for ch in value if unicodedata.category(ch)[0] not in "LNZ" and ch not in "_.:/=+-@"), None)
+    if bad is not None:
+        raise ValueError(f"tag values are letters, numbers, spaces and _.:/=+-@; {bad!r} is not allowed (IAM's Tag.Value)")
+    return value
 
 
 #: The subnets the network stack gives each zone (stacks/foundation/network_stack.py): workloads (jobs, notebooks,
@@ -287,6 +300,13 @@ class EnvironmentConfig(StrictModel):
     studio: StudioConfig = Field(default_factory=StudioConfig)
     #: The model catalog: each model gets its own pipeline, registry group and endpoint (stacks/stage.py).
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)
+    @model_validator(mode="after")
+    def _tag_count(self) -> EnvironmentConfig:
+        if len(self.tags) > MAX_CONFIG_TAGS:
+            raise ValueError(f"tags: {len(self.tags)} tags; AWS allows 50 a resource and the platform adds its own to some "
+                             f"(Studio's, CDK's on subnets) (allowed: at most {MAX_CONFIG_TAGS})")
+        return self
+
     #: The file this was read from, as messages show it (set by the loader; not a key of the file).
     _source: str = PrivateAttr(default="")
 

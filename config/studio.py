@@ -117,6 +117,15 @@ class TeamConfig(StrictModel):
         return self
 
 
+#: CloudFormation's resources per stack ("CloudFormation quotas", docs.aws.amazon.com/AWSCloudFormation/latest/
+#: UserGuide/cloudformation-limits.html), and what the Studio stack holds (stacks/foundation/studio_stack.py): the
+#: domain and what serves it, a role, policies and a lifecycle config a team, a user profile and a space a member.
+MAX_STACK_RESOURCES = 500
+STUDIO_STACK_RESOURCES = 30
+STUDIO_TEAM_RESOURCES = 10
+STUDIO_MEMBER_RESOURCES = 2
+
+
 class StudioConfig(StrictModel):
     """The environment's SageMaker Studio domain (VPC only), its teams and their JupyterLab spaces."""
 
@@ -146,6 +155,13 @@ class StudioConfig(StrictModel):
                 if len(space) > PROFILE_NAME_MAX:
                     raise ValueError(f"teams.{team}.members: {member!r} makes the space name {space!r} {len(space)} characters "
                                      f"(allowed: team and member names of at most {PROFILE_NAME_MAX} together, with the hyphen)")
+        members = sum(len(config.members) for config in self.teams.values())
+        resources = STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(self.teams) + STUDIO_MEMBER_RESOURCES * members
+        if resources > MAX_STACK_RESOURCES:
+            raise ValueError(f"teams: {len(self.teams)} teams with {members} members make about {resources} resources in the Studio "
+                             f"stack; CloudFormation allows {MAX_STACK_RESOURCES} a stack (allowed: fewer teams or members, about "
+                             f"{STUDIO_MEMBER_RESOURCES} resources a member and {STUDIO_TEAM_RESOURCES} a team; or give some "
+                             "teams a domain in another environment)")
         unknown = sorted(set(self.auth.user_names) - {m for config in self.teams.values() for m in config.members})
         if unknown:
             raise ValueError(f"auth.user_names: {', '.join(map(repr, unknown))} is no team's member (allowed: members of studio.teams)")

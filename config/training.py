@@ -8,6 +8,7 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 from collections.abc import Callable
@@ -278,6 +279,12 @@ def _check_data_file(value: str) -> str:
 COLUMN = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
 
 
+#: The longest argument a processing job takes (AppSpecification.ContainerArguments: each at most 256 characters,
+#: docs.aws.amazon.com/sagemaker/latest/APIReference/API_AppSpecification.html): the Preprocess step passes the
+#: column lists and missing values as one argument each.
+MAX_JOB_ARGUMENT = 256
+
+
 class DatasetConfig(StrictModel):
     """The model's data: where the CSV is, and how preprocess.py reads it (config/dataset.py has the forms)."""
 
@@ -314,6 +321,13 @@ class DatasetConfig(StrictModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 problems.append(f"{field}: each column once; repeated: {', '.join(repeated)}")
+        for field, argument in (("categorical_columns", ",".join(self.categorical_columns)),
+                                ("drop_columns", ",".join(self.drop_columns)),
+                                ("missing_values", json.dumps(self.missing_values) if self.missing_values else "")):
+            if len(argument) > MAX_JOB_ARGUMENT:
+                problems.append(f"{field}: {len(argument)} characters as the Preprocess job's argument "
+                                f"({'joined with commas' if field != 'missing_values' else 'as JSON'}); SageMaker takes at most "
+                                f"{MAX_JOB_ARGUMENT} an argument (allowed: fewer or shorter entries; drop columns in the data file)")
         problems += self._columns_exist()
         if problems:
             raise ValueError("\n".join(problems))

@@ -172,6 +172,19 @@ def test_reserved_tag_key_names_the_tag(tmp_path):
     assert "tags.aws:owner = 'aws:owner': tag keys are 1-128" in message and "[key]" not in message
 
 
+def test_tags_aws_would_refuse_fail_at_synth(tmp_path):
+    """IAM's Tag.Value takes letters, numbers, spaces and _.:/=+-@ (docs.aws.amazon.com/IAM/latest/APIReference/
+    API_Tag.html) and every resource at most 50 tags (the platform adds some of its own): cfn-lint or the deploy
+    would refuse what passes here otherwise."""
+    message = config_error(tmp_path, {**VALID, "tags": {"owner": "ML Platform (EU), team #42"}})
+    assert message.endswith("tags.owner = 'ML Platform (EU), team #42': tag values are letters, numbers, spaces and _.:/=+-@; "
+                            "'(' is not allowed (IAM's Tag.Value)"), message
+    message = config_error(tmp_path, {**VALID, "tags": {f"cost-center-{n}": "x" for n in range(41)}})
+    assert message.endswith("tags: 41 tags; AWS allows 50 a resource and the platform adds its own to some (Studio's, CDK's on "
+                            "subnets) (allowed: at most 40)"), message
+    assert load_environment(write_config(tmp_path, {**VALID, "tags": {"owner": "Zürich team 2", "cost": "a.b/c=d+e-f@g:h_i"}})).tags["cost"]
+
+
 def test_non_string_top_level_key(tmp_path):
     message = config_error(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
     assert ": key 1 = 1:" in message
@@ -471,6 +484,12 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("dataset.drop_columns", ["MOSTYPE"], "drop_columns: MOSTYPE also in categorical_columns (allowed: a column is dropped or encoded"),
         ("dataset.drop_columns", ["MAUT1", "MAUT1"], "drop_columns: each column once; repeated: MAUT1"),
         ("dataset.categorical_columns", ["A,B"], "models.direct-marketing.dataset.categorical_columns[0] = 'A,B'"),
+        # 35 of Caravan.csv's feature columns: 264 characters joined, over a processing argument's 256
+        # (AppSpecification.ContainerArguments, docs.aws.amazon.com/sagemaker/latest/APIReference/API_AppSpecification.html).
+        ("dataset.drop_columns", "FIRST_35", "dataset.drop_columns: 264 characters as the Preprocess job's argument (joined "
+         "with commas); SageMaker takes at most 256 an argument (allowed: fewer or shorter entries"),
+        ("dataset.missing_values", [f"missing-{n:02d}-{'x' * 20}" for n in range(10)], "missing_values: 350 characters as the "
+         "Preprocess job's argument (as JSON); SageMaker takes at most 256"),
         ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
         ("evaluation.min_auc", 1.5, "models.direct-marketing.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
@@ -479,6 +498,13 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
     ],
 )
 def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expected):
+    if value == "FIRST_35":
+        from config import dataset as data_files
+
+        caravan = data_files.resolve("package:ISLP/data/Caravan.csv").path
+        assert caravan is not None
+        header = data_files.read_header(caravan)
+        value = [c for c in header if c not in ("MOSTYPE", "MOSHOOFD", "Purchase")][:35]
     assert expected in config_error(tmp_path, with_pipeline(path, value))
 
 

@@ -112,6 +112,10 @@ def _team(**changes) -> dict:
     ({"teams": {"risk": _team(), "risk-models": _team(members=["eve"])}},
      "studio.teams.risk-models: starts with team 'risk' and a hyphen, so its spaces would fall under 'risk''s"),
     ({"teams": {"a": _team(volume_size_gb=2)}}, "studio.teams.a.volume_size_gb = 2: must be an integer in 5..16384 GB"),
+    # Past CloudFormation's 500 resources a stack: see test_the_studio_resource_estimate_is_what_synth_makes.
+    ({"teams": {f"t{t}": _team(members=[f"m{t}x{m}" for m in range(50)]) for t in range(5)}},
+     "studio.teams: 5 teams with 250 members make about 580 resources in the Studio stack; CloudFormation allows 500 a "
+     "stack (allowed: fewer teams or members"),
 ])
 def test_a_bad_studio_value_is_one_line_naming_the_field_and_what_is_allowed(tmp_path, studio, message):
     data = shipped("dev")
@@ -882,3 +886,16 @@ def test_a_space_display_name_fits_createspaces_64_characters_for_the_longest_na
     assert space_display_name(team, member) == space_name(team, member)
     assert len(space_display_name("t" * 30, "m" * 31)) == SPACE_DISPLAY_NAME_MAX  # 64 still fits as written
     assert space_display_name("t" * 30, "m" * 31) == f"{'m' * 31} ({'t' * 30})"
+
+
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_the_studio_resource_estimate_is_what_synth_makes(assembly, env):
+    """The config's check against CloudFormation's 500 resources a stack must not let a config through whose Studio
+    stack holds more than it estimates: counted on the fixture's synthesized stacks, the estimate is at or above."""
+    from config.studio import STUDIO_MEMBER_RESOURCES, STUDIO_STACK_RESOURCES, STUDIO_TEAM_RESOURCES
+
+    studio = CONFIGS[env].studio
+    members = sum(len(team.members) for team in studio.teams.values())
+    estimate = STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(studio.teams) + STUDIO_MEMBER_RESOURCES * members
+    actual = len(studio_template(assembly, env)["Resources"])
+    assert actual <= estimate <= actual + 30, (actual, estimate)  # errs toward refusing, by little
