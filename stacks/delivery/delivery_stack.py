@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack, pipelines
+from aws_cdk import Duration, RemovalPolicy, Stack, pipelines
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
@@ -25,7 +25,7 @@ import naming
 from config import DeliveryConfig, DeliveryStage
 from config.delivery import PLACEHOLDER_ACCOUNTS
 from stacks.shared.compliance import acknowledge
-from stacks.shared.log_retention import retention_days
+from stacks.shared.log_retention import allow_cloudwatch_logs, retention_days
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 from stacks.stage import PlatformStage
 
@@ -96,14 +96,7 @@ class DeliveryPipelineStack(Stack):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.logs_key.add_to_resource_policy(iam.PolicyStatement(
-            sid="AllowCloudWatchLogsInThisAccount",
-            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            resources=["*"],
-            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)}},
-        ))
+        allow_cloudwatch_logs(self.logs_key)
         self.log_retention_days = delivery.log_retention_days
         self.source = pipelines.CodePipelineSource.connection(
             delivery.repository, delivery.branch, connection_arn=delivery.connection_arn, trigger_on_push=True

@@ -7,7 +7,7 @@ whose logical IDs are pinned by tests, stays put.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -19,6 +19,7 @@ from config import EnvironmentConfig
 from stacks.contracts import DataExports
 from stacks.foundation.tracking_server import MlflowTrackingServer
 from stacks.shared.compliance import acknowledge
+from stacks.shared.log_retention import allow_cloudwatch_logs
 from stacks.shared.removal import key_pending_window, stateful_removal_policy
 from stacks.shared.secure_bucket import SecureBucket, access_logs_bucket
 
@@ -43,21 +44,7 @@ class DataStack(Stack):
         self.key.add_alias(naming.data_key_alias(env_config.name))
         # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The
         # encryption context pins use to log groups of this account and region.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsInThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs", resource="*", arn_format=ArnFormat.NO_RESOURCE_NAME
-                        )
-                    }
-                },
-            )
-        )
+        allow_cloudwatch_logs(self.key)
 
         self.access_logs_bucket = access_logs_bucket(
             self,

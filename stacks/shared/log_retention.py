@@ -1,5 +1,9 @@
-"""Config speaks in days; aws_logs speaks in enum members. One mapping, checked by tests."""
+"""Config speaks in days; aws_logs speaks in enum members. One mapping, checked by tests. And the key policy
+statement that lets CloudWatch Logs encrypt a stack's log groups with a customer key."""
 
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from config.environment import LOG_RETENTION_DAYS
@@ -33,3 +37,18 @@ assert set(_BY_DAYS) == set(LOG_RETENTION_DAYS), "config and CDK disagree on ret
 
 def retention_days(days: int) -> logs.RetentionDays:
     return _BY_DAYS[days]
+
+
+def allow_cloudwatch_logs(key: kms.Key) -> None:
+    """CloudWatch Logs may use the key for log groups of the key's own account and region only: the encryption
+    context names the log group ("Encrypt log data in CloudWatch Logs using AWS KMS",
+    docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+    stack = Stack.of(key)
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="AllowCloudWatchLogsInThisAccount",
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        resources=["*"],
+        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+            service="logs", resource="*", arn_format=ArnFormat.NO_RESOURCE_NAME)}},
+    ))

@@ -199,7 +199,7 @@ def test_every_build_logs_to_a_group_of_its_step_that_expires_and_uses_a_key_kep
     (statement,) = [s for s in template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
                     if s.get("Sid") == "AllowCloudWatchLogsInThisAccount"]
     assert statement["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
-    assert statement["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{TOOLING}:log-group:*"}}
+    assert statement["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{TOOLING}:*"}}
 
 
 def test_the_fixture_pipeline_with_its_smoke_tests_is_cfn_lint_clean_and_grants_no_admin_rights(out):
