@@ -81,8 +81,8 @@ def main() -> int:
 
 def exceeded_quotas(outdir: Path) -> int:
     """1, with one line per role or policy, when IAM would refuse what the templates hold (stacks/shared/
-    iam_quotas.py): found here, before a deploy creates the stacks in front of the one that fails."""
-    from stacks.shared.iam_quotas import quota_problems
+    quotas.py): found here, before a deploy creates the stacks in front of the one that fails."""
+    from stacks.shared.quotas import quota_problems
 
     problems = quota_problems(outdir)
     for problem in problems:

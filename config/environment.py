@@ -109,6 +109,9 @@ TagValue = Annotated[str, Field(max_length=256), AfterValidator(lambda value: _c
 #: AWS allows 50 tags a resource; the platform adds its own to some (Studio's studio-team and studio-user, CDK's
 #: three on each subnet, the stage's), so the config's own stop below that.
 MAX_CONFIG_TAGS = 40
+#: CloudFormation's resource schemas of AWS::SageMaker::Domain, ::UserProfile, ::Space and ::StudioLifecycleConfig
+#: cap a tag's value at 128 characters (256 elsewhere); cfn-lint ships those schemas and a test reads them.
+STUDIO_TAG_VALUE_MAX = 128
 
 
 def _check_tag_value(value: str) -> str:
@@ -305,6 +308,11 @@ class EnvironmentConfig(StrictModel):
         if len(self.tags) > MAX_CONFIG_TAGS:
             raise ValueError(f"tags: {len(self.tags)} tags; AWS allows 50 a resource and the platform adds its own to some "
                              f"(Studio's, CDK's on subnets) (allowed: at most {MAX_CONFIG_TAGS})")
+        long = next((key for key, value in self.tags.items() if len(value) > STUDIO_TAG_VALUE_MAX), None)
+        if self.studio.enabled and long is not None:
+            raise ValueError(f"tags.{long}: {len(self.tags[long])} characters; Studio's domain, user profiles and spaces take "
+                             f"tag values of at most {STUDIO_TAG_VALUE_MAX} (allowed with studio.enabled: "
+                             f"{STUDIO_TAG_VALUE_MAX} characters)")
         return self
 
     #: The file this was read from, as messages show it (set by the loader; not a key of the file).

@@ -185,6 +185,29 @@ def test_tags_aws_would_refuse_fail_at_synth(tmp_path):
     assert load_environment(write_config(tmp_path, {**VALID, "tags": {"owner": "Zürich team 2", "cost": "a.b/c=d+e-f@g:h_i"}})).tags["cost"]
 
 
+def test_studio_resources_take_shorter_tag_values_as_their_cloudformation_schemas_say(tmp_path):
+    """CloudFormation's resource schemas, as cfn-lint ships them (cfnlint/data/schemas), cap tag values of
+    Studio's resources at 128 characters; the config's limit with Studio on is that figure."""
+    import json
+
+    import cfnlint.data.schemas as schemas
+
+    from config.environment import STUDIO_TAG_VALUE_MAX
+
+    root = Path(schemas.__file__).parent
+    region = json.loads((root / "providers" / "us-east-1.json").read_text())
+    for kind in ("AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile", "AWS::SageMaker::Space", "AWS::SageMaker::StudioLifecycleConfig"):
+        (schema,) = (root / "resources").rglob(f"{region[kind]}*.json")
+        assert json.loads(schema.read_text())["definitions"]["Tag"]["properties"]["Value"]["maxLength"] == STUDIO_TAG_VALUE_MAX
+    data = shipped("dev")
+    data["tags"] = {**data.get("tags", {}), "owner": "x" * 129}
+    data["studio"] = {"enabled": True, "teams": {"a": {"members": ["dana"], "models": [next(iter(data["models"]))]}}}
+    assert config_error(tmp_path, data).endswith("tags.owner: 129 characters; Studio's domain, user profiles and spaces take "
+                                                     "tag values of at most 128 (allowed with studio.enabled: 128 characters)")
+    data["studio"] = {"enabled": False}
+    assert load_environment(write_config(tmp_path, data)).tags["owner"] == "x" * 129
+
+
 def test_non_string_top_level_key(tmp_path):
     message = config_error(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
     assert ": key 1 = 1:" in message

@@ -326,8 +326,8 @@ def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environme
 def test_every_role_fits_iams_policy_quotas(app):
     """Each model adds policies to its environment's shared roles and each Studio member to a team's role; IAM
     refuses a role past its quotas only when the stack that crosses the line deploys. `cdk synth` checks
-    (app.py, stacks/shared/iam_quotas.py): the team's config with the customizations must pass."""
-    from stacks.shared.iam_quotas import quota_problems
+    (app.py, stacks/shared/quotas.py): the team's config with the customizations must pass."""
+    from stacks.shared.quotas import quota_problems
 
     assembly, _ = app
     assert quota_problems(assembly.outdir) == []

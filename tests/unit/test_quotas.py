@@ -17,7 +17,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 
 import app as app_module
-from stacks.shared import iam_quotas
+from stacks.shared import quotas
 from tests.helpers.assembly import cdk_context
 from tests.helpers.paths import ROOT
 
@@ -52,14 +52,14 @@ def test_a_policy_of_literal_text_counts_as_its_json_without_white_space(tmp_pat
     template = json.loads((tmp_path / "S.template.json").read_text())
     (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
     document = policy["Properties"]["PolicyDocument"]
-    assert iam_quotas._Assembly(tmp_path).size(document, "S") == len(json.dumps(document, separators=(",", ":")))
+    assert quotas._Assembly(tmp_path).size(document, "S") == len(json.dumps(document, separators=(",", ":")))
 
 
 def test_policies_added_to_a_role_from_other_stacks_count_against_it_and_fail_synth_with_one_line(tmp_path, capsys):
     shared_role_app(tmp_path / "fits", models=3)
-    assert iam_quotas.quota_problems(tmp_path / "fits") == []
+    assert quotas.quota_problems(tmp_path / "fits") == []
     shared_role_app(tmp_path / "over", models=40)
-    (problem,) = iam_quotas.quota_problems(tmp_path / "over")
+    (problem,) = quotas.quota_problems(tmp_path / "over")
     assert problem.startswith("Roles: role PipelinesRole")
     assert "'s inline policies would add up to " in problem and "(41 policies, 40 of them in other stacks of its environment)" in problem
     assert "IAM allows 10,240 a role (docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html); allowed: fewer models" in problem
@@ -71,12 +71,12 @@ def test_an_unresolved_reference_counts_at_the_longest_it_can_resolve_to(tmp_pat
     """A generated Lambda function's ARN is at most arn:aws-us-gov:lambda:<14>:<12>:function:<64>; an estimate
     below the real figure would let a deploy fail, so none is shorter than that."""
     shared_role_app(tmp_path, models=1, resources_per_model=0)
-    assembly = iam_quotas._Assembly(tmp_path)
+    assembly = quotas._Assembly(tmp_path)
     (policy,) = [r for r in assembly.templates["Model0"]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
     invoke = policy["Properties"]["PolicyDocument"]["Statement"][0]
     longest = "arn:aws-us-gov:lambda:ap-southeast-2:123456789012:function:" + "f" * 64
     assert assembly.text(invoke["Resource"], "Model0") >= len(longest)
-    assert iam_quotas._Assembly(tmp_path).role_of(policy["Properties"]["Roles"][0], "Model0") == ("Roles", next(
+    assert quotas._Assembly(tmp_path).role_of(policy["Properties"]["Roles"][0], "Model0") == ("Roles", next(
         k for k, r in assembly.templates["Roles"]["Resources"].items() if r["Type"] == "AWS::IAM::Role"))
 
 
@@ -98,8 +98,8 @@ def test_a_managed_policy_too_large_too_many_managed_policies_and_a_long_trust_p
             iam.ManagedPolicy(stack, f"P{n}", roles=[role],
                               statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"arn:aws:s3:::b/{n}"])])
     app.synth()
-    (problem,) = iam_quotas.quota_problems(tmp_path)
-    assert problem.startswith("S: ") and message in problem and iam_quotas.QUOTAS_PAGE in problem
+    (problem,) = quotas.quota_problems(tmp_path)
+    assert problem.startswith("S: ") and message in problem and quotas.QUOTAS_PAGE in problem
 
 
 def test_cdk_synth_exits_1_on_an_exceeded_quota(tmp_path):
@@ -107,9 +107,26 @@ def test_cdk_synth_exits_1_on_an_exceeded_quota(tmp_path):
     assembly it wrote."""
     import os
 
-    script = ("import sys, app, stacks.shared.iam_quotas as q; "
+    script = ("import sys, app, stacks.shared.quotas as q; "
               "q.INLINE_POLICIES_PER_ROLE = 100; sys.exit(app.main())")  # every real role is over 100 characters
     env = {**os.environ, "CDK_OUTDIR": str(tmp_path / "out"), "CDK_CONTEXT_JSON": json.dumps(cdk_context())}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1, result.stderr[-2000:]
     assert any(line.startswith("quota: dev/Roles: role ") for line in result.stderr.splitlines()), result.stderr[-2000:]
+
+
+def test_a_template_over_cloudformations_1_mb_is_named(tmp_path):
+    """CDK only annotates a template over CloudFormation's 1 MB ("CloudFormation quotas", docs.aws.amazon.com/
+    AWSCloudFormation/latest/UserGuide/cloudformation-limits.html); synth fails on it here."""
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Big", env=ENV)
+    for n in range(70):
+        topic = cdk.aws_sns.Topic(stack, f"T{n}")
+        for t in range(40):
+            cdk.Tags.of(topic).add(f"key-{t}-{'k' * 100}", "v" * 256)
+    app.synth()
+    problems = quotas.quota_problems(tmp_path)
+    size = (tmp_path / "Big.template.json").stat().st_size
+    assert size > quotas.TEMPLATE_BYTES
+    assert problems == [f"Big: its template is {size:,} bytes; CloudFormation takes at most 1,048,576 ({quotas.CFN_QUOTAS_PAGE}) "
+                        "(allowed: fewer or shorter tags, fewer availability zones, teams or models in that environment)"]

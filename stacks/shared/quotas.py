@@ -1,4 +1,5 @@
-"""IAM's size quotas, checked on the synthesized templates before anything deploys.
+"""IAM's size quotas and CloudFormation's template size, checked on the synthesized templates before anything
+deploys.
 
 Every model adds policies to its environment's shared roles (the jobs, pipelines and endpoints roles of
 <env>-Roles), and a Studio team's role names each member. IAM refuses a role whose inline policies add up
@@ -26,6 +27,11 @@ MANAGED_POLICIES_PER_ROLE = 10
 TRUST_POLICY = 2_048
 QUOTAS_PAGE = "docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 
+#: CloudFormation's largest template, uploaded through S3 as CDK does ("CloudFormation quotas",
+#: docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html: 1 MB).
+TEMPLATE_BYTES = 1_048_576
+CFN_QUOTAS_PAGE = "docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html"
+
 _PSEUDO = {"AWS::AccountId": 12, "AWS::Region": 14, "AWS::Partition": 10, "AWS::URLSuffix": 13, "AWS::NoValue": 0,
            "AWS::StackName": 128, "AWS::StackId": 160}
 #: What Ref of a resource type resolves to, at its longest: a name or an id.
@@ -51,6 +57,7 @@ class _Assembly:
 
     def __init__(self, outdir: Path) -> None:
         self.templates: dict[str, dict] = {}  # display name (dev/Roles) -> template
+        self.template_bytes: dict[str, int] = {}  # the file CDK uploads, as written
         self._read(outdir)
         self.exports: dict[str, tuple[str, object]] = {}
         for name, template in self.templates.items():
@@ -66,8 +73,9 @@ class _Assembly:
         for artifact in json.loads(manifest.read_text()).get("artifacts", {}).values():
             properties = artifact.get("properties", {})
             if artifact.get("type") == "aws:cloudformation:stack":
-                self.templates[artifact.get("displayName", properties["templateFile"])] = json.loads(
-                    (directory / properties["templateFile"]).read_text())
+                name, path = artifact.get("displayName", properties["templateFile"]), directory / properties["templateFile"]
+                self.templates[name] = json.loads(path.read_text())
+                self.template_bytes[name] = path.stat().st_size
             elif artifact.get("type") == "cdk:cloud-assembly":
                 self._read(directory / properties["directoryName"])
 
@@ -125,11 +133,14 @@ class _Assembly:
 
 
 def quota_problems(outdir: Path) -> list[str]:
-    """One line per role or policy that IAM would refuse, naming it, its size and the quota; [] when all fit."""
+    """One line per template CloudFormation, or role or policy IAM, would refuse, naming it, its size and the
+    quota; [] when all fit."""
     assembly = _Assembly(outdir)
     inline: dict[tuple[str, str], list[tuple[str, int]]] = {}
     managed: dict[tuple[str, str], int] = {}
-    problems = []
+    problems = [f"{stack}: its template is {size:,} bytes; CloudFormation takes at most {TEMPLATE_BYTES:,} ({CFN_QUOTAS_PAGE}) "
+                "(allowed: fewer or shorter tags, fewer availability zones, teams or models in that environment)"
+                for stack, size in assembly.template_bytes.items() if size > TEMPLATE_BYTES]
     for stack, template in assembly.templates.items():
         for logical_id, resource in template.get("Resources", {}).items():
             kind, properties = resource.get("Type"), resource.get("Properties", {})
