@@ -49,7 +49,9 @@ MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 MODEL_NAME_MAX = 32
 # An exact pin, and nothing a shell could interpret: the value is written into a lifecycle script.
 PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+$")
-TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
+#: A tag key every tagged service takes: EC2's (the VPC, subnets, security groups) are at most 127 characters
+#: ("Tag", docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Tag.html), one fewer than most services allow.
+TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,127}$")
 
 
 @cache
@@ -96,7 +98,7 @@ def _check_cidr(value: str) -> str:
 
 def _check_tag_key(value: str) -> str:
     if value.lower().startswith("aws:") or not TAG_KEY.fullmatch(value):
-        raise ValueError("tag keys are 1-128 letters, digits, spaces or _.:/=+-@ and must not start with 'aws:'")
+        raise ValueError("tag keys are 1-127 letters, digits, spaces or _.:/=+-@ (EC2's limit) and must not start with 'aws:'")
     return value
 
 

@@ -58,6 +58,9 @@ TEARDOWN_CODE = Path(__file__).resolve().parents[2] / "lambda" / "studio_teardow
 ACCESS_ACTIONS = ["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserProfile"]
 
 
+#: IAM's longest role description (CreateRole's Description: at most 1,000 characters, botocore's iam model).
+ROLE_DESCRIPTION_MAX = 1000
+
 class StudioStack(Stack):
     """The domain, its default (grant-less) role, and per team: role, lifecycle config, profiles and spaces."""
 
@@ -225,8 +228,11 @@ class StudioStack(Stack):
         # to external resources"): one per team keeps one team's apps from reaching another's.
         sg = [studio_security_group(scope, "SecurityGroup", self.workloads.vpc, f"{cfg.name} Studio team {team}").security_group_id]
         script = render_jupyterlab_on_start(packages=list(config.packages))
-        role = SageMakerExecutionRole(scope, "Execution", description=f"{cfg.name}: Studio team {team} (models "
-                                      f"{', '.join(config.models)})", source_account_condition=False)
+        models = ", ".join(config.models)
+        description = f"{cfg.name}: Studio team {team} (models {models})"
+        if len(description) > ROLE_DESCRIPTION_MAX:  # a team of many models: the count, not the names
+            description = f"{cfg.name}: Studio team {team} ({len(config.models)} models)"
+        role = SageMakerExecutionRole(scope, "Execution", description=description, source_account_condition=False)
         Tags.of(role.role).add(naming.STUDIO_TEAM_TAG, team)
         self.team_roles[team] = role.role
         grant_team_data(role, cfg, config.models, team, data, key_arn)

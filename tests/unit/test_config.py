@@ -169,7 +169,8 @@ def test_unhashable_yaml_key_is_a_config_error(tmp_path):
 
 def test_reserved_tag_key_names_the_tag(tmp_path):
     message = config_error(tmp_path, {**VALID, "tags": {"aws:owner": "me"}})
-    assert "tags.aws:owner = 'aws:owner': tag keys are 1-128" in message and "[key]" not in message
+    assert "tags.aws:owner = 'aws:owner': tag keys are 1-127" in message and "[key]" not in message
+    assert "tag keys are 1-127 letters" in config_error(tmp_path, {**VALID, "tags": {"k" * 128: "v"}})  # EC2's API_Tag: 127
 
 
 def test_tags_aws_would_refuse_fail_at_synth(tmp_path):

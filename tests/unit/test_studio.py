@@ -899,3 +899,18 @@ def test_the_studio_resource_estimate_is_what_synth_makes(assembly, env):
     estimate = STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(studio.teams) + STUDIO_MEMBER_RESOURCES * members
     actual = len(studio_template(assembly, env)["Resources"])
     assert actual <= estimate <= actual + 30, (actual, estimate)  # errs toward refusing, by little
+
+
+def test_a_team_roles_description_fits_iam_and_names_the_models_when_they_fit(assembly):
+    """CreateRole's Description takes at most 1,000 characters (botocore's iam model); a team of many long-named
+    models gets the count instead of the list, not a role IAM refuses."""
+    import botocore.session
+
+    from stacks.foundation import studio_stack
+
+    model = botocore.session.get_session().get_service_model("iam")
+    assert model.operation_model("CreateRole").input_shape.members["Description"].metadata["max"] == studio_stack.ROLE_DESCRIPTION_MAX
+    for env in STUDIO_ENVS:
+        descriptions = {r["Properties"].get("Description") for r in resources(studio_template(assembly, env), "AWS::IAM::Role").values()}
+        for team, config in CONFIGS[env].studio.teams.items():
+            assert f"{env}: Studio team {team} (models {', '.join(config.models)})" in descriptions
