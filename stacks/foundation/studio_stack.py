@@ -61,6 +61,12 @@ ACCESS_ACTIONS = ["sagemaker:CreatePresignedDomainUrl", "sagemaker:DescribeUserP
 #: IAM's longest role description (CreateRole's Description: at most 1,000 characters, botocore's iam model).
 ROLE_DESCRIPTION_MAX = 1000
 
+
+def team_role_description(env: str, team: str, models: list[str]) -> str:
+    """The team role's description: the models it reaches, or their count where the names would not fit IAM's."""
+    description = f"{env}: Studio team {team} (models {', '.join(models)})"
+    return description if len(description) <= ROLE_DESCRIPTION_MAX else f"{env}: Studio team {team} ({len(models)} models)"
+
 class StudioStack(Stack):
     """The domain, its default (grant-less) role, and per team: role, lifecycle config, profiles and spaces."""
 
@@ -228,11 +234,8 @@ class StudioStack(Stack):
         # to external resources"): one per team keeps one team's apps from reaching another's.
         sg = [studio_security_group(scope, "SecurityGroup", self.workloads.vpc, f"{cfg.name} Studio team {team}").security_group_id]
         script = render_jupyterlab_on_start(packages=list(config.packages))
-        models = ", ".join(config.models)
-        description = f"{cfg.name}: Studio team {team} (models {models})"
-        if len(description) > ROLE_DESCRIPTION_MAX:  # a team of many models: the count, not the names
-            description = f"{cfg.name}: Studio team {team} ({len(config.models)} models)"
-        role = SageMakerExecutionRole(scope, "Execution", description=description, source_account_condition=False)
+        role = SageMakerExecutionRole(scope, "Execution", description=team_role_description(cfg.name, team, config.models),
+                                      source_account_condition=False)
         Tags.of(role.role).add(naming.STUDIO_TEAM_TAG, team)
         self.team_roles[team] = role.role
         grant_team_data(role, cfg, config.models, team, data, key_arn)

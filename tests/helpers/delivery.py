@@ -22,6 +22,7 @@ DELIVERY = {
         {"environment": "staging", "smoke_test": True},
         {"environment": "prod", "approval": True, "smoke_test": True},
     ],
+    "log_retention_days": 90,  # not the default (365): the stack must take the file's value
 }
 
 

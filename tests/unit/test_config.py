@@ -688,7 +688,7 @@ def test_an_environment_without_models_is_valid(tmp_path):
     assert load_environment(write_config(tmp_path, data)).models == {}
 
 
-def test_data_file_forms(tmp_path):
+def test_data_file_forms(tmp_path, monkeypatch):
     from config.dataset import REPO_ROOT, resolve
 
     csv = tmp_path / "mine.csv"
@@ -698,7 +698,12 @@ def test_data_file_forms(tmp_path):
     assert not resolve("s3://my-bucket/data/x.csv").path
     packaged = resolve("package:ISLP/data/Caravan.csv")
     assert packaged.path is not None and packaged.path.is_file() and packaged.file_name == "Caravan.csv"
-    assert resolve("README.md".replace(".md", ".csv")) if (REPO_ROOT / "README.csv").exists() else True
+    # A relative path is the repository's: config files name data the repo holds as data/<file>.csv.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "team.csv").write_text("a,b\n1,2\n")
+    monkeypatch.setattr("config.dataset.REPO_ROOT", tmp_path)
+    assert resolve("data/team.csv").path == tmp_path / "data" / "team.csv"
+    assert REPO_ROOT == Path(__file__).resolve().parents[2]  # what it is outside this test: the checkout's root
     for bad, message in [("data.txt", "must name a .csv file"), ("s3://x/y.csv", "not an S3 URI"),
                          ("package:ISLP", "not a packaged CSV")]:
         with pytest.raises(ValueError, match=message):

@@ -120,6 +120,10 @@ def test_protected_environments_retain_key_and_buckets(assembly, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(assembly, env):
+    from config import load_environment
+    from tests.helpers.paths import CONFIG_DIR
+
+    account = load_environment(CONFIG_DIR / f"{env}.yaml").account  # each environment's own, not any 12 digits
     template = assembly.template(env, "Data")
     template.has_resource_properties(
         "AWS::KMS::Key",
@@ -129,8 +133,7 @@ def test_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(assembly
                     Match.object_like({
                         "Sid": "AllowCloudWatchLogsInThisAccount",
                         "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
-                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.string_like_regexp(
-                            r"^arn:aws:logs:us-east-1:\d{12}:\*$")}},
+                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{account}:*"}},
                     })
                 ])
             }

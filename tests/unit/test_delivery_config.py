@@ -33,6 +33,9 @@ def test_no_file_no_pipeline_and_the_file_is_not_an_environment(config_dir):
     assert load_delivery(config_dir, load_environments(config_dir)) is None
     delivery = load(config_dir, DELIVERY)
     assert delivery is not None and [s.environment for s in delivery.stages] == ["dev", "staging", "prod"]
+    assert delivery.log_retention_days == 90
+    unset = load(config_dir, {k: v for k, v in DELIVERY.items() if k != "log_retention_days"})
+    assert unset is not None and unset.log_retention_days == 365  # build logs kept a year unless the file says
     assert [env.name for env in load_environments(config_dir)] == ["dev", "prod", "staging"]
 
 

@@ -15,6 +15,7 @@ from tests.helpers.configs import EXAMPLE, SERVING
 from tests.helpers.delivery import (
     ACCOUNTS,
     CONNECTION,
+    DELIVERY,
     TOOLING,
     delivery_config_dir,
     deploy_actions,
@@ -186,7 +187,8 @@ def test_every_build_logs_to_a_group_of_its_step_that_expires_and_uses_a_key_kep
         assert config["Status"] == "ENABLED", name
         group_of[name] = config["GroupName"]["Ref"]
         group = groups[group_of[name]]
-        assert group["Properties"]["RetentionInDays"] == 365 and group["DeletionPolicy"] == "Retain", name
+        assert group["Properties"]["RetentionInDays"] == DELIVERY["log_retention_days"] == 90, name  # the file's value
+        assert group["DeletionPolicy"] == "Retain", name
         key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
         assert key_id != artifacts_key and template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     own = {action["Name"]: group_of[action["Configuration"]["ProjectName"]["Ref"]]

@@ -141,7 +141,6 @@ def test_a_file_without_a_serving_block_gets_one(config_dir, registry, emulator)
 def test_baseline_prefix_is_read_from_the_registered_statistics_uri():
     package = {"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": f"s3://bucket/{BASELINE}/statistics.json"}}}}
     assert baseline_prefix_of(package) == BASELINE
-    assert baseline_prefix_of(package) == BASELINE
     assert baseline_prefix_of({}) is None
     assert baseline_prefix_of({"ModelMetrics": {"ModelDataQuality": {"Statistics": {"S3Uri": "s3://bucket/other/stats.json"}}}}) is None
 
@@ -161,7 +160,6 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
                                "--model", EXAMPLE, "--model-package", registry["approved"]], cwd=config_dir.parent, capture_output=True,
                               text=True, timeout=60, env=emulator.env())
     assert (relative.returncode, relative.stderr) == (2, "promote: unknown environment 'qa' (allowed: dev, prod, staging)\n")
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     wrong_model = cli("--env", "dev", "--model", "churn", "--model-package", registry["approved"])
     names = ", ".join(load_environment(config_dir / "dev.yaml").models)
     assert (wrong_model.returncode, wrong_model.stderr) == (

@@ -19,7 +19,7 @@ from aws_cdk import aws_iam as iam
 import app as app_module
 from stacks.shared import quotas
 from tests.helpers.assembly import cdk_context
-from tests.helpers.paths import ROOT
+from tests.helpers.paths import CONFIG_DIR, ROOT
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
@@ -109,7 +109,8 @@ def test_cdk_synth_exits_1_on_an_exceeded_quota(tmp_path):
 
     script = ("import sys, app, stacks.shared.quotas as q; "
               "q.INLINE_POLICIES_PER_ROLE = 100; sys.exit(app.main())")  # every real role is over 100 characters
-    env = {**os.environ, "CDK_OUTDIR": str(tmp_path / "out"), "CDK_CONTEXT_JSON": json.dumps(cdk_context())}
+    context = {**cdk_context(), "config_dir": str(CONFIG_DIR)}  # the fixture config, whatever config/ holds
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path / "out"), "CDK_CONTEXT_JSON": json.dumps(context)}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1, result.stderr[-2000:]
     assert any(line.startswith("quota: dev/Roles: role ") for line in result.stderr.splitlines()), result.stderr[-2000:]

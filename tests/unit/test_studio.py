@@ -914,3 +914,8 @@ def test_a_team_roles_description_fits_iam_and_names_the_models_when_they_fit(as
         descriptions = {r["Properties"].get("Description") for r in resources(studio_template(assembly, env), "AWS::IAM::Role").values()}
         for team, config in CONFIGS[env].studio.teams.items():
             assert f"{env}: Studio team {team} (models {', '.join(config.models)})" in descriptions
+    many = [f"customer-lifetime-value-model-{n:02d}" for n in range(40)]  # 32 characters each, as the config allows
+    assert studio_stack.team_role_description("staging", "analytics", many) == "staging: Studio team analytics (40 models)"
+    listed = studio_stack.team_role_description("staging", "analytics", many[:28])  # 990 characters: still listed
+    assert listed == f"staging: Studio team analytics (models {', '.join(many[:28])})" and len(listed) <= 1000
+    assert studio_stack.team_role_description("staging", "analytics", many[:29]) == "staging: Studio team analytics (29 models)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config import load_environment
-from stacks.training.source_tarball import data_like_files, write_tarball
+from stacks.training.source_tarball import LARGE_FILE_BYTES, data_like_files, write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import as_list, props, resources
@@ -292,3 +292,8 @@ def test_data_in_a_teams_code_folder_is_named_at_synth(tmp_path):
     assert shipped_data == [f"dev: models.{EXAMPLE}.code_dir {code.relative_to(ROOT)} ships data to every job in sourcedir.tar.gz: "
                             "customers.csv (keep the code folder to code; a dataset belongs in dataset.data_file)"]
     assert data_like_files(ROOT / "training_scripts") == []  # the bundled folder gets no such notice
+    with own_code_dir() as code:  # not data by its name, but over 5 MB: model weights, a vendored wheel
+        with (code / "weights.bin").open("wb") as big:
+            big.truncate(LARGE_FILE_BYTES + 1)  # sparse: no 5 MB written
+        (code / "small.bin").write_bytes(b"\0" * 1024)
+        assert data_like_files(code) == ["weights.bin"]
