@@ -111,6 +111,8 @@ TagValue = Annotated[str, Field(max_length=256), AfterValidator(lambda value: _c
 #: AWS allows 50 tags a resource; the platform adds its own to some (Studio's studio-team and studio-user, CDK's
 #: three on each subnet, the stage's), so the config's own stop below that.
 MAX_CONFIG_TAGS = 40
+#: The most zones a network may span (a workload subnet each).
+MAX_AVAILABILITY_ZONES = 6
 #: CloudFormation's resource schemas of AWS::SageMaker::Domain, ::UserProfile, ::Space and ::StudioLifecycleConfig
 #: cap a tag's value at 128 characters (256 elsewhere); cfn-lint ships those schemas and a test reads them.
 STUDIO_TAG_VALUE_MAX = 128
@@ -146,7 +148,7 @@ class NetworkConfig(StrictModel):
     """The VPC that notebooks, jobs and endpoints run in, without direct internet access."""
 
     cidr: Annotated[str, AfterValidator(_check_cidr)]
-    availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
+    availability_zones: Annotated[list[str], Field(min_length=2, max_length=MAX_AVAILABILITY_ZONES)]
     nat_gateways: Annotated[int, int_range(0, 6)]
     flow_log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 90
 
@@ -228,11 +230,13 @@ class NotebookConfig(StrictModel):
 
     @model_validator(mode="after")
     def _lifecycle_script_fits(self) -> NotebookConfig:
-        # The on-start script embeds the package list; SageMaker caps each script's size.
-        from notebook_lifecycle import MAX_SCRIPT_CHARS, render_on_start
+        # The on-start script embeds the package list and the SDK defaults (their subnets: one a zone, at most
+        # MAX_AVAILABILITY_ZONES; measured at their longest); SageMaker caps each script's size.
+        from notebook_lifecycle import MAX_SCRIPT_CHARS, SdkDefaults, render_on_start
 
+        widest = SdkDefaults(bucket="", role_arn="", subnet_ids=("",) * MAX_AVAILABILITY_ZONES, security_group_id="", kms_key_arn="")
         try:
-            render_on_start(idle_minutes=self.idle_minutes, packages=list(self.packages))
+            render_on_start(idle_minutes=self.idle_minutes, packages=list(self.packages), sdk_defaults=widest)
         except ValueError as exc:
             raise ValueError(
                 f"packages: {len(self.packages)} packages make the on-start lifecycle script too long ({exc}; "

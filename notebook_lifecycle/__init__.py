@@ -8,8 +8,11 @@ Rendering is deterministic, so an unchanged config synthesizes an unchanged temp
 from __future__ import annotations
 
 import base64
+import gzip
 import re
 import shlex
+import textwrap
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 #: SageMaker's limit per lifecycle script. It applies to the base64-encoded Content,
@@ -18,7 +21,6 @@ MAX_SCRIPT_CHARS = 16384
 
 _HERE = Path(__file__).resolve().parent
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
-_HEREDOC_END = "AUTOSTOP_PY"
 
 
 def _read(name: str) -> str:
@@ -57,24 +59,79 @@ def render_on_create() -> str:
     return _checked("on_create.sh", _read("on_create.sh"))
 
 
-def render_on_start(*, idle_minutes: int, packages: list[str]) -> str:
-    """The OnStart script: background package install and, unless idle_minutes is 0, auto-stop."""
+@dataclass(frozen=True)
+class SdkDefaults:
+    """What jobs and models started from a notebook with the SageMaker Python SDK must use, as the SDK's config file
+    (its schema: sagemaker.core.config.config_schema). Values may be CDK tokens: the file is text in the template."""
+
+    bucket: str
+    role_arn: str
+    subnet_ids: tuple[str, ...]
+    security_group_id: str
+    kms_key_arn: str
+
+    def longest(self) -> SdkDefaults:
+        """The same shape at the longest each value can resolve to, for the size check: a bucket name of 63, a
+        role ARN with a 64-character name in the longest partition, subnet and group ids, a key ARN."""
+        return replace(self, bucket="b" * 63, role_arn=f"arn:aws-us-gov:iam::{'1' * 12}:role/{'r' * 64}",
+                       subnet_ids=tuple(f"subnet-{'0' * 17}" for _ in self.subnet_ids), security_group_id=f"sg-{'0' * 17}",
+                       kms_key_arn=f"arn:aws-us-gov:kms:ap-southeast-2:{'1' * 12}:key/{'k' * 36}")
+
+    def yaml(self) -> str:
+        """Each value once (YAML anchors, which the SDK's safe_load reads): the file is inside a 16 KiB script."""
+        subnets = ", ".join("'" + subnet + "'" for subnet in self.subnet_ids)
+        vpc = f"{{SecurityGroupIds: ['{self.security_group_id}'], Subnets: [{subnets}]}}"
+        return textwrap.dedent(f"""\
+            SchemaVersion: '1.0'
+            SageMaker:
+              PythonSDK:
+                Modules:
+                  Session:
+                    DefaultS3Bucket: '{self.bucket}'
+                    DefaultS3ObjectKeyPrefix: notebooks
+              TrainingJob:
+                RoleArn: &role '{self.role_arn}'
+                VpcConfig: &vpc {vpc}
+                OutputDataConfig: {{KmsKeyId: &key '{self.kms_key_arn}'}}
+                EnableInterContainerTrafficEncryption: true
+              ProcessingJob:
+                RoleArn: *role
+                NetworkConfig: {{VpcConfig: *vpc, EnableInterContainerTrafficEncryption: true}}
+                ProcessingOutputConfig: {{KmsKeyId: *key}}
+              Model:
+                ExecutionRoleArn: *role
+                VpcConfig: *vpc
+              TransformJob:
+                TransformOutput: {{KmsKeyId: *key}}""")
+
+
+def render_on_start(*, idle_minutes: int, packages: list[str], sdk_defaults: SdkDefaults | None = None) -> str:
+    """The OnStart script: background package install, the SageMaker SDK's defaults when given, and, unless
+    idle_minutes is 0, auto-stop. The size check measures the defaults at their longest (they may be tokens)."""
+    if sdk_defaults is not None:
+        _checked("on_start.sh", _render_on_start(idle_minutes, packages, sdk_defaults.longest()))
+    return _render_on_start(idle_minutes, packages, sdk_defaults)
+
+
+def _render_on_start(idle_minutes: int, packages: list[str], sdk_defaults: SdkDefaults | None) -> str:
     if isinstance(idle_minutes, bool) or not isinstance(idle_minutes, int) or idle_minutes < 0:
         raise ValueError(f"idle_minutes must be an integer >= 0 (0 turns auto-stop off), got {idle_minutes!r}")
     if not all(isinstance(package, str) and package for package in packages):
         raise ValueError(f"packages must be non-empty strings, got {packages!r}")
     autostop = _read("autostop.py")
-    if not autostop.endswith("\n") or _HEREDOC_END in autostop.splitlines():
-        raise ValueError(f"autostop.py must end with a newline and never contain a line {_HEREDOC_END}")
 
     script = _section(_read("on_start.sh"), "packages", keep=bool(packages))
+    script = _section(script, "sdkdefaults", keep=sdk_defaults is not None)
     script = _section(script, "autostop", keep=idle_minutes > 0)
     values = {"IDLE_SECONDS": str(idle_minutes * 60)}
     if packages:
         values["PACKAGES"] = " ".join(shlex.quote(package) for package in packages)
+    if sdk_defaults is not None:
+        values["SDK_DEFAULTS"] = sdk_defaults.yaml()
     if idle_minutes > 0:
-        # The heredoc adds the final newline back.
-        values["AUTOSTOP_PY"] = autostop[:-1]
+        # mtime 0: the same module gives the same bytes, so an unchanged config synthesizes an unchanged template.
+        packed = base64.b64encode(gzip.compress(autostop.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+        values["AUTOSTOP_PY"] = "\n".join(textwrap.wrap(packed, 76))
     return _checked("on_start.sh", _fill(script, values))
 
 

@@ -27,9 +27,22 @@ nohup sudo -u ec2-user -H bash -c \
   pip-install "$LOG_DIR" "$USER_PYTHON" "${PACKAGES[@]}" </dev/null >/dev/null 2>&1 &
 # <<< packages
 
+# >>> sdkdefaults
+# The SageMaker Python SDK's defaults for jobs and models started here: the notebooks role may start them only in
+# the platform's VPC, with the jobs role, writing to the artifacts bucket under the data key. The SDK reads this
+# file (its admin config) in every kernel; a call that names a value itself still wins. Rewritten on every start.
+mkdir -p /etc/xdg/sagemaker
+cat >/etc/xdg/sagemaker/config.yaml <<'SDK_DEFAULTS'
+@SDK_DEFAULTS@
+SDK_DEFAULTS
+chmod 0644 /etc/xdg/sagemaker/config.yaml
+echo "on-start: SageMaker SDK defaults written to /etc/xdg/sagemaker/config.yaml"
+# <<< sdkdefaults
+
 # >>> autostop
-# Written on every start: SageMaker rebuilds the root volume, systemd units included, at each start.
-cat >"$AUTOSTOP_PATH" <<'AUTOSTOP_PY'
+# Written on every start: SageMaker rebuilds the root volume, systemd units included, at each start. Compressed
+# (notebook_lifecycle/autostop.py, gzip and base64) to leave room under SageMaker's 16 KiB for the rest.
+base64 -d <<'AUTOSTOP_PY' | gzip -dc >"$AUTOSTOP_PATH"
 @AUTOSTOP_PY@
 AUTOSTOP_PY
 chmod 0644 "$AUTOSTOP_PATH"

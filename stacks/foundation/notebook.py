@@ -10,7 +10,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import NotebookConfig
-from notebook_lifecycle import render_on_create, render_on_start
+from notebook_lifecycle import SdkDefaults, render_on_create, render_on_start
 
 #: Amazon Linux 2023 (AL2's notebook-al2-v3 left support on 2026-06-30); the lifecycle scripts are
 #: written for it (systemd, no cron). The newest AL2023 platform that both SageMaker's API (botocore)
@@ -37,7 +37,9 @@ class LifecycleNotebook(Construct):
         vpc: ec2.IVpc,
         subnet: ec2.ISubnet,
         key: kms.IKey,
+        sdk_defaults: SdkDefaults | None = None,
     ) -> None:
+        """``sdk_defaults``: the SageMaker Python SDK's defaults the on-start script writes for jobs started here."""
         super().__init__(scope, id_)
         self.security_group = ec2.SecurityGroup(
             self,
@@ -60,7 +62,8 @@ class LifecycleNotebook(Construct):
             on_start=[
                 sagemaker.CfnNotebookInstanceLifecycleConfig.NotebookInstanceLifecycleHookProperty(
                     content=Fn.base64(
-                        render_on_start(idle_minutes=notebook.idle_minutes, packages=list(notebook.packages))
+                        render_on_start(idle_minutes=notebook.idle_minutes, packages=list(notebook.packages),
+                                        sdk_defaults=sdk_defaults)
                     )
                 )
             ],

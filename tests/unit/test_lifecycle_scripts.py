@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import notebook_lifecycle
-from notebook_lifecycle import MAX_SCRIPT_CHARS, render_on_create, render_on_start
+from notebook_lifecycle import MAX_SCRIPT_CHARS, SdkDefaults, render_on_create, render_on_start
 
 AUTOSTOP_SOURCE = (Path(notebook_lifecycle.__file__).parent / "autostop.py").read_bytes()
 PACKAGES = ["xgboost==3.4.1", "pandas[excel]>=2,<3", "it's; rm -rf / $(id)"]
@@ -203,3 +203,62 @@ def test_on_create_prepares_the_volume_as_ec2_user_and_keeps_user_edits(fakes, t
     (home / "README.md").write_text("mine\n")
     assert bash(script, tmp_path, env).returncode == 0
     assert (home / "README.md").read_text() == "mine\n"
+
+
+SDK_DEFAULTS = SdkDefaults(
+    bucket="dev-model-artifacts-123456789012", role_arn="arn:aws:iam::123456789012:role/dev-Roles-JobsRole621A81E5-AbC",
+    subnet_ids=("subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"), security_group_id="sg-0123456789abcdef0",
+    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+)
+
+
+def test_the_sdk_defaults_file_is_what_the_sagemaker_sdk_reads_for_jobs_started_here(fakes, tmp_path):
+    """The on-start script writes the SageMaker Python SDK's admin config, and the SDK itself (sagemaker-core, the
+    official package: its loader, schema validation and resolver) reads from it the platform's VPC, jobs role,
+    bucket and key for a training job, a processing job and a model, the values the notebooks role requires."""
+    from sagemaker.core.common_utils import resolve_value_from_config
+    from sagemaker.core.config import config as sdk_config
+    from sagemaker.core.config import config_schema as paths
+
+    _, env = fakes
+    script = render_on_start(idle_minutes=60, packages=[], sdk_defaults=SDK_DEFAULTS)
+    assert sdk_config._DEFAULT_ADMIN_CONFIG_FILE_PATH == "/etc/xdg/sagemaker/config.yaml"  # where the SDK looks (Linux)
+    assert section(script, "sdkdefaults").count("/etc/xdg/sagemaker") == 4
+    target = tmp_path / "xdg"
+    body = section(script, "sdkdefaults").replace("/etc/xdg/sagemaker", str(target))
+    result = bash(f"set -euo pipefail\n{body}", tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    loaded = sdk_config.load_sagemaker_config(additional_config_paths=[str(target / "config.yaml")])  # validates the schema
+    vpc = {"SecurityGroupIds": [SDK_DEFAULTS.security_group_id], "Subnets": list(SDK_DEFAULTS.subnet_ids)}
+    expected = {
+        paths.TRAINING_JOB_ROLE_ARN_PATH: SDK_DEFAULTS.role_arn, paths.TRAINING_JOB_VPC_CONFIG_PATH: vpc,
+        paths.TRAINING_JOB_KMS_KEY_ID_PATH: SDK_DEFAULTS.kms_key_arn, paths.TRAINING_JOB_INTER_CONTAINER_ENCRYPTION_PATH: True,
+        paths.PROCESSING_JOB_ROLE_ARN_PATH: SDK_DEFAULTS.role_arn,
+        paths.PROCESSING_JOB_NETWORK_CONFIG_PATH: {"VpcConfig": vpc, "EnableInterContainerTrafficEncryption": True},
+        paths.PROCESSING_OUTPUT_CONFIG_PATH: {"KmsKeyId": SDK_DEFAULTS.kms_key_arn},
+        paths.MODEL_EXECUTION_ROLE_ARN_PATH: SDK_DEFAULTS.role_arn, paths.MODEL_VPC_CONFIG_PATH: vpc,
+        paths.TRANSFORM_OUTPUT_KMS_KEY_ID_PATH: SDK_DEFAULTS.kms_key_arn,
+        paths.SESSION_DEFAULT_S3_BUCKET_PATH: SDK_DEFAULTS.bucket, paths.SESSION_DEFAULT_S3_OBJECT_KEY_PREFIX_PATH: "notebooks",
+    }
+    for path, value in expected.items():
+        assert resolve_value_from_config(config_path=path, sagemaker_config=loaded) == value, path
+    # A value the caller names still wins over the defaults.
+    assert resolve_value_from_config("arn:aws:iam::123456789012:role/other", paths.TRAINING_JOB_ROLE_ARN_PATH,
+                                     sagemaker_config=loaded) == "arn:aws:iam::123456789012:role/other"
+
+
+def test_the_sdk_defaults_at_their_longest_still_fit_beside_packages_and_autostop():
+    """The values are CloudFormation references at synth: the size check measures them at the longest they can
+    resolve to, so a script that passes at synth fits at deploy."""
+    six_zones = SdkDefaults(bucket="b", role_arn="r", subnet_ids=tuple("abcdef"), security_group_id="g", kms_key_arn="k")
+    longest = render_on_start(idle_minutes=60, packages=[], sdk_defaults=six_zones.longest())
+    assert len(base64.b64encode(longest.encode())) <= MAX_SCRIPT_CHARS
+    with pytest.raises(ValueError, match="on_start.sh is .* characters base64-encoded"):
+        render_on_start(idle_minutes=60, packages=[f"package-{i}==1.0.0" for i in range(200)], sdk_defaults=six_zones)
+    render_on_start(idle_minutes=60, packages=[f"package-{i}==1.0.0" for i in range(200)])  # fits without the defaults
+
+
+def test_the_autostop_module_is_embedded_compressed_and_unpacks_to_the_file():
+    script = render_on_start(idle_minutes=60, packages=[])
+    assert "def decide" not in script and "base64 -d <<'AUTOSTOP_PY' | gzip -dc >\"$AUTOSTOP_PATH\"" in script
+    assert render_on_start(idle_minutes=60, packages=[]) == script  # gzip without a timestamp: deterministic

@@ -8,7 +8,7 @@ import pytest
 
 from catalog.instance_types import notebook_platforms
 from config import load_environment
-from notebook_lifecycle import render_on_create, render_on_start
+from notebook_lifecycle import SdkDefaults, render_on_create, render_on_start
 from stacks.foundation.notebook import PLATFORM_IDENTIFIER
 from tests.helpers.paths import CONFIG_DIR
 
@@ -75,12 +75,43 @@ def test_lifecycle_config_carries_the_rendered_scripts(assembly, env, notebook):
     props = notebooks_by_name(template)[f"{env}-{notebook.name}"]
     lifecycle_id = props["LifecycleConfigName"]["Fn::GetAtt"][0]
     lifecycle = template.to_json()["Resources"][lifecycle_id]["Properties"]
-    on_start = lifecycle["OnStart"][0]["Content"]["Fn::Base64"]
-    assert on_start == render_on_start(idle_minutes=notebook.idle_minutes, packages=list(notebook.packages))
+    on_start, defaults = with_references_named(lifecycle["OnStart"][0]["Content"]["Fn::Base64"])
+    assert on_start == render_on_start(idle_minutes=notebook.idle_minutes, packages=list(notebook.packages), sdk_defaults=defaults)
     assert lifecycle["OnCreate"][0]["Content"]["Fn::Base64"] == render_on_create()
     assert f"IDLE_SECONDS={notebook.idle_minutes * 60}" in on_start
     for package in notebook.packages:
         assert package in on_start
+
+
+def with_references_named(content) -> tuple[str, SdkDefaults]:
+    """The OnStart script as text, each reference CloudFormation resolves at deploy named by what it is, and the
+    SDK defaults those names stand for (which import is which: the export's name says)."""
+    import json
+
+    if isinstance(content, str):
+        raise AssertionError("the on-start script has no references: the SDK defaults are missing")
+    delimiter, parts = content["Fn::Join"]
+    assert delimiter == ""
+    names: dict[str, list[str]] = {"bucket": [], "role": [], "subnet": [], "group": [], "key": []}
+    seen: dict[str, str] = {}
+    text = ""
+    for part in parts:
+        if isinstance(part, str):
+            text += part
+            continue
+        reference = json.dumps(part)
+        kind = ("bucket" if "ModelArtifactsBucketArn" in reference or "model-artifacts-bucket" in reference else
+                "role" if "JobsRole" in reference else "group" if "WorkloadSecurityGroup" in reference else
+                "subnet" if "Subnet" in reference else "key" if "DataKey" in reference else None)
+        assert kind is not None, f"an unexpected reference in the on-start script: {reference}"
+        if reference not in seen:  # the same reference (the jobs role, each subnet) has the same name throughout
+            seen[reference] = f"<{kind} {len(names[kind])}>"
+            names[kind].append(seen[reference])
+        text += seen[reference]
+    assert [len(names[kind]) for kind in ("bucket", "role", "group", "key")] == [1, 1, 1, 1] and names["subnet"]
+    defaults = SdkDefaults(bucket=names["bucket"][0], role_arn=names["role"][0], subnet_ids=tuple(names["subnet"]),
+                           security_group_id=names["group"][0], kms_key_arn=names["key"][0])
+    return text, defaults
 
 
 def test_prod_without_notebooks_has_no_notebook_stack(assembly):
