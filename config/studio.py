@@ -156,12 +156,15 @@ class StudioConfig(StrictModel):
                     raise ValueError(f"teams.{team}.members: {member!r} makes the space name {space!r} {len(space)} characters "
                                      f"(allowed: team and member names of at most {PROFILE_NAME_MAX} together, with the hyphen)")
         members = sum(len(config.members) for config in self.teams.values())
-        resources = STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(self.teams) + STUDIO_MEMBER_RESOURCES * members
+        # Identity Center: one application assignment a group.
+        resources = (STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(self.teams) + STUDIO_MEMBER_RESOURCES * members
+                     + len(self.auth.groups))
         if resources > MAX_STACK_RESOURCES:
-            raise ValueError(f"teams: {len(self.teams)} teams with {members} members make about {resources} resources in the Studio "
-                             f"stack; CloudFormation allows {MAX_STACK_RESOURCES} a stack (allowed: fewer teams or members, about "
-                             f"{STUDIO_MEMBER_RESOURCES} resources a member and {STUDIO_TEAM_RESOURCES} a team; or give some "
-                             "teams a domain in another environment)")
+            groups = f" and {len(self.auth.groups)} Identity Center groups" if self.auth.groups else ""
+            raise ValueError(f"teams: {len(self.teams)} teams with {members} members{groups} make about {resources} resources in "
+                             f"the Studio stack; CloudFormation allows {MAX_STACK_RESOURCES} a stack (allowed: fewer teams or members, "
+                             f"about {STUDIO_MEMBER_RESOURCES} resources a member, {STUDIO_TEAM_RESOURCES} a team and 1 a group; or "
+                             "give some teams a domain in another environment)")
         unknown = sorted(set(self.auth.user_names) - {m for config in self.teams.values() for m in config.members})
         if unknown:
             raise ValueError(f"auth.user_names: {', '.join(map(repr, unknown))} is no team's member (allowed: members of studio.teams)")

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -283,6 +283,7 @@ COLUMN = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
 #: docs.aws.amazon.com/sagemaker/latest/APIReference/API_AppSpecification.html): the Preprocess step passes the
 #: column lists and missing values as one argument each.
 MAX_JOB_ARGUMENT = 256
+MAX_DATA_FILE_NAME = 150
 
 
 class DatasetConfig(StrictModel):
@@ -321,13 +322,21 @@ class DatasetConfig(StrictModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 problems.append(f"{field}: each column once; repeated: {', '.join(repeated)}")
-        for field, argument in (("categorical_columns", ",".join(self.categorical_columns)),
-                                ("drop_columns", ",".join(self.drop_columns)),
-                                ("missing_values", json.dumps(self.missing_values) if self.missing_values else "")):
+        for field, argument, how in (("categorical_columns", ",".join(self.categorical_columns), "joined with commas"),
+                                     ("drop_columns", ",".join(self.drop_columns), "joined with commas"),
+                                     ("missing_values", json.dumps(self.missing_values) if self.missing_values else "", "as JSON"),
+                                     ("label_column", self.label_column, "as it is"),
+                                     ("positive_label", self.positive_label, "as it is"),
+                                     ("data_file", self.data_file if self.data_file.startswith("s3://") else "", "as it is")):
             if len(argument) > MAX_JOB_ARGUMENT:
-                problems.append(f"{field}: {len(argument)} characters as the Preprocess job's argument "
-                                f"({'joined with commas' if field != 'missing_values' else 'as JSON'}); SageMaker takes at most "
-                                f"{MAX_JOB_ARGUMENT} an argument (allowed: fewer or shorter entries; drop columns in the data file)")
+                problems.append(f"{field}: {len(argument)} characters as the Preprocess job's argument ({how}); SageMaker "
+                                f"takes at most {MAX_JOB_ARGUMENT} an argument (allowed: fewer or shorter entries)")
+        # A file of the repo or this machine is uploaded to s3://<raw bucket>/<model>/<file>, the job's --input-uri:
+        # a bucket name of up to 63 and a model name of up to 32 leave the file's name 150.
+        name = PurePosixPath(self.data_file).name
+        if not self.data_file.startswith(("s3://", "package:")) and len(name) > MAX_DATA_FILE_NAME:
+            problems.append(f"data_file: the file name {name[:20]!r}... is {len(name)} characters; its S3 URI is a Preprocess "
+                            f"job argument, at most {MAX_JOB_ARGUMENT} (allowed: a file name of at most {MAX_DATA_FILE_NAME})")
         problems += self._columns_exist()
         if problems:
             raise ValueError("\n".join(problems))

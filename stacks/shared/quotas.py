@@ -18,6 +18,7 @@ region 14 (ap-southeast-2), a generated name its service's maximum.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 #: IAM's quotas (docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
@@ -38,14 +39,26 @@ _PSEUDO = {"AWS::AccountId": 12, "AWS::Region": 14, "AWS::Partition": 10, "AWS::
 _REF = {"AWS::S3::Bucket": 63, "AWS::IAM::Role": 64, "AWS::Lambda::Function": 64, "AWS::EC2::SecurityGroup": 20,
         "AWS::EC2::Subnet": 24, "AWS::EC2::VPC": 21, "AWS::KMS::Key": 36, "AWS::Logs::LogGroup": 512,
         "AWS::SNS::Topic": 300, "AWS::SQS::Queue": 160, "AWS::SageMaker::Pipeline": 256}
-#: Fn::GetAtt <resource>.Arn at its longest: arn:aws-us-gov:<service>:<region>:<account>:<resource part>.
-_ARN = {"AWS::Lambda::Function": 27 + 14 + 12 + len("function:") + 64, "AWS::KMS::Key": 24 + 14 + 12 + len("key/") + 36,
-        "AWS::IAM::Role": 26 + 12 + len("role/") + 64 + 512, "AWS::S3::Bucket": 26 + 63,
-        "AWS::Logs::LogGroup": 25 + 14 + 12 + len("log-group:") + 512 + 2, "AWS::SNS::Topic": 24 + 14 + 12 + 256,
-        "AWS::SQS::Queue": 24 + 14 + 12 + 80}
+#: An ARN's fixed part at its longest: arn:aws-us-gov:<service>:<region of 14>:<account of 12>: (no region or account
+#: where the service's ARNs have none).
+def _arn_prefix(service: str, regional: bool = True) -> int:
+    return len(f"arn:aws-us-gov:{service}:") + (14 if regional else 0) + 1 + (12 if regional or service == "iam" else 0) + 1
+
+
+#: Fn::GetAtt <resource>.Arn at its longest (a role's path is read from the template: see _Assembly.text).
+_ARN = {"AWS::Lambda::Function": _arn_prefix("lambda") + len("function:") + 64,
+        "AWS::KMS::Key": _arn_prefix("kms") + len("key/") + 36,
+        "AWS::S3::Bucket": len("arn:aws-us-gov:s3:::") + 63,
+        "AWS::Logs::LogGroup": _arn_prefix("logs") + len("log-group:") + 512 + len(":*"),
+        "AWS::SNS::Topic": _arn_prefix("sns") + 256, "AWS::SQS::Queue": _arn_prefix("sqs") + 80}
+_ROLE_ARN = _arn_prefix("iam", regional=False) + len("role") + 64  # + the role's path, "/" unless it sets one
 #: Other attributes, at their longest: a Studio domain's id (d- and 12 characters), a security group's, a VPC's.
 _ATTRIBUTE = {"DomainId": 14, "GroupId": 20, "VpcId": 21}
 _UNKNOWN = 160  # any other reference: longer than most ARNs
+
+
+class UnknownRole(ValueError):
+    """A policy names its role in a way the check cannot follow: it says so rather than skip the policy."""
 
 
 def _is_intrinsic(key: str) -> bool:
@@ -106,27 +119,87 @@ class _Assembly:
             return _REF.get(resources.get(argument, {}).get("Type"), 64)
         if function == "Fn::GetAtt":
             target, attribute = argument if isinstance(argument, list) else str(argument).split(".", 1)
-            kind = resources.get(target, {}).get("Type")
-            return _ARN.get(kind, _UNKNOWN) if attribute == "Arn" else _ATTRIBUTE.get(attribute, 64)
+            return self._attribute(resources.get(target, {}), attribute)
         if function == "Fn::Join" and isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], list):
             delimiter, parts = argument
             return sum(self.text(part, stack) for part in parts) + len(delimiter) * max(len(parts) - 1, 0)
         if function == "Fn::ImportValue" and isinstance(argument, str) and argument in self.exports:
             producer, exported = self.exports[argument]
             return self.text(exported, producer)
-        if function == "Fn::Sub" and isinstance(argument, str):
-            return len(argument) + 64 * argument.count("${")
+        if function == "Fn::Sub":
+            template, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+            return self._substituted(template, variables, stack)
+        if function == "Fn::Select" and isinstance(argument, list) and len(argument) == 2:
+            return self.text(argument[1], stack)  # a part is no longer than the whole it was split from
+        if function == "Fn::Split" and isinstance(argument, list) and len(argument) == 2:
+            return self.text(argument[1], stack)
         return _UNKNOWN
+
+    def _attribute(self, resource: dict, attribute: str) -> int:
+        kind = str(resource.get("Type"))
+        if attribute == "Arn" and kind == "AWS::IAM::Role":
+            return _ROLE_ARN + len(resource.get("Properties", {}).get("Path", "/"))
+        return _ARN.get(kind, _UNKNOWN) if attribute == "Arn" else _ATTRIBUTE.get(attribute, 64)
+
+    def _substituted(self, template: str, variables: dict, stack: str) -> int:
+        """Fn::Sub's text: each ${Name} its variable, a parameter, a resource's Ref or ${Resource.Attribute}."""
+        resources = self.templates[stack].get("Resources", {})
+        size = 0
+        for literal, name in re.findall(r"([^$]*(?:\$(?!\{)[^$]*)*)(?:\$\{([^}]*)\})?", template):
+            size += len(literal)
+            if not name or name.startswith("!"):
+                size += len(name) + 3 if name else 0  # ${!Literal} is written as ${Literal}
+            elif name in variables:
+                size += self.text(variables[name], stack)
+            elif "." in name:
+                target, attribute = name.split(".", 1)
+                size += self._attribute(resources.get(target, {}), attribute)
+            else:
+                size += self.text({"Ref": name}, stack)
+        return size
 
     # -- roles ----------------------------------------------------------------------------------
     def role_of(self, reference: object, stack: str) -> tuple[str, str] | None:
-        """The (stack, logical id) of the role a policy's Roles entry names; None for a role outside the app."""
-        if isinstance(reference, dict) and "Ref" in reference:
-            return (stack, reference["Ref"]) if self._is_role(stack, reference["Ref"]) else None
-        if isinstance(reference, dict) and isinstance(name := reference.get("Fn::ImportValue"), str) and name in self.exports:
-            producer, exported = self.exports[name]
+        """The (stack, logical id) of the role a policy's Roles entry names: a Ref, an import of one, the name or the
+        name part of an imported ARN (Fn::Select of Fn::Split, as a role imported by ARN writes it), or a literal
+        name of a role the app names. None for a role outside the app; UnknownRole for a shape it cannot follow."""
+        if isinstance(reference, str):
+            return self._named_role(reference)
+        if not isinstance(reference, dict) or len(reference) != 1:
+            raise UnknownRole(reference)
+        (function, argument), = reference.items()
+        if function == "Ref" and isinstance(argument, str):
+            return (stack, argument) if self._is_role(stack, argument) else None
+        if function == "Fn::ImportValue" and isinstance(argument, str) and argument in self.exports:
+            producer, exported = self.exports[argument]
             return self.role_of(exported, producer)
-        return None
+        if function == "Fn::Select" and isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+            split = argument[1].get("Fn::Split")
+            if isinstance(split, list) and len(split) == 2:
+                return self._role_of_arn(split[1], stack)
+        if function == "Fn::GetAtt" and isinstance(argument, list) and self._is_role(stack, argument[0]):
+            return (stack, argument[0])
+        raise UnknownRole(reference)
+
+    def _role_of_arn(self, arn: object, stack: str) -> tuple[str, str] | None:
+        if isinstance(arn, dict) and isinstance(name := arn.get("Fn::ImportValue"), str) and name in self.exports:
+            producer, exported = self.exports[name]
+            return self._role_of_arn(exported, producer)
+        if isinstance(arn, dict) and isinstance(target := arn.get("Fn::GetAtt"), list) and self._is_role(stack, target[0]):
+            return (stack, target[0])
+        if isinstance(arn, dict) and isinstance(select := arn.get("Fn::Select"), list) and len(select) == 2 and \
+                isinstance(select[1], dict) and isinstance(split := select[1].get("Fn::Split"), list) and len(split) == 2:
+            return self._role_of_arn(split[1], stack)  # an ARN's part, itself split from the ARN
+        if isinstance(arn, str) and ":role/" in arn:
+            return self._named_role(arn.rsplit("/", 1)[1])
+        raise UnknownRole(arn)
+
+    def _named_role(self, name: str) -> tuple[str, str] | None:
+        for stack, template in self.templates.items():
+            for logical_id, resource in template.get("Resources", {}).items():
+                if resource.get("Type") == "AWS::IAM::Role" and resource.get("Properties", {}).get("RoleName") == name:
+                    return (stack, logical_id)
+        return None  # a role the app does not create: its other policies are not the app's to count
 
     def _is_role(self, stack: str, logical_id: str) -> bool:
         return self.templates[stack].get("Resources", {}).get(logical_id, {}).get("Type") == "AWS::IAM::Role"
@@ -155,7 +228,14 @@ def quota_problems(outdir: Path) -> list[str]:
                                     f"{TRUST_POLICY:,} ({QUOTAS_PAGE})")
             elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                 size = assembly.size(properties.get("PolicyDocument"), stack)
-                roles = [named for reference in properties.get("Roles", []) if (named := assembly.role_of(reference, stack))]
+                roles = []
+                for reference in properties.get("Roles", []):
+                    try:
+                        if named := assembly.role_of(reference, stack):
+                            roles.append(named)
+                    except UnknownRole:
+                        problems.append(f"{stack}: policy {logical_id} names a role as {json.dumps(reference)[:120]}, which the "
+                                        "quota check cannot follow to its role (allowed: a Ref, an import, a role name or ARN)")
                 if kind == "AWS::IAM::ManagedPolicy":
                     for named in roles:
                         managed[named] = managed.get(named, 0) + 1

@@ -514,6 +514,8 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
          "with commas); SageMaker takes at most 256 an argument (allowed: fewer or shorter entries"),
         ("dataset.missing_values", [f"missing-{n:02d}-{'x' * 20}" for n in range(10)], "missing_values: 350 characters as the "
          "Preprocess job's argument (as JSON); SageMaker takes at most 256"),
+        ("dataset.data_file", f"s3://team-data/{'d' * 240}.csv", "data_file: 259 characters as the Preprocess job's argument "
+         "(as it is); SageMaker takes at most 256 an argument (allowed: fewer or shorter entries)"),
         ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
         ("evaluation.min_auc", 1.5, "models.direct-marketing.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
@@ -686,6 +688,24 @@ def test_an_environment_without_models_is_valid(tmp_path):
     data["models"] = {}
     data.pop("studio")  # its teams work on models: none without a catalog
     assert load_environment(write_config(tmp_path, data)).models == {}
+
+
+def test_a_data_file_name_too_long_for_the_preprocess_jobs_argument_is_refused(tmp_path):
+    """A local data file is uploaded to s3://<raw bucket>/<model>/<file>, which the Preprocess job takes as an argument
+    (at most 256 characters, AppSpecification.ContainerArguments): its name may be at most 150."""
+    import shutil
+
+    from config import dataset as data_files
+
+    caravan = data_files.resolve("package:ISLP/data/Caravan.csv").path
+    assert caravan is not None
+    long_name = tmp_path / f"{'c' * 147}.csv"  # 151 characters
+    shutil.copy(caravan, long_name)
+    message = config_error(tmp_path, with_pipeline("dataset.data_file", str(long_name)))
+    assert message.endswith("data_file: the file name 'cccccccccccccccccccc'... is 151 characters; its S3 URI is a Preprocess "
+                            "job argument, at most 256 (allowed: a file name of at most 150)"), message
+    shutil.move(long_name, tmp_path / f"{'c' * 146}.csv")
+    assert load_environment(write_config(tmp_path, with_pipeline("dataset.data_file", str(tmp_path / f"{'c' * 146}.csv"))))
 
 
 def test_data_file_forms(tmp_path, monkeypatch):

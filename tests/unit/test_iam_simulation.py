@@ -84,6 +84,9 @@ def pipeline_calls(env: Environment) -> list[Call]:
                               f"{arn}:hyper-parameter-tuning-job/pipelines-x-tune", job_context(job, "ResourceConfig")))
             calls.append(Call(f"{step['Name']}: pass its role", role, "iam:PassRole", job["RoleArn"],
                               {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+            # Pipelines follows the tuning job's training jobs to pick the best one's model.
+            calls.append(Call(f"{step['Name']}: list its training jobs", role, "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                              f"{arn}:hyper-parameter-tuning-job/pipelines-x-tune"))
         if step["Type"] == "Lambda":
             calls.append(Call(f"{step['Name']}: invoke the gate", role, "lambda:InvokeFunction", step["FunctionArn"]))
         if step["Type"] == "RegisterModel":
@@ -109,8 +112,9 @@ def pipeline_calls(env: Environment) -> list[Call]:
 def test_every_call_the_pipeline_makes_for_its_steps_is_allowed(which, request):
     env = request.getfixturevalue(which)  # dev trains, staging tunes on two instances
     calls = pipeline_calls(env)
-    training = "sagemaker:CreateHyperParameterTuningJob" if which == "staging" else "sagemaker:CreateTrainingJob"
-    assert {c.action for c in calls} == {"sagemaker:CreateProcessingJob", training, "iam:PassRole",
+    training = {"sagemaker:CreateHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob"} \
+        if which == "staging" else {"sagemaker:CreateTrainingJob"}
+    assert {c.action for c in calls} == {"sagemaker:CreateProcessingJob", *training, "iam:PassRole",
                                          "lambda:InvokeFunction", "sagemaker:CreateModelPackage", "sagemaker:CreateModel",
                                          "sagemaker:CreateTransformJob"}
     results = simulate(env, calls)

@@ -131,3 +131,49 @@ def test_a_template_over_cloudformations_1_mb_is_named(tmp_path):
     assert size > quotas.TEMPLATE_BYTES
     assert problems == [f"Big: its template is {size:,} bytes; CloudFormation takes at most 1,048,576 ({quotas.CFN_QUOTAS_PAGE}) "
                         "(allowed: fewer or shorter tags, fewer availability zones, teams or models in that environment)"]
+
+
+def test_roles_named_by_imported_arn_by_name_or_through_fn_sub_count_too(tmp_path):
+    """A role imported by ARN (CDK writes Fn::Select of Fn::Split of the import), a role named by its name, and a
+    policy whose resource is an Fn::Sub all count against the one role, each at least at its resolved size."""
+    app = cdk.App(outdir=str(tmp_path))
+    roles = cdk.Stack(app, "Roles", env=ENV)
+    role = iam.Role(roles, "Shared", role_name="shared-role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    cdk.CfnOutput(roles, "Arn", value=role.role_arn, export_name="shared-role-arn")
+    objects = [f"arn:aws:s3:::bucket/{'k' * 80}-{n}" for n in range(40)]  # about 4,300 characters a policy
+    by_arn = cdk.Stack(app, "ByArn", env=ENV)
+    iam.Policy(by_arn, "P", roles=[iam.Role.from_role_arn(by_arn, "R", cdk.Fn.import_value("shared-role-arn"))],
+               statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=objects)])
+    by_name = cdk.Stack(app, "ByName", env=ENV)
+    iam.Policy(by_name, "P", roles=[iam.Role.from_role_name(by_name, "R", "shared-role")],
+               statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=objects)])
+    by_sub = cdk.Stack(app, "BySub", env=ENV)
+    iam.Policy(by_sub, "P", roles=[role], statements=[iam.PolicyStatement(
+        actions=["s3:GetObject"], resources=[cdk.Fn.sub("arn:aws:s3:::${B}/" + "k" * 3900, {"B": "bucket"})])])
+    app.synth()
+    assembly = quotas._Assembly(tmp_path)
+    (shared,) = [k for k, r in assembly.templates["Roles"]["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    for stack in ("ByArn", "ByName", "BySub"):
+        (policy,) = [r for r in assembly.templates[stack]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+        assert assembly.role_of(policy["Properties"]["Roles"][0], stack) == ("Roles", shared), stack
+    (sub,) = [r for r in assembly.templates["BySub"]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    resolved = json.dumps(sub["Properties"]["PolicyDocument"], separators=(",", ":")).replace(
+        json.dumps(sub["Properties"]["PolicyDocument"]["Statement"][0]["Resource"], separators=(",", ":")),
+        json.dumps("arn:aws:s3:::bucket/" + "k" * 3900))
+    assert assembly.size(sub["Properties"]["PolicyDocument"], "BySub") >= len(resolved)
+    (problem,) = quotas.quota_problems(tmp_path)
+    assert problem.startswith(f"Roles: role {shared}'s inline policies would add up to ") and "(3 policies" in problem
+
+
+def test_a_role_named_in_a_way_the_check_cannot_follow_is_a_problem_not_skipped(tmp_path):
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "S", env=ENV)
+    role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    policy = iam.Policy(stack, "P", roles=[role], statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])])
+    condition = cdk.CfnCondition(stack, "Always", expression=cdk.Fn.condition_equals("a", "a"))
+    cfn = policy.node.default_child
+    assert isinstance(cfn, iam.CfnPolicy)
+    cfn.add_property_override("Roles", [cdk.Fn.condition_if(condition.logical_id, role.role_name, role.role_name)])
+    app.synth()
+    (problem,) = quotas.quota_problems(tmp_path)
+    assert problem.startswith("S: policy P") and "which the quota check cannot follow to its role" in problem

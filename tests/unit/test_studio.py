@@ -896,7 +896,8 @@ def test_the_studio_resource_estimate_is_what_synth_makes(assembly, env):
 
     studio = CONFIGS[env].studio
     members = sum(len(team.members) for team in studio.teams.values())
-    estimate = STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(studio.teams) + STUDIO_MEMBER_RESOURCES * members
+    estimate = (STUDIO_STACK_RESOURCES + STUDIO_TEAM_RESOURCES * len(studio.teams) + STUDIO_MEMBER_RESOURCES * members
+                + len(studio.auth.groups))
     actual = len(studio_template(assembly, env)["Resources"])
     assert actual <= estimate <= actual + 30, (actual, estimate)  # errs toward refusing, by little
 
