@@ -20,14 +20,21 @@ class SageMakerExecutionRole(Construct):
 
     SageMaker sends aws:SourceAccount when it assumes roles for training, processing, pipelines,
     inference and batch transform; its confused-deputy guide does not list notebook instances,
-    and a condition on a key that is never sent would stop the notebook from starting.
+    and a condition on a key that is never sent would stop the notebook from starting. For Studio
+    (``studio=True``) the guide gives one form only: aws:SourceArn ArnLike
+    arn:<partition>:sagemaker:<region>:<account>:*, whose asterisk "does not stand for wildcard and should
+    not be changed" (SageMaker Developer Guide, "Cross-service confused deputy prevention", SageMaker Studio).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, description: str, source_account_condition: bool = True) -> None:
+    def __init__(self, scope: Construct, id_: str, *, description: str, source_account_condition: bool = True,
+                 studio: bool = False) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         principal = iam.ServicePrincipal("sagemaker.amazonaws.com")
-        if source_account_condition:
+        if studio:
+            principal = principal.with_conditions(
+                {"ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:*"}})
+        elif source_account_condition:
             principal = principal.with_conditions({"StringEquals": {"aws:SourceAccount": stack.account}})
         self.role = iam.Role(self, "Role", description=description, assumed_by=principal)
 

@@ -92,7 +92,7 @@ class StudioStack(Stack):
 
         # A profile without a team (created by hand) and shared spaces get this role: it may write its logs, nothing else.
         default = SageMakerExecutionRole(self, "NoTeam", description=f"{cfg.name}: Studio default (no team): logs only",
-                                         source_account_condition=False)
+                                         studio=True)
         default.allow_log_groups("studio")
         acknowledge(default.role, "Inline policy written by CDK for this one role only.", "NIST.800.53.R5-IAMNoInlinePolicy")
 
@@ -235,7 +235,7 @@ class StudioStack(Stack):
         sg = [studio_security_group(scope, "SecurityGroup", self.workloads.vpc, f"{cfg.name} Studio team {team}").security_group_id]
         script = render_jupyterlab_on_start(packages=list(config.packages))
         role = SageMakerExecutionRole(scope, "Execution", description=team_role_description(cfg.name, team, config.models),
-                                      source_account_condition=False)
+                                      studio=True)
         Tags.of(role.role).add(naming.STUDIO_TEAM_TAG, team)
         self.team_roles[team] = role.role
         grant_team_data(role, cfg, config.models, team, data, key_arn)

@@ -247,6 +247,24 @@ def test_each_member_has_a_profile_with_the_teams_role_and_a_private_jupyterlab_
         t.volume_size_gb for t in cfg.studio.teams.values())
 
 
+@pytest.mark.parametrize("env", STUDIO_ENVS)
+def test_studios_roles_trust_sagemaker_only_for_this_account_and_region_in_the_form_aws_documents(assembly, env):
+    """The SageMaker Developer Guide's "Cross-service confused deputy prevention", section SageMaker Studio, gives
+    one trust condition for Studio's roles, to be used exactly: ArnLike aws:SourceArn
+    arn:aws:sagemaker:<region>:<account>:* ("The asterisk in the ARN template does not stand for wildcard and
+    should not be changed"). Every role a profile or the domain runs as (the teams' and the no-team default) has it."""
+    template = studio_template(assembly, env)
+    used = {r["Properties"]["UserSettings"]["ExecutionRole"]["Fn::GetAtt"][0]
+            for r in resources(template, "AWS::SageMaker::UserProfile").values()}
+    domain = only(template, "AWS::SageMaker::Domain")[1]["Properties"]
+    used.add(domain["DefaultUserSettings"]["ExecutionRole"]["Fn::GetAtt"][0])
+    expected = {"ArnLike": {"aws:SourceArn": f"arn:aws:sagemaker:{CONFIGS[env].region}:{CONFIGS[env].account}:*"}}
+    for role in sorted(used):
+        (statement,) = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}, role
+        assert statement["Condition"] == expected, role
+
+
 def test_a_changed_lifecycle_script_gets_a_new_name_so_cloudformation_can_replace_it():
     """StudioLifecycleConfigContent is create-only; a named resource is replaced only under a new name."""
     one, two = (naming.studio_lifecycle_config_name("dev", "marketing", render_jupyterlab_on_start(packages=p))
