@@ -203,6 +203,9 @@ MONITORING_REPORTS_PREFIX = "monitoring"
 #: The tracking server's artifact store: s3://<model artifacts>/mlflow/<experiment id>/<run id>/artifacts/...
 #: (the server chooses the keys below it; MLflow clients write there directly, not through the server).
 MLFLOW_ARTIFACTS_PREFIX = "mlflow"
+#: What notebooks and the jobs they start write (the SageMaker SDK's default key prefix on notebook instances):
+#: they read the rest of the bucket but cannot rewrite what the pipelines wrote, which the gate and registry trust.
+NOTEBOOKS_PREFIX = "notebooks"
 #: The data-quality baseline of every run, as an IAM resource pattern (one per run).
 BASELINE_KEYS = f"{PIPELINES_PREFIX}/*/preprocess/baseline/*"
 #: What a baseline prefix looks like, for messages.

@@ -19,6 +19,11 @@ from config.fields import StrictModel
 TRACKING_SERVER_SIZES = ("Small", "Medium", "Large")
 #: An MLflow minor version; SageMaker runs that line's latest patch it offers (MlflowVersion, e.g. 3.0, 2.16).
 MLFLOW_VERSION = re.compile(r"^\d+\.\d+$")
+#: The server versions the pipeline's MLflow client works with. AWS pairs each tracking server line with one client
+#: ("Integrate MLflow with your environment", SageMaker Developer Guide: server 2.13.x with mlflow 2.13.2, 2.16.x with
+#: 2.16.2, 3.0.x with 3.0.1), and the jobs and the gate log with mlflow-skinny 3.0.1 (training_scripts/tracking.py's
+#: CLIENT; a test holds the two together).
+MLFLOW_SERVER_VERSIONS = ("3.0",)
 
 
 def _check_size(value: str) -> str:
@@ -31,7 +36,10 @@ def _check_version(value: object) -> object:
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ValueError('must be a quoted version such as "3.0" (YAML reads an unquoted 3.0 as a number)')
     if isinstance(value, str) and not MLFLOW_VERSION.fullmatch(value):
-        raise ValueError("must be an MLflow minor version, digits.digits (allowed: e.g. 3.0, 2.16)")
+        raise ValueError(f"must be an MLflow minor version, digits.digits (allowed: {', '.join(MLFLOW_SERVER_VERSIONS)})")
+    if isinstance(value, str) and value not in MLFLOW_SERVER_VERSIONS:
+        raise ValueError(f"the pipeline's MLflow client (mlflow-skinny in training_scripts/tracking.py) is one AWS pairs with "
+                         f"tracking server {' or '.join(MLFLOW_SERVER_VERSIONS)} only (allowed: {', '.join(MLFLOW_SERVER_VERSIONS)})")
     return value
 
 

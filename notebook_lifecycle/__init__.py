@@ -15,6 +15,8 @@ import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from naming import NOTEBOOKS_PREFIX
+
 #: SageMaker's limit per lifecycle script. It applies to the base64-encoded Content,
 #: so the plain script may use only about three quarters of it.
 MAX_SCRIPT_CHARS = 16384
@@ -88,7 +90,7 @@ class SdkDefaults:
                 Modules:
                   Session:
                     DefaultS3Bucket: '{self.bucket}'
-                    DefaultS3ObjectKeyPrefix: notebooks
+                    DefaultS3ObjectKeyPrefix: {NOTEBOOKS_PREFIX}
               TrainingJob:
                 RoleArn: &role '{self.role_arn}'
                 VpcConfig: &vpc {vpc}

@@ -72,7 +72,7 @@ class PlatformStage(Stage):
                 subnets=self.network.workload_subnets,
                 role=self.roles.notebooks_role,
                 key=self.data.key,
-                jobs_role=self.roles.jobs_role,
+                experiments_role=self.roles.experiments_role,
                 workloads=self.network.workloads,
                 data=self.data.exports,
                 description=f"{cfg.name}: SageMaker notebook instances with lifecycle configs",

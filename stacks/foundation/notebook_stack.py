@@ -29,17 +29,17 @@ class NotebookStack(Stack):
         subnets: ec2.SubnetSelection,
         role: iam.IRole,
         key: kms.IKey,
-        jobs_role: iam.IRole,
+        experiments_role: iam.IRole,
         workloads: Workloads,
         data: DataExports,
         **kwargs,
     ) -> None:
-        """``jobs_role``, ``workloads``, ``data``: what jobs started from a notebook must use (the notebooks role allows
-        no other), written as the SageMaker Python SDK's defaults on each instance."""
+        """``experiments_role``, ``workloads``, ``data``: what jobs started from a notebook must use (the notebooks role
+        allows no other), written as the SageMaker Python SDK's defaults on each instance."""
         super().__init__(scope, id_, **kwargs)
         artifacts = s3.Bucket.from_bucket_arn(self, "ModelArtifacts", Fn.import_value(data.model_artifacts_bucket_arn))
         sdk_defaults = SdkDefaults(
-            bucket=artifacts.bucket_name, role_arn=jobs_role.role_arn, subnet_ids=tuple(workloads.subnet_ids),
+            bucket=artifacts.bucket_name, role_arn=experiments_role.role_arn, subnet_ids=tuple(workloads.subnet_ids),
             security_group_id=workloads.security_group.security_group_id, kms_key_arn=key.key_arn,
         )
         self.notebooks: dict[str, LifecycleNotebook] = {}

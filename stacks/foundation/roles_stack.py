@@ -17,7 +17,7 @@ from constructs import Construct
 
 import naming
 from config import EnvironmentConfig
-from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MONITORING_REPORTS_PREFIX
+from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MLFLOW_ARTIFACTS_PREFIX, MONITORING_REPORTS_PREFIX, NOTEBOOKS_PREFIX
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
 from stacks.shared.compliance import acknowledge
@@ -35,7 +35,6 @@ JOB_RESOURCE_TYPES = tuple(re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower() for kin
 #: Jobs that take a VpcConfig; callers may create them only inside the platform VPC.
 VPC_JOB_CREATE_ACTIONS = [f"sagemaker:Create{kind}" for kind in JOB_KINDS if kind != "TransformJob"]
 JOB_FOLLOW_UP_ACTIONS = [f"sagemaker:{verb}{kind}" for kind in JOB_KINDS for verb in ("Describe", "Stop")] + [
-    "sagemaker:CreateTransformJob",  # runs in the VPC of its model, whose creation is VPC-bound
     "sagemaker:AddTags",
     "sagemaker:ListTrainingJobsForHyperParameterTuningJob",  # a tuning step reads its best training job
 ]
@@ -43,13 +42,22 @@ JOB_NAMES_REASON = (
     "job names are chosen per run (by the pipeline or the data scientist); scoped to job resource "
     "types in this account and region."
 )
+#: Where notebooks, and the jobs they start, may write in the model-artifacts bucket: the SDK's default prefix there
+#: and MLflow's artifact store. The pipelines' outputs (models, evaluation reports, baselines) are read-only to them.
+EXPERIMENT_WRITES = (f"{NOTEBOOKS_PREFIX}/*", f"{MLFLOW_ARTIFACTS_PREFIX}/*")
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
 KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 
 
+def key_conditions(key_arn: str) -> dict:
+    """A job's output must be encrypted with this key, and its volumes too where it names a volume key."""
+    return {"ArnEquals": {"sagemaker:OutputKmsKeyArn": key_arn}, "ArnEqualsIfExists": {"sagemaker:VolumeKmsKeyArn": key_arn}}
+
+
 class ExecutionRolesStack(Stack):
-    """Roles for notebooks, processing/training jobs, pipelines, endpoints and Model Monitor."""
+    """Roles for notebooks, processing/training jobs (the pipelines' and the notebooks' own), pipelines, endpoints and
+    Model Monitor."""
 
     def __init__(
         self,
@@ -75,6 +83,19 @@ class ExecutionRolesStack(Stack):
                 "(GetObject/GetObjectVersion/..., List*, GetBucket*); with KMS data-key use on the data key only.",
                 *READ_GRANT, *(WRITE_GRANT + KMS_GRANT if write else ()),
                 f"Resource::{export}/*",
+            )
+
+        def grant_experiment_writes(role: SageMakerExecutionRole) -> None:
+            """Read the whole artifacts bucket, write only under EXPERIMENT_WRITES."""
+            artifacts.grant_read(role.role)
+            for pattern in EXPERIMENT_WRITES:
+                artifacts.grant_read_write(role.role, pattern)
+            role.acknowledge_grant_wildcards(
+                f"Bucket.grant_read() on the one bucket exported as {data.model_artifacts_bucket_arn} and grant_read_write() "
+                f"under {' and '.join(EXPERIMENT_WRITES)} only (object keys are data, chosen per run; the action wildcards are "
+                "CDK's grant sets); with KMS data-key use on the data key only.",
+                *READ_GRANT, *WRITE_GRANT, *KMS_GRANT,
+                *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}" for pattern in ("*", *EXPERIMENT_WRITES)),
             )
 
         # Processing and training jobs: read raw data, write artifacts, run in the VPC.
@@ -124,15 +145,21 @@ class ExecutionRolesStack(Stack):
             },
         }
         job_resources = [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
-        # Jobs the pipeline starts: in the platform VPC, with traffic between their instances encrypted (a job
-        # that asks otherwise is denied). The volume key cannot be required (instance types with local NVMe
-        # storage refuse one), and sagemaker:OutputKmsKey is no condition key of these actions (Service
-        # Authorization Reference): the definition sets both, and its tests check it.
-        encrypted = {**in_platform_vpc, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"}}
+        # Jobs the pipeline starts: in the platform VPC, with traffic between their instances encrypted and their
+        # output encrypted with the data key (a job that asks otherwise is denied). The volume key is checked only
+        # when the job names one: instance types with local NVMe storage refuse a volume key. sagemaker:OutputKmsKeyArn
+        # and sagemaker:VolumeKmsKeyArn are condition keys of the four Create*Job actions, compared with the key's
+        # ARN ("Actions, resources, and condition keys for Amazon SageMaker", Service Authorization Reference).
+        with_data_key = key_conditions(key.key_arn)
+        encrypted = {**in_platform_vpc, **with_data_key, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"}}
         pipelines.allow(
             "LaunchEncryptedJobsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
             wildcard_reason=JOB_NAMES_REASON,
         )
+        # Transform jobs run in the VPC of their model, whose creation is VPC-bound; their output takes the data key.
+        transform_jobs = [pipelines.arn("sagemaker", "transform-job/*")]
+        pipelines.allow("LaunchEncryptedTransformJobs", ["sagemaker:CreateTransformJob"], transform_jobs, with_data_key,
+                        wildcard_reason=JOB_NAMES_REASON)
         pipelines.allow(
             "CreateModelsInPlatformVpc", ["sagemaker:CreateModel"], [pipelines.arn("sagemaker", "model/*")], in_platform_vpc,
             wildcard_reason=JOB_NAMES_REASON,
@@ -170,12 +197,23 @@ class ExecutionRolesStack(Stack):
         # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.
         pipelines.allow_pass_role(jobs.role)
 
-        # Notebooks: explore data, start jobs with the jobs role, stop themselves when idle.
+        # Jobs started from notebooks: what the jobs role may do, but writing only where notebooks write, so an
+        # experiment (or code run in one) cannot rewrite a registered model or the reports the gate trusted.
+        experiments = SageMakerExecutionRole(self, "Experiments", description=f"{env_name}: SageMaker jobs started from notebooks")
+        grant_bucket(experiments, raw, data.raw_data_bucket_arn, write=False)
+        grant_experiment_writes(experiments)
+        experiments.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
+        experiments.allow_key_grants_for_aws_resources(key)
+        experiments.allow_sagemaker_metrics()
+        experiments.allow_ecr_pull()
+        experiments.allow_vpc_networking(workloads.vpc)
+
+        # Notebooks: explore data, start jobs with the experiments role, stop themselves when idle.
         notebooks = SageMakerExecutionRole(
             self, "Notebooks", description=f"{env_name}: SageMaker notebook instances", source_account_condition=False
         )
         grant_bucket(notebooks, raw, data.raw_data_bucket_arn, write=True)
-        grant_bucket(notebooks, artifacts, data.model_artifacts_bucket_arn, write=True)
+        grant_experiment_writes(notebooks)
         notebooks.allow_log_groups("NotebookInstances", "ProcessingJobs", "TrainingJobs", "TransformJobs")
         if notebook_names:
             # So the idle auto-stop can stop its own instance; named exactly, no wildcard.
@@ -184,21 +222,25 @@ class ExecutionRolesStack(Stack):
                 ["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"],
                 [notebooks.arn("sagemaker", f"notebook-instance/{name}") for name in notebook_names],
             )
-        # Experiments run where the data may go: a job without the platform VPC would have open egress.
+        # Experiments run where the data may go, under the pipelines' rules: a job without the platform VPC would have
+        # open egress; the SDK defaults the notebooks write (notebook_lifecycle.SdkDefaults) set all of it.
         notebooks.allow(
-            "LaunchExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, in_platform_vpc,
+            "LaunchEncryptedExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
             wildcard_reason=JOB_NAMES_REASON,
         )
+        notebooks.allow("LaunchEncryptedTransformJobs", ["sagemaker:CreateTransformJob"], transform_jobs, with_data_key,
+                        wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(workloads.vpc)
-        notebooks.allow_pass_role(jobs.role)
+        notebooks.allow_pass_role(experiments.role)
 
         if env_config.tracking.enabled:
             # The environment's MLflow tracking server, on its ARN only. Artifacts go to S3 directly (the client
             # writes them under mlflow/ of the artifacts bucket): both roles already read and write that bucket.
             server = tracking_server_arn(self, env_name)
             jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
+            experiments.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
             notebooks.allow("UseTrackingServer", NOTEBOOK_ACTIONS, [server])
             notebooks.allow("OpenTrackingServerUi", UI_URL_ACTIONS, [server])
             notebooks.allow(
@@ -207,7 +249,7 @@ class ExecutionRolesStack(Stack):
                 "Reference); which server's UI opens is decided by the presigned URL, granted on this environment's server only.",
             )
 
-        for role in (jobs, endpoints, monitoring, pipelines, notebooks):
+        for role in (jobs, endpoints, monitoring, pipelines, experiments, notebooks):
             acknowledge(
                 role.role,
                 "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
@@ -216,6 +258,7 @@ class ExecutionRolesStack(Stack):
             )
 
         self.jobs_role: iam.IRole = jobs.role
+        self.experiments_role: iam.IRole = experiments.role
         self.endpoints_role: iam.IRole = endpoints.role
         self.monitoring_role: iam.IRole = monitoring.role
         self.pipelines_role: iam.IRole = pipelines.role

@@ -4,9 +4,11 @@ resource types and condition keys against AWS's service reference data.
 
 The pipeline role's calls come from the synthesized pipeline definition itself: for every step, the job it
 starts with the request context SageMaker's API sends (sagemaker:VpcSubnets, sagemaker:VpcSecurityGroupIds,
-sagemaker:VolumeKmsKey, sagemaker:NetworkIsolation, sagemaker:InterContainerTrafficEncryption) and the role it
-passes; the jobs role's calls are every S3 input and output of those steps. Calls that must not be allowed
-are denied: a job outside the platform's VPC, PassRole to any other role, another environment's bucket.
+sagemaker:OutputKmsKeyArn, sagemaker:VolumeKmsKeyArn, sagemaker:NetworkIsolation,
+sagemaker:InterContainerTrafficEncryption: the condition keys the Service Authorization Reference lists for
+the Create*Job actions) and the role it passes; the jobs role's calls are every S3 input and output of those
+steps. Calls that must not be allowed are denied: a job outside the platform's VPC or without the data key,
+PassRole to any other role, another environment's bucket, a notebook rewriting what a pipeline wrote.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ def job_context(arguments: dict, resources_key: str) -> dict[str, Any]:
     vpc = (arguments.get("NetworkConfig") or {}).get("VpcConfig") or arguments.get("VpcConfig") or {}
     resources = arguments.get(resources_key, {})
     volume_key = resources.get("ClusterConfig", resources).get("VolumeKmsKeyId")
+    output_key = next((arguments[output]["KmsKeyId"] for output in ("OutputDataConfig", "ProcessingOutputConfig", "TransformOutput")
+                       if "KmsKeyId" in arguments.get(output, {})), None)
     network = arguments.get("NetworkConfig", arguments)
     context: dict[str, Any] = {}
     if vpc:
         context["sagemaker:VpcSubnets"] = vpc["Subnets"]
         context["sagemaker:VpcSecurityGroupIds"] = vpc["SecurityGroupIds"]
     if volume_key:
-        context["sagemaker:VolumeKmsKey"] = volume_key
+        context["sagemaker:VolumeKmsKey"] = context["sagemaker:VolumeKmsKeyArn"] = volume_key
+    if output_key:
+        context["sagemaker:OutputKmsKey"] = context["sagemaker:OutputKmsKeyArn"] = output_key
     if "EnableNetworkIsolation" in network:
         context["sagemaker:NetworkIsolation"] = str(network["EnableNetworkIsolation"]).lower()
     if "EnableInterContainerTrafficEncryption" in network:
@@ -102,9 +108,7 @@ def pipeline_calls(env: Environment) -> list[Call]:
                               {"iam:PassedToService": "sagemaker.amazonaws.com"}))
         if step["Type"] == "Transform":
             calls.append(Call(f"{step['Name']}: start the job", role, "sagemaker:CreateTransformJob",
-                              f"{arn}:transform-job/pipelines-x-transform",
-                              {"sagemaker:VolumeKmsKey": args["TransformResources"]["VolumeKmsKeyId"]}
-                              if "VolumeKmsKeyId" in args["TransformResources"] else {}))
+                              f"{arn}:transform-job/pipelines-x-transform", job_context(args, "TransformResources")))
     return calls
 
 
@@ -122,16 +126,32 @@ def test_every_call_the_pipeline_makes_for_its_steps_is_allowed(which, request):
     assert not refused, "\n".join(refused)
 
 
+def without_the_data_key(call: Call) -> list[Call]:
+    """The same job with its output left on SageMaker's default key, or its output or volumes on another key."""
+    other = call.context["sagemaker:OutputKmsKeyArn"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    unkeyed = {k: v for k, v in call.context.items() if not k.startswith("sagemaker:OutputKmsKey")}
+    return [Call(f"{call.what}, output on SageMaker's default key", call.principal, call.action, call.resource, unkeyed),
+            Call(f"{call.what}, output on another key", call.principal, call.action, call.resource,
+                 {**call.context, "sagemaker:OutputKmsKey": other, "sagemaker:OutputKmsKeyArn": other}),
+            Call(f"{call.what}, volumes on another key", call.principal, call.action, call.resource,
+                 {**call.context, "sagemaker:VolumeKmsKey": other, "sagemaker:VolumeKmsKeyArn": other})]
+
+
 def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(dev):
     role = dev.role_arn("Roles", "PipelinesRole")
     (train,) = [c for c in pipeline_calls(dev) if c.action == "sagemaker:CreateTrainingJob"]
     outside = {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}
     elsewhere = {**train.context, "sagemaker:VpcSubnets": ["subnet-elsewhere"]}
     clear_traffic = {**train.context, "sagemaker:InterContainerTrafficEncryption": "false"}
+    (transform,) = [c for c in pipeline_calls(dev) if c.action == "sagemaker:CreateTransformJob"]
+    # What the allowed calls send: the data key's ARN.
+    assert train.context["sagemaker:OutputKmsKeyArn"] == transform.context["sagemaker:OutputKmsKeyArn"]
+    assert train.context["sagemaker:OutputKmsKeyArn"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
     calls = [
         Call("training without a VPC", role, train.action, train.resource, outside),
         Call("training in another subnet", role, train.action, train.resource, elsewhere),
         Call("training with clear traffic between instances", role, train.action, train.resource, clear_traffic),
+        *without_the_data_key(train), *without_the_data_key(transform),
         *(Call(f"pass the {other} role", role, "iam:PassRole", dev.role_arn("Roles", f"{other}Role"),
                {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Notebooks", "Endpoints", "Monitoring", "Pipelines")),
     ]
@@ -267,23 +287,53 @@ def test_the_monitor_reads_baselines_and_captures_and_writes_only_reports(stagin
 
 def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instances(staging):
     role = staging.role_arn("Roles", "NotebooksRole")
-    jobs = staging.role_arn("Roles", "JobsRole")
+    experiments = staging.role_arn("Roles", "ExperimentsRole")
     raw = f"arn:aws:s3:::{staging.physical('Data', 'RawDataBucket', 'AWS::S3::Bucket')}"
     arn = f"arn:aws:sagemaker:{REGION}:222222222222"
-    # The VPC context a job of this environment sends: staging's pipeline tunes, so its tuning job's.
+    # The context a job of this environment sends: staging's pipeline tunes, so its tuning job's.
     (train,) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateHyperParameterTuningJob"]
+    (transform,) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateTransformJob"]
+    experiment = Call("train in the platform VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
+                      train.context)
+    batch = Call("batch-transform", role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/experiment-1", transform.context)
     allowed = [
-        Call("train in the platform VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1", train.context),
-        Call("pass the jobs role", role, "iam:PassRole", jobs, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        experiment, batch,
+        Call("pass the experiments role", role, "iam:PassRole", experiments, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         Call("stop its own instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-validation"),
         Call("read the raw data", role, "s3:GetObject", f"{raw}/{EXAMPLE}/Caravan.csv"),
     ]
     denied = [
         Call("train outside the VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
              {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}),
-        Call("pass the pipelines role", role, "iam:PassRole", staging.role_arn("Roles", "PipelinesRole"),
-             {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        Call("train with clear traffic between instances", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
+             {**train.context, "sagemaker:InterContainerTrafficEncryption": "false"}),
+        *without_the_data_key(experiment), *without_the_data_key(batch),
+        *(Call(f"pass the {other} role", role, "iam:PassRole", staging.role_arn("Roles", f"{other}Role"),
+               {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Pipelines", "Jobs")),
         Call("stop another team's instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-other"),
+    ]
+    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
+    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+
+
+@pytest.mark.parametrize("role_name", ["NotebooksRole", "ExperimentsRole"])
+def test_notebooks_and_their_jobs_read_what_pipelines_wrote_but_cannot_rewrite_it(staging, role_name):
+    """A registered version's model.tar.gz, the evaluation report the gate read and the baseline the monitor
+    compares with are the pipeline's: a notebook (or a job it starts, with code of its own) reads them and writes
+    only under notebooks/ and MLflow's mlflow/."""
+    role = staging.role_arn("Roles", role_name)
+    bucket = f"arn:aws:s3:::{staging.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}"
+    run = f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1"
+    allowed = [
+        Call("read a registered model", role, "s3:GetObject", f"{run}/train/output/model.tar.gz"),
+        Call("write an experiment's output", role, "s3:PutObject", f"{bucket}/notebooks/xgboost-2026-12-02/output/model.tar.gz"),
+        Call("log an MLflow artifact", role, "s3:PutObject", f"{bucket}/mlflow/1/0123abcd/artifacts/plot.png"),
+    ]
+    denied = [
+        Call("overwrite a registered model", role, "s3:PutObject", f"{run}/train/output/model.tar.gz"),
+        Call("rewrite the evaluation report", role, "s3:PutObject", f"{run}/evaluate/evaluation/evaluation.json"),
+        Call("delete a baseline", role, "s3:DeleteObject", f"{run}/preprocess/baseline/statistics.json"),
+        Call("write captured requests", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
     ]
     assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
     assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)

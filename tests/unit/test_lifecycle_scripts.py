@@ -206,7 +206,7 @@ def test_on_create_prepares_the_volume_as_ec2_user_and_keeps_user_edits(fakes, t
 
 
 SDK_DEFAULTS = SdkDefaults(
-    bucket="dev-model-artifacts-123456789012", role_arn="arn:aws:iam::123456789012:role/dev-Roles-JobsRole621A81E5-AbC",
+    bucket="dev-model-artifacts-123456789012", role_arn="arn:aws:iam::123456789012:role/dev-Roles-ExperimentsRole6B8A3F2C-AbC",
     subnet_ids=("subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"), security_group_id="sg-0123456789abcdef0",
     kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
 )

@@ -101,10 +101,10 @@ def with_references_named(content) -> tuple[str, SdkDefaults]:
             continue
         reference = json.dumps(part)
         kind = ("bucket" if "ModelArtifactsBucketArn" in reference or "model-artifacts-bucket" in reference else
-                "role" if "JobsRole" in reference else "group" if "WorkloadSecurityGroup" in reference else
+                "role" if "ExperimentsRole" in reference else "group" if "WorkloadSecurityGroup" in reference else
                 "subnet" if "Subnet" in reference else "key" if "DataKey" in reference else None)
         assert kind is not None, f"an unexpected reference in the on-start script: {reference}"
-        if reference not in seen:  # the same reference (the jobs role, each subnet) has the same name throughout
+        if reference not in seen:  # the same reference (the experiments role, each subnet) has the same name throughout
             seen[reference] = f"<{kind} {len(names[kind])}>"
             names[kind].append(seen[reference])
         text += seen[reference]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers.configs import ENVIRONMENTS
 
-ROLES = ("Jobs", "Endpoints", "Monitoring", "Pipelines", "Notebooks")
+ROLES = ("Jobs", "Experiments", "Endpoints", "Monitoring", "Pipelines", "Notebooks")
 
 
 def roles(template) -> dict[str, dict]:
@@ -87,8 +87,9 @@ def pass_role_targets(template, name) -> list:
 def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
     ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ROLES}
     assert pass_role_targets(template, "Pipelines") == [ids["Jobs"]]
-    assert pass_role_targets(template, "Notebooks") == [ids["Jobs"]]
+    assert pass_role_targets(template, "Notebooks") == [ids["Experiments"]]
     assert pass_role_targets(template, "Jobs") == []
+    assert pass_role_targets(template, "Experiments") == []
     assert pass_role_targets(template, "Endpoints") == []
     assert pass_role_targets(template, "Monitoring") == []
 
@@ -107,6 +108,18 @@ def test_jobs_read_raw_data_but_write_only_artifacts(template):
     read = json.dumps(resources_for(statements, "s3:GetObject*"))
     assert "model-artifacts-bucket-arn" in written and "raw-data-bucket-arn" not in written
     assert "raw-data-bucket-arn" in read and "model-artifacts-bucket-arn" in read
+
+
+@pytest.mark.parametrize("name", ["Notebooks", "Experiments"])
+def test_notebooks_and_their_jobs_write_artifacts_only_under_their_own_prefixes(template, name):
+    """What pipelines wrote (models, reports, baselines) is read-only to notebooks and the jobs they start."""
+    statements = statements_of(template, name)
+    written = resources_for(statements, "s3:PutObject")
+    # Objects of the artifacts bucket (CDK's grant also lists the bucket itself, which no object action matches).
+    objects = sorted(r["Fn::Join"][1][1] for r in written if "Fn::Join" in r and "model-artifacts" in json.dumps(r))
+    assert objects == ["/mlflow/*", "/notebooks/*"], written
+    assert any("model-artifacts-bucket-arn" in json.dumps(r) and json.dumps(r).endswith('"/*"]]}')
+               for r in resources_for(statements, "s3:GetObject*"))  # reads all of it
 
 
 def test_endpoints_only_read_model_artifacts(template):
@@ -146,7 +159,8 @@ def test_endpoint_logs_match_sagemakers_per_endpoint_log_groups(template):
     assert resource.endswith(":log-group:/aws/sagemaker/Endpoints/*:*")
 
 
-@pytest.mark.parametrize("name, sid", [("Pipelines", "LaunchEncryptedJobsInPlatformVpc"), ("Notebooks", "LaunchExperimentsInPlatformVpc")])
+@pytest.mark.parametrize("name, sid", [("Pipelines", "LaunchEncryptedJobsInPlatformVpc"),
+                                       ("Notebooks", "LaunchEncryptedExperimentsInPlatformVpc")])
 def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
     (statement,) = [s for s in statements_of(template, name) if s.get("Sid") == sid]
     assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob",
@@ -157,8 +171,16 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
     assert len(subnets) >= 2 and all("WorkloadsSubnet" in s["Fn::ImportValue"] for s in subnets)
     (group,) = condition["ForAllValues:StringEquals"]["sagemaker:VpcSecurityGroupIds"]
     assert "WorkloadSecurityGroup" in group["Fn::ImportValue"]
-    if name == "Pipelines":  # the pipeline's jobs must also encrypt the traffic between their instances
-        assert condition["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
+    # Traffic between their instances encrypted, their output (and any volume key they name) on the data key.
+    assert condition["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
+    data_key = {"Fn::ImportValue": "sagemaker-platform-" + template.to_json()["Resources"][next(
+        i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name))]["Properties"]["Description"].split(":")[0]
+        + "-data-key-arn"}
+    assert condition["ArnEquals"] == {"sagemaker:OutputKmsKeyArn": data_key}
+    assert condition["ArnEqualsIfExists"] == {"sagemaker:VolumeKmsKeyArn": data_key}
+    (transform,) = [s for s in statements_of(template, name) if "sagemaker:CreateTransformJob" in actions([s])]
+    assert transform["Condition"] == {"ArnEquals": {"sagemaker:OutputKmsKeyArn": data_key},
+                                      "ArnEqualsIfExists": {"sagemaker:VolumeKmsKeyArn": data_key}}
     for other in statements_of(template, name):
         if other.get("Sid") != sid:
             assert not {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob"} & actions([other])
@@ -167,7 +189,7 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
 def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
     """ec2:CreateNetworkInterface is authorized on the new interface, the subnet and the security group;
     only the last two carry ec2:Vpc (Service Authorization Reference), so the VPC is held there."""
-    for name in ("Jobs", "Endpoints", "Notebooks"):
+    for name in ("Jobs", "Experiments", "Endpoints", "Notebooks"):
         create = [s for s in statements_of(template, name) if "ec2:CreateNetworkInterface" in actions([s])]
         by_sid = {s["Sid"]: s for s in create}
         assert set(by_sid) == {"CreateInterfaces", "CreateInterfacesInPlatformVpc"}
@@ -178,6 +200,6 @@ def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
 
 
 def test_kms_grants_only_for_aws_resources(template):
-    for name in ("Jobs", "Pipelines", "Notebooks"):
+    for name in ("Jobs", "Experiments", "Pipelines", "Notebooks"):
         (statement,) = [s for s in statements_of(template, name) if "kms:CreateGrant" in actions([s])]
         assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}

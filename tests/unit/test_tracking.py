@@ -31,6 +31,7 @@ from tests.helpers.assembly import synth_app
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING, config_error, copy_environments, shipped
 from tests.helpers.iam_reference import problems_of, statements
 from tests.helpers.iam_simulation import Call, Environment, simulate
+from tests.helpers.paths import ROOT
 from tests.helpers.templates import as_list, resources
 
 REGION = "us-east-1"
@@ -84,10 +85,30 @@ def test_tracking_is_off_unless_asked_for_with_a_small_server_on_mlflow_3(tmp_pa
         False, "Small", False, "3.0")
 
 
+def test_the_server_versions_allowed_are_those_aws_pairs_with_the_pinned_client():
+    """AWS pairs each tracking server line with one client ("Integrate MLflow with your environment", SageMaker
+    Developer Guide: "For tracking server 3.0.x, use mlflow==3.0.1"; 2.16.x with 2.16.2; 2.13.x with 2.13.2): the
+    jobs', the gate's and the local server's pins decide which server versions the config may ask for."""
+    from config.tracking import MLFLOW_SERVER_VERSIONS
+
+    pairs = {"2.13": "2.13.2", "2.16": "2.16.2", "3.0": "3.0.1"}
+    clients = set()
+    for path in ("training_scripts/tracking.py", "lambda/evaluation_gate/handler.py"):
+        text = (ROOT / path).read_text()
+        clients |= set(re.findall(r'"mlflow-skinny==([\d.]+)"', text))
+    for line in (ROOT / "requirements-tracking.txt").read_text().splitlines():
+        if line.startswith(("mlflow==", "mlflow-skinny==")):
+            clients.add(line.split("==")[1].split()[0])
+    assert len(clients) == 1, clients
+    assert MLFLOW_SERVER_VERSIONS == tuple(server for server, client in pairs.items() if client in clients)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("size", "Tiny", "tracking.size = 'Tiny': not a tracking server size (allowed: Small, Medium, Large)"),
     ("size", "small", "tracking.size = 'small': not a tracking server size (allowed: Small, Medium, Large)"),
-    ("mlflow_version", "3", "tracking.mlflow_version = '3': must be an MLflow minor version, digits.digits (allowed: e.g. 3.0, 2.16)"),
+    ("mlflow_version", "3", "tracking.mlflow_version = '3': must be an MLflow minor version, digits.digits (allowed: 3.0)"),
+    ("mlflow_version", "2.16", "tracking.mlflow_version = '2.16': the pipeline's MLflow client (mlflow-skinny in "
+                               "training_scripts/tracking.py) is one AWS pairs with tracking server 3.0 only (allowed: 3.0)"),
     ("mlflow_version", 3.0, 'tracking.mlflow_version = 3.0: must be a quoted version such as "3.0" (YAML reads an unquoted 3.0 as a number)'),
     ("enabled", "yes", "tracking.enabled = 'yes': must be true or false"),
     ("automatic_model_registration", 1, "tracking.automatic_model_registration = 1: must be true or false"),
@@ -196,8 +217,9 @@ def dev(assembly) -> Environment:
     return Environment.of(assembly, "dev", ACCOUNTS["dev"], REGION)
 
 
-def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev):
-    jobs = dev.role_arn("Roles", "JobsRole")
+@pytest.mark.parametrize("role_name", ["JobsRole", "ExperimentsRole"])  # a pipeline's jobs and a notebook's
+def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev, role_name):
+    jobs = dev.role_arn("Roles", role_name)
     artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
     allowed = [
         Call("create the run", jobs, "sagemaker-mlflow:CreateRun", server_arn("dev")),
@@ -274,7 +296,7 @@ def _tracking_variants(target):
     qa.update(account=ACCOUNTS["qa"])
     qa["network"]["cidr"] = "10.77.0.0/16"
     qa["tags"]["environment"] = "qa"
-    qa["tracking"] = {"enabled": True, "size": "Medium", "automatic_model_registration": True, "mlflow_version": "2.16"}
+    qa["tracking"] = {"enabled": True, "size": "Medium", "automatic_model_registration": True, "mlflow_version": "3.0"}
     (target / "dev.yaml").write_text(yaml.safe_dump(dev, sort_keys=False))
     (target / "qa.yaml").write_text(yaml.safe_dump(qa, sort_keys=False))
     return target
@@ -311,7 +333,7 @@ def test_automatic_registration_lets_the_server_register_only_its_environments_m
     template = variants.template_json("qa", "Data")
     ((_, server),) = servers(template).items()
     props = server["Properties"]
-    assert (props["TrackingServerSize"], props["MlflowVersion"], props["AutomaticModelRegistration"]) == ("Medium", "2.16", True)
+    assert (props["TrackingServerSize"], props["MlflowVersion"], props["AutomaticModelRegistration"]) == ("Medium", "3.0", True)
     qa = Environment.of(variants, "qa", ACCOUNTS["qa"], REGION)
     role, arn = qa.role_arn("Data", "TrackingRole"), f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['qa']}"
     allowed = [Call(f"{action} in qa", role, action, f"{arn}:model-package-group/qa-{EXAMPLE}" if "Group" in action or action.endswith("AddTags")
