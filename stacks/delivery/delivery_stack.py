@@ -40,6 +40,10 @@ RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "24"}
 SYNTH_COMMANDS = ["make unit", "make synth"]
 #: The CDK CLI that self-mutation installs: package.json's pin (the default is whatever is latest).
 CDK_CLI_VERSION = "2.1148.1"
+#: The cdk-assets that each asset-publishing build installs (the default is `cdk-assets@latest`: whatever npm holds
+#: on the day, run with the roles that publish into every environment). 4.7.3 is the release current when
+#: CDK_CLI_VERSION came out (npm: cdk-assets 4.7.3, 2026-09-18; aws-cdk 2.1148.1, 2026-11-11).
+CDK_ASSETS_VERSION = "4.7.3"
 #: `make unit` runs pytest -n auto; in CodeBuild, auto could count the host's cores, not the MEDIUM fleet's 4.
 SYNTH_ENV = {"PYTEST_XDIST_AUTO_NUM_WORKERS": "4"}
 #: How long artifacts of old executions are kept; a deploy never needs older ones.
@@ -109,6 +113,7 @@ class DeliveryPipelineStack(Stack):
             artifact_bucket=self.artifact_bucket,
             self_mutation=True,
             cli_version=CDK_CLI_VERSION,
+            cdk_assets_cli_version=CDK_ASSETS_VERSION,
             # Stacks deploy straight from the synthesized templates; change sets would double the actions.
             use_change_sets=False,
             synth=pipelines.CodeBuildStep(
@@ -236,10 +241,20 @@ class DeliveryPipelineStack(Stack):
             f"AwsSolutions-IAM5[Resource::arn:*:iam::{self.account}:role/*]",
             "AwsSolutions-IAM5[Resource::*]",
         )
+        # CDK Pipelines' asset role carries codebuild:StartBuild/StopBuild on *, but the pipeline's CodeBuild action
+        # role starts the asset builds, not this one: code in an asset build (cdk-assets, say) could otherwise start
+        # any project of the account, self-mutation's with a buildspec override among them.
+        assets = self.pipeline.node.find_child("Assets")
+        assets_role = assets.node.find_child("FileRole")
+        assert isinstance(assets_role, iam.Role), assets_role
+        assets_role.add_to_principal_policy(iam.PolicyStatement(
+            sid="NeverStartsBuilds", effect=iam.Effect.DENY, actions=["codebuild:StartBuild", "codebuild:StopBuild"],
+            resources=["*"]))
         acknowledge(
-            self.pipeline.node.find_child("Assets"),
+            assets,
             "The asset-publishing role is shared by one CodeBuild project per asset, whose names CDK "
-            "Pipelines generates; it starts those builds and writes their logs and reports.",
+            "Pipelines generates; it writes their logs and reports (CDK's StartBuild/StopBuild on * is denied to it: "
+            "the pipeline's CodeBuild action role starts the builds).",
             f"AwsSolutions-IAM5[Resource::{logs}/*]",
             f"AwsSolutions-IAM5[Resource::{reports}/*]",
             "AwsSolutions-IAM5[Resource::*]",

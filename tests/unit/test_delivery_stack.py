@@ -63,6 +63,38 @@ def test_self_mutation_installs_the_cdk_cli_that_package_json_pins(pipeline, tem
     assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{pinned}"]
 
 
+def test_every_build_installs_only_pinned_npm_packages(template):
+    """An unpinned `npm install -g cdk-assets` (CDK Pipelines' default for asset publishing) runs whatever npm holds that
+    day with the roles that publish into every environment; each global install names an exact version."""
+    import re
+
+    from stacks.delivery.delivery_stack import CDK_ASSETS_VERSION
+
+    installed = []
+    for project in resources(template, "AWS::CodeBuild::Project").values():
+        spec = json.loads(project["Properties"]["Source"]["BuildSpec"])
+        for phase in spec["phases"].values():
+            for command in phase.get("commands", []):
+                if command.startswith("npm install -g "):
+                    installed += command.removeprefix("npm install -g ").split()
+    assert f"cdk-assets@{CDK_ASSETS_VERSION}" in installed
+    unpinned = [package for package in installed if not re.fullmatch(r"(@?[^@\s]+)@\d+\.\d+\.\d+", package)]
+    assert not unpinned, unpinned
+
+
+def test_the_asset_publishing_role_cannot_start_or_stop_builds(template, pipeline):
+    """CDK Pipelines grants its asset role codebuild:StartBuild on *, though the pipeline's CodeBuild action role is
+    the one that starts the asset builds: the asset role is denied it, and the asset actions run as the action role."""
+    roles = {k for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith("PipelineAssetsFileRole")}
+    (role,) = roles
+    statements = [s for k, p in resources(template, "AWS::IAM::Policy").items()
+                  if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Sid": "NeverStartsBuilds", "Effect": "Deny", "Action": ["codebuild:StartBuild", "codebuild:StopBuild"],
+            "Resource": "*"} in statements
+    actions = pipeline_actions(pipeline, "Assets")
+    assert actions and all(a["RoleArn"]["Fn::GetAtt"][0] not in roles for a in actions)
+
+
 def test_source_is_the_configured_repository_and_branch_through_the_connection(pipeline):
     (source,) = pipeline_actions(pipeline, "Source")
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
