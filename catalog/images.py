@@ -28,6 +28,14 @@ def _table(framework: str) -> dict:
     return json.loads(path.read_text())
 
 
+@cache
+def _sagemaker_regions() -> tuple[str, ...]:
+    """The regions an environment may name (config.environment's region check: SageMaker's, in botocore)."""
+    import botocore.session
+
+    return tuple(botocore.session.get_session().get_available_regions("sagemaker"))
+
+
 @lru_cache(maxsize=1)
 def _endpoint_resolver() -> botocore.regions.EndpointResolver:
     # Loading botocore's endpoints.json takes ~50 ms: once, not once per region.
@@ -69,6 +77,7 @@ def model_monitor_image(region: str) -> str:
 
 def _uri(registries: dict, repository: str, tag: str | None, region: str, what: str) -> str:
     if region not in registries:
-        raise ValueError(f"{what} images are not published in {region} (allowed: {', '.join(sorted(registries))})")
+        offered = sorted(set(registries) & set(_sagemaker_regions()))  # not the partitions the config cannot name
+        raise ValueError(f"{what} images are not published in {region} (allowed: {', '.join(offered)})")
     uri = f"{registries[region]}.dkr.{_ecr_hostname(region)}/{repository}"
     return f"{uri}:{tag}" if tag else uri

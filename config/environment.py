@@ -19,14 +19,22 @@ from typing import Annotated, Literal
 import botocore.session
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 
-from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image
+from catalog.images import debugger_rules_image, model_monitor_image, xgboost_image, xgboost_versions
 from catalog.instance_types import NOTEBOOK_SHAPE, check_instance_type, suggest
-from config.fields import StrictModel, int_range, one_of
+from config.fields import StrictModel, check_description, int_range, one_of
 from config.serving import ServingConfig
 from config.studio import StudioConfig
 from config.tracking import TrackingConfig
 from config.training import PipelineConfig
-from naming import baseline_prefix, input_data_key, model_package_group_name, registry_logical_id, replica_bucket_name
+from naming import (
+    STUDIO_TEAM_TAG,
+    STUDIO_USER_TAG,
+    baseline_prefix,
+    input_data_key,
+    model_package_group_name,
+    registry_logical_id,
+    replica_bucket_name,
+)
 
 #: Environments whose stateful resources (keys, buckets, registry) must survive `cdk destroy`:
 #: these names and any name that starts with one (prod2, production, stagingeu).
@@ -57,6 +65,31 @@ TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,127}$")
 @cache
 def sagemaker_regions() -> tuple[str, ...]:
     return tuple(sorted(botocore.session.get_session().get_available_regions("sagemaker")))
+
+
+@cache
+def cloudformation_types_in(region: str) -> frozenset[str] | None:
+    """The resource types CloudFormation offers in a region, from the registry schemas cfn-lint ships
+    (cfnlint/data/schemas/providers/<region>.json); None for a region it has no data for."""
+    import json
+    from pathlib import Path
+
+    import cfnlint.data.schemas
+
+    path = Path(cfnlint.data.schemas.__file__).parent / "providers" / f"{region}.json"
+    return frozenset(json.loads(path.read_text())) if path.is_file() else None
+
+
+@cache
+def _xgboost_published_in(region: str) -> bool:
+    def published(version: str) -> bool:
+        try:
+            xgboost_image(region, version)
+        except ValueError:
+            return False
+        return True
+
+    return any(published(version) for version in xgboost_versions())
 
 
 def _check_region(value: str) -> str:
@@ -106,11 +139,16 @@ Region = Annotated[str, AfterValidator(_check_region)]
 AccountId = Annotated[str, BeforeValidator(_check_account)]
 TagKey = Annotated[str, AfterValidator(_check_tag_key)]
 #: A tag's value as AWS takes it everywhere the platform tags (IAM's Tag.Value is the strictest: letters, numbers,
-#: spaces and _.:/=+-@, docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html).
-TagValue = Annotated[str, Field(max_length=256), AfterValidator(lambda value: _check_tag_value(value))]
+#: spaces and _.:/=+-@, docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html); not empty, which Studio's resources,
+#: CloudWatch's alarms and dashboards refuse (their CloudFormation schemas: minLength 1).
+TagValue = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(lambda value: _check_tag_value(value))]
 #: AWS allows 50 tags a resource; the platform adds its own to some (Studio's studio-team and studio-user, CDK's
 #: three on each subnet, the stage's), so the config's own stop below that.
 MAX_CONFIG_TAGS = 40
+#: Tag keys the platform or CDK sets itself: the stage's environment, and Name on the VPC's resources (the flow-log
+#: role included). A config key may be one of them as written (its value replaces the platform's), never a spelling
+#: that differs in case: IAM refuses a role whose tag keys differ only in case ("Tag keys are case insensitive").
+PLATFORM_TAG_KEYS = ("environment", "Name")
 #: The most zones a network may span (a workload subnet each).
 MAX_AVAILABILITY_ZONES = 6
 #: CloudFormation's resource schemas of AWS::SageMaker::Domain, ::UserProfile, ::Space and ::StudioLifecycleConfig
@@ -263,7 +301,8 @@ class ModelConfig(PipelineConfig):
     serving: ServingConfig = Field(default_factory=ServingConfig)
     #: What the model predicts, in a few words: its registry group's description (set once: CloudFormation
     #: replaces a group whose description changes, and a named group cannot be replaced).
-    description: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+                           Field(min_length=1, max_length=200), AfterValidator(check_description)] | None = None
     #: The registry group's logical ID in the data stack, when it must stay what an earlier layout deployed
     #: (default: naming.registry_logical_id, from the model's name).
     registry_logical_id: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,254}$")] | None = None
@@ -311,6 +350,19 @@ class EnvironmentConfig(StrictModel):
     models: dict[ModelName, ModelConfig] = Field(default_factory=dict)
     @model_validator(mode="after")
     def _tag_count(self) -> EnvironmentConfig:
+        seen: dict[str, str] = {}
+        for key in self.tags:
+            folded = key.casefold()
+            if folded in (STUDIO_TEAM_TAG, STUDIO_USER_TAG):
+                raise ValueError(f"tags.{key}: the platform tags Studio's roles, profiles and spaces with {key.lower()!r}, "
+                                 "which decides who opens which profile (allowed: another key)")
+            platform = next((k for k in PLATFORM_TAG_KEYS if k.casefold() == folded and k != key), None)
+            other = seen.get(folded, platform)
+            if other is not None:
+                raise ValueError(f"tags.{key}: differs from {other!r} only in case, and IAM takes tag keys without case "
+                                 "(a role with both is refused) (allowed: one spelling per key; the platform's own "
+                                 + " and ".join(repr(k) for k in PLATFORM_TAG_KEYS) + " only as written)")
+            seen[folded] = key
         if len(self.tags) > MAX_CONFIG_TAGS:
             raise ValueError(f"tags: {len(self.tags)} tags; AWS allows 50 a resource and the platform adds its own to some "
                              f"(Studio's, CDK's on subnets) (allowed: at most {MAX_CONFIG_TAGS})")
@@ -360,7 +412,7 @@ class EnvironmentConfig(StrictModel):
         for name, model in self.models.items():
             model._name = name
         rules: list[Callable[[], None]] = [self._check_protection, self._check_zones, self._check_notebooks, self._check_model_names,
-                                           self._check_replication, self._check_studio]
+                                           self._check_replication, self._check_studio, self._check_region_offers]
         for model in self.models.values():
             rules += [partial(self._check_images, model), partial(self._check_serving, model)]
         problems = []
@@ -368,7 +420,8 @@ class EnvironmentConfig(StrictModel):
             try:
                 rule()
             except ValueError as error:  # each rule reports its first problem; every rule is heard
-                problems.append(str(error))
+                if str(error) not in problems:  # the same problem once (e.g. a region without XGBoost, for each model)
+                    problems.append(str(error))
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -436,13 +489,52 @@ class EnvironmentConfig(StrictModel):
                 raise ValueError(f"{at}.packages: {len(config.packages)} packages make the lifecycle script too long ({exc}; "
                                  f"allowed: a script of at most {MAX_SCRIPT_CHARS} base64 characters)") from None
 
+    def sagemaker_resource_types(self) -> dict[str, str]:
+        """The SageMaker resource types this environment declares, each with the setting that asks for it (the
+        platform's other types, IAM, S3, KMS, EC2 and the like, exist in every region the region field takes; a test
+        holds both to the synthesized templates)."""
+        types: dict[str, str] = {}
+        if self.models:
+            types |= dict.fromkeys(("AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::Pipeline"), "models")
+        if self.notebooks:
+            types |= dict.fromkeys(("AWS::SageMaker::NotebookInstance", "AWS::SageMaker::NotebookInstanceLifecycleConfig"),
+                                   "notebooks")
+        if self.studio.enabled:
+            types |= dict.fromkeys(("AWS::SageMaker::Domain", "AWS::SageMaker::UserProfile", "AWS::SageMaker::Space",
+                                    "AWS::SageMaker::StudioLifecycleConfig"), "studio.enabled")
+        if self.tracking.enabled:
+            types["AWS::SageMaker::MlflowTrackingServer"] = "tracking.enabled"
+        for model in self.models.values():
+            serving = model.serving
+            if serving.model_package_arn:
+                at = f"models.{model.name}.serving"
+                types |= {t: types.get(t, f"{at}.model_package_arn")
+                          for t in ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint")}
+                if serving.mode == "instances" and serving.monitoring.enabled:
+                    types |= {t: types.get(t, f"{at}.monitoring.enabled")
+                              for t in ("AWS::SageMaker::DataQualityJobDefinition", "AWS::SageMaker::MonitoringSchedule")}
+        return types
+
+    def _check_region_offers(self) -> None:
+        offered = cloudformation_types_in(self.region)
+        if offered is None:
+            return  # a region cfn-lint has no data for: CloudFormation's answer at deploy is the only one
+        missing = {kind: setting for kind, setting in self.sagemaker_resource_types().items() if kind not in offered}
+        if missing:
+            settings = sorted(set(missing.values()))
+            raise ValueError(f"region: CloudFormation has no {', '.join(sorted(missing))} in {self.region} (its resource types "
+                             f"there, as cfn-lint ships them), which {' and '.join(settings)} use (allowed: a region that has "
+                             "them, or this environment without those settings)")
+
     def _check_images(self, model: ModelConfig) -> None:
         try:
             xgboost_image(self.region, model.framework_version)
             if model.training.debugger.rules:
                 debugger_rules_image(self.region)
         except ValueError as exc:
-            raise ValueError(f"models.{model.name}.framework_version: {exc}") from None
+            # No XGBoost version at all in the region: the region is what to change (one line, not one per model).
+            field = "region" if not _xgboost_published_in(self.region) else f"models.{model.name}.framework_version"
+            raise ValueError(f"{field}: {exc}") from None
 
     def _check_notebooks(self) -> None:
         names = [nb.name for nb in self.notebooks]

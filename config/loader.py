@@ -87,7 +87,11 @@ _PATTERN_MESSAGES = {
 
 def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 80 else f"<{type(value).__name__} of {len(value)}>"
+    if len(text) <= 80:
+        return text
+    size = (f"{len(value)} items" if isinstance(value, list | dict | tuple | set) else f"{len(value)} characters"
+            if isinstance(value, str) else f"{len(text)} digits" if isinstance(value, int) else f"{len(text)} characters")
+    return f"<{type(value).__name__} of {size}>"
 
 
 def _allowed_keys(model: type, loc: tuple) -> list[str]:
@@ -155,6 +159,9 @@ def _describe(error: dict, model: type) -> list[str]:
         return [f"{field} = {_shown(error.get('input'))}: not an allowed value{did_you_mean} (allowed: {', '.join(allowed)})"]
     if kind in _TYPE_MESSAGES:
         message = _TYPE_MESSAGES[kind]
+    elif kind == "string_too_short":
+        shortest = int((error.get("ctx") or {}).get("min_length", 1))
+        message = "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
     elif kind == "string_pattern_mismatch":
         message = _PATTERN_MESSAGES.get(str(loc[-1]), message)
     return [f"{field} = {_shown(error.get('input'))}: {message}"]

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, model_validator
 from catalog.images import xgboost_versions
 from catalog.instance_types import check_instance_type, has_local_nvme
 from config import dataset as data_files
-from config.fields import StrictModel, int_range
+from config.fields import LINE_BREAKS, StrictModel, int_range, one_line
 
 #: Hyperparameters of training_scripts/train.py that a tuning job may search, with SageMaker's
 #: range type and the bounds a search may span (XGBoost's valid ranges, capped where larger
@@ -122,6 +122,9 @@ def _check_extra_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, (str, int, float, bool)):
             problems.append(f"{name} = {value!r}: not a single value (allowed: text, a number, or true or false; "
                             "passed to train.py as text)")
+        elif isinstance(value, str) and any(ch in LINE_BREAKS for ch in value):
+            problems.append(f"{name}: the value has a line break; SageMaker's hyperparameter values are one line "
+                            "(allowed: text on one line)")
         elif len(str(value)) > EXTRA_HYPERPARAMETER_CHARS:
             problems.append(f"{name}: the value has {len(str(value))} characters (allowed: at most {EXTRA_HYPERPARAMETER_CHARS})")
     room = EXTRA_HYPERPARAMETERS_AT_MOST
@@ -229,7 +232,7 @@ class TrainingConfig(StrictModel):
     #: Hyperparameters a team's own train.py reads (a code_dir of its own), passed to it as text beside the above.
     extra_hyperparameters: Annotated[dict[str, Any], AfterValidator(_check_extra_hyperparameters)] = Field(default_factory=dict)
     #: How those values were chosen (e.g. benchmarks/cv.py's k-fold result); written into every evaluation report.
-    hyperparameters_chosen_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    hyperparameters_chosen_by: Annotated[str, Field(min_length=1, max_length=200), one_line] | None = None
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     debugger: DebuggerConfig = Field(default_factory=DebuggerConfig)
 
@@ -276,7 +279,7 @@ def _check_data_file(value: str) -> str:
     return value
 
 
-COLUMN = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$")]
+COLUMN = Annotated[str, Field(min_length=1, pattern=r"^[^,]+$"), one_line]
 
 
 #: The longest argument a processing job takes (AppSpecification.ContainerArguments: each at most 256 characters,
@@ -293,14 +296,14 @@ class DatasetConfig(StrictModel):
     data_file: Annotated[str, AfterValidator(_check_data_file)]
     label_column: COLUMN
     #: The label value of the positive class; the label column must hold exactly two values.
-    positive_label: Annotated[str, Field(min_length=1)]
+    positive_label: Annotated[str, Field(min_length=1), one_line]
     #: Integer-coded columns to one-hot encode (text columns always are).
     categorical_columns: list[COLUMN] = Field(default_factory=list)
     #: Columns that are not features: identifiers, and leakage (values known only after the outcome).
     drop_columns: list[COLUMN] = Field(default_factory=list)
     #: Cells that mean missing in this dataset besides pandas' own spellings (e.g. "?"): read as missing in
     #: training, by the endpoint and by the monitor, so a numeric column with them stays numeric.
-    missing_values: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list)
+    missing_values: list[Annotated[str, Field(min_length=1, max_length=32), one_line]] = Field(default_factory=list)
 
     @property
     def source(self) -> data_files.DataFile:

@@ -7,7 +7,7 @@ whose logical IDs are pinned by tests, stays put.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, CfnResource, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -15,7 +15,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 import naming
-from config import EnvironmentConfig
+from config import ConfigError, EnvironmentConfig
 from stacks.contracts import DataExports
 from stacks.foundation.tracking_server import MlflowTrackingServer
 from stacks.shared.compliance import acknowledge
@@ -72,14 +72,18 @@ class DataStack(Stack):
         # Registered model versions are the record of what may be deployed: stateful, kept with the data,
         # one group per model of the catalog. A model removed from the config leaves this stack's template;
         # a retained group stays in the account (see docs/configuration.md, "Removing a model").
+        # Each group's logical ID is its registry_id (a config value, so that a group deployed under another ID can be
+        # adopted): the constructs live in a scope of their own, where no other construct's name can clash with it.
         self.model_package_groups: dict[str, sagemaker.CfnModelPackageGroup] = {}
+        registries = Construct(self, "Registries")
         for model in env_config.models.values():
             group = sagemaker.CfnModelPackageGroup(
-                self,
+                registries,
                 model.registry_id,
                 model_package_group_name=naming.model_package_group_name(env_config.name, model.name),
                 model_package_group_description=f"{env_config.name}: {model.registry_description}",
             )
+            group.override_logical_id(model.registry_id)
             group.apply_removal_policy(removal)
             self.model_package_groups[model.name] = group
 
@@ -92,6 +96,7 @@ class DataStack(Stack):
             )
             CfnOutput(self, "MlflowTrackingServerArn", value=self.tracking_server.arn)
 
+        self._check_registry_ids(env_config)
         self.exports = DataExports.for_environment(env_config.name)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn, export_name=self.exports.key_arn)
         CfnOutput(
@@ -104,6 +109,20 @@ class DataStack(Stack):
         )
         CfnOutput(self, "RawDataBucketName", value=self.raw_data_bucket.bucket_name)
         CfnOutput(self, "ModelArtifactsBucketName", value=self.model_artifacts_bucket.bucket_name)
+
+    def _check_registry_ids(self, cfg: EnvironmentConfig) -> None:
+        """A registry_logical_id that another resource of this stack has would stop the synth with CDK's
+        SectionAlreadyContains: say which model and resource instead."""
+        groups = {self.resolve(g.logical_id): name for name, g in self.model_package_groups.items()}
+        problems = [
+            f"{cfg.source_file}: models.{groups[logical_id]}.registry_logical_id: {logical_id!r} is the logical ID of "
+            f"{resource.node.path} in {cfg.name}-{naming.DATA_STACK} too (allowed: an ID no other resource of that stack has)"
+            for resource in self.node.find_all() if isinstance(resource, CfnResource)
+            and resource not in self.model_package_groups.values()
+            and (logical_id := self.resolve(resource.logical_id)) in groups
+        ]
+        if problems:
+            raise ConfigError(problems)
 
     def replicate_model_artifacts(self, env_name: str, replica_region: str) -> None:
         """Replicate every new model artifact (SSE-KMS objects included) to the replica bucket of
@@ -123,18 +142,22 @@ class DataStack(Stack):
                                 actions=["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]),
             iam.PolicyStatement(sid="DecryptSourceObjects", actions=["kms:Decrypt"], resources=[self.key.key_arn],
                                 conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}}),
-            # The replica key is known here by its alias only (kms:ResourceAliases is no condition key of
-            # kms:Encrypt per the Service Authorization Reference): keys of that region, used through S3 there.
+            # The replica key is known here by its alias only (its id is another region's stack's): keys of that
+            # region, through S3 there, and only the one with the replica alias. kms:ResourceAliases is a condition key
+            # of KMS's key resource type, which kms:Encrypt and kms:GenerateDataKey act on (Service Authorization
+            # Reference, "Actions, resources, and condition keys for AWS Key Management Service").
             iam.PolicyStatement(
                 sid="EncryptReplicas", actions=["kms:Encrypt", "kms:GenerateDataKey"],
                 resources=[f"arn:{self.partition}:kms:{replica_region}:{self.account}:key/*"],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"}},
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{replica_region}.amazonaws.com"},
+                            "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.replica_key_alias(env_name)}},
             ),
         ])
         acknowledge(
             policy,
-            "Replication reads every object version of the source bucket and writes its replicas under any key; the "
-            "replica key is addressed by its alias from another region, so by key/* there, through S3 only (kms:ViaService).",
+            "Replication reads every object version of the source bucket and writes its replicas; the replica key is "
+            "addressed by its alias from another region, so by key/* there, limited to the key with that alias "
+            "(kms:ResourceAliases), through S3 only (kms:ViaService).",
             f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(source.node.default_child)}.Arn>/*]",
             f"AwsSolutions-IAM5[Resource::{replica_bucket}/*]",
             f"AwsSolutions-IAM5[Resource::arn:{self.partition}:kms:{replica_region}:{self.account}:key/*]",

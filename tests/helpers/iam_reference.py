@@ -32,6 +32,17 @@ def resource_templates(service: str) -> dict[str, str]:
     return {name: entry["arn"].split(":", 5)[5] if entry["arn"].count(":") >= 5 else entry["arn"] for name, entry in types.items()}
 
 
+@cache
+def resource_type_keys(service: str) -> dict[str, list[str]]:
+    """Resource type -> the condition keys of the resource itself (the Service Authorization Reference's Resource
+    types table). They count only where an action's row for that type lists no keys of its own: KMS's key
+    operations (kms:Encrypt on key lists none, and the KMS Developer Guide's "kms:ResourceAliases" applies that key
+    to every KMS key resource operation), not EC2's, whose rows say which of the type's keys a call sends (ec2:Vpc
+    is a network-interface key but not sent by CreateNetworkInterface)."""
+    types = json.loads((DATA / "resourceTypes" / f"{service}.json").read_text())
+    return {name: list(entry.get("conditionKeys") or []) for name, entry in types.items()}
+
+
 def can_match(granted: str, template: str) -> bool:
     """Whether a granted resource part (which may hold IAM's * wildcard) can match an ARN of the template."""
     if "*" not in granted:
@@ -100,7 +111,8 @@ def problems_of(statement: dict) -> list[str]:
                 if not entry["required"] or (covered is not None and entry["name"] not in covered):
                     continue
                 for key in keys:
-                    if not key_supported(key, [*definition["conditionKeys"], *entry["conditionKeys"]]):
+                    own = entry["conditionKeys"] or resource_type_keys(service).get(entry["name"], [])
+                    if not key_supported(key, [*definition["conditionKeys"], *own]):
                         found.append(f"{name} on {entry['name']}: condition key {key} is never present there, so "
                                      "the statement denies it")
     return found

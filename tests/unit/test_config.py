@@ -209,6 +209,58 @@ def test_studio_resources_take_shorter_tag_values_as_their_cloudformation_schema
     assert load_environment(write_config(tmp_path, data)).tags["owner"] == "x" * 129
 
 
+@pytest.mark.parametrize("tags, message", [
+    ({"Environment": "x"}, "tags.Environment: differs from 'environment' only in case"),
+    ({"name": "x"}, "tags.name: differs from 'Name' only in case"),
+    ({"Owner": "a", "owner": "b"}, "tags.owner: differs from 'Owner' only in case"),
+])
+def test_tag_keys_that_differ_only_in_case_are_refused_as_iam_refuses_them(tmp_path, monkeypatch, tags, message):
+    """The stage tags every resource with `environment`, and CDK tags the VPC's resources (its flow-log role among them)
+    with `Name`: a config key spelled otherwise would give a role two keys IAM takes as one. moto's IAM refuses such a
+    role as IAM does ("Duplicate tag keys found. Please note that Tag keys are case insensitive.")."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    refused = config_error(tmp_path, {**VALID, "tags": tags})
+    assert message in refused and refused.endswith(
+        "(allowed: one spelling per key; the platform's own 'environment' and 'Name' only as written)"), refused
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto's in-process mock answers AWS's own endpoints only
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        keys = {"environment": "dev", "Name": "vpc", **tags}
+        with pytest.raises(ClientError, match="Tag keys are case insensitive"):
+            iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}", Tags=[{"Key": k, "Value": v} for k, v in keys.items()])
+    # As written, a platform key replaces the platform's value: one key, accepted.
+    assert load_environment(write_config(tmp_path, {**VALID, "tags": {"environment": "development", "Name": "x"}})).tags
+
+
+def test_studio_tag_keys_and_empty_tag_values_are_refused(tmp_path):
+    """studio-team and studio-user decide which profile a person opens (stacks/foundation/studio_stack.py): a config tag
+    on every resource would overwrite them. An empty value is refused by the CloudFormation schemas of Studio's
+    resources (cfn-lint's copies: Tag.Value minLength 1)."""
+    import json
+
+    import cfnlint.data.schemas as schemas
+
+    assert config_error(tmp_path, {**VALID, "tags": {"Studio-User": "x"}}).endswith(
+        "tags.Studio-User: the platform tags Studio's roles, profiles and spaces with 'studio-user', which decides who "
+        "opens which profile (allowed: another key)")
+    assert config_error(tmp_path, {**VALID, "tags": {"team": ""}}).endswith("tags.team = '': must not be empty")
+    root = Path(schemas.__file__).parent
+    region = json.loads((root / "providers" / "us-east-1.json").read_text())
+    (schema,) = (root / "resources").rglob(f"{region['AWS::SageMaker::Domain']}*.json")
+    assert json.loads(schema.read_text())["definitions"]["Tag"]["properties"]["Value"]["minLength"] == 1
+
+
+def test_a_number_too_long_to_show_is_named_by_its_size_not_a_traceback(tmp_path):
+    data = shipped("dev")
+    data["network"]["nat_gateways"] = 10**90
+    assert config_error(tmp_path, data).endswith("network.nat_gateways = <int of 91 digits>: must be an integer in 0..6")
+
+
 def test_non_string_top_level_key(tmp_path):
     message = config_error(tmp_path, "1: x\n" + yaml.safe_dump(VALID))
     assert ": key 1 = 1:" in message
@@ -623,10 +675,13 @@ def test_region_without_the_xgboost_image_fails_config(tmp_path):
     data = shipped("dev")
     data.update(region="mx-central-1")
     data["network"]["availability_zones"] = ["mx-central-1a", "mx-central-1b"]
-    problems = config_errors(tmp_path, data)
-    assert len(problems) == len(data["models"])  # one line per model, each naming its own field
-    for name, message in zip(data["models"], problems, strict=True):
-        assert f"models.{name}.framework_version: XGBoost images are not published in mx-central-1 (allowed: " in message
+    # No XGBoost version is published there: one line, on the region, listing only regions the region field takes.
+    from config.environment import sagemaker_regions
+
+    (message,) = [p for p in config_errors(tmp_path, data) if "XGBoost" in p]
+    assert "region: XGBoost images are not published in mx-central-1 (allowed: " in message
+    offered = message.split("(allowed: ", 1)[1].rstrip(")").split(", ")
+    assert "us-east-1" in offered and set(offered) <= set(sagemaker_regions()) and "cn-north-1" not in offered
 
 
 # --- the model catalog -------------------------------------------------------------------------
@@ -756,3 +811,48 @@ def test_compliance_packs_are_chosen_from_the_packs_there_are_each_once(tmp_path
     assert config_error(tmp_path, data).endswith("compliance.packs: each pack once; repeated: hipaa-security")
     data["compliance"] = {"packs": ["hipaa-security", "pci-dss-3.2.1"]}
     assert load_environment(write_config(tmp_path, data)).compliance.packs == ["hipaa-security", "pci-dss-3.2.1"]
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("description",), "line one\nline two", "has the character '\\n', which SageMaker's descriptions refuse"),
+    (("description",), "tab\there", "has the character '\\t', which SageMaker's descriptions refuse"),
+    (("dataset", "positive_label"), "Yes\n", "has a line break; SageMaker passes it to the job as one argument"),
+    (("dataset", "categorical_columns"), ["a\u2028b"], "has a line break"),
+    (("training", "hyperparameters_chosen_by"), "5-fold CV\non the training split", "has a line break"),
+])
+def test_text_sagemaker_takes_on_one_line_is_refused_with_a_line_break(tmp_path, where, value, message):
+    """botocore's SageMaker shapes: EntityDescription is [\\p{L}\\p{M}\\p{Z}\\p{S}\\p{N}\\p{P}]* (no control
+    characters), ContainerArgument and HyperParameterValue `.*` (no line terminator). A YAML block scalar's final
+    newline is trimmed from a description, which is then accepted."""
+    import botocore.session
+
+    shapes = botocore.session.get_session().get_service_model("sagemaker")
+    assert shapes.shape_for("EntityDescription").metadata["pattern"] == "[\\p{L}\\p{M}\\p{Z}\\p{S}\\p{N}\\p{P}]*"
+    assert shapes.shape_for("ContainerArgument").metadata["pattern"] == ".*"
+    data = shipped("dev")
+    block = data["models"][EXAMPLE]
+    for key in where[:-1]:
+        block = block.setdefault(key, {})
+    block[where[-1]] = value
+    assert message in config_error(tmp_path, data)
+    data = shipped("dev")
+    data["models"][EXAMPLE]["description"] = "who subscribes to a term deposit\n"  # description: |
+    assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].description == "who subscribes to a term deposit"
+
+
+def test_a_region_whose_cloudformation_lacks_a_type_the_environment_declares_is_refused(tmp_path):
+    """ap-south-2 has SageMaker (botocore) but, in CloudFormation's registry schemas for that region as cfn-lint ships
+    them, no ModelPackageGroup nor Studio's UserProfile and Space: one line on the region, naming the settings."""
+    from config.environment import cloudformation_types_in
+
+    offered = cloudformation_types_in("ap-south-2")
+    assert offered is not None and "AWS::SageMaker::Pipeline" in offered and "AWS::SageMaker::ModelPackageGroup" not in offered
+    data = shipped("dev")
+    data.update(region="ap-south-2")
+    data["network"]["availability_zones"] = ["ap-south-2a", "ap-south-2b"]
+    missing = sorted({"AWS::SageMaker::ModelPackageGroup"} | ({"AWS::SageMaker::Space", "AWS::SageMaker::UserProfile"}
+                                                               if data.get("studio", {}).get("enabled") else set()))
+    assert config_error(tmp_path, data).endswith(
+        f"region: CloudFormation has no {', '.join(missing)} in ap-south-2 (its resource types there, as cfn-lint ships "
+        f"them), which {'models and studio.enabled' if len(missing) > 1 else 'models'} use (allowed: a region that has "
+        "them, or this environment without those settings)")

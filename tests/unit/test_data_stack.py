@@ -206,6 +206,12 @@ def test_model_artifacts_replicate_to_the_disaster_recovery_region_where_configu
     assert any("DataReplica" in d for d in data_artifact.get("dependencies", []))  # the replica exists first
     (replica_artifact,) = [a for a in manifest.values() if a.get("displayName") == f"{env}/{naming.DATA_REPLICA_STACK}"]
     assert replica_artifact["environment"] == f"aws://{cfg.account}/{region}"
+    # The replica key is the one with the replica alias: encrypting with any other key of that region is not allowed.
+    (policy,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                 and r["Properties"]["PolicyName"].startswith("ReplicationPolicy")]
+    (encrypt,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "EncryptReplicas"]
+    assert encrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": naming.replica_key_alias(env)}}
     # The replication role's statements work as the Service Authorization Reference says (actions, resources, keys).
     from tests.helpers.iam_reference import problems_of, statements
 
@@ -258,3 +264,34 @@ def test_a_replica_bucket_name_over_s3s_63_characters_is_a_config_error_not_a_sy
     s3.Bucket(Stack(App(), "Fits"), "Replica", bucket_name=accepted)
     with pytest.raises(Exception, match="no more than 63 characters"):
         s3.Bucket(Stack(App(), "TooLong"), "Replica", bucket_name=accepted.replace("producti", "productioneu"))
+
+
+def test_a_registry_logical_id_that_another_resource_of_the_data_stack_has_is_a_config_error(tmp_path):
+    """registry_logical_id adopts a group deployed under another logical ID; one that a resource of the data stack
+    already has (here its key's) is named as a config error, not left to CDK's SectionAlreadyContains at synth."""
+    from aws_cdk import App, CfnResource
+    from aws_cdk import aws_kms as kms
+
+    from config import ConfigError, load_environment
+    from stacks.foundation.data_stack import DataStack
+    from tests.helpers.assembly import cdk_context
+    from tests.helpers.configs import EXAMPLE, shipped, write_config
+
+    def data_stack(data: dict) -> DataStack:
+        return DataStack(App(context=cdk_context()), "Data", env_config=load_environment(write_config(tmp_path, data)))
+
+    fine = data_stack(shipped("dev"))
+    (key,) = [c.node.default_child for c in fine.node.find_all() if isinstance(c, kms.Key)]
+    assert isinstance(key, CfnResource)
+    taken = fine.resolve(key.logical_id)
+    data = shipped("dev")
+    data["models"][EXAMPLE]["registry_logical_id"] = taken
+    with pytest.raises(ConfigError) as refused:
+        data_stack(data)
+    assert refused.value.problems == [
+        f"{tmp_path / 'dev.yaml'}: models.{EXAMPLE}.registry_logical_id: {taken!r} is the logical ID of Data/DataKey/Resource "
+        "in dev-Data too (allowed: an ID no other resource of that stack has)"]
+    # Names of the stack's own constructs (outputs, the tracking server) no longer clash with a group's.
+    data["models"][EXAMPLE]["registry_logical_id"] = "Tracking"
+    stack = data_stack(data)
+    assert stack.resolve(stack.model_package_groups[EXAMPLE].logical_id) == "Tracking"

@@ -38,6 +38,12 @@ def test_the_checks_catch_what_they_are_for():
     vpc = {"ArnEquals": {"ec2:Vpc": "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1"}}
     eni_on_star = {"Effect": "Allow", "Action": ["ec2:CreateNetworkInterface"], "Resource": "*", "Condition": vpc}
     assert any("condition key ec2:Vpc is never present" in p for p in problems_of(eni_on_star))
+    # A key of the resource type where the action's row lists none of its own: KMS's alias condition on a key operation.
+    by_alias = {"Effect": "Allow", "Action": ["kms:Encrypt"], "Resource": "arn:aws:kms:us-west-2:123456789012:key/*",
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/replica"}}}
+    assert problems_of(by_alias) == []
+    assert any("condition key kms:GrantIsForAWSResource is never present" in p for p in problems_of(
+        {**by_alias, "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}))
     group_only = {"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
                   "Resource": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/dev-direct-marketing"}
     assert any("is authorized on model-package, never on" in p for p in problems_of(group_only))

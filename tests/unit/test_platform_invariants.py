@@ -333,6 +333,25 @@ def test_every_role_fits_iams_policy_quotas(app):
     assert quota_problems(assembly.outdir) == []
 
 
+def test_the_region_check_knows_every_resource_type_a_region_may_lack(app):
+    """The config refuses a region whose CloudFormation lacks a SageMaker type the environment declares
+    (EnvironmentConfig.sagemaker_resource_types, against cfn-lint's region data). That list must be exactly the
+    SageMaker types synth writes, and every other type synth writes must exist in every region the region field
+    takes, or a region missing it would pass the config and fail at deploy."""
+    from config.environment import cloudformation_types_in, sagemaker_regions
+
+    assembly, names = app
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    everywhere = frozenset.intersection(*(types for region in sagemaker_regions()
+                                          if (types := cloudformation_types_in(region)) is not None))
+    for env in names:
+        used = {r["Type"] for stack in assembly.stack_names(env) for r in assembly.template_json(env, stack)["Resources"].values()}
+        declared = set(environments[env].sagemaker_resource_types())
+        assert {t for t in used if t.startswith("AWS::SageMaker::")} == declared, env
+        unchecked = {t for t in used - declared if t.startswith("AWS::") and t not in everywhere}
+        assert not unchecked, f"{env}: {sorted(unchecked)} are missing from some region the config accepts"
+
+
 def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
     assembly, _ = app
     template = assembly.template_json(QA, naming.model_stack_id(CHURN, naming.TRAINING_STACK))

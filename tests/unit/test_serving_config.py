@@ -109,7 +109,7 @@ def test_a_named_model_version_with_its_baseline_loads(tmp_path):
         ("prod", {"autoscaling__gpu_utilization_percent": 5}, f"{AT}.autoscaling.gpu_utilization_percent = 5: must be an integer in 10..100"),
         ("prod", {"autoscaling__scale_in_cooldown_seconds": -1}, f"{AT}.autoscaling.scale_in_cooldown_seconds = -1"),
         ("prod", {"model_package_arn": "arn:aws:sagemaker:us-east-1:333333333333:model-package-group/prod-direct-marketing"},
-         f"{AT}.model_package_arn = <str of 82>: not a model package version ARN (allowed: arn:aws:sagemaker:<region>:"),
+         f"{AT}.model_package_arn = <str of 82 characters>: not a model package version ARN (allowed: arn:aws:sagemaker:<region>:"),
         ("prod", {"model_package_arn": "prod-direct-marketing/3"}, "not a model package version ARN"),
         ("prod", {"model_package_arn": model_package_arn("prod", "111111111111"), "monitoring__baseline_prefix": BASELINE},
          f"{AT}.model_package_arn: the version is in 111111111111/us-east-1, this environment is 333333333333/us-east-1"),
