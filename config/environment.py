@@ -145,10 +145,10 @@ TagValue = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(la
 #: AWS allows 50 tags a resource; the platform adds its own to some (Studio's studio-team and studio-user, CDK's
 #: three on each subnet, the stage's), so the config's own stop below that.
 MAX_CONFIG_TAGS = 40
-#: Tag keys the platform or CDK sets itself: the stage's environment, and Name on the VPC's resources (the flow-log
-#: role included). A config key may be one of them as written (its value replaces the platform's), never a spelling
-#: that differs in case: IAM refuses a role whose tag keys differ only in case ("Tag keys are case insensitive").
-PLATFORM_TAG_KEYS = ("environment", "Name")
+#: Tag keys the platform sets on every resource itself: the stage's environment. A config key may be one of them as
+#: written (its value replaces the platform's), never a spelling that differs in case: IAM refuses a role whose tag
+#: keys differ only in case ("Tag keys are case insensitive"). Name, which CDK sets per VPC resource, is refused.
+PLATFORM_TAG_KEYS = ("environment",)
 #: The most zones a network may span (a workload subnet each).
 MAX_AVAILABILITY_ZONES = 6
 #: CloudFormation's resource schemas of AWS::SageMaker::Domain, ::UserProfile, ::Space and ::StudioLifecycleConfig
@@ -356,6 +356,9 @@ class EnvironmentConfig(StrictModel):
             if folded in (STUDIO_TEAM_TAG, STUDIO_USER_TAG):
                 raise ValueError(f"tags.{key}: the platform tags Studio's roles, profiles and spaces with {key.lower()!r}, "
                                  "which decides who opens which profile (allowed: another key)")
+            if folded == "name":
+                raise ValueError(f"tags.{key}: CDK tags the VPC and its subnets, gateways and flow-log role with Name, each "
+                                 "its own, and IAM takes tag keys without case (allowed: another key)")
             platform = next((k for k in PLATFORM_TAG_KEYS if k.casefold() == folded and k != key), None)
             other = seen.get(folded, platform)
             if other is not None:

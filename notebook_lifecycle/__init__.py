@@ -63,7 +63,8 @@ def render_on_create() -> str:
 
 @dataclass(frozen=True)
 class SdkDefaults:
-    """What jobs and models started from a notebook with the SageMaker Python SDK must use, as the SDK's config file
+    """What jobs started from a notebook with the SageMaker Python SDK must use (training, tuning through the estimator,
+    and processing: the notebooks role creates no models or transform jobs), as the SDK's config file
     (its schema: sagemaker.core.config.config_schema). Values may be CDK tokens: the file is text in the template."""
 
     bucket: str
@@ -99,12 +100,7 @@ class SdkDefaults:
               ProcessingJob:
                 RoleArn: *role
                 NetworkConfig: {{VpcConfig: *vpc, EnableInterContainerTrafficEncryption: true}}
-                ProcessingOutputConfig: {{KmsKeyId: *key}}
-              Model:
-                ExecutionRoleArn: *role
-                VpcConfig: *vpc
-              TransformJob:
-                TransformOutput: {{KmsKeyId: *key}}""")
+                ProcessingOutputConfig: {{KmsKeyId: *key}}""")
 
 
 def render_on_start(*, idle_minutes: int, packages: list[str], sdk_defaults: SdkDefaults | None = None) -> str:

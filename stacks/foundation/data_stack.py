@@ -121,6 +121,10 @@ class DataStack(Stack):
             and resource not in self.model_package_groups.values()
             and (logical_id := self.resolve(resource.logical_id)) in groups
         ]
+        # CDK adds its metadata resource at synth, after this check can see it.
+        problems += [f"{cfg.source_file}: models.{name}.registry_logical_id: 'CDKMetadata' is the logical ID of CDK's own "
+                     f"metadata resource in {cfg.name}-{naming.DATA_STACK} (allowed: an ID no other resource of that stack has)"
+                     for logical_id, name in groups.items() if logical_id == "CDKMetadata"]
         if problems:
             raise ConfigError(problems)
 

@@ -43,7 +43,9 @@ JOB_NAMES_REASON = (
     "types in this account and region."
 )
 #: Where notebooks, and the jobs they start, may write in the model-artifacts bucket: the SDK's default prefix there
-#: and MLflow's artifact store. The pipelines' outputs (models, evaluation reports, baselines) are read-only to them.
+#: and MLflow's artifact store (shared with the pipelines' runs: the server chooses its keys by experiment and run,
+#: and MLflow clients write them directly). The pipelines' outputs (models, evaluation reports, baselines, batch
+#: predictions) are read-only to them.
 EXPERIMENT_WRITES = (f"{NOTEBOOKS_PREFIX}/*", f"{MLFLOW_ARTIFACTS_PREFIX}/*")
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
@@ -228,8 +230,8 @@ class ExecutionRolesStack(Stack):
             "LaunchEncryptedExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
             wildcard_reason=JOB_NAMES_REASON,
         )
-        notebooks.allow("LaunchEncryptedTransformJobs", ["sagemaker:CreateTransformJob"], transform_jobs, with_data_key,
-                        wildcard_reason=JOB_NAMES_REASON)
+        # No CreateTransformJob (nor CreateModel): a transform runs as its model's role, and the only models there are
+        # the pipelines', whose role is the jobs role: a notebook could write through it where it may not itself.
         notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(workloads.vpc)

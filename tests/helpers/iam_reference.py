@@ -32,12 +32,18 @@ def resource_templates(service: str) -> dict[str, str]:
     return {name: entry["arn"].split(":", 5)[5] if entry["arn"].count(":") >= 5 else entry["arn"] for name, entry in types.items()}
 
 
+#: Services whose documentation applies a resource type's own condition keys to every operation on it, where the
+#: reference's action rows list none: KMS ("kms:ResourceAliases ... KMS key resource operations", KMS Developer Guide,
+#: "AWS KMS condition keys"). Elsewhere (SageMaker's Create*Job rows list none, yet sagemaker:ResourceTag is never
+#: present on a create) the action rows alone say what a call sends.
+RESOURCE_KEYS_APPLY = frozenset({"kms"})
+
+
 @cache
 def resource_type_keys(service: str) -> dict[str, list[str]]:
     """Resource type -> the condition keys of the resource itself (the Service Authorization Reference's Resource
-    types table). They count only where an action's row for that type lists no keys of its own: KMS's key
-    operations (kms:Encrypt on key lists none, and the KMS Developer Guide's "kms:ResourceAliases" applies that key
-    to every KMS key resource operation), not EC2's, whose rows say which of the type's keys a call sends (ec2:Vpc
+    types table). They count only for RESOURCE_KEYS_APPLY and where an action's row for that type lists no keys of
+    its own (kms:Encrypt on key lists none); not for EC2, whose rows say which of the type's keys a call sends (ec2:Vpc
     is a network-interface key but not sent by CreateNetworkInterface)."""
     types = json.loads((DATA / "resourceTypes" / f"{service}.json").read_text())
     return {name: list(entry.get("conditionKeys") or []) for name, entry in types.items()}
@@ -111,7 +117,8 @@ def problems_of(statement: dict) -> list[str]:
                 if not entry["required"] or (covered is not None and entry["name"] not in covered):
                     continue
                 for key in keys:
-                    own = entry["conditionKeys"] or resource_type_keys(service).get(entry["name"], [])
+                    own = entry["conditionKeys"] or (resource_type_keys(service).get(entry["name"], [])
+                                                     if service in RESOURCE_KEYS_APPLY else [])
                     if not key_supported(key, [*definition["conditionKeys"], *own]):
                         found.append(f"{name} on {entry['name']}: condition key {key} is never present there, so "
                                      "the statement denies it")

@@ -104,7 +104,8 @@ def test_execution_roles_exist_and_trust_sagemaker(deployed):
     emulator, resources = deployed
     iam = emulator.client("iam")
     names = [n for n in resources["AWS::IAM::Role"] if n.startswith("dev-Roles-")]
-    assert sorted(n.split("-")[2].split("Role")[0] for n in names) == ["Endpoints", "Jobs", "Monitoring", "Notebooks", "Pipelines"]
+    assert sorted(n.split("-")[2].split("Role")[0] for n in names) == ["Endpoints", "Experiments", "Jobs", "Monitoring", "Notebooks",
+                                                                   "Pipelines"]
     for name in names:
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}

@@ -211,7 +211,6 @@ def test_studio_resources_take_shorter_tag_values_as_their_cloudformation_schema
 
 @pytest.mark.parametrize("tags, message", [
     ({"Environment": "x"}, "tags.Environment: differs from 'environment' only in case"),
-    ({"name": "x"}, "tags.name: differs from 'Name' only in case"),
     ({"Owner": "a", "owner": "b"}, "tags.owner: differs from 'Owner' only in case"),
 ])
 def test_tag_keys_that_differ_only_in_case_are_refused_as_iam_refuses_them(tmp_path, monkeypatch, tags, message):
@@ -224,7 +223,7 @@ def test_tag_keys_that_differ_only_in_case_are_refused_as_iam_refuses_them(tmp_p
 
     refused = config_error(tmp_path, {**VALID, "tags": tags})
     assert message in refused and refused.endswith(
-        "(allowed: one spelling per key; the platform's own 'environment' and 'Name' only as written)"), refused
+        "(allowed: one spelling per key; the platform's own 'environment' only as written)"), refused
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto's in-process mock answers AWS's own endpoints only
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
@@ -233,11 +232,11 @@ def test_tag_keys_that_differ_only_in_case_are_refused_as_iam_refuses_them(tmp_p
         keys = {"environment": "dev", "Name": "vpc", **tags}
         with pytest.raises(ClientError, match="Tag keys are case insensitive"):
             iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}", Tags=[{"Key": k, "Value": v} for k, v in keys.items()])
-    # As written, a platform key replaces the platform's value: one key, accepted.
-    assert load_environment(write_config(tmp_path, {**VALID, "tags": {"environment": "development", "Name": "x"}})).tags
+    # As written, the platform's key replaces the platform's value: one key, accepted.
+    assert load_environment(write_config(tmp_path, {**VALID, "tags": {"environment": "development"}})).tags
 
 
-def test_studio_tag_keys_and_empty_tag_values_are_refused(tmp_path):
+def test_studio_and_name_tag_keys_and_empty_tag_values_are_refused(tmp_path):
     """studio-team and studio-user decide which profile a person opens (stacks/foundation/studio_stack.py): a config tag
     on every resource would overwrite them. An empty value is refused by the CloudFormation schemas of Studio's
     resources (cfn-lint's copies: Tag.Value minLength 1)."""
@@ -249,6 +248,10 @@ def test_studio_tag_keys_and_empty_tag_values_are_refused(tmp_path):
         "tags.Studio-User: the platform tags Studio's roles, profiles and spaces with 'studio-user', which decides who "
         "opens which profile (allowed: another key)")
     assert config_error(tmp_path, {**VALID, "tags": {"team": ""}}).endswith("tags.team = '': must not be empty")
+    for name in ("Name", "name"):  # CDK's own per VPC resource; a config Name would not win there, and IAM folds case
+        assert config_error(tmp_path, {**VALID, "tags": {name: "x"}}).endswith(
+            f"tags.{name}: CDK tags the VPC and its subnets, gateways and flow-log role with Name, each its own, and IAM "
+            "takes tag keys without case (allowed: another key)")
     root = Path(schemas.__file__).parent
     region = json.loads((root / "providers" / "us-east-1.json").read_text())
     (schema,) = (root / "resources").rglob(f"{region['AWS::SageMaker::Domain']}*.json")

@@ -291,6 +291,9 @@ def test_a_registry_logical_id_that_another_resource_of_the_data_stack_has_is_a_
     assert refused.value.problems == [
         f"{tmp_path / 'dev.yaml'}: models.{EXAMPLE}.registry_logical_id: {taken!r} is the logical ID of Data/DataKey/Resource "
         "in dev-Data too (allowed: an ID no other resource of that stack has)"]
+    data["models"][EXAMPLE]["registry_logical_id"] = "CDKMetadata"  # added by CDK at synth
+    with pytest.raises(ConfigError, match="'CDKMetadata' is the logical ID of CDK's own metadata resource in dev-Data"):
+        data_stack(data)
     # Names of the stack's own constructs (outputs, the tracking server) no longer clash with a group's.
     data["models"][EXAMPLE]["registry_logical_id"] = "Tracking"
     stack = data_stack(data)

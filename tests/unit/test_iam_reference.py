@@ -44,6 +44,11 @@ def test_the_checks_catch_what_they_are_for():
     assert problems_of(by_alias) == []
     assert any("condition key kms:GrantIsForAWSResource is never present" in p for p in problems_of(
         {**by_alias, "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}))
+    # Not for other services: a resource tag is never on a job that is being created.
+    on_create = {"Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob"],
+                 "Resource": "arn:aws:sagemaker:us-east-1:123456789012:training-job/*",
+                 "Condition": {"StringEquals": {"sagemaker:ResourceTag/team": "a"}}}
+    assert any("condition key sagemaker:ResourceTag/team is never present" in p for p in problems_of(on_create))
     group_only = {"Effect": "Allow", "Action": "sagemaker:ListModelPackages",
                   "Resource": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/dev-direct-marketing"}
     assert any("is authorized on model-package, never on" in p for p in problems_of(group_only))

@@ -295,9 +295,8 @@ def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instance
     (transform,) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateTransformJob"]
     experiment = Call("train in the platform VPC", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
                       train.context)
-    batch = Call("batch-transform", role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/experiment-1", transform.context)
     allowed = [
-        experiment, batch,
+        experiment,
         Call("pass the experiments role", role, "iam:PassRole", experiments, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         Call("stop its own instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-validation"),
         Call("read the raw data", role, "s3:GetObject", f"{raw}/{EXAMPLE}/Caravan.csv"),
@@ -307,7 +306,11 @@ def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instance
              {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}),
         Call("train with clear traffic between instances", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
              {**train.context, "sagemaker:InterContainerTrafficEncryption": "false"}),
-        *without_the_data_key(experiment), *without_the_data_key(batch),
+        *without_the_data_key(experiment),
+        # A transform runs as its model's role, the pipelines' models as the jobs role, which writes where notebooks may not.
+        Call("batch-transform with a pipeline's model", role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/experiment-1",
+             transform.context),
+        Call("create a model", role, "sagemaker:CreateModel", f"{arn}:model/experiment-1", train.context),
         *(Call(f"pass the {other} role", role, "iam:PassRole", staging.role_arn("Roles", f"{other}Role"),
                {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Pipelines", "Jobs")),
         Call("stop another team's instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-other"),

@@ -214,8 +214,9 @@ SDK_DEFAULTS = SdkDefaults(
 
 def test_the_sdk_defaults_file_is_what_the_sagemaker_sdk_reads_for_jobs_started_here(fakes, tmp_path):
     """The on-start script writes the SageMaker Python SDK's admin config, and the SDK itself (sagemaker-core, the
-    official package: its loader, schema validation and resolver) reads from it the platform's VPC, jobs role,
-    bucket and key for a training job, a processing job and a model, the values the notebooks role requires."""
+    official package: its loader, schema validation and resolver) reads from it the platform's VPC, experiments role,
+    bucket and key for a training job and a processing job, the values the notebooks role requires (it creates no
+    models and no transform jobs, so nothing is set for them)."""
     from sagemaker.core.common_utils import resolve_value_from_config
     from sagemaker.core.config import config as sdk_config
     from sagemaker.core.config import config_schema as paths
@@ -236,12 +237,12 @@ def test_the_sdk_defaults_file_is_what_the_sagemaker_sdk_reads_for_jobs_started_
         paths.PROCESSING_JOB_ROLE_ARN_PATH: SDK_DEFAULTS.role_arn,
         paths.PROCESSING_JOB_NETWORK_CONFIG_PATH: {"VpcConfig": vpc, "EnableInterContainerTrafficEncryption": True},
         paths.PROCESSING_OUTPUT_CONFIG_PATH: {"KmsKeyId": SDK_DEFAULTS.kms_key_arn},
-        paths.MODEL_EXECUTION_ROLE_ARN_PATH: SDK_DEFAULTS.role_arn, paths.MODEL_VPC_CONFIG_PATH: vpc,
-        paths.TRANSFORM_OUTPUT_KMS_KEY_ID_PATH: SDK_DEFAULTS.kms_key_arn,
         paths.SESSION_DEFAULT_S3_BUCKET_PATH: SDK_DEFAULTS.bucket, paths.SESSION_DEFAULT_S3_OBJECT_KEY_PREFIX_PATH: "notebooks",
     }
     for path, value in expected.items():
         assert resolve_value_from_config(config_path=path, sagemaker_config=loaded) == value, path
+    for path in (paths.MODEL_EXECUTION_ROLE_ARN_PATH, paths.TRANSFORM_OUTPUT_KMS_KEY_ID_PATH):
+        assert resolve_value_from_config(config_path=path, sagemaker_config=loaded) is None, path
     # A value the caller names still wins over the defaults.
     assert resolve_value_from_config("arn:aws:iam::123456789012:role/other", paths.TRAINING_JOB_ROLE_ARN_PATH,
                                      sagemaker_config=loaded) == "arn:aws:iam::123456789012:role/other"
