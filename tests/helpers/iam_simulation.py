@@ -175,6 +175,17 @@ def simulate(env: Environment, calls: list[Call]) -> list[str]:
     return run_simulations(simulations, [call.what for call in calls])
 
 
+def expect(env: Environment, allowed: list[Call], denied: list[Call]) -> None:
+    """The allowed calls are Allowed and the denied ones ImplicitlyDenied, in one simulator run; a failure names
+    each call that went the other way."""
+    results = simulate(env, [*allowed, *denied])
+    wrong = [f"{call.what}: {call.action} on {call.resource} -> {result} (expected {expected})"
+             for call, result, expected in zip([*allowed, *denied], results,
+                                               ["Allowed"] * len(allowed) + ["ImplicitlyDenied"] * len(denied), strict=True)
+             if result != expected]
+    assert not wrong, "\n".join(wrong)
+
+
 def run_simulations(simulations: list[dict], names: list[str]) -> list[str]:
     """iam-simulate's verdict on each simulation (its Simulation shape); a validation error fails the test."""
     out = subprocess.run([str(NODE), "tools/iam_simulate.cjs"], cwd=ROOT, input=json.dumps(simulations),

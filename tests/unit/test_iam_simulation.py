@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.configs import EXAMPLE, TRAINING
-from tests.helpers.iam_simulation import Call, Environment, run_simulations, simulate
+from tests.helpers.iam_simulation import Call, Environment, expect, run_simulations, simulate
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ALLOWED = "Allowed"
@@ -240,8 +240,7 @@ def test_the_gate_reads_reports_and_its_own_models_registry_and_not_another_mode
         Call("read another model's report", gate, "s3:GetObject",
              f"arn:aws:s3:::{artifacts}/pipelines/dev/health-utilization/x/evaluate/evaluation/evaluation.json"),
     ]
-    assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 @pytest.fixture(scope="module")
@@ -265,8 +264,7 @@ def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
              f"{bucket}/data-capture/staging-health-utilization/AllTraffic/a.jsonl"),
         Call("write into the pipeline runs", role, "s3:PutObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/report.json"),
     ]
-    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
-    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(staging, allowed, denied)
 
 
 def test_the_monitor_reads_baselines_and_captures_and_writes_only_reports(staging):
@@ -281,8 +279,7 @@ def test_the_monitor_reads_baselines_and_captures_and_writes_only_reports(stagin
         Call("read a training split", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/train/a.csv"),
         Call("write into the captures", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
     ]
-    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
-    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(staging, allowed, denied)
 
 
 def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instances(staging):
@@ -315,8 +312,7 @@ def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instance
                {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Pipelines", "Jobs")),
         Call("stop another team's instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-other"),
     ]
-    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
-    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(staging, allowed, denied)
 
 
 @pytest.mark.parametrize("role_name", ["NotebooksRole", "ExperimentsRole"])
@@ -338,8 +334,7 @@ def test_notebooks_and_their_jobs_read_what_pipelines_wrote_but_cannot_rewrite_i
         Call("delete a baseline", role, "s3:DeleteObject", f"{run}/preprocess/baseline/statistics.json"),
         Call("write captured requests", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
     ]
-    assert simulate(staging, allowed) == [ALLOWED] * len(allowed)
-    assert simulate(staging, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(staging, allowed, denied)
 
 
 def s3_uris(step: dict, body: dict) -> tuple[list[str], list[str]]:

@@ -36,7 +36,7 @@ from config import load_environment
 from config.studio import SPACE_DISPLAY_NAME_MAX, space_display_name, space_name
 from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
 from tests.helpers.configs import ENVIRONMENTS, config_error, shipped
-from tests.helpers.iam_simulation import Call, Environment, simulate
+from tests.helpers.iam_simulation import Call, Environment, expect, simulate
 from tests.helpers.paths import CONFIG_DIR
 from tests.helpers.templates import as_list, only, resources
 
@@ -796,8 +796,7 @@ def test_the_teardown_role_deletes_only_this_domains_contents_and_nfs_groups_in_
         Call("delete a file system itself", role, "elasticfilesystem:DeleteFileSystem",
              f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNTS['dev']}:file-system/fs-1"),
     ]
-    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 def test_without_a_teardown_a_running_app_fails_the_stacks_deletion_and_a_retry_finishes_it(emulator):

@@ -30,7 +30,7 @@ from stacks.shared.tracking_access import GATE_ACTIONS, LOGGING_ACTIONS, NOTEBOO
 from tests.helpers.assembly import synth_app
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING, config_error, copy_environments, shipped
 from tests.helpers.iam_reference import problems_of, statements
-from tests.helpers.iam_simulation import Call, Environment, simulate
+from tests.helpers.iam_simulation import Call, Environment, expect
 from tests.helpers.paths import ROOT
 from tests.helpers.templates import as_list, resources
 
@@ -237,8 +237,7 @@ def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev, role_name):
         Call("log an MLflow model (the scripts log the model's files as artifacts)", jobs, "sagemaker-mlflow:LogModel",
              server_arn("dev")),
     ]
-    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 def test_a_notebook_opens_its_environments_ui_and_compares_runs(dev):
@@ -251,8 +250,7 @@ def test_a_notebook_opens_its_environments_ui_and_compares_runs(dev):
         Call("search runs", notebooks, "sagemaker-mlflow:SearchRuns", server_arn("dev")),
     ]
     denied = [Call("presign staging's UI", notebooks, "sagemaker:CreatePresignedMlflowTrackingServerUrl", server_arn("staging"))]
-    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 def test_the_gate_tags_its_run_and_does_no_more(dev):
@@ -264,8 +262,7 @@ def test_the_gate_tags_its_run_and_does_no_more(dev):
               Call("tag on staging's server", gate, "sagemaker-mlflow:LogBatch", server_arn("staging")),
               Call("create a run", gate, "sagemaker-mlflow:CreateRun", server_arn("dev")),
               Call("open the UI", gate, UI_ACTION, "*")]
-    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 def test_the_server_writes_under_mlflow_only(dev):
@@ -281,8 +278,7 @@ def test_the_server_writes_under_mlflow_only(dev):
               Call("decrypt outside S3", role, "kms:Decrypt", key),
               Call("register a model (registration off)", role, "sagemaker:CreateModelPackage",
                    f"arn:aws:sagemaker:{REGION}:{ACCOUNTS['dev']}:model-package/dev-{EXAMPLE}/1")]
-    assert simulate(dev, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(dev, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(dev, allowed, denied)
 
 
 # -- dev with tracking off, and qa with it on and automatic model registration --------------------------------------
@@ -340,7 +336,6 @@ def test_automatic_registration_lets_the_server_register_only_its_environments_m
                     else f"{arn}:model-package/qa-{EXAMPLE}/1") for action in REGISTRY_ACTIONS]
     denied = [Call("register into dev's group", role, "sagemaker:CreateModelPackageGroup", f"{arn}:model-package-group/dev-{EXAMPLE}"),
               Call("approve a version of dev's", role, "sagemaker:UpdateModelPackage", f"{arn}:model-package/dev-{EXAMPLE}/1")]
-    assert simulate(qa, allowed) == ["Allowed"] * len(allowed)
-    assert simulate(qa, denied) == ["ImplicitlyDenied"] * len(denied)
+    expect(qa, allowed, denied)
     problems = [f"{where}: {p}" for where, s in statements(variants, "qa", "Data") for p in problems_of(s)]
     assert not problems, problems
