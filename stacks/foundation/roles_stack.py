@@ -204,7 +204,7 @@ class ExecutionRolesStack(Stack):
         experiments = SageMakerExecutionRole(self, "Experiments", description=f"{env_name}: SageMaker jobs started from notebooks")
         grant_bucket(experiments, raw, data.raw_data_bucket_arn, write=False)
         grant_experiment_writes(experiments)
-        experiments.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
+        experiments.allow_log_groups("ProcessingJobs", "TrainingJobs")
         experiments.allow_key_grants_for_aws_resources(key)
         experiments.allow_sagemaker_metrics()
         experiments.allow_ecr_pull()
@@ -239,7 +239,7 @@ class ExecutionRolesStack(Stack):
 
         if env_config.tracking.enabled:
             # The environment's MLflow tracking server, on its ARN only. Artifacts go to S3 directly (the client
-            # writes them under mlflow/ of the artifacts bucket): both roles already read and write that bucket.
+            # writes them under mlflow/ of the artifacts bucket), which these roles may already write.
             server = tracking_server_arn(self, env_name)
             jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
             experiments.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
