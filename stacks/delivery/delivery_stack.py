@@ -246,7 +246,8 @@ class DeliveryPipelineStack(Stack):
         # any project of the account, self-mutation's with a buildspec override among them.
         assets = self.pipeline.node.find_child("Assets")
         assets_role = assets.node.find_child("FileRole")
-        assert isinstance(assets_role, iam.Role), assets_role
+        if not isinstance(assets_role, iam.Role):  # CDK Pipelines' layout changed: the deny must not silently vanish
+            raise TypeError(f"expected CDK Pipelines' asset role at Pipeline/Assets/FileRole, found {assets_role!r}")
         assets_role.add_to_principal_policy(iam.PolicyStatement(
             sid="NeverStartsBuilds", effect=iam.Effect.DENY, actions=["codebuild:StartBuild", "codebuild:StopBuild"],
             resources=["*"]))
