@@ -96,6 +96,12 @@ def smoke_test_role_arn(account: str, env: str, model: str) -> str:
     return f"arn:aws:iam::{account}:role/{smoke_test_role_name(env, model)}"
 
 
+def pipeline_jobs_role_name(env: str, model: str) -> str:
+    """The role every step of a model's pipeline runs as: named, so that the environment's pipelines role may pass
+    exactly the roles of its models from one statement (at most 15 + 1 + 32 + 14 = 62 of IAM's 64 characters)."""
+    return f"{env}-{model}-pipeline-jobs"
+
+
 def smoke_test_runner_role_name(env: str, model: str) -> str:
     """The delivery pipeline's CodeBuild role that runs one endpoint's smoke test, in the tooling account: named, so
     that the environment's smoke-test role can trust it alone (at most 15 + 1 + 32 + 13 = 61 of IAM's 64 characters)."""

@@ -28,8 +28,8 @@ nohup sudo -u ec2-user -H bash -c \
 # <<< packages
 
 # >>> sdkdefaults
-# The SageMaker Python SDK's defaults for jobs and models started here: the notebooks role may start them only in
-# the platform's VPC, with the jobs role, writing to the artifacts bucket under the data key. The SDK reads this
+# The SageMaker Python SDK's defaults for jobs started here: the notebooks role may start them only in the
+# platform's VPC, with the experiments role, writing under notebooks/ of the artifacts bucket with the data key. The SDK reads this
 # file (its admin config) in every kernel; a call that names a value itself still wins. Rewritten on every start.
 mkdir -p /etc/xdg/sagemaker
 cat >/etc/xdg/sagemaker/config.yaml <<'SDK_DEFAULTS'

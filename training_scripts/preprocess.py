@@ -327,8 +327,8 @@ def write_split(features: pd.DataFrame, labels: pd.Series, directory: Path, shar
 
 def check_input_uri(uri: str | None, allowed: Sequence[str]) -> None:
     """A pipeline reads only its own model's data: the execution's InputDataUri must be under one of the allowed
-    prefixes (or be the allowed object). The jobs role reads every model's raw data; whoever may start this model's
-    pipeline (a Studio team) must not reach another model's through it."""
+    prefixes (or be the allowed object). Whoever may start this model's pipeline (a Studio team) chooses the value; the
+    model's jobs role cannot read another model's data either, but this check says so in one line, before any read."""
     if uri is None or not allowed:
         return
     if not any(uri == a or (a.endswith("/") and uri.startswith(a)) for a in allowed):

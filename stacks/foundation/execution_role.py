@@ -27,7 +27,7 @@ class SageMakerExecutionRole(Construct):
     """
 
     def __init__(self, scope: Construct, id_: str, *, description: str, source_account_condition: bool = True,
-                 studio: bool = False) -> None:
+                 studio: bool = False, role_name: str | None = None) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
         principal = iam.ServicePrincipal("sagemaker.amazonaws.com")
@@ -36,7 +36,7 @@ class SageMakerExecutionRole(Construct):
                 {"ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:*"}})
         elif source_account_condition:
             principal = principal.with_conditions({"StringEquals": {"aws:SourceAccount": stack.account}})
-        self.role = iam.Role(self, "Role", description=description, assumed_by=principal)
+        self.role = iam.Role(self, "Role", description=description, assumed_by=principal, role_name=role_name)
 
     def arn(self, service: str, resource: str) -> str:
         """ARN in this stack's partition, region and account, e.g. arn("sagemaker", "training-job/*")."""

@@ -58,8 +58,8 @@ def key_conditions(key_arn: str) -> dict:
 
 
 class ExecutionRolesStack(Stack):
-    """Roles for notebooks, processing/training jobs (the pipelines' and the notebooks' own), pipelines, endpoints and
-    Model Monitor."""
+    """Roles for notebooks, the jobs notebooks start, pipelines, endpoints and Model Monitor. Each model's pipeline
+    jobs have a role of their own, in the model's TrainingPipelineStack."""
 
     def __init__(
         self,
@@ -100,15 +100,15 @@ class ExecutionRolesStack(Stack):
                 *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}" for pattern in ("*", *EXPERIMENT_WRITES)),
             )
 
-        # Processing and training jobs: read raw data, write artifacts, run in the VPC.
-        jobs = SageMakerExecutionRole(self, "Jobs", description=f"{env_name}: SageMaker processing and training jobs")
-        grant_bucket(jobs, raw, data.raw_data_bucket_arn, write=False)
-        grant_bucket(jobs, artifacts, data.model_artifacts_bucket_arn, write=True)
-        jobs.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
-        jobs.allow_key_grants_for_aws_resources(key)
-        jobs.allow_sagemaker_metrics()
-        jobs.allow_ecr_pull()
-        jobs.allow_vpc_networking(workloads.vpc)
+        # Each model's pipeline jobs run as that model's own role (TrainingPipelineStack), which reads and writes that
+        # model's data only. This environment-wide role is what they ran as before: retired, it has no permissions
+        # left, and it stays one release with its exports, because CloudFormation refuses to remove an export that
+        # a deployed stack imports (this stack deploys before the pipeline stacks that stop importing it).
+        retired_jobs = SageMakerExecutionRole(
+            self, "Jobs", description=f"{env_name}: retired, no permissions (each model's pipeline has its own jobs role)"
+        )
+        self.export_value(retired_jobs.role.role_arn)
+        self.export_value(retired_jobs.role.role_name)
 
         # Endpoints (model execution role): read model artifacts only.
         endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
@@ -196,11 +196,19 @@ class ExecutionRolesStack(Stack):
                 wildcard_reason=f"versions of the {', '.join(groups)} group(s) get their numbers at registration.",
             )
         pipelines.allow_key_grants_for_aws_resources(key)
-        # Every pipeline step (jobs and the batch-transform model) runs as the jobs role: nothing else to pass.
-        pipelines.allow_pass_role(jobs.role)
+        # Every step of a model's pipeline (jobs and the batch-transform model) runs as that model's jobs role, which its
+        # TrainingPipelineStack creates under a fixed name: one statement names them all (a statement per model in the
+        # models' stacks would add ~500 characters a model to this role's 10,240-character IAM quota, not ~100).
+        pipelines.allow(
+            "PassPipelineJobsRolesToSageMaker", ["iam:PassRole"],
+            [self.format_arn(service="iam", region="", resource="role", resource_name=naming.pipeline_jobs_role_name(env_name, m))
+             for m in env_config.models],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
 
-        # Jobs started from notebooks: what the jobs role may do, but writing only where notebooks write, so an
-        # experiment (or code run in one) cannot rewrite a registered model or the reports the gate trusted.
+        # Jobs started from notebooks: they read all the raw data and artifacts (notebooks explore every model's), but
+        # write only where notebooks write, so an experiment (or code run in one) cannot rewrite a registered model or the
+        # reports the gate trusted.
         experiments = SageMakerExecutionRole(self, "Experiments", description=f"{env_name}: SageMaker jobs started from notebooks")
         grant_bucket(experiments, raw, data.raw_data_bucket_arn, write=False)
         grant_experiment_writes(experiments)
@@ -231,7 +239,7 @@ class ExecutionRolesStack(Stack):
             wildcard_reason=JOB_NAMES_REASON,
         )
         # No CreateTransformJob (nor CreateModel): a transform runs as its model's role, and the only models there are
-        # the pipelines', whose role is the jobs role: a notebook could write through it where it may not itself.
+        # the pipelines', whose role is their model's jobs role: a notebook could write through it where it may not itself.
         notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(workloads.vpc)
@@ -241,7 +249,6 @@ class ExecutionRolesStack(Stack):
             # The environment's MLflow tracking server, on its ARN only. Artifacts go to S3 directly (the client
             # writes them under mlflow/ of the artifacts bucket), which these roles may already write.
             server = tracking_server_arn(self, env_name)
-            jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
             experiments.allow("LogToTrackingServer", LOGGING_ACTIONS, [server])
             notebooks.allow("UseTrackingServer", NOTEBOOK_ACTIONS, [server])
             notebooks.allow("OpenTrackingServerUi", UI_URL_ACTIONS, [server])
@@ -251,7 +258,7 @@ class ExecutionRolesStack(Stack):
                 "Reference); which server's UI opens is decided by the presigned URL, granted on this environment's server only.",
             )
 
-        for role in (jobs, endpoints, monitoring, pipelines, experiments, notebooks):
+        for role in (endpoints, monitoring, pipelines, experiments, notebooks):
             acknowledge(
                 role.role,
                 "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
@@ -259,7 +266,6 @@ class ExecutionRolesStack(Stack):
                 "NIST.800.53.R5-IAMNoInlinePolicy",
             )
 
-        self.jobs_role: iam.IRole = jobs.role
         self.experiments_role: iam.IRole = experiments.role
         self.endpoints_role: iam.IRole = endpoints.role
         self.monitoring_role: iam.IRole = monitoring.role

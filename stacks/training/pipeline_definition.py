@@ -211,8 +211,8 @@ class DefinitionBuilder:
              # Errors about the data then name the config field to fix, not a script flag.
              "--config-source", f"{self.res.config_file}: models.{self.res.model_name}.dataset",
              "--train-shards", str(self.training.instance_count),
-             # The execution's data must be this model's: preprocess refuses any other InputDataUri (the jobs role reads
-             # every model's raw data, and a Studio team may start its model's pipeline with any parameter value).
+             # The execution's data must be this model's: preprocess refuses any other InputDataUri in one line (a Studio
+             # team may start its model's pipeline with any parameter value; the model's jobs role could not read it).
              "--input-uri", param("InputDataUri"), *[a for allowed in self.res.allowed_inputs for a in ("--allowed-input", allowed)]],
             [self.processing_input("raw", param("InputDataUri"), f"{PROCESSING}/input/raw")],
             ["train", "validation", "test", "raw-test", "metadata", "baseline"],

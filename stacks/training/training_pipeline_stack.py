@@ -16,6 +16,7 @@ from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -24,9 +25,13 @@ import naming
 from catalog.images import debugger_rules_image, xgboost_image
 from config import EnvironmentConfig
 from config.environment import ModelConfig
+from naming import MLFLOW_ARTIFACTS_PREFIX
 from stacks.contracts import DataExports, Workloads
+from stacks.foundation.execution_role import SageMakerExecutionRole
+from stacks.foundation.roles_stack import KMS_GRANT, READ_GRANT, WRITE_GRANT
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
+from stacks.shared.tracking_access import LOGGING_ACTIONS
 from stacks.training.evaluation_gate import EvaluationGate, Tracking
 from stacks.training.pipeline_definition import PipelineResources, build_definition
 from stacks.training.source_tarball import SourceTarball
@@ -47,7 +52,6 @@ class TrainingPipelineStack(Stack):
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
-        jobs_role: iam.IRole,
         pipelines_role: iam.IRole,
         **kwargs,
     ) -> None:
@@ -66,6 +70,7 @@ class TrainingPipelineStack(Stack):
             )
         # The model's own code folder (default: the bundled training_scripts/), as its own asset.
         code = SourceTarball(self, "TrainingCode", source=(ROOT / model.code_dir).resolve())
+        jobs = self.jobs_role(cfg, model, data, (raw, artifacts), data_key, workloads, code, tracking)
         gate = EvaluationGate(
             self,
             "EvaluationGate",
@@ -95,7 +100,7 @@ class TrainingPipelineStack(Stack):
                 allowed_inputs=(f"s3://{raw.bucket_name}/{model.name}/", *((source.uri,) if source.uri else ())),
                 image_uri=xgboost_image(cfg.region, model.framework_version),
                 debugger_image_uri=debugger_rules_image(cfg.region) if model.training.debugger.rules else None,
-                jobs_role_arn=jobs_role.role_arn,
+                jobs_role_arn=jobs.role.role_arn,
                 artifacts_bucket=artifacts.bucket_name,
                 kms_key_arn=data_key.key_arn,
                 code_uri=code.asset.s3_object_url,
@@ -119,26 +124,9 @@ class TrainingPipelineStack(Stack):
         )
         self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
 
-        # Grants for this pipeline live here, beside what they grant, not in the roles stack:
-        # the code asset and the gate change with this stack.
-        # Exactly the code object: Bucket.grant_read would open the whole CDK assets bucket. SageMaker
-        # lists the S3 prefix of an input before copying it, so ListBucket, for that one key only.
-        bucket_arn, key = code.asset.bucket.bucket_arn, code.asset.s3_object_key
-        code_read = iam.Policy(
-            self,
-            "JobsReadTrainingCode",
-            policy_name=naming.model_policy_name(model.name, "read-training-code"),
-            roles=[jobs_role],
-            statements=[
-                iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
-                iam.PolicyStatement(
-                    sid="ListTrainingCode", actions=["s3:ListBucket"], resources=[bucket_arn],
-                    conditions={"StringEquals": {"s3:prefix": [key]}},
-                ),
-            ],
-        )
-        # What every pipeline needs (following its tuning jobs among them) is the roles stack's; only the gate is
-        # this stack's own. Kept small: each model's policies add to the shared role's 10,240-character IAM quota.
+        # What every pipeline needs (following its tuning jobs, passing its jobs role among them) is the roles stack's;
+        # only the gate is this stack's own. Kept small: each model's policy adds to the shared role's 10,240-character
+        # IAM quota.
         pipeline_policy = iam.Policy(
             self,
             "PipelineRunsThisPipeline",
@@ -148,38 +136,77 @@ class TrainingPipelineStack(Stack):
                 iam.PolicyStatement(sid="InvokeEvaluationGate", actions=["lambda:InvokeFunction"], resources=[gate.function.function_arn]),
             ],
         )
-        for policy in (code_read, pipeline_policy):
-            acknowledge(
-                policy,
-                "Policy for one role, created and deleted with this pipeline stack next to what it grants; "
-                "it is not shared between roles, which is what the rule guards against.",
-                "NIST.800.53.R5-IAMNoInlinePolicy",
-            )
-
-        if source.uri:
-            self.read_external_data(source.uri, jobs_role, model.name)
+        acknowledge(
+            pipeline_policy,
+            "Policy for one role, created and deleted with this pipeline stack next to what it grants; "
+            "it is not shared between roles, which is what the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
         self.topic = self.notifications(cfg, model.name, group)
         CfnOutput(self, "PipelineName", value=pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=group)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "EvaluationGateFunctionName", value=gate.function.function_name)
 
-    def read_external_data(self, uri: str, jobs_role: iam.IRole, model: str) -> None:
-        """The model's data_file is in S3 outside the data lake: the jobs role reads that one object."""
-        bucket, key = uri.removeprefix("s3://").split("/", 1)
-        bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
-        policy = iam.Policy(self, "JobsReadInputData", policy_name=naming.model_policy_name(model, "read-input-data"),
-                            roles=[jobs_role], statements=[
-            iam.PolicyStatement(sid="ReadInputData", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{key}"]),
-            iam.PolicyStatement(sid="ListInputData", actions=["s3:ListBucket"], resources=[bucket_arn],
-                                conditions={"StringEquals": {"s3:prefix": [key]}}),
-        ])
+    def jobs_role(self, cfg: EnvironmentConfig, model: ModelConfig, data: DataExports, buckets: tuple[s3.IBucket, s3.IBucket],
+                  data_key: kms.IKey, workloads: Workloads, code: SourceTarball, tracking: Tracking | None) -> SageMakerExecutionRole:
+        """The role every step of this model's pipeline runs as (its processing, training and tuning jobs, and the
+        batch-transform model): it reads this model's data and code only, and writes under this model's runs prefix
+        only (and MLflow's artifact store, with tracking on). Another model's jobs, whose code a different team may
+        write, have their own role: neither can read the other's data nor rewrite the other's registered models."""
+        jobs = SageMakerExecutionRole(
+            self, "Jobs", description=f"{cfg.name}: the {model.name} pipeline's processing, training and transform jobs",
+            role_name=naming.pipeline_jobs_role_name(cfg.name, model.name),  # the pipelines role passes it by name
+        )
+        raw, artifacts = buckets
+        # An execution's input may be this model's prefix of the raw-data bucket (PipelineResources.allowed_inputs):
+        # those objects, and listing only under that prefix (Bucket.grant_read would list every model's keys). The data
+        # key's Decrypt comes with the artifacts grant below: both buckets use it.
+        raw_data = f"{model.name}/*"
+        jobs.allow("ReadModelData", ["s3:GetObject"], [f"{raw.bucket_arn}/{raw_data}"],
+                   wildcard_reason=f"this model's objects of the raw-data bucket ({raw_data}); their keys are data.",
+                   token_wildcards=(f"{data.raw_data_bucket_arn}/{raw_data}",))
+        jobs.allow("ListModelData", ["s3:ListBucket"], [raw.bucket_arn], {"StringLike": {"s3:prefix": [raw_data]}})
+        jobs.allow("LocateRawDataBucket", ["s3:GetBucketLocation"], [raw.bucket_arn])
+        writes = [f"{naming.pipeline_runs_prefix(cfg.name, model.name)}/*"]
+        if tracking:
+            writes.append(f"{MLFLOW_ARTIFACTS_PREFIX}/*")  # the MLflow client writes run artifacts directly
+        for pattern in writes:
+            artifacts.grant_read_write(jobs.role, pattern)
+        jobs.acknowledge_grant_wildcards(
+            f"Bucket.grant_read_write() under {' and '.join(writes)} of the bucket exported as "
+            f"{data.model_artifacts_bucket_arn} (keys are chosen per run; the action wildcards are CDK's grant sets); "
+            "with KMS data-key use on the data key only.",
+            *READ_GRANT, *WRITE_GRANT, *KMS_GRANT,
+            *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}" for pattern in writes),
+        )
+        # Exactly the code object: Bucket.grant_read would open the whole CDK assets bucket. SageMaker lists the S3
+        # prefix of an input before copying it, so ListBucket, for that one key only.
+        self.read_object(jobs, "TrainingCode", code.asset.bucket.bucket_arn, code.asset.s3_object_key)
+        if model.dataset.source.uri:
+            # The model's data_file is in S3 outside the data lake: that one object.
+            bucket, key = model.dataset.source.uri.removeprefix("s3://").split("/", 1)
+            self.read_object(jobs, "InputData", f"arn:{self.partition}:s3:::{bucket}", key)
+        jobs.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
+        jobs.allow_key_grants_for_aws_resources(data_key)
+        jobs.allow_sagemaker_metrics()
+        jobs.allow_ecr_pull()
+        jobs.allow_vpc_networking(workloads.vpc)
+        if tracking:
+            jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [tracking.server_arn])
         acknowledge(
-            policy,
-            "Policy for one role, created and deleted with this model's pipeline stack next to the data_file it reads; "
-            "it is not shared between roles, which is what the rule guards against.",
+            jobs.role,
+            "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
+            "with the role, so it cannot drift or be shared the way the rule guards against.",
             "NIST.800.53.R5-IAMNoInlinePolicy",
         )
+        return jobs
+
+    @staticmethod
+    def read_object(role: SageMakerExecutionRole, what: str, bucket_arn: str, key: str) -> None:
+        """GetObject on one object, and ListBucket for that key only (SageMaker lists an input's prefix first)."""
+        role.allow(f"Read{what}", ["s3:GetObject"], [f"{bucket_arn}/{key}"])
+        role.allow(f"List{what}", ["s3:ListBucket"], [bucket_arn], {"StringEquals": {"s3:prefix": [key]}})
 
     def notifications(self, cfg: EnvironmentConfig, model: str, group: str) -> sns.Topic:
         """Failed executions and new model packages, through EventBridge, to an encrypted topic."""

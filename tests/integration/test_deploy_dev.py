@@ -17,6 +17,7 @@ import tarfile
 import pytest
 from botocore.exceptions import ClientError
 
+import naming
 from config import load_environment
 from local.demo import run_demo
 from local.deployment import destroy_stage, inventory, stage_stack_names
@@ -106,7 +107,17 @@ def test_execution_roles_exist_and_trust_sagemaker(deployed):
     names = [n for n in resources["AWS::IAM::Role"] if n.startswith("dev-Roles-")]
     assert sorted(n.split("-")[2].split("Role")[0] for n in names) == ["Endpoints", "Experiments", "Jobs", "Monitoring", "Notebooks",
                                                                    "Pipelines"]
-    for name in names:
+    # Each model's pipeline jobs run as its own role, deployed with the model's stack under the name the pipelines
+    # role passes (and the pipeline's definition names).
+    jobs = [naming.pipeline_jobs_role_name("dev", model) for model in MODELS]
+    assert set(jobs) <= set(resources["AWS::IAM::Role"])
+    pipelines = {p["PipelineName"]: p for p in (emulator.client("sagemaker").describe_pipeline(PipelineName=naming.pipeline_name("dev", m))
+                                                 for m in MODELS)}
+    for model, role in zip(MODELS, jobs, strict=True):
+        definition = pipelines[naming.pipeline_name("dev", model)]["PipelineDefinition"]
+        assert iam.get_role(RoleName=role)["Role"]["Arn"] in definition
+        assert all(other not in definition for other in jobs if other != role)
+    for name in names + jobs:
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
 

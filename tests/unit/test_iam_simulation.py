@@ -194,7 +194,7 @@ def test_one_auto_approved_model_does_not_let_another_models_versions_skip_revie
 
 
 def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, dev):
-    jobs = dev.role_arn("Roles", "JobsRole")
+    jobs = dev.role_arn(TRAINING, "JobsRole")
     raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
     artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
     staging = Environment.of(assembly, "staging", "222222222222", REGION)
@@ -214,8 +214,61 @@ def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, 
     assert simulate(dev, denied) == ["ImplicitlyDenied", "ExplicitlyDenied", "ImplicitlyDenied"]
 
 
+OTHER_MODEL = "health-utilization"
+
+
+def test_a_models_jobs_cannot_reach_another_models_data_or_models(dev):
+    """Each model's steps run as its own role: code in one model's code_dir (another team's, perhaps) reads and writes
+    that model's data and runs, and the other model's stay out of its reach."""
+    jobs = dev.role_arn(TRAINING, "JobsRole")
+    raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
+    runs = f"arn:aws:s3:::{dev.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}/pipelines/dev"
+    assert dev.role_arn(f"{OTHER_MODEL}-TrainingPipeline", "JobsRole") != jobs
+    allowed = [
+        Call("read its own data", jobs, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv"),
+        Call("write its own model", jobs, "s3:PutObject", f"{runs}/{EXAMPLE}/exec-1/train/output/model.tar.gz"),
+        Call("list its own data", jobs, "s3:ListBucket", f"arn:aws:s3:::{raw}", {"s3:prefix": f"{EXAMPLE}/Caravan.csv"}),
+    ]
+    denied = [
+        Call("read another model's data", jobs, "s3:GetObject", f"arn:aws:s3:::{raw}/{OTHER_MODEL}/data.csv"),
+        Call("list another model's data", jobs, "s3:ListBucket", f"arn:aws:s3:::{raw}", {"s3:prefix": f"{OTHER_MODEL}/"}),
+        Call("list every model's data", jobs, "s3:ListBucket", f"arn:aws:s3:::{raw}", {"s3:prefix": ""}),
+        Call("read another model's registered model", jobs, "s3:GetObject", f"{runs}/{OTHER_MODEL}/exec-1/train/output/model.tar.gz"),
+        Call("overwrite another model's registered model", jobs, "s3:PutObject",
+             f"{runs}/{OTHER_MODEL}/exec-1/train/output/model.tar.gz"),
+        Call("rewrite another model's evaluation report", jobs, "s3:PutObject",
+             f"{runs}/{OTHER_MODEL}/exec-1/evaluate/evaluation/evaluation.json"),
+        Call("write another environment's runs", jobs, "s3:PutObject", f"{runs}-other/{EXAMPLE}/exec-1/x.csv"),
+        Call("write a notebook's output", jobs, "s3:PutObject", f"{runs.rsplit('/', 2)[0]}/notebooks/x/model.tar.gz"),
+    ]
+    expect(dev, allowed, denied)
+
+
+def test_the_pipelines_role_passes_each_models_jobs_role_and_no_other(dev):
+    pipelines = dev.role_arn("Roles", "PipelinesRole")
+    to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    allowed = [Call(f"pass {model}'s jobs role", pipelines, "iam:PassRole", dev.role_arn(f"{model}-TrainingPipeline", "JobsRole"),
+                    to_sagemaker) for model in (EXAMPLE, OTHER_MODEL)]
+    denied = [
+        Call("pass the retired environment-wide jobs role", pipelines, "iam:PassRole", dev.role_arn("Roles", "JobsRole"), to_sagemaker),
+        Call("pass the experiments role", pipelines, "iam:PassRole", dev.role_arn("Roles", "ExperimentsRole"), to_sagemaker),
+        Call("pass a jobs role to another service", pipelines, "iam:PassRole", dev.role_arn(TRAINING, "JobsRole"),
+             {"iam:PassedToService": "lambda.amazonaws.com"}),
+    ]
+    expect(dev, allowed, denied)
+
+
+def test_the_retired_jobs_role_may_do_nothing(dev):
+    """Kept one release for its exports (test_roles.test_the_retired_jobs_role_has_no_permissions_and_keeps_its_exports)."""
+    retired = dev.role_arn("Roles", "JobsRole")
+    raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
+    artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    expect(dev, [], [Call("read raw data", retired, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv"),
+                     Call("write artifacts", retired, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x.csv")])
+
+
 def test_the_data_key_serves_the_jobs_through_s3_and_its_key_policy_takes_part(dev):
-    jobs = dev.role_arn("Roles", "JobsRole")
+    jobs = dev.role_arn(TRAINING, "JobsRole")
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{dev.physical('Data', 'DataKey', 'AWS::KMS::Key')}"
     assert dev.resource_policy("key", key), "the key policy is part of every simulated KMS call"
     calls = [Call("decrypt a raw object through S3", jobs, "kms:Decrypt", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
@@ -304,12 +357,14 @@ def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instance
         Call("train with clear traffic between instances", role, "sagemaker:CreateTrainingJob", f"{arn}:training-job/experiment-1",
              {**train.context, "sagemaker:InterContainerTrafficEncryption": "false"}),
         *without_the_data_key(experiment),
-        # A transform runs as its model's role, the pipelines' models as the jobs role, which writes where notebooks may not.
+        # A transform runs as its model's role, a pipeline's model as that model's jobs role, which writes where notebooks
+        # may not.
         Call("batch-transform with a pipeline's model", role, "sagemaker:CreateTransformJob", f"{arn}:transform-job/experiment-1",
              transform.context),
         Call("create a model", role, "sagemaker:CreateModel", f"{arn}:model/experiment-1", train.context),
-        *(Call(f"pass the {other} role", role, "iam:PassRole", staging.role_arn("Roles", f"{other}Role"),
-               {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Pipelines", "Jobs")),
+        *(Call(f"pass the {what} role", role, "iam:PassRole", staging.role_arn(stack, name),
+               {"iam:PassedToService": "sagemaker.amazonaws.com"})
+          for what, stack, name in (("pipelines", "Roles", "PipelinesRole"), ("pipeline jobs", TRAINING, "JobsRole"))),
         Call("stop another team's instance", role, "sagemaker:StopNotebookInstance", f"{arn}:notebook-instance/staging-other"),
     ]
     expect(staging, allowed, denied)
@@ -358,33 +413,46 @@ def s3_uris(step: dict, body: dict) -> tuple[list[str], list[str]]:
             name, output = path.split(".")[1], path.split("['")[1].split("']")[0]
             (out,) = [o for o in by_name[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == output]
             return value(out["S3Output"]["S3Uri"])
-        return None  # a property only known at run time (a training job's model artifact)
+        if path == "Steps.Train.ModelArtifacts.S3ModelArtifacts":  # SageMaker's <S3OutputPath>/<job name>/output/model.tar.gz
+            output = value(by_name["Train"]["Arguments"]["OutputDataConfig"]["S3OutputPath"])
+            return output and f"{output}/pipelines-train-1/output/model.tar.gz"
+        return None  # a property only known at run time (a tuning job's best model)
 
     args = step["Arguments"]
+    container = args.get("PrimaryContainer", {})
     inputs = [i["S3Input"]["S3Uri"] for i in args.get("ProcessingInputs", [])] + \
-             [c["DataSource"]["S3DataSource"]["S3Uri"] for c in args.get("InputDataConfig", [])]
+             [c["DataSource"]["S3DataSource"]["S3Uri"] for c in args.get("InputDataConfig", [])] + \
+             [u for u in (args.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource", {}).get("S3Uri"),
+                          container.get("ModelDataUrl")) if u]
     outputs = [o["S3Output"]["S3Uri"] for o in args.get("ProcessingOutputConfig", {}).get("Outputs", [])] + \
-              [u for u in (args.get("OutputDataConfig", {}).get("S3OutputPath"), args.get("CheckpointConfig", {}).get("S3Uri")) if u]
+              [u for u in (args.get("OutputDataConfig", {}).get("S3OutputPath"), args.get("CheckpointConfig", {}).get("S3Uri"),
+                           args.get("ProfilerConfig", {}).get("S3OutputPath"), args.get("TransformOutput", {}).get("S3OutputPath"))
+               if u]
     resolved = ([value(u) for u in inputs], [value(u) for u in outputs])
     return [u for u in resolved[0] if u], [u for u in resolved[1] if u]
 
 
 def test_every_job_reads_its_inputs_and_writes_its_outputs_as_the_definition_names_them(dev):
-    """The jobs role, inside each step's job: every S3 input and output of the synthesized definition."""
-    jobs = dev.role_arn("Roles", "JobsRole")
+    """The model's jobs role, inside each step's job and as the batch-transform model's role: every S3 input (listed
+    under its prefix, as SageMaker does before copying it, and read) and output of the synthesized definition."""
+    jobs = dev.role_arn(TRAINING, "JobsRole")
     body = definition(dev)
     calls = []
     for step in steps(body):
-        if step["Type"] not in ("Processing", "Training"):
+        if step["Type"] not in ("Processing", "Training", "Transform", "Model"):
             continue
         inputs, outputs = s3_uris(step, body)
         for uri in inputs:
             obj = uri if uri.endswith((".csv", ".gz")) else f"{uri.rstrip('/')}/part-0.csv"
             calls.append(Call(f"{step['Name']}: read {uri}", jobs, "s3:GetObject", "arn:aws:s3:::" + obj.removeprefix("s3://")))
+            bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+            calls.append(Call(f"{step['Name']}: list {uri}", jobs, "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": prefix}))
         for uri in outputs:
             calls.append(Call(f"{step['Name']}: write {uri}", jobs, "s3:PutObject",
                               "arn:aws:s3:::" + f"{uri.rstrip('/')}/part-0.csv".removeprefix("s3://")))
-    assert len(calls) >= 12  # raw data, code, splits, baselines, model, checkpoints, evaluation
+    steps_checked = {c.what.split(":")[0] for c in calls}
+    assert {"Preprocess", "Train", "Evaluate", "CreateModel", "BatchTransform"} <= steps_checked, steps_checked
+    assert len(calls) >= 25  # raw data, code, splits, baselines, model, checkpoints, profiler, evaluation, transform
     results = simulate(dev, calls)
     refused = [f"{c.what}: {c.action} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]
     assert not refused, "\n".join(refused)

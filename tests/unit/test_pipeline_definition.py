@@ -434,9 +434,10 @@ def test_the_evaluation_report_is_told_how_the_hyperparameters_were_chosen():
 
 
 def test_preprocess_reads_only_its_own_models_data_whatever_the_execution_asks():
-    """Whoever may start a model's pipeline (a Studio team's role) chooses InputDataUri; the jobs role reads every model's
-    raw data. The definition hands preprocess the execution's InputDataUri and what this model may read (its prefix of
-    the raw-data bucket; its data_file where that is in S3), and preprocess refuses anything else before reading."""
+    """Whoever may start a model's pipeline (a Studio team's role) chooses InputDataUri; the model's jobs role could not
+    read another model's data, and this says so in one line. The definition hands preprocess the execution's
+    InputDataUri and what this model may read (its prefix of the raw-data bucket; its data_file where that is in S3),
+    and preprocess refuses anything else before reading."""
     import preprocess
     from sm_contract import InputError
 

@@ -304,7 +304,7 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
 
 def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environments_stacks(app):
     """IAM keys a role's inline policies by name: two stacks putting the same name on one role (each model's
-    stack on the environment's pipelines or jobs role) would overwrite each other, and destroying one model
+    stack on the environment's pipelines role) would overwrite each other, and destroying one model
     would delete the other's grant (the emulator's destroy of a second model failed exactly so)."""
     import json
 
@@ -352,19 +352,60 @@ def test_the_region_check_knows_every_resource_type_a_region_may_lack(app):
         assert not unchecked, f"{env}: {sorted(unchecked)} are missing from some region the config accepts"
 
 
+def jobs_role_statements(template: dict) -> list[dict]:
+    """The statements of a TrainingPipeline stack's own jobs role."""
+    (role_id,) = [k for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith("JobsRole")]
+    return [s for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
 def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
     assembly, _ = app
     template = assembly.template_json(QA, naming.model_stack_id(CHURN, naming.TRAINING_STACK))
     (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
     body = "".join(p if isinstance(p, str) else "" for p in pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1])
     assert f'"Name":"InputDataUri","Type":"String","DefaultValue":"{TEAM_S3_DATA}"' in body
-    (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("JobsReadInputData")]
-    assert policy["PolicyName"] == f"{CHURN}-read-input-data"
-    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    statements = {s["Sid"]: s for s in jobs_role_statements(template) if "Sid" in s}
     bucket, key = TEAM_S3_DATA.removeprefix("s3://").split("/", 1)
     assert statements["ReadInputData"]["Action"] == "s3:GetObject"
     assert statements["ReadInputData"]["Resource"] == f"arn:aws:s3:::{bucket}/{key}"  # the stack's partition, resolved
     assert statements["ListInputData"]["Condition"] == {"StringEquals": {"s3:prefix": [key]}}
+    assert [s for s in jobs_role_statements(template) if bucket in json.dumps(s)] == [
+        statements["ReadInputData"], statements["ListInputData"]]
+
+
+def test_each_models_jobs_reach_only_that_models_data_and_runs(app):
+    """Whatever the catalog: every model's pipeline steps run as a role of the model's own stack, which reads objects
+    only under the model's prefix of its environment's raw-data bucket (its data_file's object where that is
+    elsewhere in S3, and its code object) and writes only under the model's runs prefix (and MLflow's store with
+    tracking on). So no model's code, a team's own code_dir among them, reaches another model's data or models."""
+    assembly, names = app
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    checked = 0
+    for env in names:
+        cfg = environments[env]
+        for model in cfg.models.values():
+            template = assembly.template_json(env, naming.model_stack_id(model.name, naming.TRAINING_STACK))
+            (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("JobsRole")]
+            (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
+            parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1]
+            roles = [p for p in parts if isinstance(p, dict) and "Role" in json.dumps(p)]
+            assert roles and all(p == {"Fn::GetAtt": [role_id, "Arn"]} for p in roles), (env, model.name, roles)
+            objects: dict[str, set[str]] = {"read": set(), "write": set()}
+            for statement in jobs_role_statements(template):
+                acts = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                kinds = [kind for kind, prefixes in (("read", ("s3:GetObject",)), ("write", ("s3:Put", "s3:Delete")))
+                         if any(a.startswith(prefixes) for a in acts)]
+                for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]):
+                    for kind in kinds if "Fn::Join" in resource else ():
+                        imported, suffix = resource["Fn::Join"][1]
+                        objects[kind].add(f"{imported['Fn::ImportValue']}{suffix}")
+            raw, artifacts = naming.raw_data_bucket_export(env), naming.model_artifacts_bucket_export(env)
+            writes = {f"{artifacts}/{naming.pipeline_runs_prefix(env, model.name)}/*"} | (
+                {f"{artifacts}/{naming.MLFLOW_ARTIFACTS_PREFIX}/*"} if cfg.tracking.enabled else set())
+            assert objects == {"read": {f"{raw}/{model.name}/*"} | writes, "write": writes}, (env, model.name)
+            checked += 1
+    assert checked > len(names)
 
 
 def git_ignored_code(config_dir: Path) -> list[str]:

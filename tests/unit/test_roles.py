@@ -6,7 +6,11 @@ import json
 
 import pytest
 
+import naming
+from config import load_environment
 from tests.helpers.configs import ENVIRONMENTS
+from tests.helpers.paths import CONFIG_DIR
+from tests.helpers.templates import as_list
 
 ROLES = ("Jobs", "Experiments", "Endpoints", "Monitoring", "Pipelines", "Notebooks")
 
@@ -78,20 +82,38 @@ def test_only_unscopable_actions_use_resource_star(template):
 
 
 def pass_role_targets(template, name) -> list:
+    """The roles a role may pass: logical IDs of this stack's roles, ARNs of roles named elsewhere."""
     passes = [s for s in statements_of(template, name) if s["Action"] == "iam:PassRole"]
     for s in passes:
         assert s["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    return [r["Fn::GetAtt"][0] for s in passes for r in ([s["Resource"]] if isinstance(s["Resource"], dict) else s["Resource"])]
+    return [r if isinstance(r, str) else r["Fn::GetAtt"][0] for s in passes for r in as_list(s["Resource"])]
 
 
 def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
+    """The pipelines role passes exactly the jobs role of each model of its environment, by the name the model's stack
+    gives it (test_training_pipeline_stack.test_every_step_runs_as_this_models_own_jobs_role)."""
     ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ROLES}
-    assert pass_role_targets(template, "Pipelines") == [ids["Jobs"]]
+    env = template.to_json()["Resources"][ids["Pipelines"]]["Properties"]["Description"].split(":")[0]
+    cfg = load_environment(CONFIG_DIR / f"{env}.yaml")
+    assert len(cfg.models) >= 2 and sorted(pass_role_targets(template, "Pipelines")) == sorted(
+        f"arn:aws:iam::{cfg.account}:role/{naming.pipeline_jobs_role_name(env, model)}" for model in cfg.models)
     assert pass_role_targets(template, "Notebooks") == [ids["Experiments"]]
-    assert pass_role_targets(template, "Jobs") == []
     assert pass_role_targets(template, "Experiments") == []
     assert pass_role_targets(template, "Endpoints") == []
     assert pass_role_targets(template, "Monitoring") == []
+
+
+def test_the_retired_jobs_role_has_no_permissions_and_keeps_its_exports(template):
+    """Each model's jobs run as its own role now. The environment-wide one stays a release, with nothing granted, so
+    that a deployed environment updates: CloudFormation refuses to remove an export another stack still imports
+    ("Exporting stack output values", CloudFormation User Guide), and this stack deploys before the pipeline stacks
+    that stop importing it."""
+    role_id = next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith("Jobs"))
+    assert statements_of(template, "Jobs") == []
+    role = template.to_json()["Resources"][role_id]["Properties"]
+    assert "Policies" not in role and "ManagedPolicyArns" not in role and "retired" in role["Description"]
+    exported = {json.dumps(o["Value"]) for o in template.to_json()["Outputs"].values() if "Export" in o}
+    assert json.dumps({"Fn::GetAtt": [role_id, "Arn"]}) in exported and json.dumps({"Ref": role_id}) in exported
 
 
 def resources_for(statements, action) -> list:
@@ -100,14 +122,6 @@ def resources_for(statements, action) -> list:
         if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]):
             out += s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
     return out
-
-
-def test_jobs_read_raw_data_but_write_only_artifacts(template):
-    statements = statements_of(template, "Jobs")
-    written = json.dumps(resources_for(statements, "s3:PutObject"))
-    read = json.dumps(resources_for(statements, "s3:GetObject*"))
-    assert "model-artifacts-bucket-arn" in written and "raw-data-bucket-arn" not in written
-    assert "raw-data-bucket-arn" in read and "model-artifacts-bucket-arn" in read
 
 
 @pytest.mark.parametrize("name", ["Notebooks", "Experiments"])
@@ -193,7 +207,7 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
 def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
     """ec2:CreateNetworkInterface is authorized on the new interface, the subnet and the security group;
     only the last two carry ec2:Vpc (Service Authorization Reference), so the VPC is held there."""
-    for name in ("Jobs", "Experiments", "Endpoints", "Notebooks"):
+    for name in ("Experiments", "Endpoints", "Notebooks"):
         create = [s for s in statements_of(template, name) if "ec2:CreateNetworkInterface" in actions([s])]
         by_sid = {s["Sid"]: s for s in create}
         assert set(by_sid) == {"CreateInterfaces", "CreateInterfacesInPlatformVpc"}
@@ -204,6 +218,70 @@ def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
 
 
 def test_kms_grants_only_for_aws_resources(template):
-    for name in ("Jobs", "Experiments", "Pipelines", "Notebooks"):
+    for name in ("Experiments", "Pipelines", "Notebooks"):
         (statement,) = [s for s in statements_of(template, name) if "kms:CreateGrant" in actions([s])]
         assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+MODEL_STACKS = [(env, model) for env in ENVIRONMENTS for model in load_environment(CONFIG_DIR / f"{env}.yaml").models]
+
+
+@pytest.fixture(scope="module", params=MODEL_STACKS, ids=[f"{env}-{model}" for env, model in MODEL_STACKS])
+def model_stack(request, assembly):
+    """(environment config, model name, the model's TrainingPipeline template), for every model of the fixture config."""
+    env, model = request.param
+    return load_environment(CONFIG_DIR / f"{env}.yaml"), model, assembly.template(env, f"{model}-TrainingPipeline")
+
+
+def object_patterns(resources: list, export: str) -> list[str]:
+    """The object key patterns granted in the bucket whose ARN the export holds (Fn::Join of the import and a suffix)."""
+    return sorted(r["Fn::Join"][1][1] for r in resources if "Fn::Join" in r and r["Fn::Join"][1][0] == {"Fn::ImportValue": export})
+
+
+def test_a_models_jobs_read_its_data_and_write_its_runs_only(model_stack):
+    """Each model's jobs (whose code may be another team's: code_dir) run as that model's role. It reads the model's
+    prefix of the raw data and writes under the model's runs prefix (and MLflow's store with tracking on): never
+    another model's data, registered model.tar.gz, evaluation report or baseline."""
+    env_config, model, template = model_stack
+    env = env_config.name
+    statements = statements_of(template, "Jobs")
+    raw, artifacts = f"sagemaker-platform-{env}-raw-data-bucket-arn", f"sagemaker-platform-{env}-model-artifacts-bucket-arn"
+    read = resources_for(statements, "s3:GetObject*") + resources_for(statements, "s3:GetObject")
+    written = resources_for(statements, "s3:PutObject")
+    writes = [f"/pipelines/{env}/{model}/*"] + (["/mlflow/*"] if env_config.tracking.enabled else [])
+    assert object_patterns(read, raw) == [f"/{model}/*"]
+    assert object_patterns(written, raw) == []
+    assert object_patterns(written, artifacts) == object_patterns(read, artifacts) == sorted(writes)
+    # Nothing else in either bucket: the artifacts bucket itself (CDK's List*/GetBucket*) and the patterns above; the
+    # one other object read is the code asset (test_training_pipeline_stack.test_scripts_ship_as_one_asset_the_jobs_role_may_read).
+    assert {json.dumps(r) for r in read + written if isinstance(r, dict) and "Fn::Join" not in r} == {
+        json.dumps({"Fn::ImportValue": artifacts})}
+    assert [r for r in read + written if isinstance(r, str) and ":::cdk-" not in r] == []
+    # The raw data's keys are listed under the model's prefix only; the bucket itself is located, nothing more.
+    on_raw = [s for s in statements if {"Fn::ImportValue": raw} in as_list(s["Resource"])]
+    assert sorted((s["Sid"], s["Action"], json.dumps(s.get("Condition"))) for s in on_raw) == [
+        ("ListModelData", "s3:ListBucket", json.dumps({"StringLike": {"s3:prefix": [f"{model}/*"]}})),
+        ("LocateRawDataBucket", "s3:GetBucketLocation", "null")]
+    assert pass_role_targets(template, "Jobs") == []
+
+
+def test_a_models_jobs_role_networks_and_uses_keys_as_the_platform_allows(model_stack):
+    """The same VPC and KMS limits as every other SageMaker role (test_vpc_interface_management_is_confined_to_the_platform_vpc,
+    test_kms_grants_only_for_aws_resources), and no wildcard beyond CDK's grant sets."""
+    _, _, template = model_stack
+    statements = statements_of(template, "Jobs")
+    by_sid = {s["Sid"]: s for s in statements if "ec2:CreateNetworkInterface" in actions([s])}
+    assert set(by_sid) == {"CreateInterfaces", "CreateInterfacesInPlatformVpc"}
+    assert "ec2:Vpc" in by_sid["CreateInterfacesInPlatformVpc"]["Condition"]["ArnEquals"]
+    (manage,) = [s for s in statements if "ec2:DeleteNetworkInterface" in actions([s])]
+    assert "ec2:Vpc" in manage["Condition"]["ArnEquals"]
+    (grant,) = [s for s in statements if "kms:CreateGrant" in actions([s])]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    for action in actions(statements):
+        assert "*" not in action or action in GRANT_WILDCARDS, action
+    for statement in statements:
+        if "*" in as_list(statement["Resource"]):
+            assert statement.get("Sid") in UNSCOPED_STATEMENTS, statement
+    (role,) = [r for i, r in template.find_resources("AWS::IAM::Role").items() if i.startswith("Jobs")]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and list(trust["Condition"]["StringEquals"]) == ["aws:SourceAccount"]

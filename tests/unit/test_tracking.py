@@ -37,7 +37,6 @@ from tests.helpers.templates import as_list, resources
 REGION = "us-east-1"
 ACCOUNTS = {"dev": "123456789012", "staging": "222222222222", "prod": "333333333333", "qa": "444444444444"}
 MAINTENANCE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]\d|2[0-3]):([0-5]\d)$")
-SERVER_ROLES = ("Jobs", "Notebooks")
 
 
 def server_arn(env: str) -> str:
@@ -186,7 +185,7 @@ def test_only_the_logging_roles_get_mlflow_actions_and_on_their_environments_ser
     roles = {logical: policy["Properties"]["Roles"] for logical, policy in resources(template, "AWS::IAM::Policy").items()}
     owners = {sid: next(r["Ref"] for logical, s in mlflow_statements(template) if s["Sid"] == sid for r in roles[logical])
               for sid in granted}
-    assert owners["LogToTrackingServer"].startswith("Jobs")
+    assert owners["LogToTrackingServer"].startswith("Experiments")  # each model's jobs role: its own stack, below
     assert all(owners[sid].startswith("Notebooks") for sid in ("UseTrackingServer", "OpenTrackingServerUi", "AccessMlflowUi"))
 
 
@@ -207,9 +206,12 @@ def test_the_pipeline_and_its_gate_are_told_the_server_and_the_models_experiment
     variables = function["Properties"]["Environment"]["Variables"]
     assert {k: variables[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")} == {
         "MLFLOW_TRACKING_URI": server_arn(env), "MLFLOW_EXPERIMENT_NAME": naming.mlflow_experiment_name(env, EXAMPLE)}
-    # Each model's gate its own experiment, and only the reads and tags it needs there.
-    (gate,) = [s for _, s in mlflow_statements(assembly.template_json(env, TRAINING))]
-    assert gate["Sid"] == "TagRunsOnTrackingServer" and sorted(gate["Action"]) == sorted(GATE_ACTIONS)
+    # Each model's gate its own experiment, and only the reads and tags it needs there; its jobs log runs there.
+    granted = {sid: s for _, s in mlflow_statements(assembly.template_json(env, TRAINING)) for sid in [s["Sid"]]}
+    assert set(granted) == {"TagRunsOnTrackingServer", "LogToTrackingServer"}
+    assert sorted(granted["TagRunsOnTrackingServer"]["Action"]) == sorted(GATE_ACTIONS)
+    assert sorted(granted["LogToTrackingServer"]["Action"]) == sorted(LOGGING_ACTIONS)
+    assert granted["LogToTrackingServer"]["Resource"] == server_arn(env)
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +219,9 @@ def dev(assembly) -> Environment:
     return Environment.of(assembly, "dev", ACCOUNTS["dev"], REGION)
 
 
-@pytest.mark.parametrize("role_name", ["JobsRole", "ExperimentsRole"])  # a pipeline's jobs and a notebook's
-def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev, role_name):
-    jobs = dev.role_arn("Roles", role_name)
+@pytest.mark.parametrize("stack, role_name", [(TRAINING, "JobsRole"), ("Roles", "ExperimentsRole")])  # a pipeline's jobs, a notebook's
+def test_a_job_logs_to_its_environments_server_and_nowhere_else(dev, stack, role_name):
+    jobs = dev.role_arn(stack, role_name)
     artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
     allowed = [
         Call("create the run", jobs, "sagemaker-mlflow:CreateRun", server_arn("dev")),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import naming
 from config import load_environment
 from stacks.training.source_tarball import LARGE_FILE_BYTES, data_like_files, write_tarball
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, TRAINING
@@ -52,31 +53,63 @@ def test_prod_trains_on_nvme_gpus_without_a_volume_key(assembly):
     assert dev_train["ResourceConfig"]["VolumeKmsKeyId"] == "TOKEN"  # the data key, resolved at deploy time
 
 
+def jobs_role_statements(template: dict) -> tuple[str, list[dict]]:
+    """(logical ID, statements) of the stack's own jobs role: every policy attached to it in this stack."""
+    (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("JobsRole")]
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    return role_id, statements
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_step_runs_as_this_models_own_jobs_role(assembly, env):
+    """Processing, training (or tuning) and the batch-transform model: this stack's role, no environment-wide one."""
+    template = assembly.template_json(env, STACK)
+    role_id, _ = jobs_role_statements(template)
+    body = props(template, "AWS::SageMaker::Pipeline")["PipelineDefinition"]["PipelineDefinitionBody"]
+    parts = body["Fn::Join"][1]
+    definition = json.loads("".join(p if isinstance(p, str) else "ROLE" if p == {"Fn::GetAtt": [role_id, "Arn"]} else "TOKEN"
+                                    for p in parts))
+    roles = []
+    for step in definition["Steps"]:
+        args = step.get("Arguments", {})
+        args = args.get("TrainingJobDefinition", args)
+        roles += [args[k] for k in ("RoleArn", "ExecutionRoleArn") if k in args]
+    for step in definition["Steps"][-1]["Arguments"]["IfSteps"]:
+        roles += [step["Arguments"][k] for k in ("RoleArn", "ExecutionRoleArn") if k in step.get("Arguments", {})]
+    assert len(roles) >= 4 and set(roles) == {"ROLE"}, roles  # preprocess, train, evaluate, the transform's model
+    # Named as the environment's pipelines role passes it (test_roles.test_pass_role_is_limited_to_the_roles_each_workload_passes).
+    assert resources(template, "AWS::IAM::Role")[role_id]["Properties"]["RoleName"] == naming.pipeline_jobs_role_name(env, EXAMPLE)
+    assert "JobsRole" not in json.dumps([p for p in parts if not isinstance(p, str) and "Fn::ImportValue" in p])
+
+
 def test_scripts_ship_as_one_asset_the_jobs_role_may_read(assembly):
     template = assembly.template_json("dev", STACK)
     definition = definition_of(template)
     code = definition["Steps"][0]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
     assert code.startswith("s3://cdk-hnb659fds-assets-123456789012-us-east-1/") and code.endswith(".gz")
-    policies = resources(template, "AWS::IAM::Policy")
-    (read_code,) = [p["Properties"] for k, p in policies.items() if k.startswith("JobsReadTrainingCode")]
-    assert [r["Fn::ImportValue"] for r in read_code["Roles"]] == [next(iter(read_code["Roles"]))["Fn::ImportValue"]]
-    assert "JobsRole" in read_code["Roles"][0]["Fn::ImportValue"]
+    _, statements = jobs_role_statements(template)
     key = code.split("/", 3)[3]
     bucket = "arn:aws:s3:::cdk-hnb659fds-assets-123456789012-us-east-1"
-    assert read_code["PolicyDocument"]["Statement"] == [
+    assert [s for s in statements if s.get("Sid", "").endswith("TrainingCode")] == [
         {"Sid": "ReadTrainingCode", "Action": "s3:GetObject", "Effect": "Allow", "Resource": f"{bucket}/{key}"},
         {"Sid": "ListTrainingCode", "Action": "s3:ListBucket", "Effect": "Allow", "Resource": bucket,
          "Condition": {"StringEquals": {"s3:prefix": [key]}}},
     ]
+    # The rest of the CDK assets bucket (other models' code, every stack's templates) is not granted.
+    assert [s for s in statements if bucket in json.dumps(s["Resource"])] == [
+        s for s in statements if s.get("Sid", "").endswith("TrainingCode")]
 
 
 def test_pipelines_role_may_invoke_only_the_gate(assembly):
     template = assembly.template_json("dev", STACK)
     (policy,) = [p["Properties"] for k, p in resources(template, "AWS::IAM::Policy").items() if k.startswith("PipelineRunsThisPipeline")]
     assert "PipelinesRole" in policy["Roles"][0]["Fn::ImportValue"]
-    invoke = next(s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction")
     (function_id,) = resources(template, "AWS::Lambda::Function")
-    assert invoke["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Sid": "InvokeEvaluationGate", "Action": "lambda:InvokeFunction", "Effect": "Allow",
+         "Resource": {"Fn::GetAtt": [function_id, "Arn"]}},
+    ]
 
 
 def test_gate_function_runs_in_the_vpc_with_encrypted_logs(assembly):
