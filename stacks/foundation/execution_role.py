@@ -10,9 +10,15 @@ from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.shared.compliance import acknowledge
+
+#: The wildcards of CDK's bucket grant sets, as cdk-nag names them.
+READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
+WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
+KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 
 
 class SageMakerExecutionRole(Construct):
@@ -65,6 +71,22 @@ class SageMakerExecutionRole(Construct):
             raise ValueError(f"statement {sid} has wildcards {wildcards} but no wildcard_reason")
         if wildcards:
             acknowledge(self.role, f"{sid}: {wildcard_reason}", *(f"AwsSolutions-IAM5[{w}]" for w in wildcards))
+
+    def grant_writes_under(self, bucket: s3.IBucket, export: str, patterns: list[str], *, read_whole_bucket: bool) -> None:
+        """Read-write under each key pattern of the bucket exported as ``export`` (and read all of it with
+        read_whole_bucket), acknowledging the wildcards of CDK's grant sets: the keys under them are chosen per run."""
+        if read_whole_bucket:
+            bucket.grant_read(self.role)
+        for pattern in patterns:
+            bucket.grant_read_write(self.role, pattern)
+        self.acknowledge_grant_wildcards(
+            (f"Bucket.grant_read() on the one bucket exported as {export} and grant_read_write() under " if read_whole_bucket
+             else f"Bucket.grant_read_write() of the one bucket exported as {export} under ")
+            + f"{' and '.join(patterns)} only (object keys are data, chosen per run; the action wildcards are CDK's grant "
+            "sets); with KMS data-key use on the data key only.",
+            *READ_GRANT, *WRITE_GRANT, *KMS_GRANT,
+            *(f"Resource::{export}/{pattern}" for pattern in (["*"] if read_whole_bucket else []) + patterns),
+        )
 
     def acknowledge_grant_wildcards(self, reason: str, *findings: str) -> None:
         """Acknowledge the wildcards a CDK grant_*() call writes, e.g. 'Action::s3:GetObject*'."""

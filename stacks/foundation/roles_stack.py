@@ -19,7 +19,7 @@ import naming
 from config import EnvironmentConfig
 from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MLFLOW_ARTIFACTS_PREFIX, MONITORING_REPORTS_PREFIX, NOTEBOOKS_PREFIX
 from stacks.contracts import DataExports, Workloads
-from stacks.foundation.execution_role import SageMakerExecutionRole
+from stacks.foundation.execution_role import KMS_GRANT, READ_GRANT, WRITE_GRANT, SageMakerExecutionRole
 from stacks.shared.compliance import acknowledge
 from stacks.shared.tracking_access import (
     LOGGING_ACTIONS,
@@ -47,9 +47,6 @@ JOB_NAMES_REASON = (
 #: and MLflow clients write them directly). The pipelines' outputs (models, evaluation reports, baselines, batch
 #: predictions) are read-only to them.
 EXPERIMENT_WRITES = (f"{NOTEBOOKS_PREFIX}/*", f"{MLFLOW_ARTIFACTS_PREFIX}/*")
-READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
-WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
-KMS_GRANT = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
 
 
 def key_conditions(key_arn: str) -> dict:
@@ -89,16 +86,7 @@ class ExecutionRolesStack(Stack):
 
         def grant_experiment_writes(role: SageMakerExecutionRole) -> None:
             """Read the whole artifacts bucket, write only under EXPERIMENT_WRITES."""
-            artifacts.grant_read(role.role)
-            for pattern in EXPERIMENT_WRITES:
-                artifacts.grant_read_write(role.role, pattern)
-            role.acknowledge_grant_wildcards(
-                f"Bucket.grant_read() on the one bucket exported as {data.model_artifacts_bucket_arn} and grant_read_write() "
-                f"under {' and '.join(EXPERIMENT_WRITES)} only (object keys are data, chosen per run; the action wildcards are "
-                "CDK's grant sets); with KMS data-key use on the data key only.",
-                *READ_GRANT, *WRITE_GRANT, *KMS_GRANT,
-                *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}" for pattern in ("*", *EXPERIMENT_WRITES)),
-            )
+            role.grant_writes_under(artifacts, data.model_artifacts_bucket_arn, list(EXPERIMENT_WRITES), read_whole_bucket=True)
 
         # Each model's pipeline jobs run as that model's own role (TrainingPipelineStack), which reads and writes that
         # model's data only. This environment-wide role is what they ran as before: retired, it has no permissions

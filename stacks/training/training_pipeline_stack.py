@@ -28,7 +28,6 @@ from config.environment import ModelConfig
 from naming import MLFLOW_ARTIFACTS_PREFIX
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import SageMakerExecutionRole
-from stacks.foundation.roles_stack import KMS_GRANT, READ_GRANT, WRITE_GRANT
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
 from stacks.shared.tracking_access import LOGGING_ACTIONS
@@ -171,15 +170,7 @@ class TrainingPipelineStack(Stack):
         writes = [f"{naming.pipeline_runs_prefix(cfg.name, model.name)}/*"]
         if tracking:
             writes.append(f"{MLFLOW_ARTIFACTS_PREFIX}/*")  # the MLflow client writes run artifacts directly
-        for pattern in writes:
-            artifacts.grant_read_write(jobs.role, pattern)
-        jobs.acknowledge_grant_wildcards(
-            f"Bucket.grant_read_write() under {' and '.join(writes)} of the bucket exported as "
-            f"{data.model_artifacts_bucket_arn} (keys are chosen per run; the action wildcards are CDK's grant sets); "
-            "with KMS data-key use on the data key only.",
-            *READ_GRANT, *WRITE_GRANT, *KMS_GRANT,
-            *(f"Resource::{data.model_artifacts_bucket_arn}/{pattern}" for pattern in writes),
-        )
+        jobs.grant_writes_under(artifacts, data.model_artifacts_bucket_arn, writes, read_whole_bucket=False)
         # Exactly the code object: Bucket.grant_read would open the whole CDK assets bucket. SageMaker lists the S3
         # prefix of an input before copying it, so ListBucket, for that one key only.
         self.read_object(jobs, "TrainingCode", code.asset.bucket.bucket_arn, code.asset.s3_object_key)
