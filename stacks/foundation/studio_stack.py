@@ -339,8 +339,9 @@ def studio_security_group(scope: Construct, id_: str, vpc: ec2.IVpc, what: str) 
     group = ec2.SecurityGroup(scope, id_, vpc=vpc, allow_all_outbound=False,
                               description=f"{what}: no inbound from outside; HTTPS out to VPC endpoints and package indexes")
     group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to VPC endpoints (and NAT, where there is one)")
-    group.connections.allow_internally(ec2.Port.tcp(2049), "NFS to the domain's home file system")
-    group.connections.allow_internally(ec2.Port.tcp_range(8192, 65535), "Between the domain's apps")
+    # Rule descriptions take EC2's character set only: no apostrophe (test_platform_invariants holds every template to it).
+    group.connections.allow_internally(ec2.Port.tcp(2049), "NFS to the home file system of the domain")
+    group.connections.allow_internally(ec2.Port.tcp_range(8192, 65535), "Between the apps of the domain")
     return group
 
 

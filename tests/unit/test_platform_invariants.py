@@ -255,6 +255,53 @@ def test_every_iam_statement_works_as_the_service_authorization_reference_says(a
     assert not problems, "\n".join(problems)
 
 
+def ec2_description_pattern(shape: str) -> re.Pattern[str]:
+    """What EC2 takes in a description, read from botocore's EC2 model: its documentation gives the set, and no pattern
+    ("Constraints: Up to 255 characters in length. Allowed characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=;{}!$*"
+    on UserIdGroupPair.Description, for a rule naming a security group). cfn-lint's schemas for standalone rules carry no
+    pattern and the emulator takes anything, so only this catches an apostrophe before a real deploy refuses it."""
+    import html
+
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ec2").shape_for(shape).members
+    doc = html.unescape(model["Description"].documentation if "Description" in model else "")
+    (allowed,) = re.findall(r"(?:Allowed|Valid) characters(?: are|:) a-z, A-Z, 0-9, spaces, and (\S+)</p>", doc)
+    return re.compile(f"[a-zA-Z0-9 {re.escape(allowed)}]{{0,255}}")
+
+
+def test_security_group_and_rule_descriptions_use_only_the_characters_ec2_takes(app):
+    """Every security group's description and every rule's, inline or standalone, whatever the config names
+    (environments, teams, notebooks): EC2 refuses the stack's resource otherwise, at deploy time only."""
+    group = ec2_description_pattern("CreateSecurityGroupRequest")
+    # The strictest rule set: a rule naming a group or a prefix list (IpRange's also takes "&").
+    rule = ec2_description_pattern("UserIdGroupPair")
+    assert "'" not in rule.pattern and "&" not in rule.pattern and "&" in group.pattern
+
+    def text(value: object) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and "Fn::Join" in value:
+            return value["Fn::Join"][0].join(text(v) for v in value["Fn::Join"][1])
+        return "x"  # a reference: a name or an id, of the allowed characters
+
+    checked, wrong = 0, []
+    for env, stack, template in every_stack(app):
+        for logical, resource in template.get("Resources", {}).items():
+            props, kind = resource.get("Properties", {}), resource["Type"]
+            found = []
+            if kind == "AWS::EC2::SecurityGroup":
+                found = [(group, props.get("GroupDescription", ""))] + [
+                    (rule, r.get("Description", "")) for r in props.get("SecurityGroupIngress", []) + props.get("SecurityGroupEgress", [])]
+            elif kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+                found = [(rule, props.get("Description", ""))]
+            for pattern, value in found:
+                checked += 1
+                if not pattern.fullmatch(text(value)):
+                    wrong.append(f"{env}/{stack} {logical}: {text(value)!r}")
+    assert checked > 20 and not wrong, "\n".join(wrong)
+
+
 def test_cfn_lint_finds_nothing(app):
     assembly, _ = app
     templates = sorted(str(p) for p in assembly.outdir.glob("assembly-*/*.template.json"))
