@@ -393,58 +393,79 @@ def _check_code_dir(value: str) -> str:
     return value
 
 
-def declared_options(code_dir: Path) -> tuple[set[str], bool] | None:
-    """The --options the folder's argparse parsers declare (add_argument's literal option strings, in any of its
-    modules: train.py may build its parser in a module beside it) and whether argparse may take an abbreviation
-    (no ArgumentParser(allow_abbrev=False) there); None where that cannot be told without running the code: a name
-    built at run time, parse_known_args (which keeps what it does not know), no add_argument at all, or a module
-    that does not parse."""
+def _local_imports(tree: ast.Module, code_dir: Path) -> list[Path]:
+    """The folder's own modules a module imports (import common, from common import x, from . import common)."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names += [node.module.split(".")[0]] if node.module else [alias.name for alias in node.names]
+    return [code_dir / f"{name}.py" for name in names if (code_dir / f"{name}.py").is_file()]
+
+
+def declared_options(code_dir: Path) -> set[str] | None:
+    """The --options train.py's argparse parsers declare (add_argument's literal option strings), in train.py and the
+    folder's modules it imports, directly or through another (it may build its parser in a module beside it; the
+    other entry points' parsers, serve.py's --port among them, are not train.py's). None where that cannot be told
+    without running the code: a name built at run time, parse_known_args (which keeps what it does not know), no
+    add_argument at all, or a module that does not parse."""
     options: set[str] = set()
     adds = 0
-    abbreviations = True
-    for module in sorted(code_dir.glob("*.py")):
+    pending, seen = [code_dir / "train.py"], set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
         try:
             tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             return None
+        pending += _local_imports(tree, code_dir)
         calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
         named = [(call, call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")) for call in calls]
         if any(name == "parse_known_args" for _, name in named):
             return None
         for call, name in named:
-            if name == "ArgumentParser" and any(k.arg == "allow_abbrev" and isinstance(k.value, ast.Constant) and k.value.value is False
-                                                for k in call.keywords):
-                abbreviations = False
             if name != "add_argument":
                 continue
             adds += 1
             if any(not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)) for arg in call.args):
                 return None
             options |= {str(arg.value) for arg in call.args if isinstance(arg, ast.Constant) and str(arg.value).startswith("--")}
-    return (options, abbreviations) if adds else None
+    return options if adds else None
 
 
 def undeclared_hyperparameters(code_dir: Path, names: list[str], shown_as: str) -> list[str]:
-    """One problem per name the folder's train.py would refuse: SageMaker's training toolkit passes each as --<name>
-    (the name as written, underscores and all), which argparse takes when declared, or as the unique abbreviation
-    of a declared option unless abbreviations are off."""
-    found = declared_options(code_dir)
-    if found is None:
+    """One problem per name the folder's train.py would refuse, or take as something else: SageMaker's training
+    toolkit passes each as --<name> (the name as written, underscores and all). argparse takes a declared option,
+    and also, unless abbreviations are off, the unique abbreviation of one: refused here all the same, because the
+    value would go to another option, and be overridden without a word where the platform passes that option too
+    (max for --max_depth: the configured --max_depth comes after it)."""
+    declared = declared_options(code_dir)
+    if declared is None:
         return []
-    declared, abbreviations = found
     problems = []
     shown = ", ".join(sorted(declared)) or "none"
     for name in names:
         option = f"--{name}"
-        if option in declared or (abbreviations and len([d for d in declared if d.startswith(option)]) == 1):
+        if option in declared:
             continue
         dashed = "--" + name.replace("_", "-")
+        longer = sorted(d for d in declared if d.startswith(option))
         if dashed in declared:
-            problems.append(f"training.extra_hyperparameters.{name}: {shown_as} declares {dashed}, but SageMaker "
+            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares {dashed}, but SageMaker "
                             f"passes --{name}, the name as written (allowed: declare parser.add_argument(\"--{name}\"))")
+        elif longer:
+            whole = longer[0].removeprefix("--")
+            allowed = (f"{whole} in training.hyperparameters" if whole in Hyperparameters.model_fields
+                       else f"the option's whole name, {whole}")
+            problems.append(f"training.extra_hyperparameters.{name}: --{name} is only the start of {', '.join(longer)} in "
+                            f"{shown_as}/train.py, which argparse may take as an abbreviation (allowed: {allowed})")
         else:
-            problems.append(f"training.extra_hyperparameters.{name}: no module of {shown_as} declares --{name}, so its "
-                            f"train.py would end with 'unrecognized arguments' (allowed: the options declared there: {shown})")
+            problems.append(f"training.extra_hyperparameters.{name}: {shown_as}/train.py declares no --{name}, so it "
+                            f"would end with 'unrecognized arguments' (allowed: the options it declares: {shown})")
     return problems
 
 

@@ -618,12 +618,17 @@ def team_code(code: Path, train: str = TEAM_TRAIN, common: str = TEAM_COMMON) ->
 
 @pytest.mark.parametrize("extra, expected", [
     ({"max_delta_step": 2, "min_split_loss": 0.5}, None),  # the second from the module beside train.py
-    ({"max_leaves": 31}, None),  # argparse takes a unique abbreviation of --max_leaves_count
-    ({"gamma_scale": 0.5}, "models.direct-marketing.training.extra_hyperparameters.gamma_scale: no module of <code> declares "
-     "--gamma_scale, so its train.py would end with 'unrecognized arguments' (allowed: the options declared there: --host, "
-     "--max-bin, --max_delta_step, --max_depth, --max_leaves_count, --min_split_loss, --model-dir, --port)"),  # serve.py's too
-    ({"max_bin": 64}, "training.extra_hyperparameters.max_bin: <code> declares --max-bin, but SageMaker passes --max_bin, "
-     "the name as written (allowed: declare parser.add_argument(\"--max_bin\"))"),
+    ({"gamma_scale": 0.5}, "models.direct-marketing.training.extra_hyperparameters.gamma_scale: <code>/train.py declares no "
+     "--gamma_scale, so it would end with 'unrecognized arguments' (allowed: the options it declares: --max-bin, "
+     "--max_delta_step, --max_depth, --max_leaves_count, --min_split_loss)"),  # not serve.py's --port, nor preprocess.py's
+    ({"port": 9000}, "training.extra_hyperparameters.port: <code>/train.py declares no --port"),  # serve.py's: not train.py's
+    ({"max_bin": 64}, "training.extra_hyperparameters.max_bin: <code>/train.py declares --max-bin, but SageMaker passes "
+     "--max_bin, the name as written (allowed: declare parser.add_argument(\"--max_bin\"))"),
+    # argparse would take it as --max_leaves_count; --max as --max_depth, which the configured --max_depth then overrides.
+    ({"max_leaves": 31}, "training.extra_hyperparameters.max_leaves: --max_leaves is only the start of --max_leaves_count "
+     "in <code>/train.py, which argparse may take as an abbreviation (allowed: the option's whole name, max_leaves_count)"),
+    ({"max": 12}, "training.extra_hyperparameters.max: --max is only the start of --max-bin, --max_delta_step, --max_depth, "
+     "--max_leaves_count in <code>/train.py"),
 ])
 def test_an_extra_hyperparameter_the_teams_train_py_does_not_declare_fails_at_synth(tmp_path, extra, expected):
     """SageMaker's training toolkit runs the program with `--<name> <value>` for each hyperparameter (its
@@ -648,12 +653,18 @@ def test_several_undeclared_hyperparameters_are_one_located_line_each(tmp_path):
                                                        f"models.{EXAMPLE}.training.extra_hyperparameters.beta_y"]
 
 
-def test_without_abbreviations_only_the_whole_name_is_taken(tmp_path):
+def test_train_pys_options_are_its_own_and_its_imports_not_every_modules(tmp_path):
+    """Options come from train.py and the folder's modules it imports, through another too; a module it does not
+    import (serve.py, with --port; here common.py once train.py stops importing it) declares nothing for it."""
+    chained = TEAM_TRAIN.replace("from common import base_parser", "from helpers import base_parser")
     with own_code_dir() as code:
-        team_code(code, common=TEAM_COMMON.replace("argparse.ArgumentParser()", "argparse.ArgumentParser(allow_abbrev=False)"))
+        team_code(code, train=chained)
+        (code / "helpers.py").write_text("from common import base_parser\n")
         data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
-        example(data)["training"]["extra_hyperparameters"] = {"max_leaves": 31}
-        assert "extra_hyperparameters.max_leaves: no module of" in config_error(tmp_path, data)
+        example(data)["training"]["extra_hyperparameters"] = {"min_split_loss": 0.5}  # common.py's, through helpers.py
+        assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].training.extra_hyperparameters == {"min_split_loss": 0.5}
+        (code / "helpers.py").write_text("import argparse\ndef base_parser():\n    return argparse.ArgumentParser()\n")
+        assert "extra_hyperparameters.min_split_loss: " in config_error(tmp_path, data)
 
 
 @pytest.mark.parametrize("reader", [
