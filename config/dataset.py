@@ -155,12 +155,13 @@ def _label_problems(path: str, _mtime: int, _size: int, label_column: str, posit
         if label_column not in names:
             return ()  # _columns_exist says so
         index = names.index(label_column)
-        missing = 0
+        missing = rows = 0
         values: collections.Counter = collections.Counter()
         spelt: dict[object, str] = {}  # each value as the file first writes it, for messages
         for row in reader:
             if not row:
                 continue  # pandas skips blank lines
+            rows += 1
             cell = row[index].strip() if index < len(row) else ""
             value = _generous(cell)
             if cell in PANDAS_NA or cell in missing_values or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
@@ -168,15 +169,17 @@ def _label_problems(path: str, _mtime: int, _size: int, label_column: str, posit
             else:
                 values[value] += 1
                 spelt.setdefault(value, cell)
+    if not rows:
+        return (f"data_file: {name} has a header but no rows (allowed: a CSV with the rows to train on under its header)",)
     problems = []
     if missing:
         problems.append(f"label_column: {label_column!r} is missing in {missing} rows of {name} (allowed: a label in every "
                         "row; drop the unlabelled rows)")
     texts = sorted(spelt.values(), key=lambda t: (_generous(t) if isinstance(_generous(t), float) else float("inf"), t))
     shown = ", ".join(repr(t) for t in texts[:10]) + (", ..." if len(texts) > 10 else "")
-    if len(values) > 2:
-        problems.append(f"label_column: {label_column!r} has {len(values)} distinct values in {name} ({shown}) (allowed: "
-                        "exactly two, for binary training)")
+    if len(values) > 2 or (len(values) == 1 and _generous(positive_label.strip()) in values):
+        problems.append(f"label_column: {label_column!r} has {len(values)} distinct value{'s' * (len(values) > 1)} in {name} "
+                        f"({shown}) (allowed: exactly two, for binary training)")
     elif values and _generous(positive_label.strip()) not in values:
         problems.append(f"positive_label: {positive_label!r} is not a value of {label_column!r} in {name} (allowed: one "
                         f"of {shown})")

@@ -870,3 +870,19 @@ def test_a_region_whose_cloudformation_lacks_a_type_the_environment_declares_is_
         f"region: CloudFormation has no {', '.join(missing)} in ap-south-2 (its resource types there, as cfn-lint ships "
         f"them), which {'models and studio.enabled' if len(missing) > 1 else 'models'} use (allowed: a region that has "
         "them, or this environment without those settings)")
+
+
+@pytest.mark.parametrize("csv_text, expected", [
+    ("id,plan,churned\n", "models.direct-marketing.dataset.data_file: team.csv has a header but no rows (allowed: a CSV "
+     "with the rows to train on under its header)"),
+    ("id,plan,churned\n1,basic,yes\n2,premium,yes\n", "models.direct-marketing.dataset.label_column: 'churned' has 1 distinct "
+     "value in team.csv ('yes') (allowed: exactly two, for binary training)"),
+])
+def test_data_preprocess_could_not_train_on_is_refused_at_synth_not_after_a_deploy(tmp_path, csv_text, expected):
+    """preprocess.py refuses both (an empty split; 'binary training needs exactly two' values): said at synth, one line
+    naming the key, before anything deploys."""
+    (tmp_path / "team.csv").write_text(csv_text)
+    data = shipped("dev")
+    example(data)["dataset"] = {"data_file": str(tmp_path / "team.csv"), "label_column": "churned", "positive_label": "yes"}
+    (tmp_path / "config").mkdir()
+    assert expected in config_error(tmp_path / "config", data)
