@@ -402,7 +402,15 @@ def _csv_features(data: bytes, model: Model) -> np.ndarray:
     width = len(first)
     if width == model.raw_width:
         assert prep is not None
-        return _csv_raw(data, prep, prep.columns, skip_header=False)
+        try:
+            return _csv_raw(data, prep, prep.columns, skip_header=False)
+        except RequestError as error:
+            # A first line of text only that fails as values is most likely a header whose names are all wrong.
+            if error.message.startswith("row 1,") and not any(_parses_as_number(f.strip()) for f in first):
+                shown = ", ".join(prep.columns[:10]) + (f" and {len(prep.columns) - 10} more" if len(prep.columns) > 10 else "")
+                raise RequestError(f"{error.message}. If the first line is a header, it names none of this model's input "
+                                   f"columns (allowed: {shown}, in any order)") from None
+            raise
     if width == model.num_features:
         return _csv_vectors(data, width)
     other = next((s for s in (";", "\t", "|") if any(s in field for field in first)), None)

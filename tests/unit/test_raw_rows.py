@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,12 @@ def test_a_missing_extra_or_mistyped_column_is_a_400_that_names_it(trained):
     assert refusal(model, json.dumps([record]), "application/json").startswith(f"column {columns[-1]!r} is missing")
     message = refusal(model, csv_text([r[:-1] for r in raw[:2]]))
     assert message == (f"rows have {len(columns) - 1} values; this model takes {model.accepted()} (no label)")
+    # A header whose every name is wrong reads as a first row of text: the refusal says what a header must name.
+    wrong_names = [f"Col {n}" for n in range(len(columns))]
+    message = refusal(model, csv_text(raw[:2], wrong_names))
+    assert re.match(r"row 1, column '[^']+': 'Col \d+' is not a number; the column is numeric", message), message
+    assert message.endswith(", in any order)") and "If the first line is a header, it names none of this model's input " \
+        f"columns (allowed: {', '.join(columns[:10])}" in message
     if data.drop_columns:
         dropped = [*columns, data.drop_columns[0]]
         assert "dropped in training" in refusal(model, csv_text([[*r, "0"] for r in raw[:2]], dropped))
