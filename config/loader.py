@@ -164,7 +164,26 @@ def _describe(error: dict, model: type) -> list[str]:
         message = "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
     elif kind == "string_pattern_mismatch":
         message = _PATTERN_MESSAGES.get(str(loc[-1]), message)
+    elif kind in _BOUND_MESSAGES:
+        # pydantic's "List should have at least 1 item after validation, not 0", "Input should be greater than 0", in
+        # the house form.
+        template, bound = _BOUND_MESSAGES[kind]
+        if kind in ("too_short", "too_long") and isinstance(error.get("input"), str):
+            template += " characters"
+        message = template.format((error.get("ctx") or {}).get(bound, "?"))
     return [f"{field} = {_shown(error.get('input'))}: {message}"]
+
+
+#: pydantic's bound errors -> (the house message, the ctx key holding the bound).
+_BOUND_MESSAGES = {
+    "too_short": ("must hold at least {}", "min_length"),
+    "too_long": ("must hold at most {}", "max_length"),
+    "string_too_long": ("must be at most {} characters", "max_length"),
+    "greater_than": ("must be a number above {}", "gt"),
+    "greater_than_equal": ("must be {} or more", "ge"),
+    "less_than": ("must be a number below {}", "lt"),
+    "less_than_equal": ("must be {} or less", "le"),
+}
 
 
 def _explained_by_a_typo(error: dict, errors: list[dict], model: type) -> bool:

@@ -77,6 +77,13 @@ def _fraction(lo_open: bool = False):
     return AfterValidator(check)
 
 
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError("must be a number above 0 (1 weighs both classes alike; for imbalanced data, e.g. the count of "
+                         "negatives over positives)")
+    return value
+
+
 def _non_negative(value: float) -> float:
     if value < 0:
         raise ValueError("must be 0 or more")
@@ -92,7 +99,7 @@ class Hyperparameters(StrictModel):
     min_child_weight: Annotated[float, AfterValidator(_non_negative)] = 6.0
     subsample: Annotated[float, _fraction(lo_open=True)] = 0.8
     colsample_bytree: Annotated[float, _fraction(lo_open=True)] = 1.0
-    scale_pos_weight: Annotated[float, Field(gt=0)] = 1.0
+    scale_pos_weight: Annotated[float, AfterValidator(_positive)] = 1.0
     objective: Literal["binary:logistic"] = "binary:logistic"
     num_round: Annotated[int, int_range(1, 10000)] = 100
     early_stopping_rounds: Annotated[int, int_range(0, 1000, "; 0 turns early stopping off")] = 10

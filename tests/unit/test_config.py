@@ -503,7 +503,6 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
     "path, value, expected",
     [
         ("training.instance_types", ["ml.m5.9000xlarge"], "'ml.m5.9000xlarge' is not a SageMaker training instance type"),
-        ("training.instance_types", [], "models.direct-marketing.training.instance_types = []: List should have at least 1 item"),
         ("training.instance_types", ["ml.m5.xlarge", "ml.g5.xlarge"], "mixes types with local NVMe storage (ml.g5.xlarge) and without"),
         ("processing_instance_types", ["ml.p4d.24xlarge"], "not a SageMaker processing instance type"),
         ("training.instance_count", 0, "models.direct-marketing.training.instance_count = 0: must be an integer in 1..20"),
@@ -574,6 +573,11 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
         ("evaluation.min_auc", 1.5, "models.direct-marketing.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
+        ("training.instance_types", [], "models.direct-marketing.training.instance_types = []: must hold at least 1"),
+        ("training.instance_types", ["ml.m5.large"] * 11, "training.instance_types = <list of 11 items>: must hold at most 10"),
+        ("description", "x" * 201, "models.direct-marketing.description = <str of 201 characters>: must hold at most 200 characters"),
+        ("training.hyperparameters.scale_pos_weight", 0, "models.direct-marketing.training.hyperparameters.scale_pos_weight = 0: "
+         "must be a number above 0 (1 weighs both classes alike"),
         ("evaluation.approval_status", "Rejected", "models.direct-marketing.evaluation.approval_status"),
         ("evaluation.cutoff_rule", "youden", "models.direct-marketing.evaluation.cutoff_rule"),
     ],

@@ -56,7 +56,7 @@ def without(key: str) -> dict:
     ({**DELIVERY, "branch": "feature..x"}, "branch = 'feature..x': not a git branch name"),
     ({**DELIVERY, "account": 111111111111}, "account = 111111111111: must be a quoted string of 12 digits"),
     ({**DELIVERY, "region": "us-east-9"}, "region = 'us-east-9': not a region where SageMaker is available"),
-    ({**DELIVERY, "stages": []}, "stages = []: List should have at least 1 item"),
+    ({**DELIVERY, "stages": []}, "stages = []: must hold at least 1"),
     ({**DELIVERY, "stages": [{"environment": "dev"}, {"environment": "dev"}]},
      "stages: each environment is deployed once; repeated: dev"),
     ({**DELIVERY, "stages": [{"environment": "qa"}]},
