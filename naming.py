@@ -97,8 +97,8 @@ def smoke_test_role_arn(account: str, env: str, model: str) -> str:
 
 
 def pipeline_jobs_role_name(env: str, model: str) -> str:
-    """The role every step of a model's pipeline runs as: named, so that the environment's pipelines role may pass
-    exactly the roles of its models from one statement (at most 15 + 1 + 32 + 14 = 62 of IAM's 64 characters)."""
+    """The role every step of a model's pipeline runs as: named, so that it reads as what it is in CloudTrail and in a
+    job's description (at most 15 + 1 + 32 + 14 = 62 of IAM's 64 characters)."""
     return f"{env}-{model}-pipeline-jobs"
 
 

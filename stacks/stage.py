@@ -100,7 +100,6 @@ class PlatformStage(Stage):
                 data=self.data.exports,
                 data_key=self.data.key,
                 workloads=self.network.workloads,
-                pipelines_role=self.roles.pipelines_role,
                 description=f"{cfg.name}: the {model.name} model's SageMaker training pipeline, evaluation gate and notifications",
             )
             training.add_stack_dependency(self.data)

@@ -7,19 +7,23 @@ account and region, and iam:PassRole names the exact roles it may pass.
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-import naming
 from config import EnvironmentConfig
 from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MLFLOW_ARTIFACTS_PREFIX, MONITORING_REPORTS_PREFIX, NOTEBOOKS_PREFIX
 from stacks.contracts import DataExports, Workloads
 from stacks.foundation.execution_role import KMS_GRANT, READ_GRANT, WRITE_GRANT, SageMakerExecutionRole
+from stacks.foundation.job_permissions import (
+    JOB_FOLLOW_UP_ACTIONS,
+    JOB_NAMES_REASON,
+    VPC_JOB_CREATE_ACTIONS,
+    encrypted_in_platform_vpc,
+    job_resources,
+)
 from stacks.shared.compliance import acknowledge
 from stacks.shared.tracking_access import (
     LOGGING_ACTIONS,
@@ -29,19 +33,6 @@ from stacks.shared.tracking_access import (
     tracking_server_arn,
 )
 
-JOB_KINDS = ("ProcessingJob", "TrainingJob", "TransformJob", "HyperParameterTuningJob")
-#: ARN resource types of those jobs: ProcessingJob -> processing-job, ...
-JOB_RESOURCE_TYPES = tuple(re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower() for kind in JOB_KINDS)
-#: Jobs that take a VpcConfig; callers may create them only inside the platform VPC.
-VPC_JOB_CREATE_ACTIONS = [f"sagemaker:Create{kind}" for kind in JOB_KINDS if kind != "TransformJob"]
-JOB_FOLLOW_UP_ACTIONS = [f"sagemaker:{verb}{kind}" for kind in JOB_KINDS for verb in ("Describe", "Stop")] + [
-    "sagemaker:AddTags",
-    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",  # a tuning step reads its best training job
-]
-JOB_NAMES_REASON = (
-    "job names are chosen per run (by the pipeline or the data scientist); scoped to job resource "
-    "types in this account and region."
-)
 #: Where notebooks, and the jobs they start, may write in the model-artifacts bucket: the SDK's default prefix there
 #: and MLflow's artifact store (shared with the pipelines' runs: the server chooses its keys by experiment and run,
 #: and MLflow clients write them directly). The pipelines' outputs (models, evaluation reports, baselines, batch
@@ -49,14 +40,9 @@ JOB_NAMES_REASON = (
 EXPERIMENT_WRITES = (f"{NOTEBOOKS_PREFIX}/*", f"{MLFLOW_ARTIFACTS_PREFIX}/*")
 
 
-def key_conditions(key_arn: str) -> dict:
-    """A job's output must be encrypted with this key, and its volumes too where it names a volume key."""
-    return {"ArnEquals": {"sagemaker:OutputKmsKeyArn": key_arn}, "ArnEqualsIfExists": {"sagemaker:VolumeKmsKeyArn": key_arn}}
-
-
 class ExecutionRolesStack(Stack):
-    """Roles for notebooks, the jobs notebooks start, pipelines, endpoints and Model Monitor. Each model's pipeline
-    jobs have a role of their own, in the model's TrainingPipelineStack."""
+    """Roles for notebooks, the jobs notebooks start, endpoints and Model Monitor. Each model's pipeline, and its jobs,
+    have roles of their own, in the model's TrainingPipelineStack."""
 
     def __init__(
         self,
@@ -124,75 +110,14 @@ class ExecutionRolesStack(Stack):
         monitoring.allow_sagemaker_metrics()
         monitoring.allow_vpc_networking(workloads.vpc)
 
-        # Pipelines: orchestrate jobs and register models; the jobs themselves touch the data.
-        pipelines = SageMakerExecutionRole(self, "Pipelines", description=f"{env_name}: SageMaker Pipelines executions")
-        grant_bucket(pipelines, artifacts, data.model_artifacts_bucket_arn, write=False)
-        in_platform_vpc = {
-            "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
-            "ForAllValues:StringEquals": {
-                "sagemaker:VpcSubnets": workloads.subnet_ids,
-                "sagemaker:VpcSecurityGroupIds": [workloads.security_group.security_group_id],
-            },
-        }
-        job_resources = [pipelines.arn("sagemaker", f"{kind}/*") for kind in JOB_RESOURCE_TYPES]
-        # Jobs the pipeline starts: in the platform VPC, with traffic between their instances encrypted and their
-        # output encrypted with the data key (a job that asks otherwise is denied). The volume key is checked only
-        # when the job names one: instance types with local NVMe storage refuse a volume key. sagemaker:OutputKmsKeyArn
-        # and sagemaker:VolumeKmsKeyArn are condition keys of the four Create*Job actions, compared with the key's
-        # ARN ("Actions, resources, and condition keys for Amazon SageMaker", Service Authorization Reference).
-        with_data_key = key_conditions(key.key_arn)
-        encrypted = {**in_platform_vpc, **with_data_key, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true"}}
-        pipelines.allow(
-            "LaunchEncryptedJobsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
-            wildcard_reason=JOB_NAMES_REASON,
+        # Each model's pipeline runs as a role of its own stack (TrainingPipelineStack.pipeline_role): it starts only that
+        # model's jobs, as that model's jobs role, and registers only into its group. The environment-wide role the
+        # pipelines ran as before is retired like the jobs role above: no permissions, its exports kept one release.
+        retired_pipelines = SageMakerExecutionRole(
+            self, "Pipelines", description=f"{env_name}: retired, no permissions (each model's pipeline has its own role)"
         )
-        # Transform jobs run in the VPC of their model, whose creation is VPC-bound; their output takes the data key.
-        transform_jobs = [pipelines.arn("sagemaker", "transform-job/*")]
-        pipelines.allow("LaunchEncryptedTransformJobs", ["sagemaker:CreateTransformJob"], transform_jobs, with_data_key,
-                        wildcard_reason=JOB_NAMES_REASON)
-        pipelines.allow(
-            "CreateModelsInPlatformVpc", ["sagemaker:CreateModel"], [pipelines.arn("sagemaker", "model/*")], in_platform_vpc,
-            wildcard_reason=JOB_NAMES_REASON,
-        )
-        pipelines.allow("FollowPipelineJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
-        registry = [pipelines.arn("sagemaker", "model/*"), pipelines.arn("sagemaker", "model-package/*"),
-                    pipelines.arn("sagemaker", "model-package-group/*")]
-        registry_reason = ("model and package versions are created per pipeline run with generated names; "
-                           "scoped to those resource types in this account and region.")
-        pipelines.allow(
-            "ReadRegistry",
-            ["sagemaker:DescribeModel", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup",
-             "sagemaker:AddTags"],
-            registry, wildcard_reason=registry_reason,
-        )
-        # A version registers in its model's group with an approval status that model's config allows, or a stricter
-        # one: an execution started with ModelApprovalStatus=Approved cannot skip the review the config asks for,
-        # and one model approving automatically does not let another. The definition offers only those values, but
-        # AWS does not document that a start outside EnumValues is refused: this is what enforces it, for a
-        # definition edited by hand too. One statement per set of allowed statuses, naming the groups of the models
-        # that allow exactly that set (not one per model: every model's statement adds to the role's inline
-        # policies, which IAM caps at 10,240 characters a role).
-        by_statuses: dict[tuple[str, ...], list[str]] = {}
-        for model in env_config.models.values():
-            statuses = tuple(model.evaluation.allowed_approval_statuses)
-            by_statuses.setdefault(statuses, []).append(naming.model_package_group_name(env_name, model.name))
-        for statuses, groups in by_statuses.items():
-            pipelines.allow(
-                f"Register{statuses[0]}OrStricter",  # the configured status comes first
-                ["sagemaker:CreateModelPackage"], [pipelines.arn("sagemaker", f"model-package/{group}/*") for group in groups],
-                {"StringEquals": {"sagemaker:ModelApprovalStatus": list(statuses)}},
-                wildcard_reason=f"versions of the {', '.join(groups)} group(s) get their numbers at registration.",
-            )
-        pipelines.allow_key_grants_for_aws_resources(key)
-        # Every step of a model's pipeline (jobs and the batch-transform model) runs as that model's jobs role, which its
-        # TrainingPipelineStack creates under a fixed name: one statement names them all (a statement per model in the
-        # models' stacks would add ~500 characters a model to this role's 10,240-character IAM quota, not ~100).
-        pipelines.allow(
-            "PassPipelineJobsRolesToSageMaker", ["iam:PassRole"],
-            [self.format_arn(service="iam", region="", resource="role", resource_name=naming.pipeline_jobs_role_name(env_name, m))
-             for m in env_config.models],
-            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        )
+        self.export_value(retired_pipelines.role.role_arn)
+        self.export_value(retired_pipelines.role.role_name)
 
         # Jobs started from notebooks: they read all the raw data and artifacts (notebooks explore every model's), but
         # write only where notebooks write, so an experiment (or code run in one) cannot rewrite a registered model or the
@@ -223,12 +148,12 @@ class ExecutionRolesStack(Stack):
         # Experiments run where the data may go, under the pipelines' rules: a job without the platform VPC would have
         # open egress; the SDK defaults the notebooks write (notebook_lifecycle.SdkDefaults) set all of it.
         notebooks.allow(
-            "LaunchEncryptedExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources, encrypted,
-            wildcard_reason=JOB_NAMES_REASON,
+            "LaunchEncryptedExperimentsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, job_resources(notebooks),
+            encrypted_in_platform_vpc(workloads, key.key_arn), wildcard_reason=JOB_NAMES_REASON,
         )
         # No CreateTransformJob (nor CreateModel): a transform runs as its model's role, and the only models there are
         # the pipelines', whose role is their model's jobs role: a notebook could write through it where it may not itself.
-        notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources, wildcard_reason=JOB_NAMES_REASON)
+        notebooks.allow("FollowExperimentJobs", JOB_FOLLOW_UP_ACTIONS, job_resources(notebooks), wildcard_reason=JOB_NAMES_REASON)
         notebooks.allow_key_grants_for_aws_resources(key)
         notebooks.allow_vpc_networking(workloads.vpc)
         notebooks.allow_pass_role(experiments.role)
@@ -246,7 +171,7 @@ class ExecutionRolesStack(Stack):
                 "Reference); which server's UI opens is decided by the presigned URL, granted on this environment's server only.",
             )
 
-        for role in (endpoints, monitoring, pipelines, experiments, notebooks):
+        for role in (endpoints, monitoring, experiments, notebooks):
             acknowledge(
                 role.role,
                 "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
@@ -257,5 +182,4 @@ class ExecutionRolesStack(Stack):
         self.experiments_role: iam.IRole = experiments.role
         self.endpoints_role: iam.IRole = endpoints.role
         self.monitoring_role: iam.IRole = monitoring.role
-        self.pipelines_role: iam.IRole = pipelines.role
         self.notebooks_role: iam.IRole = notebooks.role

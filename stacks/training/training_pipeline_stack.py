@@ -27,7 +27,16 @@ from config import EnvironmentConfig
 from config.environment import ModelConfig
 from naming import MLFLOW_ARTIFACTS_PREFIX
 from stacks.contracts import DataExports, Workloads
-from stacks.foundation.execution_role import SageMakerExecutionRole
+from stacks.foundation.execution_role import READ_GRANT, SageMakerExecutionRole
+from stacks.foundation.job_permissions import (
+    JOB_FOLLOW_UP_ACTIONS,
+    JOB_NAMES_REASON,
+    VPC_JOB_CREATE_ACTIONS,
+    encrypted_in_platform_vpc,
+    in_platform_vpc,
+    job_resources,
+    key_conditions,
+)
 from stacks.shared.compliance import acknowledge
 from stacks.shared.removal import stateful_removal_policy
 from stacks.shared.tracking_access import LOGGING_ACTIONS
@@ -51,7 +60,6 @@ class TrainingPipelineStack(Stack):
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
-        pipelines_role: iam.IRole,
         **kwargs,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -112,35 +120,22 @@ class TrainingPipelineStack(Stack):
                 experiment_name=tracking.experiment_name if tracking else None,
             ),
         )
+        role = self.pipeline_role(cfg, model, group, artifacts, data, data_key, workloads, jobs, gate)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
             pipeline_name=pipeline_name,
             pipeline_display_name=pipeline_name,
             pipeline_description=f"{cfg.name}: preprocess, train, evaluate, gate and register the {model.name} model",
-            role_arn=pipelines_role.role_arn,
+            role_arn=role.role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(definition)},
         )
+        # The pipeline needs its role's policy from its first execution on (the role itself: through RoleArn).
+        policy = role.role.node.try_find_child("DefaultPolicy")
+        if policy is None:
+            raise TypeError("the pipeline role has statements, so CDK must have written its DefaultPolicy")
+        self.pipeline.node.add_dependency(policy)
         self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
-
-        # What every pipeline needs (following its tuning jobs, passing its jobs role among them) is the roles stack's;
-        # only the gate is this stack's own. Kept small: each model's policy adds to the shared role's 10,240-character
-        # IAM quota.
-        pipeline_policy = iam.Policy(
-            self,
-            "PipelineRunsThisPipeline",
-            policy_name=naming.model_policy_name(model.name, "run-pipeline"),
-            roles=[pipelines_role],
-            statements=[
-                iam.PolicyStatement(sid="InvokeEvaluationGate", actions=["lambda:InvokeFunction"], resources=[gate.function.function_arn]),
-            ],
-        )
-        acknowledge(
-            pipeline_policy,
-            "Policy for one role, created and deleted with this pipeline stack next to what it grants; "
-            "it is not shared between roles, which is what the rule guards against.",
-            "NIST.800.53.R5-IAMNoInlinePolicy",
-        )
         self.topic = self.notifications(cfg, model.name, group)
         CfnOutput(self, "PipelineName", value=pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=group)
@@ -155,7 +150,7 @@ class TrainingPipelineStack(Stack):
         write, have their own role: neither can read the other's data nor rewrite the other's registered models."""
         jobs = SageMakerExecutionRole(
             self, "Jobs", description=f"{cfg.name}: the {model.name} pipeline's processing, training and transform jobs",
-            role_name=naming.pipeline_jobs_role_name(cfg.name, model.name),  # the pipelines role passes it by name
+            role_name=naming.pipeline_jobs_role_name(cfg.name, model.name),  # naming.pipeline_jobs_role_name says why
         )
         raw, artifacts = buckets
         # An execution's input may be this model's prefix of the raw-data bucket (PipelineResources.allowed_inputs):
@@ -192,6 +187,55 @@ class TrainingPipelineStack(Stack):
             "NIST.800.53.R5-IAMNoInlinePolicy",
         )
         return jobs
+
+    def pipeline_role(self, cfg: EnvironmentConfig, model: ModelConfig, group: str, artifacts: s3.IBucket, data: DataExports,
+                      data_key: kms.IKey, workloads: Workloads, jobs: SageMakerExecutionRole, gate: EvaluationGate) -> SageMakerExecutionRole:
+        """The role SageMaker Pipelines runs this model's executions as: it starts this model's jobs (in the platform VPC,
+        output on the data key) as this model's jobs role, invokes this model's gate and registers into this model's
+        group only; the jobs themselves touch the data. A role per model: no execution of one model can pass another's
+        jobs role or register into another's group, and no model adds to a shared role's IAM size quota."""
+        role = SageMakerExecutionRole(self, "Executions", description=f"{cfg.name}: the {model.name} pipeline's executions")
+        runs = f"{naming.pipeline_runs_prefix(cfg.name, model.name)}/*"
+        artifacts.grant_read(role.role, runs)
+        role.acknowledge_grant_wildcards(
+            f"Bucket.grant_read() under {runs} of the bucket exported as {data.model_artifacts_bucket_arn} (this model's "
+            "runs, keys chosen per run; the action wildcards are CDK's grant set); KMS decryption with the data key only.",
+            *READ_GRANT, f"Resource::{data.model_artifacts_bucket_arn}/{runs}",
+        )
+        jobs_of_any_run = job_resources(role)
+        role.allow("LaunchEncryptedJobsInPlatformVpc", VPC_JOB_CREATE_ACTIONS, jobs_of_any_run,
+                   encrypted_in_platform_vpc(workloads, data_key.key_arn), wildcard_reason=JOB_NAMES_REASON)
+        # Transform jobs run in the VPC of their model, whose creation is VPC-bound; their output takes the data key.
+        role.allow("LaunchEncryptedTransformJobs", ["sagemaker:CreateTransformJob"], [role.arn("sagemaker", "transform-job/*")],
+                   key_conditions(data_key.key_arn), wildcard_reason=JOB_NAMES_REASON)
+        role.allow("CreateModelsInPlatformVpc", ["sagemaker:CreateModel"], [role.arn("sagemaker", "model/*")],
+                   in_platform_vpc(workloads), wildcard_reason=JOB_NAMES_REASON)
+        role.allow("FollowPipelineJobs", JOB_FOLLOW_UP_ACTIONS, jobs_of_any_run, wildcard_reason=JOB_NAMES_REASON)
+        versions = role.arn("sagemaker", f"model-package/{group}/*")
+        role.allow(
+            "ReadOwnRegistry",
+            ["sagemaker:DescribeModel", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
+            [role.arn("sagemaker", "model/*"), versions, role.arn("sagemaker", f"model-package-group/{group}")],
+            wildcard_reason=f"models and versions of the {group} group are created per run with generated names or numbers.",
+        )
+        # A version registers with an approval status the config allows, or a stricter one: an execution started with
+        # ModelApprovalStatus=Approved cannot skip the review the config asks for. The definition offers only those
+        # values, but AWS does not document that a start outside EnumValues is refused: this is what enforces it, for a
+        # definition edited by hand too.
+        statuses = list(model.evaluation.allowed_approval_statuses)
+        role.allow(f"Register{statuses[0]}OrStricter", ["sagemaker:CreateModelPackage"], [versions],  # configured first
+                   {"StringEquals": {"sagemaker:ModelApprovalStatus": statuses}},
+                   wildcard_reason=f"versions of the {group} group get their numbers at registration.")
+        role.allow_key_grants_for_aws_resources(data_key)
+        role.allow_pass_role(jobs.role)
+        role.allow("InvokeEvaluationGate", ["lambda:InvokeFunction"], [gate.function.function_arn])
+        acknowledge(
+            role.role,
+            "Inline policy written by CDK grants for this one role only; it is created, reviewed and deleted "
+            "with the role, so it cannot drift or be shared the way the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        return role
 
     @staticmethod
     def read_object(role: SageMakerExecutionRole, what: str, bucket_arn: str, key: str) -> None:

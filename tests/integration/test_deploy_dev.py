@@ -113,11 +113,16 @@ def test_execution_roles_exist_and_trust_sagemaker(deployed):
     assert set(jobs) <= set(resources["AWS::IAM::Role"])
     pipelines = {p["PipelineName"]: p for p in (emulator.client("sagemaker").describe_pipeline(PipelineName=naming.pipeline_name("dev", m))
                                                  for m in MODELS)}
+    runs_as = []
     for model, role in zip(MODELS, jobs, strict=True):
-        definition = pipelines[naming.pipeline_name("dev", model)]["PipelineDefinition"]
-        assert iam.get_role(RoleName=role)["Role"]["Arn"] in definition
-        assert all(other not in definition for other in jobs if other != role)
-    for name in names + jobs:
+        pipeline = pipelines[naming.pipeline_name("dev", model)]
+        assert iam.get_role(RoleName=role)["Role"]["Arn"] in pipeline["PipelineDefinition"]
+        assert all(other not in pipeline["PipelineDefinition"] for other in jobs if other != role)
+        # Executions run as a role of the model's own stack, not the roles stack's.
+        runs_as.append(pipeline["RoleArn"].rsplit("/", 1)[1])
+        assert runs_as[-1] in resources["AWS::IAM::Role"] and runs_as[-1] not in names + jobs
+    assert len(set(runs_as)) == len(MODELS)
+    for name in names + jobs + runs_as:
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
 

@@ -23,6 +23,8 @@ from tests.helpers.iam_simulation import Call, Environment, expect, run_simulati
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ALLOWED = "Allowed"
+#: The fixture catalog's other model, beside EXAMPLE.
+OTHER_MODEL = "health-utilization"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,8 @@ def job_context(arguments: dict, resources_key: str) -> dict[str, Any]:
 
 
 def pipeline_calls(env: Environment) -> list[Call]:
-    """What SageMaker Pipelines does as the pipelines role, step by step, from the synthesized definition."""
-    role = env.role_arn("Roles", "PipelinesRole")
+    """What SageMaker Pipelines does as the example model's pipeline role, step by step, from the synthesized definition."""
+    role = env.role_arn(TRAINING, "ExecutionsRole")
     arn = f"arn:aws:sagemaker:{env.region}:{env.account}"
     calls = []
     kinds = {"Processing": ("CreateProcessingJob", "processing-job", "ProcessingResources"),
@@ -138,7 +140,7 @@ def without_the_data_key(call: Call) -> list[Call]:
 
 
 def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(dev):
-    role = dev.role_arn("Roles", "PipelinesRole")
+    role = dev.role_arn(TRAINING, "ExecutionsRole")
     (train,) = [c for c in pipeline_calls(dev) if c.action == "sagemaker:CreateTrainingJob"]
     outside = {k: v for k, v in train.context.items() if not k.startswith("sagemaker:Vpc")}
     elsewhere = {**train.context, "sagemaker:VpcSubnets": ["subnet-elsewhere"]}
@@ -153,14 +155,17 @@ def test_a_job_outside_the_platform_vpc_or_a_pass_of_any_other_role_is_denied(de
         Call("training with clear traffic between instances", role, train.action, train.resource, clear_traffic),
         *without_the_data_key(train), *without_the_data_key(transform),
         *(Call(f"pass the {other} role", role, "iam:PassRole", dev.role_arn("Roles", f"{other}Role"),
-               {"iam:PassedToService": "sagemaker.amazonaws.com"}) for other in ("Notebooks", "Endpoints", "Monitoring", "Pipelines")),
+               {"iam:PassedToService": "sagemaker.amazonaws.com"})
+          for other in ("Notebooks", "Experiments", "Endpoints", "Monitoring", "Pipelines", "Jobs")),
+        Call("pass another model's jobs role", role, "iam:PassRole", dev.role_arn(f"{OTHER_MODEL}-TrainingPipeline", "JobsRole"),
+             {"iam:PassedToService": "sagemaker.amazonaws.com"}),
     ]
     assert simulate(dev, calls) == ["ImplicitlyDenied"] * len(calls)
 
 
 def test_a_version_the_config_sends_to_review_cannot_be_registered_as_approved(staging):
     """Staging's models register PendingManualApproval: a run started with ModelApprovalStatus=Approved (or a
-    definition edited to say so) is denied by the pipelines role, so a person still decides. The condition key is
+    definition edited to say so) is denied by the model's pipeline role, so a person still decides. The condition key is
     sagemaker:ModelApprovalStatus on CreateModelPackage (Service Authorization Reference, Amazon SageMaker)."""
     (register, *others) = [c for c in pipeline_calls(staging) if c.action == "sagemaker:CreateModelPackage"]
     assert not others and register.context == {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}
@@ -171,8 +176,9 @@ def test_a_version_the_config_sends_to_review_cannot_be_registered_as_approved(s
 
 
 def test_one_auto_approved_model_does_not_let_another_models_versions_skip_review(tmp_path):
-    """The pipelines role is the environment's, shared by its models: each model's group takes only the statuses that
-    model's config allows, so dev's health-utilization sent to review stays reviewed beside an auto-approved model."""
+    """Each model's pipeline role registers into that model's group only, with the statuses that model's config allows:
+    dev's health-utilization sent to review stays reviewed beside an auto-approved model, whose role cannot register
+    into health-utilization's group at all."""
     from tests.helpers.assembly import synth_app
     from tests.helpers.configs import shipped, write_config
 
@@ -181,16 +187,16 @@ def test_one_auto_approved_model_does_not_let_another_models_versions_skip_revie
     (tmp_path / "config").mkdir()
     write_config(tmp_path / "config", data)
     env = Environment.of(synth_app(tmp_path / "out", tmp_path / "config"), "dev", ACCOUNT, REGION)
-    role = env.role_arn("Roles", "PipelinesRole")
     package = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/dev-{{model}}/1"
 
-    def register(model: str, status: str) -> Call:
-        return Call(f"{model} as {status}", role, "sagemaker:CreateModelPackage", package.format(model=model),
-                    {"sagemaker:ModelApprovalStatus": status})
+    def register(model: str, status: str, by: str | None = None) -> Call:
+        role = env.role_arn(f"{by or model}-TrainingPipeline", "ExecutionsRole")
+        return Call(f"{model} as {status}, by {by or model}'s pipeline", role, "sagemaker:CreateModelPackage",
+                    package.format(model=model), {"sagemaker:ModelApprovalStatus": status})
 
-    calls = [register(EXAMPLE, "Approved"), register("health-utilization", "PendingManualApproval"),
-             register("health-utilization", "Approved")]
-    assert simulate(env, calls) == [ALLOWED, ALLOWED, "ImplicitlyDenied"]
+    expect(env, [register(EXAMPLE, "Approved"), register("health-utilization", "PendingManualApproval")],
+           [register("health-utilization", "Approved"), register("health-utilization", "PendingManualApproval", by=EXAMPLE),
+            register(EXAMPLE, "Approved", by="health-utilization")])
 
 
 def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, dev):
@@ -212,9 +218,6 @@ def test_jobs_read_and_write_their_environments_data_and_not_anothers(assembly, 
     assert simulate(dev, allowed) == [ALLOWED] * len(allowed)
     # The bucket policy's TLS-only statement denies explicitly; the rest are never granted.
     assert simulate(dev, denied) == ["ImplicitlyDenied", "ExplicitlyDenied", "ImplicitlyDenied"]
-
-
-OTHER_MODEL = "health-utilization"
 
 
 def test_a_models_jobs_cannot_reach_another_models_data_or_models(dev):
@@ -244,27 +247,44 @@ def test_a_models_jobs_cannot_reach_another_models_data_or_models(dev):
     expect(dev, allowed, denied)
 
 
-def test_the_pipelines_role_passes_each_models_jobs_role_and_no_other(dev):
-    pipelines = dev.role_arn("Roles", "PipelinesRole")
+def test_a_models_pipeline_passes_its_own_jobs_role_invokes_its_own_gate_and_no_other(dev):
+    """Each model's executions run as its own pipeline role: another model's jobs role, gate and registry group are
+    out of its reach (the calls it does make are test_every_call_the_pipeline_makes_for_its_steps_is_allowed)."""
+    pipeline = dev.role_arn(TRAINING, "ExecutionsRole")
+    other = f"{OTHER_MODEL}-TrainingPipeline"
+    assert dev.role_arn(other, "ExecutionsRole") != pipeline
     to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    allowed = [Call(f"pass {model}'s jobs role", pipelines, "iam:PassRole", dev.role_arn(f"{model}-TrainingPipeline", "JobsRole"),
-                    to_sagemaker) for model in (EXAMPLE, OTHER_MODEL)]
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    gates = {stack: next(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{r['Physical']}" for r in dev.templates[stack].values()
+                         if r["Type"] == "AWS::Lambda::Function" and "VpcConfig" in r["Properties"]) for stack in (TRAINING, other)}
+    allowed = [Call("pass its jobs role", pipeline, "iam:PassRole", dev.role_arn(TRAINING, "JobsRole"), to_sagemaker),
+               Call("invoke its gate", pipeline, "lambda:InvokeFunction", gates[TRAINING])]
     denied = [
-        Call("pass the retired environment-wide jobs role", pipelines, "iam:PassRole", dev.role_arn("Roles", "JobsRole"), to_sagemaker),
-        Call("pass the experiments role", pipelines, "iam:PassRole", dev.role_arn("Roles", "ExperimentsRole"), to_sagemaker),
-        Call("pass a jobs role to another service", pipelines, "iam:PassRole", dev.role_arn(TRAINING, "JobsRole"),
+        Call("pass another model's jobs role", pipeline, "iam:PassRole", dev.role_arn(other, "JobsRole"), to_sagemaker),
+        Call("pass the retired environment-wide jobs role", pipeline, "iam:PassRole", dev.role_arn("Roles", "JobsRole"), to_sagemaker),
+        Call("pass its jobs role to another service", pipeline, "iam:PassRole", dev.role_arn(TRAINING, "JobsRole"),
              {"iam:PassedToService": "lambda.amazonaws.com"}),
+        Call("invoke another model's gate", pipeline, "lambda:InvokeFunction", gates[other]),
+        Call("register into another model's group", pipeline, "sagemaker:CreateModelPackage",
+             f"{arn}:model-package/dev-{OTHER_MODEL}/1", {"sagemaker:ModelApprovalStatus": "Approved"}),
+        Call("describe another model's versions", pipeline, "sagemaker:DescribeModelPackage", f"{arn}:model-package/dev-{OTHER_MODEL}/1"),
     ]
     expect(dev, allowed, denied)
 
 
-def test_the_retired_jobs_role_may_do_nothing(dev):
-    """Kept one release for its exports (test_roles.test_the_retired_jobs_role_has_no_permissions_and_keeps_its_exports)."""
-    retired = dev.role_arn("Roles", "JobsRole")
+@pytest.mark.parametrize("role_name", ["JobsRole", "PipelinesRole"])
+def test_the_retired_environment_wide_roles_may_do_nothing(dev, role_name):
+    """Kept one release for their exports (test_roles.test_the_retired_roles_have_no_permissions_and_keep_their_exports)."""
+    retired = dev.role_arn("Roles", role_name)
     raw = dev.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
     artifacts = dev.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
     expect(dev, [], [Call("read raw data", retired, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/Caravan.csv"),
-                     Call("write artifacts", retired, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x.csv")])
+                     Call("write artifacts", retired, "s3:PutObject", f"arn:aws:s3:::{artifacts}/pipelines/dev/{EXAMPLE}/x.csv"),
+                     Call("pass a jobs role", retired, "iam:PassRole", dev.role_arn(TRAINING, "JobsRole"),
+                          {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+                     Call("register a version", retired, "sagemaker:CreateModelPackage", f"{arn}:model-package/dev-{EXAMPLE}/1",
+                          {"sagemaker:ModelApprovalStatus": "Approved"})])
 
 
 def test_the_data_key_serves_the_jobs_through_s3_and_its_key_policy_takes_part(dev):

@@ -90,26 +90,24 @@ def pass_role_targets(template, name) -> list:
 
 
 def test_pass_role_is_limited_to_the_roles_each_workload_passes(template):
-    """The pipelines role passes exactly the jobs role of each model of its environment, by the name the model's stack
-    gives it (test_training_pipeline_stack.test_every_step_runs_as_this_models_own_jobs_role)."""
+    """Notebooks pass the experiments role; each model's pipeline role passes its jobs role, from the model's stack
+    (test_a_models_pipeline_passes_its_jobs_role_invokes_its_gate_and_registers_into_its_group)."""
     ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ROLES}
-    env = template.to_json()["Resources"][ids["Pipelines"]]["Properties"]["Description"].split(":")[0]
-    cfg = load_environment(CONFIG_DIR / f"{env}.yaml")
-    assert len(cfg.models) >= 2 and sorted(pass_role_targets(template, "Pipelines")) == sorted(
-        f"arn:aws:iam::{cfg.account}:role/{naming.pipeline_jobs_role_name(env, model)}" for model in cfg.models)
+    assert pass_role_targets(template, "Pipelines") == []
     assert pass_role_targets(template, "Notebooks") == [ids["Experiments"]]
     assert pass_role_targets(template, "Experiments") == []
     assert pass_role_targets(template, "Endpoints") == []
     assert pass_role_targets(template, "Monitoring") == []
 
 
-def test_the_retired_jobs_role_has_no_permissions_and_keeps_its_exports(template):
-    """Each model's jobs run as its own role now. The environment-wide one stays a release, with nothing granted, so
-    that a deployed environment updates: CloudFormation refuses to remove an export another stack still imports
-    ("Exporting stack output values", CloudFormation User Guide), and this stack deploys before the pipeline stacks
-    that stop importing it."""
-    role_id = next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith("Jobs"))
-    assert statements_of(template, "Jobs") == []
+@pytest.mark.parametrize("name", ["Jobs", "Pipelines"])
+def test_the_retired_roles_have_no_permissions_and_keep_their_exports(template, name):
+    """Each model's pipeline and jobs run as roles of the model's own stack now. The environment-wide ones stay a
+    release, with nothing granted, so that a deployed environment updates: CloudFormation refuses to remove an export
+    another stack still imports ("Exporting stack output values", CloudFormation User Guide), and this stack deploys
+    before the pipeline stacks that stop importing it."""
+    role_id = next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name))
+    assert statements_of(template, name) == []
     role = template.to_json()["Resources"][role_id]["Properties"]
     assert "Policies" not in role and "ManagedPolicyArns" not in role and "retired" in role["Description"]
     exported = {json.dumps(o["Value"]) for o in template.to_json()["Outputs"].values() if "Export" in o}
@@ -143,13 +141,16 @@ def test_endpoints_only_read_model_artifacts(template):
     assert not any(a.startswith("sagemaker:") for a in actions(statements))
 
 
+def sagemaker_actions_are_scoped_to_resource_types(template, name: str) -> None:
+    for statement in statements_of(template, name):
+        if any(a.startswith("sagemaker:") for a in actions([statement])):
+            for resource in as_list(statement["Resource"]):
+                assert isinstance(resource, str) and resource.startswith("arn:aws:sagemaker:us-east-1:"), resource
+                assert resource.split(":")[5].split("/")[0] != "*"
+
+
 def test_sagemaker_actions_are_scoped_to_resource_types(template):
-    for name in ("Pipelines", "Notebooks"):
-        for statement in statements_of(template, name):
-            if any(a.startswith("sagemaker:") for a in actions([statement])):
-                for resource in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
-                    assert isinstance(resource, str) and resource.startswith("arn:aws:sagemaker:us-east-1:"), resource
-                    assert resource.split(":")[5].split("/")[0] != "*"
+    sagemaker_actions_are_scoped_to_resource_types(template, "Notebooks")
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -173,9 +174,11 @@ def test_endpoint_logs_match_sagemakers_per_endpoint_log_groups(template):
     assert resource.endswith(":log-group:/aws/sagemaker/Endpoints/*:*")
 
 
-@pytest.mark.parametrize("name, sid", [("Pipelines", "LaunchEncryptedJobsInPlatformVpc"),
-                                       ("Notebooks", "LaunchEncryptedExperimentsInPlatformVpc")])
-def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
+def test_notebooks_launch_jobs_only_inside_the_platform_vpc(template):
+    jobs_are_launched_only_inside_the_platform_vpc(template, "Notebooks", "LaunchEncryptedExperimentsInPlatformVpc")
+
+
+def jobs_are_launched_only_inside_the_platform_vpc(template, name: str, sid: str) -> None:
     (statement,) = [s for s in statements_of(template, name) if s.get("Sid") == sid]
     assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob",
             "sagemaker:CreateHyperParameterTuningJob"} <= actions([statement])
@@ -187,9 +190,12 @@ def test_jobs_can_only_be_launched_inside_the_platform_vpc(template, name, sid):
     assert "WorkloadSecurityGroup" in group["Fn::ImportValue"]
     # Traffic between their instances encrypted, their output (and any volume key they name) on the data key.
     assert condition["Bool"] == {"sagemaker:InterContainerTrafficEncryption": "true"}
-    data_key = {"Fn::ImportValue": "sagemaker-platform-" + template.to_json()["Resources"][next(
-        i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name))]["Properties"]["Description"].split(":")[0]
-        + "-data-key-arn"}
+    env = template.to_json()["Resources"][next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name))][
+        "Properties"]["Description"].split(":")[0]
+    # The data key: its named export in the roles stack; in a model's stack, the key its volumes take grants on.
+    data_key = {"Fn::ImportValue": "sagemaker-platform-" + env + "-data-key-arn"} if name == "Notebooks" else next(
+        s["Resource"] for s in statements_of(template, name) if "kms:CreateGrant" in actions([s]))
+    assert "data-key-arn" in json.dumps(data_key) or "DataKey" in json.dumps(data_key)
     assert condition["ArnEquals"] == {"sagemaker:OutputKmsKeyArn": data_key}
     assert condition["ArnEqualsIfExists"] == {"sagemaker:VolumeKmsKeyArn": data_key}
     transforms = [s for s in statements_of(template, name) if "sagemaker:CreateTransformJob" in actions([s])]
@@ -218,7 +224,7 @@ def test_vpc_interface_management_is_confined_to_the_platform_vpc(template):
 
 
 def test_kms_grants_only_for_aws_resources(template):
-    for name in ("Experiments", "Pipelines", "Notebooks"):
+    for name in ("Experiments", "Notebooks"):
         (statement,) = [s for s in statements_of(template, name) if "kms:CreateGrant" in actions([s])]
         assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
@@ -285,3 +291,36 @@ def test_a_models_jobs_role_networks_and_uses_keys_as_the_platform_allows(model_
     (role,) = [r for i, r in template.find_resources("AWS::IAM::Role").items() if i.startswith("Jobs")]
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"} and list(trust["Condition"]["StringEquals"]) == ["aws:SourceAccount"]
+
+
+def test_a_models_pipeline_passes_its_jobs_role_invokes_its_gate_and_registers_into_its_group(model_stack):
+    """Each model's executions run as a role of its own stack: the jobs it starts are in the platform VPC with output
+    on the data key (as the notebooks'), run as this model's jobs role, and register into this model's group only,
+    with the statuses its config allows; the gate it invokes is this model's."""
+    env_config, model, template = model_stack
+    ids = {name: next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name)) for name in ("Executions", "Jobs")}
+    pipeline = next(iter(template.find_resources("AWS::SageMaker::Pipeline").values()))["Properties"]
+    assert pipeline["RoleArn"] == {"Fn::GetAtt": [ids["Executions"], "Arn"]}
+    assert pass_role_targets(template, "Executions") == [ids["Jobs"]]
+    jobs_are_launched_only_inside_the_platform_vpc(template, "Executions", "LaunchEncryptedJobsInPlatformVpc")
+    sagemaker_actions_are_scoped_to_resource_types(template, "Executions")
+    statements = statements_of(template, "Executions")
+    group = naming.model_package_group_name(env_config.name, model)
+    prefix = f"arn:aws:sagemaker:us-east-1:{env_config.account}:"
+    (register,) = [s for s in statements if "sagemaker:CreateModelPackage" in actions([s])]
+    assert register["Resource"] == f"{prefix}model-package/{group}/*"
+    assert register["Condition"] == {"StringEquals": {
+        "sagemaker:ModelApprovalStatus": list(env_config.models[model].evaluation.allowed_approval_statuses)}}
+    (read,) = [s for s in statements if "sagemaker:DescribeModelPackageGroup" in actions([s])]
+    assert sorted(read["Resource"]) == sorted([f"{prefix}model/*", f"{prefix}model-package/{group}/*",
+                                               f"{prefix}model-package-group/{group}"])
+    (function_id,) = [i for i, r in template.find_resources("AWS::Lambda::Function").items() if "VpcConfig" in r["Properties"]]
+    assert resources_for(statements, "lambda:InvokeFunction") == [{"Fn::GetAtt": [function_id, "Arn"]}]
+    runs = f"/pipelines/{env_config.name}/{model}/*"
+    artifacts = f"sagemaker-platform-{env_config.name}-model-artifacts-bucket-arn"
+    assert object_patterns(resources_for(statements, "s3:GetObject*"), artifacts) == [runs]
+    assert resources_for(statements, "s3:PutObject") == []
+    (grant,) = [s for s in statements if "kms:CreateGrant" in actions([s])]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    for action in actions(statements):
+        assert "*" not in action or action in GRANT_WILDCARDS, action
