@@ -74,15 +74,17 @@ class ExecutionRolesStack(Stack):
             """Read the whole artifacts bucket, write only under EXPERIMENT_WRITES."""
             role.grant_writes_under(artifacts, data.model_artifacts_bucket_arn, list(EXPERIMENT_WRITES), read_whole_bucket=True)
 
-        # Each model's pipeline jobs run as that model's own role (TrainingPipelineStack), which reads and writes that
-        # model's data only. This environment-wide role is what they ran as before: retired, it has no permissions
-        # left, and it stays one release with its exports, because CloudFormation refuses to remove an export that
-        # a deployed stack imports (this stack deploys before the pipeline stacks that stop importing it).
-        retired_jobs = SageMakerExecutionRole(
-            self, "Jobs", description=f"{env_name}: retired, no permissions (each model's pipeline has its own jobs role)"
-        )
-        self.export_value(retired_jobs.role.role_arn)
-        self.export_value(retired_jobs.role.role_name)
+        # Each model's pipeline, and its jobs, run as roles of the model's own stack (TrainingPipelineStack), which reach
+        # that model's jobs, data, runs, gate and registry group only. These environment-wide roles are what they ran as
+        # before: retired, they have no permissions left, and they stay one release with their exports, because
+        # CloudFormation refuses to remove an export that a deployed stack imports (this stack deploys before the
+        # pipeline stacks that stop importing them).
+        for retired, what in (("Jobs", "jobs role"), ("Pipelines", "role")):
+            role = SageMakerExecutionRole(
+                self, retired, description=f"{env_name}: retired, no permissions (each model's pipeline has its own {what})"
+            )
+            self.export_value(role.role.role_arn)
+            self.export_value(role.role.role_name)
 
         # Endpoints (model execution role): read model artifacts only.
         endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
@@ -109,15 +111,6 @@ class ExecutionRolesStack(Stack):
         monitoring.allow_key_grants_for_aws_resources(key)
         monitoring.allow_sagemaker_metrics()
         monitoring.allow_vpc_networking(workloads.vpc)
-
-        # Each model's pipeline runs as a role of its own stack (TrainingPipelineStack.pipeline_role): it starts only that
-        # model's jobs, as that model's jobs role, and registers only into its group. The environment-wide role the
-        # pipelines ran as before is retired like the jobs role above: no permissions, its exports kept one release.
-        retired_pipelines = SageMakerExecutionRole(
-            self, "Pipelines", description=f"{env_name}: retired, no permissions (each model's pipeline has its own role)"
-        )
-        self.export_value(retired_pipelines.role.role_arn)
-        self.export_value(retired_pipelines.role.role_name)
 
         # Jobs started from notebooks: they read all the raw data and artifacts (notebooks explore every model's), but
         # write only where notebooks write, so an experiment (or code run in one) cannot rewrite a registered model or the
