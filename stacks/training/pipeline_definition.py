@@ -483,7 +483,7 @@ class DefinitionBuilder:
             {"Name": "MinRecall", "Type": "Float", "DefaultValue": ev.min_recall},
             {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": ev.champion_margin},
             # Only as strict as configured or stricter: an execution may hold back an automatically approved
-            # version, never approve one that the config sends to review (the pipelines role enforces it too).
+            # version, never approve one that the config sends to review (the model's pipeline role enforces it too).
             choice("ModelApprovalStatus", ev.allowed_approval_statuses),
         ]
 
