@@ -102,6 +102,12 @@ def pipeline_jobs_role_name(env: str, model: str) -> str:
     return f"{env}-{model}-pipeline-jobs"
 
 
+def endpoint_role_name(env: str, model: str) -> str:
+    """The role a model's endpoint runs as (its SageMaker model's execution role): named, so that it reads as what it is
+    in CloudTrail and on the model (at most 15 + 1 + 32 + 9 = 57 of IAM's 64 characters)."""
+    return f"{env}-{model}-endpoint"
+
+
 def smoke_test_runner_role_name(env: str, model: str) -> str:
     """The delivery pipeline's CodeBuild role that runs one endpoint's smoke test, in the tooling account: named, so
     that the environment's smoke-test role can trust it alone (at most 15 + 1 + 32 + 13 = 61 of IAM's 64 characters)."""

@@ -120,7 +120,6 @@ class PlatformStage(Stage):
                     data=self.data.exports,
                     data_key=self.data.key,
                     workloads=self.network.workloads,
-                    endpoints_role=self.roles.endpoints_role,
                     monitoring_role=self.roles.monitoring_role,
                     topic=training.topic,
                     smoke_test_account=smoke_test_account,

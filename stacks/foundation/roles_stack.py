@@ -41,8 +41,8 @@ EXPERIMENT_WRITES = (f"{NOTEBOOKS_PREFIX}/*", f"{MLFLOW_ARTIFACTS_PREFIX}/*")
 
 
 class ExecutionRolesStack(Stack):
-    """Roles for notebooks, the jobs notebooks start, endpoints and Model Monitor. Each model's pipeline, and its jobs,
-    have roles of their own, in the model's TrainingPipelineStack."""
+    """Roles for notebooks, the jobs notebooks start and Model Monitor. Each model's pipeline, its jobs and its endpoint
+    have roles of their own, in the model's TrainingPipelineStack and ServingStack."""
 
     def __init__(
         self,
@@ -86,13 +86,20 @@ class ExecutionRolesStack(Stack):
             self.export_value(role.role.role_arn)
             self.export_value(role.role.role_name)
 
-        # Endpoints (model execution role): read model artifacts only.
-        endpoints = SageMakerExecutionRole(self, "Endpoints", description=f"{env_name}: SageMaker models and endpoints")
+        # Each model's endpoint runs as a role of its own Serving stack, which reads that model's versions only. This
+        # environment-wide role is what endpoints ran as before: retired, it stays one release with its exports (the
+        # deployed Serving stacks import them) and with its permissions, because an endpoint keeps running as it until
+        # its Serving stack's update has moved the endpoint to a model of the new role, and must still scale out and
+        # capture until then. The next release removes it.
+        endpoints = SageMakerExecutionRole(
+            self, "Endpoints", description=f"{env_name}: retired, kept one release (each endpoint has its own role)")
         grant_bucket(endpoints, artifacts, data.model_artifacts_bucket_arn, write=False)
         endpoints.allow_log_groups("Endpoints/*")
         endpoints.allow_sagemaker_metrics()
         endpoints.allow_ecr_pull()
         endpoints.allow_vpc_networking(workloads.vpc)
+        self.export_value(endpoints.role.role_arn)
+        self.export_value(endpoints.role.role_name)
 
         # Model Monitor's scheduled jobs: read captured requests and the pipelines' baselines, write reports.
         monitoring = SageMakerExecutionRole(self, "Monitoring", description=f"{env_name}: Model Monitor data-quality jobs")
@@ -173,6 +180,5 @@ class ExecutionRolesStack(Stack):
             )
 
         self.experiments_role: iam.IRole = experiments.role
-        self.endpoints_role: iam.IRole = endpoints.role
         self.monitoring_role: iam.IRole = monitoring.role
         self.notebooks_role: iam.IRole = notebooks.role

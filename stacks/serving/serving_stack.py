@@ -11,6 +11,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -19,6 +20,7 @@ from catalog.images import model_monitor_image
 from config import EnvironmentConfig
 from config.environment import ModelConfig
 from stacks.contracts import DataExports, Workloads
+from stacks.foundation.execution_role import SageMakerExecutionRole
 from stacks.serving.autoscaled_endpoint import AutoscaledEndpoint
 from stacks.serving.data_quality_monitor import DataQualityMonitor
 from stacks.shared.compliance import acknowledge
@@ -37,7 +39,6 @@ class ServingStack(Stack):
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
-        endpoints_role: iam.IRole,
         monitoring_role: iam.IRole,
         topic: sns.ITopic,
         smoke_test_account: str | None = None,
@@ -52,46 +53,26 @@ class ServingStack(Stack):
         _, artifacts = data.import_buckets(self, data_key)
         capture_prefix = naming.data_capture_prefix(name)
 
+        capturing = serving.mode == "instances" and serving.data_capture.enabled
+        self.model_role = self.endpoint_role(cfg.name, model.name, name, artifacts, data, data_key, workloads,
+                                             capture_prefix if capturing else None)
         self.endpoint = AutoscaledEndpoint(
             self,
             "Endpoint",
             endpoint_name=name,
             serving=serving,
-            model_role=endpoints_role,
+            model_role=self.model_role.role,
             key=data_key,
             capture_uri=artifacts.s3_url_for_object(capture_prefix),
             workloads=workloads,
             topic=topic,
         )
-        capturing = serving.mode == "instances" and serving.data_capture.enabled
-        if capturing:
-            # SageMaker writes captured data as the model's execution role: that prefix only.
-            capture_policy = iam.Policy(
-                self,
-                "EndpointWritesCapturedData",
-                policy_name=naming.model_policy_name(model.name, "write-captured-data"),
-                roles=[endpoints_role],
-                statements=[
-                    iam.PolicyStatement(sid="PutCapturedData", actions=["s3:PutObject"],
-                                        resources=[artifacts.arn_for_objects(f"{capture_prefix}/*")]),
-                    iam.PolicyStatement(sid="EncryptCapturedData", actions=["kms:GenerateDataKey", "kms:Encrypt"],
-                                        resources=[data_key.key_arn]),
-                ],
-            )
-            # The role must be able to write before the endpoint starts capturing.
-            self.endpoint.endpoint.node.add_dependency(capture_policy)
-            acknowledge(
-                capture_policy,
-                f"Captured requests are written under {capture_prefix}/ with keys SageMaker chooses per hour "
-                "and request batch; put-only, this one prefix of the model-artifacts bucket.",
-                f"AwsSolutions-IAM5[Resource::{data.model_artifacts_bucket_arn}/{capture_prefix}/*]",
-            )
-            acknowledge(
-                capture_policy,
-                "Policy for one role, created and deleted with this serving stack next to the endpoint it serves; "
-                "it is not shared between roles, which is what the rule guards against.",
-                "NIST.800.53.R5-IAMNoInlinePolicy",
-            )
+        # The model's container downloads its artifact as the role when the endpoint starts, and captures from then on:
+        # the role's policy must exist first (the model names the role itself, not its policy).
+        policy = self.model_role.role.node.try_find_child("DefaultPolicy")
+        if policy is None:
+            raise TypeError("the endpoint role has statements, so CDK must have written its DefaultPolicy")
+        self.endpoint.model.node.add_dependency(policy)
         if self.endpoint.config.kms_key_id is None:
             acknowledge(
                 self.endpoint.config,
@@ -120,6 +101,42 @@ class ServingStack(Stack):
         CfnOutput(self, "EndpointName", value=name)
         CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)
+
+    def endpoint_role(self, env_name: str, model: str, endpoint: str, artifacts: s3.IBucket, data: DataExports,
+                      data_key: kms.IKey, workloads: Workloads, capture_prefix: str | None) -> SageMakerExecutionRole:
+        """The role this model's endpoint runs as (its SageMaker model's execution role). It reads this model's pipeline
+        runs only, where every version of its group keeps its artifact (config refuses a version of another group, and
+        only this model's pipeline registers into it), and writes only this endpoint's captured requests. Another
+        model's endpoint has its own role: neither reads the other's artifacts, and no served model adds to a shared
+        role's IAM size quota. What SageMaker needs of a model's execution role: "CreateModel API: Execution Role
+        Permissions" (SageMaker Developer Guide, sagemaker-roles.html): s3:GetObject on the artifact, no listing."""
+        role = SageMakerExecutionRole(
+            self, "Model", description=f"{env_name}: the {model} model's endpoint",
+            role_name=naming.endpoint_role_name(env_name, model),  # naming.endpoint_role_name says why
+        )
+        runs = f"{naming.pipeline_runs_prefix(env_name, model)}/*"
+        role.allow("ReadModelVersions", ["s3:GetObject"], [artifacts.arn_for_objects(runs)],
+                   wildcard_reason=f"this model's pipeline runs ({runs}), where its registered versions keep their "
+                   "artifacts; run ids are chosen per execution.",
+                   token_wildcards=(f"{data.model_artifacts_bucket_arn}/{runs}",))
+        role.allow("DecryptModelVersions", ["kms:Decrypt"], [data_key.key_arn])
+        if capture_prefix:
+            role.allow("PutCapturedData", ["s3:PutObject"], [artifacts.arn_for_objects(f"{capture_prefix}/*")],
+                       wildcard_reason=f"captured requests are written under {capture_prefix}/ with keys SageMaker "
+                       "chooses per hour and request batch; put-only, this one prefix.",
+                       token_wildcards=(f"{data.model_artifacts_bucket_arn}/{capture_prefix}/*",))
+            role.allow("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [data_key.key_arn])
+        role.allow_log_groups(f"Endpoints/{endpoint}")
+        role.allow_sagemaker_metrics()
+        role.allow_ecr_pull()
+        role.allow_vpc_networking(workloads.vpc)
+        acknowledge(
+            role.role,
+            "Inline policy written by CDK for this one role only; it is created, reviewed and deleted with the role "
+            "and the endpoint it serves, so it cannot drift or be shared the way the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        return role
 
     def smoke_test_role_for(self, env_name: str, model: str, account: str) -> iam.Role:
         """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint, and only as the

@@ -1,8 +1,8 @@
 """IAM's size quotas and CloudFormation's template size, checked on the synthesized templates before anything
 deploys.
 
-A model served with data capture adds a policy to its environment's shared endpoints role (of <env>-Roles; its
-pipeline and jobs have roles of their own), and a Studio team's role names each member. IAM refuses a role whose inline policies add up
+A model's pipeline, its jobs and its endpoint have roles of their own stacks, so models add nothing to a shared role
+(of <env>-Roles); a Studio team's role names each member. IAM refuses a role whose inline policies add up
 to more than 10,240 characters, a managed policy over 6,144, more than 10 managed policies on a role
 (the default quota) and a trust policy over 2,048, all counted without white space ("IAM and AWS STS
 quotas", docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html). CloudFormation learns that

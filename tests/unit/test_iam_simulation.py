@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.configs import EXAMPLE, TRAINING
+from tests.helpers.configs import EXAMPLE, SERVING, TRAINING
 from tests.helpers.iam_simulation import Call, Environment, expect, run_simulations, simulate
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -323,19 +323,44 @@ def staging(serving_assembly) -> Environment:
 
 
 def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
-    role = staging.role_arn("Roles", "EndpointsRole")
+    """The endpoint's own role (its Serving stack's): this model's versions, this endpoint's captures, nothing else."""
+    role = staging.role_arn(SERVING, "ModelRole")
     artifacts = staging.physical("Data", "ModelArtifactsBucket", "AWS::S3::Bucket")
+    raw = staging.physical("Data", "RawDataBucket", "AWS::S3::Bucket")
     key = f"arn:aws:kms:{REGION}:222222222222:key/{staging.physical('Data', 'DataKey', 'AWS::KMS::Key')}"
     bucket = f"arn:aws:s3:::{artifacts}"
     allowed = [
         Call("load the model", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/training/job/output/model.tar.gz"),
+        Call("decrypt the model through S3", role, "kms:Decrypt", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
         Call("capture a request", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/2026/12/01/00/a.jsonl"),
         Call("encrypt the capture through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
+        Call("write its endpoint's logs", role, "logs:PutLogEvents",
+             f"arn:aws:logs:{REGION}:222222222222:log-group:/aws/sagemaker/Endpoints/staging-{EXAMPLE}:log-stream:primary/i-1"),
     ]
     denied = [
+        Call("load another model's version", role, "s3:GetObject",
+             f"{bucket}/pipelines/staging/{OTHER_MODEL}/x/training/job/output/model.tar.gz"),
+        Call("list the artifacts bucket", role, "s3:ListBucket", bucket),
+        Call("read raw data", role, "s3:GetObject", f"arn:aws:s3:::{raw}/{EXAMPLE}/data.csv"),
+        Call("read another team's notebooks' work", role, "s3:GetObject", f"{bucket}/notebooks/a.ipynb"),
         Call("capture into another endpoint's prefix", role, "s3:PutObject",
-             f"{bucket}/data-capture/staging-health-utilization/AllTraffic/a.jsonl"),
+             f"{bucket}/data-capture/staging-{OTHER_MODEL}/AllTraffic/a.jsonl"),
         Call("write into the pipeline runs", role, "s3:PutObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/report.json"),
+        Call("write another endpoint's logs", role, "logs:PutLogEvents",
+             f"arn:aws:logs:{REGION}:222222222222:log-group:/aws/sagemaker/Endpoints/staging-{OTHER_MODEL}:log-stream:primary/i-1"),
+    ]
+    expect(staging, allowed, denied)
+
+
+def test_the_retired_endpoints_role_still_serves_the_endpoints_deployed_before(staging):
+    """Kept one release with its permissions: an endpoint deployed before each had its own role keeps running as it
+    (loading its model on a scale-out) until its Serving stack's update moves it to a model of the new role."""
+    role = staging.role_arn("Roles", "EndpointsRole")
+    bucket = f"arn:aws:s3:::{staging.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}"
+    allowed = [Call("load the model", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/training/job/output/model.tar.gz")]
+    denied = [
+        Call("capture a request (each endpoint's capture is its own role's now)", role, "s3:PutObject",
+             f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
     ]
     expect(staging, allowed, denied)
 

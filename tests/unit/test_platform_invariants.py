@@ -399,11 +399,30 @@ def test_the_region_check_knows_every_resource_type_a_region_may_lack(app):
         assert not unchecked, f"{env}: {sorted(unchecked)} are missing from some region the config accepts"
 
 
-def jobs_role_statements(template: dict) -> list[dict]:
-    """The statements of a TrainingPipeline stack's own jobs role."""
-    (role_id,) = [k for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith("JobsRole")]
+def role_statements(template: dict, logical_prefix: str) -> list[dict]:
+    """The statements of a stack's own role whose logical id starts with ``logical_prefix``."""
+    (role_id,) = [k for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith(logical_prefix)]
     return [s for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
             for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def jobs_role_statements(template: dict) -> list[dict]:
+    """The statements of a TrainingPipeline stack's own jobs role."""
+    return role_statements(template, "JobsRole")
+
+
+def s3_objects(statements: list[dict]) -> dict[str, set[str]]:
+    """The objects of the environment's buckets the statements read and write, as '<bucket export>/<key pattern>'."""
+    objects: dict[str, set[str]] = {"read": set(), "write": set()}
+    for statement in statements:
+        acts = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        kinds = [kind for kind, prefixes in (("read", ("s3:GetObject",)), ("write", ("s3:Put", "s3:Delete")))
+                 if any(a.startswith(prefixes) for a in acts)]
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]):
+            for kind in kinds if "Fn::Join" in resource else ():
+                imported, suffix = resource["Fn::Join"][1]
+                objects[kind].add(f"{imported['Fn::ImportValue']}{suffix}")
+    return objects
 
 
 def test_a_model_reads_its_s3_data_file_where_it_is_and_the_jobs_role_that_object_only(app):
@@ -438,19 +457,40 @@ def test_each_models_jobs_reach_only_that_models_data_and_runs(app):
             parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1]
             roles = [p for p in parts if isinstance(p, dict) and "Role" in json.dumps(p)]
             assert roles and all(p == {"Fn::GetAtt": [role_id, "Arn"]} for p in roles), (env, model.name, roles)
-            objects: dict[str, set[str]] = {"read": set(), "write": set()}
-            for statement in jobs_role_statements(template):
-                acts = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-                kinds = [kind for kind, prefixes in (("read", ("s3:GetObject",)), ("write", ("s3:Put", "s3:Delete")))
-                         if any(a.startswith(prefixes) for a in acts)]
-                for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]):
-                    for kind in kinds if "Fn::Join" in resource else ():
-                        imported, suffix = resource["Fn::Join"][1]
-                        objects[kind].add(f"{imported['Fn::ImportValue']}{suffix}")
+            objects = s3_objects(jobs_role_statements(template))
             raw, artifacts = naming.raw_data_bucket_export(env), naming.model_artifacts_bucket_export(env)
             writes = {f"{artifacts}/{naming.pipeline_runs_prefix(env, model.name)}/*"} | (
                 {f"{artifacts}/{naming.MLFLOW_ARTIFACTS_PREFIX}/*"} if cfg.tracking.enabled else set())
             assert objects == {"read": {f"{raw}/{model.name}/*"} | writes, "write": writes}, (env, model.name)
+            checked += 1
+    assert checked > len(names)
+
+
+def test_each_served_models_endpoint_reads_only_that_models_versions(app):
+    """Whatever the catalog: every served model's endpoint runs as a role of its own Serving stack, which reads objects
+    only under the model's runs prefix (where its group's versions keep their artifacts), writes only its own
+    captures (with data capture on an instance fleet) and lists no bucket. So no model's inference code, a team's own
+    code_dir among them, reads another model's artifacts or writes into another endpoint's captures."""
+    assembly, names = app
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    checked = 0
+    for env in names:
+        for model in environments[env].models.values():
+            if not model.serving.model_package_arn:
+                continue
+            template = assembly.template_json(env, naming.model_stack_id(model.name, naming.SERVING_STACK))
+            (role_id,) = [k for k in resources(template, "AWS::IAM::Role") if k.startswith("ModelRole")]
+            (sagemaker_model,) = resources(template, "AWS::SageMaker::Model").values()
+            assert sagemaker_model["Properties"]["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}, (env, model.name)
+            statements = role_statements(template, "ModelRole")
+            artifacts = naming.model_artifacts_bucket_export(env)
+            capturing = model.serving.mode == "instances" and model.serving.data_capture.enabled
+            endpoint = naming.endpoint_name(env, model.name)
+            writes = {f"{artifacts}/{naming.data_capture_prefix(endpoint)}/*"} if capturing else set()
+            assert s3_objects(statements) == {"read": {f"{artifacts}/{naming.pipeline_runs_prefix(env, model.name)}/*"},
+                                              "write": writes}, (env, model.name)
+            assert not [a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+                        if a.startswith(("s3:List", "s3:*", "iam:"))], (env, model.name)
             checked += 1
     assert checked > len(names)
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import naming
 from catalog.instance_types import has_local_nvme
 from config import load_environment
 from stacks.serving.autoscaled_endpoint import AUTOSCALING_ROLE, VARIANT
@@ -19,7 +20,7 @@ from tests.helpers.assembly import cdk_context
 from tests.helpers.configs import ENVIRONMENTS, EXAMPLE, SERVING, TRAINING, serving_config_dir
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.snapshots import TemplateSnapshot, mask_asset_hashes
-from tests.helpers.templates import only, props, resources
+from tests.helpers.templates import as_list, only, props, resources, statements
 
 STACK = SERVING
 ALL = (*ENVIRONMENTS, "sandbox")
@@ -31,11 +32,24 @@ def configs(tmp_path_factory):
     """Each environment's config, with the example model's serving block as `.serving`."""
     directory = serving_config_dir(tmp_path_factory.mktemp("serving-config"))
     loaded = {env: load_environment(directory / f"{env}.yaml") for env in ALL}
-    return {env: SimpleNamespace(serving=cfg.models[EXAMPLE].serving, network=cfg.network) for env, cfg in loaded.items()}
+    return {env: SimpleNamespace(serving=cfg.models[EXAMPLE].serving, network=cfg.network, account=cfg.account, region=cfg.region)
+            for env, cfg in loaded.items()}
 
 
 def imported(value: dict) -> str:
     return value["Fn::ImportValue"]
+
+
+def endpoint_role(template: dict, env: str) -> tuple[str, dict, list[dict]]:
+    """(logical id, properties, policy statements) of the role the endpoint's model runs as: its own, named."""
+    (role_id, role), = ((k, v) for k, v in resources(template, "AWS::IAM::Role").items()
+                        if v["Properties"].get("RoleName") == naming.endpoint_role_name(env, EXAMPLE))
+    policies = [v for v in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in v["Properties"]["Roles"]]
+    return role_id, role["Properties"], [s for p in policies for s in statements(p["Properties"]["PolicyDocument"])]
+
+
+def by_sid(found: list[dict]) -> dict[str, dict]:
+    return {s["Sid"]: s for s in found}
 
 
 def test_no_endpoint_without_a_named_model_and_synth_says_so(assembly):
@@ -71,7 +85,8 @@ def test_app_prints_the_notice_in_one_line(capsys, tmp_path, monkeypatch):
 def test_model_is_the_configured_registry_version(serving_assembly, configs, env):
     model = props(serving_assembly.template_json(env, STACK), "AWS::SageMaker::Model")
     assert model["Containers"] == [{"ModelPackageName": configs[env].serving.model_package_arn}]
-    assert "EndpointsRole" in imported(model["ExecutionRoleArn"])
+    role_id, _, _ = endpoint_role(serving_assembly.template_json(env, STACK), env)
+    assert model["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
     if env == "dev":  # serverless: SageMaker offers it outside any VPC and without isolation
         assert "VpcConfig" not in model and "EnableNetworkIsolation" not in model
         return
@@ -114,8 +129,11 @@ def test_dev_is_serverless_without_capture(serving_assembly, configs):
                                            "MemorySizeInMB": configs["dev"].serving.serverless.memory_size_mb}
     assert "InstanceType" not in variant and "DataCaptureConfig" not in config
     template = serving_assembly.template_json("dev", STACK)
-    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::SageMaker::DataQualityJobDefinition", "AWS::IAM::Policy"):
+    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::SageMaker::DataQualityJobDefinition"):
         assert not resources(template, kind)
+    _, _, found = endpoint_role(template, "dev")
+    assert not {"PutCapturedData", "EncryptCapturedData"} & set(by_sid(found))
+    assert not [a for s in found for a in as_list(s["Action"]) if a.startswith("s3:Put")]
 
 
 @pytest.mark.parametrize("env", FLEETS)
@@ -128,14 +146,40 @@ def test_data_capture_is_sampled_encrypted_and_written_by_the_endpoint_role(serv
     assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
     destination = capture["DestinationS3Uri"]["Fn::Join"][1]
     assert destination[-1] == f"/data-capture/{env}-direct-marketing"
-    policy_id, policy = only(template, "AWS::IAM::Policy")
-    put, encrypt = policy["Properties"]["PolicyDocument"]["Statement"]
+    role_id, _, found = endpoint_role(template, env)
+    put, encrypt = by_sid(found)["PutCapturedData"], by_sid(found)["EncryptCapturedData"]
     assert put["Action"] == "s3:PutObject"
     assert put["Resource"]["Fn::Join"][1][1] == f"/data-capture/{env}-direct-marketing/*"
     assert sorted(encrypt["Action"]) == ["kms:Encrypt", "kms:GenerateDataKey"]
-    assert "EndpointsRole" in imported(policy["Properties"]["Roles"][0])
-    endpoint = only(template, "AWS::SageMaker::Endpoint")[1]
-    assert policy_id in endpoint["DependsOn"]
+    assert "DataKey" in imported(encrypt["Resource"])
+
+
+@pytest.mark.parametrize("env", ALL)
+def test_the_endpoint_runs_as_its_own_role_that_reads_only_its_models_versions(serving_assembly, configs, env):
+    """The model's execution role is the stack's own, named, trusted by SageMaker for this account only, and may read
+    this model's pipeline runs only: GetObject, no listing, as SageMaker's "CreateModel API: Execution Role
+    Permissions" lists (docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html). Its policy exists before the
+    model (and so before the endpoint that downloads the artifact as it)."""
+    template = serving_assembly.template_json(env, STACK)
+    role_id, role, found = endpoint_role(template, env)
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": configs[env].account}}
+    s3_statements = [s for s in found if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    reads = [s for s in s3_statements if s["Action"] != "s3:PutObject"]
+    assert [s["Action"] for s in reads] == ["s3:GetObject"]
+    (read,) = reads
+    assert imported(read["Resource"]["Fn::Join"][1][0]) == naming.model_artifacts_bucket_export(env)
+    assert read["Resource"]["Fn::Join"][1][1] == f"/{naming.pipeline_runs_prefix(env, EXAMPLE)}/*"
+    assert not [a for s in found for a in as_list(s["Action"]) if a.startswith("s3:List") or a == "s3:*"]
+    decrypt = by_sid(found)["DecryptModelVersions"]
+    assert decrypt["Action"] == "kms:Decrypt" and "DataKey" in imported(decrypt["Resource"])
+    (logs,) = [s for s in found if s["Sid"] == "WriteOwnLogGroups"]
+    assert logs["Resource"] == f"arn:aws:logs:{configs[env].region}:{configs[env].account}:log-group:/aws/sagemaker/Endpoints/{env}-{EXAMPLE}:*"
+    assert not [s for s in found if "iam:PassRole" in as_list(s["Action"])]
+    model_id, _ = only(template, "AWS::SageMaker::Model")
+    (policy_id,) = [k for k, v in resources(template, "AWS::IAM::Policy").items() if {"Ref": role_id} in v["Properties"]["Roles"]]
+    assert policy_id in template["Resources"][model_id]["DependsOn"]
 
 
 EXPECTED_ROUTING = {
