@@ -375,10 +375,36 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def _first_line(data: bytes) -> list[str]:
-    return next(csv.reader([_lines(data)[0].decode("utf-8")], skipinitialspace=True), [])
+    """The first record's fields (a quoted field may hold a line break), read only that far."""
+    rows = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""), skipinitialspace=True)
+    try:
+        return next((row for row in rows if row), [])
+    except csv.Error:  # a quote that never closes: the physical line, for the checks that follow to refuse
+        return next(csv.reader([_lines(data)[0].decode("utf-8")], skipinitialspace=True), [])
+
+
+#: A quote after spaces that follow a comma or begin a line: pandas (skipinitialspace=True, as preprocess.py reads)
+#: skips the spaces and reads a quoted field; Arrow's reader would read the spaces and the quotes as text.
+_QUOTE_AFTER_SPACES = re.compile(rb'(?:^|[,\r])[ ]+"', re.MULTILINE)
+
+
+def _without_initial_spaces(data: bytes) -> bytes:
+    """The body as pandas reads it with skipinitialspace=True, written back without the spaces before a field, so that
+    Arrow reads `a, "b, c"` as two fields. Only a body with a quote after spaces is rewritten (Python's csv module
+    skips initial spaces as pandas' C parser does); any other is Arrow's to read as it is."""
+    if b'"' not in data or not _QUOTE_AFTER_SPACES.search(data):
+        return data
+    out = io.StringIO()
+    try:
+        csv.writer(out, lineterminator="\n").writerows(
+            csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True))
+    except csv.Error:
+        return data  # a quote that never closes: Arrow refuses it, and _locate_csv_error says where
+    return out.getvalue().encode("utf-8")
 
 
 def _csv_features(data: bytes, model: Model) -> np.ndarray:
+    data = _without_initial_spaces(data)
     first = _first_line(data)
     prep = model.preprocessing
     if prep is not None and _is_header(first, prep):
@@ -484,7 +510,16 @@ def _read_csv_as_text(data: bytes, names: list[str], types: dict, skip_header: b
 
 def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: bool, na_set: frozenset = NA_SET) -> RequestError:
     """Arrow refused the body: find the first row and column at fault, slowly, to say which."""
-    lines = [row for row in csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True) if row]
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), skipinitialspace=True)
+    lines, read_up_to = [], 0
+    try:
+        for row in reader:
+            read_up_to = reader.line_num
+            if row:
+                lines.append(row)
+    except csv.Error:  # Python's csv stops a cell at 131,072 characters: a quote that opens one and never closes
+        return RequestError(f"request body is not valid CSV: a quoted cell on line {read_up_to + 1} does not close "
+                            "(a cell that starts with a quote ends with one)")
     vectors = names[0] == VECTOR_NAMES[0]
     for number, row in enumerate(lines[1:] if skip_header else lines, start=1):
         if len(row) != len(names):
@@ -496,8 +531,7 @@ def _locate_csv_error(data: bytes, names: list[str], types: dict, skip_header: b
             where = f"feature {index}" if vectors else f"column {name!r}"
             if types[name] == pa.bool_():
                 if cell.strip().lower() not in BOOLEAN_WORDS:
-                    return RequestError(f"row {number}, {where}: {cell!r} is not true, false or a number; "
-                                        "the column is boolean (true or false in any case, 1 or 0)")
+                    return _not_boolean(number, where, repr(cell))
                 continue
             kind = "preprocessed features are numeric" if vectors else "the column is numeric (leave it empty when unknown)"
             return RequestError(f"row {number}, {where}: {cell!r} is not a number; {kind}")
@@ -597,17 +631,27 @@ def _json_number(value, number: int, column: str, boolean: bool = False, na_set:
     if boolean and isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
         return BOOLEAN_WORDS[value.strip().lower()]
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if boolean:
+            raise _not_boolean(number, f"column {column!r}", json.dumps(value))
         raise RequestError(f"row {number}, column {column!r}: {json.dumps(value)} is not a number; the column is numeric")
     if isinstance(value, str):
         if value.strip() in na_set:
             return math.nan
         if not _parses_as_number(value.strip()):
+            if boolean:
+                raise _not_boolean(number, f"column {column!r}", repr(value))
             raise RequestError(f"row {number}, column {column!r}: {value!r} is not a number; the column is numeric")
         return float(value.strip())  # NaN (NAN, +nan) is missing: the median, as in CSV
     try:
         return float(value)
     except OverflowError:
         raise RequestError(f"row {number}, column {column!r}: {value} is too large for a 64-bit float") from None
+
+
+def _not_boolean(number: int, where: str, shown: str) -> RequestError:
+    """A cell of a column training read as booleans that is neither a boolean word nor a number (CSV and JSON alike)."""
+    return RequestError(f"row {number}, {where}: {shown} is not true, false or a number; "
+                        "the column is boolean (true or false in any case, 1 or 0)")
 
 
 def _vectors(rows: list[list]) -> np.ndarray:

@@ -48,7 +48,7 @@ def preprocess_handler(inference_record, logger=None) -> list[dict]:
     kind = (getattr(captured, "observedContentType", None) or "").split(";")[0].strip().lower()
     try:
         rows = _json_rows(text) if kind == "application/json" or captured.encoding == "JSON" else _csv_rows(text)
-    except ValueError as error:
+    except (ValueError, csv.Error) as error:  # csv.Error: a quote that never closes, past a cell's 131,072 characters
         log.info(f"skipped a request: {error}")
         return []
     return [_typed(row) for row in rows]
@@ -161,6 +161,5 @@ def _number(value):
 
 
 def _level(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    """A level of a text column as the endpoint reads it (inference._level_text): JSON 1.0 is '1.0', as CSV carries it."""
     return str(value)

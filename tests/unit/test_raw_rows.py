@@ -310,6 +310,11 @@ def test_features_land_where_the_models_feature_order_puts_them(tmp_path):
     ("bought,age,city,income\n1,41,Rome,5\n", "column 'bought' is the label; send the input columns only, without it"),
     ("41,age,5\n", "column '41' is not an input of this model (it takes the 3 input columns (age, city, income)). "
                     "The first line is read as a header because it names column 'age'; send a header line first"),
+    # A quote that never closes, before more than Python's csv takes in one cell (131,072 characters): a 400, not a crash.
+    ("41,Rome,5\n\"42,Rome," + "5\n42,Rome," * 20000 + "5\n", "request body is not valid CSV: a quoted cell on line 2 does "
+     "not close (a cell that starts with a quote ends with one)"),
+    ("\"41,Rome,5\n" + "42,Rome,5\n" * 20000, "rows have 1 value"),
+    (' "41,Rome,5\n' + "42,Rome,5\n" * 20000, "rows have 1 value"),
 ])
 def test_common_csv_mistakes_get_a_400_that_says_what_to_fix(tmp_path, body, message):
     """A header in another case is not read as a row of values (which would blame a value), a header alone
@@ -394,6 +399,11 @@ TRICKY_ROWS = [
     ("1e2,4,Zürich,False", "exponent notation, a non-ASCII level"),
     ("12,9,Oslo,True", "levels training never saw: all zeros"),
     ("inf,1,x y,False", "inf stays inf, as pandas reads it"),
+    ('12, "2", "Paris", True', "quoted cells after a space, as some clients write: the spaces skipped, then read quoted"),
+    (' "12",2, "x y",False', "a quoted number after a space at the start of a line"),
+    ('12,2, "Paris, France",True', "a quoted comma after a space stays in its cell: an unseen level"),
+    ('12,"3","Zürich","False"', "every cell quoted"),
+    ('12,2,"Par\nis",True', "a line break in a quoted cell: an unseen level, one row"),
 ]
 
 
@@ -432,6 +442,12 @@ def test_a_boolean_column_takes_pandas_spellings_and_numbers_and_refuses_the_res
         inference.features(inference.parse(b"12,2,Rome,yes\n", "text/csv"), model)
     assert refused.value.message == ("row 1, column 'member': 'yes' is not true, false or a number; "
                                      "the column is boolean (true or false in any case, 1 or 0)")
+    for value, shown in (("yes", "'yes'"), ([1], "[1]")):  # JSON records are refused in the same words
+        record = json.dumps([{"size": 12, "grade": 2, "city": "Rome", "member": value}]).encode()
+        with pytest.raises(inference.RequestError) as refused:
+            inference.features(inference.parse(record, "application/json"), model)
+        assert refused.value.message == (f"row 1, column 'member': {shown} is not true, false or a number; "
+                                         "the column is boolean (true or false in any case, 1 or 0)")
     raw_test = (tricky["splits"] / "raw-test" / "raw-test.csv").read_text()
     assert "True" in raw_test
     rows = [line.split(",", 1)[1] for line in raw_test.splitlines() if line]
@@ -443,6 +459,19 @@ def test_a_boolean_column_takes_pandas_spellings_and_numbers_and_refuses_the_res
     assert monitor.preprocess_handler(captured("true,2,Rome,True"))[0]["size"] == "true"  # not boolean: for the type check
     assert monitor.preprocess_handler(captured(json.dumps([{"size": 1, "grade": 1, "city": "x", "member": True}]),
                                                "application/json"))[0]["member"] == 1
+
+
+def test_the_monitor_reads_a_json_number_in_a_text_column_as_the_endpoint_does(tricky):
+    """JSON 3.0 in the text column 'city' (levels '3' and 'Paris'...) is the text '3.0' to the endpoint, as a CSV cell 3.0
+    is: not the level '3'. The monitor records what the endpoint read, so drift counts it where the model did."""
+    model, monitor = tricky["model"], monitor_preprocessor(tricky["splits"])
+    for value in (3.0, 3, "3"):
+        record = {"size": 12, "grade": 2, "city": value, "member": True}
+        recorded = monitor.preprocess_handler(captured(json.dumps([record]), "application/json"))[0]["city"]
+        assert recorded == inference._level_text(value) == str(value)
+        as_json = inference.features(inference.parse(json.dumps([record]).encode(), "application/json"), model)
+        as_csv = inference.features(inference.parse(f"12,2,{recorded},True".encode(), "text/csv"), model)
+        assert as_json.tolist() == as_csv.tolist()
 
 
 def test_raw_test_keeps_float_coded_levels_whole_so_batch_transform_reads_what_evaluate_read(tmp_path):
@@ -579,7 +608,7 @@ def test_a_body_is_read_once_unless_a_number_is_an_na_spelling(tricky, body, pas
     ([{"size": "1_000", "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': '1_000' is not a number"),
     ([{"size": "١٢٣", "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': '١٢٣' is not a number"),
     ([{"size": True, "grade": 1, "city": "Rome", "member": True}], "row 1, column 'size': true is not a number"),
-    ([{"size": 1, "grade": 1, "city": "Rome", "member": "yes"}], "row 1, column 'member': 'yes' is not a number"),
+    ([{"size": 1, "grade": 1, "city": "Rome", "member": "yes"}], "row 1, column 'member': 'yes' is not true, false or a number"),
 ])
 def test_numbers_only_python_reads_are_refused_by_name(tricky, records, message):
     """Python's float() takes underscores, other scripts' digits and ints past a float's range; Arrow (the CSV
@@ -696,6 +725,10 @@ def test_the_monitor_skips_what_has_no_business_columns_and_keeps_what_the_type_
     nan_record = {**dict(zip(columns, trained["raw"][0], strict=True)), columns[-1]: float("nan")}
     assert module.preprocess_handler(captured(json.dumps([nan_record]), "application/json"))[0][columns[-1]] is None
     assert module.preprocess_handler(captured("{not json", "application/json")) == []
+    unclosed = csv_text(trained["raw"][:1], columns) + '"' + "x" * 140_000  # the endpoint refused it; the job goes on
+    with caplog.at_level(logging.INFO, logger="analyzer"):
+        assert module.preprocess_handler(captured(unclosed), logging.getLogger("analyzer")) == []
+    assert "field larger than field limit" in caplog.text
     assert module.preprocess_handler(captured("\xff", encoding="BASE64")) == []
     numeric = next(c["name"] for c in module.SCHEMA["columns"] if c["type"] == "number")
     record = {**dict(zip(columns, trained["raw"][0], strict=True)), numeric: "lots"}
