@@ -80,8 +80,13 @@ _TYPE_MESSAGES = {
     "model_type": "must be a mapping of keys to values",
     "bool_type": "must be true or false",
 }
+_NO_COMMA = ("must be a column name without a comma (allowed: any other name; the Preprocess job takes the columns "
+             "joined with commas, so rename such a column in the CSV)")
 _PATTERN_MESSAGES = {
     "name": "must be 1-40 lowercase letters, digits or inner hyphens (e.g. data-science)",
+    "label_column": _NO_COMMA,
+    "categorical_columns": _NO_COMMA,
+    "drop_columns": _NO_COMMA,
 }
 
 
@@ -163,7 +168,7 @@ def _describe(error: dict, model: type) -> list[str]:
         shortest = int((error.get("ctx") or {}).get("min_length", 1))
         message = "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
     elif kind == "string_pattern_mismatch":
-        message = _PATTERN_MESSAGES.get(str(loc[-1]), message)
+        message = _PATTERN_MESSAGES.get(str(loc[-2] if isinstance(loc[-1], int) and len(loc) > 1 else loc[-1]), message)
     elif kind in _BOUND_MESSAGES:
         # pydantic's "List should have at least 1 item after validation, not 0", "Input should be greater than 0", in
         # the house form.

@@ -370,6 +370,9 @@ class DatasetConfig(StrictModel):
             if name not in columns:
                 problems.append(f"{field}: {name!r} is not a column of {source.file_name}{data_files.closest(name, columns)} "
                                 f"(allowed: one of its {len(columns)} columns)")
+        if not problems and not [c for c in columns if c != self.label_column and c not in self.drop_columns]:
+            problems.append(f"drop_columns: drops every column of {source.file_name} but the label {self.label_column!r} "
+                            "(allowed: at least one input column left to train on)")
         if self.label_column in columns:
             problems += data_files.label_problems(source.path, self.label_column, self.positive_label, self.missing_values)
         return problems

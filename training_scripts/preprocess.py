@@ -133,6 +133,18 @@ def not_a_column(name: str, columns: Sequence[str], field: str) -> InputError:
     return InputError(f"{field}: {name!r} is not a column of the data{hint} (columns: {shown})")
 
 
+def label_value(text: str) -> object:
+    """A label as the config's check at synth reads it (config/dataset.py): true and false in any case, numbers by
+    value, other text as it is. pandas reads a true/false column as booleans (True, False) and a 0/1 column as numbers,
+    so the positive_label a user copies from the file (true, 1.0) names the value pandas read (True, 1)."""
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, source: str | None = None) -> pd.Series:
     if label_column not in table.columns:
         raise not_a_column(label_column, list(table.columns), setting("label_column", source))
@@ -148,12 +160,13 @@ def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, s
             f"{setting('label_column', source)}: column {label_column!r} has {len(found)} distinct values ({shown}); "
             "binary training needs exactly two"
         )
-    if positive_label not in found:
+    matching = [value for value in found if label_value(value) == label_value(positive_label.strip())]
+    if not matching:
         raise InputError(
             f"{setting('positive_label', source)}: {positive_label!r} is not a value of column {label_column!r} "
             f"(allowed: one of {shown})"
         )
-    labels = (values == positive_label).astype(int)
+    labels = (values == matching[0]).astype(int)
     counts = labels.value_counts().to_dict()
     if min(counts.values()) < 10:
         raise InputError(
@@ -353,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             if column not in table.columns:
                 raise not_a_column(column, list(table.columns), setting(name, source))
     features = table.drop(columns=[args.label_column, *dropped])
+    if features.columns.empty:
+        raise InputError(f"{setting('drop_columns', source)}: drops every column but the label {args.label_column!r} "
+                         "(allowed: at least one input column left to train on)")
     check_one_line_values(features)
 
     held_out = args.validation_fraction + args.test_fraction

@@ -561,7 +561,9 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
         ("dataset.drop_columns", ["Purchase"], "drop_columns: names the label column 'Purchase' (allowed: columns other than the label)"),
         ("dataset.drop_columns", ["MOSTYPE"], "drop_columns: MOSTYPE also in categorical_columns (allowed: a column is dropped or encoded"),
         ("dataset.drop_columns", ["MAUT1", "MAUT1"], "drop_columns: each column once; repeated: MAUT1"),
-        ("dataset.categorical_columns", ["A,B"], "models.direct-marketing.dataset.categorical_columns[0] = 'A,B'"),
+        ("dataset.categorical_columns", ["A,B"], "models.direct-marketing.dataset.categorical_columns[0] = 'A,B': must be a "
+         "column name without a comma (allowed: any other name; the Preprocess job takes the columns joined with commas"),
+        ("dataset.label_column", "A,B", "models.direct-marketing.dataset.label_column = 'A,B': must be a column name without a comma"),
         # 35 of Caravan.csv's feature columns: 264 characters joined, over a processing argument's 256
         # (AppSpecification.ContainerArguments, docs.aws.amazon.com/sagemaker/latest/APIReference/API_AppSpecification.html).
         ("dataset.drop_columns", "FIRST_35", "dataset.drop_columns: 264 characters as the Preprocess job's argument (joined "
@@ -591,6 +593,19 @@ def test_bad_pipeline_settings_fail_with_one_line(tmp_path, path, value, expecte
         header = data_files.read_header(caravan)
         value = [c for c in header if c not in ("MOSTYPE", "MOSHOOFD", "Purchase")][:35]
     assert expected in config_error(tmp_path, with_pipeline(path, value))
+
+
+def test_a_config_that_drops_every_input_column_fails_at_synth(tmp_path):
+    """Preprocess would have no feature to train on: refused at synth against the file's header, one line."""
+    csv_file = tmp_path / "customers.csv"
+    csv_file.write_text("id,plan,churned\n" + "".join(f"{i},{'a' if i % 2 else 'b'},{'yes' if i % 3 else 'no'}\n" for i in range(60)))
+    data = with_pipeline("dataset", {"data_file": str(csv_file), "label_column": "churned", "positive_label": "yes",
+                                     "drop_columns": ["id", "plan"]})
+    assert config_error(tmp_path, data).endswith(
+        "models.direct-marketing.dataset.drop_columns: drops every column of customers.csv but the label 'churned' (allowed: "
+        "at least one input column left to train on)")
+    example(data)["dataset"]["drop_columns"] = ["id"]
+    load_environment(write_config(tmp_path, data))  # one column left: accepted
 
 
 TEAM_TRAIN = """import argparse

@@ -608,6 +608,19 @@ def test_preprocess_refuses_two_features_of_the_same_name(tmp_path, capsys, monk
     assert not (tmp_path / "out").exists()
 
 
+def test_preprocess_refuses_to_drop_every_input_column_in_one_line(tmp_path, capsys, monkeypatch):
+    """Synth checks this against a local data file; a data_file in S3 is first read here."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "customers.csv").write_text("id,plan,churn\n" + "".join(f"{i},{'a' if i % 2 else 'b'},{'yes' if i % 4 == 0 else 'no'}\n"
+                                                                   for i in range(200)))
+    argv = ["--input-dir", str(raw), "--output-dir", str(tmp_path / "out"), "--label-column", "churn", "--positive-label", "yes",
+            "--categorical-columns", "", "--drop-columns", "id,plan"]
+    assert run_failing(preprocess.main, argv, capsys, monkeypatch, tmp_path) == (
+        "error: --drop-columns: drops every column but the label 'churn' (allowed: at least one input column left to train on)")
+    assert not (tmp_path / "out").exists()
+
+
 LABEL_CASES = {  # label cells (200 rows, cycled), positive_label
     "yes/no": (["yes", "no", "no", "no"], "yes"),
     "yes/no, spaces": ([" yes", "no ", "no", "no"], "yes"),
@@ -617,6 +630,8 @@ LABEL_CASES = {  # label cells (200 rows, cycled), positive_label
     "1/0.0 mixed": (["1", "0.0", "0", "0"], "1.0"),
     "True/False": (["True", "False", "False", "False"], "True"),
     "true/FALSE, positive true": (["true", "FALSE", "false", "False"], "true"),
+    "true/false, positive TRUE": (["true", "false", "false", "false"], "TRUE"),
+    "1/0, positive 1.0": (["1", "0", "0", "0"], "1.0"),
     "three classes": (["a", "b", "c", "c"], "a"),
     "Yes/yes/no": (["Yes", "yes", "no", "no"], "yes"),
     "missing empty": (["yes", "no", "", "no"], "yes"),
@@ -630,8 +645,8 @@ LABEL_CASES = {  # label cells (200 rows, cycled), positive_label
 @pytest.mark.parametrize("case", LABEL_CASES)
 def test_the_synth_label_check_refuses_only_what_preprocess_refuses(case, tmp_path):
     """config/dataset.py reads the label at synth without pandas, so that a 3-class or unlabelled file is refused
-    before a deploy, not in Preprocess after it. Held to preprocess.py's own reading (pandas): whatever synth
-    refuses, Preprocess refuses too (a certain refusal); what Preprocess accepts, synth accepts."""
+    before a deploy, not in Preprocess after it. Held to preprocess.py's own reading (pandas): the two agree, so a
+    config synth accepts never fails Preprocess on its label (a file's true/false read as booleans, 1 as 1.0)."""
     from config.dataset import label_problems
 
     cells, positive = LABEL_CASES[case]
@@ -639,13 +654,13 @@ def test_the_synth_label_check_refuses_only_what_preprocess_refuses(case, tmp_pa
     path.write_text("x,label\n" + "".join(f"{i},{cells[i % len(cells)]}\n" for i in range(200)))
     synth = label_problems(path, "label", positive)
     try:
-        preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True), "label", positive)
+        labels = preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True), "label", positive)
         refused_by_preprocess = False
     except preprocess.InputError:
         refused_by_preprocess = True
-    assert not synth or refused_by_preprocess, synth
-    if not refused_by_preprocess:
-        assert synth == []
+    assert bool(synth) == refused_by_preprocess, synth
+    if not refused_by_preprocess:  # the rows whose cell is the positive label's value, as the file spells it
+        assert labels.tolist() == [int(cells[i % len(cells)].strip() == cells[0].strip()) for i in range(200)]
     if case in ("three classes", "Yes/yes/no", "missing empty", "missing NA", "positive absent"):
         assert synth and all("\n" not in line for line in synth), case  # these are caught at synth, one line each
 
