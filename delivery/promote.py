@@ -33,6 +33,8 @@ class ModelVersion:
     status: str
     #: Key prefix of the version's data-quality baseline in the model-artifacts bucket, if it has one.
     baseline_prefix: str | None
+    #: Its containers' ModelDataUrl, each s3://<bucket>/<key>: what the endpoint's role must read.
+    model_data: tuple[str, ...] = ()
 
 
 def environment_file(config_dir: Path, env: str) -> Path:
@@ -70,7 +72,9 @@ def describe(arn: str, sagemaker_client) -> ModelVersion:
         raise PromotionRefused(f"cannot read {arn} from the Model Registry: {error.get('Code')}: {error.get('Message')}") from None
     except BotoCoreError as exc:
         raise PromotionRefused(f"cannot reach the Model Registry to read {arn}: {exc}") from None
-    return ModelVersion(arn=arn, status=package.get("ModelApprovalStatus", "unknown"), baseline_prefix=baseline_prefix_of(package))
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    return ModelVersion(arn=arn, status=package.get("ModelApprovalStatus", "unknown"), baseline_prefix=baseline_prefix_of(package),
+                        model_data=tuple(c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")))
 
 
 def round_trip_yaml():
@@ -149,6 +153,15 @@ def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client) 
         raise PromotionRefused(
             f"{arn} is {version.status}, not Approved (approve it in SageMaker Studio or with "
             f"`aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved`)"
+        )
+    # The endpoint runs as its own role, which reads this model's pipeline runs only (stacks/serving/serving_stack.py):
+    # a version whose artifact is elsewhere (registered by hand) would fail to load only after the deploy started.
+    runs = f"{naming.pipeline_runs_prefix(env, model)}/"
+    elsewhere = [url for url in version.model_data if not url.removeprefix("s3://").partition("/")[2].startswith(runs)]
+    if elsewhere:
+        raise PromotionRefused(
+            f"{arn}'s model data {elsewhere[0]} is not under {runs} of {env}'s model-artifacts bucket, which is all the "
+            f"endpoint's role may read (allowed: a version registered by {model}'s training pipeline)"
         )
     if served.serving.monitoring.enabled and not version.baseline_prefix:
         raise PromotionRefused(

@@ -23,10 +23,9 @@ def registry(emulator):
     """Versions as the training pipeline registers them: with a data-quality baseline, approved or not."""
     sm = emulator.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="dev-direct-marketing")
-    container = [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",
-                  "ModelDataUrl": "s3://artifacts/model.tar.gz"}]
-
-    def register(status: str, baseline: str | None = BASELINE, group: str = f"dev-{EXAMPLE}") -> str:
+    def register(status: str, baseline: str | None = BASELINE, group: str = f"dev-{EXAMPLE}",
+                 model_data: str = f"s3://dev-model-artifacts/pipelines/dev/{EXAMPLE}/exec-42/train/job/output/model.tar.gz") -> str:
+        container = [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": model_data}]
         metrics = {"ModelDataQuality": {"Statistics": {"ContentType": "application/json",
                                                        "S3Uri": f"s3://dev-model-artifacts/{baseline}/statistics.json"}}} if baseline else {}
         return sm.create_model_package(
@@ -37,10 +36,13 @@ def registry(emulator):
         )["ModelPackageArn"]
 
     versions = {"approved": register("Approved"), "pending": register("PendingManualApproval"),
-                "no_baseline": register("Approved", baseline=None)}
+                "no_baseline": register("Approved", baseline=None),
+                "by_hand": register("Approved", model_data="s3://dev-model-artifacts/notebooks/mine/model.tar.gz"),
+                "other_models": register("Approved", model_data="s3://dev-model-artifacts/pipelines/dev/health-utilization/e/model.tar.gz")}
     # staging's group in dev's account, holding a version whose baseline dev's pipeline wrote.
     sm.create_model_package_group(ModelPackageGroupName=f"staging-{EXAMPLE}")
-    versions["staging_with_devs_baseline"] = register("Approved", group=f"staging-{EXAMPLE}")
+    versions["staging_with_devs_baseline"] = register(
+        "Approved", group=f"staging-{EXAMPLE}", model_data=f"s3://staging-model-artifacts/pipelines/staging/{EXAMPLE}/e/model.tar.gz")
     return versions
 
 
@@ -75,6 +77,12 @@ def test_an_approved_version_is_written_with_its_baseline_and_the_file_stays_val
     ("qa", "approved", "unknown environment 'qa' (allowed: dev, prod, staging)"),
     ("delivery", "approved", "unknown environment 'delivery' (allowed: dev, prod, staging)"),
     ("dev", "pending", "is PendingManualApproval, not Approved (approve it in SageMaker Studio or with "),
+    # The endpoint's own role reads this model's pipeline runs only: a version with its artifact elsewhere would
+    # fail to load after the deploy started.
+    ("dev", "by_hand", "'s model data s3://dev-model-artifacts/notebooks/mine/model.tar.gz is not under "
+     f"pipelines/dev/{EXAMPLE}/ of dev's model-artifacts bucket, which is all the endpoint's role may read (allowed: a "
+     f"version registered by {EXAMPLE}'s training pipeline)"),
+    ("dev", "other_models", "'s model data s3://dev-model-artifacts/pipelines/dev/health-utilization/e/model.tar.gz is not under"),
 ])
 def test_unknown_environments_and_unapproved_versions_are_refused(config_dir, registry, emulator, env, arn_key, message):
     before = (config_dir / "dev.yaml").read_text()
