@@ -690,6 +690,17 @@ def test_preprocess_warns_of_an_identifier_like_column_and_of_numbers_made_text_
     assert json.loads((clean / "metadata" / "features.json").read_text())["warnings"] == []
 
 
+def test_preprocess_warns_of_a_dot_in_a_column_name_which_model_monitors_analyzer_may_misread(tmp_path, capsys):
+    """Model Monitor's analyzer is built on Deequ, whose open issue awslabs/deequ#274 is a column name with a dot read
+    as a nested field ("syntax error in attribute name"); Model Monitor is not emulated here, so it is a warning."""
+    rows = [f"{'yes' if i % 4 == 0 else 'no'},{i % 48},{'basic' if i % 3 else 'premium'}" for i in range(400)]
+    out = run_preprocess(tmp_path, "churn,monthly.charge,plan\n" + "\n".join(rows) + "\n")
+    printed = [line.removeprefix("warning: ") for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    assert printed == ["column 'monthly.charge' has a dot in its name, which Model Monitor's analyzer (Deequ, on Spark) may "
+                       "read as a nested field (awslabs/deequ#274): rename it in the CSV if this model's endpoint is monitored"]
+    assert json.loads((out / "metadata" / "features.json").read_text())["warnings"] == printed
+
+
 def test_the_local_runner_shows_a_processing_steps_warnings(tmp_path):
     """local/jobs/processing.py returns the script's 'warning: ' lines; the pipeline runner prints them under the
     step's ok line (its detail)."""
