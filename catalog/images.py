@@ -81,3 +81,13 @@ def _uri(registries: dict, repository: str, tag: str | None, region: str, what: 
         raise ValueError(f"{what} images are not published in {region} (allowed: {', '.join(offered)})")
     uri = f"{registries[region]}.dkr.{_ecr_hostname(region)}/{repository}"
     return f"{uri}:{tag}" if tag else uri
+
+
+def repository(uri: str) -> tuple[str, str, str]:
+    """(registry account, region, repository) of an image URI as _uri builds it: what an IAM statement names to pull it,
+    arn:<partition>:ecr:<region>:<account>:repository/<repository>."""
+    host, _, path = uri.partition("/")
+    account, dkr, ecr, region, *_ = host.split(".")
+    if (dkr, ecr) != ("dkr", "ecr") or not account.isdigit() or not path:
+        raise ValueError(f"{uri!r} is not an ECR image URI (allowed: <account>.dkr.ecr.<region>.<domain>/<repository>[:tag])")
+    return account, region, path.split("@")[0].split(":")[0]

@@ -13,8 +13,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from catalog.images import repository
 from stacks.shared.compliance import acknowledge
 
+#: What pulling an image takes, besides ecr:GetAuthorizationToken.
+PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 #: The wildcards of CDK's bucket grant sets, as cdk-nag names them.
 READ_GRANT = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 WRITE_GRANT = ("Action::s3:DeleteObject*", "Action::s3:Abort*")
@@ -114,19 +117,28 @@ class SageMakerExecutionRole(Construct):
             "condition limits it to SageMaker's metrics.",
         )
 
-    def allow_ecr_pull(self) -> None:
-        """Pull custom images from this account's repositories (AWS's own images need no grant)."""
+    def allow_image_pull(self, *images: str, own_account: bool = False) -> None:
+        """Pull the images this role's jobs or models run. SageMaker pulls a job's or a model's image as its execution
+        role, AWS's own images too: an endpoint whose role lacks it fails with "The role ... does not have
+        BatchGetImage permission for the image: '763104351884.dkr.ecr...'" (aws/deep-learning-containers#759), and
+        the SageMaker Developer Guide's execution-role policies grant the pull ("How to use SageMaker execution roles",
+        sagemaker-roles.html). So: each named image's repository, in AWS's registry account for the region, and with
+        ``own_account`` any repository of this account (images a notebook's experiments build)."""
         self.allow(
             "EcrAuthToken", ["ecr:GetAuthorizationToken"], ["*"],
             wildcard_reason="ecr:GetAuthorizationToken supports no resource-level permissions.",
         )
-        self.allow(
-            "PullOwnAccountImages",
-            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            [self.arn("ecr", "repository/*")],
-            wildcard_reason="custom images may live in any repository of this account and region; "
-            "pull-only actions, no push.",
-        )
+        stack = Stack.of(self)
+        repositories = sorted({stack.format_arn(service="ecr", account=account, region=region, resource="repository",
+                                                resource_name=name) for account, region, name in map(repository, images)})
+        if repositories:
+            self.allow("PullSageMakerImages", PULL_ACTIONS, repositories)
+        if own_account:
+            self.allow(
+                "PullOwnAccountImages", PULL_ACTIONS, [self.arn("ecr", "repository/*")],
+                wildcard_reason="images an experiment builds may live in any repository of this account and region; "
+                "pull-only actions, no push.",
+            )
 
     def allow_vpc_networking(self, vpc: ec2.IVpc) -> None:
         """What SageMaker needs to attach a job or endpoint to our VPC, and nothing elsewhere."""

@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from catalog.images import model_monitor_image, xgboost_image
 from config import EnvironmentConfig
 from naming import BASELINE_KEYS, DATA_CAPTURE_PREFIX, MLFLOW_ARTIFACTS_PREFIX, MONITORING_REPORTS_PREFIX, NOTEBOOKS_PREFIX
 from stacks.contracts import DataExports, Workloads
@@ -58,6 +59,8 @@ class ExecutionRolesStack(Stack):
         super().__init__(scope, id_, **kwargs)
         env_name = env_config.name
         key = kms.Key.from_key_arn(self, "DataKey", Fn.import_value(data.key_arn))
+        # The image every model's jobs and endpoints run (one repository for every framework version).
+        xgboost_images = sorted({xgboost_image(env_config.region, m.framework_version) for m in env_config.models.values()})
         raw, artifacts = data.import_buckets(self, key)
 
         def grant_bucket(role: SageMakerExecutionRole, bucket: s3.IBucket, export: str, *, write: bool) -> None:
@@ -96,7 +99,7 @@ class ExecutionRolesStack(Stack):
         grant_bucket(endpoints, artifacts, data.model_artifacts_bucket_arn, write=False)
         endpoints.allow_log_groups("Endpoints/*")
         endpoints.allow_sagemaker_metrics()
-        endpoints.allow_ecr_pull()
+        endpoints.allow_image_pull(*xgboost_images)
         endpoints.allow_vpc_networking(workloads.vpc)
         self.export_value(endpoints.role.role_arn)
         self.export_value(endpoints.role.role_name)
@@ -115,6 +118,8 @@ class ExecutionRolesStack(Stack):
               for pattern in (f"{DATA_CAPTURE_PREFIX}/*", BASELINE_KEYS, f"{MONITORING_REPORTS_PREFIX}/*")),
         )
         monitoring.allow_log_groups("ProcessingJobs")
+        monitored = any(m.serving.mode == "instances" and m.serving.monitoring.enabled for m in env_config.models.values())
+        monitoring.allow_image_pull(*([model_monitor_image(env_config.region)] if monitored else []))
         monitoring.allow_key_grants_for_aws_resources(key)
         monitoring.allow_sagemaker_metrics()
         monitoring.allow_vpc_networking(workloads.vpc)
@@ -128,7 +133,7 @@ class ExecutionRolesStack(Stack):
         experiments.allow_log_groups("ProcessingJobs", "TrainingJobs")
         experiments.allow_key_grants_for_aws_resources(key)
         experiments.allow_sagemaker_metrics()
-        experiments.allow_ecr_pull()
+        experiments.allow_image_pull(*xgboost_images, own_account=True)
         experiments.allow_vpc_networking(workloads.vpc)
 
         # Notebooks: explore data, start jobs with the experiments role, stop themselves when idle.

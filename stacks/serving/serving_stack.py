@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 import naming
-from catalog.images import model_monitor_image
+from catalog.images import model_monitor_image, xgboost_image
 from config import EnvironmentConfig
 from config.environment import ModelConfig
 from stacks.contracts import DataExports, Workloads
@@ -54,7 +54,7 @@ class ServingStack(Stack):
         capture_prefix = naming.data_capture_prefix(name)
 
         capturing = serving.mode == "instances" and serving.data_capture.enabled
-        self.model_role = self.endpoint_role(cfg.name, model.name, name, artifacts, data, data_key, workloads,
+        self.model_role = self.endpoint_role(cfg, model, name, artifacts, data, data_key, workloads,
                                              capture_prefix if capturing else None)
         self.endpoint = AutoscaledEndpoint(
             self,
@@ -102,7 +102,7 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelPackageArn", value=serving.model_package_arn)
         CfnOutput(self, "DashboardName", value=self.endpoint.dashboard.dashboard_name)
 
-    def endpoint_role(self, env_name: str, model: str, endpoint: str, artifacts: s3.IBucket, data: DataExports,
+    def endpoint_role(self, cfg: EnvironmentConfig, served: ModelConfig, endpoint: str, artifacts: s3.IBucket, data: DataExports,
                       data_key: kms.IKey, workloads: Workloads, capture_prefix: str | None) -> SageMakerExecutionRole:
         """The role this model's endpoint runs as (its SageMaker model's execution role). It reads this model's pipeline
         runs only, where every version of its group keeps its artifact (config refuses a version of another group, and
@@ -110,6 +110,7 @@ class ServingStack(Stack):
         model's endpoint has its own role: neither reads the other's artifacts, and no served model adds to a shared
         role's IAM size quota. What SageMaker needs of a model's execution role: "CreateModel API: Execution Role
         Permissions" (SageMaker Developer Guide, sagemaker-roles.html): s3:GetObject on the artifact, no listing."""
+        env_name, model = cfg.name, served.name
         role = SageMakerExecutionRole(
             self, "Model", description=f"{env_name}: the {model} model's endpoint",
             role_name=naming.endpoint_role_name(env_name, model),  # naming.endpoint_role_name says why
@@ -128,8 +129,10 @@ class ServingStack(Stack):
             role.allow("EncryptCapturedData", ["kms:GenerateDataKey", "kms:Encrypt"], [data_key.key_arn])
         role.allow_log_groups(f"Endpoints/{endpoint}")
         role.allow_sagemaker_metrics()
-        role.allow_ecr_pull()
-        role.allow_vpc_networking(workloads.vpc)
+        # The versions of its group were registered with the XGBoost image (one repository for every framework version).
+        role.allow_image_pull(xgboost_image(cfg.region, served.framework_version))
+        if served.serving.mode == "instances":  # a serverless endpoint runs outside the VPC
+            role.allow_vpc_networking(workloads.vpc)
         acknowledge(
             role.role,
             "Inline policy written by CDK for this one role only; it is created, reviewed and deleted with the role "

@@ -176,7 +176,8 @@ class TrainingPipelineStack(Stack):
         jobs.allow_log_groups("ProcessingJobs", "TrainingJobs", "TransformJobs")
         jobs.allow_key_grants_for_aws_resources(data_key)
         jobs.allow_sagemaker_metrics()
-        jobs.allow_ecr_pull()
+        jobs.allow_image_pull(xgboost_image(cfg.region, model.framework_version),
+                              *([debugger_rules_image(cfg.region)] if model.training.debugger.rules else []))
         jobs.allow_vpc_networking(workloads.vpc)
         if tracking:
             jobs.allow("LogToTrackingServer", LOGGING_ACTIONS, [tracking.server_arn])

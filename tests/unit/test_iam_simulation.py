@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from catalog.images import repository
 from tests.helpers.configs import EXAMPLE, SERVING, TRAINING
 from tests.helpers.iam_simulation import Call, Environment, expect, run_simulations, simulate
 
@@ -334,6 +335,7 @@ def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
         Call("decrypt the model through S3", role, "kms:Decrypt", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
         Call("capture a request", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/2026/12/01/00/a.jsonl"),
         Call("encrypt the capture through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
+        Call("pull its image", role, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:683313688378:repository/sagemaker-xgboost"),
         Call("write its endpoint's logs", role, "logs:PutLogEvents",
              f"arn:aws:logs:{REGION}:222222222222:log-group:/aws/sagemaker/Endpoints/staging-{EXAMPLE}:log-stream:primary/i-1"),
     ]
@@ -346,6 +348,7 @@ def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
         Call("capture into another endpoint's prefix", role, "s3:PutObject",
              f"{bucket}/data-capture/staging-{OTHER_MODEL}/AllTraffic/a.jsonl"),
         Call("write into the pipeline runs", role, "s3:PutObject", f"{bucket}/pipelines/staging/{EXAMPLE}/x/report.json"),
+        Call("pull an image of this account", role, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:222222222222:repository/any"),
         Call("write another endpoint's logs", role, "logs:PutLogEvents",
              f"arn:aws:logs:{REGION}:222222222222:log-group:/aws/sagemaker/Endpoints/staging-{OTHER_MODEL}:log-stream:primary/i-1"),
     ]
@@ -495,8 +498,19 @@ def test_every_job_reads_its_inputs_and_writes_its_outputs_as_the_definition_nam
         for uri in outputs:
             calls.append(Call(f"{step['Name']}: write {uri}", jobs, "s3:PutObject",
                               "arn:aws:s3:::" + f"{uri.rstrip('/')}/part-0.csv".removeprefix("s3://")))
+        # SageMaker pulls the step's images as the job's role, AWS's own too (aws/deep-learning-containers#759).
+        args = step["Arguments"]
+        images = [args.get("AppSpecification", {}).get("ImageUri"), args.get("AlgorithmSpecification", {}).get("TrainingImage"),
+                  args.get("PrimaryContainer", {}).get("Image"),
+                  *(r.get("RuleEvaluatorImage") for r in args.get("ProfilerRuleConfigurations", []))]
+        for image in filter(None, images):
+            account, region, name = repository(image)
+            calls.append(Call(f"{step['Name']}: pull {image}", jobs, "ecr:BatchGetImage",
+                              f"arn:aws:ecr:{region}:{account}:repository/{name}"))
+            calls.append(Call(f"{step['Name']}: log in to pull {image}", jobs, "ecr:GetAuthorizationToken", "*"))
     steps_checked = {c.what.split(":")[0] for c in calls}
     assert {"Preprocess", "Train", "Evaluate", "CreateModel", "BatchTransform"} <= steps_checked, steps_checked
+    assert {c.what.split(":")[0] for c in calls if c.action == "ecr:BatchGetImage"} >= {"Preprocess", "Train", "Evaluate", "CreateModel"}
     assert len(calls) >= 25  # raw data, code, splits, baselines, model, checkpoints, profiler, evaluation, transform
     results = simulate(dev, calls)
     refused = [f"{c.what}: {c.action} -> {r}" for c, r in zip(calls, results, strict=True) if r != ALLOWED]

@@ -495,6 +495,45 @@ def test_each_served_models_endpoint_reads_only_that_models_versions(app):
     assert checked > len(names)
 
 
+IMAGE = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+)")
+
+
+def pulls(statements: list[dict]) -> set[str]:
+    """The repositories (':ecr:<region>:<account>:repository/<name>' ends of ARNs) the statements may pull from."""
+    found: set[str] = set()
+    for statement in statements:
+        if "ecr:BatchGetImage" in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]):
+            for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]):
+                found.add(":ecr:" + resource.split(":ecr:", 1)[1] if isinstance(resource, str) else json.dumps(resource))
+    return found
+
+
+def test_every_image_a_models_jobs_and_endpoint_run_is_one_their_role_may_pull(app):
+    """SageMaker pulls a job's or a model's image as its execution role, AWS's own images too (an endpoint fails with
+    "The role ... does not have BatchGetImage permission for the image", aws/deep-learning-containers#759). Whatever
+    the catalog: every image a model's pipeline names (XGBoost, Debugger's rules) is a repository its jobs role may
+    pull, its endpoint's role may pull the XGBoost repository its versions were registered with, and neither may
+    pull any other repository."""
+    from catalog.images import repository, xgboost_image
+
+    assembly, names = app
+    environments = {env.name: env for env in load_environments(assembly_config(assembly))}
+    checked = 0
+    for env in names:
+        for model in environments[env].models.values():
+            template = assembly.template_json(env, naming.model_stack_id(model.name, naming.TRAINING_STACK))
+            (pipeline,) = resources(template, "AWS::SageMaker::Pipeline").values()
+            body = json.dumps(pipeline["Properties"]["PipelineDefinition"])
+            images = {f":ecr:{region}:{account}:repository/{name}" for account, region, name in IMAGE.findall(body)}
+            assert images and pulls(jobs_role_statements(template)) == images, (env, model.name)
+            if model.serving.model_package_arn:
+                served = assembly.template_json(env, naming.model_stack_id(model.name, naming.SERVING_STACK))
+                account, region, name = repository(xgboost_image(environments[env].region, model.framework_version))
+                assert pulls(role_statements(served, "ModelRole")) == {f":ecr:{region}:{account}:repository/{name}"}, (env, model.name)
+            checked += 1
+    assert checked > len(names)
+
+
 def git_ignored_code(config_dir: Path) -> list[str]:
     """The entry points of each model's code_dir in config_dir that git ignores here, as '<env>.<model>: <path>'."""
     wanted = {f"{model.code_dir}/{entry}": f"{env.name}.{name}" for env in load_environments(config_dir)

@@ -177,6 +177,11 @@ def test_the_endpoint_runs_as_its_own_role_that_reads_only_its_models_versions(s
     (logs,) = [s for s in found if s["Sid"] == "WriteOwnLogGroups"]
     assert logs["Resource"] == f"arn:aws:logs:{configs[env].region}:{configs[env].account}:log-group:/aws/sagemaker/Endpoints/{env}-{EXAMPLE}:*"
     assert not [s for s in found if "iam:PassRole" in as_list(s["Action"])]
+    # SageMaker pulls the version's image (AWS's XGBoost repository for the region) as this role, and nothing else.
+    pulls = [s for s in found if "ecr:BatchGetImage" in as_list(s["Action"])]
+    assert [s["Resource"] for s in pulls] == ["arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-xgboost"]
+    # A serverless endpoint runs outside the VPC: no network-interface permissions for it.
+    assert bool([s for s in found if "ec2:CreateNetworkInterface" in as_list(s["Action"])]) == (configs[env].serving.mode == "instances")
     model_id, _ = only(template, "AWS::SageMaker::Model")
     (policy_id,) = [k for k, v in resources(template, "AWS::IAM::Policy").items() if {"Ref": role_id} in v["Properties"]["Roles"]]
     assert policy_id in template["Resources"][model_id]["DependsOn"]
@@ -299,6 +304,13 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     assert p["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
     assert len(p["NetworkConfig"]["VpcConfig"]["Subnets"]) >= 2
     assert "MonitoringRole" in imported(p["RoleArn"])
+    # The job pulls its image as that role (the Roles stack's, of this assembly): AWS's analyzer repository, and no other.
+    roles = serving_assembly.template_json(env, "Roles")
+    (role_id,) = [k for k in resources(roles, "AWS::IAM::Role") if k.startswith("MonitoringRole")]
+    pulled = [r for v in resources(roles, "AWS::IAM::Policy").values() if {"Ref": role_id} in v["Properties"]["Roles"]
+              for st in statements(v["Properties"]["PolicyDocument"]) if "ecr:BatchGetImage" in as_list(st["Action"])
+              for r in as_list(st["Resource"])]
+    assert pulled == ["arn:aws:ecr:us-east-1:156813124566:repository/sagemaker-model-monitor-analyzer"]
     assert p["StoppingCondition"]["MaxRuntimeInSeconds"] == monitoring.max_runtime_minutes * 60
     schedule = props(template, "AWS::SageMaker::MonitoringSchedule")["MonitoringScheduleConfig"]
     # The generated name, from the definition's ARN (…:data-quality-job-definition/<name>).
