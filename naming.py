@@ -118,13 +118,6 @@ def smoke_test_runner_role_arn(tooling_account: str, env: str, model: str) -> st
     return f"arn:aws:iam::{tooling_account}:role/{smoke_test_runner_role_name(env, model)}"
 
 
-def model_policy_name(model: str, purpose: str) -> str:
-    """An inline policy a model's stack puts on an environment-wide role. Inline policy names are unique per
-    role, and CDK would name it after its logical ID alone: the same in every model's stack, so the second
-    model's deploy would overwrite the first's policy and its destroy delete it."""
-    return f"{model}-{purpose}"
-
-
 def notebook_instance_name(env: str, notebook: str) -> str:
     """Instance names carry the environment, so roles can be scoped to notebook-instance/<env>-*."""
     return f"{env}-{notebook}"

@@ -88,6 +88,7 @@ def _preflight(args: argparse.Namespace) -> int:
                        ssm=session.client("ssm", endpoint_url=args.endpoint_url),
                        service_quotas=session.client("service-quotas", endpoint_url=args.endpoint_url),
                        ec2=session.client("ec2", endpoint_url=args.endpoint_url),
+                       sagemaker=session.client("sagemaker", endpoint_url=args.endpoint_url),
                        replica_ssm=session.client("ssm", region_name=replica, endpoint_url=args.endpoint_url) if replica else None)
     for line in report.ok if args.verbose else []:
         print(f"ok: {line}")

@@ -241,9 +241,33 @@ def check_images(env: EnvironmentConfig, report: Report) -> None:
                 f"since 2026-07-30 and AWS has no call that tells whether {env.account} may use it: confirm it does")
 
 
-def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas, ec2, replica_ssm=None) -> Report:
+def check_served_versions(env: EnvironmentConfig, sagemaker, report: Report) -> None:
+    """Each version the config serves exists, is approved and keeps its model data where the endpoint's own role may
+    read it (this model's pipeline runs): promote checks that when it writes the version, but a hand edit of the config
+    skips promote, and the deploy would fail only once the new fleet cannot load the model, then roll back."""
+    from delivery.promote import PromotionRefused, describe, unreadable_model_data
+
+    for model in env.models.values():
+        arn = model.serving.model_package_arn
+        if not arn:
+            continue
+        try:
+            version = describe(arn, sagemaker)
+        except PromotionRefused as exc:
+            report.shortfalls.append(f"models.{model.name}.serving.model_package_arn: {exc} ({env.source_file})")
+            continue
+        problem = unreadable_model_data(version, env.name, model.name) or (
+            f"{arn} is {version.status}, not Approved" if version.status != "Approved" else None)
+        if problem:
+            report.shortfalls.append(f"models.{model.name}.serving.model_package_arn: {problem} ({env.source_file})")
+        else:
+            report.ok.append(f"{model.name} serves {arn}: approved, its model data under this model's pipeline runs")
+
+
+def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas, ec2, replica_ssm=None, sagemaker=None) -> Report:
     """Every check; the account's own ones only with that account's credentials (others would mislead).
-    ``replica_ssm``: SSM in data.replication's region, where the DataReplica stack deploys (needed when set)."""
+    ``replica_ssm``: SSM in data.replication's region, where the DataReplica stack deploys (needed when set).
+    ``sagemaker``: to read the versions the config serves (needed when one is named)."""
     report = Report()
     if check_account(env, sts, report):
         check_bootstrap(env, ssm, report)
@@ -254,5 +278,9 @@ def preflight(env: EnvironmentConfig, *, sts, ssm, service_quotas, ec2, replica_
         check_zones(env, ec2, report)
         check_quotas(env, service_quotas, report)
         check_lambda_concurrency(env, service_quotas, report)
+        if any(m.serving.model_package_arn for m in env.models.values()):
+            if sagemaker is None:
+                raise ValueError(f"{env.name} serves a model version: pass sagemaker to read it")
+            check_served_versions(env, sagemaker, report)
     check_images(env, report)
     return report

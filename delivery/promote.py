@@ -33,8 +33,11 @@ class ModelVersion:
     status: str
     #: Key prefix of the version's data-quality baseline in the model-artifacts bucket, if it has one.
     baseline_prefix: str | None
-    #: Its containers' ModelDataUrl, each s3://<bucket>/<key>: what the endpoint's role must read.
+    #: Its containers' model data (ModelDataUrl or ModelDataSource's S3Uri), each s3://<bucket>/<key>: what the endpoint's
+    #: role must read.
     model_data: tuple[str, ...] = ()
+    #: The bucket of its baseline: the model-artifacts bucket the pipeline that registered it wrote to.
+    baseline_bucket: str | None = None
 
 
 def environment_file(config_dir: Path, env: str) -> Path:
@@ -73,8 +76,28 @@ def describe(arn: str, sagemaker_client) -> ModelVersion:
     except BotoCoreError as exc:
         raise PromotionRefused(f"cannot reach the Model Registry to read {arn}: {exc}") from None
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    model_data = [c.get("ModelDataUrl") or ((c.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+                  for c in containers]
+    statistics = (((package.get("ModelMetrics") or {}).get("ModelDataQuality") or {}).get("Statistics") or {}).get("S3Uri")
     return ModelVersion(arn=arn, status=package.get("ModelApprovalStatus", "unknown"), baseline_prefix=baseline_prefix_of(package),
-                        model_data=tuple(c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")))
+                        model_data=tuple(u for u in model_data if u), baseline_bucket=_bucket(statistics) if statistics else None)
+
+
+def _bucket(uri: str) -> str:
+    return uri.removeprefix("s3://").partition("/")[0]
+
+
+def unreadable_model_data(version: ModelVersion, env: str, model: str) -> str | None:
+    """Why the endpoint's own role could not load the version, or None: it reads only this model's pipeline runs
+    (stacks/serving/serving_stack.py), in the bucket the pipeline also wrote the version's baseline to."""
+    runs = f"{naming.pipeline_runs_prefix(env, model)}/"
+    for url in version.model_data:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not key.startswith(runs) or (version.baseline_bucket and bucket != version.baseline_bucket):
+            where = f"s3://{version.baseline_bucket}/{runs}" if version.baseline_bucket else f"{runs} of {env}'s model-artifacts bucket"
+            return (f"{version.arn}'s model data {url} is not under {where}, which is all the endpoint's role may read "
+                    f"(allowed: a version registered by {model}'s training pipeline)")
+    return None
 
 
 def round_trip_yaml():
@@ -154,15 +177,10 @@ def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client) 
             f"{arn} is {version.status}, not Approved (approve it in SageMaker Studio or with "
             f"`aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved`)"
         )
-    # The endpoint runs as its own role, which reads this model's pipeline runs only (stacks/serving/serving_stack.py):
-    # a version whose artifact is elsewhere (registered by hand) would fail to load only after the deploy started.
-    runs = f"{naming.pipeline_runs_prefix(env, model)}/"
-    elsewhere = [url for url in version.model_data if not url.removeprefix("s3://").partition("/")[2].startswith(runs)]
-    if elsewhere:
-        raise PromotionRefused(
-            f"{arn}'s model data {elsewhere[0]} is not under {runs} of {env}'s model-artifacts bucket, which is all the "
-            f"endpoint's role may read (allowed: a version registered by {model}'s training pipeline)"
-        )
+    # The endpoint runs as its own role, which reads this model's pipeline runs only: a version whose artifact is
+    # elsewhere (registered by hand) would fail to load only after the deploy started.
+    if problem := unreadable_model_data(version, env, model):
+        raise PromotionRefused(problem)
     if served.serving.monitoring.enabled and not version.baseline_prefix:
         raise PromotionRefused(
             f"{arn} has no data-quality baseline (ModelMetrics.ModelDataQuality) and {env} monitors its endpoint "

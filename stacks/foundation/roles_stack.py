@@ -92,8 +92,9 @@ class ExecutionRolesStack(Stack):
         # Each model's endpoint runs as a role of its own Serving stack, which reads that model's versions only. This
         # environment-wide role is what endpoints ran as before: retired, it stays one release with its exports (the
         # deployed Serving stacks import them) and with its permissions, because an endpoint keeps running as it until
-        # its Serving stack's update has moved the endpoint to a model of the new role, and must still scale out and
-        # capture until then. The next release removes it.
+        # its Serving stack's update has moved the endpoint to a model of the new role, and must still load its model on a
+        # scale-out until then (its capture policy stays in the old Serving stack until that update's cleanup). The next
+        # release removes it.
         endpoints = SageMakerExecutionRole(
             self, "Endpoints", description=f"{env_name}: retired, kept one release (each endpoint has its own role)")
         grant_bucket(endpoints, artifacts, data.model_artifacts_bucket_arn, write=False)

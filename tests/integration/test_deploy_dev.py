@@ -285,6 +285,10 @@ def test_each_endpoint_serves_the_version_its_run_registered(deployed, demo):
         model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
         containers = model.get("Containers") or [model["PrimaryContainer"]]
         assert containers[0]["ModelPackageName"] == run.model_package["ModelPackageArn"]
+        # It runs as its Serving stack's own role, which exists, trusts SageMaker and is no other endpoint's.
+        role = emulator.client("iam").get_role(RoleName=naming.endpoint_role_name("dev", name))["Role"]
+        assert model["ExecutionRoleArn"] == role["Arn"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
 
 
 def test_the_delivery_smoke_test_passes_against_the_emulated_endpoint(deployed, monkeypatch):

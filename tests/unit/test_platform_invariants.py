@@ -349,30 +349,27 @@ def test_a_model_ships_its_own_training_code_folder_and_the_others_the_bundled_o
             assert shipped_train_py(naming.model_stack_id(name, naming.TRAINING_STACK)) == (ROOT / model.code_dir / "train.py").read_text()
 
 
-def test_inline_policies_on_a_shared_role_have_names_unique_across_the_environments_stacks(app):
-    """IAM keys a role's inline policies by name: two stacks putting the same name on one role (each model's
-    stack on the environment's pipelines role) would overwrite each other, and destroying one model
-    would delete the other's grant (the emulator's destroy of a second model failed exactly so)."""
-    import json
-
+def test_no_models_stack_puts_a_policy_on_a_shared_role(app):
+    """A model's pipeline, jobs and endpoint run as roles of the model's own stacks: no model's stack grants anything to
+    a role of another stack (an imported role). So models add nothing to a shared role's IAM quota, two models cannot
+    overwrite each other's inline policy on one role (IAM keys them by name), and destroying one model removes no
+    grant another uses."""
     assembly, names = app
+    checked = 0
     for env in names:
-        seen: dict[tuple[str, str], str] = {}
         for stack in assembly.stack_names(env):
+            if not stack.endswith((naming.TRAINING_STACK, naming.SERVING_STACK)):
+                continue
             for logical_id, policy in resources(assembly.template_json(env, stack), "AWS::IAM::Policy").items():
-                name = policy["Properties"]["PolicyName"]
                 for role in policy["Properties"].get("Roles", []):
-                    if "Fn::ImportValue" not in json.dumps(role):
-                        continue  # a role of the same stack: CloudFormation keeps its names apart
-                    key = (json.dumps(role, sort_keys=True), json.dumps(name, sort_keys=True))
-                    where = f"{env}/{stack}/{logical_id}"
-                    assert key not in seen, f"{where} and {seen[key]} both put inline policy {name} on {role}"
-                    seen[key] = where
+                    assert "Fn::ImportValue" not in json.dumps(role), f"{env}/{stack}/{logical_id} puts a policy on {role}"
+                    checked += 1
+    assert checked > len(names)
 
 
 def test_every_role_fits_iams_policy_quotas(app):
-    """Each model adds policies to its environment's shared roles and each Studio member to a team's role; IAM
-    refuses a role past its quotas only when the stack that crosses the line deploys. `cdk synth` checks
+    """Each Studio member adds to a team's role, and a role's policies may span stacks; IAM refuses a role past its
+    quotas only when the stack that crosses the line deploys. `cdk synth` checks
     (app.py, stacks/shared/quotas.py): the team's config with the customizations must pass."""
     from stacks.shared.quotas import quota_problems
 

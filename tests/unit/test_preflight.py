@@ -12,6 +12,7 @@ import pytest
 
 from config import load_environment
 from delivery.preflight import BOOTSTRAP_VERSION_PARAMETER, REQUIRED_BOOTSTRAP_VERSION, preflight, quota_needs
+from tests.helpers.configs import EXAMPLE
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
 DEV, STAGING = (load_environment(CONFIG_DIR / f"{env}.yaml") for env in ("dev", "staging"))
@@ -43,7 +44,7 @@ def test_quota_needs_cover_tuning_parallelism_blue_green_and_every_model():
 
 def clients(emulator):
     return {"sts": emulator.client("sts"), "ssm": emulator.client("ssm"), "service_quotas": emulator.client("service-quotas"),
-            "ec2": emulator.client("ec2")}
+            "ec2": emulator.client("ec2"), "sagemaker": emulator.client("sagemaker")}
 
 
 def test_a_fresh_account_gets_one_line_per_shortfall_and_passes_once_they_are_fixed(emulator):
@@ -171,3 +172,38 @@ def test_a_zone_the_region_lacks_and_an_unbootstrapped_replica_region_are_shortf
     fixed = preflight(load_environment(write_config(tmp_path, data, "dev")), **clients(emulator), replica_ssm=replica_ssm)
     assert not [line for line in fixed.shortfalls if line.startswith(("CDK bootstrap", "network."))]
     assert f"CDK bootstrap version {REQUIRED_BOOTSTRAP_VERSION} in aws://{env.account}/us-west-2 (need {REQUIRED_BOOTSTRAP_VERSION})" in fixed.ok
+
+
+def test_a_served_version_the_endpoints_role_cannot_load_is_a_shortfall(emulator, tmp_path):
+    """A version named by hand in the config (promote would refuse it): one whose model data is outside this model's
+    pipeline runs, which is all the endpoint's own role reads, and one not approved; a version as the pipeline
+    registers it passes."""
+    from delivery.preflight import Report, check_served_versions
+    from tests.helpers.configs import write_config
+
+    sm = emulator.client("sagemaker")
+    group = f"dev-{EXAMPLE}"
+    if group not in [g["ModelPackageGroupName"] for g in sm.list_model_package_groups()["ModelPackageGroupSummaryList"]]:
+        sm.create_model_package_group(ModelPackageGroupName=group)
+
+    def register(model_data: str, status: str = "Approved") -> str:
+        return sm.create_model_package(ModelPackageGroupName=group, ModelApprovalStatus=status, InferenceSpecification={
+            "Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5", "ModelDataUrl": model_data}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+
+    runs = f"s3://dev-model-artifacts/pipelines/dev/{EXAMPLE}/exec-1/train/model.tar.gz"
+    cases = {register(runs): None, register("s3://dev-model-artifacts/notebooks/mine/model.tar.gz"): "is not under",
+             register(runs, "PendingManualApproval"): "is PendingManualApproval, not Approved"}
+    for arn, refusal in cases.items():
+        data = __import__("yaml").safe_load((CONFIG_DIR / "dev.yaml").read_text())
+        data["models"][EXAMPLE].setdefault("serving", {})["model_package_arn"] = arn
+        env = load_environment(write_config(tmp_path, data, "dev"))
+        report = Report()
+        check_served_versions(env, sm, report)
+        if refusal is None:
+            assert report.shortfalls == [] and report.ok == [f"{EXAMPLE} serves {arn}: approved, its model data under this "
+                                                             "model's pipeline runs"]
+        else:
+            (line,) = report.shortfalls
+            assert line.startswith(f"models.{EXAMPLE}.serving.model_package_arn: ") and refusal in line and "\n" not in line
+

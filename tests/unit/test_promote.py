@@ -38,11 +38,12 @@ def registry(emulator):
     versions = {"approved": register("Approved"), "pending": register("PendingManualApproval"),
                 "no_baseline": register("Approved", baseline=None),
                 "by_hand": register("Approved", model_data="s3://dev-model-artifacts/notebooks/mine/model.tar.gz"),
-                "other_models": register("Approved", model_data="s3://dev-model-artifacts/pipelines/dev/health-utilization/e/model.tar.gz")}
+                "other_models": register("Approved", model_data="s3://dev-model-artifacts/pipelines/dev/health-utilization/e/model.tar.gz"),
+                "other_bucket": register("Approved", model_data=f"s3://elsewhere/pipelines/dev/{EXAMPLE}/e/model.tar.gz")}
     # staging's group in dev's account, holding a version whose baseline dev's pipeline wrote.
     sm.create_model_package_group(ModelPackageGroupName=f"staging-{EXAMPLE}")
     versions["staging_with_devs_baseline"] = register(
-        "Approved", group=f"staging-{EXAMPLE}", model_data=f"s3://staging-model-artifacts/pipelines/staging/{EXAMPLE}/e/model.tar.gz")
+        "Approved", group=f"staging-{EXAMPLE}", model_data=f"s3://dev-model-artifacts/pipelines/staging/{EXAMPLE}/e/model.tar.gz")
     return versions
 
 
@@ -80,8 +81,10 @@ def test_an_approved_version_is_written_with_its_baseline_and_the_file_stays_val
     # The endpoint's own role reads this model's pipeline runs only: a version with its artifact elsewhere would
     # fail to load after the deploy started.
     ("dev", "by_hand", "'s model data s3://dev-model-artifacts/notebooks/mine/model.tar.gz is not under "
-     f"pipelines/dev/{EXAMPLE}/ of dev's model-artifacts bucket, which is all the endpoint's role may read (allowed: a "
+     f"s3://dev-model-artifacts/pipelines/dev/{EXAMPLE}/, which is all the endpoint's role may read (allowed: a "
      f"version registered by {EXAMPLE}'s training pipeline)"),
+    ("dev", "other_bucket", f"'s model data s3://elsewhere/pipelines/dev/{EXAMPLE}/e/model.tar.gz is not under "
+     f"s3://dev-model-artifacts/pipelines/dev/{EXAMPLE}/"),
     ("dev", "other_models", "'s model data s3://dev-model-artifacts/pipelines/dev/health-utilization/e/model.tar.gz is not under"),
 ])
 def test_unknown_environments_and_unapproved_versions_are_refused(config_dir, registry, emulator, env, arn_key, message):
