@@ -169,11 +169,20 @@ class SageMakerExecutionRole(Construct):
         )
         self.allow(
             "ManageInterfacesInPlatformVpc",
-            ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+            ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"],
             [self.arn("ec2", "network-interface/*")],
             {"ArnEquals": {"ec2:Vpc": vpc.vpc_arn}},
             wildcard_reason="SageMaker's network interfaces get their IDs at run time; the ec2:Vpc condition "
             "confines these calls to interfaces in the platform VPC.",
+        )
+        # DeleteNetworkInterfacePermission names a permission's id, not an interface: the Service Authorization
+        # Reference gives it no required resource, so neither an interface ARN nor ec2:Vpc is in its request, and a
+        # statement on network-interface/* under ec2:Vpc would never match (SageMaker's own execution-role policies
+        # grant the EC2 calls on "*": "How to use SageMaker execution roles", sagemaker-roles.html).
+        self.allow(
+            "RemoveInterfacePermissions", ["ec2:DeleteNetworkInterfacePermission"], ["*"],
+            wildcard_reason="ec2:DeleteNetworkInterfacePermission names a permission id, not an interface: no resource "
+            "or VPC to scope it by (Service Authorization Reference).",
         )
 
     def allow_key_grants_for_aws_resources(self, key: kms.IKey) -> None:

@@ -60,8 +60,10 @@ class MlflowTrackingServer(Construct):
         statements = [
             iam.PolicyStatement(sid="ReadWriteArtifacts", actions=["s3:GetObject", "s3:PutObject"],
                                 resources=[bucket.arn_for_objects(f"{prefix}/*")]),
-            iam.PolicyStatement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-                                conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}),
+            # Listing the bucket, with no prefix condition: SageMaker checks the artifact store with this role when it
+            # creates the server, and a HeadBucket (authorized as s3:ListBucket) carries no s3:prefix; AWS's own setup
+            # (sagemaker_mlflow_setup.ipynb) grants s3:List* on the bucket. Keys only: objects are read under mlflow/.
+            iam.PolicyStatement(sid="ListArtifacts", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]),
             # Where the artifact store is: clients of S3 ask before they sign for the bucket's region (AWS's own
             # setup grants the server s3:Get* on the bucket; this is the one bucket-level read it needs).
             iam.PolicyStatement(sid="LocateArtifactStore", actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn]),

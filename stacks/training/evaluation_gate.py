@@ -132,9 +132,11 @@ class EvaluationGate(Construct):
         # functions access to resources in an Amazon VPC": the execution role's permissions). Describe works only
         # on "*"; the others are held to this account and region, the narrowing the guide shows for
         # DeleteNetworkInterface ("arn:aws:ec2:us-west-2:123456789012:*/*"). No ec2:Vpc condition: Lambda checks
-        # the role on network-interface/* before the interface, and so its VPC, exists.
+        # the role on network-interface/* before the interface, and so its VPC, exists. DescribeSubnets: AWS's managed
+        # AWSLambdaVPCAccessExecutionRole lists it since its version 3 (2024-01-05), as Lambda now calls it.
         self.role.add_to_principal_policy(
-            iam.PolicyStatement(sid="FindNetworkInterfaces", actions=["ec2:DescribeNetworkInterfaces"], resources=["*"])
+            iam.PolicyStatement(sid="FindNetworkInterfaces", actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+                                resources=["*"])
         )
         in_this_account = stack.format_arn(service="ec2", resource="*", resource_name="*")
         self.role.add_to_principal_policy(

@@ -336,6 +336,8 @@ def test_the_endpoint_reads_its_model_and_writes_only_its_own_captures(staging):
         Call("capture a request", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/2026/12/01/00/a.jsonl"),
         Call("encrypt the capture through S3", role, "kms:GenerateDataKey", key, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}),
         Call("pull its image", role, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:683313688378:repository/sagemaker-xgboost"),
+        # It names a permission id, not an interface: no resource, no ec2:Vpc in the request (Service Authorization Reference).
+        Call("release an interface permission when the fleet goes", role, "ec2:DeleteNetworkInterfacePermission", "*"),
         Call("write its endpoint's logs", role, "logs:PutLogEvents",
              f"arn:aws:logs:{REGION}:222222222222:log-group:/aws/sagemaker/Endpoints/staging-{EXAMPLE}:log-stream:primary/i-1"),
     ]

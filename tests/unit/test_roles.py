@@ -64,7 +64,7 @@ GRANT_WILDCARDS = {"s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObjec
                    "kms:GenerateDataKey*", "kms:ReEncrypt*"}
 #: Statements allowed to name Resource "*", because their actions support no resource scoping.
 #: AccessMlflowUi: sagemaker-mlflow:AccessUI has no resource type (notebooks, with tracking on).
-UNSCOPED_STATEMENTS = {"PublishSageMakerMetrics", "EcrAuthToken", "DescribeNetwork", "ManageInterfacesInPlatformVpc", "AccessMlflowUi"}
+UNSCOPED_STATEMENTS = {"PublishSageMakerMetrics", "EcrAuthToken", "DescribeNetwork", "RemoveInterfacePermissions", "AccessMlflowUi"}
 
 
 def test_no_wildcard_actions_beyond_cdk_grant_sets(template):

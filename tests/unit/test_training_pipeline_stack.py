@@ -142,8 +142,9 @@ def test_the_gates_network_calls_are_held_to_its_account_and_region_but_describe
     (policy,) = [p["Properties"]["PolicyDocument"]["Statement"] for k, p in resources(template, "AWS::IAM::Policy").items()
                  if k.startswith("EvaluationGateRole")]
     ec2 = {s["Sid"]: s for s in policy if any(a.startswith("ec2:") for a in as_list(s["Action"]))}
-    assert ec2["FindNetworkInterfaces"] == {"Sid": "FindNetworkInterfaces", "Action": "ec2:DescribeNetworkInterfaces",
-                                            "Effect": "Allow", "Resource": "*"}
+    # AWSLambdaVPCAccessExecutionRole, version 3 (AWS Managed Policy Reference): DescribeSubnets besides the interfaces.
+    assert ec2["FindNetworkInterfaces"] == {"Sid": "FindNetworkInterfaces", "Effect": "Allow", "Resource": "*",
+                                            "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]}
     attach = ec2.pop("AttachToPlatformVpc")
     assert sorted(attach["Action"]) == ["ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
                                         "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"]
