@@ -102,6 +102,12 @@ def pipeline_jobs_role_name(env: str, model: str) -> str:
     return f"{env}-{model}-pipeline-jobs"
 
 
+def monitor_role_name(env: str, model: str) -> str:
+    """The role a model's data-quality monitoring jobs run as: named, as the endpoint's role is (at most 15 + 1 + 32 + 8
+    = 56 of IAM's 64 characters)."""
+    return f"{env}-{model}-monitor"
+
+
 def endpoint_role_name(env: str, model: str) -> str:
     """The role a model's endpoint runs as (its SageMaker model's execution role): named, so that it reads as what it is
     in CloudTrail and on the model (at most 15 + 1 + 32 + 9 = 57 of IAM's 64 characters)."""

@@ -120,7 +120,6 @@ class PlatformStage(Stage):
                     data=self.data.exports,
                     data_key=self.data.key,
                     workloads=self.network.workloads,
-                    monitoring_role=self.roles.monitoring_role,
                     topic=training.topic,
                     smoke_test_account=smoke_test_account,
                     description=f"{cfg.name}: the {model.name} model's real-time endpoint, autoscaling, rollout alarms, "

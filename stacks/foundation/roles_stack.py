@@ -105,8 +105,12 @@ class ExecutionRolesStack(Stack):
         self.export_value(endpoints.role.role_arn)
         self.export_value(endpoints.role.role_name)
 
-        # Model Monitor's scheduled jobs: read captured requests and the pipelines' baselines, write reports.
-        monitoring = SageMakerExecutionRole(self, "Monitoring", description=f"{env_name}: Model Monitor data-quality jobs")
+        # Each endpoint's data-quality monitor runs as a role of its own Serving stack, which reads that endpoint's
+        # captures and baseline only. This environment-wide role is what they ran as before: retired like the endpoints
+        # role, it stays one release with its exports and its permissions, for the scheduled runs of a job definition
+        # that its Serving stack's update has not replaced yet. The next release removes it.
+        monitoring = SageMakerExecutionRole(
+            self, "Monitoring", description=f"{env_name}: retired, kept one release (each monitor has its own role)")
         for pattern in (f"{DATA_CAPTURE_PREFIX}/*", BASELINE_KEYS):
             artifacts.grant_read(monitoring.role, pattern)
         artifacts.grant_put(monitoring.role, f"{MONITORING_REPORTS_PREFIX}/*")
@@ -124,6 +128,7 @@ class ExecutionRolesStack(Stack):
         monitoring.allow_key_grants_for_aws_resources(key)
         monitoring.allow_sagemaker_metrics()
         monitoring.allow_vpc_networking(workloads.vpc)
+        self.export_value(monitoring.role.role_arn)
 
         # Jobs started from notebooks: they read all the raw data and artifacts (notebooks explore every model's), but
         # write only where notebooks write, so an experiment (or code run in one) cannot rewrite a registered model or the
@@ -186,5 +191,4 @@ class ExecutionRolesStack(Stack):
             )
 
         self.experiments_role: iam.IRole = experiments.role
-        self.monitoring_role: iam.IRole = monitoring.role
         self.notebooks_role: iam.IRole = notebooks.role

@@ -39,7 +39,6 @@ class ServingStack(Stack):
         data: DataExports,
         data_key: kms.IKey,
         workloads: Workloads,
-        monitoring_role: iam.IRole,
         topic: sns.ITopic,
         smoke_test_account: str | None = None,
         **kwargs,
@@ -69,10 +68,7 @@ class ServingStack(Stack):
         )
         # The model's container downloads its artifact as the role when the endpoint starts, and captures from then on:
         # the role's policy must exist first (the model names the role itself, not its policy).
-        policy = self.model_role.role.node.try_find_child("DefaultPolicy")
-        if policy is None:
-            raise TypeError("the endpoint role has statements, so CDK must have written its DefaultPolicy")
-        self.endpoint.model.node.add_dependency(policy)
+        self.endpoint.model.node.add_dependency(default_policy(self.model_role))
         if self.endpoint.config.kms_key_id is None:
             acknowledge(
                 self.endpoint.config,
@@ -82,7 +78,9 @@ class ServingStack(Stack):
             )
 
         self.monitor = None
+        self.monitor_role = None
         if capturing and serving.monitoring.enabled:
+            self.monitor_role = self.monitoring_role(cfg, model, name, artifacts, data, data_key, workloads, capture_prefix)
             self.monitor = DataQualityMonitor(
                 self,
                 "DataQualityMonitor",
@@ -92,10 +90,12 @@ class ServingStack(Stack):
                 image_uri=model_monitor_image(cfg.region),
                 baseline_uri=artifacts.s3_url_for_object(serving.monitoring.baseline_prefix),
                 reports_uri=artifacts.s3_url_for_object(naming.monitoring_reports_prefix(name)),
-                role=monitoring_role,
+                role=self.monitor_role.role,
                 key=data_key,
                 workloads=workloads,
             )
+            # Its jobs read and write as the role from the first scheduled run on: the policy first.
+            self.monitor.job_definition.node.add_dependency(default_policy(self.monitor_role))
 
         self.smoke_test_role = self.smoke_test_role_for(cfg.name, model.name, smoke_test_account) if smoke_test_account else None
         CfnOutput(self, "EndpointName", value=name)
@@ -141,6 +141,44 @@ class ServingStack(Stack):
         )
         return role
 
+    def monitoring_role(self, cfg: EnvironmentConfig, served: ModelConfig, endpoint: str, artifacts: s3.IBucket,
+                        data: DataExports, data_key: kms.IKey, workloads: Workloads, capture_prefix: str) -> SageMakerExecutionRole:
+        """The role this endpoint's data-quality monitoring jobs run as. The job runs AWS's analyzer with the record
+        preprocessor the model's own Preprocess step wrote (a team's code_dir may write its own), so it reads only this
+        endpoint's captures and the baseline its config names, and writes only this endpoint's reports: no model's
+        monitor reads another endpoint's captured requests."""
+        env_name, model = cfg.name, served.name
+        role = SageMakerExecutionRole(
+            self, "Monitor", description=f"{env_name}: the {model} endpoint's data-quality monitoring jobs",
+            role_name=naming.monitor_role_name(env_name, model),  # named as the endpoint's role is
+        )
+        baseline = f"{served.serving.monitoring.baseline_prefix}/*"
+        reports = f"{naming.monitoring_reports_prefix(endpoint)}/*"
+        for sid, pattern in (("ReadCapturedData", f"{capture_prefix}/*"), ("ReadBaseline", baseline)):
+            role.allow(sid, ["s3:GetObject"], [artifacts.arn_for_objects(pattern)],
+                       wildcard_reason=f"the objects under {pattern.removesuffix('/*')}/ (captured hours, or the baseline's "
+                       "files), keys chosen by SageMaker and the pipeline run.",
+                       token_wildcards=(f"{data.model_artifacts_bucket_arn}/{pattern}",))
+        # Model Monitor lists the captured hours before copying them; the prefix its listing sends is not documented,
+        # so listing is not held to one (keys only: objects are read under the two prefixes above).
+        role.allow("ListCapturedData", ["s3:ListBucket"], [artifacts.bucket_arn])
+        role.allow("WriteReports", ["s3:PutObject"], [artifacts.arn_for_objects(reports)],
+                   wildcard_reason=f"the analyzer's reports under {reports.removesuffix('/*')}/, named per run.",
+                   token_wildcards=(f"{data.model_artifacts_bucket_arn}/{reports}",))
+        role.allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"], [data_key.key_arn])
+        role.allow_log_groups("ProcessingJobs")
+        role.allow_key_grants_for_aws_resources(data_key)
+        role.allow_sagemaker_metrics()
+        role.allow_image_pull(model_monitor_image(cfg.region))
+        role.allow_vpc_networking(workloads.vpc)
+        acknowledge(
+            role.role,
+            "Inline policy written by CDK for this one role only; it is created, reviewed and deleted with the role "
+            "and the monitor it runs, so it cannot drift or be shared the way the rule guards against.",
+            "NIST.800.53.R5-IAMNoInlinePolicy",
+        )
+        return role
+
     def smoke_test_role_for(self, env_name: str, model: str, account: str) -> iam.Role:
         """What the delivery pipeline's smoke test may do here: describe and invoke this one endpoint, and only as the
         pipeline's own smoke-test step (its named CodeBuild role in the tooling account), not as any principal there."""
@@ -160,3 +198,13 @@ class ServingStack(Stack):
             resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=naming.endpoint_name(env_name, model))],
         )])
         return role
+
+
+def default_policy(role: SageMakerExecutionRole) -> iam.Policy:
+    """The policy CDK writes for a role's statements, for a resource to depend on: a SageMaker resource names the role
+    itself, and would otherwise be created before the role may do anything."""
+    policy = role.role.node.try_find_child("DefaultPolicy")
+    if not isinstance(policy, iam.Policy):
+        raise TypeError(f"{role.role.node.path} has statements, so CDK must have written its DefaultPolicy")
+    return policy
+

@@ -370,19 +370,39 @@ def test_the_retired_endpoints_role_still_serves_the_endpoints_deployed_before(s
     expect(staging, allowed, denied)
 
 
-def test_the_monitor_reads_baselines_and_captures_and_writes_only_reports(staging):
-    role = staging.role_arn("Roles", "MonitoringRole")
+def test_the_monitor_reads_its_baseline_and_captures_and_writes_only_its_reports(staging):
+    """The monitor's own role (its Serving stack's): it runs the record preprocessor the model's Preprocess wrote, so it
+    reads this endpoint's captures and the configured baseline only, and no other endpoint's captured requests."""
+    role = staging.role_arn(SERVING, "MonitorRole")
     bucket = f"arn:aws:s3:::{staging.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}"
+    baseline = f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/baseline"
     allowed = [
-        Call("read the baseline", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/baseline/statistics.json"),
+        Call("read the baseline", role, "s3:GetObject", f"{baseline}/statistics.json"),
+        Call("read the record preprocessor", role, "s3:GetObject", f"{baseline}/record_preprocessor.py"),
         Call("read captured requests", role, "s3:GetObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
+        Call("list the captured hours", role, "s3:ListBucket", bucket, {"s3:prefix": f"data-capture/staging-{EXAMPLE}/AllTraffic/"}),
         Call("write its report", role, "s3:PutObject", f"{bucket}/monitoring/staging-{EXAMPLE}/data-quality/report.json"),
+        Call("pull the analyzer", role, "ecr:BatchGetImage",
+             f"arn:aws:ecr:{REGION}:156813124566:repository/sagemaker-model-monitor-analyzer"),
     ]
     denied = [
         Call("read a training split", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-1/preprocess/train/a.csv"),
+        Call("read another run's baseline", role, "s3:GetObject", f"{bucket}/pipelines/staging/{EXAMPLE}/exec-2/preprocess/baseline/a.json"),
+        Call("read another endpoint's captures", role, "s3:GetObject",
+             f"{bucket}/data-capture/staging-{OTHER_MODEL}/AllTraffic/a.jsonl"),
         Call("write into the captures", role, "s3:PutObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
+        Call("write another endpoint's reports", role, "s3:PutObject", f"{bucket}/monitoring/staging-{OTHER_MODEL}/data-quality/r.json"),
     ]
     expect(staging, allowed, denied)
+
+
+def test_the_retired_monitoring_role_still_runs_the_monitors_scheduled_before(staging):
+    """Kept one release with its permissions: a schedule's runs use the old job definition until its Serving stack's
+    update replaces it."""
+    role = staging.role_arn("Roles", "MonitoringRole")
+    bucket = f"arn:aws:s3:::{staging.physical('Data', 'ModelArtifactsBucket', 'AWS::S3::Bucket')}"
+    expect(staging, [Call("read captured requests", role, "s3:GetObject", f"{bucket}/data-capture/staging-{EXAMPLE}/AllTraffic/a.jsonl"),
+                     Call("write its report", role, "s3:PutObject", f"{bucket}/monitoring/staging-{EXAMPLE}/data-quality/r.json")], [])
 
 
 def test_notebooks_run_experiments_in_the_vpc_and_manage_only_their_own_instances(staging):

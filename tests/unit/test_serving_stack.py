@@ -42,8 +42,12 @@ def imported(value: dict) -> str:
 
 def endpoint_role(template: dict, env: str) -> tuple[str, dict, list[dict]]:
     """(logical id, properties, policy statements) of the role the endpoint's model runs as: its own, named."""
-    (role_id, role), = ((k, v) for k, v in resources(template, "AWS::IAM::Role").items()
-                        if v["Properties"].get("RoleName") == naming.endpoint_role_name(env, EXAMPLE))
+    return own_role(template, naming.endpoint_role_name(env, EXAMPLE))
+
+
+def own_role(template: dict, name: str) -> tuple[str, dict, list[dict]]:
+    """(logical id, properties, policy statements) of the stack's role named ``name``."""
+    (role_id, role), = ((k, v) for k, v in resources(template, "AWS::IAM::Role").items() if v["Properties"].get("RoleName") == name)
     policies = [v for v in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in v["Properties"]["Roles"]]
     return role_id, role["Properties"], [s for p in policies for s in statements(p["Properties"]["PolicyDocument"])]
 
@@ -281,7 +285,9 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     template = serving_assembly.template_json(env, STACK)
     monitoring = configs[env].serving.monitoring
     job_id, job = only(template, "AWS::SageMaker::DataQualityJobDefinition")
-    assert job["DependsOn"] == [only(template, "AWS::SageMaker::Endpoint")[0]]
+    monitor_id, _, monitor_statements = own_role(template, naming.monitor_role_name(env, EXAMPLE))
+    (monitor_policy,) = [k for k, v in resources(template, "AWS::IAM::Policy").items() if {"Ref": monitor_id} in v["Properties"]["Roles"]]
+    assert sorted(job["DependsOn"]) == sorted([only(template, "AWS::SageMaker::Endpoint")[0], monitor_policy])
     p = job["Properties"]
     app = dict(p["DataQualityAppSpecification"])
     # preprocess.py writes the record preprocessor beside the version's baseline (tests/unit/test_raw_rows.py).
@@ -303,14 +309,16 @@ def test_data_quality_monitor_compares_captures_with_the_training_baseline(servi
     assert p["NetworkConfig"]["EnableNetworkIsolation"] is True
     assert p["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
     assert len(p["NetworkConfig"]["VpcConfig"]["Subnets"]) >= 2
-    assert "MonitoringRole" in imported(p["RoleArn"])
-    # The job pulls its image as that role (the Roles stack's, of this assembly): AWS's analyzer repository, and no other.
-    roles = serving_assembly.template_json(env, "Roles")
-    (role_id,) = [k for k in resources(roles, "AWS::IAM::Role") if k.startswith("MonitoringRole")]
-    pulled = [r for v in resources(roles, "AWS::IAM::Policy").values() if {"Ref": role_id} in v["Properties"]["Roles"]
-              for st in statements(v["Properties"]["PolicyDocument"]) if "ecr:BatchGetImage" in as_list(st["Action"])
-              for r in as_list(st["Resource"])]
-    assert pulled == ["arn:aws:ecr:us-east-1:156813124566:repository/sagemaker-model-monitor-analyzer"]
+    assert p["RoleArn"] == {"Fn::GetAtt": [monitor_id, "Arn"]}
+    # The job runs as this stack's own monitor role: it reads this endpoint's captures and the configured baseline,
+    # writes this endpoint's reports, and pulls AWS's analyzer image.
+    found = by_sid(monitor_statements)
+    assert found["ReadCapturedData"]["Resource"]["Fn::Join"][1][-1] == f"/data-capture/{env}-{EXAMPLE}/*"
+    assert found["ReadBaseline"]["Resource"]["Fn::Join"][1][-1] == f"/{monitoring.baseline_prefix}/*"
+    assert found["WriteReports"]["Resource"]["Fn::Join"][1][-1] == f"/monitoring/{env}-{EXAMPLE}/data-quality/*"
+    assert [a for s in monitor_statements for a in as_list(s["Action"]) if a.startswith("s3:")] == [
+        "s3:GetObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    assert found["PullSageMakerImages"]["Resource"] == "arn:aws:ecr:us-east-1:156813124566:repository/sagemaker-model-monitor-analyzer"
     assert p["StoppingCondition"]["MaxRuntimeInSeconds"] == monitoring.max_runtime_minutes * 60
     schedule = props(template, "AWS::SageMaker::MonitoringSchedule")["MonitoringScheduleConfig"]
     # The generated name, from the definition's ARN (…:data-quality-job-definition/<name>).
