@@ -114,6 +114,26 @@ def test_the_retired_roles_have_no_permissions_and_keep_their_exports(template, 
     assert json.dumps({"Fn::GetAtt": [role_id, "Arn"]}) in exported and json.dumps({"Ref": role_id}) in exported
 
 
+#: What the Serving stacks deployed before each endpoint and monitor had its own role imported from this stack (their
+#: synthesized templates at the release before: tests/snapshots/test_serving_stack at commit cd1b5d3).
+SERVING_IMPORTS_BEFORE = ("ExportsOutputFnGetAttEndpointsRole6A79C798Arn73D18E56", "ExportsOutputRefEndpointsRole6A79C7983436BA62",
+                          "ExportsOutputFnGetAttMonitoringRoleD3E808C7Arn16BD0F0D")
+
+
+@pytest.mark.parametrize("name", ["Endpoints", "Monitoring"])
+def test_the_retired_serving_roles_keep_their_permissions_and_every_export_deployed_serving_stacks_import(template, name):
+    """Each endpoint and monitor runs as a role of its own Serving stack now. The environment-wide ones stay a release
+    with their permissions (an endpoint or a schedule keeps running as them until its Serving stack's update replaces
+    its model or job definition) and with the exports the deployed Serving stacks import, byte for byte: CloudFormation
+    refuses to remove an export in use, and this stack deploys first."""
+    role_id = next(i for i in template.find_resources("AWS::IAM::Role") if i.startswith(name))
+    assert "retired" in template.to_json()["Resources"][role_id]["Properties"]["Description"]
+    assert "s3:GetObject*" in actions(statements_of(template, name))  # still loads models, reads captures
+    exports = {o["Export"]["Name"] for o in template.to_json()["Outputs"].values() if "Export" in o}
+    env = next(iter(exports)).split("-Roles:")[0]
+    assert {f"{env}-Roles:{imported}" for imported in SERVING_IMPORTS_BEFORE} <= exports
+
+
 def resources_for(statements, action) -> list:
     out = []
     for s in statements:
