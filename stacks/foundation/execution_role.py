@@ -47,6 +47,14 @@ class SageMakerExecutionRole(Construct):
             principal = principal.with_conditions({"StringEquals": {"aws:SourceAccount": stack.account}})
         self.role = iam.Role(self, "Role", description=description, assumed_by=principal, role_name=role_name)
 
+    def default_policy(self) -> iam.Policy:
+        """The policy CDK writes for the role's statements, for a resource to depend on: a SageMaker resource names the
+        role itself, and would otherwise be created before the role may do anything."""
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        if not isinstance(policy, iam.Policy):
+            raise TypeError(f"{self.role.node.path} has no statements, so CDK wrote no DefaultPolicy to depend on")
+        return policy
+
     def arn(self, service: str, resource: str) -> str:
         """ARN in this stack's partition, region and account, e.g. arn("sagemaker", "training-job/*")."""
         return Stack.of(self).format_arn(service=service, resource=resource, arn_format=ArnFormat.NO_RESOURCE_NAME)

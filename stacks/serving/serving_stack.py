@@ -68,7 +68,7 @@ class ServingStack(Stack):
         )
         # The model's container downloads its artifact as the role when the endpoint starts, and captures from then on:
         # the role's policy must exist first (the model names the role itself, not its policy).
-        self.endpoint.model.node.add_dependency(default_policy(self.model_role))
+        self.endpoint.model.node.add_dependency(self.model_role.default_policy())
         if self.endpoint.config.kms_key_id is None:
             acknowledge(
                 self.endpoint.config,
@@ -95,7 +95,7 @@ class ServingStack(Stack):
                 workloads=workloads,
             )
             # Its jobs read and write as the role from the first scheduled run on: the policy first.
-            self.monitor.job_definition.node.add_dependency(default_policy(self.monitor_role))
+            self.monitor.job_definition.node.add_dependency(self.monitor_role.default_policy())
 
         self.smoke_test_role = self.smoke_test_role_for(cfg.name, model.name, smoke_test_account) if smoke_test_account else None
         CfnOutput(self, "EndpointName", value=name)
@@ -198,13 +198,3 @@ class ServingStack(Stack):
             resources=[self.format_arn(service="sagemaker", resource="endpoint", resource_name=naming.endpoint_name(env_name, model))],
         )])
         return role
-
-
-def default_policy(role: SageMakerExecutionRole) -> iam.Policy:
-    """The policy CDK writes for a role's statements, for a resource to depend on: a SageMaker resource names the role
-    itself, and would otherwise be created before the role may do anything."""
-    policy = role.role.node.try_find_child("DefaultPolicy")
-    if not isinstance(policy, iam.Policy):
-        raise TypeError(f"{role.role.node.path} has statements, so CDK must have written its DefaultPolicy")
-    return policy
-

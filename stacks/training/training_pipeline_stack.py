@@ -131,10 +131,7 @@ class TrainingPipelineStack(Stack):
             pipeline_definition={"PipelineDefinitionBody": self.to_json_string(definition)},
         )
         # The pipeline needs its role's policy from its first execution on (the role itself: through RoleArn).
-        policy = role.role.node.try_find_child("DefaultPolicy")
-        if policy is None:
-            raise TypeError("the pipeline role has statements, so CDK must have written its DefaultPolicy")
-        self.pipeline.node.add_dependency(policy)
+        self.pipeline.node.add_dependency(role.default_policy())
         self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
         self.topic = self.notifications(cfg, model.name, group)
         CfnOutput(self, "PipelineName", value=pipeline_name)
