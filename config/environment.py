@@ -192,6 +192,14 @@ class NetworkConfig(StrictModel):
     availability_zones: Annotated[list[str], Field(min_length=2, max_length=MAX_AVAILABILITY_ZONES)]
     nat_gateways: Annotated[int, int_range(0, 6)]
     flow_log_retention_days: Annotated[int, one_of(LOG_RETENTION_DAYS)] = 90
+    #: Without NAT, keep the NAT egress subnets' address ranges free, so that turning NAT on or off later leaves the
+    #: workload subnets (create-only CidrBlock, imported by every workload stack) where they are.
+    reserve_egress_subnets: bool = True
+
+    @property
+    def egress_layout(self) -> bool:
+        """Whether the VPC's layout holds the egress subnets' ranges: built with NAT, reserved without."""
+        return self.nat_gateways > 0 or self.reserve_egress_subnets
 
     @model_validator(mode="after")
     def _azs_distinct_and_nat_fits(self) -> NetworkConfig:
@@ -202,11 +210,16 @@ class NetworkConfig(StrictModel):
                 f"nat_gateways: {self.nat_gateways} exceeds the {len(self.availability_zones)} availability zones "
                 "(allowed: 0 up to one per zone)"
             )
-        zones, nat = len(self.availability_zones), self.nat_gateways > 0
+        if not self.reserve_egress_subnets and self.nat_gateways:
+            raise ValueError(
+                "reserve_egress_subnets: false keeps the layout of an environment deployed without NAT; with "
+                f"nat_gateways: {self.nat_gateways} the egress subnets exist (allowed: true, or nat_gateways: 0)"
+            )
+        zones, nat = len(self.availability_zones), self.egress_layout
         if not subnets_fit(self.cidr, zones, nat):
             network = ipaddress.IPv4Network(self.cidr)
             largest = max(p for p in range(16, 25) if subnets_fit(f"10.0.0.0/{p}", zones, nat))
-            egress = f" and a /{EGRESS_SUBNET_MASK} for NAT egress" if nat else ""
+            egress = f" and a /{EGRESS_SUBNET_MASK} for NAT egress, reserved without NAT" if nat else ""
             raise ValueError(
                 f"cidr: {self.cidr} has no room for the subnets of {zones} zones (each gets a /{WORKLOAD_SUBNET_MASK} for "
                 f"workloads{egress}) (allowed: /{largest} or larger, e.g. {network.supernet(new_prefix=largest)})"
@@ -381,6 +394,11 @@ class EnvironmentConfig(StrictModel):
 
     #: The file this was read from, as messages show it (set by the loader; not a key of the file).
     _source: str = PrivateAttr(default="")
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        """The tags every resource of the environment's stage gets: `environment: <env>`, then the config's own."""
+        return {"environment": self.name, **self.tags}
 
     @property
     def source_file(self) -> str:

@@ -63,20 +63,22 @@ class NetworkStack(Stack):
         net = env_config.network
         has_nat = net.nat_gateways > 0
 
+        # The egress subnets come first, so they decide where the workload subnets start: without NAT their ranges are
+        # reserved (CDK creates nothing there), and turning NAT on or off later never moves a workload subnet, whose
+        # CidrBlock is create-only and whose id every workload stack imports.
         subnets = [
+            ec2.SubnetConfiguration(
+                name="Egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=EGRESS_SUBNET_MASK,
+                map_public_ip_on_launch=False, reserved=not has_nat,
+            ),
             ec2.SubnetConfiguration(
                 name=WORKLOADS,
                 subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if has_nat else ec2.SubnetType.PRIVATE_ISOLATED,
                 cidr_mask=WORKLOAD_SUBNET_MASK,
-            )
+            ),
         ]
-        if has_nat:
-            subnets.insert(
-                0,
-                ec2.SubnetConfiguration(
-                    name="Egress", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=EGRESS_SUBNET_MASK, map_public_ip_on_launch=False
-                ),
-            )
+        if not net.egress_layout:  # deployed without NAT before the egress ranges were reserved: keep that layout
+            subnets = subnets[1:]
 
         self.flow_log_group = logs.LogGroup(
             self,
@@ -149,6 +151,12 @@ class NetworkStack(Stack):
             self.workload_security_group.connections.allow_internally(port, what)
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         self.workloads = Workloads(self.vpc, self.workload_subnets, self.workload_security_group)
+        # What workload stacks import, exported whichever of them the app still has: a stack turned off in config
+        # (notebooks: [], studio off, the last model removed) stays deployed until destroyed, importing these.
+        self.export_value(self.vpc.vpc_id)
+        self.export_value(self.workload_security_group.security_group_id)
+        for subnet in self.vpc.select_subnets(subnet_group_name=WORKLOADS).subnets:
+            self.export_value(subnet.subnet_id)
         endpoints = dict(INTERFACE_ENDPOINTS)
         if env_config.tracking.enabled:
             endpoints[TRACKING_ENDPOINT[0]] = TRACKING_ENDPOINT[1]

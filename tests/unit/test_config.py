@@ -343,6 +343,13 @@ def test_more_nat_gateways_than_zones(tmp_path):
     assert "network.nat_gateways: 3 exceeds the 2 availability zones" in config_error(tmp_path, data)
 
 
+def test_keeping_the_unreserved_layout_is_only_for_environments_without_nat(tmp_path):
+    data = with_network(nat_gateways=1, reserve_egress_subnets=False)
+    message = config_error(tmp_path, data)
+    assert "network.reserve_egress_subnets: false keeps the layout of an environment deployed without NAT" in message
+    assert "(allowed: true, or nat_gateways: 0)" in message and len(message.splitlines()) == 1
+
+
 def test_packages_need_egress(tmp_path):
     data = with_network(nat_gateways=0)
     messages = config_errors(tmp_path, data)

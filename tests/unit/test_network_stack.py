@@ -195,3 +195,41 @@ def _loads(tmp_path, data: dict, cidr: str) -> bool:
         assert "has no room for the subnets" in str(error), str(error)
         return False
     return True
+
+
+def _subnets(cfg) -> dict[str, str]:
+    """The Network stack's subnets, logical id -> CidrBlock."""
+    return {i: r["Properties"]["CidrBlock"] for i, r in network_template(cfg)["Resources"].items() if r["Type"] == "AWS::EC2::Subnet"}
+
+
+@pytest.mark.parametrize("zones", [2, 3, 6])
+def test_turning_nat_on_or_off_leaves_every_workload_subnet_where_it_is(tmp_path, zones):
+    """A subnet's CidrBlock is create-only (CloudFormation's resource schema for AWS::EC2::Subnet, bundled with
+    cfn-lint: createOnlyProperties), and every workload stack imports the subnets' ids, which CloudFormation does not
+    let change while imported (Fn::ImportValue's restrictions). So NAT on and off must lay the workload subnets out
+    alike: without NAT, the egress subnets' ranges are reserved, not given to the workloads (aws/aws-cdk#6683)."""
+    data = shipped("dev")
+    data["network"].update(availability_zones=[f"us-east-1{z}" for z in "abcdef"[:zones]], cidr="10.10.0.0/16")
+    with_nat = load_environment(write_config(tmp_path, {**data, "network": {**data["network"], "nat_gateways": 1}}))
+    for holder in [*data.get("notebooks", []), *((data.get("studio") or {}).get("teams") or {}).values()]:
+        holder.pop("packages", None)
+    without = load_environment(write_config(tmp_path, {**data, "network": {**data["network"], "nat_gateways": 0}}))
+    workloads = {i: c for i, c in _subnets(with_nat).items() if "Workloads" in i}
+    assert len(workloads) == zones
+    assert _subnets(without) == workloads  # the same ids and ranges, and no egress subnet without NAT
+    tmpl = network_template(with_nat)
+    assert sum(r["Type"] == "AWS::EC2::NatGateway" for r in tmpl["Resources"].values()) == 1
+
+
+def test_an_environment_deployed_without_nat_before_the_reservation_keeps_its_layout(tmp_path):
+    """`reserve_egress_subnets: false` keeps the layout that environments deployed without NAT had before the egress
+    ranges were reserved: the workload subnets from the VPC's first address, so an upgrade moves none of them."""
+    data = shipped("dev")
+    data["network"].update(nat_gateways=0, reserve_egress_subnets=False, cidr="10.10.0.0/16")
+    for holder in [*data.get("notebooks", []), *((data.get("studio") or {}).get("teams") or {}).values()]:
+        holder.pop("packages", None)
+    cidrs = sorted(_subnets(load_environment(write_config(tmp_path, data))).values(), key=lambda c: ipaddress.IPv4Network(c))
+    assert cidrs[0] == "10.10.0.0/20"
+    data["network"]["reserve_egress_subnets"] = True
+    cidrs = sorted(_subnets(load_environment(write_config(tmp_path, data))).values(), key=lambda c: ipaddress.IPv4Network(c))
+    assert cidrs[0] == "10.10.16.0/20"
