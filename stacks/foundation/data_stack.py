@@ -42,6 +42,9 @@ class DataStack(Stack):
             pending_window=key_pending_window(removal),
         )
         self.key.add_alias(naming.data_key_alias(env_config.name))
+        # The key's id is imported only by the optional Notebooks stack, which `notebooks: []` leaves out of the app but
+        # not out of the account: keep exporting it, or this first stack's update fails ("in use by <env>-Notebooks").
+        self.export_value(self.key.key_id)
         # CloudWatch Logs encrypts VPC flow logs (and later job logs) with this key. The
         # encryption context pins use to log groups of this account and region.
         allow_cloudwatch_logs(self.key)

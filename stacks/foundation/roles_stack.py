@@ -192,3 +192,6 @@ class ExecutionRolesStack(Stack):
 
         self.experiments_role: iam.IRole = experiments.role
         self.notebooks_role: iam.IRole = notebooks.role
+        # Only the optional Notebooks stack imports these; exported whether or not it is in the app (see DataStack).
+        self.export_value(experiments.role.role_arn)
+        self.export_value(notebooks.role.role_arn)

@@ -134,6 +134,9 @@ class TrainingPipelineStack(Stack):
         self.pipeline.node.add_dependency(role.default_policy())
         self.pipeline_arn = self.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
         self.topic = self.notifications(cfg, model.name, group)
+        # The model's Serving stack imports the topic; unsetting its model_package_arn leaves that stack deployed
+        # (cdk deploy deletes no stack), so the export stays, or this stack's update fails ("in use by ...-Serving").
+        self.export_value(self.topic.topic_arn)
         CfnOutput(self, "PipelineName", value=pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=group)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)

@@ -552,3 +552,42 @@ def test_every_models_training_code_is_in_what_git_delivers(app, team_code):
     assert git_ignored_code(USER_CONFIG_DIR) == [], "git ignores these; commit the folder or move it out of .gitignore"
     team = team_code.relative_to(ROOT)
     assert git_ignored_code(assembly_config(app[0])) == [f"{QA}.{CHURN}: {team}/{entry}" for entry in ENTRY_POINTS]
+
+
+def _exports(template: dict) -> dict[str, object]:
+    """Export name -> the value it exports."""
+    return {output["Export"]["Name"]: output["Value"] for output in template.get("Outputs", {}).values() if "Export" in output}
+
+
+def test_turning_off_an_optional_stack_removes_no_export_it_imports(app, tmp_path_factory):
+    """Notebooks, Studio and a model's Serving stack are optional: `notebooks: []`, `studio.enabled: false` and an
+    unset `serving.model_package_arn` leave them out of the app, but `cdk deploy` does not delete a stack the app no
+    longer has, so it keeps importing what it imported. CloudFormation refuses to remove an export that a deployed
+    stack imports ("Export ... cannot be deleted as it is in use by ...": Fn::ImportValue's restrictions in the
+    CloudFormation User Guide), which would fail the update of the very first stack deployed. So whatever an optional
+    stack imports stays exported when it is turned off; only `cdk destroy` of that stack (docs/configuration.md) ends it."""
+    assembly, names = app
+    config_dir = assembly_config(assembly)
+    stripped = tmp_path_factory.mktemp("config-stripped") / "config"
+    stripped.mkdir()
+    for path in sorted(config_dir.glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        if path.stem in names:
+            env["notebooks"] = []
+            env["studio"] = {**(env.get("studio") or {}), "enabled": False}
+            for model in (env.get("models") or {}).values():
+                (model.get("serving") or {}).pop("model_package_arn", None)
+        (stripped / path.name).write_text(yaml.safe_dump(env, sort_keys=False))
+    after = synth_app(tmp_path_factory.mktemp("cdk.out-stripped"), stripped)
+    optional = (naming.NOTEBOOKS_STACK, naming.STUDIO_STACK, naming.SERVING_STACK)
+    checked, problems = 0, []
+    for env in names:
+        remaining = set(after.stack_names(env))
+        for stack in assembly.stack_names(env):
+            if stack in remaining:
+                before, now = _exports(assembly.template_json(env, stack)), _exports(after.template_json(env, stack))
+                problems += [f"{env}/{stack}: {name}" for name in sorted(before) if before[name] != now.get(name)]
+                checked += 1
+            else:
+                assert stack.endswith(optional), (env, stack)
+    assert checked and not problems, "exports dropped or changed once optional stacks are off:\n" + "\n".join(problems)
