@@ -9,6 +9,8 @@ here renames a deployed resource: the snapshot and logical-ID tests show which.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 
 #: Prefix of every export, alias and project-wide name (one AWS account may hold several environments).
 PROJECT = "sagemaker-platform"
@@ -157,12 +159,14 @@ def studio_lifecycle_config_prefix(env: str, team: str) -> str:
     return f"{env}-{team}-jupyterlab-"
 
 
-def studio_lifecycle_config_name(env: str, team: str, content: str) -> str:
-    """A team's JupyterLab lifecycle configuration: 'dev-marketing-jupyterlab-<8 hex digits of the script's SHA-256>'. Its
-    content is create-only (CloudFormation's resource schema), and a named resource can only be replaced under a new
-    name: the digest gives a changed script one, so CloudFormation creates it, points the team's profiles and spaces at
-    it, and deletes the old one. At most 15 + 16 + 20 characters (StudioLifecycleConfigName: 63)."""
-    return f"{studio_lifecycle_config_prefix(env, team)}{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+def studio_lifecycle_config_name(env: str, team: str, content: str, tags: Mapping[str, str] | None = None) -> str:
+    """A team's JupyterLab lifecycle configuration: 'dev-marketing-jupyterlab-<8 hex digits of a SHA-256>' of its script
+    and its tags. Both are create-only (CloudFormation's resource schema: StudioLifecycleConfigContent and Tags), and a
+    named resource can only be replaced under a new name: the digest gives a changed script, or a tag edited in config,
+    a new one, so CloudFormation creates it, points the team's profiles and spaces at it, and deletes the old one. At
+    most 15 + 16 + 20 characters (StudioLifecycleConfigName: 63)."""
+    text = content if not tags else content + "\0" + json.dumps(dict(tags), sort_keys=True)
+    return f"{studio_lifecycle_config_prefix(env, team)}{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 #: The tag every Studio user profile and space carries, whose value is its team: the team roles' conditions read it.

@@ -30,7 +30,7 @@ class PlatformStage(Stage):
         """``smoke_test_account``: the delivery pipeline's account, whose smoke test may invoke the endpoint."""
         super().__init__(scope, id_, env=Environment(account=env_config.account, region=env_config.region))
         cfg = self.env_config = env_config
-        tags = {"environment": cfg.name, **cfg.tags}
+        tags = cfg.resource_tags
         #: One-line messages for whoever runs synth (app.py prints them; the CDK CLI shows only warnings).
         self.notices: list[str] = []
 

@@ -240,7 +240,7 @@ class StudioStack(Stack):
         self.team_roles[team] = role.role
         grant_team_data(role, cfg, config.models, team, data, key_arn)
         grant_team_models(role, cfg, config.models)
-        grant_team_spaces(role, team, config, domain_id, [naming.studio_lifecycle_config_name(cfg.name, team, script)])
+        grant_team_spaces(role, team, config, domain_id, [naming.studio_lifecycle_config_name(cfg.name, team, script, cfg.resource_tags)])
         role.allow_log_groups("studio")
         # Spaces' EBS volumes are encrypted with the data key (the domain's KmsKeyId): SageMaker attaches them under grants.
         role.allow_key_grants_for_aws_resources(kms.Key.from_key_arn(scope, "DataKey", key_arn))
@@ -257,7 +257,7 @@ class StudioStack(Stack):
 
         lifecycle = sagemaker.CfnStudioLifecycleConfig(
             scope, "LifecycleConfig",
-            studio_lifecycle_config_name=naming.studio_lifecycle_config_name(cfg.name, team, script),
+            studio_lifecycle_config_name=naming.studio_lifecycle_config_name(cfg.name, team, script, cfg.resource_tags),
             studio_lifecycle_config_app_type="JupyterLab",
             studio_lifecycle_config_content=Fn.base64(script),
         )

@@ -36,6 +36,7 @@ from local.emulator.hosting import (
     split_s3_url,
 )
 from local.emulator.serving_resources import scalable_target_id, split_scalable_target_id
+from tests.helpers.cfn_schemas import resource_schema
 from tests.helpers.emulator import answers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -362,19 +363,10 @@ def test_a_scalable_targets_ref_holds_what_its_policy_needs():
         split_scalable_target_id("endpoint/ep/variant/primary")
 
 
-def registry_schema(cfn_type: str) -> dict:
-    """The CloudFormation registry schema of a resource type, as cfn-lint ships it."""
-    import cfnlint.data.schemas
-
-    schemas = Path(cfnlint.data.schemas.__file__).parent
-    reference = json.loads((schemas / "providers" / "us-east-1.json").read_text())[cfn_type]
-    return dict(json.loads((schemas / "resources" / f"{reference}.json").read_text()))
-
-
 @pytest.mark.parametrize("cfn_type, replaced_by", [*endpoints.REPLACED_BY.items(), *serving_resources.REPLACED_BY.items(),
                                                          *tracking_resources.REPLACED_BY.items()])
 def test_what_replaces_a_resource_is_what_its_registry_schema_says(cfn_type, replaced_by):
-    create_only = {p.removeprefix("/properties/") for p in registry_schema(cfn_type)["createOnlyProperties"]}
+    create_only = {p.removeprefix("/properties/") for p in resource_schema(cfn_type)["createOnlyProperties"]}
     assert set(replaced_by) == create_only
 
 

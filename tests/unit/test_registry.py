@@ -14,28 +14,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from config import load_environment
 from delivery.registry import GROUP_IDENTIFIER, RegistryError, import_mapping, upload_data
+from tests.helpers.cfn_schemas import resource_schema
 from tests.helpers.configs import ENVIRONMENTS
 from tests.helpers.paths import CONFIG_DIR, ROOT
 from tests.helpers.templates import resources
 
 
-def cloudformation_schema(type_name: str) -> dict:
-    """The resource type's schema from cfn-lint's copy of the CloudFormation registry (us-east-1)."""
-    import cfnlint
-
-    data = Path(cfnlint.__file__).parent / "data" / "schemas"
-    digest = json.loads((data / "providers" / "us-east-1.json").read_text())[type_name]
-    return dict(json.loads((data / "resources" / f"{digest}.json").read_text()))
-
-
 def test_the_group_needs_a_name_so_retained_groups_come_back_by_import():
-    schema = cloudformation_schema("AWS::SageMaker::ModelPackageGroup")
+    schema = resource_schema("AWS::SageMaker::ModelPackageGroup")
     assert "ModelPackageGroupName" in schema["required"]  # no generated name is possible
     assert "/properties/ModelPackageGroupName" in schema["createOnlyProperties"]
     assert "/properties/ModelPackageGroupDescription" in schema["createOnlyProperties"]  # why description is kept

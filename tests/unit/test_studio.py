@@ -35,6 +35,7 @@ from catalog.instance_types import jupyterlab_instance_types
 from config import load_environment
 from config.studio import SPACE_DISPLAY_NAME_MAX, space_display_name, space_name
 from notebook_lifecycle import MAX_SCRIPT_CHARS, render_jupyterlab_on_start
+from tests.helpers.cfn_schemas import resource_schema
 from tests.helpers.configs import ENVIRONMENTS, config_error, shipped
 from tests.helpers.iam_simulation import Call, Environment, expect, simulate
 from tests.helpers.paths import CONFIG_DIR
@@ -235,8 +236,8 @@ def test_each_member_has_a_profile_with_the_teams_role_and_a_private_jupyterlab_
         assert settings["SpaceStorageSettings"] == {"EbsStorageSettings": {"EbsVolumeSizeInGb": config.volume_size_gb}}
         # The team's own lifecycle config, holding its packages.
         script = render_jupyterlab_on_start(packages=list(config.packages))
-        (config_logical,) = [k for k, r in lifecycles.items()
-                             if r["Properties"]["StudioLifecycleConfigName"] == naming.studio_lifecycle_config_name(env, team, script)]
+        name = naming.studio_lifecycle_config_name(env, team, script, CONFIGS[env].resource_tags)
+        (config_logical,) = [k for k, r in lifecycles.items() if r["Properties"]["StudioLifecycleConfigName"] == name]
         assert lifecycle == {"Fn::GetAtt": [config_logical, "StudioLifecycleConfigArn"]}
         props = lifecycles[config_logical]["Properties"]
         assert props["StudioLifecycleConfigAppType"] == "JupyterLab"
@@ -270,8 +271,23 @@ def test_a_changed_lifecycle_script_gets_a_new_name_so_cloudformation_can_replac
     one, two = (naming.studio_lifecycle_config_name("dev", "marketing", render_jupyterlab_on_start(packages=p))
                 for p in ([], ["xgboost==3.4.1"]))
     assert one != two and one.startswith("dev-marketing-jupyterlab-") and len(one) == len("dev-marketing-jupyterlab-") + 8
-    longest = naming.studio_lifecycle_config_name("a" * 15, "b" * 16, "x")
+    longest = naming.studio_lifecycle_config_name("a" * 15, "b" * 16, "x", {"k": "v"})
     assert len(longest) <= 63
+
+
+def test_an_edited_tag_gives_the_lifecycle_config_a_new_name_so_cloudformation_can_replace_it():
+    """Tags are create-only too on AWS::SageMaker::StudioLifecycleConfig (CloudFormation's resource schema, bundled with
+    cfn-lint: createOnlyProperties and tagging.tagUpdatable false), and the stage tags every resource: a tag edited in
+    config must rename the lifecycle config, or the Studio stack's update fails on a named replacement."""
+    script = render_jupyterlab_on_start(packages=[])
+    names = {naming.studio_lifecycle_config_name("dev", "marketing", script, tags)
+             for tags in ({"environment": "dev", "owner": "a"}, {"environment": "dev", "owner": "b"}, {"environment": "dev"})}
+    assert len(names) == 3
+    same = {naming.studio_lifecycle_config_name("dev", "marketing", script, tags)
+            for tags in ({"owner": "a", "environment": "dev"}, {"environment": "dev", "owner": "a"})}
+    assert len(same) == 1  # the order tags are written in does not rename it
+    schema = resource_schema("AWS::SageMaker::StudioLifecycleConfig")
+    assert {"/properties/Tags", "/properties/StudioLifecycleConfigContent"} <= set(schema["createOnlyProperties"])
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -312,7 +328,8 @@ def domain_id(env: Environment, role: str) -> str:
 
 
 def lifecycle_name(env: str, team: str, packages) -> str:
-    return naming.studio_lifecycle_config_name(env, team, render_jupyterlab_on_start(packages=list(packages)))
+    return naming.studio_lifecycle_config_name(env, team, render_jupyterlab_on_start(packages=list(packages)),
+                                               CONFIGS[env].resource_tags)
 
 
 def new_space(team: str, owner: str, domain: str) -> dict:
