@@ -406,7 +406,10 @@ class EnvironmentConfig(StrictModel):
         return self._source or f"config/{self.name}.yaml"
 
     def notebook_zone(self, notebook: NotebookConfig) -> str:
-        """The configured zone, else one derived from the name alone (stable across edits of the list)."""
+        """The configured zone, else one derived from the name and the number of zones. Adding or removing a zone may
+        move a notebook whose zone is not set, which CloudFormation cannot do to a named instance (its SubnetId is
+        create-only): docs/configuration.md tells users to pin the zone first. Changing this formula would move
+        deployed notebooks the same way."""
         if notebook.availability_zone:
             return notebook.availability_zone
         digest = hashlib.sha256(notebook.name.encode()).digest()

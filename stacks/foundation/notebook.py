@@ -16,6 +16,8 @@ from notebook_lifecycle import SdkDefaults, render_on_create, render_on_start
 #: written for it (systemd, no cron). The newest AL2023 platform that both SageMaker's API (botocore)
 #: and CloudFormation's resource schema accept: botocore also lists notebook-al2023-v2, which
 #: CloudFormation's schema does not take yet (tests/unit/test_notebooks.py watches both lists).
+#: Create-only on AWS::SageMaker::NotebookInstance (CloudFormation's schema), and the instances are named: changing
+#: it fails every deployed notebook's update unless the notebook is renamed or removed first.
 PLATFORM_IDENTIFIER = "notebook-al2023-v1"
 
 
