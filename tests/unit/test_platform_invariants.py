@@ -28,6 +28,7 @@ import naming
 from config import ConfigError, environment_files, load_environments
 from config.training import ENTRY_POINTS
 from tests.helpers.assembly import Assembly, synth_app
+from tests.helpers.cfn_schemas import resource_schema
 from tests.helpers.configs import own_code_dir
 from tests.helpers.iam_reference import problems_of, statements
 from tests.helpers.paths import ROOT, USER_CONFIG_DIR
@@ -591,3 +592,84 @@ def test_turning_off_an_optional_stack_removes_no_export_it_imports(app, tmp_pat
             else:
                 assert stack.endswith(optional), (env, stack)
     assert checked and not problems, "exports dropped or changed once optional stacks are off:\n" + "\n".join(problems)
+
+
+def _pointer(properties: dict, pointer: str) -> object:
+    """The value at a create-only property's JSON pointer ('/properties/VpcConfig/SubnetIds'), None where absent."""
+    value: object = {"properties": properties}
+    for part in pointer.strip("/").split("/"):
+        if part == "*":  # a list of objects: compare the whole list
+            return value
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _named(cfn_type: str, properties: dict) -> list[str]:
+    """The create-only *Name properties this resource sets: CloudFormation can replace it only under a new name."""
+    schema = resource_schema(cfn_type)
+    return [p for p in schema.get("createOnlyProperties", []) if p.count("/") == 2 and p.endswith("Name")
+            and _pointer(properties, p) is not None]
+
+
+def ordinary_changes(config_dir: Path, target: Path, names: list[str]) -> Path:
+    """The customized config after the edits an operator makes in the ordinary course: a tag edited and one added,
+    NAT turned off where nothing needs it (packages dropped), a newer version of every served model, a larger fleet."""
+    target.mkdir(parents=True)
+    for path in sorted(config_dir.glob("*.yaml")):
+        env = yaml.safe_load(path.read_text())
+        if path.stem in names:
+            tags = env.setdefault("tags", {}) or {}
+            env["tags"] = {**{k: f"{v}-edited" for k, v in tags.items()}, "cost-center": "ml-0042"}
+            if not path.stem.startswith(("prod", "staging")):
+                env["network"]["nat_gateways"] = 0
+                for holder in [*env.get("notebooks", []), *((env.get("studio") or {}).get("teams") or {}).values()]:
+                    holder.pop("packages", None)
+                env.setdefault("tracking", {})["enabled"] = False
+            for model in (env.get("models") or {}).values():
+                serving = model.get("serving") or {}
+                if serving.get("model_package_arn"):
+                    serving["model_package_arn"] = re.sub(r"/\d+$", "/2", serving["model_package_arn"])
+                    if serving.get("mode", "instances") == "instances":
+                        count = serving.get("initial_instance_count", 2)
+                        serving["initial_instance_count"] = count + 1
+                        serving["max_instances"] = max(serving.get("max_instances", 4), count + 2)
+        (target / path.name).write_text(yaml.safe_dump(env, sort_keys=False))
+    return target
+
+
+def test_ordinary_config_changes_replace_no_named_resource_and_no_exported_one(app, tmp_path_factory):
+    """CloudFormation cannot replace a resource that has a custom name ("CloudFormation cannot update a stack when a
+    custom-named resource requires replacing": the Name type page of the CloudFormation User Guide), nor one whose
+    id another stack imports. A change to a create-only property (CloudFormation's registry schema of the type, as
+    cfn-lint ships it) replaces the resource. So across the ordinary edits above, every resource in both syntheses
+    either keeps its create-only properties, or is renamed with them (the lifecycle configs' digests), or is unnamed
+    and unexported (a model, an endpoint config)."""
+    assembly, names = app
+    changed = ordinary_changes(assembly_config(assembly), tmp_path_factory.mktemp("config-ordinary") / "config", names)
+    after = synth_app(tmp_path_factory.mktemp("cdk.out-ordinary"), changed)
+    problems, replaced = [], 0
+    for env in names:
+        remaining = set(after.stack_names(env))
+        for stack in assembly.stack_names(env):
+            if stack not in remaining:
+                continue
+            before_template, after_template = assembly.template_json(env, stack), after.template_json(env, stack)
+            exported = json.dumps([o["Value"] for o in before_template.get("Outputs", {}).values() if "Export" in o])
+            after_resources = after_template["Resources"]
+            for logical_id, resource in before_template["Resources"].items():
+                new = after_resources.get(logical_id)
+                if new is None or new["Type"] != resource["Type"] or resource["Type"].startswith("Custom::"):
+                    continue
+                old_props, new_props = resource.get("Properties", {}), new.get("Properties", {})
+                moved = [p for p in resource_schema(resource["Type"]).get("createOnlyProperties", [])
+                         if _pointer(old_props, p) != _pointer(new_props, p)]
+                if not moved:
+                    continue
+                replaced += 1
+                names_kept = [p for p in _named(resource["Type"], old_props) if _pointer(old_props, p) == _pointer(new_props, p)]
+                if names_kept:
+                    problems.append(f"{env}/{stack} {logical_id} ({resource['Type']}): {moved} change under the same {names_kept}")
+                if f'"{logical_id}"' in exported:
+                    problems.append(f"{env}/{stack} {logical_id} ({resource['Type']}): {moved} change, and another stack imports it")
+    assert replaced, "the edits replaced nothing: they no longer exercise this check"
+    assert not problems, "an ordinary config change would fail the update:\n" + "\n".join(problems)
