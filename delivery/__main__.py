@@ -156,7 +156,7 @@ def _promote(args: argparse.Namespace) -> int:
         import boto3
 
         client = boto3.client("sagemaker", region_name=region, endpoint_url=args.endpoint_url)
-        changes = promote(args.config_dir, args.env, args.model, args.model_package, client)
+        changes = promote(args.config_dir, args.env, args.model, args.model_package, client, display_root=ROOT)
     except (PromotionRefused, ConfigError) as exc:
         print(f"promote: {exc}", file=sys.stderr)
         return 2
@@ -168,8 +168,12 @@ def _promote(args: argparse.Namespace) -> int:
     print(f"{shown}:")
     for change in changes:
         print(f"  {change}")
+    # cdk synthesizes config/ unless told otherwise: the command must name the directory this edit is in.
+    directory = args.config_dir.resolve()
+    context = "" if directory == (ROOT / "config").resolve() else \
+        f" --context config_dir={directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory}"
     if args.endpoint_url:  # the emulator: make diff would ask AWS
-        print(f"Next: `npx cdk deploy '{args.env}/*' --require-approval never` with the emulator's exports (as "
+        print(f"Next: `npx cdk deploy '{args.env}/*' --require-approval never{context}` with the emulator's exports (as "
               "`make demo ARGS=--keep-running` prints them) deploys it there.")
     else:
         print(f"Next: `make diff ENV={args.env}` shows what deploying it changes; commit {shown} and open a pull request.")

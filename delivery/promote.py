@@ -152,12 +152,13 @@ def without_versions(original: str, account: str | None = None) -> str:
     return out.getvalue()
 
 
-def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client) -> list[str]:
-    """Edit config/<env>.yaml so that ``model`` serves ``arn``; returns one line per change (empty: already served)."""
+def promote(config_dir: Path, env: str, model: str, arn: str, sagemaker_client, display_root: Path | None = None) -> list[str]:
+    """Edit config/<env>.yaml so that ``model`` serves ``arn``; returns one line per change (empty: already served).
+    ``display_root``: messages name the file relative to it (the repository), as synth's do."""
     config_dir = Path(config_dir)
     path = environment_file(config_dir, env)
     parts = check_arn(arn)
-    current = load_environment(path)  # a file that is already broken is refused before any lookup
+    current = load_environment(path, display_root)  # a file that is already broken is refused before any lookup
     try:
         served = current.model(model)
     except ValueError as exc:

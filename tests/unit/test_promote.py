@@ -179,7 +179,9 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     assert done.returncode == 0, done.stderr
     assert f"{AT}.model_package_arn: (none) -> {registry['approved']}" in done.stdout
     # Pointed at the emulator by the flag, the next step is a deploy there (make diff would ask AWS) ...
-    assert "Next: `npx cdk deploy 'dev/*' --require-approval never` with the emulator's exports" in done.stdout
+    # (naming the directory the edit is in: cdk synthesizes config/ unless told otherwise)
+    assert (f"Next: `npx cdk deploy 'dev/*' --require-approval never --context config_dir={config_dir.resolve()}` with the "
+            "emulator's exports") in done.stdout
     assert "make diff" not in done.stdout
     # ... and without it (the SDK's own AWS_ENDPOINT_URL, as in a pipeline's shell), the pull request's diff.
     again = subprocess.run([sys.executable, "-m", "delivery", "promote", "--config-dir", str(config_dir), "--env", "dev",
