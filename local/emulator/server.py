@@ -46,7 +46,9 @@ def _change_sets_publish_and_import_outputs() -> None:
     recomputes outputs after executing one, so a stack's exports never appear, and (c) keeps an executed
     change set, so the CLI's next deploy of the stack (same change-set name) finds the old one: "After
     you execute a change set, CloudFormation removes all change sets that are associated with the stack"
-    (CloudFormation User Guide, "Execute a change set")."""
+    (CloudFormation User Guide, "Execute a change set"), and (d) lets an update remove an export that another stack
+    imports, which CloudFormation refuses and rolls back ("Export ... cannot be deleted as it is in use by ...";
+    Fn::ImportValue's restrictions: "you can't ... remove the output value while another stack imports it")."""
     from moto.cloudformation import models
 
     original_init = models.Stack.__init__
@@ -68,6 +70,10 @@ def _change_sets_publish_and_import_outputs() -> None:
         executed = self.change_sets.get(change_set_name) or next(
             (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name
              and stack_name in (None, cs.stack_name, cs.stack_id)), None)
+        if executed is not None and executed.change_set_type == "UPDATE" and refused_export_removal(self, executed):
+            for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == executed.stack_id]:
+                del self.change_sets[change_set_id]
+            return
         original_execute(self, change_set_name, stack_name)
         if executed is not None:
             for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == executed.stack_id]:
@@ -85,6 +91,28 @@ def _change_sets_publish_and_import_outputs() -> None:
     models.Stack.__init__ = init
     models.ChangeSet.apply = apply
     models.CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def refused_export_removal(backend: Any, change_set: Any) -> bool:
+    """Whether this update would remove an export that another live stack imports: if so, the stack is rolled back
+    as CloudFormation leaves it (UPDATE_ROLLBACK_COMPLETE, its template and resources unchanged, the reason naming the
+    export and who imports it) and nothing of the change set is applied."""
+    stack = backend.stacks[change_set.stack_id]
+    kept = [(output.get("Export") or {}).get("Name") for output in (change_set.template_dict.get("Outputs") or {}).values()]
+    if not all(isinstance(name, str) for name in kept if name is not None):
+        return False  # an export name computed by an intrinsic: not known before it is applied
+    removed = [export.name for export in stack.exports if export.name not in kept]
+    in_use = {name: users for name in removed if (users := importing_stacks(backend, name, but=stack))}
+    if not in_use:
+        return False
+    name, users = next(iter(in_use.items()))
+    reason = f"Export {name} cannot be deleted as it is in use by {' and '.join(users)}"
+    stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+    stack.status, stack.status_reason = "UPDATE_ROLLBACK_COMPLETE", reason
+    change_set.execution_status = "EXECUTE_FAILED"
+    return True
 
 
 def _deleted_stacks_resolve_no_outputs() -> None:

@@ -446,6 +446,44 @@ def test_a_stack_whose_export_another_imports_is_not_deleted(emu):
         cfn.list_imports(ExportName="shared-topic-arn")
 
 
+def test_an_update_that_removes_an_export_another_imports_is_rolled_back(emu):
+    """CloudFormation refuses an update that removes an export another stack imports ("After another stack imports an
+    output value, you can't delete the stack that is exporting the output value or modify the exported output value",
+    the Fn::ImportValue page of the CloudFormation User Guide; "Export ... cannot be deleted as it is in use by ...") and
+    rolls the stack back. Before, the emulator applied it: the export vanished under its importer, and a deploy that
+    fails in AWS succeeded locally. An update that keeps the export, or removes one nothing imports, goes through."""
+    import json
+
+    def exporter(*exports: str, queue: bool = False) -> str:
+        resources: dict = {"Topic": {"Type": "AWS::SNS::Topic"}}
+        if queue:
+            resources["Queue"] = {"Type": "AWS::SQS::Queue"}
+        return json.dumps({"Resources": resources, "Outputs": {
+            f"Out{i}": {"Value": {"Ref": "Topic"}, "Export": {"Name": name}} for i, name in enumerate(exports)}})
+
+    importer = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+        "Tags": [{"Key": "topic", "Value": {"Fn::ImportValue": "used-topic-arn"}}]}}}})
+    cfn = emu.client("cloudformation")
+    cfn.create_stack(StackName="exporter", TemplateBody=exporter("used-topic-arn", "unused-topic-arn"))
+    cfn.create_stack(StackName="importer", TemplateBody=importer)
+
+    def update(template: str) -> dict:
+        cfn.create_change_set(StackName="exporter", ChangeSetName="cdk-deploy-change-set", TemplateBody=template,
+                              ChangeSetType="UPDATE")
+        cfn.execute_change_set(StackName="exporter", ChangeSetName="cdk-deploy-change-set")
+        return dict(cfn.describe_stacks(StackName="exporter")["Stacks"][0])
+
+    refused = update(exporter("unused-topic-arn", queue=True))
+    assert (refused["StackStatus"], refused["StackStatusReason"]) == (
+        "UPDATE_ROLLBACK_COMPLETE", "Export used-topic-arn cannot be deleted as it is in use by importer")
+    assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"used-topic-arn", "unused-topic-arn"}
+    assert [r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName="exporter")["StackResources"]] == ["Topic"]
+    assert cfn.list_imports(ExportName="used-topic-arn")["Imports"] == ["importer"]
+    kept = update(exporter("used-topic-arn", queue=True))  # the unused export may go
+    assert kept["StackStatus"] == "UPDATE_COMPLETE"
+    assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"used-topic-arn"}
+
+
 def test_a_bucket_goes_with_its_stack_emptied_where_cdk_asks_and_is_kept_with_its_objects_otherwise(emu):
     """A stack's bucket with objects: CDK's Custom::S3AutoDeleteObjects empties one tagged aws-cdk:auto-delete-objects
     (what aws-cdk-lib's auto-delete-objects-handler does on Delete: every version, then the bucket goes); without it
