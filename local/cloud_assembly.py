@@ -48,11 +48,6 @@ def _stack_artifacts(cdk_out: Path) -> dict[str, Path]:
     return stacks
 
 
-def stack_names(cdk_out: Path) -> list[str]:
-    """The names of every stack cdk.out holds, sorted."""
-    return sorted(_stack_artifacts(cdk_out))
-
-
 def find_stack(cdk_out: Path, stack_name: str) -> StackTemplate:
     """The template of the stack deployed as ``stack_name``."""
     stacks = _stack_artifacts(cdk_out)

@@ -116,7 +116,6 @@ class DemoResult:
     models: dict[str, ModelRun] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     cdk_out: Path | None = None  # the cloud assembly the stage was deployed from
-    pruned: list[str] = field(default_factory=list)  # stacks of models no longer in the catalog
     tracking_url: str | None = None  # the local MLflow server every run logged to
     studio: str | None = None  # the deployed Studio domain, its profiles and spaces, in one line
 
@@ -223,11 +222,10 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
     working = work_config(source_dir, work_dir / "config")
 
     phases.start("deploy", f"cdk bootstrap + cdk deploy '{naming.stage_selector(ENV_NAME)}' (synth runs cdk-nag on every stage)")
-    result.pruned = deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=working)
+    deploy_stage(emulator, ENV_NAME, capture=not show_cdk, cdk_out=cdk_out, config_dir=working)
     deployed = inventory(emulator, ENV_NAME)
     result.stacks = {stack.name: sum(len(v) for v in stack.resources.values()) for stack in deployed}
-    phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items())
-                + (f"; removed {', '.join(result.pruned)} (no longer in the catalog)" if result.pruned else ""))
+    phases.done("stacks (resources): " + ", ".join(f"{name} ({count})" for name, count in result.stacks.items()))
     if inventory_listing:
         print(format_inventory(deployed))
     if env.studio.enabled:
@@ -490,8 +488,6 @@ def summary(result: DemoResult) -> str:
                      "stops with the demo, --keep-running keeps it up)")
     if result.studio:
         lines.append(f"  Studio        {result.studio}")
-    if result.pruned:
-        lines.append(f"  removed       {', '.join(result.pruned)} (models no longer in the catalog)")
     for run in result.models.values():
         lines += ["", *model_summary(run)]
     return "\n".join(lines)

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import naming
 from local.cdk_cli import bootstrap, deploy, destroy
-from local.cloud_assembly import stack_names
 from local.emulator import ACCOUNT, Emulator
-from local.paths import CDK_OUT
 
 #: CloudFormation types the inventory reports, with a short label each.
 REPORTED_TYPES = {
@@ -67,28 +65,12 @@ def inventory(emulator: Emulator, env_name: str) -> list[StackInventory]:
 
 
 def deploy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None,
-                 config_dir: Path | None = None) -> list[str]:
+                 config_dir: Path | None = None) -> None:
     """``cdk_out``: where the CLI writes the cloud assembly (default cdk.out); ``config_dir``: the environment
-    files the app reads (default config/). Then removes the stage's stacks the app no longer declares (a
-    model taken out of the catalog); returns their names."""
+    files the app reads (default config/). Like `cdk deploy`, it deletes no stack the app no longer declares."""
     env = emulator.env()
     bootstrap(env, ACCOUNT, emulator.region, capture=capture, output=cdk_out, config_dir=config_dir)
     deploy(env, [naming.stage_selector(env_name)], capture=capture, output=cdk_out, config_dir=config_dir)
-    return prune_stage(emulator, env_name, cdk_out or CDK_OUT)
-
-
-def prune_stage(emulator: Emulator, env_name: str, cdk_out: Path) -> list[str]:
-    """Delete the stage's deployed stacks that cdk.out no longer has, serving stacks before training stacks.
-    `cdk deploy` never deletes a stack; this is what removing a model from the catalog needs. Resources
-    with a Retain policy (a protected environment's registry group) stay in the account."""
-    declared = set(stack_names(cdk_out))
-    gone = [name for name in stage_stack_names(emulator, env_name) if name not in declared]
-    gone.sort(key=lambda name: (not name.endswith(f"-{naming.SERVING_STACK}"), name))
-    cfn = emulator.client("cloudformation")
-    for name in gone:
-        cfn.delete_stack(StackName=name)
-        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    return gone
 
 
 def destroy_stage(emulator: Emulator, env_name: str, *, capture: bool = True, cdk_out: Path | None = None,
