@@ -220,9 +220,11 @@ class NetworkConfig(StrictModel):
             network = ipaddress.IPv4Network(self.cidr)
             largest = max(p for p in range(16, 25) if subnets_fit(f"10.0.0.0/{p}", zones, nat))
             egress = f" and a /{EGRESS_SUBNET_MASK} for NAT egress, reserved without NAT" if nat else ""
+            deployed = ("; or, for an environment deployed without NAT before the egress ranges were reserved, "
+                        "reserve_egress_subnets: false") if not self.nat_gateways and subnets_fit(self.cidr, zones, False) else ""
             raise ValueError(
                 f"cidr: {self.cidr} has no room for the subnets of {zones} zones (each gets a /{WORKLOAD_SUBNET_MASK} for "
-                f"workloads{egress}) (allowed: /{largest} or larger, e.g. {network.supernet(new_prefix=largest)})"
+                f"workloads{egress}) (allowed: /{largest} or larger, e.g. {network.supernet(new_prefix=largest)}{deployed})"
             )
         return self
 

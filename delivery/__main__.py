@@ -12,6 +12,7 @@ Errors are one line on stderr: exit 2 for a refused request, 1 for a failed smok
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -171,10 +172,12 @@ def _promote(args: argparse.Namespace) -> int:
     # cdk synthesizes config/ unless told otherwise: the command must name the directory this edit is in.
     directory = args.config_dir.resolve()
     context = "" if directory == (ROOT / "config").resolve() else \
-        f" --context config_dir={directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory}"
+        f" --context config_dir={shlex.quote(str(directory.relative_to(ROOT) if directory.is_relative_to(ROOT) else directory))}"
     if args.endpoint_url:  # the emulator: make diff would ask AWS
         print(f"Next: `npx cdk deploy '{args.env}/*' --require-approval never{context}` with the emulator's exports (as "
               "`make demo ARGS=--keep-running` prints them) deploys it there.")
+    elif context:  # make diff reads config/
+        print(f"Next: `npx cdk diff '{args.env}/*'{context}` shows what deploying it changes.")
     else:
         print(f"Next: `make diff ENV={args.env}` shows what deploying it changes; commit {shown} and open a pull request.")
     return 0

@@ -46,9 +46,10 @@ def _change_sets_publish_and_import_outputs() -> None:
     recomputes outputs after executing one, so a stack's exports never appear, and (c) keeps an executed
     change set, so the CLI's next deploy of the stack (same change-set name) finds the old one: "After
     you execute a change set, CloudFormation removes all change sets that are associated with the stack"
-    (CloudFormation User Guide, "Execute a change set"), and (d) lets an update remove an export that another stack
-    imports, which CloudFormation refuses and rolls back ("Export ... cannot be deleted as it is in use by ...";
-    Fn::ImportValue's restrictions: "you can't ... remove the output value while another stack imports it")."""
+    (CloudFormation User Guide, "Execute a change set"), and (d) lets an update remove or change an export that
+    another stack imports, which CloudFormation refuses and rolls back ("Export ... cannot be deleted as it is in use
+    by ...", "Cannot update export ... as it is in use by ..."; Fn::ImportValue's restrictions: "you can't modify or
+    remove an output value that is referenced by another stack")."""
     from moto.cloudformation import models
 
     original_init = models.Stack.__init__
@@ -76,6 +77,7 @@ def _change_sets_publish_and_import_outputs() -> None:
             return
         original_execute(self, change_set_name, stack_name)
         if executed is not None:
+            self.stacks[executed.stack_id].status_reason = None  # a successful update has no reason (a refusal's goes)
             for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == executed.stack_id]:
                 del self.change_sets[change_set_id]
         live = {
@@ -93,20 +95,31 @@ def _change_sets_publish_and_import_outputs() -> None:
     models.CloudFormationBackend.execute_change_set = execute_change_set
 
 
+def _exported_values(template: dict) -> dict[Any, str]:
+    """Export name -> its output's Value, as the template writes it (JSON)."""
+    return {(output.get("Export") or {}).get("Name"): json.dumps(output.get("Value"), sort_keys=True)
+            for output in (template.get("Outputs") or {}).values() if output.get("Export")}
+
+
 def refused_export_removal(backend: Any, change_set: Any) -> bool:
-    """Whether this update would remove an export that another live stack imports: if so, the stack is rolled back
-    as CloudFormation leaves it (UPDATE_ROLLBACK_COMPLETE, its template and resources unchanged, the reason naming the
-    export and who imports it) and nothing of the change set is applied."""
+    """Whether this update would remove an export that another live stack imports, or change what it exports: if so,
+    the stack is rolled back as CloudFormation leaves it (UPDATE_ROLLBACK_COMPLETE, its template and resources
+    unchanged, the reason naming the export and who imports it) and nothing of the change set is applied."""
     stack = backend.stacks[change_set.stack_id]
-    kept = [(output.get("Export") or {}).get("Name") for output in (change_set.template_dict.get("Outputs") or {}).values()]
-    if not all(isinstance(name, str) for name in kept if name is not None):
+    new, old = _exported_values(change_set.template_dict), _exported_values(stack.template_dict)
+    if not all(isinstance(name, str) for name in new):
         return False  # an export name computed by an intrinsic: not known before it is applied
-    removed = [export.name for export in stack.exports if export.name not in kept]
-    in_use = {name: users for name in removed if (users := importing_stacks(backend, name, but=stack))}
+    reasons = {}
+    for export in stack.exports:
+        if export.name not in new:
+            reasons[export.name] = f"Export {export.name} cannot be deleted as it is in use by"
+        elif export.name in old and old[export.name] != new[export.name]:
+            reasons[export.name] = f"Cannot update export {export.name} as it is in use by"
+    in_use = {name: users for name in reasons if (users := importing_stacks(backend, name, but=stack))}
     if not in_use:
         return False
     name, users = next(iter(in_use.items()))
-    reason = f"Export {name} cannot be deleted as it is in use by {' and '.join(users)}"
+    reason = f"{reasons[name]} {' and '.join(users)}"
     stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
     stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
     stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")

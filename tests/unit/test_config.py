@@ -350,6 +350,19 @@ def test_keeping_the_unreserved_layout_is_only_for_environments_without_nat(tmp_
     assert "(allowed: true, or nat_gateways: 0)" in message and len(message.splitlines()) == 1
 
 
+def test_a_cidr_that_fits_only_the_unreserved_layout_names_the_key_that_keeps_it(tmp_path):
+    """An environment deployed without NAT on the smallest CIDR of the old layout (2 zones on a /19) no longer fits
+    once the egress ranges are reserved: the error offers reserve_egress_subnets: false, since a larger CIDR would
+    replace the VPC (its CidrBlock is create-only)."""
+    data = with_network(nat_gateways=0, cidr="10.10.0.0/19")
+    for holder in [*data.get("notebooks", []), *((data.get("studio") or {}).get("teams") or {}).values()]:
+        holder.pop("packages", None)
+    message = config_error(tmp_path, data)
+    assert "or, for an environment deployed without NAT before the egress ranges were reserved, reserve_egress_subnets: false" in message
+    data["network"]["reserve_egress_subnets"] = False
+    assert load_environment(write_config(tmp_path, data)).network.cidr == "10.10.0.0/19"
+
+
 def test_packages_need_egress(tmp_path):
     data = with_network(nat_gateways=0)
     messages = config_errors(tmp_path, data)

@@ -454,12 +454,12 @@ def test_an_update_that_removes_an_export_another_imports_is_rolled_back(emu):
     fails in AWS succeeded locally. An update that keeps the export, or removes one nothing imports, goes through."""
     import json
 
-    def exporter(*exports: str, queue: bool = False) -> str:
-        resources: dict = {"Topic": {"Type": "AWS::SNS::Topic"}}
+    def exporter(*exports: str, queue: bool = False, topic: str = "Topic") -> str:
+        resources: dict = {"Topic": {"Type": "AWS::SNS::Topic"}, "Other": {"Type": "AWS::SNS::Topic"}}
         if queue:
             resources["Queue"] = {"Type": "AWS::SQS::Queue"}
         return json.dumps({"Resources": resources, "Outputs": {
-            f"Out{i}": {"Value": {"Ref": "Topic"}, "Export": {"Name": name}} for i, name in enumerate(exports)}})
+            f"Out{i}": {"Value": {"Ref": topic}, "Export": {"Name": name}} for i, name in enumerate(exports)}})
 
     importer = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {
         "Tags": [{"Key": "topic", "Value": {"Fn::ImportValue": "used-topic-arn"}}]}}}})
@@ -477,10 +477,14 @@ def test_an_update_that_removes_an_export_another_imports_is_rolled_back(emu):
     assert (refused["StackStatus"], refused["StackStatusReason"]) == (
         "UPDATE_ROLLBACK_COMPLETE", "Export used-topic-arn cannot be deleted as it is in use by importer")
     assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"used-topic-arn", "unused-topic-arn"}
-    assert [r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName="exporter")["StackResources"]] == ["Topic"]
+    assert sorted(r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName="exporter")["StackResources"]) == [
+        "Other", "Topic"]
     assert cfn.list_imports(ExportName="used-topic-arn")["Imports"] == ["importer"]
+    changed = update(exporter("used-topic-arn", "unused-topic-arn", topic="Other"))  # another value under the name
+    assert (changed["StackStatus"], changed["StackStatusReason"]) == (
+        "UPDATE_ROLLBACK_COMPLETE", "Cannot update export used-topic-arn as it is in use by importer")
     kept = update(exporter("used-topic-arn", queue=True))  # the unused export may go
-    assert kept["StackStatus"] == "UPDATE_COMPLETE"
+    assert kept["StackStatus"] == "UPDATE_COMPLETE" and "StackStatusReason" not in kept  # the refusal's reason is gone
     assert {e["Name"] for e in cfn.list_exports()["Exports"]} == {"used-topic-arn"}
 
 

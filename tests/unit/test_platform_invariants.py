@@ -613,7 +613,8 @@ def _named(cfn_type: str, properties: dict) -> list[str]:
 
 def ordinary_changes(config_dir: Path, target: Path, names: list[str]) -> Path:
     """The customized config after the edits an operator makes in the ordinary course: a tag edited and one added,
-    NAT turned off where nothing needs it (packages dropped), a newer version of every served model, a larger fleet."""
+    NAT and tracking turned off where nothing needs them (packages dropped), a newer version of every served model, a
+    larger fleet."""
     target.mkdir(parents=True)
     for path in sorted(config_dir.glob("*.yaml")):
         env = yaml.safe_load(path.read_text())
@@ -643,19 +644,33 @@ def test_ordinary_config_changes_replace_no_named_resource_and_no_exported_one(a
     id another stack imports. A change to a create-only property (CloudFormation's registry schema of the type, as
     cfn-lint ships it) replaces the resource. So across the ordinary edits above, every resource in both syntheses
     either keeps its create-only properties, or is renamed with them (the lifecycle configs' digests), or is unnamed
-    and unexported (a model, an endpoint config)."""
+    and unexported (a model, an endpoint config); and no export that a deployed stack imports is dropped or changed
+    (CloudFormation refuses that too, and the producer deploys before the stacks that import it)."""
     assembly, names = app
     changed = ordinary_changes(assembly_config(assembly), tmp_path_factory.mktemp("config-ordinary") / "config", names)
     after = synth_app(tmp_path_factory.mktemp("cdk.out-ordinary"), changed)
     problems, replaced = [], 0
     for env in names:
         remaining = set(after.stack_names(env))
+        # What the deployed stacks import: an export they import must outlive this update (its producer deploys first).
+        imported = json.dumps([assembly.template_json(env, stack)["Resources"] for stack in assembly.stack_names(env)])
         for stack in assembly.stack_names(env):
             if stack not in remaining:
                 continue
             before_template, after_template = assembly.template_json(env, stack), after.template_json(env, stack)
+            before_exports, after_exports = _exports(before_template), _exports(after_template)
+            problems += [f"{env}/{stack}: export {name} dropped or changed while deployed stacks import it"
+                         for name in sorted(before_exports) if before_exports[name] != after_exports.get(name)
+                         and json.dumps({"Fn::ImportValue": name}) in imported]
             exported = json.dumps([o["Value"] for o in before_template.get("Outputs", {}).values() if "Export" in o])
             after_resources = after_template["Resources"]
+            # A named resource under a new logical id is created before the old one is deleted: its name is taken.
+            gone = {(r["Type"], json.dumps(_pointer(r.get("Properties", {}), p))) for i, r in before_template["Resources"].items()
+                    if i not in after_resources for p in _named(r["Type"], r.get("Properties", {}))}
+            problems += [f"{env}/{stack} {i} ({r['Type']}): a new logical id for the name of a removed one"
+                         for i, r in after_resources.items() if i not in before_template["Resources"]
+                         and any((r["Type"], json.dumps(_pointer(r.get("Properties", {}), p))) in gone
+                                 for p in _named(r["Type"], r.get("Properties", {})))]
             for logical_id, resource in before_template["Resources"].items():
                 new = after_resources.get(logical_id)
                 if new is None or new["Type"] != resource["Type"] or resource["Type"].startswith("Custom::"):

@@ -189,4 +189,5 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
                            text=True, timeout=60, env={**emulator.env(), "AWS_ENDPOINT_URL": emulator.endpoint_url})
     assert again.returncode == 0, again.stderr
     assert f"{AT}.model_package_arn: {registry['approved']} -> {registry['no_baseline']}" in again.stdout
-    assert "Next: `make diff ENV=dev` shows what deploying it changes" in again.stdout
+    # (a config directory of its own: make diff reads config/, so the hint is cdk diff with that directory)
+    assert f"Next: `npx cdk diff 'dev/*' --context config_dir={config_dir.resolve()}` shows" in again.stdout
