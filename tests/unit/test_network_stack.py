@@ -181,7 +181,12 @@ def test_the_smallest_cidr_the_loader_accepts_holds_every_subnet_cdk_allocates(t
     assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
     if smallest < 24:
         data["network"]["cidr"] = f"10.10.0.0/{smallest + 1}"
-        assert f"(allowed: /{smallest} or larger, e.g. 10.10.0.0/{smallest})" in config_error(tmp_path, data)
+        message = config_error(tmp_path, data)
+        assert f"(allowed: /{smallest} or larger, e.g. 10.10.0.0/{smallest}" in message
+        # Without NAT, where the layout without the reserved egress ranges would fit, the key that keeps it is named.
+        old_layout_fits = not nat and _loads(tmp_path, {**data, "network": {**data["network"], "reserve_egress_subnets": False}},
+                                             f"10.10.0.0/{smallest + 1}")
+        assert ("reserve_egress_subnets: false" in message) == old_layout_fits
         too_small = cfg.model_copy(update={"network": cfg.network.model_copy(update={"cidr": f"10.10.0.0/{smallest + 1}"})})
         with pytest.raises(RuntimeError, match="exceeds remaining space"):
             network_template(too_small)

@@ -96,6 +96,15 @@ def customized(target: Path, team_code: Path) -> Path:
                 env["account"] = "555555555555"
                 for model in (env.get("models") or {}).values():
                     (model.get("serving") or {}).pop("model_package_arn", None)
+            else:  # prod serves each model on its fleet, the version promote would name (or the user's own)
+                for model_name, model in (env.get("models") or {}).items():
+                    serving = model.setdefault("serving", {}) or {}
+                    model["serving"] = serving
+                    serving.setdefault("model_package_arn", f"arn:aws:sagemaker:{env['region']}:{env['account']}:model-package/"
+                                                            f"{naming.model_package_group_name(name, model_name)}/1")
+                    if serving.get("mode", "instances") == "instances" and serving.get("monitoring", {}).get("enabled", True):
+                        serving.setdefault("monitoring", {}).setdefault(
+                            "baseline_prefix", naming.baseline_prefix(name, model_name, "exec-1"))
             continue
         # A notebook more; a model of the team's own; GPU training; a model version to serve, as `promote` would name it.
         env.setdefault("notebooks", []).append(
@@ -616,6 +625,7 @@ def ordinary_changes(config_dir: Path, target: Path, names: list[str]) -> Path:
     NAT and tracking turned off where nothing needs them (packages dropped), a newer version of every served model, a
     larger fleet."""
     target.mkdir(parents=True)
+    fleets: list[str] = []
     for path in sorted(config_dir.glob("*.yaml")):
         env = yaml.safe_load(path.read_text())
         if path.stem in names:
@@ -631,10 +641,17 @@ def ordinary_changes(config_dir: Path, target: Path, names: list[str]) -> Path:
                 if serving.get("model_package_arn"):
                     serving["model_package_arn"] = re.sub(r"/\d+$", "/2", serving["model_package_arn"])
                     if serving.get("mode", "instances") == "instances":
-                        count = serving.get("initial_instance_count", 2)
-                        serving["initial_instance_count"] = count + 1
-                        serving["max_instances"] = max(serving.get("max_instances", 4), count + 2)
+                        count = min(serving.get("initial_instance_count", 2) + 1, 100)
+                        scaling = serving.setdefault("autoscaling", {}) or {}
+                        serving["autoscaling"] = scaling
+                        scaling["max_instances"] = max(scaling.get("max_instances", 4), count)
+                        serving["initial_instance_count"] = count
+                        fleets.append(path.stem)
         (target / path.name).write_text(yaml.safe_dump(env, sort_keys=False))
+    # Every served model on instances gets the larger fleet (prod serves every model, customized above).
+    served = sorted(e.name for e in load_environments(config_dir) if e.name in names for m in e.models.values()
+                    if m.serving.mode == "instances" and m.serving.model_package_arn)
+    assert fleets == served, (fleets, served)
     return target
 
 
