@@ -71,7 +71,7 @@ def _change_sets_publish_and_import_outputs() -> None:
         executed = self.change_sets.get(change_set_name) or next(
             (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name
              and stack_name in (None, cs.stack_name, cs.stack_id)), None)
-        if executed is not None and executed.change_set_type == "UPDATE" and refused_export_removal(self, executed):
+        if executed is not None and executed.change_set_type == "UPDATE" and refused_export_change(self, executed):
             for change_set_id in [k for k, cs in self.change_sets.items() if cs.stack_id == executed.stack_id]:
                 del self.change_sets[change_set_id]
             return
@@ -101,7 +101,7 @@ def _exported_values(template: dict) -> dict[Any, str]:
             for output in (template.get("Outputs") or {}).values() if output.get("Export")}
 
 
-def refused_export_removal(backend: Any, change_set: Any) -> bool:
+def refused_export_change(backend: Any, change_set: Any) -> bool:
     """Whether this update would remove an export that another live stack imports, or change what it exports: if so,
     the stack is rolled back as CloudFormation leaves it (UPDATE_ROLLBACK_COMPLETE, its template and resources
     unchanged, the reason naming the export and who imports it) and nothing of the change set is applied."""

@@ -151,8 +151,8 @@ class NetworkStack(Stack):
             self.workload_security_group.connections.allow_internally(port, what)
         self.workload_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS")
         self.workloads = Workloads(self.vpc, self.workload_subnets, self.workload_security_group)
-        # What workload stacks import, exported whichever of them the app still has: a stack turned off in config
-        # (notebooks: [], studio off, the last model removed) stays deployed until destroyed, importing these.
+        # What workload stacks import, exported whichever of them the app still has (Roles imports them today): a
+        # stack turned off in config (notebooks: [], studio off) stays deployed until destroyed, importing these.
         self.export_value(self.vpc.vpc_id)
         self.export_value(self.workload_security_group.security_group_id)
         for subnet in self.vpc.select_subnets(subnet_group_name=WORKLOADS).subnets:
