@@ -110,13 +110,66 @@ def round_trip_yaml():
     return yaml
 
 
+def _last_line(node):
+    """Where ruamel keeps the comment lines below a block: the slot of its last line's value (a mapping's last key,
+    index 2; a block sequence's last item, index 0), found by descending into the last value while it is a block.
+    None for an empty or flow-style node, whose comments below stay where they are when keys are added."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    while isinstance(node, (CommentedMap, CommentedSeq)) and node and not node.fa.flow_style():
+        key, index = (next(reversed(node)), 2) if isinstance(node, CommentedMap) else (len(node) - 1, 0)
+        child = node[key]
+        if not (isinstance(child, (CommentedMap, CommentedSeq)) and child and not child.fa.flow_style()):
+            return node, key, index
+        node = child
+    return None
+
+
+def _detach_comments_below(block) -> str:
+    """The comment lines (and blank lines) below ``block``'s last line, taken off it; its end-of-line comment stays.
+    ruamel attaches them to the deepest last value, so without this a key added to ``block`` is written below them:
+    a file's next section heading (``# No Studio in prod: ...``) would then sit above the new key instead."""
+    slot = _last_line(block)
+    if slot is None:
+        return ""
+    node, key, index = slot
+    token = (node.ca.items.get(key) or [None] * 4)[index]
+    if token is None or "\n" not in token.value:
+        return ""
+    end_of_line, below = token.value.split("\n", 1)
+    if end_of_line.strip():
+        token.value = end_of_line + "\n"
+    else:
+        node.ca.items[key][index] = None
+    return below
+
+
+def _attach_comments_below(block, below: str) -> None:
+    """Put comment lines taken off by _detach_comments_below back below ``block``'s (new) last line."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    slot = _last_line(block)
+    if not below or slot is None:
+        return
+    node, key, index = slot
+    items = node.ca.items.setdefault(key, [None] * 4)
+    if items[index] is not None:
+        items[index].value = items[index].value.rstrip("\n") + "\n" + below
+    else:
+        items[index] = CommentToken("\n" + below, CommentMark(0), None)
+
+
 def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, list[str]]:
-    """The file with models.<model>.serving.model_package_arn (and the baseline) set, and one line per change."""
+    """The file with models.<model>.serving.model_package_arn (and the baseline) set, and one line per change.
+    Comment lines below the model's block stay below it (they head what follows), whatever keys are added."""
     from ruamel.yaml.comments import CommentedMap
 
     yaml = round_trip_yaml()
     data = yaml.load(original)
-    serving = data["models"][model].setdefault("serving", CommentedMap())
+    block = data["models"][model]
+    below = _detach_comments_below(block)
+    serving = block.setdefault("serving", CommentedMap())
     at = f"models.{model}.serving"
     changes = []
     old = serving.get("model_package_arn")
@@ -132,6 +185,7 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
         if old_baseline != version.baseline_prefix:
             monitoring["baseline_prefix"] = version.baseline_prefix
             changes.append(f"{at}.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
+    _attach_comments_below(block, below)
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue(), changes
@@ -145,8 +199,12 @@ def without_versions(original: str, account: str | None = None) -> str:
     if account is not None:
         data["account"] = account
     for model in (data.get("models") or {}).values():
-        if isinstance(model, dict) and isinstance(model.get("serving"), dict):
-            model["serving"].pop("model_package_arn", None)
+        if isinstance(model, dict) and isinstance(model.get("serving"), dict) and "model_package_arn" in model["serving"]:
+            below = _detach_comments_below(model)
+            model["serving"].pop("model_package_arn")
+            if not model["serving"]:  # the same defaults; `serving: {}` would take the comments below inside it
+                del model["serving"]
+            _attach_comments_below(model, below)
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from config.loader import load_environment
-from delivery.promote import PromotionRefused, baseline_prefix_of, promote
+from delivery.promote import ModelVersion, PromotionRefused, baseline_prefix_of, edited_text, promote, without_versions
 from tests.helpers.configs import EXAMPLE
 from tests.helpers.paths import CONFIG_DIR, ROOT
 
@@ -191,3 +191,45 @@ def test_cli_prints_one_line_and_exits_2_on_refusal(config_dir, registry, emulat
     assert f"{AT}.model_package_arn: {registry['approved']} -> {registry['no_baseline']}" in again.stdout
     # (a config directory of its own: make diff reads config/, so the hint is cdk diff with that directory)
     assert f"Next: `npx cdk diff 'dev/*' --context config_dir={config_dir.resolve()}` shows" in again.stdout
+
+
+VERSION = ModelVersion(f"arn:aws:sagemaker:us-east-1:123456789012:model-package/dev-{EXAMPLE}/3", "Approved", BASELINE)
+ADDED = ["    serving:", f"      model_package_arn: {VERSION.arn}", "      monitoring:", f"        baseline_prefix: {BASELINE}"]
+NEXT = ["# The next section's heading,", "# two lines of it.", "", "studio:", "  enabled: false"]
+
+
+@pytest.mark.parametrize("last", [
+    ["    description: scalar last"],
+    ["    description: scalar last  # with its own end-of-line comment"],
+    ["    dataset:", "      drop_columns:", "        - a", "        - b"],  # a block sequence last
+    ["    dataset:", "      drop_columns: [a, b]"],  # flow style: ruamel keeps the comment elsewhere
+    ["    training:", "      hyperparameters:", "        max_depth: 3", ""],  # a blank line before the comments
+])
+def test_comment_lines_below_a_model_stay_below_the_block_promote_adds(last):
+    """ruamel attaches the comment lines below a block to its deepest last value, so a block added to the model
+    was written below them: the next section's heading then sat above the new serving block (a diff a reviewer
+    of the promotion pull request reads wrong). The added lines now end the model's block, above those lines."""
+    before = ["models:", f"  {EXAMPLE}:", *last, *NEXT]
+    text, changes = edited_text("\n".join(before) + "\n", EXAMPLE, VERSION)
+    assert len(changes) == 2
+    end = len(before) - len(NEXT) - (1 if last[-1] == "" else 0)
+    assert text.splitlines() == before[:end] + ADDED + before[end:]
+
+
+def test_a_monitoring_block_added_to_an_existing_serving_block_keeps_the_comments_below_it():
+    before = ["models:", f"  {EXAMPLE}:", "    serving:", "      instance_type: ml.m5.large  # kept", *NEXT]
+    text, _ = edited_text("\n".join(before) + "\n", EXAMPLE, VERSION)
+    assert text.splitlines() == ["models:", f"  {EXAMPLE}:", "    serving:", f"      model_package_arn: {VERSION.arn}",
+                                 "      instance_type: ml.m5.large  # kept", "      monitoring:",
+                                 f"        baseline_prefix: {BASELINE}", *NEXT]
+
+
+def test_removing_the_version_that_ends_a_model_keeps_the_comments_below_it():
+    """The demo's copy of the first environment drops every named version (without_versions); before, the comment
+    lines below went with the removed key."""
+    model = ["models:", f"  {EXAMPLE}:", "    description: d"]
+    before = [*model, "    serving:", "      instance_type: ml.m5.large", f"      model_package_arn: {VERSION.arn}", *NEXT]
+    assert without_versions("\n".join(before) + "\n").splitlines() == [*model, *before[3:5], *NEXT]
+    # The version was all its serving block held: the block goes (the same defaults), the comments stay.
+    before = [*model, "    serving:", f"      model_package_arn: {VERSION.arn}", *NEXT]
+    assert without_versions("\n".join(before) + "\n").splitlines() == [*model, *NEXT]
