@@ -10,6 +10,9 @@ of values), which the analyzer cannot read as one table by itself; this turns ev
 rows keyed by input column, so the drift report names the business's columns, the same names
 the baseline (baseline.py) uses.
 
+AWS does not say which Python the analyzer runs this with, so it keeps to Python 3.7 (no str.removeprefix,
+no zip(strict=), no walrus); vermin checks that in tests/unit/test_training_scripts.py.
+
 This file is a template: preprocess.py writes a copy into baseline/ with SCHEMA filled in (the
 input columns in the dataset's order, which are numbers and which text, and the cells read as
 missing), and the serving stack points the monitor's RecordPreprocessorSourceUri at that copy,
@@ -61,7 +64,7 @@ def _text(captured) -> str | None:
             return base64.b64decode(data).decode("utf-8-sig")
         except (ValueError, UnicodeDecodeError):
             return None
-    return data.removeprefix("\ufeff")
+    return data[1:] if data.startswith("\ufeff") else data  # not str.removeprefix: Python 3.9
 
 
 def _names() -> list[str]:
@@ -85,7 +88,7 @@ def _csv_rows(text: str) -> list[dict]:
     for number, row in enumerate(lines, start=1):
         if len(row) != len(header):  # the endpoint refused such a request
             raise ValueError(f"row {number} has {len(row)} values, not {len(header)}")
-    return [dict(zip(header, row, strict=True)) for row in lines]
+    return [dict(zip(header, row)) for row in lines]  # noqa: B905 - lengths checked above; zip(strict=) is Python 3.10
 
 
 def _json_rows(text: str) -> list[dict]:
@@ -100,7 +103,7 @@ def _json_rows(text: str) -> list[dict]:
     if all(isinstance(row, dict) for row in rows):
         return rows
     if all(isinstance(row, list) and len(row) == len(names) for row in rows):
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [dict(zip(names, row)) for row in rows]  # noqa: B905 - lengths checked above; zip(strict=) is Python 3.10
     raise ValueError(f"rows are not records or lists of the {len(names)} input columns (preprocessed vectors?)")
 
 
@@ -113,7 +116,7 @@ def _request_rows(payload):
             if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns) and len(set(columns)) == len(columns)
                     and isinstance(data, list) and all(isinstance(r, list) and len(r) == len(columns) for r in data)):
                 return None  # the endpoint refused it
-            return [dict(zip(columns, row, strict=True)) for row in data]
+            return [dict(zip(columns, row)) for row in data]  # noqa: B905 - lengths checked above; Python 3.10's zip(strict=)
         payload = payload.get("instances")
     elif isinstance(payload, list) and payload and not any(isinstance(r, (list, dict)) for r in payload):
         return [payload]

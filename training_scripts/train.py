@@ -291,9 +291,12 @@ def save_model(booster: xgb.Booster, params: dict, best: int, summary: dict, fea
 
 def ship_serving_code(code: Path) -> None:
     """inference.py and every module beside it: the serving container puts code/ on sys.path
-    (SAGEMAKER_SUBMIT_DIRECTORY), so a team's inference.py may import a module of its own folder."""
+    (SAGEMAKER_SUBMIT_DIRECTORY), so a team's inference.py may import a module of its own folder. And the code
+    asset's pyproject.toml where it has one: the serving toolkit runs `pip install .` on code/ too, under network
+    isolation, which only its offline build backend (offline_build_backend.py, a module above) lets succeed."""
     code.mkdir(exist_ok=True)
-    for module in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    for module in sorted([*here.glob("*.py"), *here.glob("pyproject.toml")]):
         shutil.copy2(module, code / module.name)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -299,6 +300,18 @@ def test_the_code_asset_installs_with_the_toolkits_pip_install_and_no_index(tmp_
     done = toolkit_install(tmp_path / "code", tmp_path / "venv")
     assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
     assert "Successfully installed training-code-1.0.0" in done.stdout or "Successfully installed training_code" in done.stdout
+
+    # The model's code/ that train.py ships from there: the serving toolkit runs the same `pip install .` on it
+    # (sagemaker_containers/_server.py start() -> _modules.import_module), also network-isolated.
+    (tmp_path / "model").mkdir()  # SM_MODEL_DIR
+    shipped = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; import train; "
+                              "train.ship_serving_code(Path(sys.argv[1]))", str(tmp_path / "model" / "code")],
+                             cwd=tmp_path / "code", capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(tmp_path / "code")})
+    assert shipped.returncode == 0, shipped.stderr[-1500:]
+    assert {"pyproject.toml", "offline_build_backend.py", "inference.py"} <= {p.name for p in (tmp_path / "model" / "code").iterdir()}
+    served = toolkit_install(tmp_path / "model" / "code", tmp_path / "venv")
+    assert served.returncode == 0, served.stdout[-1500:] + served.stderr[-1500:]
 
     bare = tmp_path / "bare"  # the scripts alone, as the asset was before
     shutil.copytree(ROOT / "training_scripts", bare, ignore=shutil.ignore_patterns("__pycache__", "*.md", "requirements.txt"))

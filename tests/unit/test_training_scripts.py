@@ -767,3 +767,26 @@ def test_the_synth_label_check_reads_the_datasets_own_missing_spelling_as_missin
         "label_column: 'label' is missing in 50 rows of data.csv (allowed: a label in every row; drop the unlabelled rows)"]
     with pytest.raises(preprocess.InputError, match="is missing in 50 rows"):  # as Preprocess reads it
         preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True, na_values=["?"]), "label", "yes")
+
+
+def vermin_minimum(path: Path) -> str:
+    """The lowest Python 3 that ``path`` runs on, as vermin (PyPI, pinned in requirements-dev.txt) finds from the syntax,
+    modules, functions and arguments it uses."""
+    done = subprocess.run([str(Path(sys.executable).with_name("vermin")), "--no-tips", "--no-parse-comments", "-t=3.0-", "--violations", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    found = re.search(r"Minimum required versions: (?:[~!]?2(?:\.\d+)?, )?~?(3(?:\.\d+)?)", done.stdout)
+    assert found, done.stdout + done.stderr
+    return found[1]
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in SCRIPTS.glob("*.py")))
+def test_every_container_script_runs_on_the_python_of_its_container(script):
+    """Every script runs in the XGBoost 3.0-5 image, Python 3.10 (aws/sagemaker-xgboost-container,
+    docker/3.0-5/base/Dockerfile.cpu: PYTHON_VERSION=3.10); the record preprocessor in Model Monitor's analyzer, whose
+    Python AWS does not document ("Amazon SageMaker Model Monitor prebuilt container": Spark 3.3.0, Deequ 2.0.2), so it
+    keeps to 3.7. vermin reports the lowest version each needs; str.removeprefix on a variable escapes it, so the
+    preprocessor is also held to not calling it."""
+    needed = tuple(int(part) for part in vermin_minimum(SCRIPTS / script).split("."))
+    assert needed <= ((3, 7) if script == "record_preprocessor.py" else (3, 10)), (script, needed)
+    if script == "record_preprocessor.py":
+        assert ".removeprefix(" not in (SCRIPTS / script).read_text() and ".removesuffix(" not in (SCRIPTS / script).read_text()
