@@ -74,6 +74,28 @@ _GPU_FAMILY = re.compile(r"^(?:g|p)\d+[a-z-]*\d*[a-z]*$|^gr\d+$")
 _UNUSABLE_GPU_FAMILY = re.compile(r"^p2$|gb\d+")
 
 
+#: Graviton families: a "g" right after the generation (c6g, c6gd, c6gn, c7g, m8g, r7gd, ...), an ARM host. The SageMaker
+#: Python SDK's own list of them (sagemaker-core's fw_utils.GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY) matches this; a test
+#: holds it to that list.
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+
+
+def xgboost_image_problem(instance_type: str) -> str | None:
+    """Why SageMaker's XGBoost image (x86, CUDA 12), which every pipeline step, batch transform and endpoint of a model
+    runs, cannot run on ``instance_type``; None where it can. sagemaker-core's image table (image_uri_config/xgboost.json)
+    has ARM (inference_graviton) builds only of 1.3-1 and 1.5-1, for inference, and none of the versions this project
+    uses; a p2's K80 is below CUDA 12's minimum, so train.py's and inference.py's cuda device would fail there."""
+    parts = instance_type.split(".")
+    family = parts[1] if len(parts) == 3 else ""
+    if _GRAVITON_FAMILY.match(family) or re.search(r"gb\d+", family):
+        return (f"an ARM ({'Graviton' if _GRAVITON_FAMILY.match(family) else 'Grace'}) host, and SageMaker's XGBoost "
+                "image is built for x86 only (allowed: an x86 type, e.g. ml.m5.xlarge, or ml.g5.xlarge for a GPU)")
+    if family == "p2":
+        return ("a K80 GPU host, below the CUDA 12 that SageMaker's XGBoost image needs (allowed: a newer GPU, e.g. "
+                "ml.g4dn.xlarge or ml.g5.xlarge, or a CPU type)")
+    return None
+
+
 def is_gpu_instance_type(instance_type: str) -> bool:
     """True for SageMaker instance types with NVIDIA GPUs (ml.g4dn.xlarge, ml.g5.2xlarge, ml.p4d.24xlarge)."""
     parts = instance_type.split(".")

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Rows each label value needs: preprocess.py's stratified train/validation/test split refuses fewer (its
+#: MIN_ROWS_PER_CLASS; a test holds the two equal, as the container's script cannot import this package).
+MIN_ROWS_PER_CLASS = 10
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\s]+\.csv)$")
 PACKAGE = re.compile(r"^package:([A-Za-z0-9][A-Za-z0-9._-]*)/([^\s]+\.csv)$")
 
@@ -136,6 +139,21 @@ def label_problems(path: Path, label_column: str, positive_label: str, missing_v
                                 frozenset(missing_values)))
 
 
+def _where_unreadable(path: str, exc: Exception, rows: int) -> str:
+    """The line and byte a decoding error is at in the whole file (the reader decodes it a block at a time), or the
+    csv module's own message with the row it stopped at."""
+    if not isinstance(exc, UnicodeDecodeError):
+        return f"after row {rows}: {exc}"
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as whole:
+        start = whole.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:start].count(b"\n") + 1
+        return f"line {line}: byte 0x{data[start]:02x} is not UTF-8 ({whole.reason})"
+    return str(exc)
+
+
 def _generous(cell: str) -> object:
     if cell.lower() in ("true", "false"):
         return cell.lower()
@@ -149,26 +167,30 @@ def _generous(cell: str) -> object:
 def _label_problems(path: str, _mtime: int, _size: int, label_column: str, positive_label: str,
                     missing_values: frozenset[str]) -> tuple[str, ...]:
     name = Path(path).name
+    missing = rows = 0
+    values: collections.Counter = collections.Counter()
+    spelt: dict[object, str] = {}  # each value as the file first writes it, for messages
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, skipinitialspace=True)
-        names = [n.strip() for n in next((row for row in reader if row), [])]
-        if label_column not in names:
-            return ()  # _columns_exist says so
-        index = names.index(label_column)
-        missing = rows = 0
-        values: collections.Counter = collections.Counter()
-        spelt: dict[object, str] = {}  # each value as the file first writes it, for messages
-        for row in reader:
-            if not row:
-                continue  # pandas skips blank lines
-            rows += 1
-            cell = row[index].strip() if index < len(row) else ""
-            value = _generous(cell)
-            if cell in PANDAS_NA or cell in missing_values or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
-                missing += 1
-            else:
-                values[value] += 1
-                spelt.setdefault(value, cell)
+        try:
+            names = [n.strip() for n in next((row for row in reader if row), [])]
+            if label_column not in names:
+                return ()  # _columns_exist says so
+            index = names.index(label_column)
+            for row in reader:
+                if not row:
+                    continue  # pandas skips blank lines
+                rows += 1
+                cell = row[index].strip() if index < len(row) else ""
+                value = _generous(cell)
+                if cell in PANDAS_NA or cell in missing_values or value != value:  # NaN in any spelling float() takes (pandas: missing, or text)
+                    missing += 1
+                else:
+                    values[value] += 1
+                    spelt.setdefault(value, cell)
+        except (UnicodeDecodeError, csv.Error) as exc:  # past the header, which read_header checked
+            return (f"data_file: cannot read {name} as a UTF-8 CSV ({_where_unreadable(path, exc, rows)}; allowed: a UTF-8 "
+                    "file, so export it again as UTF-8 CSV)",)
     if not rows:
         return (f"data_file: {name} has a header but no rows (allowed: a CSV with the rows to train on under its header)",)
     problems = []
@@ -183,4 +205,8 @@ def _label_problems(path: str, _mtime: int, _size: int, label_column: str, posit
     elif values and _generous(positive_label.strip()) not in values:
         problems.append(f"positive_label: {positive_label!r} is not a value of {label_column!r} in {name} (allowed: one "
                         f"of {shown})")
+    elif len(values) == 2 and min(values.values()) < MIN_ROWS_PER_CLASS:
+        fewest = min(values, key=lambda v: values[v])
+        problems.append(f"label_column: {label_column!r} is {spelt[fewest]!r} in only {values[fewest]} rows of {name} (allowed: at "
+                        f"least {MIN_ROWS_PER_CLASS} rows of each value, which the Preprocess job's stratified split needs)")
     return tuple(problems)

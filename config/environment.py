@@ -84,6 +84,23 @@ def cloudformation_types_in(region: str) -> frozenset[str] | None:
 
 
 @cache
+def zone_letters_in(region: str) -> str | None:
+    """The letters of a region's Availability Zones as cfn-lint lists them (cfnlint.helpers.AVAILABILITY_ZONES, read from
+    its source, not imported, for the reason above), e.g. "abcdef" for us-east-1; None for a region it does not list."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("cfnlint")
+    if spec is None or not spec.origin:
+        raise RuntimeError("cfn-lint is not installed (requirements.txt pins it): run make install")
+    tree = ast.parse((Path(spec.origin).parent / "helpers.py").read_text(encoding="utf-8"))
+    zones = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "AVAILABILITY_ZONES" for t in node.targets))
+    return "".join(sorted(zone.removeprefix(region) for zone in zones[region])) if region in zones else None
+
+
+@cache
 def _xgboost_published_in(region: str) -> bool:
     def published(version: str) -> bool:
         try:
@@ -129,6 +146,11 @@ def _check_cidr(value: str) -> str:
         raise ValueError(f"not an IPv4 CIDR block ({exc})") from None
     if not 16 <= network.prefixlen <= 24:
         raise ValueError("prefix length must be in /16../24 (room for public and private subnets in each AZ)")
+    # IANA's special-purpose blocks that no host network can use (Python's ipaddress keeps that registry).
+    special = next((kind for kind in ("loopback", "link_local", "multicast", "reserved") if getattr(network, f"is_{kind}")), None)
+    if special:
+        raise ValueError(f"a {special.replace('_', '-')} block, which no VPC can use (allowed: any other, e.g. a private block of RFC 1918: "
+                         "10.0.0.0/16, 172.16.0.0/16 or 192.168.0.0/16)")
     return value
 
 
@@ -463,11 +485,19 @@ class EnvironmentConfig(StrictModel):
             )
 
     def _check_zones(self) -> None:
+        letters = zone_letters_in(self.region)
         for zone in self.network.availability_zones:
             if not zone.startswith(self.region) or not re.fullmatch(r"[a-z]", zone[len(self.region):]):
                 raise ValueError(
                     f"network.availability_zones: '{zone}' is not a zone of region {self.region} "
                     f"(allowed: {self.region}a, {self.region}b, ...)"
+                )
+            # Which letters an account sees differs (us-west-1 has b or a), but none lies past the region's last one.
+            if letters and zone[-1] > letters[-1]:
+                raise ValueError(
+                    f"network.availability_zones: '{zone}' is past the last zone of {self.region}, {self.region}{letters[-1]} "
+                    f"(allowed: zones {', '.join(self.region + letter for letter in letters)}, as cfn-lint lists them; "
+                    f"`aws ec2 describe-availability-zones --region {self.region}` lists your account's)"
                 )
 
     def _check_replication(self) -> None:

@@ -40,6 +40,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: the keys written beside it override the merged ones
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -72,8 +74,10 @@ def _field_path(loc: tuple) -> str:
 
 #: Plain-language versions of pydantic's type errors.
 _TYPE_MESSAGES = {
-    "int_type": "must be an integer (a quoted YAML value is text)",
+    "int_type": "must be an integer",
     "int_parsing": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
     "string_type": "must be text (quote it in YAML)",
     "list_type": "must be a list",
     "dict_type": "must be a mapping of keys to values",
@@ -163,7 +167,7 @@ def _describe(error: dict, model: type) -> list[str]:
         did_you_mean = f"; did you mean {meant}?" if meant else ""
         return [f"{field} = {_shown(error.get('input'))}: not an allowed value{did_you_mean} (allowed: {', '.join(allowed)})"]
     if kind in _TYPE_MESSAGES:
-        message = _TYPE_MESSAGES[kind]
+        message = _TYPE_MESSAGES[kind] + _why_not_a_number(kind, error.get("input"))
     elif kind == "string_too_short":
         shortest = int((error.get("ctx") or {}).get("min_length", 1))
         message = "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
@@ -177,6 +181,29 @@ def _describe(error: dict, model: type) -> list[str]:
             template += " characters"
         message = template.format((error.get("ctx") or {}).get(bound, "?"))
     return [f"{field} = {_shown(error.get('input'))}: {message}"]
+
+
+#: An exponent without a dot (1e-1, 1e3), which YAML 1.1 (PyYAML) reads as text, not as a number.
+_YAML_TEXT_EXPONENT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+
+
+def _why_not_a_number(kind: str, value: Any) -> str:
+    """What about the value YAML read made it not the number a field wants: the likely fix, in parentheses."""
+    if kind not in ("int_type", "int_parsing", "float_type", "float_parsing"):
+        return ""
+    if value is None:
+        return " (the key has no value)"
+    if isinstance(value, str) and _YAML_TEXT_EXPONENT.fullmatch(value.strip()):
+        number = float(value)
+        if kind.startswith("int") and not number.is_integer():
+            return " (a whole number)"
+        written = str(int(number)) if kind.startswith("int") and number.is_integer() else f"{number:g}".replace("e", ".0e", 1)
+        return f" (YAML reads {value} as text, not as a number: write {written})"
+    if isinstance(value, str):
+        return " (a quoted YAML value is text: leave the quotes off)"
+    if isinstance(value, float) and kind.startswith("int"):
+        return f" (write {int(value)}, not {value})" if value.is_integer() else " (a whole number)"
+    return ""
 
 
 #: pydantic's bound errors -> (the house message, the ctx key holding the bound).
@@ -238,6 +265,10 @@ def _read_mapping(path: Path, shown: Path, expected: str) -> tuple[dict, dict[tu
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:  # an editor's or a shell's other encoding: Windows-1252, UTF-16
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{shown}: not UTF-8 text (line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8, "
+                          f"{exc.reason}; allowed: a UTF-8 file, so save it again as UTF-8)") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         document = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from catalog.instance_types import check_instance_type, is_gpu_instance_type
+from catalog.instance_types import check_instance_type, is_gpu_instance_type, xgboost_image_problem
 from config.fields import StrictModel, int_range, one_of
 from naming import BASELINE_PREFIX_FORM, PIPELINES_PREFIX
 
@@ -37,7 +37,10 @@ MONITORING_SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * 
 
 
 def _hosting_type(value: str) -> str:
-    return check_instance_type(value, HOSTING_SHAPE, "hosting", ("ml.g4dn.xlarge", "ml.g5.xlarge", "ml.m5.large"))
+    check_instance_type(value, HOSTING_SHAPE, "hosting", ("ml.g4dn.xlarge", "ml.g5.xlarge", "ml.m5.large"))
+    if problem := xgboost_image_problem(value):
+        raise ValueError(f"{value!r} is {problem}")
+    return value
 
 
 def _processing_type(value: str) -> str:

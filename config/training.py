@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from catalog.images import xgboost_versions
-from catalog.instance_types import check_instance_type, has_local_nvme
+from catalog.instance_types import check_instance_type, has_local_nvme, xgboost_image_problem
 from config import dataset as data_files
 from config.fields import LINE_BREAKS, StrictModel, int_range, one_line
 
@@ -51,6 +51,8 @@ def _instance_types(shape: str, what: str) -> Callable[[list[str]], list[str]]:
                 check_instance_type(value, shape, what)
             except ValueError as error:
                 raise ValueError(f"{value!r} is {error}") from None
+            if problem := xgboost_image_problem(value):
+                raise ValueError(f"{value!r} is {problem}")
         if len(set(values)) != len(values):
             raise ValueError("instance types must be unique")
         nvme = {v for v in values if has_local_nvme(v)}
@@ -479,6 +481,12 @@ def undeclared_hyperparameters(code_dir: Path, names: list[str], shown_as: str) 
     return problems
 
 
+#: The XGBoost images the bundled training_scripts run on: 3.0-5 is Python 3.10 with XGBoost 3.0.5 (aws/sagemaker-xgboost-container,
+#: docker/3.0-5/base/Dockerfile.cpu), the versions the tests train, evaluate and serve with. Older images are Python 3.8 or
+#: 3.9, where the scripts' zip(..., strict=True) fails on the first run; a newer one is a new Python line, untested here.
+BUNDLED_CODE_FRAMEWORK_VERSIONS = ("3.0-5",)
+
+
 def _check_framework_version(value: str) -> str:
     versions = xgboost_versions()
     if value not in versions:
@@ -503,10 +511,24 @@ class PipelineConfig(StrictModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
+    @property
+    def bundled_code(self) -> bool:
+        """Whether the model runs the bundled training_scripts (not a team's own code_dir)."""
+        return (data_files.REPO_ROOT / self.code_dir).resolve() == (data_files.REPO_ROOT / "training_scripts").resolve()
+
+    @model_validator(mode="after")
+    def _bundled_code_runs_on_its_image(self) -> PipelineConfig:
+        if self.bundled_code and self.framework_version not in BUNDLED_CODE_FRAMEWORK_VERSIONS:
+            known = ", ".join(BUNDLED_CODE_FRAMEWORK_VERSIONS)
+            raise ValueError(f"framework_version: the bundled training_scripts run on {known} only (Python 3.10, XGBoost 3.0.5; "
+                             f"older images are Python 3.8 or 3.9, where they fail), not on {self.framework_version!r} "
+                             f"(allowed: {known}, or any version with a code_dir of your own)")
+        return self
+
     @model_validator(mode="after")
     def _extra_hyperparameters_need_own_code(self) -> PipelineConfig:
         extra = self.training.extra_hyperparameters
-        if extra and (data_files.REPO_ROOT / self.code_dir).resolve() == (data_files.REPO_ROOT / "training_scripts").resolve():
+        if extra and self.bundled_code:
             raise ValueError(f"training.extra_hyperparameters: {', '.join(extra)}: the bundled training_scripts/train.py reads "
                              "only training.hyperparameters (allowed: with a code_dir of your own whose train.py reads them)")
         problems = undeclared_hyperparameters(data_files.REPO_ROOT / self.code_dir, list(extra), self.code_dir.rstrip("/"))

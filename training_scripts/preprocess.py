@@ -39,6 +39,8 @@ from baseline import data_quality_baseline
 from sm_contract import InputError, csv_files, run_main, write_json
 
 PROCESSING = Path("/opt/ml/processing")
+#: Rows each label value needs for the stratified train/validation/test split (config/dataset.py checks it at synth too).
+MIN_ROWS_PER_CLASS = 10
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -168,10 +170,10 @@ def binary_labels(table: pd.DataFrame, label_column: str, positive_label: str, s
         )
     labels = (values == matching[0]).astype(int)
     counts = labels.value_counts().to_dict()
-    if min(counts.values()) < 10:
+    if min(counts.values()) < MIN_ROWS_PER_CLASS:
         raise InputError(
-            f"label column {label_column!r} has only {min(counts.values())} rows of one class; "
-            "a stratified split needs at least 10 of each"
+            f"{setting('label_column', source)}: column {label_column!r} has only {min(counts.values())} rows of one class "
+            f"(allowed: at least {MIN_ROWS_PER_CLASS} of each, which the stratified split needs)"
         )
     return labels
 

@@ -271,7 +271,30 @@ def test_non_string_top_level_key(tmp_path):
 
 def test_quoted_number_is_explained(tmp_path):
     message = config_error(tmp_path, with_notebook(idle_minutes="60"))
-    assert "notebooks[0].idle_minutes = '60': must be an integer (a quoted YAML value is text)" in message
+    assert "notebooks[0].idle_minutes = '60': must be an integer (a quoted YAML value is text: leave the quotes off)" in message
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    # YAML 1.1, which PyYAML reads, takes an exponent as a number only with a dot and a signed exponent.
+    ("training.hyperparameters.eta", "1e-1", "hyperparameters.eta = '1e-1': must be a number (YAML reads 1e-1 as text, not as "
+     "a number: write 0.1)"),
+    ("training.hyperparameters.num_round", "1e3", "num_round = '1e3': must be an integer (YAML reads 1e3 as text, not as a number: "
+     "write 1000)"),
+    ("evaluation.min_auc", "0.7", "evaluation.min_auc = '0.7': must be a number (a quoted YAML value is text: leave the quotes off)"),
+    ("training.hyperparameters.max_depth", 3.0, "max_depth = 3.0: must be an integer (write 3, not 3.0)"),
+    ("training.hyperparameters.max_depth", None, "max_depth = None: must be an integer (the key has no value)"),
+])
+def test_a_value_that_is_not_the_number_a_field_wants_says_why(tmp_path, path, value, expected):
+    assert expected in config_error(tmp_path, with_pipeline(path, value))
+
+
+def test_the_suggested_spelling_of_an_exponent_is_a_number_to_yaml():
+    """What the message tells a user to write must read back as the number (PyYAML, YAML 1.1)."""
+    from config.loader import _why_not_a_number
+
+    for text, number in [("1e-1", 0.1), ("1e-5", 1e-5), ("2E3", 2000), ("1e+20", 1e20)]:
+        written = _why_not_a_number("float_parsing", text).rsplit("write ", 1)[1].rstrip(")")
+        assert yaml.safe_load(f"v: {written}")["v"] == number, written
 
 
 def test_bad_notebook_name_says_what_is_allowed(tmp_path):
@@ -332,6 +355,27 @@ def test_zone_outside_region(tmp_path):
     assert "network.availability_zones: 'eu-west-1b' is not a zone of region us-east-1" in message
 
 
+def test_a_zone_letter_past_the_regions_last_is_refused(tmp_path):
+    """cfn-lint's list of each region's zones (cfnlint.helpers.AVAILABILITY_ZONES): us-east-1 ends at f; us-west-1 lists a
+    and c, and an account that sees b is not refused (the letters an account sees differ)."""
+    message = config_error(tmp_path, with_network(availability_zones=["us-east-1a", "us-east-1z"]))
+    assert "network.availability_zones: 'us-east-1z' is past the last zone of us-east-1, us-east-1f (allowed: zones us-east-1a, " \
+           "us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f, as cfn-lint lists them" in message
+    west = {**with_network(availability_zones=["us-west-1a", "us-west-1b"]), "region": "us-west-1"}
+    west["notebooks"] = [{**nb, "availability_zone": "us-west-1a"} if "availability_zone" in nb else nb for nb in west["notebooks"]]
+    assert load_environment(write_config(tmp_path, west)).network.availability_zones == ["us-west-1a", "us-west-1b"]
+
+
+def test_zone_letters_are_cfn_lints():
+    from cfnlint.helpers import AVAILABILITY_ZONES
+
+    from config.environment import zone_letters_in
+
+    for region, zones in AVAILABILITY_ZONES.items():
+        assert zone_letters_in(region) == "".join(sorted(z.removeprefix(region) for z in zones))
+    assert zone_letters_in("us-nowhere-1") is None
+
+
 def test_single_zone_is_not_multi_az(tmp_path):
     data = with_network(availability_zones=["us-east-1a"])
     message = config_error(tmp_path, data)
@@ -383,6 +427,18 @@ def test_too_many_packages_for_the_lifecycle_size_limit(tmp_path):
     assert "at most 16384 base64 characters" in message
 
 
+@pytest.mark.parametrize("cidr, kind", [("127.0.0.0/16", "loopback"), ("169.254.0.0/16", "link-local"),
+                                        ("224.0.0.0/16", "multicast"), ("240.0.0.0/16", "reserved")])
+def test_a_special_purpose_cidr_is_refused(tmp_path, cidr, kind):
+    assert f"network.cidr = '{cidr}': a {kind} block, which no VPC can use (allowed: any other" in config_error(
+        tmp_path, with_network(cidr=cidr))
+
+
+@pytest.mark.parametrize("cidr", ["100.64.0.0/16", "192.168.0.0/18", "172.16.0.0/16"])
+def test_shared_and_private_cidrs_are_accepted(tmp_path, cidr):
+    assert load_environment(write_config(tmp_path, with_network(cidr=cidr))).network.cidr == cidr
+
+
 def test_cidr_must_be_valid(tmp_path):
     data = with_network(cidr="10.0.0.0/8")
     assert "network.cidr = '10.0.0.0/8': prefix length must be in /16../24" in config_error(tmp_path, data)
@@ -404,6 +460,33 @@ def test_duplicate_yaml_key_is_rejected(tmp_path):
     text = (CONFIG_DIR / "dev.yaml").read_text() + "region: eu-west-1\n"
     message = config_error(tmp_path, text)
     assert "not valid YAML at line" in message and "duplicate key 'region'" in message
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_a_file_in_another_encoding_is_one_line_naming_the_line(tmp_path, encoding):
+    """Windows editors and PowerShell's `>` write these; before, a traceback without the file's name."""
+    text = "# the \u00e9quipe's sandbox\n" + yaml.safe_dump(VALID)
+    (tmp_path / "dev.yaml").write_bytes(text.encode(encoding))
+    with pytest.raises(ConfigError) as excinfo:
+        load_environment(tmp_path / "dev.yaml")
+    message = str(excinfo.value)
+    assert message.startswith(f"{tmp_path / 'dev.yaml'}: not UTF-8 text (line 1: byte 0x")
+    assert message.endswith("allowed: a UTF-8 file, so save it again as UTF-8)") and "\n" not in message
+
+
+def test_yaml_merge_keys_share_settings_and_the_keys_beside_them_win(tmp_path):
+    """`<<: *defaults` is YAML's way to share a block (PyYAML's SafeLoader takes it); the duplicate-key check looks at the
+    keys written in the mapping only, as before."""
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    anchored = text.replace("    evaluation:\n", "    evaluation: &gate\n", 1)
+    assert anchored != text
+    shared = anchored.replace("    evaluation: {approval_status: Approved}", "    evaluation:\n      <<: *gate\n      min_auc: 0.61", 1)
+    assert shared != anchored
+    env = load_environment(write_config(tmp_path, shared))
+    first, second = (model.evaluation for model in env.models.values())
+    assert second.min_auc == 0.61 and second.min_precision == first.min_precision and second.approval_status == first.approval_status
+    duplicate = shared.replace("      min_auc: 0.61", "      min_auc: 0.61\n      min_auc: 0.62", 1)
+    assert "duplicate key 'min_auc'" in config_error(tmp_path, duplicate)
 
 
 def test_malformed_yaml(tmp_path):
@@ -594,6 +677,16 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
          "(as it is); SageMaker takes at most 256 an argument (allowed: fewer or shorter entries)"),
         ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
+        # A published image, but Python 3.8 (aws/sagemaker-xgboost-container docker/1.7-1/base/Dockerfile.cpu), where the
+        # bundled scripts' zip(..., strict=True) fails on the first run.
+        ("framework_version", "1.7-1", "models.direct-marketing.framework_version: the bundled training_scripts run on 3.0-5 only "
+         "(Python 3.10, XGBoost 3.0.5; older images are Python 3.8 or 3.9, where they fail), not on '1.7-1' (allowed: 3.0-5, or "
+         "any version with a code_dir of your own)"),
+        ("training.instance_types", ["ml.p2.xlarge"], "training.instance_types = ['ml.p2.xlarge']: 'ml.p2.xlarge' is a K80 GPU host, "
+         "below the CUDA 12 that SageMaker's XGBoost image needs (allowed: a newer GPU"),
+        ("training.instance_types", ["ml.p6e-gb200.36xlarge"], "'ml.p6e-gb200.36xlarge' is an ARM (Grace) host, and SageMaker's "
+         "XGBoost image is built for x86 only"),
+        ("transform_instance_types", ["ml.p2.xlarge"], "transform_instance_types = ['ml.p2.xlarge']: 'ml.p2.xlarge' is a K80"),
         ("evaluation.min_auc", 1.5, "models.direct-marketing.evaluation.min_auc = 1.5: must be a number in [0, 1]"),
         ("training.instance_types", [], "models.direct-marketing.training.instance_types = []: must hold at least 1"),
         ("training.instance_types", ["ml.m5.large"] * 11, "training.instance_types = <list of 11 items>: must hold at most 10"),

@@ -62,3 +62,30 @@ def test_unknown_version_names_the_allowed_ones():
     with pytest.raises(ValueError, match=r"XGBoost framework version '0.1' is unknown \(allowed: .*3\.0-5"):
         xgboost_image("us-east-1", "0.1")
     assert "3.0-5" in xgboost_versions()
+
+
+def test_no_xgboost_image_this_project_can_name_runs_on_arm_or_a_k80():
+    """Where the SDK serves XGBoost on Graviton at all, it is a separate inference_graviton image of 1.3-1 and 1.5-1 only
+    (sagemaker-core's image_uri_config/xgboost.json); the images catalog/images.py names are x86. So every Graviton
+    family the SDK knows (fw_utils.GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY) is refused, and so is every newer one in
+    botocore's hosting enum that has a "g" after its generation."""
+    import json
+    from pathlib import Path
+
+    import botocore.session
+    import sagemaker.core
+    from sagemaker.core.fw_utils import GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY
+
+    from catalog.instance_types import xgboost_image_problem
+    from config.training import BUNDLED_CODE_FRAMEWORK_VERSIONS
+
+    table = json.loads((Path(sagemaker.core.__file__).parent / "image_uri_config" / "xgboost.json").read_text())
+    assert not set(table["inference_graviton"]["versions"]) & {*BUNDLED_CODE_FRAMEWORK_VERSIONS, *xgboost_versions()[-2:]}
+    for family in GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY:
+        assert "an ARM (Graviton) host" in (xgboost_image_problem(f"ml.{family}.xlarge") or ""), family
+    hosting = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType").enum
+    refused = {t.split(".")[1] for t in hosting if xgboost_image_problem(t)}
+    assert refused >= set(GRAVITON_ALLOWED_TARGET_INSTANCE_FAMILY) | {"p2"}
+    # x86 families, GPU and CPU, including those with a "g" elsewhere in the name, are not refused.
+    for usable in ("ml.g5.xlarge", "ml.g4dn.xlarge", "ml.g6e.xlarge", "ml.m5.large", "ml.c5.xlarge", "ml.inf2.xlarge", "ml.p4d.24xlarge"):
+        assert xgboost_image_problem(usable) is None, usable

@@ -769,6 +769,37 @@ def test_the_synth_label_check_reads_the_datasets_own_missing_spelling_as_missin
         preprocess.binary_labels(pd.read_csv(path, skipinitialspace=True, na_values=["?"]), "label", "yes")
 
 
+def test_too_few_rows_of_a_label_value_fail_at_synth_as_preprocess_would_fail(tmp_path):
+    """The Preprocess job's stratified split needs MIN_ROWS_PER_CLASS of each value: synth says so first, naming the value."""
+    from config.dataset import MIN_ROWS_PER_CLASS, label_problems
+
+    assert MIN_ROWS_PER_CLASS == preprocess.MIN_ROWS_PER_CLASS  # the container's script cannot import config/
+    path = tmp_path / "churn.csv"
+    for positives, refused in [(MIN_ROWS_PER_CLASS - 1, True), (MIN_ROWS_PER_CLASS, False)]:
+        path.write_text("x,churned\n" + "".join(f"{i},{'yes' if i < positives else 'no'}\n" for i in range(200)))
+        problems = label_problems(path, "churned", "yes")
+        assert problems == ([f"label_column: 'churned' is 'yes' in only {positives} rows of churn.csv (allowed: at least "
+                             f"{MIN_ROWS_PER_CLASS} rows of each value, which the Preprocess job's stratified split needs)"]
+                            if refused else [])
+        table = pd.read_csv(path, skipinitialspace=True)
+        if refused:
+            with pytest.raises(preprocess.InputError, match=f"models.churn.dataset.label_column: column 'churned' has only {positives} rows"):
+                preprocess.binary_labels(table, "churned", "yes", "models.churn.dataset")
+        else:
+            assert preprocess.binary_labels(table, "churned", "yes").sum() == positives
+
+
+def test_a_data_file_that_is_not_utf8_past_its_header_is_one_line_naming_the_file(tmp_path):
+    from config.dataset import label_problems
+
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"x,churned\n" + b"".join(f"{i},{'yes' if i % 2 else 'no'}\n".encode() for i in range(3000))
+                     + "9,s\u00e3o\n".encode("latin-1"))
+    (problem,) = label_problems(path, "churned", "yes")
+    assert problem.startswith("data_file: cannot read latin1.csv as a UTF-8 CSV (") and "\n" not in problem
+    assert problem.endswith("allowed: a UTF-8 file, so export it again as UTF-8 CSV)")
+
+
 def vermin_minimum(path: Path) -> str:
     """The lowest Python 3 that ``path`` runs on, as vermin (PyPI, pinned in requirements-dev.txt) finds from the syntax,
     modules, functions and arguments it uses."""
