@@ -202,8 +202,9 @@ def check_lambda_concurrency(env: EnvironmentConfig, service_quotas, report: Rep
 
 
 def check_zones(env: EnvironmentConfig, ec2, report: Report) -> None:
-    """The configured zones exist and are available to the account: the loader checks their spelling only, and CDK
-    takes them from the config (app.py fills its zone lookup), so a zone the region lacks fails at the subnets."""
+    """The configured zones exist and are available to the account: the loader checks their spelling and that no letter
+    lies past the region's last (which zones an account has differs, us-west-1b or us-west-1a), and CDK takes them from
+    the config (app.py fills its zone lookup), so a zone the account lacks fails at the subnets."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

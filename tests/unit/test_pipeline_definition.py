@@ -260,7 +260,7 @@ def test_spot_training_checkpoints_per_execution():
 
 def test_preprocess_reads_the_configured_dataset_columns(tmp_path):
     data = tmp_path / "bank.csv"
-    data.write_text("age,job,marital,id,y\n30,admin,single,7,1\n41,retired,married,8,0\n")
+    data.write_text("age,job,marital,id,y\n" + "30,admin,single,7,1\n41,retired,married,8,0\n" * 10)  # 10 of each label
     args = step(build_definition(pipeline(dataset={"data_file": str(data), "label_column": "y", "positive_label": "1",
                                                     "categorical_columns": ["job", "marital"], "drop_columns": ["id"]}),
                                  RESOURCES),

@@ -42,9 +42,9 @@ def test_quota_needs_cover_tuning_parallelism_blue_green_and_every_model():
     assert not [n for n in quota_needs(DEV) if n.endswith("for endpoint usage")]
 
 
-def clients(emulator):
-    return {"sts": emulator.client("sts"), "ssm": emulator.client("ssm"), "service_quotas": emulator.client("service-quotas"),
-            "ec2": emulator.client("ec2"), "sagemaker": emulator.client("sagemaker")}
+def clients(emulator, region: str = "us-east-1"):
+    return {name.replace("-", "_"): emulator.client(name, region_name=region)
+            for name in ("sts", "ssm", "service-quotas", "ec2", "sagemaker")}
 
 
 def test_a_fresh_account_gets_one_line_per_shortfall_and_passes_once_they_are_fixed(emulator):
@@ -142,34 +142,39 @@ def test_a_declared_data_quality_monitor_asks_the_operator_to_confirm_model_moni
 
 
 def test_a_zone_the_region_lacks_and_an_unbootstrapped_replica_region_are_shortfalls(emulator, tmp_path):
-    """The loader checks a zone's spelling only (us-east-1g passes it), and app.py hands CDK the configured zones,
-    so EC2 would refuse the subnets at deploy: preflight asks DescribeAvailabilityZones (the emulator answers with
-    moto's zone list of the region). An environment that replicates deploys its DataReplica stack to the replica
+    """The loader checks a zone's spelling and that no letter lies past the region's last (us-west-1c passes it: cfn-lint
+    lists a and c), but which zones an account has differs, and app.py hands CDK the configured zones, so EC2 would
+    refuse the subnets at deploy: preflight asks DescribeAvailabilityZones (the emulator answers with moto's zone list
+    of the region, a and b for us-west-1). An environment that replicates deploys its DataReplica stack to the replica
     region, which must be bootstrapped too; preflight names both commands."""
     import yaml
 
     from tests.helpers.configs import write_config
 
+    region = "us-west-1"
     data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
-    zones = [z["ZoneName"] for z in emulator.client("ec2").describe_availability_zones()["AvailabilityZones"]]
-    assert "us-east-1a" in zones and "us-east-1g" not in zones
-    data["network"]["availability_zones"] = ["us-east-1a", "us-east-1g"]
+    zones = [z["ZoneName"] for z in emulator.client("ec2", region_name=region).describe_availability_zones()["AvailabilityZones"]]
+    assert "us-west-1a" in zones and "us-west-1c" not in zones
+    data["region"] = region
+    data["network"]["availability_zones"] = ["us-west-1a", "us-west-1c"]
+    data["notebooks"] = [{**notebook, "availability_zone": "us-west-1a"} if "availability_zone" in notebook else notebook
+                         for notebook in data.get("notebooks") or []]
     data["data"]["replication"] = {"region": "us-west-2"}
     env = load_environment(write_config(tmp_path, data, "dev"))
     replica_ssm = emulator.client("ssm", region_name="us-west-2")
-    report = preflight(env, **clients(emulator), replica_ssm=replica_ssm)
+    report = preflight(env, **clients(emulator, region), replica_ssm=replica_ssm)
     # (The emulator's us-east-1 may be bootstrapped by an earlier test of this module: only the replica's line is sure.)
     assert (f"CDK bootstrap: aws://{env.account}/us-west-2 is not bootstrapped ({BOOTSTRAP_VERSION_PARAMETER} is missing); "
             f"run: npx cdk bootstrap aws://{env.account}/us-west-2") in report.shortfalls
     (zone_line,) = [line for line in report.shortfalls if line.startswith("network.availability_zones")]
-    assert zone_line == (f"network.availability_zones: us-east-1g is not available to {env.account} in us-east-1 "
+    assert zone_line == (f"network.availability_zones: us-west-1c is not available to {env.account} in us-west-1 "
                          f"({env.source_file}; available: {', '.join(sorted(zones))})")
 
-    emulator.client("ssm").put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION), Type="String",
-                                         Overwrite=True)
+    emulator.client("ssm", region_name=region).put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION),
+                                                             Type="String", Overwrite=True)
     replica_ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=str(REQUIRED_BOOTSTRAP_VERSION), Type="String")
     data["network"]["availability_zones"] = zones[:2]
-    fixed = preflight(load_environment(write_config(tmp_path, data, "dev")), **clients(emulator), replica_ssm=replica_ssm)
+    fixed = preflight(load_environment(write_config(tmp_path, data, "dev")), **clients(emulator, region), replica_ssm=replica_ssm)
     assert not [line for line in fixed.shortfalls if line.startswith(("CDK bootstrap", "network."))]
     assert f"CDK bootstrap version {REQUIRED_BOOTSTRAP_VERSION} in aws://{env.account}/us-west-2 (need {REQUIRED_BOOTSTRAP_VERSION})" in fixed.ok
 
