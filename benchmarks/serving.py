@@ -122,6 +122,7 @@ def bench(model_dir: Path, splits: Path) -> int:
         print(f"targets, 1000 raw rows: HTTP / in-process >= 0.5: {raw['http'] / raw['local']:.2f}; "
               f"in-process / booster alone >= 0.25: {raw['local'] / raw['booster']:.3f}; 1-row p99 < 10 ms: above")
         csv_readers(bodies_of(splits, 1000)["raw rows, no header"], model, raw["booster"])
+        request_stages(bodies_of(splits, 1000)["raw rows, no header"], model, raw["booster"])
         through_runtime_api(model_dir, splits, figures)
     finally:
         server.terminate()
@@ -163,6 +164,39 @@ def csv_readers(body: bytes, model, booster_rate: float, count: int = 200) -> No
     for label, read in readers.items():
         rate = report(label, 1000, measure(read, count))
         print(f"  best in-process / booster alone with this reader: {1 / (1 + booster_rate / rate):.3f}")
+
+
+def request_stages(body: bytes, model, booster_rate: float, count: int = 300) -> None:
+    """Where one in-process 1000-row raw request spends its time: each stage timed in the order a request runs
+    them (median of ``count`` requests), not in a loop of its own, where caches and XGBoost's threads stay warm and
+    every stage looks cheaper. The last line is the most the ratio could be if everything but the read were free."""
+    prep = model.preprocessing
+    if prep is None:
+        return
+    stages: dict[str, list[float]] = {}
+
+    def timed(name: str, call, *args):
+        start = time.perf_counter()
+        value = call(*args)
+        stages.setdefault(name, []).append(time.perf_counter() - start)
+        return value
+
+    for number in range(count + 20):
+        payload = timed("input_fn (size, type, UTF-8)", inference.parse, body, "text/csv")
+        timed("first line (header rule)", inference._first_line, payload.data)
+        table = timed("Arrow read (typed)", inference._read_csv, payload.data, prep.columns, prep.raw_types, False, prep.na_values)
+        matrix = timed("encode (medians, one-hot)", inference._encode, table, prep)
+        scores = timed("booster.inplace_predict", model.booster.inplace_predict, matrix)
+        timed("output_fn (CSV scores)", inference.output_fn, scores, "text/csv")
+        if number == 19:
+            stages.clear()  # warm-up
+    print(f"one 1000-row raw request, stage by stage in request order (median of {count}):")
+    medians = {name: float(np.median(times)) for name, times in stages.items()}
+    for name, seconds in medians.items():
+        print(f"  {name:32} {seconds * 1000:7.3f} ms")
+    booster = 1000 / booster_rate
+    print(f"  sum {sum(medians.values()) * 1000:.3f} ms; booster alone in its own loop {booster * 1000:.3f} ms; "
+          f"booster alone / Arrow read = {booster / medians['Arrow read (typed)']:.3f} (the ratio's ceiling)")
 
 
 def through_runtime_api(model_dir: Path, splits: Path, figures: dict) -> None:
