@@ -496,7 +496,7 @@ class EnvironmentConfig(StrictModel):
             if letters and zone[-1] > letters[-1]:
                 raise ValueError(
                     f"network.availability_zones: '{zone}' is past the last zone of {self.region}, {self.region}{letters[-1]} "
-                    f"(allowed: zones {', '.join(self.region + letter for letter in letters)}, as cfn-lint lists them; "
+                    f"(allowed: {self.region}a to {self.region}{letters[-1]}, the region's zones as cfn-lint lists them; "
                     f"`aws ec2 describe-availability-zones --region {self.region}` lists your account's)"
                 )
 

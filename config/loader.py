@@ -33,6 +33,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+#: The tag of YAML's merge key, `<<`.
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that rejects duplicate keys: PyYAML would silently keep the last one."""
 
@@ -40,9 +44,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: the keys written beside it override the merged ones
-            continue
-        key = loader.construct_object(key_node, deep=deep)
+        if key_node.tag == MERGE_TAG:  # `<<: *defaults`: the keys written beside it override the merged ones
+            key: Any = MERGE_TAG  # once: a second `<<` would silently replace the first (`<<: [*a, *b]` merges both)
+        else:
+            key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
         except TypeError:
@@ -51,7 +56,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {'<<' if key == MERGE_TAG else key!r}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -183,8 +188,20 @@ def _describe(error: dict, model: type) -> list[str]:
     return [f"{field} = {_shown(error.get('input'))}: {message}"]
 
 
-#: An exponent without a dot (1e-1, 1e3), which YAML 1.1 (PyYAML) reads as text, not as a number.
-_YAML_TEXT_EXPONENT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+#: A number with an exponent: YAML 1.1 (PyYAML) reads it as a number only with a dot and a signed exponent (1.0e-1,
+#: 1.5e+3), so 1e-1, 1.5e3 or 1e3 arrive as text.
+_EXPONENT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _yaml_number(number: float, integer: bool) -> str:
+    """``number`` as YAML 1.1 reads it back as a number: 1000 for an integer, else a dot in the mantissa and a sign in
+    the exponent (0.1, 1.5e-05, 2.5e+07)."""
+    if integer:
+        return str(int(number))
+    mantissa, _, exponent = f"{number:g}".partition("e")
+    if not exponent:
+        return mantissa
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
 
 
 def _why_not_a_number(kind: str, value: Any) -> str:
@@ -193,13 +210,15 @@ def _why_not_a_number(kind: str, value: Any) -> str:
         return ""
     if value is None:
         return " (the key has no value)"
-    if isinstance(value, str) and _YAML_TEXT_EXPONENT.fullmatch(value.strip()):
-        number = float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return ""  # text, not a number in any spelling
         if kind.startswith("int") and not number.is_integer():
             return " (a whole number)"
-        written = str(int(number)) if kind.startswith("int") and number.is_integer() else f"{number:g}".replace("e", ".0e", 1)
-        return f" (YAML reads {value} as text, not as a number: write {written})"
-    if isinstance(value, str):
+        if _EXPONENT.fullmatch(value.strip()):
+            return f" (YAML reads {value} as text, not as a number: write {_yaml_number(number, kind.startswith('int'))})"
         return " (a quoted YAML value is text: leave the quotes off)"
     if isinstance(value, float) and kind.startswith("int"):
         return f" (write {int(value)}, not {value})" if value.is_integer() else " (a whole number)"
@@ -231,17 +250,23 @@ def _explained_by_a_typo(error: dict, errors: list[dict], model: type) -> bool:
     return False
 
 
-def _key_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
-    """Line (1-based) of every key and list item of a YAML document, by its path."""
+def _key_lines(node: yaml.Node, path: tuple = (), within: frozenset[int] = frozenset()) -> dict[tuple, int]:
+    """Line (1-based) of every key and list item of a YAML document, by its path. Merge keys are not paths of the
+    data, and a node an alias makes its own descendant (`a: &x {<<: *x}`) is not walked into again."""
     lines: dict[tuple, int] = {path: node.start_mark.line + 1}
+    if id(node) in within:
+        return lines
+    within = within | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
+            if key.tag == MERGE_TAG:
+                continue
             child = (*path, key.value)
             lines[child] = key.start_mark.line + 1
-            lines.update({k: v for k, v in _key_lines(value, child).items() if k != child})
+            lines.update({k: v for k, v in _key_lines(value, child, within).items() if k != child})
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines.update(_key_lines(item, (*path, index)))
+            lines.update(_key_lines(item, (*path, index), within))
     return lines
 
 

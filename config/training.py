@@ -481,9 +481,10 @@ def undeclared_hyperparameters(code_dir: Path, names: list[str], shown_as: str) 
     return problems
 
 
-#: The XGBoost images the bundled training_scripts run on: 3.0-5 is Python 3.10 with XGBoost 3.0.5 (aws/sagemaker-xgboost-container,
-#: docker/3.0-5/base/Dockerfile.cpu), the versions the tests train, evaluate and serve with. Older images are Python 3.8 or
-#: 3.9, where the scripts' zip(..., strict=True) fails on the first run; a newer one is a new Python line, untested here.
+#: The XGBoost images the bundled training_scripts are tested on: 3.0-5 is Python 3.10 with XGBoost 3.0.5
+#: (aws/sagemaker-xgboost-container, docker/3.0-5/base/Dockerfile.cpu), the versions the tests train, evaluate and serve
+#: with (tests/unit/test_training_scripts.py holds each script to Python 3.10). Older images ship an older Python (1.7-1's
+#: was 3.9), where zip(..., strict=True) fails on the first run; a newer one is a new Python line, untested here.
 BUNDLED_CODE_FRAMEWORK_VERSIONS = ("3.0-5",)
 
 
@@ -520,9 +521,9 @@ class PipelineConfig(StrictModel):
     def _bundled_code_runs_on_its_image(self) -> PipelineConfig:
         if self.bundled_code and self.framework_version not in BUNDLED_CODE_FRAMEWORK_VERSIONS:
             known = ", ".join(BUNDLED_CODE_FRAMEWORK_VERSIONS)
-            raise ValueError(f"framework_version: the bundled training_scripts run on {known} only (Python 3.10, XGBoost 3.0.5; "
-                             f"older images are Python 3.8 or 3.9, where they fail), not on {self.framework_version!r} "
-                             f"(allowed: {known}, or any version with a code_dir of your own)")
+            raise ValueError(f"framework_version: {self.framework_version!r} is not an image the bundled training_scripts are "
+                             f"tested on (they are on {known}: Python 3.10, XGBoost 3.0.5) (allowed: {known}, or any version "
+                             "with a code_dir of your own)")
         return self
 
     @model_validator(mode="after")

@@ -292,9 +292,13 @@ def test_the_suggested_spelling_of_an_exponent_is_a_number_to_yaml():
     """What the message tells a user to write must read back as the number (PyYAML, YAML 1.1)."""
     from config.loader import _why_not_a_number
 
-    for text, number in [("1e-1", 0.1), ("1e-5", 1e-5), ("2E3", 2000), ("1e+20", 1e20)]:
+    for text, number in [("1e-1", 0.1), ("1e-5", 1e-5), ("15e-6", 1.5e-5), ("25e6", 2.5e7), ("12e-10", 1.2e-9), ("2E3", 2000),
+                         ("1e+20", 1e20), ("1.5e3", 1500), ("1.0e5", 1e5)]:
+        assert isinstance(yaml.safe_load(f"v: {text}")["v"], str)  # what makes it a problem
         written = _why_not_a_number("float_parsing", text).rsplit("write ", 1)[1].rstrip(")")
-        assert yaml.safe_load(f"v: {written}")["v"] == number, written
+        assert yaml.safe_load(f"v: {written}")["v"] == pytest.approx(number), written
+    # Text that is no number in any spelling gets no advice about quotes or exponents.
+    assert [_why_not_a_number("float_parsing", text) for text in ("six", "1,000", "")] == ["", "", ""]
 
 
 def test_bad_notebook_name_says_what_is_allowed(tmp_path):
@@ -359,8 +363,8 @@ def test_a_zone_letter_past_the_regions_last_is_refused(tmp_path):
     """cfn-lint's list of each region's zones (cfnlint.helpers.AVAILABILITY_ZONES): us-east-1 ends at f; us-west-1 lists a
     and c, and an account that sees b is not refused (the letters an account sees differ)."""
     message = config_error(tmp_path, with_network(availability_zones=["us-east-1a", "us-east-1z"]))
-    assert "network.availability_zones: 'us-east-1z' is past the last zone of us-east-1, us-east-1f (allowed: zones us-east-1a, " \
-           "us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f, as cfn-lint lists them" in message
+    assert "network.availability_zones: 'us-east-1z' is past the last zone of us-east-1, us-east-1f (allowed: us-east-1a to " \
+           "us-east-1f, the region's zones as cfn-lint lists them" in message
     west = {**with_network(availability_zones=["us-west-1a", "us-west-1b"]), "region": "us-west-1"}
     west["notebooks"] = [{**nb, "availability_zone": "us-west-1a"} if "availability_zone" in nb else nb for nb in west["notebooks"]]
     assert load_environment(write_config(tmp_path, west)).network.availability_zones == ["us-west-1a", "us-west-1b"]
@@ -487,6 +491,20 @@ def test_yaml_merge_keys_share_settings_and_the_keys_beside_them_win(tmp_path):
     assert second.min_auc == 0.61 and second.min_precision == first.min_precision and second.approval_status == first.approval_status
     duplicate = shared.replace("      min_auc: 0.61", "      min_auc: 0.61\n      min_auc: 0.62", 1)
     assert "duplicate key 'min_auc'" in config_error(tmp_path, duplicate)
+
+
+def test_a_mapping_that_merges_itself_or_merges_twice_is_one_line(tmp_path):
+    """A node an alias makes its own descendant once sent the line finder round in circles (a RecursionError);
+    a second `<<` in one mapping would silently replace the first."""
+    text = (CONFIG_DIR / "dev.yaml").read_text()
+    looped = text.replace("    evaluation:\n", "    evaluation: &gate\n      <<: *gate\n", 1)
+    assert looped != text
+    assert load_environment(write_config(tmp_path, looped)).models[EXAMPLE].evaluation.min_auc > 0
+    twice = text.replace("    evaluation: {approval_status: Approved}",
+                         "    evaluation:\n      <<: {min_auc: 0.6}\n      <<: {min_auc: 0.7}", 1)
+    assert twice != text
+    message = config_error(tmp_path, twice)
+    assert "not valid YAML at line" in message and "duplicate key '<<'" in message
 
 
 def test_malformed_yaml(tmp_path):
@@ -677,11 +695,12 @@ def test_pipeline_defaults_are_the_seeds_settings(tmp_path):
          "(as it is); SageMaker takes at most 256 an argument (allowed: fewer or shorter entries)"),
         ("dataset.label_column", "", "models.direct-marketing.dataset.label_column = ''"),
         ("framework_version", "9.9-9", "not a SageMaker XGBoost framework version (allowed: "),
-        # A published image, but Python 3.8 (aws/sagemaker-xgboost-container docker/1.7-1/base/Dockerfile.cpu), where the
-        # bundled scripts' zip(..., strict=True) fails on the first run.
-        ("framework_version", "1.7-1", "models.direct-marketing.framework_version: the bundled training_scripts run on 3.0-5 only "
-         "(Python 3.10, XGBoost 3.0.5; older images are Python 3.8 or 3.9, where they fail), not on '1.7-1' (allowed: 3.0-5, or "
-         "any version with a code_dir of your own)"),
+        # A published image, but Python 3.9 (aws/sagemaker-xgboost-container docker/1.7-1/base/Dockerfile.cpu), where the
+        # bundled scripts' zip(..., strict=True) fails on the first run; and 3.2-0, a newer Python line they are not tested on.
+        ("framework_version", "1.7-1", "models.direct-marketing.framework_version: '1.7-1' is not an image the bundled "
+         "training_scripts are tested on (they are on 3.0-5: Python 3.10, XGBoost 3.0.5) (allowed: 3.0-5, or any version with a "
+         "code_dir of your own)"),
+        ("framework_version", "3.2-0", "models.direct-marketing.framework_version: '3.2-0' is not an image the bundled"),
         ("training.instance_types", ["ml.p2.xlarge"], "training.instance_types = ['ml.p2.xlarge']: 'ml.p2.xlarge' is a K80 GPU host, "
          "below the CUDA 12 that SageMaker's XGBoost image needs (allowed: a newer GPU"),
         ("training.instance_types", ["ml.p6e-gb200.36xlarge"], "'ml.p6e-gb200.36xlarge' is an ARM (Grace) host, and SageMaker's "
