@@ -136,12 +136,19 @@ def _detach_comments_below(block) -> str:
     token = (node.ca.items.get(key) or [None] * 4)[index]
     if token is None or "\n" not in token.value:
         return ""
-    end_of_line, below = token.value.split("\n", 1)
+    # After a block scalar (`|`, `>`) ruamel's token starts on the line below it: all of it is below the block.
+    end_of_line, below = ("", token.value) if _block_scalar(node[key]) else token.value.split("\n", 1)
     if end_of_line.strip():
         token.value = end_of_line + "\n"
     else:
         node.ca.items[key][index] = None
     return below
+
+
+def _block_scalar(value) -> bool:
+    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+    return isinstance(value, (LiteralScalarString, FoldedScalarString))
 
 
 def _attach_comments_below(block, below: str) -> None:
@@ -157,7 +164,7 @@ def _attach_comments_below(block, below: str) -> None:
     if items[index] is not None:
         items[index].value = items[index].value.rstrip("\n") + "\n" + below
     else:
-        items[index] = CommentToken("\n" + below, CommentMark(0), None)
+        items[index] = CommentToken(("" if _block_scalar(node[key]) else "\n") + below, CommentMark(0), None)
 
 
 def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, list[str]]:
@@ -168,8 +175,9 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
     yaml = round_trip_yaml()
     data = yaml.load(original)
     block = data["models"][model]
-    below = _detach_comments_below(block)
+    below = _detach_comments_below(block)  # then serving's and monitoring's, where they are not the block's last key
     serving = block.setdefault("serving", CommentedMap())
+    below_serving = _detach_comments_below(serving)
     at = f"models.{model}.serving"
     changes = []
     old = serving.get("model_package_arn")
@@ -181,10 +189,13 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
         changes.append(f"{at}.model_package_arn: {old or '(none)'} -> {version.arn}")
     if version.baseline_prefix:
         monitoring = serving.setdefault("monitoring", CommentedMap())
+        below_monitoring = _detach_comments_below(monitoring)
         old_baseline = monitoring.get("baseline_prefix")
         if old_baseline != version.baseline_prefix:
             monitoring["baseline_prefix"] = version.baseline_prefix
             changes.append(f"{at}.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
+        _attach_comments_below(monitoring, below_monitoring)
+    _attach_comments_below(serving, below_serving)
     _attach_comments_below(block, below)
     out = io.StringIO()
     yaml.dump(data, out)

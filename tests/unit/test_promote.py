@@ -204,6 +204,8 @@ NEXT = ["# The next section's heading,", "# two lines of it.", "", "studio:", " 
     ["    dataset:", "      drop_columns:", "        - a", "        - b"],  # a block sequence last
     ["    dataset:", "      drop_columns: [a, b]"],  # flow style: ruamel keeps the comment elsewhere
     ["    training:", "      hyperparameters:", "        max_depth: 3", ""],  # a blank line before the comments
+    ["    description: |", "      a literal block", "      of two lines"],  # ruamel keeps the comments after it differently
+    ["    description: >-", "      a folded block"],
 ])
 def test_comment_lines_below_a_model_stay_below_the_block_promote_adds(last):
     """ruamel attaches the comment lines below a block to its deepest last value, so a block added to the model
@@ -214,6 +216,16 @@ def test_comment_lines_below_a_model_stay_below_the_block_promote_adds(last):
     assert len(changes) == 2
     end = len(before) - len(NEXT) - (1 if last[-1] == "" else 0)
     assert text.splitlines() == before[:end] + ADDED + before[end:]
+
+
+@pytest.mark.parametrize("serving", [["    serving:", "      instance_type: ml.m5.large"],
+                                     ["    serving:", "      monitoring:", "        enabled: true"]])
+def test_comment_lines_below_a_serving_block_that_is_not_the_models_last_stay_above_the_next_key(serving):
+    text, _ = edited_text("\n".join(["models:", f"  {EXAMPLE}:", *serving, "    # Training: chosen by CV.", "    training:",
+                                      "      spot: false"]) + "\n", EXAMPLE, VERSION)
+    lines = text.splitlines()
+    assert lines[-3:] == ["    # Training: chosen by CV.", "    training:", "      spot: false"]
+    assert lines[-4] == f"        baseline_prefix: {BASELINE}" and f"      model_package_arn: {VERSION.arn}" in lines
 
 
 def test_a_monitoring_block_added_to_an_existing_serving_block_keeps_the_comments_below_it():
@@ -233,3 +245,6 @@ def test_removing_the_version_that_ends_a_model_keeps_the_comments_below_it():
     # The version was all its serving block held: the block goes (the same defaults), the comments stay.
     before = [*model, "    serving:", f"      model_package_arn: {VERSION.arn}", *NEXT]
     assert without_versions("\n".join(before) + "\n").splitlines() == [*model, *NEXT]
+    literal = ["models:", f"  {EXAMPLE}:", "    description: |", "      d"]
+    before = [*literal, "    serving:", f"      model_package_arn: {VERSION.arn}", *NEXT]
+    assert without_versions("\n".join(before) + "\n").splitlines() == [*literal, *NEXT]
