@@ -8,6 +8,7 @@ mirrors what SageMaker or train.py would reject later, so a mistake fails `cdk s
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -396,13 +397,46 @@ def _check_code_dir(value: str) -> str:
     # Out and back in (../<this clone's folder name>/...) too: a clone elsewhere has another name.
     if Path(os.path.normpath(value)).parts[:1] == ("..",) or not path.is_relative_to(root):
         raise ValueError(f"leads outside the repo ({path}); the delivery pipeline builds from the repository alone ({allowed})")
+    if path.is_file():
+        raise ValueError(f"is a file, not a folder ({allowed}; the file's folder is {Path(value).parent.as_posix()})")
     if not path.is_dir():
         raise ValueError(f"no such folder {path} ({allowed})")
     missing = [name for name in ENTRY_POINTS if not (path / name).is_file()]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)} (allowed: a folder with every entry point of the container "
                          f"contract: {', '.join(ENTRY_POINTS)}; see training_scripts/README.md)")
+    if problem := _unparsable_module(path):
+        raise ValueError(problem)
     return value
+
+
+#: The Python of the XGBoost image the scripts run in (3.0-5: docker/3.0-5/base/Dockerfile.cpu in
+#: aws/sagemaker-xgboost-container): a module that does not parse as it fails the job that imports it.
+CONTAINER_PYTHON = (3, 10)
+
+
+def _unparsable_module(folder: Path) -> str | None:
+    """Why a module of the folder would not even import in the container: a syntax error (as Python 3.10's parser
+    sees it) found at synth, before Preprocess and Train have run, paid, in AWS. None where every module parses."""
+    modules = tuple((str(m), m.stat().st_mtime_ns, m.stat().st_size) for m in sorted(folder.rglob("*.py"))
+                    if "__pycache__" not in m.parts)
+    return _first_unparsable(modules)
+
+
+@functools.cache
+def _first_unparsable(modules: tuple[tuple[str, int, int], ...]) -> str | None:
+    """_unparsable_module's work, once per state of the folder's files (each config load checks every model)."""
+    for name, _mtime, _size in modules:
+        module = Path(name)
+        shown = module.relative_to(data_files.REPO_ROOT).as_posix()
+        try:
+            ast.parse(module.read_bytes(), filename=shown, feature_version=CONTAINER_PYTHON)
+        except SyntaxError as error:
+            return (f"{shown} line {error.lineno} does not parse as Python {'.'.join(map(str, CONTAINER_PYTHON))}, the "
+                    f"image's: {error.msg} (allowed: modules that parse; every job that imports it would fail)")
+        except ValueError as error:  # null bytes
+            return f"{shown} is not Python source ({error}) (allowed: modules that parse)"
+    return None
 
 
 def _local_imports(tree: ast.Module, code_dir: Path) -> list[Path]:

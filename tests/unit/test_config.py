@@ -794,6 +794,29 @@ def test_an_extra_hyperparameter_the_teams_train_py_does_not_declare_fails_at_sy
             assert expected.replace("<code>", str(code.relative_to(ROOT))) in config_error(tmp_path, data)
 
 
+@pytest.mark.parametrize("module, source, bad_line, reason", [
+    ("train.py", "\ndef broken(:\n", "def broken(:", "invalid syntax"),
+    # A module train.py does not import is parsed too: the container imports every entry point and what they import.
+    ("derive.py", "def f(x):\n    return x +\n", "    return x +", "invalid syntax"),
+    # Parsed as the image's Python parses: 3.11's except* would fail there.
+    ("evaluate.py", "\ntry:\n    pass\nexcept* ValueError:\n    pass\n", None,  # (Python names the statement's last line)
+     "Exception groups are only supported in Python 3.11 and greater"),
+])
+def test_a_module_of_a_teams_code_that_does_not_parse_fails_at_synth(tmp_path, module, source, bad_line, reason):
+    """Before, synth passed and, with it, the check of extra_hyperparameters switched off (train.py unreadable); the
+    error came after Preprocess and Train had run. And a code_dir naming a file says so."""
+    with own_code_dir() as code:
+        path = code / module
+        path.write_text((path.read_text() if path.exists() else "") + source)
+        line = path.read_text().splitlines().index(bad_line) + 1 if bad_line else len(path.read_text().splitlines())
+        message = config_error(tmp_path, with_pipeline("code_dir", str(code.relative_to(ROOT))))
+        assert message.endswith(f"code_dir = '{code.relative_to(ROOT)}': {path.relative_to(ROOT).as_posix()} line {line} does not "
+                                f"parse as Python 3.10, the image's: {reason} (allowed: modules that parse; every job that "
+                                "imports it would fail)")
+        assert " is a file, not a folder (allowed: a folder in the repo" in config_error(
+            tmp_path, with_pipeline("code_dir", str((code / "train.py").relative_to(ROOT))))
+
+
 def test_several_undeclared_hyperparameters_are_one_located_line_each(tmp_path):
     with own_code_dir() as code:
         team_code(code)
