@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import shutil
@@ -268,10 +269,18 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
                     f"one row a request: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms")
         derived = columns_not_in_data(s.columns, run.source)
         if derived and run.source is not None:
-            print(f"      warning: {endpoint} takes column{'s' if len(derived) > 1 else ''} that {shown(run.source)} lacks: "
-                  f"{', '.join(map(repr, derived))} (made by the model's own preprocess.py): every client must send "
-                  f"{'them' if len(derived) > 1 else 'it'}; to take the business's rows as they are, compute "
-                  f"{'them' if len(derived) > 1 else 'it'} in its inference.py too (training_scripts/README.md)", flush=True)
+            # The test rows carry what the model's own preprocess.py derived; the business's rows do not. Whether its
+            # inference.py derives it too shows only in the endpoint's answer to rows as the data file holds them.
+            them = "them" if len(derived) > 1 else "it"
+            refused = refusal_of_the_data_files_rows(emulator, endpoint, run.execution, run.source)
+            if refused:
+                print(f"      warning: {endpoint} takes column{'s' if len(derived) > 1 else ''} that {shown(run.source)} lacks: "
+                      f"{', '.join(map(repr, derived))} (made by the model's own preprocess.py), and refuses the file's own rows "
+                      f"({refused}): every client must send {them}; to take the business's rows as they are, compute {them} in "
+                      "its inference.py too (training_scripts/README.md)", flush=True)
+            else:
+                print(f"      {endpoint} derives {', '.join(map(repr, derived))} itself: rows as {shown(run.source)} holds them "
+                      "score too", flush=True)
     return result
 
 
@@ -412,8 +421,7 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
     from sklearn.metrics import roc_auc_score
 
     s3 = emulator.client("s3")
-    spec = json.loads(s3.get_object(**dict(zip(("Bucket", "Key"), jobs.split_uri(
-        execution.output_uri("Preprocess", "metadata").rstrip("/") + "/features.json"), strict=True)))["Body"].read())
+    spec = features_spec(emulator, execution)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([c["name"] for c in spec["columns"]])
     bucket, prefix = jobs.split_uri(execution.output_uri("Preprocess", "raw-test"))
@@ -449,6 +457,31 @@ def call_endpoint(emulator: Emulator, endpoint: str, execution: ExecutionResult,
     return Scoring(len(rows), seconds, float(roc_auc_score(labels, scores)), float(report_auc), endpoint,
                    requests=len(batches), p50_ms=float(np.percentile(latencies, 50) * 1000),
                    p99_ms=float(np.percentile(latencies, 99) * 1000), columns=[c["name"] for c in spec["columns"]])
+
+
+def refusal_of_the_data_files_rows(emulator: Emulator, endpoint: str, execution: ExecutionResult, source: Path,
+                                   rows: int = 5) -> str | None:
+    """What the endpoint answers to the data file's first rows as the business holds them (its own columns, less the
+    label and the dropped ones, under a header line), where it refuses them; None where it scores them."""
+    spec = features_spec(emulator, execution)
+    skipped = {(spec.get("label") or {}).get("column"), *spec.get("dropped_columns", [])}
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [row for row in itertools.islice((r for r in csv.reader(handle, skipinitialspace=True) if r), rows + 1)]
+    kept = [i for i, name in enumerate(lines[0]) if name.strip() not in skipped]
+    body = io.StringIO()
+    csv.writer(body, lineterminator="\n").writerows([[row[i] if i < len(row) else "" for i in kept] for row in lines])
+    try:
+        emulator.client("sagemaker-runtime").invoke_endpoint(EndpointName=endpoint, Body=body.getvalue().encode(),
+                                                            ContentType="text/csv", Accept="text/csv")
+    except ClientError as error:
+        return str(error.response.get("Error", {}).get("Message") or error)
+    return None
+
+
+def features_spec(emulator: Emulator, execution: ExecutionResult) -> dict:
+    """The execution's Preprocess metadata/features.json: the input columns, label and dropped columns."""
+    uri = execution.output_uri("Preprocess", "metadata").rstrip("/") + "/features.json"
+    return json.loads(emulator.client("s3").get_object(**dict(zip(("Bucket", "Key"), jobs.split_uri(uri), strict=True)))["Body"].read())
 
 
 def columns_not_in_data(columns: list[str], source: Path | None) -> list[str]:

@@ -274,6 +274,24 @@ def test_the_endpoint_answers_the_raw_test_rows_through_the_runtime_api_as_the_r
     assert 0 < scoring.p50_ms <= scoring.p99_ms
 
 
+def test_rows_as_the_data_file_holds_them_score_and_one_without_an_input_column_is_refused_by_name(deployed, demo, tmp_path):
+    """What the demo sends where a team's preprocess.py derived a column the data file lacks: the file's first rows as
+    the business holds them (the label and dropped columns left out), through the runtime API. The bundled model's
+    endpoint scores them; a file without one of its input columns gets the endpoint's own refusal, naming it."""
+    from local.demo import refusal_of_the_data_files_rows
+
+    emulator, _ = deployed
+    run = demo.model(EXAMPLE)
+    assert run.source is not None and run.execution is not None
+    assert refusal_of_the_data_files_rows(emulator, f"dev-{EXAMPLE}", run.execution, run.source) is None
+    lines = run.source.read_text(encoding="utf-8-sig").splitlines()[:6]
+    column = lines[0].split(",").index("MOSTYPE")
+    without = tmp_path / "without-mostype.csv"
+    without.write_text("\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != column) for line in lines) + "\n")
+    refused = refusal_of_the_data_files_rows(emulator, f"dev-{EXAMPLE}", run.execution, without)
+    assert refused is not None and "'MOSTYPE' is missing" in refused, refused
+
+
 def test_each_endpoint_serves_the_version_its_run_registered(deployed, demo):
     """The Serving stack deployed from the demo's config copy: endpoint -> config -> model -> that model package."""
     emulator, _ = deployed
