@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
@@ -201,3 +202,18 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
         if exit_.code not in (0, None):
             _report_failure(exit_.code if isinstance(exit_.code, str) else tail.last_line() or f"exit code {exit_.code}")
         raise
+    except Exception as error:  # a bug: the traceback follows on stderr; the failure reason says what and where
+        message = crash_summary(error)
+        print(f"error: {message}", file=sys.stderr)
+        _report_failure(message)
+        raise
+
+
+def crash_summary(error: BaseException) -> str:
+    """One line for an unexpected exception: what it is and the last place in the job's own code it passed (the
+    script's folder: a team's derive.py, not pandas' indexing three frames further in)."""
+    here = Path(__file__).resolve().parent
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve().parent == here]
+    where = f" ({Path(frames[-1].filename).name} line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    text = str(error).splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}{': ' + text if text else ''}{where}"

@@ -304,6 +304,27 @@ def test_an_argument_train_does_not_declare_is_the_jobs_failure_reason(tmp_path,
     assert (tmp_path / "output" / "message").read_text() == error_line + "\n"
 
 
+def test_a_crash_in_the_folders_own_code_is_the_failure_reason_with_its_file_and_line(tmp_path):
+    """A bug (a KeyError in a team's derive step, raised inside pandas): the processing job's ExitMessage and the
+    training job's FailureReason say what and where in the job's own code, not the library's last frame; the full
+    traceback still follows on stderr, and the exit code is Python's for an uncaught exception."""
+    import shutil
+
+    code = tmp_path / "code"
+    shutil.copytree(SCRIPTS, code, ignore=shutil.ignore_patterns("__pycache__"))
+    (code / "crash.py").write_text(
+        "import pandas as pd\n\nimport sm_contract\n\n\ndef derive(table):\n    return table['total_charge'] / table['tenure']\n\n\n"
+        "def main(_argv):\n    derive(pd.DataFrame({'total_charges': [1.0], 'tenure': [2]}))\n\n\n"
+        "if __name__ == '__main__':\n    sm_contract.run_main(main)\n")
+    done = subprocess.run([sys.executable, "crash.py"], cwd=code, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SM_OUTPUT_DIR": str(tmp_path / "output")})
+    expected = "KeyError: 'total_charge' (crash.py line 7, in derive)"
+    assert done.returncode == 1
+    assert f"error: {expected}" in done.stderr and "Traceback (most recent call last)" in done.stderr
+    assert (tmp_path / "output" / "failure").read_text() == expected + "\n"
+    assert (tmp_path / "output" / "message").read_text() == expected + "\n"
+
+
 def test_a_clean_exit_writes_no_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
 
