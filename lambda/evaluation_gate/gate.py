@@ -196,7 +196,7 @@ def load_report(s3: Any, uri: str, label: str) -> dict[str, Any]:
 def metric_value(section: dict[str, Any], metric: str, label: str) -> float:
     entry = section.get(metric)
     if not isinstance(entry, dict) or "value" not in entry:
-        raise GateError(f"{label}: metric {metric} is missing")
+        raise GateError(f"{label}: metric {metric} is missing (no {REPORT_SECTION}.{metric}.value)")
     return to_number(entry["value"], f"{label}: metric {metric}")
 
 
@@ -213,7 +213,11 @@ def usable_metrics(section: dict[str, Any]) -> dict[str, float]:
 
 def check_threshold(key: str, bound: float, section: dict[str, Any]) -> tuple[bool, str]:
     metric = THRESHOLD_KEYS[key]
-    value = metric_value(section, metric, "evaluation report")
+    try:
+        value = metric_value(section, metric, "evaluation report")
+    except GateError as error:  # a team's evaluate.py that leaves it out: say which setting reads it
+        raise GateError(f"{error}, which evaluation.{key} ({bound:{NUMBER}}) is checked against (allowed: a report with "
+                        "every metric the model's evaluation block sets, as the bundled evaluate.py writes)") from None
     higher = HIGHER_IS_BETTER[metric]
     ok = value >= bound if higher else value <= bound
     relation = (">=" if higher else "<=") if ok else ("is below" if higher else "is above")
