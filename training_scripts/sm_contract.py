@@ -213,7 +213,8 @@ def crash_summary(error: BaseException) -> str:
     """One line for an unexpected exception: what it is and the last place in the job's own code it passed (the
     script's folder: a team's derive.py, not pandas' indexing three frames further in)."""
     here = Path(__file__).resolve().parent
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve().parent == here]
-    where = f" ({Path(frames[-1].filename).name} line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve().is_relative_to(here)]
+    shown = Path(frames[-1].filename).resolve().relative_to(here).as_posix() if frames else ""
+    where = f" ({shown} line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
     text = str(error).splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}{': ' + text if text else ''}{where}"
