@@ -417,25 +417,34 @@ CONTAINER_PYTHON = (3, 10)
 
 def _unparsable_module(folder: Path) -> str | None:
     """Why a module of the folder would not even import in the container: a syntax error (as Python 3.10's parser
-    sees it) found at synth, before Preprocess and Train have run, paid, in AWS. None where every module parses."""
-    modules = tuple((str(m), m.stat().st_mtime_ns, m.stat().st_size) for m in sorted(folder.rglob("*.py"))
-                    if "__pycache__" not in m.parts)
-    return _first_unparsable(modules)
+    sees it) found at synth, before Preprocess and Train have run, paid, in AWS. None where every module parses.
+    Only files ship (stacks/training/source_tarball.py): a directory or a dangling link named *.py is not a module."""
+    modules = []
+    for module in sorted(folder.rglob("*.py")):
+        if "__pycache__" in module.parts or not module.is_file():
+            continue
+        state = module.stat()
+        # ctime too: a copy that keeps a file's size and mtime (cp -p, tar x) still changes it, and utime cannot set it.
+        modules.append((str(module), state.st_mtime_ns, state.st_ctime_ns, state.st_size, state.st_ino))
+    return _first_unparsable(tuple(modules))
 
 
-@functools.cache
-def _first_unparsable(modules: tuple[tuple[str, int, int], ...]) -> str | None:
+@functools.lru_cache(maxsize=256)
+def _first_unparsable(modules: tuple[tuple[str, int, int, int, int], ...]) -> str | None:
     """_unparsable_module's work, once per state of the folder's files (each config load checks every model)."""
-    for name, _mtime, _size in modules:
+    for name, *_state in modules:
         module = Path(name)
         shown = module.relative_to(data_files.REPO_ROOT).as_posix()
         try:
             ast.parse(module.read_bytes(), filename=shown, feature_version=CONTAINER_PYTHON)
+        except OSError as error:
+            return f"{shown} cannot be read ({error.strerror}) (allowed: modules the jobs can read)"
         except SyntaxError as error:
-            return (f"{shown} line {error.lineno} does not parse as Python {'.'.join(map(str, CONTAINER_PYTHON))}, the "
-                    f"image's: {error.msg} (allowed: modules that parse; every job that imports it would fail)")
-        except ValueError as error:  # null bytes
-            return f"{shown} is not Python source ({error}) (allowed: modules that parse)"
+            at = f" line {error.lineno}" if error.lineno else ""
+            return (f"{shown}{at} does not parse as Python {'.'.join(map(str, CONTAINER_PYTHON))}, the image's: {error.msg} "
+                    "(allowed: modules that parse; every job that imports it would fail)")
+        except (ValueError, MemoryError, RecursionError) as error:  # null bytes; nesting too deep for the parser
+            return f"{shown} is not Python source the parser can read ({type(error).__name__}) (allowed: modules that parse)"
     return None
 
 

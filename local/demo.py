@@ -276,8 +276,8 @@ def _run_demo(emulator: Emulator, *, parameters: dict[str, str] | None, work_dir
             if refused:
                 print(f"      warning: {endpoint} takes column{'s' if len(derived) > 1 else ''} that {shown(run.source)} lacks: "
                       f"{', '.join(map(repr, derived))} (made by the model's own preprocess.py), and refuses the file's own rows "
-                      f"({refused}): every client must send {them}; to take the business's rows as they are, compute {them} in "
-                      "its inference.py too (training_scripts/README.md)", flush=True)
+                      f"({refused}): where the endpoint names {them}, every client must send {them}; to take the business's rows "
+                      f"as they are, compute {them} in its inference.py too (training_scripts/README.md)", flush=True)
             else:
                 print(f"      {endpoint} derives {', '.join(map(repr, derived))} itself: rows as {shown(run.source)} holds them "
                       "score too", flush=True)

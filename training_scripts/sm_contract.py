@@ -209,12 +209,30 @@ def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] |
         raise
 
 
+#: SageMaker keeps the first 1,024 characters of a failure file (FailureReason; a processing job's ExitMessage): the
+#: exception's text is cut so that the location after it fits.
+FAILURE_TEXT_CHARS = 700
+
+
 def crash_summary(error: BaseException) -> str:
-    """One line for an unexpected exception: what it is and the last place in the job's own code it passed (the
-    script's folder: a team's derive.py, not pandas' indexing three frames further in)."""
+    """One line for an unexpected exception: what it is and the last place in the job's own code it passed (a team's
+    derive.py, not pandas' indexing three frames further in): a module of the script's folder, else of a folder
+    below it (a package of the team's), never run_main's own frame, eval'd or generated code (`<string>`)."""
     here = Path(__file__).resolve().parent
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename).resolve().is_relative_to(here)]
-    shown = Path(frames[-1].filename).resolve().relative_to(here).as_posix() if frames else ""
-    where = f" ({shown} line {frames[-1].lineno}, in {frames[-1].name})" if frames else ""
-    text = str(error).splitlines()[0] if str(error).strip() else ""
+    frames = []
+    tb = error.__traceback__.tb_next if error.__traceback__ else None  # past run_main's own frame
+    for frame in traceback.extract_tb(tb):
+        path = Path(frame.filename)
+        if not frame.filename.startswith("<") and path.is_file() and path.resolve().is_relative_to(here):
+            frames.append((path.resolve().parent != here, frame))  # the folder's own modules before a sub-folder's
+    where = ""
+    if frames:
+        _, frame = min(reversed(frames), key=lambda pair: pair[0])  # the last frame of the folder, else of below it
+        where = f" ({Path(frame.filename).resolve().relative_to(here).as_posix()} line {frame.lineno}, in {frame.name})"
+    try:
+        text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    except Exception:  # noqa: BLE001 - an exception whose __str__ fails still gets its failure reason
+        text = "(its message could not be read)"
+    if len(text) > FAILURE_TEXT_CHARS:
+        text = text[:FAILURE_TEXT_CHARS] + "..."
     return f"{type(error).__name__}{': ' + text if text else ''}{where}"

@@ -817,6 +817,19 @@ def test_a_module_of_a_teams_code_that_does_not_parse_fails_at_synth(tmp_path, m
             tmp_path, with_pipeline("code_dir", str((code / "train.py").relative_to(ROOT))))
 
 
+def test_what_is_not_a_module_file_is_no_module_and_a_null_byte_is_named_without_a_line(tmp_path):
+    """A directory or a dangling link named *.py never ships (only files do); a null byte has no line to name."""
+    with own_code_dir() as code:
+        (code / "helpers.py").mkdir()
+        (code / "old.py").symlink_to(tmp_path / "gone.py")
+        data = with_pipeline("code_dir", str(code.relative_to(ROOT)))
+        assert load_environment(write_config(tmp_path, data)).models[EXAMPLE].code_dir == str(code.relative_to(ROOT))
+        (code / "blob.py").write_bytes(b"x = 1\n\0\n")
+        assert config_error(tmp_path, data).endswith(f"{(code / 'blob.py').relative_to(ROOT).as_posix()} does not parse as "
+                                                     "Python 3.10, the image's: source code string cannot contain null bytes "
+                                                     "(allowed: modules that parse; every job that imports it would fail)")
+
+
 def test_several_undeclared_hyperparameters_are_one_located_line_each(tmp_path):
     with own_code_dir() as code:
         team_code(code)

@@ -325,6 +325,39 @@ def test_a_crash_in_the_folders_own_code_is_the_failure_reason_with_its_file_and
     assert (tmp_path / "output" / "message").read_text() == expected + "\n"
 
 
+@pytest.mark.parametrize("kind, expected", [
+    # Run with the code folder as the working directory, as the training toolkit runs it: eval'd code is '<string>'.
+    ("eval", "KeyError: 'total_charge' (crash.py line 4, in derive)"),
+    ("blank-first-line", "ValueError: shapes (3,4) not aligned (crash.py line 6, in derive)"),
+    ("outside", "TypeError: load() takes 1 positional argument but 2 were given"),  # not run_main's own line
+])
+def test_a_crash_summary_points_at_the_teams_code_only(tmp_path, kind, expected):
+    import shutil
+
+    code = tmp_path / "code"
+    shutil.copytree(SCRIPTS, code, ignore=shutil.ignore_patterns("__pycache__"))
+    (code / "crash.py").write_text(
+        "import functools, json, sys\nimport sm_contract\ndef derive():\n    eval(\"{}['total_charge']\") if sys.argv[1] == 'eval' else None\n"
+        "    if sys.argv[1] == 'blank-first-line':\n        raise ValueError('\\nshapes (3,4) not aligned')\n"
+        "def main(_argv):\n    derive()\n"
+        "if sys.argv[1] == 'outside':\n    sm_contract.run_main(functools.partial(json.load, open('/dev/null')))\n"
+        "else:\n    sm_contract.run_main(main)\n")
+    done = subprocess.run([sys.executable, "crash.py", kind], cwd=code, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SM_OUTPUT_DIR": str(tmp_path / "output")})
+    assert done.returncode == 1, done.stderr
+    assert (tmp_path / "output" / "failure").read_text() == expected + "\n"
+
+
+def test_a_long_exception_text_is_cut_so_the_location_fits_what_sagemaker_keeps():
+    from sm_contract import FAILURE_TEXT_CHARS, crash_summary
+
+    try:
+        raise KeyError("x" * 5000)
+    except KeyError as error:
+        summary = crash_summary(error)
+    assert summary == f"KeyError: '{'x' * (FAILURE_TEXT_CHARS - 1)}..." and len(summary) < 1024
+
+
 def test_a_clean_exit_writes_no_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
 
