@@ -10,9 +10,11 @@ Refusals are one line and leave the file untouched.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +153,14 @@ def _block_scalar(value) -> bool:
     return isinstance(value, (LiteralScalarString, FoldedScalarString))
 
 
+@contextlib.contextmanager
+def _comments_kept_below(block) -> Iterator[None]:
+    """Edits inside keep the comment lines below ``block``'s last line below it, whatever keys they add or remove."""
+    below = _detach_comments_below(block)
+    yield
+    _attach_comments_below(block, below)
+
+
 def _attach_comments_below(block, below: str) -> None:
     """Put comment lines taken off by _detach_comments_below back below ``block``'s (new) last line."""
     from ruamel.yaml.error import CommentMark
@@ -175,28 +185,26 @@ def edited_text(original: str, model: str, version: ModelVersion) -> tuple[str, 
     yaml = round_trip_yaml()
     data = yaml.load(original)
     block = data["models"][model]
-    below = _detach_comments_below(block)  # then serving's and monitoring's, where they are not the block's last key
-    serving = block.setdefault("serving", CommentedMap())
-    below_serving = _detach_comments_below(serving)
     at = f"models.{model}.serving"
     changes = []
-    old = serving.get("model_package_arn")
-    if old != version.arn:
-        if "model_package_arn" in serving:
-            serving["model_package_arn"] = version.arn
-        else:
-            serving.insert(0, "model_package_arn", version.arn)
-        changes.append(f"{at}.model_package_arn: {old or '(none)'} -> {version.arn}")
-    if version.baseline_prefix:
-        monitoring = serving.setdefault("monitoring", CommentedMap())
-        below_monitoring = _detach_comments_below(monitoring)
-        old_baseline = monitoring.get("baseline_prefix")
-        if old_baseline != version.baseline_prefix:
-            monitoring["baseline_prefix"] = version.baseline_prefix
-            changes.append(f"{at}.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
-        _attach_comments_below(monitoring, below_monitoring)
-    _attach_comments_below(serving, below_serving)
-    _attach_comments_below(block, below)
+    # The model's block, then serving's and monitoring's where they are not the block's last key.
+    with _comments_kept_below(block):
+        serving = block.setdefault("serving", CommentedMap())
+        with _comments_kept_below(serving):
+            old = serving.get("model_package_arn")
+            if old != version.arn:
+                if "model_package_arn" in serving:
+                    serving["model_package_arn"] = version.arn
+                else:
+                    serving.insert(0, "model_package_arn", version.arn)
+                changes.append(f"{at}.model_package_arn: {old or '(none)'} -> {version.arn}")
+            if version.baseline_prefix:
+                monitoring = serving.setdefault("monitoring", CommentedMap())
+                with _comments_kept_below(monitoring):
+                    old_baseline = monitoring.get("baseline_prefix")
+                    if old_baseline != version.baseline_prefix:
+                        monitoring["baseline_prefix"] = version.baseline_prefix
+                        changes.append(f"{at}.monitoring.baseline_prefix: {old_baseline or '(none)'} -> {version.baseline_prefix}")
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue(), changes
@@ -211,11 +219,10 @@ def without_versions(original: str, account: str | None = None) -> str:
         data["account"] = account
     for model in (data.get("models") or {}).values():
         if isinstance(model, dict) and isinstance(model.get("serving"), dict) and "model_package_arn" in model["serving"]:
-            below = _detach_comments_below(model)
-            model["serving"].pop("model_package_arn")
-            if not model["serving"]:  # the same defaults; `serving: {}` would take the comments below inside it
-                del model["serving"]
-            _attach_comments_below(model, below)
+            with _comments_kept_below(model):
+                model["serving"].pop("model_package_arn")
+                if not model["serving"]:  # the same defaults; `serving: {}` would take the comments below inside it
+                    del model["serving"]
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
